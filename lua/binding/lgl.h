@@ -1,0 +1,109 @@
+/* lgl.h: shared helpers of the Lua binding (tensor userdata, argument
+ * checking, error raising). Included by every binding source file.
+ *
+ * Every function the binding registers carries two upvalues: (1) the
+ * per-lua_State lgl_state userdata that owns the runtime context, (2) the
+ * tensor metatable, so checking an argument is a pointer comparison and no
+ * global or registry lookup is needed on the hot path.
+ */
+#ifndef LGL_H
+#define LGL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "core.h"
+
+#define LGL_TENSOR_TYPE "luagrad.Tensor"
+#define LGL_STATE_UPVALUE lua_upvalueindex(1)
+#define LGL_META_UPVALUE lua_upvalueindex(2)
+#define LGL_NUPVALUES 2
+
+/* Per lua_State: the runtime context and the memory-pressure counter. */
+typedef struct lgl_state {
+  lg_ctx *ctx;
+  size_t gc_mark; /* tensor bytes in use when the collector was last nudged */
+} lgl_state;
+
+/* The userdata of a tensor: one pointer, NULL after release. */
+typedef struct lgl_box {
+  lg_tensor *t;
+} lgl_box;
+
+static inline lgl_state *lgl_get_state(lua_State *L) {
+  return (lgl_state *)lua_touserdata(L, LGL_STATE_UPVALUE);
+}
+static inline lg_ctx *lgl_ctx(lua_State *L) { return lgl_get_state(L)->ctx; }
+
+/* The tensor at idx, or NULL when the value is not a live tensor. */
+lg_tensor *lgl_to_tensor(lua_State *L, int idx);
+/* The tensor at idx, or a Lua error "fname: expected a tensor as argument
+ * n, got <type>". */
+lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname);
+/* Pushes an empty box (a tensor userdata holding NULL) and returns it.
+ * Create the box before the tensor so a Lua error cannot orphan it. */
+lgl_box *lgl_new_box(lua_State *L);
+/* Pushes t as a new Lua value, taking over the caller's reference. */
+void lgl_push_tensor(lua_State *L, lg_tensor *t);
+/* Raises the context's last error as a Lua error. */
+int lgl_error(lua_State *L);
+/* Runs an op and pushes its outputs; raises on failure. The tensor in
+ * inputs[0] is returned itself (same Lua value at self_idx) when in place. */
+int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
+               const lg_params *p, int self_idx);
+/* Runs binary op on arguments 1 and 2, either of which may be a number
+ * (in place: argument 1 must be a tensor and is returned). */
+int lgl_binary(lua_State *L, lg_op op, int inplace);
+/* After allocating: lets Lua's collector account for tensor memory. */
+void lgl_gc_pressure(lua_State *L, lgl_state *S);
+
+/* Opens luagrad into L and pushes the module table (the C module entry). */
+LUALIB_API int luaopen_luagrad(lua_State *L);
+
+/* ---- argument helpers (args.c) ------------------------------------------ */
+
+/* An integer argument (floats with integral values accepted). */
+int64_t lgl_check_integer(lua_State *L, int idx, const char *fname,
+                          const char *what);
+/* Reads a shape given as integers from idx on, or as one array table at
+ * idx. Returns the index of the first argument after the shape. */
+int lgl_check_shape(lua_State *L, int idx, const char *fname, int *ndim,
+                    int64_t *sizes);
+/* A 1-based (negative from the end) dim at idx, as a 0-based dim. */
+int64_t lgl_check_dim(lua_State *L, int idx, int ndim, const char *fname);
+/* Converts a 1-based dim value (not a stack slot). */
+int64_t lgl_dim_value(lua_State *L, int64_t dim, int ndim, const char *fname);
+/* Dims given as one integer or an array table, into p->ints/n_ints
+ * (0-based). nil means all dims (n_ints = 0). */
+void lgl_check_dims(lua_State *L, int idx, int ndim, const char *fname,
+                    lg_params *p);
+/* dtype from a string at idx ("float32", ...). */
+lg_dtype lgl_check_dtype(lua_State *L, int idx, const char *fname);
+/* The "dtype" field of an options table at idx (absent: dflt). */
+lg_dtype lgl_opt_dtype(lua_State *L, int idx, lg_dtype dflt, const char *fname);
+/* A boolean field of an options table at idx (absent: dflt). */
+int lgl_opt_bool(lua_State *L, int idx, const char *field, int dflt);
+/* Whether the value at idx is a Lua number; sets p's scalar fields. */
+int lgl_to_scalar(lua_State *L, int idx, lg_params *p, int slot);
+/* Registers fns on the table at -1 with the two binding upvalues, which
+ * sit at state_idx and meta_idx (absolute indices). */
+void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
+                  int meta_idx);
+/* Pushes a shape as an array table. */
+void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes);
+
+/* ---- registration of each family ---------------------------------------- */
+/* Each takes the module table at module_idx and the methods table at
+ * methods_idx (absolute), plus the upvalues at state_idx and meta_idx. */
+typedef struct lgl_tables {
+  int module, methods, state, meta;
+} lgl_tables;
+void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T);
+void lgl_open_elementwise(lua_State *L, const lgl_tables *T);
+void lgl_open_create(lua_State *L, const lgl_tables *T);
+void lgl_open_reduce(lua_State *L, const lgl_tables *T);
+void lgl_open_shape(lua_State *L, const lgl_tables *T);
+void lgl_open_index(lua_State *L, const lgl_tables *T);
+void lgl_open_linalg(lua_State *L, const lgl_tables *T);
+
+#endif

@@ -1,0 +1,129 @@
+/* luagrad.c: luaopen_luagrad, which opens the library into a lua_State:
+ * one runtime context per state, the tensor metatable, the module table,
+ * and lazy loading of the Lua sub-libraries (lg.nn, lg.func, ...). */
+#include "lgl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int state_gc(lua_State *L) {
+  lgl_state *S = lua_touserdata(L, 1);
+  if (S && S->ctx) {
+    lg_ctx_free(S->ctx); /* tensors still alive keep the context */
+    S->ctx = NULL;
+  }
+  return 0;
+}
+
+static int l_manual_seed(lua_State *L) {
+  int64_t seed = lgl_check_integer(L, 1, "manual_seed", "seed");
+  lg_ctx_manual_seed(lgl_ctx(L), (uint64_t)seed);
+  return 0;
+}
+
+static int l_initial_seed(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lg_ctx_seed(lgl_ctx(L)));
+  return 1;
+}
+
+static int l_set_num_threads(lua_State *L) {
+  int64_t n = lgl_check_integer(L, 1, "set_num_threads", "the thread count");
+  if (n < 1 || n > 1024)
+    return luaL_error(L, "set_num_threads: expected 1..1024 threads, got %d",
+                      (int)n);
+  lg_ctx_set_num_threads(lgl_ctx(L), (int)n);
+  return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+  lua_pushinteger(L, lg_ctx_num_threads(lgl_ctx(L)));
+  return 1;
+}
+
+static int l_is_tensor(lua_State *L) {
+  lua_pushboolean(L, lgl_to_tensor(L, 1) != NULL);
+  return 1;
+}
+
+static int l_memory_in_use(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lg_ctx_bytes_in_use(lgl_ctx(L)));
+  return 1;
+}
+
+/* lg.nn, lg.func, ... are Lua files loaded on first use. */
+static int module_index(lua_State *L) {
+  static const char *const submodules[][2] = {
+      {"nn", "luagrad.nn"},         {"F", "luagrad.nn.functional"},
+      {"func", "luagrad.func"},     {"autograd", "luagrad.autograd"},
+      {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
+      {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
+  };
+  const char *key = lua_tostring(L, 2);
+  if (!key || lua_type(L, 2) != LUA_TSTRING) return 0;
+  for (size_t i = 0; i < sizeof submodules / sizeof submodules[0]; i++) {
+    if (strcmp(key, submodules[i][0]) != 0) continue;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, submodules[i][1]);
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 1, key); /* cache: later lookups are plain fields */
+    return 1;
+  }
+  return 0;
+}
+
+static const luaL_Reg module_functions[] = {
+    {"manual_seed", l_manual_seed},
+    {"initial_seed", l_initial_seed},
+    {"set_num_threads", l_set_num_threads},
+    {"get_num_threads", l_get_num_threads},
+    {"is_tensor", l_is_tensor},
+    {"memory_in_use", l_memory_in_use},
+    {NULL, NULL},
+};
+
+/* Opens luagrad into L and returns the module table. */
+LUALIB_API int luaopen_luagrad(lua_State *L) {
+  lgl_state *S = lua_newuserdatauv(L, sizeof *S, 0);
+  memset(S, 0, sizeof *S);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, state_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  S->ctx = lg_ctx_new(NULL, NULL);
+  if (!S->ctx) return luaL_error(L, "luagrad: out of memory creating context");
+  int state_idx = lua_gettop(L);
+  /* keep the state alive as long as L (functions also hold it) */
+  lua_pushvalue(L, state_idx);
+  lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.state");
+
+  luaL_newmetatable(L, LGL_TENSOR_TYPE);
+  int meta_idx = lua_gettop(L);
+  lua_newtable(L);
+  int methods_idx = lua_gettop(L);
+  lua_newtable(L);
+  int module_idx = lua_gettop(L);
+
+  lgl_tables T = {module_idx, methods_idx, state_idx, meta_idx};
+  lua_pushvalue(L, module_idx);
+  lgl_setfuncs(L, module_functions, state_idx, meta_idx);
+  lua_pop(L, 1);
+  lgl_open_tensor_meta(L, &T);
+  lgl_open_elementwise(L, &T);
+  lgl_open_create(L, &T);
+  lgl_open_reduce(L, &T);
+  lgl_open_shape(L, &T);
+  lgl_open_index(L, &T);
+  lgl_open_linalg(L, &T);
+
+  lua_pushvalue(L, methods_idx);
+  lua_setfield(L, module_idx, "Tensor"); /* methods, for extension in Lua */
+  lua_pushliteral(L, "0.1.0");
+  lua_setfield(L, module_idx, "_VERSION");
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, module_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, module_idx);
+  lua_pushvalue(L, module_idx);
+  return 1;
+}

@@ -1,0 +1,171 @@
+/* ops_elementwise.c: Lua wrappers for the elementwise ops. The uniform
+ * kinds (unary, binary, comparison) are registered straight from the op
+ * table in lg_ops.h, each as a method, an in-place method (name_) and a
+ * module function; clamp and where have their own wrappers. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "lgl.h"
+
+#define OP_UPVALUE lua_upvalueindex(3)
+
+static lg_op upvalue_op(lua_State *L) {
+  return (lg_op)lua_tointeger(L, OP_UPVALUE);
+}
+
+static int unary(lua_State *L, int inplace) {
+  lg_op op = upvalue_op(L);
+  lg_tensor *t = lgl_check_tensor(L, 1, lg_op_name(op));
+  lg_params p = {0};
+  if (inplace) p.flags = LG_FLAG_INPLACE;
+  return lgl_run_op(L, op, 1, &t, &p, 1);
+}
+static int l_unary(lua_State *L) { return unary(L, 0); }
+static int l_unary_(lua_State *L) { return unary(L, 1); }
+static int l_binary(lua_State *L) { return lgl_binary(L, upvalue_op(L), 0); }
+static int l_binary_(lua_State *L) { return lgl_binary(L, upvalue_op(L), 1); }
+
+/* clamp(t, min, max) with either bound nil, or clamp(t, {min=, max=}) */
+static int clamp(lua_State *L, int inplace, int which) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "clamp");
+  lg_params p = {0};
+  int lo = 2, hi = 3;
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_getfield(L, 2, "min");
+    lua_getfield(L, 2, "max");
+    lo = lua_gettop(L) - 1;
+    hi = lo + 1;
+  }
+  if (which == 2) { /* clamp_max(v) */
+    hi = lo;
+    lo = 0;
+  } else if (which == 1) {
+    hi = 0;
+  }
+  bool all_int = true;
+  if (lo && !lua_isnoneornil(L, lo)) {
+    if (lua_type(L, lo) != LUA_TNUMBER)
+      return luaL_error(L, "clamp: expected a number for min, got %s",
+                        luaL_typename(L, lo));
+    p.flags |= LG_FLAG_HAS_MIN;
+    p.scalar[0] = lua_tonumber(L, lo);
+    all_int = all_int && lua_isinteger(L, lo);
+  }
+  if (hi && !lua_isnoneornil(L, hi)) {
+    if (lua_type(L, hi) != LUA_TNUMBER)
+      return luaL_error(L, "clamp: expected a number for max, got %s",
+                        luaL_typename(L, hi));
+    p.flags |= LG_FLAG_HAS_MAX;
+    p.scalar[1] = lua_tonumber(L, hi);
+    all_int = all_int && lua_isinteger(L, hi);
+  }
+  if (all_int) p.flags |= LG_FLAG_SCALAR_INT;
+  if (inplace) p.flags |= LG_FLAG_INPLACE;
+  return lgl_run_op(L, LG_OP_CLAMP, 1, &t, &p, 1);
+}
+static int l_clamp(lua_State *L) { return clamp(L, 0, 0); }
+static int l_clamp_(lua_State *L) { return clamp(L, 1, 0); }
+static int l_clamp_min(lua_State *L) { return clamp(L, 0, 1); }
+static int l_clamp_max(lua_State *L) { return clamp(L, 0, 2); }
+
+/* where(cond, a, b): a and b tensors or numbers */
+static int where(lua_State *L, int cond_idx, int a_idx, int b_idx) {
+  lg_tensor *in[3];
+  int n = 0;
+  lg_params p = {0};
+  in[n++] = lgl_check_tensor(L, cond_idx, "where");
+  int ints = 0, scalars = 0;
+  lg_tensor *a = lgl_to_tensor(L, a_idx), *b = lgl_to_tensor(L, b_idx);
+  if (a) in[n++] = a;
+  else if (lua_type(L, a_idx) == LUA_TNUMBER) {
+    p.flags |= LG_FLAG_SCALAR_A;
+    p.scalar[0] = lua_tonumber(L, a_idx);
+    ints += lua_isinteger(L, a_idx);
+    scalars++;
+  } else
+    return luaL_error(L, "where: expected a tensor or number as input, got %s",
+                      luaL_typename(L, a_idx));
+  if (b) in[n++] = b;
+  else if (lua_type(L, b_idx) == LUA_TNUMBER) {
+    p.flags |= LG_FLAG_SCALAR_B;
+    p.scalar[1] = lua_tonumber(L, b_idx);
+    ints += lua_isinteger(L, b_idx);
+    scalars++;
+  } else
+    return luaL_error(L, "where: expected a tensor or number as other, got %s",
+                      luaL_typename(L, b_idx));
+  if (scalars && ints == scalars) p.flags |= LG_FLAG_SCALAR_INT;
+  return lgl_run_op(L, LG_OP_WHERE, n, in, &p, 0);
+}
+static int l_where(lua_State *L) { return where(L, 1, 2, 3); }
+/* x:where(cond, y) as in PyTorch */
+static int m_where(lua_State *L) { return where(L, 2, 1, 3); }
+
+static int l_logical_not(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "logical_not");
+  return lgl_run_op(L, LG_OP_LOGICAL_NOT, 1, &t, NULL, 1);
+}
+
+/* Registers fn under name on the table at -1 with the op as upvalue 3. */
+static void set_op_function(lua_State *L, const lgl_tables *T,
+                            const char *name, lua_CFunction fn, lg_op op) {
+  lua_pushvalue(L, T->state);
+  lua_pushvalue(L, T->meta);
+  lua_pushinteger(L, op);
+  lua_pushcclosure(L, fn, 3);
+  lua_setfield(L, -2, name);
+}
+
+static const luaL_Reg both[] = {
+    {"clamp", l_clamp},         {"clip", l_clamp},
+    {"clamp_min", l_clamp_min}, {"clamp_max", l_clamp_max},
+    {"logical_not", l_logical_not}, {NULL, NULL},
+};
+static const luaL_Reg methods_only[] = {
+    {"clamp_", l_clamp_}, {"clip_", l_clamp_}, {"where", m_where},
+    {NULL, NULL},
+};
+static const luaL_Reg module_only[] = {{"where", l_where}, {NULL, NULL}};
+
+void lgl_open_elementwise(lua_State *L, const lgl_tables *T) {
+  static const struct { const char *name; int kind; } ops[] = {
+#define OP_ROW(id, name, kind, nin, nout, fwd) {name, kind},
+      LG_OP_LIST(OP_ROW)
+#undef OP_ROW
+  };
+  char inplace_name[64];
+  for (int target = 0; target < 2; target++) {
+    lua_pushvalue(L, target ? T->module : T->methods);
+    for (int op = 0; op < LG_OP_COUNT; op++) {
+      int kind = ops[op].kind;
+      bool is_unary = kind == LG_KIND_UNARY || kind == LG_KIND_UNARY_FLOAT;
+      bool is_binary = kind == LG_KIND_BINARY || kind == LG_KIND_COMPARE;
+      if (!is_unary && !is_binary) continue;
+      set_op_function(L, T, ops[op].name, is_unary ? l_unary : l_binary,
+                      (lg_op)op);
+      if (target == 0) { /* in-place methods: t:exp_(), t:add_(u) */
+        snprintf(inplace_name, sizeof inplace_name, "%s_", ops[op].name);
+        set_op_function(L, T, inplace_name, is_unary ? l_unary_ : l_binary_,
+                        (lg_op)op);
+      }
+    }
+    lgl_setfuncs(L, both, T->state, T->meta);
+    lgl_setfuncs(L, target ? module_only : methods_only, T->state, T->meta);
+    lua_pop(L, 1);
+  }
+  /* PyTorch aliases */
+  static const char *const aliases[][2] = {
+      {"multiply", "mul"}, {"subtract", "sub"}, {"divide", "div"},
+      {"true_divide", "div"}, {"fmod_floor", "remainder"},
+      {"greater", "gt"}, {"less", "lt"}, {"equal_elements", "eq"},
+  };
+  for (int target = 0; target < 2; target++) {
+    int tbl = target ? T->module : T->methods;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+      lua_getfield(L, tbl, aliases[i][1]);
+      lua_setfield(L, tbl, aliases[i][0]);
+    }
+  }
+}

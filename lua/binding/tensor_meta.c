@@ -1,0 +1,509 @@
+/* tensor_meta.c: the luagrad.Tensor metatable: release (__gc/__close),
+ * field access (__index: methods, properties, t[i], t[{...}], masks),
+ * assignment (__newindex), #t, tostring, arithmetic operators, and the
+ * basic methods (size, item, tolist, to, fill_, copy_, ...). */
+#include <math.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "lgl.h"
+
+#define METHODS_UPVALUE lua_upvalueindex(3)
+
+static int t_release(lua_State *L) {
+  lgl_box *box = lua_touserdata(L, 1);
+  if (box && box->t) {
+    lg_tensor_release(box->t);
+    box->t = NULL;
+  }
+  return 0;
+}
+
+/* Pushes one element as a Lua value (integer, number or boolean). */
+static void push_element(lua_State *L, const lg_tensor *t, int64_t flat) {
+  if (t->dtype == LG_BOOL)
+    lua_pushboolean(L, lg_tensor_get_int(t, flat) != 0);
+  else if (lg_dtype_is_float(t->dtype))
+    lua_pushnumber(L, lg_tensor_get(t, flat));
+  else
+    lua_pushinteger(L, (lua_Integer)lg_tensor_get_int(t, flat));
+}
+
+/* ---- indexing ------------------------------------------------------------ */
+
+/* One step of a multi-index: SELECT (integer) or NARROW (range). */
+typedef struct index_step {
+  lg_op op;
+  int64_t dim, start, length;
+} index_step;
+
+/* A 1-based position (negative from the end) in a dim of size n. */
+static int64_t check_position(lua_State *L, int64_t i, int64_t n, int dim,
+                              const char *what) {
+  if (i == 0)
+    luaL_error(L, "%s: index 0 is invalid at dim %d: indices are 1-based "
+               "(1..%lld, or -1 for the last)", what, dim + 1, (long long)n);
+  int64_t k = i > 0 ? i - 1 : n + i;
+  if (k < 0 || k >= n)
+    luaL_error(L, "%s: index %lld is out of range for dim %d of size %lld",
+               what, (long long)i, dim + 1, (long long)n);
+  return k;
+}
+
+/* Plans t[key] for an integer or a Torch7 table key, validating everything
+ * before any tensor is made. Returns the number of steps; *all_ints tells
+ * whether every entry selected (so a 0-d result is returned as a number). */
+static int plan_index(lua_State *L, const lg_tensor *t, int key,
+                      index_step *steps, bool *all_ints) {
+  const char *what = "index";
+  *all_ints = true;
+  if (lua_type(L, key) == LUA_TNUMBER) {
+    if (t->ndim == 0)
+      luaL_error(L, "index: a 0-d tensor can't be indexed; use item()");
+    int64_t i = lgl_check_integer(L, key, what, "the index");
+    steps[0] = (index_step){LG_OP_SELECT, 0,
+                            check_position(L, i, t->sizes[0], 0, what), 1};
+    return 1;
+  }
+  int n = (int)lua_rawlen(L, key);
+  if (n > t->ndim)
+    luaL_error(L, "index: %d entries for a %d-d tensor", n, t->ndim);
+  int dim = 0, out_dim = 0; /* dim in t, dim in the partially indexed view */
+  for (int k = 1; k <= n; k++, dim++) {
+    lua_rawgeti(L, key, k);
+    int64_t size = t->sizes[dim];
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      int64_t i = lgl_check_integer(L, -1, what, "the index");
+      steps[k - 1] = (index_step){LG_OP_SELECT, out_dim,
+                                  check_position(L, i, size, dim, what), 1};
+    } else if (lua_type(L, -1) == LUA_TTABLE) {
+      *all_ints = false;
+      int len = (int)lua_rawlen(L, -1);
+      int64_t first = 0, last = size - 1;
+      if (len > 2)
+        luaL_error(L, "index: a range is {first, last}, got %d entries at "
+                   "position %d", len, k);
+      if (len >= 1) {
+        lua_rawgeti(L, -1, 1);
+        first = check_position(L, lgl_check_integer(L, -1, what, "a range"),
+                               size, dim, what);
+        lua_pop(L, 1);
+        last = first;
+      }
+      if (len == 2) {
+        lua_rawgeti(L, -1, 2);
+        last = check_position(L, lgl_check_integer(L, -1, what, "a range"),
+                              size, dim, what);
+        lua_pop(L, 1);
+      }
+      if (last < first)
+        luaL_error(L, "index: empty range {%lld, %lld} at dim %d",
+                   (long long)first + 1, (long long)last + 1, dim + 1);
+      steps[k - 1] = (index_step){LG_OP_NARROW, out_dim, first,
+                                  last - first + 1};
+      out_dim++;
+    } else {
+      luaL_error(L, "index: expected an integer or a {first, last} range at "
+                 "position %d, got %s", k, luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+  }
+  if (n < t->ndim) *all_ints = false;
+  return n;
+}
+
+/* Runs the planned steps; returns a new reference (t itself retained when
+ * there is nothing to do) or NULL with the context's error set. */
+static lg_tensor *run_index(lg_ctx *ctx, lg_tensor *t, const index_step *s,
+                            int n) {
+  lg_tensor *cur = lg_tensor_retain(t);
+  for (int i = 0; i < n; i++) {
+    lg_params p = {0};
+    p.dim = s[i].dim;
+    p.start = s[i].start;
+    p.length = s[i].length;
+    lg_tensor *next = NULL;
+    lg_status st = lg_run1(ctx, s[i].op, cur, &p, &next);
+    lg_tensor_release(cur);
+    if (st) return NULL;
+    cur = next;
+  }
+  return cur;
+}
+
+/* t[mask] (bool) -> masked_select; t[idx] (integer) -> index_select dim 1 */
+static int index_by_tensor(lua_State *L, lg_tensor *t, lg_tensor *key) {
+  lg_tensor *in[2] = {t, key};
+  lg_params p = {0};
+  if (key->dtype == LG_BOOL)
+    return lgl_run_op(L, LG_OP_MASKED_SELECT, 2, in, &p, 0);
+  if (lg_dtype_is_float(key->dtype) || key->dtype == LG_UINT8)
+    return luaL_error(L, "index: a tensor index must be bool (a mask) or "
+                      "int64/int32 (1-based indices), got %s",
+                      lg_dtype_name(key->dtype));
+  return lgl_run_op(L, LG_OP_INDEX_SELECT, 2, in, &p, 0);
+}
+
+static int push_property(lua_State *L, lg_tensor *t, const char *key) {
+  if (strcmp(key, "shape") == 0) {
+    lgl_push_shape(L, t->ndim, t->sizes);
+  } else if (strcmp(key, "dtype") == 0) {
+    lua_pushstring(L, lg_dtype_name(t->dtype));
+  } else if (strcmp(key, "ndim") == 0) {
+    lua_pushinteger(L, t->ndim);
+  } else if (strcmp(key, "requires_grad") == 0) {
+    lua_pushboolean(L, 0);
+  } else if (strcmp(key, "is_leaf") == 0) {
+    lua_pushboolean(L, 1);
+  } else {
+    return 0; /* grad, grad_fn and unknown keys read as nil */
+  }
+  return 1;
+}
+
+static int t_index(lua_State *L) {
+  int type = lua_type(L, 2);
+  if (type == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, METHODS_UPVALUE) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    lg_tensor *t = lgl_check_tensor(L, 1, "index");
+    if (push_property(L, t, lua_tostring(L, 2))) return 1;
+    lua_pushnil(L);
+    return 1;
+  }
+  lg_tensor *t = lgl_check_tensor(L, 1, "index");
+  if (type == LUA_TNUMBER || type == LUA_TTABLE) {
+    index_step steps[LG_MAX_DIMS];
+    bool all_ints;
+    int n = plan_index(L, t, 2, steps, &all_ints);
+    lgl_box *box = lgl_new_box(L);
+    box->t = run_index(lgl_ctx(L), t, steps, n);
+    if (!box->t) return lgl_error(L);
+    if (all_ints && box->t->ndim == 0) push_element(L, box->t, 0);
+    return 1;
+  }
+  lg_tensor *key = lgl_to_tensor(L, 2);
+  if (key) return index_by_tensor(L, t, key);
+  return luaL_error(L, "index: expected a method name, an integer, a table "
+                    "or a tensor as key, got %s", luaL_typename(L, 2));
+}
+
+/* Writes v (number, boolean or tensor at v_idx) into the view dst. */
+static void assign_into(lua_State *L, lg_tensor *dst, int v_idx) {
+  lg_ctx *ctx = lgl_ctx(L);
+  lg_params p = {0};
+  p.flags = LG_FLAG_INPLACE;
+  lg_tensor *out = NULL, *src = lgl_to_tensor(L, v_idx);
+  lg_status st;
+  if (src) {
+    lg_tensor *in[2] = {dst, src};
+    st = lg_op_run(ctx, LG_OP_COPY, 2, in, &p, &out);
+  } else if (lgl_to_scalar(L, v_idx, &p, 0)) {
+    st = lg_op_run(ctx, LG_OP_FILL, 1, &dst, &p, &out);
+  } else {
+    lg_tensor_release(dst);
+    luaL_error(L, "assign: expected a number, boolean or tensor as the "
+               "value, got %s", luaL_typename(L, v_idx));
+    return;
+  }
+  lg_tensor_release(out);
+  lg_tensor_release(dst);
+  if (st) lgl_error(L);
+}
+
+static int t_newindex(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "assign");
+  int type = lua_type(L, 2);
+  if (type == LUA_TNUMBER || type == LUA_TTABLE) {
+    index_step steps[LG_MAX_DIMS];
+    bool all_ints;
+    int n = plan_index(L, t, 2, steps, &all_ints);
+    if (!lgl_to_tensor(L, 3) && lua_type(L, 3) != LUA_TNUMBER &&
+        lua_type(L, 3) != LUA_TBOOLEAN)
+      return luaL_error(L, "assign: expected a number, boolean or tensor as "
+                        "the value, got %s", luaL_typename(L, 3));
+    lg_tensor *view = run_index(lgl_ctx(L), t, steps, n);
+    if (!view) return lgl_error(L);
+    assign_into(L, view, 3);
+    return 0;
+  }
+  lg_tensor *mask = lgl_to_tensor(L, 2);
+  if (mask) {
+    lg_params p = {0};
+    p.flags = LG_FLAG_INPLACE;
+    if (mask->dtype != LG_BOOL)
+      return luaL_error(L, "assign: a tensor key must be a bool mask, got %s",
+                        lg_dtype_name(mask->dtype));
+    if (!lgl_to_scalar(L, 3, &p, 0))
+      return luaL_error(L, "assign: t[mask] = v expects a number, got %s",
+                        luaL_typename(L, 3));
+    lg_tensor *in[2] = {t, mask};
+    return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1) - 1;
+  }
+  if (type == LUA_TSTRING)
+    return luaL_error(L, "assign: tensors have no assignable field '%s'",
+                      lua_tostring(L, 2));
+  return luaL_error(L, "assign: expected an integer, table or mask as key, "
+                    "got %s", luaL_typename(L, 2));
+}
+
+static int t_len(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "len");
+  if (t->ndim == 0) return luaL_error(L, "len: a 0-d tensor has no length");
+  lua_pushinteger(L, (lua_Integer)t->sizes[0]);
+  return 1;
+}
+
+static int t_tostring(lua_State *L) {
+  lgl_box *box = lua_touserdata(L, 1);
+  if (!box || !box->t) {
+    lua_pushliteral(L, "tensor(<released>)");
+    return 1;
+  }
+  char *text = NULL;
+  size_t len = 0;
+  lg_ctx *ctx = lgl_ctx(L);
+  if (lg_tensor_format(ctx, box->t, NULL, &text, &len) != LG_OK)
+    return lgl_error(L);
+  lua_pushlstring(L, text, len);
+  lg_string_free(ctx, text, len);
+  return 1;
+}
+
+/* ---- arithmetic operators ------------------------------------------------ */
+
+/* a op b where either side may be a number; raises naming op. */
+int lgl_binary(lua_State *L, lg_op op, int inplace) {
+  lg_params p = {0};
+  lg_tensor *in[2];
+  int n;
+  lg_tensor *a = lgl_to_tensor(L, 1), *b = lgl_to_tensor(L, 2);
+  if (a && b) {
+    in[0] = a;
+    in[1] = b;
+    n = 2;
+  } else if (a && lgl_to_scalar(L, 2, &p, 0)) {
+    p.flags |= LG_FLAG_SCALAR_B;
+    in[0] = a;
+    n = 1;
+  } else if (b && !inplace && lgl_to_scalar(L, 1, &p, 0)) {
+    p.flags |= LG_FLAG_SCALAR_A;
+    in[0] = b;
+    n = 1;
+  } else {
+    if (!a && !b)
+      return luaL_error(L, "%s: expected at least one tensor, got %s and %s",
+                        lg_op_name(op), luaL_typename(L, 1),
+                        luaL_typename(L, 2));
+    return luaL_error(L, "%s: expected tensors or numbers, got %s and %s",
+                      lg_op_name(op), luaL_typename(L, 1),
+                      luaL_typename(L, 2));
+  }
+  if (inplace) {
+    if (!a) (void)lgl_check_tensor(L, 1, lg_op_name(op));
+    p.flags |= LG_FLAG_INPLACE;
+  }
+  return lgl_run_op(L, op, n, in, &p, 1);
+}
+
+#define OPERATOR(NAME, OP) \
+  static int t_##NAME(lua_State *L) { return lgl_binary(L, OP, 0); }
+OPERATOR(add, LG_OP_ADD)
+OPERATOR(sub, LG_OP_SUB)
+OPERATOR(mul, LG_OP_MUL)
+OPERATOR(div, LG_OP_DIV)
+OPERATOR(mod, LG_OP_REMAINDER)
+OPERATOR(pow, LG_OP_POW)
+OPERATOR(idiv, LG_OP_FLOOR_DIVIDE)
+
+static int t_unm(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "neg");
+  return lgl_run_op(L, LG_OP_NEG, 1, &t, NULL, 1);
+}
+
+/* ---- basic methods --------------------------------------------------------- */
+
+static int m_size(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "size");
+  if (lua_isnoneornil(L, 2)) {
+    lgl_push_shape(L, t->ndim, t->sizes);
+    return 1;
+  }
+  int64_t d = lgl_check_dim(L, 2, t->ndim, "size");
+  lua_pushinteger(L, (lua_Integer)(t->ndim ? t->sizes[d] : 1));
+  return 1;
+}
+
+static int m_stride(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "stride");
+  if (lua_isnoneornil(L, 2)) {
+    lgl_push_shape(L, t->ndim, t->strides);
+    return 1;
+  }
+  int64_t d = lgl_check_dim(L, 2, t->ndim, "stride");
+  lua_pushinteger(L, (lua_Integer)(t->ndim ? t->strides[d] : 1));
+  return 1;
+}
+
+static int m_dim(lua_State *L) {
+  lua_pushinteger(L, lgl_check_tensor(L, 1, "dim")->ndim);
+  return 1;
+}
+
+static int m_numel(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lg_tensor_numel(lgl_check_tensor(L, 1, "numel")));
+  return 1;
+}
+
+static int m_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, lg_tensor_is_contiguous(lgl_check_tensor(L, 1, "is_contiguous")));
+  return 1;
+}
+
+static int m_item(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "item");
+  int64_t n = lg_tensor_numel(t);
+  if (n != 1)
+    return luaL_error(L, "item: expected a tensor with one element, got %lld",
+                      (long long)n);
+  push_element(L, t, 0);
+  return 1;
+}
+
+static void push_list(lua_State *L, const lg_tensor *t, int dim,
+                      int64_t *flat) {
+  if (dim == t->ndim) {
+    push_element(L, t, (*flat)++);
+    return;
+  }
+  luaL_checkstack(L, 4, "tolist");
+  int64_t n = t->sizes[dim];
+  lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
+  for (int64_t i = 0; i < n; i++) {
+    push_list(L, t, dim + 1, flat);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+}
+
+static int m_tolist(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "tolist");
+  int64_t flat = 0;
+  push_list(L, t, 0, &flat);
+  return 1;
+}
+
+/* to(dtype), to({dtype = ...}) or to(other tensor): self when unchanged */
+static int m_to(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "to");
+  lg_tensor *other = lgl_to_tensor(L, 2);
+  lg_params p = {0};
+  if (other)
+    p.dtype = other->dtype;
+  else if (lua_type(L, 2) == LUA_TTABLE)
+    p.dtype = lgl_opt_dtype(L, 2, t->dtype, "to");
+  else
+    p.dtype = lgl_check_dtype(L, 2, "to");
+  if (p.dtype == t->dtype) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  return lgl_run_op(L, LG_OP_TO_DTYPE, 1, &t, &p, 1);
+}
+
+static int convert_to(lua_State *L, lg_dtype dtype, const char *name) {
+  lg_tensor *t = lgl_check_tensor(L, 1, name);
+  if (t->dtype == dtype) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  lg_params p = {0};
+  p.dtype = dtype;
+  return lgl_run_op(L, LG_OP_TO_DTYPE, 1, &t, &p, 1);
+}
+#define CONVERTER(NAME, DTYPE) \
+  static int m_##NAME(lua_State *L) { return convert_to(L, DTYPE, #NAME); }
+CONVERTER(float, LG_FLOAT32)
+CONVERTER(double, LG_FLOAT64)
+CONVERTER(long, LG_INT64)
+CONVERTER(int, LG_INT32)
+CONVERTER(byte, LG_UINT8)
+CONVERTER(bool, LG_BOOL)
+
+static int m_clone(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "clone");
+  return lgl_run_op(L, LG_OP_CLONE, 1, &t, NULL, 1);
+}
+
+static int m_fill_(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "fill_");
+  lg_params p = {0};
+  p.flags = LG_FLAG_INPLACE;
+  if (!lgl_to_scalar(L, 2, &p, 0))
+    return luaL_error(L, "fill_: expected a number as the value, got %s",
+                      luaL_typename(L, 2));
+  return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
+}
+
+static int m_zero_(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "zero_");
+  lg_params p = {0};
+  p.flags = LG_FLAG_INPLACE | LG_FLAG_SCALAR_INT;
+  return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
+}
+
+static int m_copy_(lua_State *L) {
+  lg_tensor *in[2] = {lgl_check_tensor(L, 1, "copy_"),
+                      lgl_check_tensor(L, 2, "copy_")};
+  lg_params p = {0};
+  p.flags = LG_FLAG_INPLACE;
+  return lgl_run_op(L, LG_OP_COPY, 2, in, &p, 1);
+}
+
+static int m_data_version(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "data_version");
+  lua_pushinteger(L, (lua_Integer)lg_tensor_version(t));
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"size", m_size},         {"stride", m_stride},
+    {"dim", m_dim},           {"numel", m_numel},
+    {"nelement", m_numel},    {"is_contiguous", m_is_contiguous},
+    {"item", m_item},         {"tolist", m_tolist},
+    {"to", m_to},             {"float", m_float},
+    {"double", m_double},     {"long", m_long},
+    {"int", m_int},           {"byte", m_byte},
+    {"bool", m_bool},         {"clone", m_clone},
+    {"fill_", m_fill_},       {"zero_", m_zero_},
+    {"copy_", m_copy_},       {"data_version", m_data_version},
+    {NULL, NULL},
+};
+
+static const luaL_Reg metamethods[] = {
+    {"__gc", t_release},      {"__close", t_release},
+    {"__newindex", t_newindex}, {"__len", t_len},
+    {"__tostring", t_tostring}, {"__add", t_add},
+    {"__sub", t_sub},         {"__mul", t_mul},
+    {"__div", t_div},         {"__mod", t_mod},
+    {"__pow", t_pow},         {"__idiv", t_idiv},
+    {"__unm", t_unm},         {NULL, NULL},
+};
+
+/* Fills the metatable and the basic methods. */
+void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->methods);
+  lgl_setfuncs(L, methods, T->state, T->meta);
+  lua_pop(L, 1);
+  lua_pushvalue(L, T->meta);
+  lgl_setfuncs(L, metamethods, T->state, T->meta);
+  /* __index also needs the methods table: a third upvalue */
+  lua_pushvalue(L, T->state);
+  lua_pushvalue(L, T->meta);
+  lua_pushvalue(L, T->methods);
+  lua_pushcclosure(L, t_index, 3);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, LGL_TENSOR_TYPE);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,9 @@
+/* module.c: the C module a stock Lua 5.4 host loads with require "luagrad"
+ * (luagrad.so); the binding itself lives in lua/binding/. */
+#include <lua.h>
+
+int luaopen_luagrad(lua_State *L);
+
+/* Exported entry point: keeps the binding's symbol in the shared object. */
+__attribute__((visibility("default"))) int luaopen_luagrad_module(lua_State *L);
+int luaopen_luagrad_module(lua_State *L) { return luaopen_luagrad(L); }

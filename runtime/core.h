@@ -1,0 +1,117 @@
+/* core.h: the runtime's internal structs and helpers (not installed).
+ *
+ * Invariant: a tensor is a view (dtype, sizes, strides in elements, offset)
+ * on exactly one refcounted storage; every byte of a storage comes from its
+ * context's allocator, and every storage holds a reference to its context,
+ * so a context outlives the last tensor made in it.
+ */
+#ifndef LG_CORE_H
+#define LG_CORE_H
+
+#include <stdarg.h>
+
+#include "luagrad.h"
+
+#define LG_ERROR_SIZE 512
+
+struct lg_ctx {
+  int refcount;
+  lg_alloc_fn alloc;
+  void *alloc_ud;
+  uint64_t seed;         /* Philox key */
+  uint64_t rng_offset;   /* Philox counter: blocks of 4 words used so far */
+  int num_threads;
+  bool grad_enabled;
+  size_t bytes_in_use;
+  char error[LG_ERROR_SIZE];
+};
+
+typedef struct lg_storage {
+  int refcount;
+  lg_ctx *ctx;
+  void *data;
+  size_t nbytes;         /* bytes of data                                */
+  size_t block_bytes;    /* bytes of the allocated block holding it all  */
+  uint64_t version;      /* bumped by every in-place write               */
+  lg_release_fn release; /* host memory: called instead of freeing data  */
+  void *release_ud;
+} lg_storage;
+
+struct lg_tensor {
+  int refcount;
+  lg_dtype dtype;
+  int ndim;
+  lg_storage *storage;
+  int64_t offset;                  /* in elements */
+  int64_t sizes[LG_MAX_DIMS];
+  int64_t strides[LG_MAX_DIMS];    /* in elements; may be 0 (expand) */
+  void *autograd;                  /* owned by the autograd engine   */
+  uint32_t binding_flags;          /* free for bindings (identity)   */
+};
+
+/* Records a formatted message in ctx and returns status. */
+lg_status lg_fail(lg_ctx *ctx, lg_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Raw memory through the context's allocator (scratch buffers). */
+void *lg_mem_alloc(lg_ctx *ctx, size_t size);
+void lg_mem_free(lg_ctx *ctx, void *ptr, size_t size);
+
+void lg_ctx_retain(lg_ctx *ctx);
+
+/* numel of a shape with overflow and negative-size checks; -1 when bad. */
+int64_t lg_shape_numel(int ndim, const int64_t *sizes);
+/* Validates a shape and returns its numel, or fails naming op. */
+lg_status lg_check_shape(lg_ctx *ctx, const char *op, int ndim,
+                         const int64_t *sizes, int64_t *numel);
+/* Writes "{2,3}" into buf. */
+const char *lg_shape_str(char *buf, size_t size, int ndim,
+                         const int64_t *sizes);
+/* Normalises a possibly negative dim against ndim (dim in [-ndim, ndim)). */
+lg_status lg_wrap_dim(lg_ctx *ctx, const char *op, int64_t dim, int ndim,
+                      int64_t *out);
+
+/* A new tensor viewing base's storage with the given geometry. */
+lg_status lg_tensor_view_of(lg_ctx *ctx, const lg_tensor *base, int ndim,
+                            const int64_t *sizes, const int64_t *strides,
+                            int64_t offset, lg_tensor **out);
+/* Row-major contiguous strides for sizes. */
+void lg_contiguous_strides(int ndim, const int64_t *sizes, int64_t *strides);
+static inline char *lg_data_ptr(const lg_tensor *t) {
+  return (char *)t->storage->data +
+         t->offset * (int64_t)lg_dtype_size(t->dtype);
+}
+static inline void lg_bump_version(lg_tensor *t) { t->storage->version++; }
+/* Byte offset of the element at a flat row-major position. */
+int64_t lg_flat_to_offset(const lg_tensor *t, int64_t flat);
+
+/* Empty output of a given shape, or checks a caller-provided output. */
+lg_status lg_prepare_out(lg_ctx *ctx, const char *op, lg_tensor **out,
+                         lg_dtype dtype, int ndim, const int64_t *sizes);
+
+/* Forward kernels named by lg_ops.h. Each validates its inputs, writes the
+ * outputs (allocating the NULL ones) and returns a status. */
+typedef lg_status (*lg_forward_fn)(lg_ctx *ctx, lg_op op,
+                                   lg_tensor *const *in, int n_in,
+                                   const lg_params *p, lg_tensor **out);
+#define LG_OP_DECLARE(id, name, kind, nin, nout, fwd)                       \
+  lg_status fwd(lg_ctx *ctx, lg_op op, lg_tensor *const *in, int n_in,      \
+                const lg_params *p, lg_tensor **out);
+LG_OP_LIST(LG_OP_DECLARE)
+#undef LG_OP_DECLARE
+
+/* Convenience wrappers over lg_op_run for composites inside the runtime. */
+lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,
+                  lg_tensor **out);
+lg_status lg_run2(lg_ctx *ctx, lg_op op, lg_tensor *a, lg_tensor *b,
+                  const lg_params *p, lg_tensor **out);
+
+/* Contiguous copy of t in dtype (a new reference to t when it already is). */
+lg_status lg_contiguous_as(lg_ctx *ctx, lg_tensor *t, lg_dtype dtype,
+                           lg_tensor **out);
+
+/* Philox4x32-10: four 32-bit words for (key, counter). */
+void lg_philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo,
+               uint32_t out[4]);
+
+#endif

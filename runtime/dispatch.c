@@ -1,0 +1,80 @@
+/* dispatch.c: the op table generated from lg_ops.h and lg_op_run, the one
+ * entry point through which every op runs (and where autograd will record
+ * the graph). */
+#include <string.h>
+
+#include "core.h"
+
+typedef struct op_info {
+  const char *name;
+  int kind;
+  int n_inputs; /* -1: variable */
+  int n_outputs;
+  lg_forward_fn forward;
+} op_info;
+
+static const op_info op_table[LG_OP_COUNT] = {
+#define LG_OP_ENTRY(id, name, kind, nin, nout, fwd) {name, kind, nin, nout, fwd},
+    LG_OP_LIST(LG_OP_ENTRY)
+#undef LG_OP_ENTRY
+};
+
+const char *lg_op_name(lg_op op) {
+  return (unsigned)op < LG_OP_COUNT ? op_table[op].name : "?";
+}
+
+int lg_op_kind(lg_op op) {
+  return (unsigned)op < LG_OP_COUNT ? op_table[op].kind : 0;
+}
+
+/* Runs op; see luagrad.h. */
+lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
+                    lg_tensor *const *inputs, const lg_params *params,
+                    lg_tensor **outs) {
+  static const lg_params no_params;
+  if ((unsigned)op >= LG_OP_COUNT)
+    return lg_fail(ctx, LG_ERR_ARG, "op_run: unknown op %d", (int)op);
+  const op_info *info = &op_table[op];
+  if (!params) params = &no_params;
+  int scalar_operands =
+      info->kind == LG_KIND_BINARY || info->kind == LG_KIND_COMPARE ||
+              op == LG_OP_WHERE
+          ? !!(params->flags & LG_FLAG_SCALAR_A) +
+                !!(params->flags & LG_FLAG_SCALAR_B)
+          : 0;
+  if (info->n_inputs >= 0 && n_inputs != info->n_inputs - scalar_operands)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected %d tensor inputs, got %d",
+                   info->name, info->n_inputs - scalar_operands, n_inputs);
+  if (n_inputs < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected at least one tensor",
+                   info->name);
+  for (int i = 0; i < n_inputs; i++)
+    if (!inputs[i])
+      return lg_fail(ctx, LG_ERR_ARG, "%s: input %d is NULL", info->name,
+                     i + 1);
+  bool inplace = (params->flags & LG_FLAG_INPLACE) != 0;
+  if (inplace) {
+    outs[0] = inputs[0];
+  } else {
+    for (int i = 0; i < info->n_outputs; i++) outs[i] = NULL;
+  }
+  lg_status st = info->forward(ctx, op, inputs, n_inputs, params, outs);
+  if (st != LG_OK) {
+    for (int i = 0; i < info->n_outputs; i++) outs[i] = NULL;
+    return st;
+  }
+  if (inplace) outs[0]->storage->version++;
+  return LG_OK;
+}
+
+lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,
+                  lg_tensor **out) {
+  lg_tensor *in[1] = {a};
+  return lg_op_run(ctx, op, 1, in, p, out);
+}
+
+lg_status lg_run2(lg_ctx *ctx, lg_op op, lg_tensor *a, lg_tensor *b,
+                  const lg_params *p, lg_tensor **out) {
+  lg_tensor *in[2] = {a, b};
+  return lg_op_run(ctx, op, 2, in, p, out);
+}

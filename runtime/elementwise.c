@@ -1,0 +1,570 @@
+/* elementwise.c: unary math, binary arithmetic and comparisons with
+ * broadcasting and PyTorch's type promotion, clamp and where.
+ *
+ * Each op's arithmetic is written once as an expression of x (and y) and
+ * instantiated per dtype; the iterator (iter.h) supplies the strided loop.
+ * Integer arithmetic wraps like PyTorch (done in unsigned to avoid C's
+ * undefined overflow); integer division by zero is an error, never a trap.
+ */
+#include <math.h>
+#include <tgmath.h>
+
+#include "core.h"
+#include "dtype.h"
+#include "iter.h"
+
+/* The generic expressions below are instantiated for unsigned types too,
+ * where comparisons such as x < 0 are trivially false: that is intended. */
+#pragma GCC diagnostic ignored "-Wtype-limits"
+
+/* ---- loop templates ----------------------------------------------------- */
+
+#define LOOP1(NAME, TOUT, TIN, EXPR)                                         \
+  static void NAME(char **d, const int64_t *s, int64_t n, void *state) {     \
+    typedef TIN T;                                                           \
+    (void)state;                                                             \
+    if (s[0] == sizeof(TOUT) && s[1] == sizeof(T)) {                         \
+      TOUT *o = (TOUT *)(void *)d[0];                                        \
+      const T *a = (const T *)(void *)d[1];                                  \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = a[i];                                                          \
+        o[i] = (TOUT)(EXPR);                                                 \
+      }                                                                      \
+    } else {                                                                 \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = *(const T *)(void *)(d[1] + i * s[1]);                         \
+        *(TOUT *)(void *)(d[0] + i * s[0]) = (TOUT)(EXPR);                   \
+      }                                                                      \
+    }                                                                        \
+  }
+
+/* state points to a bool set when an integer op met an invalid operand. */
+#define LOOP2(NAME, TOUT, TIN, EXPR)                                         \
+  static void NAME(char **d, const int64_t *s, int64_t n, void *state) {     \
+    typedef TIN T;                                                           \
+    bool *invalid = state;                                                   \
+    (void)invalid;                                                           \
+    if (s[0] == sizeof(TOUT) && s[1] == sizeof(T) && s[2] == sizeof(T)) {    \
+      TOUT *o = (TOUT *)(void *)d[0];                                        \
+      const T *a = (const T *)(void *)d[1], *b = (const T *)(void *)d[2];    \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = a[i], y = b[i];                                                \
+        o[i] = (TOUT)(EXPR);                                                 \
+      }                                                                      \
+    } else if (s[0] == sizeof(TOUT) && s[1] == sizeof(T) && s[2] == 0) {     \
+      TOUT *o = (TOUT *)(void *)d[0];                                        \
+      const T *a = (const T *)(void *)d[1];                                  \
+      const T y = *(const T *)(void *)d[2];                                  \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = a[i];                                                          \
+        o[i] = (TOUT)(EXPR);                                                 \
+      }                                                                      \
+    } else {                                                                 \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = *(const T *)(void *)(d[1] + i * s[1]);                         \
+        T y = *(const T *)(void *)(d[2] + i * s[2]);                         \
+        *(TOUT *)(void *)(d[0] + i * s[0]) = (TOUT)(EXPR);                   \
+      }                                                                      \
+    }                                                                        \
+  }
+
+/* ---- unary ops ---------------------------------------------------------- */
+
+/* Expressions valid for every numeric type (x of type T). */
+#define UNARY_ANY_OPS(X)                                                     \
+  X(NEG, (T)(0 - x))                                                         \
+  X(SQUARE, (T)(x * x))                                                      \
+  X(RELU, x < 0 ? (T)0 : x)                                                  \
+  X(SIGN, (T)((x > 0) - (x < 0)))
+
+/* Integer versions of the rounding ops and abs (identity / ternary). */
+#define UNARY_INT_ONLY_OPS(X)                                                \
+  X(ABS, x < 0 ? (T)(0 - x) : x) X(FLOOR, x) X(CEIL, x) X(ROUND, x)
+
+/* Floating point only; tgmath.h picks the float or double function. */
+#define UNARY_FLOAT_ONLY_OPS(X)                                              \
+  X(ABS, fabs(x))                                                            \
+  X(FLOOR, floor(x))                                                         \
+  X(CEIL, ceil(x))                                                           \
+  X(ROUND, nearbyint(x)) /* half to even, as PyTorch */                      \
+  X(EXP, exp(x))                                                             \
+  X(LOG, log(x))                                                             \
+  X(LOG1P, log1p(x))                                                         \
+  X(EXPM1, expm1(x))                                                         \
+  X(SQRT, sqrt(x))                                                           \
+  X(RSQRT, (T)1 / sqrt(x))                                                   \
+  X(SIN, sin(x))                                                             \
+  X(COS, cos(x))                                                             \
+  X(TANH, tanh(x))                                                           \
+  /* sigmoid in two branches so exp never overflows */                       \
+  X(SIGMOID, x >= 0 ? (T)1 / ((T)1 + exp(-x)) : exp(x) / ((T)1 + exp(x)))    \
+  X(GELU, (T)0.5 * x * ((T)1 + erf(x * (T)0.70710678118654752440)))          \
+  X(SILU, x >= 0 ? x / ((T)1 + exp(-x)) : x * exp(x) / ((T)1 + exp(x)))      \
+  /* PyTorch's softplus(beta=1, threshold=20) */                             \
+  X(SOFTPLUS, x > (T)20 ? x : log1p(exp(x)))                                 \
+  X(RECIPROCAL, (T)1 / x)                                                    \
+  X(ERF, erf(x))
+
+#define DEFINE_UNARY(OP, EXPR, SUFFIX, T) LOOP1(unary_##OP##_##SUFFIX, T, T, EXPR)
+#define DEF_ANY(OP, EXPR)                                                    \
+  DEFINE_UNARY(OP, EXPR, u8, uint8_t) DEFINE_UNARY(OP, EXPR, i32, int32_t)   \
+  DEFINE_UNARY(OP, EXPR, i64, int64_t) DEFINE_UNARY(OP, EXPR, f32, float)    \
+  DEFINE_UNARY(OP, EXPR, f64, double)
+#define DEF_INT(OP, EXPR)                                                    \
+  DEFINE_UNARY(OP, EXPR, u8, uint8_t) DEFINE_UNARY(OP, EXPR, i32, int32_t)   \
+  DEFINE_UNARY(OP, EXPR, i64, int64_t)
+#define DEF_FLOAT(OP, EXPR)                                                  \
+  DEFINE_UNARY(OP, EXPR, f32, float) DEFINE_UNARY(OP, EXPR, f64, double)
+UNARY_ANY_OPS(DEF_ANY)
+UNARY_INT_ONLY_OPS(DEF_INT)
+UNARY_FLOAT_ONLY_OPS(DEF_FLOAT)
+LOOP1(logical_not_loop_b, bool, bool, !x)
+
+/* The loop for op on dtype (NULL when the pair is not supported). */
+static lg_loop_fn unary_loop(lg_op op, lg_dtype dtype) {
+#define CASE_INT(OP, EXPR)                                                   \
+  case LG_OP_##OP:                                                           \
+    return dtype == LG_UINT8   ? unary_##OP##_u8                             \
+           : dtype == LG_INT32 ? unary_##OP##_i32                            \
+                               : unary_##OP##_i64;
+#define CASE_FLOAT(OP, EXPR)                                                 \
+  case LG_OP_##OP:                                                           \
+    return dtype == LG_FLOAT32 ? unary_##OP##_f32 : unary_##OP##_f64;
+  if (dtype == LG_BOOL) return NULL;
+  if (lg_dtype_is_float(dtype)) {
+    switch (op) {
+      UNARY_ANY_OPS(CASE_FLOAT)
+      UNARY_FLOAT_ONLY_OPS(CASE_FLOAT)
+      default: return NULL;
+    }
+  }
+  switch (op) {
+    UNARY_ANY_OPS(CASE_INT)
+    UNARY_INT_ONLY_OPS(CASE_INT)
+    default: return NULL;
+  }
+#undef CASE_INT
+#undef CASE_FLOAT
+}
+
+/* x -> op(x); integer inputs of float-only ops compute in float32 */
+lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                          int n_in, const lg_params *p, lg_tensor **out) {
+  (void)n_in;
+  (void)p;
+  lg_tensor *x = in[0];
+  const char *name = lg_op_name(op);
+  lg_dtype compute = x->dtype, result;
+  lg_loop_fn loop;
+  if (op == LG_OP_LOGICAL_NOT) {
+    compute = result = LG_BOOL;
+    loop = logical_not_loop_b;
+  } else {
+    if (lg_op_kind(op) == LG_KIND_UNARY_FLOAT && !lg_dtype_is_float(compute))
+      compute = LG_FLOAT32;
+    result = compute;
+    loop = unary_loop(op, compute);
+    if (!loop)
+      return lg_fail(ctx, LG_ERR_DTYPE, "%s: %s tensors are not supported",
+                     name, lg_dtype_name(x->dtype));
+  }
+  lg_tensor *input = NULL;
+  lg_status st = LG_OK;
+  if (x->dtype != compute) st = lg_contiguous_as(ctx, x, compute, &input);
+  if (st) return st;
+  st = lg_prepare_out(ctx, name, out, result, x->ndim, x->sizes);
+  if (st) goto done;
+  if ((*out)->dtype != result) {
+    st = lg_fail(ctx, LG_ERR_DTYPE,
+                 "%s: result type %s can't be written into a %s tensor",
+                 name, lg_dtype_name(result), lg_dtype_name((*out)->dtype));
+    lg_tensor_release(*out);
+    goto done;
+  }
+  lg_iter it;
+  lg_iter_init(&it, x->ndim, x->sizes);
+  lg_iter_add_tensor(&it, *out);
+  lg_iter_add_tensor(&it, input ? input : x);
+  lg_iter_run(&it, loop, NULL);
+done:
+  lg_tensor_release(input);
+  return st;
+}
+
+/* ---- binary ops --------------------------------------------------------- */
+
+/* Wrapping integer arithmetic (computed in uint64, converted back). */
+#define WRAP(T, e) ((T)(uint64_t)(e))
+#define UADD(x, y) ((uint64_t)(x) + (uint64_t)(y))
+#define USUB(x, y) ((uint64_t)(x) - (uint64_t)(y))
+#define UMUL(x, y) ((uint64_t)(x) * (uint64_t)(y))
+
+static inline int64_t int_floor_div(int64_t x, int64_t y, bool *invalid) {
+  if (y == 0) { *invalid = true; return 0; }
+  if (y == -1) return (int64_t)(0 - (uint64_t)x); /* INT64_MIN / -1 wraps */
+  int64_t q = x / y;
+  if ((x % y != 0) && ((x < 0) != (y < 0))) q--;
+  return q;
+}
+static inline int64_t int_remainder(int64_t x, int64_t y, bool *invalid) {
+  if (y == 0) { *invalid = true; return 0; }
+  if (y == -1) return 0;
+  int64_t r = x % y;
+  if (r != 0 && ((r < 0) != (y < 0))) r += y;
+  return r;
+}
+static inline int64_t int_pow(int64_t base, int64_t e, bool *invalid) {
+  if (e < 0) { *invalid = true; return 0; }
+  uint64_t result = 1, b = (uint64_t)base;
+  while (e) {
+    if (e & 1) result *= b;
+    b *= b;
+    e >>= 1;
+  }
+  return (int64_t)result;
+}
+static inline double float_floor_div(double x, double y) { return floor(x / y); }
+static inline double float_remainder(double x, double y) {
+  double r = fmod(x, y);
+  if (r != 0 && ((r < 0) != (y < 0))) r += y;
+  return r;
+}
+
+#define BINARY_FLOAT_OPS(X)                                                  \
+  X(ADD, x + y)                                                              \
+  X(SUB, x - y)                                                              \
+  X(MUL, x * y)                                                              \
+  X(DIV, x / y)                                                              \
+  X(REMAINDER, (T)float_remainder(x, y))                                     \
+  X(FLOOR_DIVIDE, (T)float_floor_div(x, y))                                  \
+  X(POW, pow(x, y))                                                          \
+  X(MAXIMUM, (x > y || x != x) ? x : y)                                      \
+  X(MINIMUM, (x < y || x != x) ? x : y)
+
+#define BINARY_INT_OPS(X)                                                    \
+  X(ADD, WRAP(T, UADD(x, y)))                                                \
+  X(SUB, WRAP(T, USUB(x, y)))                                                \
+  X(MUL, WRAP(T, UMUL(x, y)))                                                \
+  X(REMAINDER, (T)int_remainder(x, y, invalid))                              \
+  X(FLOOR_DIVIDE, (T)int_floor_div(x, y, invalid))                           \
+  X(POW, (T)int_pow(x, y, invalid))                                          \
+  X(MAXIMUM, x > y ? x : y)                                                  \
+  X(MINIMUM, x < y ? x : y)
+
+/* bool: add is or, mul is and, maximum/minimum likewise */
+#define BINARY_BOOL_OPS(X)                                                   \
+  X(ADD, x || y) X(MUL, x && y) X(MAXIMUM, x || y) X(MINIMUM, x && y)
+
+#define COMPARE_OPS(X)                                                       \
+  X(EQ, x == y) X(NE, x != y) X(LT, x < y) X(LE, x <= y) X(GT, x > y)        \
+  X(GE, x >= y)
+
+#define DEFINE_BINARY(OP, EXPR, SUFFIX, T) LOOP2(binary_##OP##_##SUFFIX, T, T, EXPR)
+#define DEF_BIN_FLOAT(OP, EXPR)                                              \
+  DEFINE_BINARY(OP, EXPR, f32, float) DEFINE_BINARY(OP, EXPR, f64, double)
+#define DEF_BIN_INT(OP, EXPR)                                                \
+  DEFINE_BINARY(OP, EXPR, u8, uint8_t) DEFINE_BINARY(OP, EXPR, i32, int32_t) \
+  DEFINE_BINARY(OP, EXPR, i64, int64_t)
+#define DEF_BIN_BOOL(OP, EXPR) DEFINE_BINARY(OP, EXPR, b, bool)
+BINARY_FLOAT_OPS(DEF_BIN_FLOAT)
+BINARY_INT_OPS(DEF_BIN_INT)
+BINARY_BOOL_OPS(DEF_BIN_BOOL)
+
+#define DEFINE_COMPARE(OP, EXPR, SUFFIX, T) LOOP2(compare_##OP##_##SUFFIX, bool, T, EXPR)
+#define DEF_CMP(OP, EXPR)                                                    \
+  DEFINE_COMPARE(OP, EXPR, b, bool) DEFINE_COMPARE(OP, EXPR, u8, uint8_t)    \
+  DEFINE_COMPARE(OP, EXPR, i32, int32_t)                                     \
+  DEFINE_COMPARE(OP, EXPR, i64, int64_t)                                     \
+  DEFINE_COMPARE(OP, EXPR, f32, float) DEFINE_COMPARE(OP, EXPR, f64, double)
+COMPARE_OPS(DEF_CMP)
+
+static lg_loop_fn binary_loop(lg_op op, lg_dtype dtype) {
+#define CASE_BY_DTYPE(PREFIX, OP)                                            \
+  case LG_OP_##OP:                                                           \
+    switch (dtype) {                                                         \
+      case LG_FLOAT32: return PREFIX##_##OP##_f32;                           \
+      case LG_FLOAT64: return PREFIX##_##OP##_f64;                           \
+      case LG_UINT8: return PREFIX##_##OP##_u8;                              \
+      case LG_INT32: return PREFIX##_##OP##_i32;                             \
+      case LG_INT64: return PREFIX##_##OP##_i64;                             \
+      default: return NULL;                                                  \
+    }
+#define CASE_CMP(OP, EXPR)                                                   \
+  case LG_OP_##OP:                                                           \
+    if (dtype == LG_BOOL) return compare_##OP##_b;                           \
+    switch (dtype) {                                                         \
+      case LG_FLOAT32: return compare_##OP##_f32;                            \
+      case LG_FLOAT64: return compare_##OP##_f64;                            \
+      case LG_UINT8: return compare_##OP##_u8;                               \
+      case LG_INT32: return compare_##OP##_i32;                              \
+      case LG_INT64: return compare_##OP##_i64;                              \
+      default: return NULL;                                                  \
+    }
+#define CASE_FLOAT_ONLY(OP, EXPR)                                            \
+  case LG_OP_##OP:                                                           \
+    return dtype == LG_FLOAT32 ? binary_##OP##_f32                           \
+           : dtype == LG_FLOAT64 ? binary_##OP##_f64 : NULL;
+#define CASE_ARITH(OP, EXPR) CASE_BY_DTYPE(binary, OP)
+#define CASE_BOOL(OP, EXPR) case LG_OP_##OP: return binary_##OP##_b;
+  switch (op) {
+    COMPARE_OPS(CASE_CMP)
+    default: break;
+  }
+  if (dtype == LG_BOOL) {
+    switch (op) {
+      BINARY_BOOL_OPS(CASE_BOOL)
+      default: return NULL;
+    }
+  }
+  if (op == LG_OP_DIV) return lg_dtype_is_float(dtype) ? (dtype == LG_FLOAT32 ? binary_DIV_f32 : binary_DIV_f64) : NULL;
+  switch (op) {
+    BINARY_INT_OPS(CASE_ARITH)
+    default: return NULL;
+  }
+#undef CASE_BY_DTYPE
+#undef CASE_CMP
+#undef CASE_FLOAT_ONLY
+#undef CASE_ARITH
+#undef CASE_BOOL
+}
+
+/* The dtype binary arithmetic runs in, for two operands (one may be a
+ * scalar described by flags). */
+static lg_dtype binary_compute_dtype(lg_op op, lg_tensor *const *in,
+                                     const lg_params *p) {
+  lg_dtype t;
+  if (p->flags & (LG_FLAG_SCALAR_A | LG_FLAG_SCALAR_B))
+    t = lg_result_type_scalar(in[0]->dtype,
+                              (p->flags & LG_FLAG_SCALAR_INT) != 0);
+  else
+    t = lg_result_type(in[0], in[1]);
+  if (op == LG_OP_DIV && !lg_dtype_is_float(t)) t = LG_FLOAT32;
+  /* bool arithmetic beyond or/and computes in int64, as PyTorch */
+  if (t == LG_BOOL && (op == LG_OP_SUB || op == LG_OP_REMAINDER ||
+                       op == LG_OP_FLOOR_DIVIDE || op == LG_OP_POW))
+    t = LG_INT64;
+  return t;
+}
+
+/* (a, b) -> op(a, b), broadcast; either side may be params->scalar */
+lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                           int n_in, const lg_params *p, lg_tensor **out) {
+  const char *name = lg_op_name(op);
+  bool scalar_a = (p->flags & LG_FLAG_SCALAR_A) != 0;
+  bool scalar_b = (p->flags & LG_FLAG_SCALAR_B) != 0;
+  if (scalar_a && scalar_b)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected at least one tensor", name);
+  if (op == LG_OP_SUB && !scalar_a && !scalar_b && in[0]->dtype == LG_BOOL &&
+      in[1]->dtype == LG_BOOL)
+    return lg_fail(ctx, LG_ERR_DTYPE,
+                   "sub: subtracting bool tensors is not supported, use "
+                   "logical_xor or ne");
+  lg_dtype compute = binary_compute_dtype(op, in, p);
+  bool compare = lg_op_kind(op) == LG_KIND_COMPARE;
+  lg_dtype result = compare ? LG_BOOL : compute;
+  lg_loop_fn loop = binary_loop(op, compute);
+  if (!loop)
+    return lg_fail(ctx, LG_ERR_DTYPE, "%s: %s operands are not supported",
+                   name, lg_dtype_name(compute));
+  /* operands as tensors of the compute dtype, scalars as one element */
+  unsigned char scalar[8];
+  if (scalar_a || scalar_b) {
+    if (p->flags & LG_FLAG_SCALAR_INT)
+      lg_store_int(scalar, compute, p->scalar_int);
+    else
+      lg_store_double(scalar, compute, p->scalar[0]);
+  }
+  lg_tensor *converted[2] = {NULL, NULL};
+  lg_tensor *operand[2];
+  lg_status st = LG_OK;
+  for (int i = 0; i < n_in; i++) {
+    operand[i] = in[i];
+    if (in[i]->dtype != compute) {
+      st = lg_contiguous_as(ctx, in[i], compute, &converted[i]);
+      if (st) goto done;
+      operand[i] = converted[i];
+    }
+  }
+  int nd;
+  int64_t sizes[LG_MAX_DIMS];
+  if (n_in == 2)
+    st = lg_broadcast_shape(ctx, name, 2, in, &nd, sizes);
+  else {
+    nd = in[0]->ndim;
+    for (int i = 0; i < nd; i++) sizes[i] = in[0]->sizes[i];
+  }
+  if (st) goto done;
+  st = lg_prepare_out(ctx, name, out, result, nd, sizes);
+  if (st) goto done;
+  lg_tensor *dst = *out, *staged = NULL;
+  if (dst->dtype != result) { /* in place into a wider dtype */
+    st = lg_empty(ctx, result, nd, sizes, &staged);
+    if (st) {
+      lg_tensor_release(*out);
+      goto done;
+    }
+    dst = staged;
+  }
+  lg_iter it;
+  lg_iter_init(&it, nd, sizes);
+  lg_iter_add_tensor(&it, dst);
+  if (scalar_a) lg_iter_add_scalar(&it, scalar);
+  lg_iter_add_tensor(&it, operand[0]);
+  if (n_in == 2) lg_iter_add_tensor(&it, operand[1]);
+  if (scalar_b) lg_iter_add_scalar(&it, scalar);
+  bool invalid = false;
+  lg_iter_run(&it, loop, &invalid);
+  if (staged) {
+    lg_tensor *copy_in[2] = {*out, staged};
+    lg_params cp = {0};
+    lg_tensor *res = NULL;
+    cp.flags = LG_FLAG_INPLACE;
+    lg_kernel_copy(ctx, LG_OP_COPY, copy_in, 2, &cp, &res);
+    lg_tensor_release(res);
+    lg_tensor_release(staged);
+  }
+  if (invalid) {
+    st = lg_fail(ctx, LG_ERR_ARG,
+                 op == LG_OP_POW
+                     ? "pow: integers to negative integer powers are not "
+                       "allowed"
+                     : "%s: integer division by zero",
+                 name);
+    lg_tensor_release(*out);
+  }
+done:
+  lg_tensor_release(converted[0]);
+  lg_tensor_release(converted[1]);
+  return st;
+}
+
+/* ---- clamp and where ---------------------------------------------------- */
+
+typedef struct clamp_bounds {
+  bool has_min, has_max;
+  double min, max;
+} clamp_bounds;
+
+#define CLAMP_LOOP(SUFFIX, T)                                                \
+  static void clamp_##SUFFIX(char **d, const int64_t *s, int64_t n,          \
+                             void *state) {                                  \
+    const clamp_bounds *b = state;                                           \
+    T lo = (T)b->min, hi = (T)b->max;                                        \
+    for (int64_t i = 0; i < n; i++) {                                        \
+      T x = *(const T *)(void *)(d[1] + i * s[1]);                           \
+      if (b->has_min && x < lo) x = lo;                                      \
+      if (b->has_max && x > hi) x = hi;                                      \
+      *(T *)(void *)(d[0] + i * s[0]) = x;                                   \
+    }                                                                        \
+  }
+CLAMP_LOOP(u8, uint8_t)
+CLAMP_LOOP(i32, int32_t)
+CLAMP_LOOP(i64, int64_t)
+CLAMP_LOOP(f32, float)
+CLAMP_LOOP(f64, double)
+
+/* x -> min(max(x, scalar[0]), scalar[1]), either bound optional */
+lg_status lg_kernel_clamp(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                          int n_in, const lg_params *p, lg_tensor **out) {
+  (void)n_in;
+  (void)op;
+  lg_tensor *x = in[0];
+  clamp_bounds b = {(p->flags & LG_FLAG_HAS_MIN) != 0,
+                    (p->flags & LG_FLAG_HAS_MAX) != 0, p->scalar[0],
+                    p->scalar[1]};
+  if (!b.has_min && !b.has_max)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "clamp: expected at least one of min and max");
+  lg_dtype compute = x->dtype;
+  bool bounds_int = (p->flags & LG_FLAG_SCALAR_INT) != 0;
+  if (!lg_dtype_is_float(compute) && !bounds_int) compute = LG_FLOAT32;
+  if (compute == LG_BOOL)
+    return lg_fail(ctx, LG_ERR_DTYPE, "clamp: bool tensors are not supported");
+  lg_loop_fn loop = compute == LG_UINT8   ? clamp_u8
+                    : compute == LG_INT32 ? clamp_i32
+                    : compute == LG_INT64 ? clamp_i64
+                    : compute == LG_FLOAT32 ? clamp_f32 : clamp_f64;
+  lg_tensor *input = NULL;
+  lg_status st = lg_contiguous_as(ctx, x, compute, &input);
+  if (st) return st;
+  st = lg_prepare_out(ctx, "clamp", out, compute, x->ndim, x->sizes);
+  if (st == LG_OK && (*out)->dtype != compute) {
+    lg_tensor_release(*out);
+    st = lg_fail(ctx, LG_ERR_DTYPE,
+                 "clamp: result type %s can't be written into a %s tensor",
+                 lg_dtype_name(compute), lg_dtype_name(x->dtype));
+  }
+  if (st == LG_OK) {
+    lg_iter it;
+    lg_iter_init(&it, x->ndim, x->sizes);
+    lg_iter_add_tensor(&it, *out);
+    lg_iter_add_tensor(&it, input);
+    lg_iter_run(&it, loop, &b);
+  }
+  lg_tensor_release(input);
+  return st;
+}
+
+#define WHERE_LOOP(SUFFIX, T)                                                \
+  static void where_##SUFFIX(char **d, const int64_t *s, int64_t n,          \
+                             void *state) {                                  \
+    (void)state;                                                             \
+    for (int64_t i = 0; i < n; i++) {                                        \
+      bool c = *(const bool *)(void *)(d[1] + i * s[1]);                     \
+      *(T *)(void *)(d[0] + i * s[0]) =                                      \
+          c ? *(const T *)(void *)(d[2] + i * s[2])                          \
+            : *(const T *)(void *)(d[3] + i * s[3]);                         \
+    }                                                                        \
+  }
+WHERE_LOOP(b, bool)
+WHERE_LOOP(u8, uint8_t)
+WHERE_LOOP(i32, int32_t)
+WHERE_LOOP(i64, int64_t)
+WHERE_LOOP(f32, float)
+WHERE_LOOP(f64, double)
+
+/* (cond, a, b) -> cond ? a : b, broadcast; a or b may be params->scalar[0]
+ * / scalar[1] (LG_FLAG_SCALAR_A / _B) */
+lg_status lg_kernel_where(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                          int n_in, const lg_params *p, lg_tensor **out) {
+  (void)op;
+  bool scalar_a = (p->flags & LG_FLAG_SCALAR_A) != 0;
+  bool scalar_b = (p->flags & LG_FLAG_SCALAR_B) != 0;
+  lg_tensor *cond = in[0];
+  lg_tensor *a = scalar_a ? NULL : in[1];
+  lg_tensor *b = scalar_b ? NULL : in[scalar_a ? 1 : 2];
+  bool scalar_int = (p->flags & LG_FLAG_SCALAR_INT) != 0;
+  lg_dtype t;
+  if (a && b) t = lg_result_type(a, b);
+  else if (a || b) t = lg_result_type_scalar((a ? a : b)->dtype, scalar_int);
+  else t = scalar_int ? LG_INT64 : LG_FLOAT32;
+  unsigned char va[8], vb[8];
+  if (scalar_a) lg_store_double(va, t, p->scalar[0]);
+  if (scalar_b) lg_store_double(vb, t, p->scalar[1]);
+  lg_tensor *conv[3] = {NULL, NULL, NULL};
+  lg_status st = lg_contiguous_as(ctx, cond, LG_BOOL, &conv[0]);
+  if (st) return st;
+  if (a) st = lg_contiguous_as(ctx, a, t, &conv[1]);
+  if (!st && b) st = lg_contiguous_as(ctx, b, t, &conv[2]);
+  int nd = 0;
+  int64_t sizes[LG_MAX_DIMS];
+  if (!st) st = lg_broadcast_shape(ctx, "where", n_in, in, &nd, sizes);
+  if (!st) st = lg_prepare_out(ctx, "where", out, t, nd, sizes);
+  if (!st && (*out)->dtype != t) {
+    lg_tensor_release(*out);
+    st = lg_fail(ctx, LG_ERR_DTYPE, "where: output dtype mismatch");
+  }
+  if (!st) {
+    static const lg_loop_fn loops[LG_NUM_DTYPES] = {
+        where_b, where_u8, where_i32, where_i64, where_f32, where_f64};
+    lg_iter it;
+    lg_iter_init(&it, nd, sizes);
+    lg_iter_add_tensor(&it, *out);
+    lg_iter_add_tensor(&it, conv[0]);
+    if (a) lg_iter_add_tensor(&it, conv[1]); else lg_iter_add_scalar(&it, va);
+    if (b) lg_iter_add_tensor(&it, conv[2]); else lg_iter_add_scalar(&it, vb);
+    lg_iter_run(&it, loops[t], NULL);
+  }
+  for (int i = 0; i < 3; i++) lg_tensor_release(conv[i]);
+  return st;
+}

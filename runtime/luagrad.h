@@ -1,0 +1,234 @@
+/* luagrad.h: the public C API of the luagrad tensor runtime.
+ *
+ * The runtime is plain C11: it never includes lua.h, never aborts and never
+ * exits. Every call that can fail returns an lg_status; the message is kept
+ * in the context (lg_ctx_error). All mutable state lives in an lg_ctx, so
+ * two contexts in two threads never interfere.
+ *
+ * A worked example (compiles as is; link with -lluagrad_runtime):
+ *
+ *   #include <stdio.h>
+ *   #include "luagrad.h"
+ *   int main(void) {
+ *     lg_ctx *ctx = lg_ctx_new(NULL, NULL);          // default allocator
+ *     int64_t shape[2] = {2, 3};
+ *     lg_tensor *a = NULL, *b = NULL, *sum = NULL;
+ *     if (lg_full(ctx, LG_FLOAT32, 2, shape, 1.5, &a) != LG_OK) goto fail;
+ *     if (lg_arange(ctx, LG_FLOAT32, 0, 3, 1, &b) != LG_OK) goto fail;
+ *     lg_tensor *in[2] = {a, b};                      // b broadcasts
+ *     if (lg_op_run(ctx, LG_OP_ADD, 2, in, NULL, &sum) != LG_OK) goto fail;
+ *     const float *v = lg_tensor_data(sum);           // contiguous result
+ *     printf("%g %g\n", v[0], v[5]);                  // 1.5 3.5
+ *   fail:
+ *     if (lg_ctx_error(ctx)[0]) fprintf(stderr, "%s\n", lg_ctx_error(ctx));
+ *     lg_tensor_release(a); lg_tensor_release(b); lg_tensor_release(sum);
+ *     lg_ctx_free(ctx);
+ *     return 0;
+ *   }
+ *
+ * Conventions: dimensions are 0-based in C (negative counts from the end);
+ * the values inside index tensors (index_select, gather, scatter, and the
+ * indices that max/argmax return) are 1-based, the way Lua users see them,
+ * so results move between C and Lua without a conversion pass.
+ */
+#ifndef LUAGRAD_H
+#define LUAGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lg_ops.h"
+
+#if defined(__GNUC__)
+#define LG_API __attribute__((visibility("default")))
+#else
+#define LG_API
+#endif
+
+#define LG_MAX_DIMS 8
+
+typedef struct lg_ctx lg_ctx;
+typedef struct lg_tensor lg_tensor;
+
+typedef enum lg_status {
+  LG_OK = 0,
+  LG_ERR_ARG,     /* a wrong argument: bad dim, bad option, bad value    */
+  LG_ERR_SHAPE,   /* shapes that do not fit together                     */
+  LG_ERR_DTYPE,   /* a dtype the op does not accept                      */
+  LG_ERR_INDEX,   /* an index out of range                               */
+  LG_ERR_MEMORY,  /* the allocator refused, or a size overflowed         */
+  LG_ERR_IO,      /* a file could not be read or written                 */
+  LG_ERR_RUNTIME  /* anything else                                       */
+} lg_status;
+
+/* Ordered by type promotion: a later dtype wins within a category. */
+typedef enum lg_dtype {
+  LG_BOOL, LG_UINT8, LG_INT32, LG_INT64, LG_FLOAT32, LG_FLOAT64,
+  LG_NUM_DTYPES
+} lg_dtype;
+
+/* Allocator hook in the style of lua_Alloc: new_size 0 frees ptr and
+ * returns NULL; otherwise returns a block of new_size bytes or NULL. */
+typedef void *(*lg_alloc_fn)(void *ud, void *ptr, size_t old_size,
+                             size_t new_size);
+
+/* Called when a tensor wrapping host memory drops its last reference. */
+typedef void (*lg_release_fn)(void *ud, void *data);
+
+/* ---- context ---------------------------------------------------------- */
+
+/* A new context; alloc NULL selects malloc/free. NULL when out of memory. */
+LG_API lg_ctx *lg_ctx_new(lg_alloc_fn alloc, void *ud);
+/* Drops the caller's reference; the context lives on while tensors use it. */
+LG_API void lg_ctx_free(lg_ctx *ctx);
+/* The message of the last failure ("" when none). */
+LG_API const char *lg_ctx_error(const lg_ctx *ctx);
+LG_API void lg_ctx_clear_error(lg_ctx *ctx);
+/* Seeds the counter-based random generator (Philox4x32-10). */
+LG_API void lg_ctx_manual_seed(lg_ctx *ctx, uint64_t seed);
+LG_API uint64_t lg_ctx_seed(const lg_ctx *ctx);
+LG_API void lg_ctx_set_num_threads(lg_ctx *ctx, int n);
+LG_API int lg_ctx_num_threads(const lg_ctx *ctx);
+LG_API void lg_ctx_set_grad_enabled(lg_ctx *ctx, bool enabled);
+LG_API bool lg_ctx_grad_enabled(const lg_ctx *ctx);
+/* Bytes currently held by tensor storages of this context. */
+LG_API size_t lg_ctx_bytes_in_use(const lg_ctx *ctx);
+
+/* ---- dtypes ----------------------------------------------------------- */
+
+LG_API size_t lg_dtype_size(lg_dtype dtype);
+LG_API const char *lg_dtype_name(lg_dtype dtype);
+/* Parses "float32", "float64", "int32", "int64", "uint8", "bool" (and the
+ * aliases "float", "double", "int", "long", "byte"); false when unknown. */
+LG_API bool lg_dtype_parse(const char *name, lg_dtype *out);
+LG_API bool lg_dtype_is_float(lg_dtype dtype);
+
+/* ---- tensors ---------------------------------------------------------- */
+
+/* Uninitialised contiguous tensor. */
+LG_API lg_status lg_empty(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                          const int64_t *sizes, lg_tensor **out);
+/* Contiguous tensor whose every element is value. */
+LG_API lg_status lg_full(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                         const int64_t *sizes, double value, lg_tensor **out);
+/* A tensor over host memory, without copying. strides NULL means
+ * contiguous. release (may be NULL) runs when the last reference goes. */
+LG_API lg_status lg_tensor_wrap(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                                const int64_t *sizes, const int64_t *strides,
+                                void *data, lg_release_fn release, void *ud,
+                                lg_tensor **out);
+
+LG_API lg_tensor *lg_tensor_retain(lg_tensor *t);
+/* Drops one reference; NULL is accepted. */
+LG_API void lg_tensor_release(lg_tensor *t);
+
+LG_API lg_dtype lg_tensor_dtype(const lg_tensor *t);
+LG_API int lg_tensor_ndim(const lg_tensor *t);
+LG_API const int64_t *lg_tensor_sizes(const lg_tensor *t);
+LG_API const int64_t *lg_tensor_strides(const lg_tensor *t);
+LG_API int64_t lg_tensor_numel(const lg_tensor *t);
+/* Address of the first element (storage data plus offset). */
+LG_API void *lg_tensor_data(const lg_tensor *t);
+LG_API bool lg_tensor_is_contiguous(const lg_tensor *t);
+/* True when a and b are views on the same storage. */
+LG_API bool lg_tensor_same_storage(const lg_tensor *a, const lg_tensor *b);
+/* The storage's version counter, bumped by every in-place write. */
+LG_API uint64_t lg_tensor_version(const lg_tensor *t);
+LG_API lg_ctx *lg_tensor_ctx(const lg_tensor *t);
+
+/* Element at a flat row-major position, converted to double / int64. */
+LG_API double lg_tensor_get(const lg_tensor *t, int64_t flat_index);
+LG_API int64_t lg_tensor_get_int(const lg_tensor *t, int64_t flat_index);
+/* Stores value (converted) at a flat row-major position. */
+LG_API void lg_tensor_set(lg_tensor *t, int64_t flat_index, double value);
+LG_API void lg_tensor_set_int(lg_tensor *t, int64_t flat_index, int64_t v);
+
+/* ---- ops -------------------------------------------------------------- */
+
+/* Flags of lg_params. */
+#define LG_FLAG_KEEPDIM   (1 << 0)  /* reductions keep reduced dims (size 1) */
+#define LG_FLAG_SCALAR_A  (1 << 1)  /* binary: the left operand is a scalar  */
+#define LG_FLAG_SCALAR_B  (1 << 2)  /* binary: the right operand is a scalar */
+#define LG_FLAG_SCALAR_INT (1 << 3) /* the scalar is the integer scalar_int  */
+#define LG_FLAG_HAS_MIN   (1 << 4)  /* clamp has a lower bound (scalar[0])   */
+#define LG_FLAG_HAS_MAX   (1 << 5)  /* clamp has an upper bound (scalar[1])  */
+#define LG_FLAG_INPLACE   (1 << 6)  /* write the result into inputs[0]       */
+
+/* The non-tensor arguments of an op. Zero-initialise, then set what the op
+ * reads; lg_ops.h says which op reads which field. */
+typedef struct lg_params {
+  double scalar[2];     /* scalar operand, fill value, clamp bounds, p, ... */
+  int64_t scalar_int;   /* exact integer scalar when LG_FLAG_SCALAR_INT     */
+  int64_t ints[LG_MAX_DIMS]; /* dims of a reduction, sizes, a permutation   */
+  int n_ints;           /* how many of ints are used                         */
+  int64_t dim;          /* the dim of a one-dim op (0-based)                 */
+  int64_t start;        /* narrow's start, select's index (0-based)          */
+  int64_t length;       /* narrow's length                                   */
+  int flags;            /* LG_FLAG_*                                         */
+  lg_dtype dtype;       /* target dtype of TO_DTYPE                          */
+} lg_params;
+
+/* Runs op on n_inputs tensors. outs has one slot per output of the op
+ * (lg_ops.h). A NULL slot receives a new tensor; with LG_FLAG_INPLACE the
+ * result is written into inputs[0] and outs[0] receives a new reference to
+ * it. params may be NULL when the op reads none. */
+LG_API lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
+                           lg_tensor *const *inputs, const lg_params *params,
+                           lg_tensor **outs);
+LG_API const char *lg_op_name(lg_op op);
+LG_API int lg_op_kind(lg_op op);
+
+/* ---- creation and random ---------------------------------------------- */
+
+/* Values start, start+step, ... below stop (above, for a negative step). */
+LG_API lg_status lg_arange(lg_ctx *ctx, lg_dtype dtype, double start,
+                           double stop, double step, lg_tensor **out);
+LG_API lg_status lg_linspace(lg_ctx *ctx, lg_dtype dtype, double start,
+                             double stop, int64_t steps, lg_tensor **out);
+LG_API lg_status lg_eye(lg_ctx *ctx, lg_dtype dtype, int64_t n, int64_t m,
+                        lg_tensor **out);
+/* Uniform on [0, 1). */
+LG_API lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                         const int64_t *sizes, lg_tensor **out);
+/* Standard normal. */
+LG_API lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                          const int64_t *sizes, lg_tensor **out);
+/* Integers uniform in [low, high). */
+LG_API lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low,
+                            int64_t high, int ndim, const int64_t *sizes,
+                            lg_tensor **out);
+/* A random permutation of 1..n (int64). */
+LG_API lg_status lg_randperm(lg_ctx *ctx, int64_t n, lg_tensor **out);
+
+/* ---- composite ops ---------------------------------------------------- */
+
+/* mm, bmm, mv, dot and outer check their operands' ranks, then run matmul. */
+LG_API lg_status lg_mm(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
+                       lg_tensor **out);
+LG_API lg_status lg_bmm(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
+                        lg_tensor **out);
+LG_API lg_status lg_mv(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
+                       lg_tensor **out);
+LG_API lg_status lg_dot(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
+                        lg_tensor **out);
+LG_API lg_status lg_outer(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
+                          lg_tensor **out);
+/* beta * c + alpha * (a @ b) */
+LG_API lg_status lg_addmm(lg_ctx *ctx, lg_tensor *c, lg_tensor *a,
+                          lg_tensor *b, double beta, double alpha,
+                          lg_tensor **out);
+/* Stacks equally shaped tensors along a new dim. */
+LG_API lg_status lg_stack(lg_ctx *ctx, int n, lg_tensor *const *inputs,
+                          int64_t dim, lg_tensor **out);
+
+/* ---- printing --------------------------------------------------------- */
+
+/* Writes PyTorch-style text ("tensor([...])") into a buffer from the
+ * context's allocator; the caller frees it with lg_string_free. */
+LG_API lg_status lg_tensor_format(lg_ctx *ctx, const lg_tensor *t,
+                                  const char *suffix, char **text,
+                                  size_t *length);
+LG_API void lg_string_free(lg_ctx *ctx, char *text, size_t length);
+
+#endif
