@@ -1,0 +1,200 @@
+/* random.c: the counter-based generator (Philox4x32-10) and the tensors
+ * drawn from it: rand, randn, randint, randperm.
+ *
+ * Invariant: a stream is a pure function of (seed, offset). The key is
+ * ctx->seed; the 128-bit counter is ctx->rng_offset, the number of 4-word
+ * blocks handed out since the last manual_seed. Every call starts on a
+ * fresh block and advances rng_offset by the blocks it used (a partly used
+ * last block is dropped), so the same seed and the same calls give the same
+ * numbers on every platform and build. The streams are luagrad's own: they
+ * are not PyTorch's numbers for the same seed.
+ */
+#include <math.h>
+
+#include "core.h"
+#include "dtype.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u /* golden ratio */
+#define PHILOX_W1 0xBB67AE85u /* sqrt(3) - 1 */
+
+/* Philox4x32-10 (Salmon et al., SC'11): the counter words are
+ * (counter_lo low, counter_lo high, counter_hi low, counter_hi high), the
+ * key words (key low, key high). Matches Random123's philox4x32_10. */
+void lg_philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo,
+               uint32_t out[4]) {
+  uint32_t c0 = (uint32_t)counter_lo, c1 = (uint32_t)(counter_lo >> 32);
+  uint32_t c2 = (uint32_t)counter_hi, c3 = (uint32_t)(counter_hi >> 32);
+  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+  for (int round = 0; round < 10; round++) {
+    uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
+    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += PHILOX_W0;
+    k1 += PHILOX_W1;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+/* A sequential reader over the context's stream. */
+typedef struct stream {
+  lg_ctx *ctx;
+  uint64_t block;   /* next block to generate */
+  uint32_t words[4];
+  int used;         /* words of `words` already handed out (4: none left) */
+} stream;
+
+static void stream_open(stream *s, lg_ctx *ctx) {
+  s->ctx = ctx;
+  s->block = ctx->rng_offset;
+  s->used = 4;
+}
+
+static uint32_t next32(stream *s) {
+  if (s->used == 4) {
+    lg_philox(s->ctx->seed, 0, s->block++, s->words);
+    s->used = 0;
+  }
+  return s->words[s->used++];
+}
+
+static uint64_t next64(stream *s) {
+  uint64_t hi = next32(s);
+  return hi << 32 | next32(s);
+}
+
+/* Commits the blocks read so far to the context. */
+static void stream_close(stream *s) { s->ctx->rng_offset = s->block; }
+
+/* Uniform on [0, 1) with 24 bits (float32) or 53 bits (float64). */
+static double uniform(stream *s, lg_dtype dtype) {
+  if (dtype == LG_FLOAT32) return (double)(next32(s) >> 8) * 0x1p-24;
+  return (double)(next64(s) >> 11) * 0x1p-53;
+}
+
+static lg_status check_float(lg_ctx *ctx, const char *op, lg_dtype dtype) {
+  if (lg_dtype_is_float(dtype)) return LG_OK;
+  return lg_fail(ctx, LG_ERR_DTYPE,
+                 "%s: expected a floating point dtype (float32 or float64), "
+                 "got %s", op, lg_dtype_name(dtype));
+}
+
+/* Uniform on [0, 1): shape sizes -> out (dtype float32 or float64) */
+lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
+                  lg_tensor **out) {
+  *out = NULL;
+  lg_status st = check_float(ctx, "rand", dtype);
+  if (st || (st = lg_empty(ctx, dtype, ndim, sizes, out))) return st;
+  int64_t n = lg_tensor_numel(*out);
+  stream s;
+  stream_open(&s, ctx);
+  if (dtype == LG_FLOAT32) {
+    float *o = lg_tensor_data(*out);
+    for (int64_t i = 0; i < n; i++) o[i] = (float)uniform(&s, dtype);
+  } else {
+    double *o = lg_tensor_data(*out);
+    for (int64_t i = 0; i < n; i++) o[i] = uniform(&s, dtype);
+  }
+  stream_close(&s);
+  return LG_OK;
+}
+
+/* Standard normal by Box-Muller: each pair of uniforms gives two values.
+ * u1 is taken from (0, 1] so log(u1) is finite. */
+lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                   const int64_t *sizes, lg_tensor **out) {
+  *out = NULL;
+  lg_status st = check_float(ctx, "randn", dtype);
+  if (st || (st = lg_empty(ctx, dtype, ndim, sizes, out))) return st;
+  int64_t n = lg_tensor_numel(*out);
+  char *data = lg_tensor_data(*out);
+  size_t item = lg_dtype_size(dtype);
+  stream s;
+  stream_open(&s, ctx);
+  for (int64_t i = 0; i < n; i += 2) {
+    double u1 = 1.0 - uniform(&s, dtype); /* (0, 1] */
+    double u2 = uniform(&s, dtype);
+    double radius = sqrt(-2.0 * log(u1));
+    double angle = 6.283185307179586476925 * u2;
+    lg_store_double(data + (size_t)i * item, dtype, radius * cos(angle));
+    if (i + 1 < n)
+      lg_store_double(data + (size_t)(i + 1) * item, dtype,
+                      radius * sin(angle));
+  }
+  stream_close(&s);
+  return LG_OK;
+}
+
+/* Smallest and largest values a dtype holds exactly (for randint's range). */
+static void dtype_int_range(lg_dtype dtype, int64_t *lo, int64_t *hi) {
+  switch (dtype) {
+    case LG_BOOL: *lo = 0; *hi = 1; break;
+    case LG_UINT8: *lo = 0; *hi = 255; break;
+    case LG_INT32: *lo = INT32_MIN; *hi = INT32_MAX; break;
+    case LG_FLOAT32: *lo = -(1LL << 24); *hi = 1LL << 24; break;
+    case LG_FLOAT64: *lo = -(1LL << 53); *hi = 1LL << 53; break;
+    default: *lo = INT64_MIN; *hi = INT64_MAX; break;
+  }
+}
+
+/* A 64-bit draw modulo (high - low): the bias is below range / 2^64, far
+ * below anything a test can see for ranges under 2^32. */
+lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low, int64_t high,
+                     int ndim, const int64_t *sizes, lg_tensor **out) {
+  *out = NULL;
+  if (low >= high)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "randint: expected low < high, got low = %lld and high = "
+                   "%lld", (long long)low, (long long)high);
+  int64_t lo, hi;
+  dtype_int_range(dtype, &lo, &hi);
+  if (low < lo || high - 1 > hi)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "randint: range [%lld, %lld) does not fit dtype %s",
+                   (long long)low, (long long)high, lg_dtype_name(dtype));
+  lg_status st = lg_empty(ctx, dtype, ndim, sizes, out);
+  if (st) return st;
+  uint64_t range = (uint64_t)high - (uint64_t)low;
+  int64_t n = lg_tensor_numel(*out);
+  char *data = lg_tensor_data(*out);
+  size_t item = lg_dtype_size(dtype);
+  stream s;
+  stream_open(&s, ctx);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t v = (int64_t)((uint64_t)low + next64(&s) % range);
+    lg_store_int(data + (size_t)i * item, dtype, v);
+  }
+  stream_close(&s);
+  return LG_OK;
+}
+
+/* Fisher-Yates over 1..n: a uniformly random permutation (int64, n) */
+lg_status lg_randperm(lg_ctx *ctx, int64_t n, lg_tensor **out) {
+  *out = NULL;
+  if (n < 0)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "randperm: expected a non-negative n, got %lld",
+                   (long long)n);
+  lg_status st = lg_empty(ctx, LG_INT64, 1, &n, out);
+  if (st) return st;
+  int64_t *o = lg_tensor_data(*out);
+  for (int64_t i = 0; i < n; i++) o[i] = i + 1;
+  stream s;
+  stream_open(&s, ctx);
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)(next64(&s) % (uint64_t)(i + 1));
+    int64_t tmp = o[i];
+    o[i] = o[j];
+    o[j] = tmp;
+  }
+  stream_close(&s);
+  return LG_OK;
+}
