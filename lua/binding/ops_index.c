@@ -1,0 +1,149 @@
+/* ops_index.c: Lua wrappers for the indexing ops: index_select, gather,
+ * scatter(_), scatter_add(_), masked_fill(_) and masked_select. Dims are
+ * 1-based; index tensors hold 1-based int64 (or int32) positions. */
+#include "lgl.h"
+
+/* t:index_select(d, index) */
+static int l_index_select(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "index_select");
+  lg_params p = {0};
+  p.dim = lgl_check_dim(L, 2, t->ndim, "index_select");
+  lg_tensor *in[2] = {t, lgl_check_tensor(L, 3, "index_select")};
+  return lgl_run_op(L, LG_OP_INDEX_SELECT, 2, in, &p, 1);
+}
+
+/* t:gather(d, index) */
+static int l_gather(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "gather");
+  lg_params p = {0};
+  p.dim = lgl_check_dim(L, 2, t->ndim, "gather");
+  lg_tensor *in[2] = {t, lgl_check_tensor(L, 3, "gather")};
+  return lgl_run_op(L, LG_OP_GATHER, 2, in, &p, 1);
+}
+
+/* A tensor of t's dtype holding the number at idx, expanded (stride 0) to
+ * shape's sizes: the src of a scatter with a scalar value. Its box stays
+ * on the stack so a later error cannot leak it. */
+static lg_tensor *scalar_source(lua_State *L, int idx, const lg_tensor *t,
+                                const lg_tensor *shape, const char *fname) {
+  lg_params value = {0};
+  if (!lgl_to_scalar(L, idx, &value, 0))
+    luaL_error(L, "%s: expected a tensor or a number as the source, got %s",
+               fname, luaL_typename(L, idx));
+  lg_ctx *ctx = lgl_ctx(L);
+  lgl_box *filled = lgl_new_box(L);
+  if (lg_empty(ctx, t->dtype, 0, NULL, &filled->t) != LG_OK) lgl_error(L);
+  lg_params fill = value;
+  fill.flags |= LG_FLAG_INPLACE;
+  lg_tensor *res = NULL;
+  if (lg_op_run(ctx, LG_OP_FILL, 1, &filled->t, &fill, &res) != LG_OK)
+    lgl_error(L);
+  lg_tensor_release(res);
+  lgl_box *expanded = lgl_new_box(L);
+  lg_params p = {0};
+  p.n_ints = shape->ndim;
+  for (int i = 0; i < shape->ndim; i++) p.ints[i] = shape->sizes[i];
+  if (lg_run1(ctx, LG_OP_EXPAND, filled->t, &p, &expanded->t) != LG_OK)
+    lgl_error(L);
+  return expanded->t;
+}
+
+/* t:scatter(d, index, src) with src a tensor or a number; scatter_add
+ * takes a tensor only */
+static int scatter(lua_State *L, lg_op op, int inplace) {
+  const char *fname = op == LG_OP_SCATTER_ADD
+                          ? (inplace ? "scatter_add_" : "scatter_add")
+                          : (inplace ? "scatter_" : "scatter");
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  p.dim = lgl_check_dim(L, 2, t->ndim, fname);
+  lg_tensor *index = lgl_check_tensor(L, 3, fname);
+  lg_tensor *src = lgl_to_tensor(L, 4);
+  if (!src) {
+    if (op == LG_OP_SCATTER_ADD) lgl_check_tensor(L, 4, fname);
+    /* a number becomes an expanded tensor: lg_op_run counts 3 inputs */
+    src = scalar_source(L, 4, t, index, fname);
+  }
+  if (inplace) p.flags |= LG_FLAG_INPLACE;
+  lg_tensor *in[3] = {t, index, src};
+  return lgl_run_op(L, op, 3, in, &p, 1);
+}
+static int l_scatter(lua_State *L) { return scatter(L, LG_OP_SCATTER, 0); }
+static int l_scatter_(lua_State *L) { return scatter(L, LG_OP_SCATTER, 1); }
+static int l_scatter_add(lua_State *L) {
+  return scatter(L, LG_OP_SCATTER_ADD, 0);
+}
+static int l_scatter_add_(lua_State *L) {
+  return scatter(L, LG_OP_SCATTER_ADD, 1);
+}
+
+/* t:masked_fill(mask, value): value a number, boolean or 0-d tensor (read
+ * as a number: no gradient flows into it) */
+static int masked_fill(lua_State *L, int inplace) {
+  const char *fname = inplace ? "masked_fill_" : "masked_fill";
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_tensor *mask = lgl_check_tensor(L, 2, fname);
+  lg_params p = {0};
+  lg_tensor *value = lgl_to_tensor(L, 3);
+  if (value) {
+    if (value->ndim != 0)
+      return luaL_error(L,
+                        "%s: expected a 0-d tensor as the value, got a "
+                        "%d-d one",
+                        fname, value->ndim);
+    if (lg_dtype_is_float(value->dtype)) {
+      p.scalar[0] = lg_tensor_get(value, 0);
+    } else {
+      p.scalar_int = lg_tensor_get_int(value, 0);
+      p.scalar[0] = (double)p.scalar_int;
+      p.flags |= LG_FLAG_SCALAR_INT;
+    }
+  } else if (!lgl_to_scalar(L, 3, &p, 0)) {
+    return luaL_error(L,
+                      "%s: expected a number, boolean or 0-d tensor as "
+                      "the value, got %s",
+                      fname, luaL_typename(L, 3));
+  }
+  if (inplace) p.flags |= LG_FLAG_INPLACE;
+  lg_tensor *in[2] = {t, mask};
+  return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1);
+}
+static int l_masked_fill(lua_State *L) { return masked_fill(L, 0); }
+static int l_masked_fill_(lua_State *L) { return masked_fill(L, 1); }
+
+/* t:masked_select(mask): 1-d tensor of the elements where mask holds */
+static int l_masked_select(lua_State *L) {
+  lg_tensor *in[2] = {lgl_check_tensor(L, 1, "masked_select"),
+                      lgl_check_tensor(L, 2, "masked_select")};
+  lg_params p = {0};
+  return lgl_run_op(L, LG_OP_MASKED_SELECT, 2, in, &p, 1);
+}
+
+/* Out-of-place ops: methods and lg.X functions (self = argument 1). */
+static const luaL_Reg shared_functions[] = {
+    {"index_select", l_index_select},
+    {"gather", l_gather},
+    {"scatter", l_scatter},
+    {"scatter_add", l_scatter_add},
+    {"masked_fill", l_masked_fill},
+    {"masked_select", l_masked_select},
+    {NULL, NULL},
+};
+
+static const luaL_Reg in_place_methods[] = {
+    {"scatter_", l_scatter_},
+    {"scatter_add_", l_scatter_add_},
+    {"masked_fill_", l_masked_fill_},
+    {NULL, NULL},
+};
+
+/* Registers the indexing methods and lg.index_select, lg.gather, ... */
+void lgl_open_index(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->methods);
+  lgl_setfuncs(L, shared_functions, T->state, T->meta);
+  lgl_setfuncs(L, in_place_methods, T->state, T->meta);
+  lua_pop(L, 1);
+  lua_pushvalue(L, T->module);
+  lgl_setfuncs(L, shared_functions, T->state, T->meta);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,455 @@
+/* ops_shape.c: Lua wrappers for the shape ops: views (view, expand,
+ * transpose, permute, squeeze, unsqueeze, narrow, select, flatten, ...),
+ * copies (reshape, flip, tile, contiguous), split/chunk, lg.cat and
+ * lg.stack. Dims and positions are 1-based, negative from the end. */
+#include "lgl.h"
+
+/* Integers given from idx on, or as one array table at idx, into out;
+ * returns the count. */
+static int check_ints(lua_State *L, int idx, const char *fname,
+                      const char *what, int64_t *out) {
+  int n = 0;
+  if (lua_type(L, idx) == LUA_TTABLE && !lgl_to_tensor(L, idx)) {
+    int len = (int)lua_rawlen(L, idx);
+    if (len > LG_MAX_DIMS)
+      luaL_error(L, "%s: expected at most %d values, got %d", fname,
+                 LG_MAX_DIMS, len);
+    for (int i = 1; i <= len; i++) {
+      lua_rawgeti(L, idx, i);
+      out[n++] = lgl_check_integer(L, -1, fname, what);
+      lua_pop(L, 1);
+    }
+    return n;
+  }
+  int top = lua_gettop(L);
+  for (int i = idx; i <= top; i++) {
+    if (n == LG_MAX_DIMS)
+      luaL_error(L, "%s: expected at most %d values", fname, LG_MAX_DIMS);
+    out[n++] = lgl_check_integer(L, i, fname, what);
+  }
+  return n;
+}
+
+/* Sizes as in check_ints; -1 (infer / keep) is allowed, other negatives
+ * are not. */
+static int check_sizes(lua_State *L, int idx, const char *fname,
+                       int64_t *sizes) {
+  int n = check_ints(L, idx, fname, "a size", sizes);
+  for (int i = 0; i < n; i++)
+    if (sizes[i] < -1)
+      luaL_error(L,
+                 "%s: invalid size %I at position %d (sizes are >= 0, "
+                 "or -1)",
+                 fname, (lua_Integer)sizes[i], i + 1);
+  return n;
+}
+
+/* Runs a one-input op whose params the caller filled. */
+static int run1(lua_State *L, lg_op op, lg_tensor *t, const lg_params *p) {
+  return lgl_run_op(L, op, 1, &t, p, 1);
+}
+
+static int sized(lua_State *L, lg_op op, const char *fname) {
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  p.n_ints = check_sizes(L, 2, fname, p.ints);
+  return run1(L, op, t, &p);
+}
+
+/* t:view(sizes...) or t:view({sizes}); one size may be -1 */
+static int l_view(lua_State *L) { return sized(L, LG_OP_VIEW, "view"); }
+/* t:reshape(sizes...): a view when possible, otherwise a copy */
+static int l_reshape(lua_State *L) {
+  return sized(L, LG_OP_RESHAPE, "reshape");
+}
+/* t:expand(sizes...): -1 keeps a size; new leading dims allowed */
+static int l_expand(lua_State *L) { return sized(L, LG_OP_EXPAND, "expand"); }
+
+/* t:expand_as(other) */
+static int l_expand_as(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "expand_as");
+  lg_tensor *other = lgl_check_tensor(L, 2, "expand_as");
+  lg_params p = {0};
+  p.n_ints = other->ndim;
+  for (int i = 0; i < other->ndim; i++) p.ints[i] = other->sizes[i];
+  return run1(L, LG_OP_EXPAND, t, &p);
+}
+
+/* t:permute(dims...) or t:permute({dims}) */
+static int l_permute(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "permute");
+  lg_params p = {0};
+  int64_t dims[LG_MAX_DIMS];
+  int n = check_ints(L, 2, "permute", "a dim", dims);
+  if (n != t->ndim)
+    return luaL_error(L,
+                      "permute: expected %d dims (one per dim of the "
+                      "tensor), got %d",
+                      t->ndim, n);
+  for (int i = 0; i < n; i++) {
+    p.ints[i] = lgl_dim_value(L, dims[i], t->ndim, "permute");
+    for (int j = 0; j < i; j++)
+      if (p.ints[j] == p.ints[i])
+        return luaL_error(L, "permute: dim %d appears twice",
+                          (int)p.ints[i] + 1);
+  }
+  p.n_ints = n;
+  return run1(L, LG_OP_PERMUTE, t, &p);
+}
+
+/* Pushes the permutation swapping d1 and d2 of t (0-based) and runs it. */
+static int swap_dims(lua_State *L, lg_tensor *t, int64_t d1, int64_t d2) {
+  lg_params p = {0};
+  p.n_ints = t->ndim;
+  for (int i = 0; i < t->ndim; i++) p.ints[i] = i;
+  if (t->ndim > 0) {
+    p.ints[d1] = d2;
+    p.ints[d2] = d1;
+  }
+  return run1(L, LG_OP_PERMUTE, t, &p);
+}
+
+/* t:transpose(d1, d2) */
+static int l_transpose(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "transpose");
+  int64_t d1 = lgl_check_dim(L, 2, t->ndim, "transpose");
+  int64_t d2 = lgl_check_dim(L, 3, t->ndim, "transpose");
+  return swap_dims(L, t, d1, d2);
+}
+
+/* t:t(): transpose of a 2-d tensor; 0-d and 1-d come back as views */
+static int l_t(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "t");
+  if (t->ndim > 2)
+    return luaL_error(L,
+                      "t: expects a tensor with at most 2 dims, got a "
+                      "%d-d one (use transpose or permute)",
+                      t->ndim);
+  return swap_dims(L, t, 0, t->ndim == 2 ? 1 : 0);
+}
+
+/* t:squeeze([d]): without d every size-1 dim goes; d may be a table of
+ * dims; a dim whose size is not 1 is left alone, as in PyTorch */
+static int l_squeeze(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "squeeze");
+  lg_params p = {0};
+  if (lua_isnoneornil(L, 2)) return run1(L, LG_OP_SQUEEZE, t, &p);
+  if (lua_type(L, 2) != LUA_TTABLE) {
+    p.dim = lgl_check_dim(L, 2, t->ndim, "squeeze");
+    p.ints[0] = p.dim;
+    p.n_ints = 1;
+    return run1(L, LG_OP_SQUEEZE, t, &p);
+  }
+  /* several dims: the kept sizes form a view of t */
+  lgl_check_dims(L, 2, t->ndim, "squeeze", &p);
+  bool drop[LG_MAX_DIMS] = {false};
+  for (int i = 0; i < p.n_ints; i++)
+    if (t->ndim > 0) drop[p.ints[i]] = t->sizes[p.ints[i]] == 1;
+  lg_params v = {0};
+  for (int i = 0; i < t->ndim; i++)
+    if (!drop[i]) v.ints[v.n_ints++] = t->sizes[i];
+  return run1(L, LG_OP_VIEW, t, &v);
+}
+
+/* t:unsqueeze(d): d in 1..ndim+1, or -1..-(ndim+1) (-1 appends) */
+static int l_unsqueeze(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "unsqueeze");
+  lg_params p = {0};
+  p.dim = lgl_dim_value(L, lgl_check_integer(L, 2, "unsqueeze", "dim"),
+                        t->ndim + 1, "unsqueeze");
+  return run1(L, LG_OP_UNSQUEEZE, t, &p);
+}
+
+/* t:flatten([start[, end]]): dims start..end merged into one (reshape) */
+static int l_flatten(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "flatten");
+  int64_t first = 0, last = t->ndim > 0 ? t->ndim - 1 : 0;
+  if (!lua_isnoneornil(L, 2)) first = lgl_check_dim(L, 2, t->ndim, "flatten");
+  if (!lua_isnoneornil(L, 3)) last = lgl_check_dim(L, 3, t->ndim, "flatten");
+  if (first > last)
+    return luaL_error(L, "flatten: start dim %d comes after end dim %d",
+                      (int)first + 1, (int)last + 1);
+  lg_params p = {0};
+  if (t->ndim == 0) {
+    p.ints[p.n_ints++] = 1;
+  } else {
+    int64_t merged = 1;
+    for (int i = 0; i < t->ndim; i++) {
+      if (i < first || i > last) {
+        p.ints[p.n_ints++] = t->sizes[i];
+        continue;
+      }
+      merged *= t->sizes[i];
+      if (i == last) p.ints[p.n_ints++] = merged;
+    }
+  }
+  return run1(L, LG_OP_RESHAPE, t, &p);
+}
+
+/* t:contiguous(): t itself (the same Lua value) when already contiguous,
+ * otherwise a contiguous copy */
+static int l_contiguous(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "contiguous");
+  if (lg_tensor_is_contiguous(t)) {
+    lua_pushvalue(L, 1);
+    return 1;
+  }
+  return lgl_run_op(L, LG_OP_CLONE, 1, &t, NULL, 1);
+}
+
+/* A 1-based start (negative from the end) along a dim of the given size;
+ * size + 1 is allowed (an empty range at the end). 0-based result. */
+static int64_t check_start(lua_State *L, int64_t start, int64_t size,
+                           const char *fname) {
+  if (start == 0)
+    luaL_error(L,
+               "%s: start 0 is invalid: positions are 1-based (1..%I, "
+               "or -1 for the last)",
+               fname, (lua_Integer)size + 1);
+  int64_t k = start > 0 ? start - 1 : start + size;
+  if (k < 0 || k > size)
+    luaL_error(L, "%s: start %I out of range for a dim of size %I", fname,
+               (lua_Integer)start, (lua_Integer)size);
+  return k;
+}
+
+/* t:narrow(d, start, length): a view of positions start..start+length-1 */
+static int l_narrow(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "narrow");
+  if (t->ndim == 0) return luaL_error(L, "narrow: cannot narrow a 0-d tensor");
+  lg_params p = {0};
+  p.dim = lgl_check_dim(L, 2, t->ndim, "narrow");
+  p.start = check_start(L, lgl_check_integer(L, 3, "narrow", "start"),
+                        t->sizes[p.dim], "narrow");
+  p.length = lgl_check_integer(L, 4, "narrow", "length");
+  return run1(L, LG_OP_NARROW, t, &p);
+}
+
+/* t:select(d, i): the slice at position i (1-based, negative from the
+ * end) of dim d, which disappears */
+static int l_select(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "select");
+  if (t->ndim == 0)
+    return luaL_error(L, "select: cannot select from a 0-d tensor");
+  lg_params p = {0};
+  p.dim = lgl_check_dim(L, 2, t->ndim, "select");
+  int64_t i = lgl_check_integer(L, 3, "select", "index");
+  int64_t size = t->sizes[p.dim];
+  if (i == 0)
+    return luaL_error(L,
+                      "select: index 0 is invalid: indices are 1-based "
+                      "(1..%I, or -1 for the last)",
+                      (lua_Integer)size);
+  p.start = i > 0 ? i - 1 : i; /* the kernel checks the range */
+  return run1(L, LG_OP_SELECT, t, &p);
+}
+
+/* t:flip(dims...) or t:flip({dims}) */
+static int l_flip(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "flip");
+  lg_params p = {0};
+  int64_t dims[LG_MAX_DIMS];
+  int n = check_ints(L, 2, "flip", "a dim", dims);
+  for (int i = 0; i < n; i++)
+    p.ints[i] = lgl_dim_value(L, dims[i], t->ndim, "flip");
+  p.n_ints = n;
+  return run1(L, LG_OP_FLIP, t, &p);
+}
+
+/* t:tile(reps...) or t:tile({reps}) */
+static int l_tile(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "tile");
+  lg_params p = {0};
+  p.n_ints = check_ints(L, 2, "tile", "a repetition", p.ints);
+  for (int i = 0; i < p.n_ints; i++)
+    if (p.ints[i] < 0)
+      return luaL_error(L,
+                        "tile: expected non-negative repetitions, got "
+                        "%I",
+                        (lua_Integer)p.ints[i]);
+  return run1(L, LG_OP_TILE, t, &p);
+}
+
+/* Pushes an array of narrow views of t along dim with the given lengths
+ * (sum = size of dim). Each box exists before its tensor. */
+static int push_pieces(lua_State *L, lg_tensor *t, int64_t dim, int n,
+                       const int64_t *lengths) {
+  lg_ctx *ctx = lgl_ctx(L);
+  lua_createtable(L, n, 0);
+  int64_t start = 0;
+  for (int k = 0; k < n; k++) {
+    lgl_box *box = lgl_new_box(L);
+    lg_params p = {0};
+    p.dim = dim;
+    p.start = start;
+    p.length = lengths[k];
+    if (lg_run1(ctx, LG_OP_NARROW, t, &p, &box->t) != LG_OK)
+      return lgl_error(L);
+    lua_rawseti(L, -2, k + 1);
+    start += lengths[k];
+  }
+  lgl_gc_pressure(L, lgl_get_state(L));
+  return 1;
+}
+
+/* t:split(size, [d]) or t:split({sizes}, [d]): pieces along d (default 1).
+ * PyTorch returns a tuple; here the result is ONE array table of views. */
+static int l_split(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "split");
+  if (t->ndim == 0) return luaL_error(L, "split: cannot split a 0-d tensor");
+  int64_t dim =
+      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, t->ndim, "split");
+  int64_t size = t->sizes[dim];
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    int n = (int)lua_rawlen(L, 2);
+    int64_t *lengths =
+        lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) {
+      lua_rawgeti(L, 2, k + 1);
+      lengths[k] = lgl_check_integer(L, -1, "split", "a size");
+      lua_pop(L, 1);
+      if (lengths[k] < 0)
+        return luaL_error(L,
+                          "split: expected non-negative sizes, got %I "
+                          "at position %d",
+                          (lua_Integer)lengths[k], k + 1);
+      total += lengths[k];
+    }
+    if (total != size)
+      return luaL_error(L,
+                        "split: the sizes sum to %I but dim %d has size "
+                        "%I",
+                        (lua_Integer)total, (int)dim + 1, (lua_Integer)size);
+    return push_pieces(L, t, dim, n, lengths);
+  }
+  int64_t piece = lgl_check_integer(L, 2, "split", "the split size");
+  if (piece < 1 && !(piece == 0 && size == 0))
+    return luaL_error(L, "split: expected a positive split size, got %I",
+                      (lua_Integer)piece);
+  int64_t n = size == 0 ? 1 : (size + piece - 1) / piece;
+  if (n > 0x7fffffff)
+    return luaL_error(L, "split: too many pieces (%I)", (lua_Integer)n);
+  int64_t *lengths = lua_newuserdatauv(L, (size_t)n * sizeof(int64_t), 0);
+  for (int64_t k = 0; k < n; k++)
+    lengths[k] = k < n - 1 ? piece : size - piece * (n - 1);
+  return push_pieces(L, t, dim, (int)n, lengths);
+}
+
+/* t:chunk(n, [d]): at most n pieces of ceil(size / n) along d (default 1),
+ * as in PyTorch; returned as ONE array table of views (not a tuple) */
+static int l_chunk(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "chunk");
+  if (t->ndim == 0) return luaL_error(L, "chunk: cannot chunk a 0-d tensor");
+  int64_t chunks = lgl_check_integer(L, 2, "chunk", "the number of chunks");
+  if (chunks < 1)
+    return luaL_error(L,
+                      "chunk: expected a positive number of chunks, got "
+                      "%I",
+                      (lua_Integer)chunks);
+  int64_t dim =
+      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, t->ndim, "chunk");
+  int64_t size = t->sizes[dim];
+  int64_t piece = (size + chunks - 1) / chunks;
+  int64_t n = size == 0 ? chunks : (size + piece - 1) / piece;
+  if (n > 0x7fffffff)
+    return luaL_error(L, "chunk: too many chunks (%I)", (lua_Integer)n);
+  int64_t *lengths = lua_newuserdatauv(L, (size_t)n * sizeof(int64_t), 0);
+  for (int64_t k = 0; k < n; k++)
+    lengths[k] = size == 0 ? 0 : k < n - 1 ? piece : size - piece * (n - 1);
+  return push_pieces(L, t, dim, (int)n, lengths);
+}
+
+/* The tensors of the array table at idx, in a userdata array pushed on the
+ * stack (so a Lua error cannot leak it). */
+static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
+                                     int *n) {
+  if (lua_type(L, idx) != LUA_TTABLE || lgl_to_tensor(L, idx))
+    luaL_error(L, "%s: expected an array table of tensors, got %s", fname,
+               luaL_typename(L, idx));
+  int len = (int)lua_rawlen(L, idx);
+  if (len < 1) luaL_error(L, "%s: expected a non-empty list of tensors", fname);
+  lg_tensor **list = lua_newuserdatauv(L, (size_t)len * sizeof *list, 0);
+  for (int k = 0; k < len; k++) {
+    lua_rawgeti(L, idx, k + 1);
+    list[k] = lgl_to_tensor(L, -1);
+    if (!list[k])
+      luaL_error(L,
+                 "%s: expected a tensor at position %d of the list, got "
+                 "%s",
+                 fname, k + 1, luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  *n = len;
+  return list;
+}
+
+/* lg.cat(list, [d]): join along dim d (default 1) */
+static int l_cat(lua_State *L) {
+  int n;
+  lua_settop(L, 2); /* the list's userdata goes above the arguments */
+  lg_tensor **list = check_tensor_list(L, 1, "cat", &n);
+  lg_params p = {0};
+  if (!lua_isnoneornil(L, 2)) p.dim = lgl_check_dim(L, 2, list[0]->ndim, "cat");
+  return lgl_run_op(L, LG_OP_CAT, n, list, &p, 0);
+}
+
+/* lg.stack(list, [d]): join along a new dim d (default 1; 1..ndim+1) */
+static int l_stack(lua_State *L) {
+  int n;
+  lua_settop(L, 2);
+  lg_tensor **list = check_tensor_list(L, 1, "stack", &n);
+  int64_t dim = 0;
+  if (!lua_isnoneornil(L, 2))
+    dim = lgl_dim_value(L, lgl_check_integer(L, 2, "stack", "dim"),
+                        list[0]->ndim + 1, "stack");
+  lgl_box *box = lgl_new_box(L);
+  if (lg_stack(lgl_ctx(L), n, list, dim, &box->t) != LG_OK) return lgl_error(L);
+  lgl_gc_pressure(L, lgl_get_state(L));
+  return 1;
+}
+
+/* Methods that PyTorch also has as torch.X functions (self = argument 1). */
+static const luaL_Reg shared_functions[] = {
+    {"reshape", l_reshape},
+    {"transpose", l_transpose},
+    {"t", l_t},
+    {"permute", l_permute},
+    {"squeeze", l_squeeze},
+    {"unsqueeze", l_unsqueeze},
+    {"flatten", l_flatten},
+    {"narrow", l_narrow},
+    {"select", l_select},
+    {"flip", l_flip},
+    {"tile", l_tile},
+    {"split", l_split},
+    {"chunk", l_chunk},
+    {NULL, NULL},
+};
+
+static const luaL_Reg method_only[] = {
+    {"view", l_view},
+    {"expand", l_expand},
+    {"expand_as", l_expand_as},
+    {"contiguous", l_contiguous},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_only[] = {
+    {"cat", l_cat},
+    {"concat", l_cat},
+    {"stack", l_stack},
+    {NULL, NULL},
+};
+
+/* Registers the shape methods and lg.cat, lg.stack, lg.reshape, ... */
+void lgl_open_shape(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->methods);
+  lgl_setfuncs(L, shared_functions, T->state, T->meta);
+  lgl_setfuncs(L, method_only, T->state, T->meta);
+  lua_pop(L, 1);
+  lua_pushvalue(L, T->module);
+  lgl_setfuncs(L, shared_functions, T->state, T->meta);
+  lgl_setfuncs(L, module_only, T->state, T->meta);
+  lua_pop(L, 1);
+}
