@@ -1,0 +1,220 @@
+/* ops_reduce.c: Lua wrappers for the reductions (sum mean prod amax amin
+ * logsumexp all any var std norm max min argmax argmin cumsum cumprod),
+ * each registered as a tensor method and as an lg.* function.
+ *
+ * Argument forms (dims 1-based, negative from the end):
+ *   t:sum()  t:sum(d)  t:sum({d1, d2})  t:sum(d, true)  t:sum(d, {keepdim=true})
+ *   t:sum({keepdim=true})            every dim, kept as size 1
+ *   t:max()  -> 0-d max;  t:max(d[, keepdim]) -> values, indices;
+ *   t:max(u) -> elementwise maximum (u a tensor)
+ *   t:argmax() -> 0-d flat index;  t:argmax(d[, keepdim])
+ *   t:var([dims][, {unbiased=, correction=, keepdim=}]), same for std
+ *   t:norm([p[, dims[, keepdim]]]) with p a number, math.huge or "fro"
+ *   t:cumsum(d), t:cumprod(d)
+ * A bare boolean after the dims always means keepdim (API.md), also for
+ * var/std where PyTorch's positional form would read it as unbiased.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "lgl.h"
+
+/* Whether idx holds dims: an integer, or a non-empty array table. */
+static bool is_dims(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) return true;
+  return lua_type(L, idx) == LUA_TTABLE && !lgl_to_tensor(L, idx) &&
+         lua_rawlen(L, idx) > 0;
+}
+
+/* Reads optional dims at idx into p (nil, an empty table or nothing: every
+ * dim). Returns the index of the keepdim / options slot after them. */
+static int opt_dims(lua_State *L, int idx, const lg_tensor *t,
+                    const char *fname, lg_params *p) {
+  p->n_ints = 0;
+  if (is_dims(L, idx)) {
+    lgl_check_dims(L, idx, lg_tensor_ndim(t), fname, p);
+    return idx + 1;
+  }
+  if (lua_isnil(L, idx)) return idx + 1;
+  /* an empty table: dims {} when something follows, else options */
+  if (lua_type(L, idx) == LUA_TTABLE && !lgl_to_tensor(L, idx) &&
+      !lua_isnone(L, idx + 1))
+    return idx + 1;
+  if (lua_isnone(L, idx) || lua_type(L, idx) == LUA_TTABLE) return idx;
+  return luaL_error(L, "%s: expected a dim, a table of dims or an options "
+                    "table as argument %d, got %s", fname, idx,
+                    luaL_typename(L, idx));
+}
+
+/* keepdim given as a bare boolean or an options table at idx. */
+static bool opt_keepdim(lua_State *L, int idx, const char *fname) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNONE:
+    case LUA_TNIL: return false;
+    case LUA_TBOOLEAN: return lua_toboolean(L, idx);
+    case LUA_TTABLE:
+      if (!lgl_to_tensor(L, idx)) return lgl_opt_bool(L, idx, "keepdim", 0);
+      /* fall through */
+    default:
+      return luaL_error(L, "%s: expected keepdim (a boolean) or an options "
+                        "table as argument %d, got %s", fname, idx,
+                        luaL_typename(L, idx));
+  }
+}
+
+/* t:op([dims][, keepdim]) for the plain reductions. */
+static int reduce_dims(lua_State *L, lg_op op) {
+  const char *fname = lg_op_name(op);
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  int next = opt_dims(L, 2, t, fname, &p);
+  if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
+  return lgl_run_op(L, op, 1, &t, &p, 1);
+}
+
+static int l_sum(lua_State *L) { return reduce_dims(L, LG_OP_SUM); }
+static int l_mean(lua_State *L) { return reduce_dims(L, LG_OP_MEAN); }
+static int l_prod(lua_State *L) { return reduce_dims(L, LG_OP_PROD); }
+static int l_amax(lua_State *L) { return reduce_dims(L, LG_OP_AMAX); }
+static int l_amin(lua_State *L) { return reduce_dims(L, LG_OP_AMIN); }
+static int l_logsumexp(lua_State *L) {
+  return reduce_dims(L, LG_OP_LOGSUMEXP);
+}
+static int l_all(lua_State *L) { return reduce_dims(L, LG_OP_ALL); }
+static int l_any(lua_State *L) { return reduce_dims(L, LG_OP_ANY); }
+
+/* max/min: of everything, over one dim (values, indices), or elementwise
+ * against another tensor. */
+static int minmax(lua_State *L, bool want_max) {
+  const char *fname = want_max ? "max" : "min";
+  if (lgl_to_tensor(L, 2))
+    return lgl_binary(L, want_max ? LG_OP_MAXIMUM : LG_OP_MINIMUM, 0);
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
+    if (opt_keepdim(L, 3, fname)) p.flags |= LG_FLAG_KEEPDIM;
+    return lgl_run_op(L, want_max ? LG_OP_MAX_DIM : LG_OP_MIN_DIM, 1, &t, &p,
+                      1);
+  }
+  if (is_dims(L, 2))
+    return luaL_error(L, "%s: expected one dim (an integer) or a tensor, got "
+                      "a table of dims (use %s for several dims)", fname,
+                      want_max ? "amax" : "amin");
+  int next = opt_dims(L, 2, t, fname, &p);
+  if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
+  if (lg_tensor_numel(t) == 0) /* name max/min, not amax/amin */
+    return luaL_error(L, "%s: expected a non-empty tensor, got one with no "
+                      "elements (give a dim to reduce an empty tensor)",
+                      fname);
+  return lgl_run_op(L, want_max ? LG_OP_AMAX : LG_OP_AMIN, 1, &t, &p, 1);
+}
+static int l_max(lua_State *L) { return minmax(L, true); }
+static int l_min(lua_State *L) { return minmax(L, false); }
+
+/* argmax/argmin over one dim, or of the flattened tensor. */
+static int argminmax(lua_State *L, lg_op op) {
+  const char *fname = lg_op_name(op);
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  int next = 2;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
+    next = 3;
+  } else if (is_dims(L, 2)) {
+    return luaL_error(L, "%s: expected one dim (an integer), got a table",
+                      fname);
+  } else {
+    p.n_ints = -1; /* flattened: see reduce.c */
+    if (lua_isnil(L, 2) && !lua_isnone(L, 2)) next = 3;
+  }
+  if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
+  return lgl_run_op(L, op, 1, &t, &p, 1);
+}
+static int l_argmax(lua_State *L) { return argminmax(L, LG_OP_ARGMAX); }
+static int l_argmin(lua_State *L) { return argminmax(L, LG_OP_ARGMIN); }
+
+/* var/std: [dims][, keepdim | {unbiased=, correction=, keepdim=}] */
+static int var_std(lua_State *L, lg_op op) {
+  const char *fname = lg_op_name(op);
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  int next = opt_dims(L, 2, t, fname, &p);
+  if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
+  p.scalar[0] = 1; /* unbiased by default */
+  if (lua_type(L, next) == LUA_TTABLE) {
+    lua_getfield(L, next, "unbiased");
+    lua_getfield(L, next, "correction");
+    if (!lua_isnil(L, -2) && !lua_isnil(L, -1))
+      return luaL_error(L, "%s: give unbiased or correction, not both",
+                        fname);
+    if (!lua_isnil(L, -2)) p.scalar[0] = lua_toboolean(L, -2) ? 1 : 0;
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TNUMBER)
+        return luaL_error(L, "%s: expected a number for correction, got %s",
+                          fname, luaL_typename(L, -1));
+      p.scalar[0] = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 2);
+  }
+  return lgl_run_op(L, op, 1, &t, &p, 1);
+}
+static int l_var(lua_State *L) { return var_std(L, LG_OP_VAR); }
+static int l_std(lua_State *L) { return var_std(L, LG_OP_STD); }
+
+/* norm([p[, dims[, keepdim]]]): p a number (math.huge: max |x|) or "fro" */
+static int l_norm(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "norm");
+  lg_params p = {0};
+  p.scalar[0] = 2;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    p.scalar[0] = lua_tonumber(L, 2);
+    if (isnan(p.scalar[0]))
+      return luaL_error(L, "norm: expected a number for p, got nan");
+  } else if (lua_type(L, 2) == LUA_TSTRING) {
+    if (strcmp(lua_tostring(L, 2), "fro") != 0)
+      return luaL_error(L, "norm: expected p to be a number or \"fro\", got "
+                        "\"%s\"", lua_tostring(L, 2));
+  } else if (!lua_isnoneornil(L, 2)) {
+    return luaL_error(L, "norm: expected p to be a number or \"fro\", got %s",
+                      luaL_typename(L, 2));
+  }
+  int next = opt_dims(L, 3, t, "norm", &p);
+  if (opt_keepdim(L, next, "norm")) p.flags |= LG_FLAG_KEEPDIM;
+  return lgl_run_op(L, LG_OP_NORM, 1, &t, &p, 1);
+}
+
+/* cumsum(d) / cumprod(d): the dim is required, as in PyTorch. */
+static int cumulative(lua_State *L, lg_op op) {
+  const char *fname = lg_op_name(op);
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  lg_params p = {0};
+  if (lua_isnoneornil(L, 2))
+    return luaL_error(L, "%s: expected a dim as argument 2, got %s", fname,
+                      luaL_typename(L, 2));
+  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
+  return lgl_run_op(L, op, 1, &t, &p, 1);
+}
+static int l_cumsum(lua_State *L) { return cumulative(L, LG_OP_CUMSUM); }
+static int l_cumprod(lua_State *L) { return cumulative(L, LG_OP_CUMPROD); }
+
+static const luaL_Reg reduce_functions[] = {
+    {"sum", l_sum},         {"mean", l_mean},
+    {"prod", l_prod},       {"amax", l_amax},
+    {"amin", l_amin},       {"logsumexp", l_logsumexp},
+    {"all", l_all},         {"any", l_any},
+    {"max", l_max},         {"min", l_min},
+    {"argmax", l_argmax},   {"argmin", l_argmin},
+    {"var", l_var},         {"std", l_std},
+    {"norm", l_norm},       {"cumsum", l_cumsum},
+    {"cumprod", l_cumprod}, {NULL, NULL}};
+
+/* Registers the reductions as methods and module functions. */
+void lgl_open_reduce(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->methods);
+  lgl_setfuncs(L, reduce_functions, T->state, T->meta);
+  lua_pop(L, 1);
+  lua_pushvalue(L, T->module);
+  lgl_setfuncs(L, reduce_functions, T->state, T->meta);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,798 @@
+/* reduce.c: reductions (sum mean prod amax amin logsumexp all any var std
+ * norm), max/min over a dim with indices, argmax/argmin, cumsum/cumprod.
+ *
+ * A reduction splits the input's dims into kept dims, which index the
+ * contiguous output in row-major order, and reduced dims, which form one
+ * "row" per output element. Each op is written once as a function of a
+ * contiguous row. Rows come straight from the input when it is contiguous
+ * and every reduced dim follows every kept dim (the fast path), or are
+ * gathered through the strides into a double / int64 scratch row (the
+ * reference path, any strides). Float rows accumulate in double; integer
+ * sums and products wrap in int64 like PyTorch's.
+ *
+ * Params conventions:
+ *  - SUM MEAN PROD AMAX AMIN LOGSUMEXP ALL ANY VAR STD NORM: dims in
+ *    p->ints[0..n_ints) (0-based, negative from the end); n_ints == 0
+ *    reduces every dim. LG_FLAG_KEEPDIM keeps reduced dims as size 1.
+ *    VAR/STD read p->scalar[0] as the correction (1 = unbiased); NORM reads
+ *    p->scalar[0] as p (2; 1; 0 = count of nonzeros; HUGE_VAL = max |x|;
+ *    -HUGE_VAL = min |x|; any other p). Zero-initialised params therefore
+ *    mean correction 0 and p = 0: callers set them.
+ *  - MAX_DIM/MIN_DIM: p->dim; outputs values and 1-based int64 indices.
+ *  - ARGMAX/ARGMIN: p->dim, or the flattened tensor when p->n_ints == -1
+ *    (then KEEPDIM gives a shape of all ones). 1-based int64 result.
+ *  - CUMSUM/CUMPROD: p->dim; may run in place (LG_FLAG_INPLACE).
+ * Ties pick the first occurrence; a NaN wins max/min/argmax/argmin (the
+ * first NaN), as in PyTorch.
+ */
+#include <math.h>
+
+#include "core.h"
+#include "dtype.h"
+
+/* ---- row functions ------------------------------------------------------ */
+
+/* The element type of a row handed to the row functions. */
+typedef enum row_kind { ROW_F32, ROW_F64, ROW_I64 } row_kind;
+
+/* A row's result: f for float results, i for integer and boolean ones. */
+typedef struct row_value {
+  double f;
+  int64_t i;
+} row_value;
+
+#define NAN_CHECK_FLOAT(v) isnan(v)
+#define NAN_CHECK_INT(v) 0
+
+/* Ops on any element type; ACC accumulates sums and products (double for
+ * floats, uint64_t for integers so that overflow wraps without UB). */
+#define COMMON_ROWS(SUF, T, ACC, IS_NAN)                                     \
+  /* four interleaved partial sums (element i goes to i % 4) for speed; */  \
+  /* sum_leading reproduces this order exactly */                          \
+  static ACC row_sum_##SUF(const T *x, int64_t n) {                          \
+    ACC acc[4] = {0, 0, 0, 0};                                               \
+    int64_t i = 0;                                                           \
+    for (; i + 4 <= n; i += 4)                                               \
+      for (int k = 0; k < 4; k++) acc[k] += (ACC)x[i + k];                   \
+    for (; i < n; i++) acc[i % 4] += (ACC)x[i];                              \
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);                            \
+  }                                                                          \
+  static ACC row_prod_##SUF(const T *x, int64_t n) {                         \
+    ACC acc = 1;                                                             \
+    for (int64_t i = 0; i < n; i++) acc *= (ACC)x[i];                        \
+    return acc;                                                              \
+  }                                                                          \
+  static int64_t row_all_##SUF(const T *x, int64_t n) {                      \
+    for (int64_t i = 0; i < n; i++)                                          \
+      if (x[i] == 0) return 0;                                               \
+    return 1;                                                                \
+  }                                                                          \
+  static int64_t row_any_##SUF(const T *x, int64_t n) {                      \
+    for (int64_t i = 0; i < n; i++)                                          \
+      if (x[i] != 0) return 1;                                               \
+    return 0;                                                                \
+  }                                                                          \
+  /* first index of the largest element, or of the first NaN (n > 0) */      \
+  static int64_t row_argmax_##SUF(const T *x, int64_t n) {                   \
+    int64_t best = 0;                                                        \
+    T v = x[0];                                                              \
+    if (IS_NAN(v)) return 0;                                                 \
+    for (int64_t i = 1; i < n; i++) {                                        \
+      if (IS_NAN(x[i])) return i;                                            \
+      if (x[i] > v) v = x[best = i];                                         \
+    }                                                                        \
+    return best;                                                             \
+  }                                                                          \
+  static int64_t row_argmin_##SUF(const T *x, int64_t n) {                   \
+    int64_t best = 0;                                                        \
+    T v = x[0];                                                              \
+    if (IS_NAN(v)) return 0;                                                 \
+    for (int64_t i = 1; i < n; i++) {                                        \
+      if (IS_NAN(x[i])) return i;                                            \
+      if (x[i] < v) v = x[best = i];                                         \
+    }                                                                        \
+    return best;                                                             \
+  }
+
+/* Ops defined for floating point rows only. */
+#define FLOAT_ROWS(SUF, T)                                                   \
+  /* two passes: the mean, then the squared deviations from it */           \
+  static double row_var_##SUF(const T *x, int64_t n, double correction) {    \
+    double mean = row_sum_##SUF(x, n) / (double)n, m2 = 0;                   \
+    for (int64_t i = 0; i < n; i++) {                                        \
+      double d = (double)x[i] - mean;                                        \
+      m2 += d * d;                                                           \
+    }                                                                        \
+    double divisor = (double)n - correction;                                 \
+    return m2 / (divisor > 0 ? divisor : 0);                                 \
+  }                                                                          \
+  /* max + log(sum(exp(x - max))): exp never overflows */                   \
+  static double row_logsumexp_##SUF(const T *x, int64_t n) {                 \
+    if (n == 0) return -INFINITY;                                            \
+    double m = (double)x[row_argmax_##SUF(x, n)];                            \
+    if (isnan(m) || isinf(m)) return m; /* NaN, or every term infinite */    \
+    double s = 0;                                                            \
+    for (int64_t i = 0; i < n; i++) s += exp((double)x[i] - m);              \
+    return m + log(s);                                                       \
+  }                                                                          \
+  static double row_norm_##SUF(const T *x, int64_t n, double p) {            \
+    double acc = 0;                                                          \
+    if (n == 0) return 0;                                                    \
+    if (p == 2) {                                                            \
+      for (int64_t i = 0; i < n; i++) acc += (double)x[i] * (double)x[i];    \
+      return sqrt(acc);                                                      \
+    }                                                                        \
+    if (p == 1) {                                                            \
+      for (int64_t i = 0; i < n; i++) acc += fabs((double)x[i]);             \
+      return acc;                                                            \
+    }                                                                        \
+    if (p == 0) {                                                            \
+      for (int64_t i = 0; i < n; i++) acc += x[i] != 0;                      \
+      return acc;                                                            \
+    }                                                                        \
+    if (isinf(p)) { /* max |x| (p > 0) or min |x| (p < 0); NaN wins */       \
+      acc = fabs((double)x[0]);                                              \
+      for (int64_t i = 1; i < n && !isnan(acc); i++) {                       \
+        double a = fabs((double)x[i]);                                       \
+        if (isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;                \
+      }                                                                      \
+      return acc;                                                            \
+    }                                                                        \
+    for (int64_t i = 0; i < n; i++) acc += pow(fabs((double)x[i]), p);       \
+    return pow(acc, 1 / p);                                                  \
+  }
+
+COMMON_ROWS(f32, float, double, NAN_CHECK_FLOAT)
+COMMON_ROWS(f64, double, double, NAN_CHECK_FLOAT)
+COMMON_ROWS(i64, int64_t, uint64_t, NAN_CHECK_INT)
+FLOAT_ROWS(f32, float)
+FLOAT_ROWS(f64, double)
+
+#define FLOAT_REDUCE_ROW(SUF, T)                                             \
+  static row_value reduce_row_##SUF(lg_op op, const T *x, int64_t n,         \
+                                    double param) {                          \
+    row_value r = {0, 0};                                                    \
+    switch (op) {                                                            \
+      case LG_OP_SUM: r.f = row_sum_##SUF(x, n); break;                      \
+      case LG_OP_MEAN: r.f = row_sum_##SUF(x, n) / (double)n; break;         \
+      case LG_OP_PROD: r.f = row_prod_##SUF(x, n); break;                    \
+      case LG_OP_AMAX: r.f = (double)x[row_argmax_##SUF(x, n)]; break;       \
+      case LG_OP_AMIN: r.f = (double)x[row_argmin_##SUF(x, n)]; break;       \
+      case LG_OP_ALL: r.i = row_all_##SUF(x, n); break;                      \
+      case LG_OP_ANY: r.i = row_any_##SUF(x, n); break;                      \
+      case LG_OP_VAR: r.f = row_var_##SUF(x, n, param); break;               \
+      case LG_OP_STD: r.f = sqrt(row_var_##SUF(x, n, param)); break;         \
+      case LG_OP_LOGSUMEXP: r.f = row_logsumexp_##SUF(x, n); break;          \
+      case LG_OP_NORM: r.f = row_norm_##SUF(x, n, param); break;             \
+      default: break;                                                        \
+    }                                                                        \
+    return r;                                                                \
+  }
+FLOAT_REDUCE_ROW(f32, float)
+FLOAT_REDUCE_ROW(f64, double)
+
+/* Integer rows: only the ops whose result stays integral reach here. */
+static row_value reduce_row_i64(lg_op op, const int64_t *x, int64_t n) {
+  row_value r = {0, 0};
+  switch (op) {
+    case LG_OP_SUM: r.i = (int64_t)row_sum_i64(x, n); break;
+    case LG_OP_PROD: r.i = (int64_t)row_prod_i64(x, n); break;
+    case LG_OP_AMAX: r.i = x[row_argmax_i64(x, n)]; break;
+    case LG_OP_AMIN: r.i = x[row_argmin_i64(x, n)]; break;
+    case LG_OP_ALL: r.i = row_all_i64(x, n); break;
+    case LG_OP_ANY: r.i = row_any_i64(x, n); break;
+    default: break;
+  }
+  return r;
+}
+
+static row_value reduce_row(lg_op op, row_kind kind, const void *row,
+                            int64_t n, double param) {
+  switch (kind) {
+    case ROW_F32: return reduce_row_f32(op, row, n, param);
+    case ROW_F64: return reduce_row_f64(op, row, n, param);
+    default: return reduce_row_i64(op, row, n);
+  }
+}
+
+/* Index of the max (want_max) or min of a non-empty row. */
+static int64_t row_argbest(row_kind kind, const void *row, int64_t n,
+                           bool want_max) {
+  switch (kind) {
+    case ROW_F32:
+      return want_max ? row_argmax_f32(row, n) : row_argmin_f32(row, n);
+    case ROW_F64:
+      return want_max ? row_argmax_f64(row, n) : row_argmin_f64(row, n);
+    default:
+      return want_max ? row_argmax_i64(row, n) : row_argmin_i64(row, n);
+  }
+}
+
+/* ---- the row plan ------------------------------------------------------- */
+
+/* Input geometry split into kept (outer) and reduced (inner) dims. */
+typedef struct plan {
+  int n_outer, n_inner;
+  int64_t outer_sizes[LG_MAX_DIMS], outer_strides[LG_MAX_DIMS];
+  int64_t inner_sizes[LG_MAX_DIMS], inner_strides[LG_MAX_DIMS];
+  int64_t outer_count, inner_count;
+  bool rows_contiguous; /* row o is x[o * inner_count ..], dense    */
+  bool rows_leading;    /* x is dense (inner_count, outer_count)    */
+} plan;
+
+static void plan_init(plan *pl, const lg_tensor *x, const bool *reduced) {
+  pl->n_outer = pl->n_inner = 0;
+  pl->outer_count = pl->inner_count = 1;
+  int last_kept = -1, first_kept = x->ndim, last_red = -1,
+      first_red = x->ndim;
+  for (int d = 0; d < x->ndim; d++) {
+    if (reduced[d]) {
+      pl->inner_sizes[pl->n_inner] = x->sizes[d];
+      pl->inner_strides[pl->n_inner++] = x->strides[d];
+      pl->inner_count *= x->sizes[d];
+    } else {
+      pl->outer_sizes[pl->n_outer] = x->sizes[d];
+      pl->outer_strides[pl->n_outer++] = x->strides[d];
+      pl->outer_count *= x->sizes[d];
+    }
+    if (x->sizes[d] == 1) continue; /* size-1 dims do not affect layout */
+    if (reduced[d]) {
+      if (first_red == x->ndim) first_red = d;
+      last_red = d;
+    } else {
+      if (first_kept == x->ndim) first_kept = d;
+      last_kept = d;
+    }
+  }
+  bool dense = lg_tensor_is_contiguous(x);
+  pl->rows_contiguous = dense && last_kept < first_red;
+  pl->rows_leading = dense && last_red < first_kept;
+}
+
+/* Row-major walk over the offsets of a geometry (elements). */
+typedef struct odometer {
+  int n;
+  const int64_t *sizes, *strides;
+  int64_t counter[LG_MAX_DIMS];
+  int64_t offset;
+} odometer;
+
+static void odo_init(odometer *o, int n, const int64_t *sizes,
+                     const int64_t *strides) {
+  o->n = n;
+  o->sizes = sizes;
+  o->strides = strides;
+  o->offset = 0;
+  for (int d = 0; d < n; d++) o->counter[d] = 0;
+}
+
+static void odo_next(odometer *o) {
+  for (int d = o->n - 1; d >= 0; d--) {
+    o->offset += o->strides[d];
+    if (++o->counter[d] < o->sizes[d]) return;
+    o->offset -= o->strides[d] * o->sizes[d];
+    o->counter[d] = 0;
+  }
+}
+
+/* Strided copy of n elements (byte stride) into a double / int64 row. */
+typedef void (*gather_fn)(const char *src, int64_t stride, int64_t n,
+                          void *dst);
+#define GATHER_LINE(NAME, FROM, TO)                                          \
+  static void NAME(const char *src, int64_t stride, int64_t n, void *dst) {  \
+    TO *d = dst;                                                             \
+    for (int64_t i = 0; i < n; i++)                                          \
+      d[i] = (TO) * (const FROM *)(const void *)(src + i * stride);          \
+  }
+#define GATHER_BOTH(D, T)                                                    \
+  GATHER_LINE(gather_##T##_f64, T, double)                                   \
+  GATHER_LINE(gather_##T##_i64, T, int64_t)
+GATHER_BOTH(LG_BOOL, bool)
+GATHER_BOTH(LG_UINT8, uint8_t)
+GATHER_BOTH(LG_INT32, int32_t)
+GATHER_BOTH(LG_INT64, int64_t)
+GATHER_LINE(gather_float_f64, float, double)
+GATHER_LINE(gather_double_f64, double, double)
+
+/* The line gatherer from dtype into a row of kind (ROW_F64 or ROW_I64);
+ * floating point inputs are only ever gathered as double. */
+static gather_fn gather_line(lg_dtype dtype, row_kind kind) {
+  bool to_double = kind == ROW_F64;
+  switch (dtype) {
+    case LG_BOOL: return to_double ? gather_bool_f64 : gather_bool_i64;
+    case LG_UINT8: return to_double ? gather_uint8_t_f64 : gather_uint8_t_i64;
+    case LG_INT32: return to_double ? gather_int32_t_f64 : gather_int32_t_i64;
+    case LG_INT64: return to_double ? gather_int64_t_f64 : gather_int64_t_i64;
+    case LG_FLOAT32: return gather_float_f64;
+    default: return gather_double_f64;
+  }
+}
+
+/* Copies the row starting at element offset base (from x's first element)
+ * into scratch, converted to double (ROW_F64) or int64 (ROW_I64). */
+static void gather_row(const lg_tensor *x, int64_t base, const plan *pl,
+                       gather_fn gather, void *scratch) {
+  int64_t item = (int64_t)lg_dtype_size(x->dtype);
+  const char *start = lg_data_ptr(x) + base * item;
+  if (pl->n_inner == 0) { /* a row of one element */
+    gather(start, 0, 1, scratch);
+    return;
+  }
+  int last = pl->n_inner - 1;
+  int64_t len = pl->inner_sizes[last], stride = pl->inner_strides[last] * item;
+  if (len == 0) return;
+  odometer it; /* over the reduced dims but the last */
+  odo_init(&it, last, pl->inner_sizes, pl->inner_strides);
+  char *dst = scratch;
+  for (int64_t done = 0; done < pl->inner_count; done += len) {
+    gather(start + it.offset * item, stride, len, dst + done * 8);
+    odo_next(&it);
+  }
+}
+
+typedef void (*row_fn)(void *state, int64_t o, row_kind kind,
+                       const void *row, int64_t n);
+
+/* Calls fn once per output element o with its row. Rows are read in place
+ * on the fast path; otherwise gathered (as double when want_float or the
+ * input is floating point, else as int64). */
+static lg_status for_each_row(lg_ctx *ctx, const char *name,
+                              const lg_tensor *x, const plan *pl,
+                              bool want_float, row_fn fn, void *state) {
+  bool direct = pl->rows_contiguous;
+  row_kind kind = ROW_F64;
+  if (x->dtype == LG_FLOAT32) kind = ROW_F32;
+  else if (x->dtype == LG_INT64 && !want_float) kind = ROW_I64;
+  else if (x->dtype != LG_FLOAT64) direct = false;
+  if (direct) {
+    const char *base = lg_data_ptr(x);
+    size_t row_bytes = (size_t)pl->inner_count * lg_dtype_size(x->dtype);
+    for (int64_t o = 0; o < pl->outer_count; o++)
+      fn(state, o, kind, base + (size_t)o * row_bytes, pl->inner_count);
+    return LG_OK;
+  }
+  kind = want_float || lg_dtype_is_float(x->dtype) ? ROW_F64 : ROW_I64;
+  size_t bytes = (size_t)pl->inner_count * sizeof(double);
+  void *scratch = NULL;
+  if (bytes) {
+    scratch = lg_mem_alloc(ctx, bytes);
+    if (!scratch)
+      return lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory for a row of "
+                     "%lld elements", name, (long long)pl->inner_count);
+  }
+  gather_fn gather = gather_line(x->dtype, kind);
+  odometer outer;
+  odo_init(&outer, pl->n_outer, pl->outer_sizes, pl->outer_strides);
+  for (int64_t o = 0; o < pl->outer_count; o++) {
+    gather_row(x, outer.offset, pl, gather, scratch);
+    fn(state, o, kind, scratch, pl->inner_count);
+    odo_next(&outer);
+  }
+  lg_mem_free(ctx, scratch, bytes);
+  return LG_OK;
+}
+
+/* ---- shared argument handling ------------------------------------------- */
+
+/* Marks the dims in p->ints[0..n_ints) (all when n_ints == 0). */
+static lg_status reduced_dims(lg_ctx *ctx, const char *name,
+                              const lg_tensor *x, const lg_params *p,
+                              bool *reduced) {
+  if (p->n_ints < 0 || p->n_ints > LG_MAX_DIMS)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected 0..%d dims, got %d", name,
+                   LG_MAX_DIMS, p->n_ints);
+  for (int d = 0; d < LG_MAX_DIMS; d++) reduced[d] = p->n_ints == 0;
+  if (p->n_ints > 0)
+    for (int d = 0; d < LG_MAX_DIMS; d++) reduced[d] = false;
+  for (int k = 0; k < p->n_ints; k++) {
+    int64_t d;
+    lg_status st = lg_wrap_dim(ctx, name, p->ints[k], x->ndim, &d);
+    if (st) return st;
+    if (reduced[d] && x->ndim > 0)
+      return lg_fail(ctx, LG_ERR_ARG, "%s: dim %lld appears twice in the "
+                     "dims", name, (long long)d + 1);
+    reduced[d] = true;
+  }
+  return LG_OK;
+}
+
+/* Fails when a reduced dim has no elements (max of nothing). */
+static lg_status check_nonempty(lg_ctx *ctx, const char *name,
+                                const lg_tensor *x, const bool *reduced) {
+  for (int d = 0; d < x->ndim; d++)
+    if (reduced[d] && x->sizes[d] == 0)
+      return lg_fail(ctx, LG_ERR_SHAPE, "%s: expected reduction dim %d to "
+                     "have a non-zero size, got a tensor of shape %s", name,
+                     d + 1, lg_shape_str((char[160]){0}, 160, x->ndim,
+                                         x->sizes));
+  return LG_OK;
+}
+
+/* Output shape: reduced dims dropped, or kept as size 1. */
+static void reduced_shape(const lg_tensor *x, const bool *reduced,
+                          bool keepdim, int *ndim, int64_t *sizes) {
+  int n = 0;
+  for (int d = 0; d < x->ndim; d++) {
+    if (!reduced[d]) sizes[n++] = x->sizes[d];
+    else if (keepdim) sizes[n++] = 1;
+  }
+  *ndim = n;
+}
+
+/* ---- sum, mean, prod, amax, amin, logsumexp, all, any, var, std, norm --- */
+
+static bool is_float_math(lg_op op) {
+  return op == LG_OP_MEAN || op == LG_OP_VAR || op == LG_OP_STD ||
+         op == LG_OP_LOGSUMEXP || op == LG_OP_NORM;
+}
+
+/* PyTorch's result dtype of a reduction, or a failure. */
+static lg_status reduce_out_dtype(lg_ctx *ctx, lg_op op, lg_dtype in,
+                                  lg_dtype *out) {
+  bool is_float = lg_dtype_is_float(in);
+  switch (op) {
+    case LG_OP_SUM:
+    case LG_OP_PROD: *out = is_float ? in : LG_INT64; return LG_OK;
+    case LG_OP_AMAX:
+    case LG_OP_AMIN: *out = in; return LG_OK;
+    case LG_OP_ALL:
+    case LG_OP_ANY: *out = LG_BOOL; return LG_OK;
+    case LG_OP_LOGSUMEXP: *out = is_float ? in : LG_FLOAT32; return LG_OK;
+    case LG_OP_MEAN:
+    case LG_OP_VAR:
+    case LG_OP_STD:
+    case LG_OP_NORM:
+      if (is_float) {
+        *out = in;
+        return LG_OK;
+      }
+      return lg_fail(ctx, LG_ERR_DTYPE, "%s: expected a floating point "
+                     "tensor, got %s (convert it first, e.g. with :float())",
+                     lg_op_name(op), lg_dtype_name(in));
+    default:
+      return lg_fail(ctx, LG_ERR_ARG, "reduce: %s is not a reduction",
+                     lg_op_name(op));
+  }
+}
+
+typedef struct reduce_state {
+  lg_op op;
+  double param;
+  char *out;
+  lg_dtype out_dtype;
+  size_t out_item;
+  bool int_result; /* store row_value.i rather than .f */
+} reduce_state;
+
+static void reduce_store(void *state, int64_t o, row_kind kind,
+                         const void *row, int64_t n) {
+  reduce_state *s = state;
+  row_value r = reduce_row(s->op, kind, row, n, s->param);
+  char *dst = s->out + (size_t)o * s->out_item;
+  if (s->int_result || kind == ROW_I64) lg_store_int(dst, s->out_dtype, r.i);
+  else lg_store_double(dst, s->out_dtype, r.f);
+}
+
+/* Sum / mean over the leading dims of a dense float tensor seen as
+ * (R, K): whole rows are added into four sets of K double accumulators
+ * (row r into set r % 4), the same order as row_sum, so this path and the
+ * per-row paths agree exactly. */
+static lg_status sum_leading(lg_ctx *ctx, lg_op op, const lg_tensor *x,
+                             const plan *pl, lg_tensor *out) {
+  int64_t rows = pl->inner_count, k_count = pl->outer_count;
+  size_t bytes = 4 * (size_t)k_count * sizeof(double);
+  double *acc = lg_mem_alloc(ctx, bytes);
+  if (!acc) return lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory",
+                           lg_op_name(op));
+  for (int64_t j = 0; j < 4 * k_count; j++) acc[j] = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    double *a = acc + (r % 4) * k_count;
+    if (x->dtype == LG_FLOAT32) {
+      const float *v = (const float *)lg_tensor_data(x) + r * k_count;
+      for (int64_t j = 0; j < k_count; j++) a[j] += (double)v[j];
+    } else {
+      const double *v = (const double *)lg_tensor_data(x) + r * k_count;
+      for (int64_t j = 0; j < k_count; j++) a[j] += v[j];
+    }
+  }
+  char *dst = lg_data_ptr(out);
+  size_t item = lg_dtype_size(out->dtype);
+  for (int64_t j = 0; j < k_count; j++) {
+    double v = (acc[j] + acc[k_count + j]) +
+               (acc[2 * k_count + j] + acc[3 * k_count + j]);
+    if (op == LG_OP_MEAN) v /= (double)rows;
+    lg_store_double(dst + (size_t)j * item, out->dtype, v);
+  }
+  lg_mem_free(ctx, acc, bytes);
+  return LG_OK;
+}
+
+/* x (any shape) -> out (x's shape without the reduced dims, or with them
+ * as size 1 under KEEPDIM); see the file header for params. */
+lg_status lg_kernel_reduce(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                           int n_in, const lg_params *p, lg_tensor **out) {
+  (void)n_in;
+  lg_tensor *x = in[0];
+  const char *name = lg_op_name(op);
+  if (p->flags & LG_FLAG_INPLACE)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: has no in-place form", name);
+  lg_dtype out_dtype = x->dtype;
+  lg_status st = reduce_out_dtype(ctx, op, x->dtype, &out_dtype);
+  if (st) return st;
+  bool reduced[LG_MAX_DIMS];
+  if ((st = reduced_dims(ctx, name, x, p, reduced))) return st;
+  if ((op == LG_OP_AMAX || op == LG_OP_AMIN) &&
+      (st = check_nonempty(ctx, name, x, reduced)))
+    return st;
+  int ndim;
+  int64_t sizes[LG_MAX_DIMS];
+  reduced_shape(x, reduced, (p->flags & LG_FLAG_KEEPDIM) != 0, &ndim, sizes);
+  if ((st = lg_empty(ctx, out_dtype, ndim, sizes, out))) return st;
+  plan pl;
+  plan_init(&pl, x, reduced);
+  if (pl.outer_count == 0) return LG_OK;
+  if ((op == LG_OP_SUM || op == LG_OP_MEAN) && lg_dtype_is_float(x->dtype) &&
+      pl.rows_leading && !pl.rows_contiguous) {
+    st = sum_leading(ctx, op, x, &pl, *out);
+  } else {
+    reduce_state s = {op, p->scalar[0], lg_data_ptr(*out), out_dtype,
+                      lg_dtype_size(out_dtype),
+                      op == LG_OP_ALL || op == LG_OP_ANY};
+    st = for_each_row(ctx, name, x, &pl, is_float_math(op), reduce_store, &s);
+  }
+  if (st) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+/* ---- max/min over a dim, argmax/argmin ---------------------------------- */
+
+typedef struct best_state {
+  bool want_max;
+  char *values;        /* NULL for argmax/argmin */
+  lg_dtype value_dtype;
+  size_t value_item;
+  int64_t *indices;
+} best_state;
+
+static void best_store(void *state, int64_t o, row_kind kind, const void *row,
+                       int64_t n) {
+  best_state *s = state;
+  int64_t i = row_argbest(kind, row, n, s->want_max);
+  s->indices[o] = i + 1; /* 1-based */
+  if (!s->values) return;
+  char *dst = s->values + (size_t)o * s->value_item;
+  switch (kind) {
+    case ROW_F32: lg_store_double(dst, s->value_dtype, ((const float *)row)[i]);
+      break;
+    case ROW_F64: lg_store_double(dst, s->value_dtype, ((const double *)row)[i]);
+      break;
+    default: lg_store_int(dst, s->value_dtype, ((const int64_t *)row)[i]);
+  }
+}
+
+/* Runs the argbest rows of x over reduced into indices (and values). */
+static lg_status run_best(lg_ctx *ctx, const char *name, const lg_tensor *x,
+                          const bool *reduced, best_state *s) {
+  plan pl;
+  plan_init(&pl, x, reduced);
+  if (pl.outer_count == 0) return LG_OK;
+  return for_each_row(ctx, name, x, &pl, false, best_store, s);
+}
+
+/* x (..., N, ...) over p->dim -> values (..., ...), indices (..., ...)
+ * (int64, 1-based); KEEPDIM keeps the dim as size 1. */
+lg_status lg_kernel_minmax_dim(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                               int n_in, const lg_params *p,
+                               lg_tensor **out) {
+  (void)n_in;
+  lg_tensor *x = in[0];
+  const char *name = lg_op_name(op);
+  if (op != LG_OP_MAX_DIM && op != LG_OP_MIN_DIM)
+    return lg_fail(ctx, LG_ERR_ARG, "minmax_dim: %s is not max/min", name);
+  if (p->flags & LG_FLAG_INPLACE)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: has no in-place form", name);
+  int64_t dim;
+  lg_status st = lg_wrap_dim(ctx, name, p->dim, x->ndim, &dim);
+  if (st) return st;
+  bool reduced[LG_MAX_DIMS] = {false};
+  reduced[dim] = true;
+  if ((st = check_nonempty(ctx, name, x, reduced))) return st;
+  int ndim;
+  int64_t sizes[LG_MAX_DIMS];
+  reduced_shape(x, reduced, (p->flags & LG_FLAG_KEEPDIM) != 0, &ndim, sizes);
+  if ((st = lg_empty(ctx, x->dtype, ndim, sizes, &out[0]))) return st;
+  if ((st = lg_empty(ctx, LG_INT64, ndim, sizes, &out[1]))) goto fail;
+  best_state s = {op == LG_OP_MAX_DIM, lg_data_ptr(out[0]), x->dtype,
+                  lg_dtype_size(x->dtype), lg_tensor_data(out[1])};
+  if ((st = run_best(ctx, name, x, reduced, &s))) goto fail;
+  return LG_OK;
+fail:
+  lg_tensor_release(out[0]);
+  lg_tensor_release(out[1]);
+  out[0] = out[1] = NULL;
+  return st;
+}
+
+/* x (any) over p->dim, or flattened when p->n_ints == -1 -> int64 1-based
+ * indices of the max (ARGMAX) or min (ARGMIN). */
+lg_status lg_kernel_argminmax(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                              int n_in, const lg_params *p, lg_tensor **out) {
+  (void)n_in;
+  lg_tensor *x = in[0];
+  const char *name = lg_op_name(op);
+  if (op != LG_OP_ARGMAX && op != LG_OP_ARGMIN)
+    return lg_fail(ctx, LG_ERR_ARG, "argminmax: %s is not argmax/argmin",
+                   name);
+  if (p->flags & LG_FLAG_INPLACE)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: has no in-place form", name);
+  bool reduced[LG_MAX_DIMS];
+  bool flat = p->n_ints == -1;
+  lg_status st;
+  for (int d = 0; d < LG_MAX_DIMS; d++) reduced[d] = flat;
+  if (flat) {
+    if (lg_tensor_numel(x) == 0)
+      return lg_fail(ctx, LG_ERR_SHAPE, "%s: expected a non-empty tensor "
+                     "when no dim is given, got shape %s", name,
+                     lg_shape_str((char[160]){0}, 160, x->ndim, x->sizes));
+  } else {
+    int64_t dim;
+    if ((st = lg_wrap_dim(ctx, name, p->dim, x->ndim, &dim))) return st;
+    reduced[dim] = true;
+    if ((st = check_nonempty(ctx, name, x, reduced))) return st;
+  }
+  int ndim;
+  int64_t sizes[LG_MAX_DIMS];
+  reduced_shape(x, reduced, (p->flags & LG_FLAG_KEEPDIM) != 0, &ndim, sizes);
+  if ((st = lg_empty(ctx, LG_INT64, ndim, sizes, out))) return st;
+  best_state s = {op == LG_OP_ARGMAX, NULL, x->dtype, 0,
+                  lg_tensor_data(*out)};
+  if ((st = run_best(ctx, name, x, reduced, &s))) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
+}
+
+/* ---- cumsum, cumprod ---------------------------------------------------- */
+
+#define CUM_LINE(SUF, T)                                                     \
+  static void cum_line_##SUF(const T *x, T *o, int64_t n, bool product) {    \
+    double acc = product ? 1 : 0;                                            \
+    if (product)                                                             \
+      for (int64_t i = 0; i < n; i++) o[i] = (T)(acc *= (double)x[i]);       \
+    else                                                                     \
+      for (int64_t i = 0; i < n; i++) o[i] = (T)(acc += (double)x[i]);       \
+  }
+CUM_LINE(f32, float)
+CUM_LINE(f64, double)
+
+/* One line of n elements with element strides sx, so (any dtypes). */
+static void cum_line_strided(const char *x, lg_dtype xt, int64_t sx, char *o,
+                             lg_dtype ot, int64_t so, int64_t n,
+                             bool product) {
+  size_t xi = lg_dtype_size(xt), oi = lg_dtype_size(ot);
+  if (lg_dtype_is_float(xt)) {
+    double acc = product ? 1 : 0;
+    for (int64_t i = 0; i < n; i++) {
+      double v = lg_load_double(x + i * sx * (int64_t)xi, xt);
+      acc = product ? acc * v : acc + v;
+      lg_store_double(o + i * so * (int64_t)oi, ot, acc);
+    }
+  } else {
+    uint64_t acc = product ? 1 : 0; /* wraps like PyTorch's int64 */
+    for (int64_t i = 0; i < n; i++) {
+      uint64_t v = (uint64_t)lg_load_int(x + i * sx * (int64_t)xi, xt);
+      acc = product ? acc * v : acc + v;
+      lg_store_int(o + i * so * (int64_t)oi, ot, (int64_t)acc);
+    }
+  }
+}
+
+/* Dense float x and out, dim not the last: each (N, inner) block is
+ * scanned row by row into inner double accumulators, the same arithmetic
+ * as the per-line loops but reading memory in order. */
+#define CUM_BLOCKED(SUF, T)                                                  \
+  static void cum_blocked_##SUF(const T *x, T *o, int64_t outer, int64_t n,  \
+                                int64_t inner, double *acc, bool product) {  \
+    for (int64_t b = 0; b < outer; b++) {                                    \
+      for (int64_t j = 0; j < inner; j++) acc[j] = product ? 1 : 0;          \
+      for (int64_t l = 0; l < n; l++, x += inner, o += inner) {              \
+        if (product)                                                         \
+          for (int64_t j = 0; j < inner; j++) o[j] = (T)(acc[j] *= x[j]);    \
+        else                                                                 \
+          for (int64_t j = 0; j < inner; j++) o[j] = (T)(acc[j] += x[j]);    \
+      }                                                                      \
+    }                                                                        \
+  }
+CUM_BLOCKED(f32, float)
+CUM_BLOCKED(f64, double)
+
+/* x (..., N, ...) -> out (same shape): running sum (CUMSUM) or product
+ * (CUMPROD) along p->dim; integer inputs give int64 unless in place. */
+lg_status lg_kernel_cumsum(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                           int n_in, const lg_params *p, lg_tensor **out) {
+  (void)n_in;
+  lg_tensor *x = in[0];
+  const char *name = lg_op_name(op);
+  if (op != LG_OP_CUMSUM && op != LG_OP_CUMPROD)
+    return lg_fail(ctx, LG_ERR_ARG, "cumsum: %s is not cumsum/cumprod", name);
+  bool product = op == LG_OP_CUMPROD;
+  int64_t dim;
+  lg_status st = lg_wrap_dim(ctx, name, p->dim, x->ndim, &dim);
+  if (st) return st;
+  lg_dtype result = lg_dtype_is_float(x->dtype) ? x->dtype : LG_INT64;
+  if (p->flags & LG_FLAG_INPLACE) {
+    if (!lg_can_cast(result, x->dtype))
+      return lg_fail(ctx, LG_ERR_DTYPE, "%s: result type %s can't be cast to "
+                     "the output type %s", name, lg_dtype_name(result),
+                     lg_dtype_name(x->dtype));
+    st = lg_prepare_out(ctx, name, out, x->dtype, x->ndim, x->sizes);
+  } else {
+    st = lg_empty(ctx, result, x->ndim, x->sizes, out);
+  }
+  if (st) return st;
+  lg_tensor *o = *out;
+  if (lg_tensor_numel(x) == 0) return LG_OK;
+  int64_t inner = 1, outer_blocks = 1;
+  for (int d = 0; d < x->ndim; d++) {
+    if (d > dim) inner *= x->sizes[d];
+    if (d < dim) outer_blocks *= x->sizes[d];
+  }
+  if (inner > 1 && o->dtype == x->dtype && lg_dtype_is_float(x->dtype) &&
+      lg_tensor_is_contiguous(x) && lg_tensor_is_contiguous(o)) {
+    size_t bytes = (size_t)inner * sizeof(double);
+    double *acc = lg_mem_alloc(ctx, bytes);
+    if (!acc) {
+      lg_tensor_release(*out);
+      *out = NULL;
+      return lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory", name);
+    }
+    if (x->dtype == LG_FLOAT32)
+      cum_blocked_f32(lg_tensor_data(x), lg_tensor_data(o), outer_blocks,
+                      x->sizes[dim], inner, acc, product);
+    else
+      cum_blocked_f64(lg_tensor_data(x), lg_tensor_data(o), outer_blocks,
+                      x->sizes[dim], inner, acc, product);
+    lg_mem_free(ctx, acc, bytes);
+    return LG_OK;
+  }
+  /* the lines: every dim but dim, walked for x and out together */
+  int n_outer = 0;
+  int64_t outer_sizes[LG_MAX_DIMS], x_strides[LG_MAX_DIMS],
+      o_strides[LG_MAX_DIMS];
+  for (int d = 0; d < x->ndim; d++) {
+    if (d == dim) continue;
+    outer_sizes[n_outer] = x->sizes[d];
+    x_strides[n_outer] = x->strides[d];
+    o_strides[n_outer++] = o->strides[d];
+  }
+  int64_t n = x->ndim ? x->sizes[dim] : 1;
+  int64_t sx = x->ndim ? x->strides[dim] : 1, so = o->ndim ? o->strides[dim] : 1;
+  int64_t lines = lg_tensor_numel(x) / n;
+  bool fast = (sx == 1 || n == 1) && (so == 1 || n == 1) &&
+              o->dtype == x->dtype && lg_dtype_is_float(x->dtype);
+  odometer xo, oo;
+  odo_init(&xo, n_outer, outer_sizes, x_strides);
+  odo_init(&oo, n_outer, outer_sizes, o_strides);
+  size_t xi = lg_dtype_size(x->dtype), oi = lg_dtype_size(o->dtype);
+  const char *xd = lg_data_ptr(x);
+  char *od = lg_data_ptr(o);
+  for (int64_t l = 0; l < lines; l++) {
+    const char *xl = xd + xo.offset * (int64_t)xi;
+    char *ol = od + oo.offset * (int64_t)oi;
+    if (fast && x->dtype == LG_FLOAT32)
+      cum_line_f32((const float *)(const void *)xl, (float *)(void *)ol, n,
+                   product);
+    else if (fast)
+      cum_line_f64((const double *)(const void *)xl, (double *)(void *)ol, n,
+                   product);
+    else
+      cum_line_strided(xl, x->dtype, sx, ol, o->dtype, so, n, product);
+    odo_next(&xo);
+    odo_next(&oo);
+  }
+  return LG_OK;
+}
