@@ -1,0 +1,175 @@
+-- Creation: tensor, zeros, ones, full, empty, arange, linspace, eye, the
+-- random constructors, *_like variants and manual_seed determinism.
+local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
+local lg = H.lg
+
+describe("creation (PyTorch fixtures)", function()
+  H.fixture_its(it, "creation")
+end)
+
+describe("creation", function()
+  it("default dtype is float32", function()
+    for _, t in ipairs({lg.zeros(2), lg.ones(2), lg.empty(2), lg.rand(2), lg.randn(2),
+                        lg.full({2}, 1.5), lg.tensor({1.5, 2.5}), lg.linspace(0, 1, 3), lg.eye(2)}) do
+      assert.are.equal("float32", t.dtype)
+    end
+  end)
+  it("shape as varargs equals shape as a table", function()
+    assert.are.same(H.shape(lg.zeros(2, 3, 4)), H.shape(lg.zeros({2, 3, 4})))
+    assert.are.same({2, 3, 4}, H.shape(lg.ones({2, 3, 4})))
+    assert.are.same({3, 2}, H.shape(lg.empty(3, 2)))
+    assert.are.same({3, 2}, H.shape(lg.rand({3, 2})))
+    assert.are.same({3, 2}, H.shape(lg.randn(3, 2)))
+  end)
+  it("options table sets the dtype of every constructor", function()
+    assert.are.equal("float64", lg.zeros(2, 3, {dtype = "float64"}).dtype)
+    assert.are.equal("int32", lg.ones({2}, {dtype = "int32"}).dtype)
+    assert.are.equal("uint8", lg.empty(2, {dtype = "uint8"}).dtype)
+    assert.are.equal("float64", lg.rand(2, {dtype = "float64"}).dtype)
+    assert.are.equal("float64", lg.randn(2, {dtype = "float64"}).dtype)
+    assert.are.equal("bool", lg.full({2}, 1, {dtype = "bool"}).dtype)
+    assert.are.equal("int64", lg.eye(2, {dtype = "int64"}).dtype)
+  end)
+  it("options combine dtype and requires_grad (API.md's example)", function()
+    local t = lg.zeros(2, 3, {dtype = "float64", requires_grad = true})
+    assert.are.equal("float64", t.dtype)
+    assert.is_true(t.requires_grad)
+    assert.is_false(lg.zeros(2, 3).requires_grad)
+  end)
+  it("empty has the requested shape and dtype", function()
+    local e = lg.empty(4, 5, {dtype = "int32"})
+    assert.are.same({4, 5}, H.shape(e))
+    assert.are.equal(20, e:numel())
+    assert.are.equal("int32", e.dtype)
+  end)
+  it("lg.tensor of a tensor copies it", function()
+    local a = lg.tensor({1.0, 2.0})
+    local b = lg.tensor(a)
+    assert.is_false(rawequal(a, b))
+    b:fill_(9)
+    H.assert_tensor(a, {2}, "float32", {1, 2})
+    H.assert_tensor(b, {2}, "float32", {9, 9})
+  end)
+  it("lg.tensor of a tensor with a dtype option converts", function()
+    H.assert_tensor(lg.tensor(lg.tensor({1.5, -2.5}), {dtype = "int64"}), {2}, "int64", {1, -2})
+  end)
+end)
+
+describe("*_like", function()
+  local x = lg.tensor({{1, 2, 3}, {4, 5, 6}}, {dtype = "float64"})
+  it("zeros_like, ones_like, full_like keep shape and dtype", function()
+    H.assert_tensor(lg.zeros_like(x), {2, 3}, "float64", {0, 0, 0, 0, 0, 0})
+    H.assert_tensor(lg.ones_like(x), {2, 3}, "float64", {1, 1, 1, 1, 1, 1})
+    H.assert_tensor(lg.full_like(x, 2.5), {2, 3}, "float64", {2.5, 2.5, 2.5, 2.5, 2.5, 2.5})
+  end)
+  it("empty_like, rand_like, randn_like keep shape and dtype", function()
+    for _, f in ipairs({"empty_like", "rand_like", "randn_like"}) do
+      local y = lg[f](x)
+      assert.are.same({2, 3}, H.shape(y), f)
+      assert.are.equal("float64", y.dtype, f)
+    end
+  end)
+  it("a dtype option overrides the input's dtype", function()
+    H.assert_tensor(lg.zeros_like(x, {dtype = "int32"}), {2, 3}, "int32", {0, 0, 0, 0, 0, 0})
+    H.assert_tensor(lg.ones_like(lg.zeros(2), {dtype = "bool"}), {2}, "bool", {true, true})
+  end)
+  it("*_like of a non-contiguous view has the view's shape", function()
+    assert.are.same({3, 2}, H.shape(lg.zeros_like(x:t())))
+  end)
+end)
+
+describe("random", function()
+  it("the same seed gives the same numbers", function()
+    for _, f in ipairs({"rand", "randn"}) do
+      lg.manual_seed(1234)
+      local a = H.values(lg[f](50))
+      lg.manual_seed(1234)
+      local b = H.values(lg[f](50))
+      assert.are.same(a, b, f)
+      lg.manual_seed(1235)
+      local c = H.values(lg[f](50))
+      assert.are_not.same(a, c, f .. " with another seed")
+    end
+    lg.manual_seed(7)
+    local a = {H.values(lg.randint(0, 100, {20})), H.values(lg.randperm(20))}
+    lg.manual_seed(7)
+    local b = {H.values(lg.randint(0, 100, {20})), H.values(lg.randperm(20))}
+    assert.are.same(a, b)
+  end)
+  it("consecutive draws differ", function()
+    lg.manual_seed(0)
+    assert.are_not.same(H.values(lg.rand(10)), H.values(lg.rand(10)))
+  end)
+  it("rand lies in [0, 1) and covers it", function()
+    lg.manual_seed(1)
+    local v = H.values(lg.rand(10000))
+    local lo, hi, sum = math.huge, -math.huge, 0
+    for _, x in ipairs(v) do
+      lo, hi, sum = math.min(lo, x), math.max(hi, x), sum + x
+    end
+    assert.is_true(lo >= 0, "min " .. lo)
+    assert.is_true(hi < 1, "max " .. hi)
+    assert.is_true(lo < 0.01 and hi > 0.99, "range " .. lo .. " .. " .. hi)
+    assert.is_true(math.abs(sum / #v - 0.5) < 0.02, "mean " .. sum / #v)
+  end)
+  it("randn has mean ~0 and std ~1 on 10000 samples", function()
+    lg.manual_seed(2)
+    local t = lg.randn(10000)
+    local v = H.values(t)
+    local n, sum, sq = #v, 0, 0
+    for _, x in ipairs(v) do sum = sum + x end
+    local mean = sum / n
+    for _, x in ipairs(v) do sq = sq + (x - mean) ^ 2 end
+    local std = math.sqrt(sq / (n - 1))
+    assert.is_true(math.abs(mean) < 0.05, "mean " .. mean)
+    assert.is_true(math.abs(std - 1) < 0.05, "std " .. std)
+    assert.is_true(math.abs(t:mean():item() - mean) < 1e-4)
+    assert.is_true(math.abs(t:std():item() - std) < 1e-3)
+  end)
+  it("randn float64 has mean ~0 and std ~1", function()
+    lg.manual_seed(3)
+    local t = lg.randn(10000, {dtype = "float64"})
+    assert.is_true(math.abs(t:mean():item()) < 0.05)
+    assert.is_true(math.abs(t:std():item() - 1) < 0.05)
+  end)
+  it("randint stays in [low, high) (high excluded), hits both ends, is int64", function()
+    lg.manual_seed(4)
+    local t = lg.randint(-3, 4, {2000})
+    assert.are.equal("int64", t.dtype)
+    assert.are.same({2000}, H.shape(t))
+    local seen = {}
+    for _, x in ipairs(H.values(t)) do
+      assert.are.equal("integer", math.type(x))
+      assert.is_true(x >= -3 and x < 4, "value " .. x)
+      seen[x] = true
+    end
+    for k = -3, 3 do assert.is_true(seen[k], "never drew " .. k) end
+  end)
+  it("randint takes shape as a table with several dims", function()
+    local t = lg.randint(0, 2, {3, 4})
+    assert.are.same({3, 4}, H.shape(t))
+  end)
+  it("randperm(n) is a permutation of 1..n", function()
+    lg.manual_seed(5)
+    for _, n in ipairs({1, 2, 10, 1000}) do
+      local t = lg.randperm(n)
+      assert.are.equal("int64", t.dtype)
+      assert.are.same({n}, H.shape(t))
+      local v = H.values(t)
+      table.sort(v)
+      for i = 1, n do assert.are.equal(i, v[i]) end
+    end
+    lg.manual_seed(6)
+    local v = H.values(lg.randperm(50))
+    local identity = true
+    for i = 1, 50 do identity = identity and v[i] == i end
+    assert.is_false(identity, "randperm(50) returned 1..50 in order")
+  end)
+  it("rand_like and randn_like follow manual_seed", function()
+    local x = lg.zeros(5)
+    lg.manual_seed(9)
+    local a = H.values(lg.rand_like(x))
+    lg.manual_seed(9)
+    assert.are.same(a, H.values(lg.rand_like(x)))
+  end)
+end)
