@@ -22,8 +22,8 @@ int64_t lgl_check_integer(lua_State *L, int idx, const char *fname,
 
 static void check_size(lua_State *L, const char *fname, int64_t v, int dim) {
   if (v < 0)
-    luaL_error(L, "%s: expected a non-negative size at dim %d, got %lld",
-               fname, dim, (long long)v);
+    luaL_error(L, "%s: expected a non-negative size at dim %d, got %I",
+               fname, dim, (lua_Integer)v);
 }
 
 int lgl_check_shape(lua_State *L, int idx, const char *fname, int *ndim,
@@ -66,8 +66,8 @@ int64_t lgl_dim_value(lua_State *L, int64_t dim, int ndim, const char *fname) {
     luaL_error(L, "%s: dim 0 is invalid: dims are 1-based (1..%d, or -1 for "
                "the last)", fname, (int)n);
   if (dim > n || dim < -n)
-    luaL_error(L, "%s: dim %lld out of range for a %d-d tensor (expected "
-               "1..%d or -%d..-1)", fname, (long long)dim, ndim, (int)n,
+    luaL_error(L, "%s: dim %I out of range for a %d-d tensor (expected "
+               "1..%d or -%d..-1)", fname, (lua_Integer)dim, ndim, (int)n,
                (int)n);
   return dim > 0 ? dim - 1 : dim + n;
 }

@@ -3,6 +3,7 @@
  * assignment (__newindex), #t, tostring, arithmetic operators, and the
  * basic methods (size, item, tolist, to, fill_, copy_, ...). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dtype.h"
@@ -42,11 +43,11 @@ static int64_t check_position(lua_State *L, int64_t i, int64_t n, int dim,
                               const char *what) {
   if (i == 0)
     luaL_error(L, "%s: index 0 is invalid at dim %d: indices are 1-based "
-               "(1..%lld, or -1 for the last)", what, dim + 1, (long long)n);
+               "(1..%I, or -1 for the last)", what, dim + 1, (lua_Integer)n);
   int64_t k = i > 0 ? i - 1 : n + i;
   if (k < 0 || k >= n)
-    luaL_error(L, "%s: index %lld is out of range for dim %d of size %lld",
-               what, (long long)i, dim + 1, (long long)n);
+    luaL_error(L, "%s: index %I is out of range for dim %d of size %I",
+               what, (lua_Integer)i, dim + 1, (lua_Integer)n);
   return k;
 }
 
@@ -97,8 +98,8 @@ static int plan_index(lua_State *L, const lg_tensor *t, int key,
         lua_pop(L, 1);
       }
       if (last < first)
-        luaL_error(L, "index: empty range {%lld, %lld} at dim %d",
-                   (long long)first + 1, (long long)last + 1, dim + 1);
+        luaL_error(L, "index: empty range {%I, %I} at dim %d",
+                   (lua_Integer)first + 1, (lua_Integer)last + 1, dim + 1);
       steps[k - 1] = (index_step){LG_OP_NARROW, out_dim, first,
                                   last - first + 1};
       out_dim++;
@@ -151,12 +152,8 @@ static int push_property(lua_State *L, lg_tensor *t, const char *key) {
     lua_pushstring(L, lg_dtype_name(t->dtype));
   } else if (strcmp(key, "ndim") == 0) {
     lua_pushinteger(L, t->ndim);
-  } else if (strcmp(key, "requires_grad") == 0) {
-    lua_pushboolean(L, 0);
-  } else if (strcmp(key, "is_leaf") == 0) {
-    lua_pushboolean(L, 1);
   } else {
-    return 0; /* grad, grad_fn and unknown keys read as nil */
+    return lgl_autograd_property(L, t, key); /* unknown keys read as nil */
   }
   return 1;
 }
@@ -209,7 +206,12 @@ static void assign_into(lua_State *L, lg_tensor *dst, int v_idx) {
   }
   lg_tensor_release(out);
   lg_tensor_release(dst);
-  if (st) lgl_error(L);
+  if (st) { /* the user wrote t[k] = v, not copy_ or fill_ */
+    const char *msg = lg_ctx_error(ctx), *colon = strstr(msg, ": ");
+    lua_pushfstring(L, "assign: %s", colon ? colon + 2 : msg);
+    lg_ctx_clear_error(ctx);
+    lua_error(L);
+  }
 }
 
 static int t_newindex(lua_State *L) {
@@ -241,6 +243,8 @@ static int t_newindex(lua_State *L) {
     lg_tensor *in[2] = {t, mask};
     return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1) - 1;
   }
+  if (type == LUA_TSTRING && lgl_autograd_assign(L, t, lua_tostring(L, 2), 3))
+    return 0;
   if (type == LUA_TSTRING)
     return luaL_error(L, "assign: tensors have no assignable field '%s'",
                       lua_tostring(L, 2));
@@ -264,7 +268,15 @@ static int t_tostring(lua_State *L) {
   char *text = NULL;
   size_t len = 0;
   lg_ctx *ctx = lgl_ctx(L);
-  if (lg_tensor_format(ctx, box->t, NULL, &text, &len) != LG_OK)
+  char name[64], suffix[96];
+  const char *extra = NULL;
+  if (lg_tensor_grad_fn_name(box->t, name, sizeof name)) {
+    snprintf(suffix, sizeof suffix, "grad_fn=<%s>", name);
+    extra = suffix;
+  } else if (lg_tensor_requires_grad(box->t)) {
+    extra = "requires_grad=true";
+  }
+  if (lg_tensor_format(ctx, box->t, extra, &text, &len) != LG_OK)
     return lgl_error(L);
   lua_pushlstring(L, text, len);
   lg_string_free(ctx, text, len);
@@ -365,8 +377,8 @@ static int m_item(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "item");
   int64_t n = lg_tensor_numel(t);
   if (n != 1)
-    return luaL_error(L, "item: expected a tensor with one element, got %lld",
-                      (long long)n);
+    return luaL_error(L, "item: expected a tensor with one element, got %I",
+                      (lua_Integer)n);
   push_element(L, t, 0);
   return 1;
 }
