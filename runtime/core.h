@@ -23,6 +23,7 @@ struct lg_ctx {
   int num_threads;
   bool grad_enabled;
   size_t bytes_in_use;
+  uint64_t autograd_runs;  /* numbers backward runs (engine scratch marks) */
   char error[LG_ERROR_SIZE];
 };
 
@@ -94,11 +95,17 @@ lg_status lg_prepare_out(lg_ctx *ctx, const char *op, lg_tensor **out,
 typedef lg_status (*lg_forward_fn)(lg_ctx *ctx, lg_op op,
                                    lg_tensor *const *in, int n_in,
                                    const lg_params *p, lg_tensor **out);
-#define LG_OP_DECLARE(id, name, kind, nin, nout, fwd)                       \
+#define LG_OP_DECLARE(id, name, kind, nin, nout, fwd, bwd)                       \
   lg_status fwd(lg_ctx *ctx, lg_op op, lg_tensor *const *in, int n_in,      \
                 const lg_params *p, lg_tensor **out);
 LG_OP_LIST(LG_OP_DECLARE)
 #undef LG_OP_DECLARE
+
+/* Runs op's kernel without recording for autograd (lg_op_run minus the
+ * graph): the forward half of every op. */
+lg_status lg_op_run_forward(lg_ctx *ctx, lg_op op, int n_inputs,
+                            lg_tensor *const *inputs, const lg_params *params,
+                            lg_tensor **outs);
 
 /* Convenience wrappers over lg_op_run for composites inside the runtime. */
 lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,

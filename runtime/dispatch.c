@@ -3,7 +3,7 @@
  * the graph). */
 #include <string.h>
 
-#include "core.h"
+#include "autograd.h"
 
 typedef struct op_info {
   const char *name;
@@ -11,10 +11,11 @@ typedef struct op_info {
   int n_inputs; /* -1: variable */
   int n_outputs;
   lg_forward_fn forward;
+  lg_backward_fn backward;
 } op_info;
 
 static const op_info op_table[LG_OP_COUNT] = {
-#define LG_OP_ENTRY(id, name, kind, nin, nout, fwd) {name, kind, nin, nout, fwd},
+#define LG_OP_ENTRY(id, name, kind, nin, nout, fwd, bwd) {name, kind, nin, nout, fwd, bwd},
     LG_OP_LIST(LG_OP_ENTRY)
 #undef LG_OP_ENTRY
 };
@@ -52,6 +53,17 @@ lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
     if (!inputs[i])
       return lg_fail(ctx, LG_ERR_ARG, "%s: input %d is NULL", info->name,
                      i + 1);
+  bool handled;
+  lg_status st = lg_autograd_record_run(ctx, op, n_inputs, inputs, params,
+                                        outs, &handled);
+  if (handled || st) return st;
+  return lg_op_run_forward(ctx, op, n_inputs, inputs, params, outs);
+}
+
+lg_status lg_op_run_forward(lg_ctx *ctx, lg_op op, int n_inputs,
+                            lg_tensor *const *inputs, const lg_params *params,
+                            lg_tensor **outs) {
+  const op_info *info = &op_table[op];
   bool inplace = (params->flags & LG_FLAG_INPLACE) != 0;
   if (inplace) {
     outs[0] = inputs[0];
@@ -65,6 +77,10 @@ lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
   }
   if (inplace) outs[0]->storage->version++;
   return LG_OK;
+}
+
+lg_backward_fn lg_backward_rule(lg_op op) {
+  return (unsigned)op < LG_OP_COUNT ? op_table[op].backward : lg_backward_none;
 }
 
 lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,

@@ -222,6 +222,64 @@ LG_API lg_status lg_addmm(lg_ctx *ctx, lg_tensor *c, lg_tensor *a,
 LG_API lg_status lg_stack(lg_ctx *ctx, int n, lg_tensor *const *inputs,
                           int64_t dim, lg_tensor **out);
 
+/* ---- autograd ----------------------------------------------------------- */
+
+/* Whether t is a leaf that asked for gradients or the result of recorded
+ * ops on one. */
+LG_API bool lg_tensor_requires_grad(const lg_tensor *t);
+/* Marks a leaf as requiring gradients (floating point dtypes only). */
+LG_API lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
+                                             bool requires_grad);
+LG_API bool lg_tensor_is_leaf(const lg_tensor *t);
+/* The accumulated gradient (borrowed; NULL until a backward reaches t). */
+LG_API lg_tensor *lg_tensor_grad(const lg_tensor *t);
+/* Replaces the gradient (NULL clears it); shape and dtype must match. */
+LG_API lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t,
+                                    lg_tensor *grad);
+/* Writes the name of the node that made t ("MulBackward0") into buf and
+ * returns buf, or NULL for leaves. */
+LG_API const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
+                                          size_t size);
+/* A tensor sharing t's storage, outside any graph. */
+LG_API lg_status lg_tensor_detach(lg_ctx *ctx, lg_tensor *t, lg_tensor **out);
+/* Makes a non-leaf keep its .grad after backward. */
+LG_API lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t);
+
+/* Options of a backward run. */
+typedef struct lg_backward_opts {
+  bool retain_graph;  /* keep saved tensors for another backward       */
+  bool create_graph;  /* record the backward pass (higher derivatives) */
+  bool allow_unused;  /* lg_autograd_grad: unused inputs give NULL     */
+} lg_backward_opts;
+
+/* Accumulates d(sum of outputs[i] * grad_outputs[i]) into the .grad of the
+ * leaves. A NULL grad_outputs[i] means ones (outputs[i] must be scalar). */
+LG_API lg_status lg_autograd_backward(lg_ctx *ctx, int n_outputs,
+                                      lg_tensor *const *outputs,
+                                      lg_tensor *const *grad_outputs,
+                                      const lg_backward_opts *opts);
+/* Returns the gradients with respect to inputs in grads (new references)
+ * without touching any .grad. */
+LG_API lg_status lg_autograd_grad(lg_ctx *ctx, int n_outputs,
+                                  lg_tensor *const *outputs,
+                                  lg_tensor *const *grad_outputs,
+                                  int n_inputs, lg_tensor *const *inputs,
+                                  const lg_backward_opts *opts,
+                                  lg_tensor **grads);
+
+/* A backward supplied by the host (e.g. a Lua autograd.Function):
+ * grad_out has n_out tensors, grad_in receives n_in (NULL allowed). */
+typedef lg_status (*lg_custom_backward_fn)(lg_ctx *ctx, void *ud, int n_out,
+                                           lg_tensor *const *grad_out,
+                                           int n_in, lg_tensor **grad_in);
+/* Connects outputs (computed by the host, outside the graph) to inputs
+ * through a node that calls backward. free_ud runs when the node dies;
+ * on failure it has run already. */
+LG_API lg_status lg_autograd_attach_custom(
+    lg_ctx *ctx, const char *name, int n_inputs, lg_tensor *const *inputs,
+    int n_outputs, lg_tensor *const *outputs, lg_custom_backward_fn backward,
+    void *ud, void (*free_ud)(void *ud));
+
 /* ---- printing --------------------------------------------------------- */
 
 /* Writes PyTorch-style text ("tensor([...])") into a buffer from the

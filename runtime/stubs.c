@@ -1,6 +1,6 @@
 /* stubs.c: TEMPORARY weak placeholders so the tree links while kernel
  * families are being written; each strong definition replaces one. */
-#include "core.h"
+#include "autograd.h"
 
 #define STUB(fn)                                                            \
   __attribute__((weak)) lg_status fn(lg_ctx *ctx, lg_op op,                 \
@@ -30,3 +30,15 @@ __attribute__((weak)) void lg_string_free(lg_ctx *ctx, char *text,
                                           size_t length) {
   lg_mem_free(ctx, text, length);
 }
+
+#define BACKWARD_STUB(fn)                                                     \
+  __attribute__((weak)) lg_status fn(lg_ctx *ctx, lg_node *node,     \
+                                     lg_tensor *const *grad_out,              \
+                                     lg_tensor **grad_in) {                   \
+    (void)node; (void)grad_out; (void)grad_in;                                \
+    return lg_fail(ctx, LG_ERR_RUNTIME, "backward: rule not implemented yet"); \
+  }
+BACKWARD_STUB(lg_backward_reduce)
+BACKWARD_STUB(lg_backward_shape)
+BACKWARD_STUB(lg_backward_index)
+BACKWARD_STUB(lg_backward_matmul)

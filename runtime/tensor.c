@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core.h"
+#include "autograd.h"
 #include "dtype.h"
 
 #define STORAGE_HEADER 64
@@ -217,6 +217,7 @@ lg_tensor *lg_tensor_retain(lg_tensor *t) {
 /* Drops one reference; the last one releases the storage reference. */
 void lg_tensor_release(lg_tensor *t) {
   if (!t || --t->refcount > 0) return;
+  if (t->autograd) lg_autograd_meta_free(t);
   lg_storage *s = t->storage;
   lg_ctx *ctx = s->ctx;
   ctx->alloc(ctx->alloc_ud, t, sizeof *t, 0);

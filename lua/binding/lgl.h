@@ -23,6 +23,7 @@
 typedef struct lgl_state {
   lg_ctx *ctx;
   size_t gc_mark; /* tensor bytes in use when the collector was last nudged */
+  lua_State *current_L; /* the thread running a backward (custom nodes) */
 } lgl_state;
 
 /* The userdata of a tensor: one pointer, NULL after release. */
@@ -105,5 +106,15 @@ void lgl_open_reduce(lua_State *L, const lgl_tables *T);
 void lgl_open_shape(lua_State *L, const lgl_tables *T);
 void lgl_open_index(lua_State *L, const lgl_tables *T);
 void lgl_open_linalg(lua_State *L, const lgl_tables *T);
+void lgl_open_autograd(lua_State *L, const lgl_tables *T);
+
+/* ---- autograd (autograd_lua.c) ------------------------------------------- */
+/* Pushes t (taking the reference) as the one Lua value of that C tensor. */
+void lgl_push_registered(lua_State *L, lg_tensor *t);
+/* Reads an autograd property (requires_grad, is_leaf, grad, grad_fn);
+ * returns 0 when key is none of them. */
+int lgl_autograd_property(lua_State *L, lg_tensor *t, const char *key);
+/* Assigns grad or requires_grad from the value at v; 0 for other keys. */
+int lgl_autograd_assign(lua_State *L, lg_tensor *t, const char *key, int v);
 
 #endif

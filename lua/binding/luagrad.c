@@ -115,6 +115,7 @@ LUALIB_API int luaopen_luagrad(lua_State *L) {
   lgl_open_shape(L, &T);
   lgl_open_index(L, &T);
   lgl_open_linalg(L, &T);
+  lgl_open_autograd(L, &T);
 
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, module_idx, "Tensor"); /* methods, for extension in Lua */

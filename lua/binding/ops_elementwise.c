@@ -131,7 +131,7 @@ static const luaL_Reg module_only[] = {{"where", l_where}, {NULL, NULL}};
 
 void lgl_open_elementwise(lua_State *L, const lgl_tables *T) {
   static const struct { const char *name; int kind; } ops[] = {
-#define OP_ROW(id, name, kind, nin, nout, fwd) {name, kind},
+#define OP_ROW(id, name, kind, nin, nout, fwd, bwd) {name, kind},
       LG_OP_LIST(OP_ROW)
 #undef OP_ROW
   };

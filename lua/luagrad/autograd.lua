@@ -1,0 +1,212 @@
+-- luagrad.autograd: gradients of tensors (grad, backward), custom
+-- differentiable Functions written in Lua, and gradcheck against finite
+-- differences. The engine itself is C (runtime/engine.c); this file is its
+-- Lua face.
+local lg = require "luagrad"
+
+local autograd = {}
+
+local function as_list(value)
+  if lg.is_tensor(value) then return {value} end
+  return value
+end
+
+--- grad(outputs, inputs, {grad_outputs, create_graph, retain_graph,
+--- allow_unused}) returns the gradients of the outputs with respect to the
+--- inputs as an array (nil for unused inputs with allow_unused).
+function autograd.grad(outputs, inputs, opts)
+  opts = opts or {}
+  if opts.grad_outputs ~= nil then
+    opts = {grad_outputs = as_list(opts.grad_outputs),
+            create_graph = opts.create_graph, retain_graph = opts.retain_graph,
+            allow_unused = opts.allow_unused}
+  end
+  return lg._autograd_grad(outputs, inputs, opts)
+end
+
+--- backward(tensors, grad_tensors, opts): accumulates into the leaves' .grad.
+function autograd.backward(tensors, grad_tensors, opts)
+  tensors = as_list(tensors)
+  grad_tensors = grad_tensors and as_list(grad_tensors) or {}
+  for i, t in ipairs(tensors) do
+    local g = grad_tensors[i]
+    local o = opts or {}
+    if i < #tensors and o.retain_graph == nil then
+      o = {retain_graph = true, create_graph = o.create_graph}
+    end
+    if g then t:backward(g, o) else t:backward(o) end
+  end
+end
+
+autograd.no_grad = lg.no_grad
+autograd.enable_grad = lg.enable_grad
+
+-- The ctx of a custom Function: what forward leaves for backward.
+local Context = {}
+Context.__index = Context
+
+function Context:save_for_backward(...)
+  self.saved_tensors = table.pack(...)
+end
+
+function Context:mark_non_differentiable(...)
+  self.non_differentiable = table.pack(...)
+end
+
+--- Function{forward = function(ctx, ...) end, backward = function(ctx,
+--- grad_outputs...) end, name = "MyFn"} returns a callable differentiable
+--- function. backward returns one gradient (or nil) per forward argument.
+function autograd.Function(def)
+  if type(def) ~= "table" or type(def.forward) ~= "function"
+      or type(def.backward) ~= "function" then
+    error("Function: expected a table with forward and backward functions, got "
+          .. type(def), 2)
+  end
+  local name = (def.name or "CustomFunction") .. "Backward"
+  local fn = {}
+  local function call(_, ...)
+    local ctx = setmetatable({saved_tensors = {n = 0}}, Context)
+    local args = table.pack(...)
+    local outs = table.pack(lg.no_grad(def.forward, ctx, ...))
+    if not lg.is_grad_enabled() then return table.unpack(outs, 1, outs.n) end
+    local inputs, positions, any = {}, {}, false
+    for i = 1, args.n do
+      if lg.is_tensor(args[i]) then
+        inputs[#inputs + 1] = args[i]
+        positions[#positions + 1] = i
+        any = any or args[i].requires_grad
+      end
+    end
+    if not any then return table.unpack(outs, 1, outs.n) end
+    local tensor_outs = {}
+    for i = 1, outs.n do
+      local out = outs[i]
+      if lg.is_tensor(out) then
+        for _, input in ipairs(inputs) do
+          if rawequal(out, input) then out = out:detach() break end
+        end
+        outs[i] = out
+        tensor_outs[#tensor_outs + 1] = out
+      end
+    end
+    lg._autograd_attach(name, inputs, tensor_outs, function(...)
+      local grads = table.pack(def.backward(ctx, ...))
+      local per_input = {}
+      for k, position in ipairs(positions) do per_input[k] = grads[position] end
+      return table.unpack(per_input, 1, #positions)
+    end)
+    return table.unpack(outs, 1, outs.n)
+  end
+  fn.apply = function(...) return call(nil, ...) end
+  return setmetatable(fn, {__call = call})
+end
+
+-- Flattened float64 copy of a tensor's values.
+local function values_of(t)
+  return t:detach():double():reshape(-1)
+end
+
+--- gradcheck(fn, inputs, {eps, atol, rtol, raise_exception}) compares the
+--- Jacobian of fn at inputs (float64 tensors requiring grad) from autograd
+--- with central finite differences. Returns true, or raises (or returns
+--- false and a message) naming the worst element.
+function autograd.gradcheck(fn, inputs, opts)
+  opts = opts or {}
+  local eps, atol, rtol = opts.eps or 1e-6, opts.atol or 1e-5, opts.rtol or 1e-3
+  inputs = as_list(inputs)
+  local function fail(message)
+    if opts.raise_exception == false then return false, message end
+    error("gradcheck: " .. message, 2)
+  end
+  local differentiable = {}
+  for i, x in ipairs(inputs) do
+    if lg.is_tensor(x) and x.requires_grad then
+      if x.dtype ~= "float64" then
+        return fail(("input %d is %s; gradcheck needs float64 inputs"):format(i, x.dtype))
+      end
+      differentiable[#differentiable + 1] = i
+    end
+  end
+  local function outputs_of(...)
+    local outs = table.pack(fn(...))
+    local list = {}
+    for i = 1, outs.n do if lg.is_tensor(outs[i]) then list[#list + 1] = outs[i] end end
+    return list
+  end
+  local outs = outputs_of(table.unpack(inputs))
+  for _, i in ipairs(differentiable) do
+    local x = inputs[i]
+    local n = x:numel()
+    for o, out in ipairs(outs) do
+      local m = out:numel()
+      -- analytical: one vjp per output element
+      local analytical = {}
+      for r = 1, m do
+        local seed = lg.zeros(m, {dtype = out.dtype})
+        seed[r] = 1
+        local g = lg._autograd_grad(out, x, {grad_outputs = {seed:view(out.shape)},
+                                            retain_graph = true, allow_unused = true})[1]
+        analytical[r] = g and values_of(g) or lg.zeros(n, {dtype = "float64"})
+      end
+      -- numerical: central differences on a copy of x
+      for c = 1, n do
+        local flat = x:detach():reshape(-1)
+        local original = flat[c]
+        local function evaluate(v)
+          lg.no_grad(function() flat[c] = v end)
+          local value = values_of(outputs_of(table.unpack(inputs))[o])
+          return value
+        end
+        local plus = evaluate(original + eps)
+        local minus = evaluate(original - eps)
+        lg.no_grad(function() flat[c] = original end)
+        local numerical = (plus - minus) / (2 * eps)
+        for r = 1, m do
+          local a, b = analytical[r][c], numerical[r]
+          if math.abs(a - b) > atol + rtol * math.abs(b) then
+            return fail(("Jacobian mismatch for output %d with respect to input %d "
+              .. "at (%d, %d): autograd %.10g, finite differences %.10g"):format(
+              o, i, r, c, a, b))
+          end
+        end
+      end
+    end
+  end
+  return true
+end
+
+--- gradgradcheck: gradcheck of the vjp, i.e. second derivatives.
+function autograd.gradgradcheck(fn, inputs, opts)
+  inputs = as_list(inputs)
+  local outs = table.pack(fn(table.unpack(inputs)))
+  local seeds = {}
+  for i = 1, outs.n do
+    if lg.is_tensor(outs[i]) then
+      lg.manual_seed(1234 + i)
+      seeds[#seeds + 1] = lg.randn(outs[i].shape, {dtype = outs[i].dtype})
+    end
+  end
+  local differentiable = {}
+  for _, x in ipairs(inputs) do
+    if lg.is_tensor(x) and x.requires_grad then differentiable[#differentiable + 1] = x end
+  end
+  local function vjp(...)
+    local o = table.pack(fn(...))
+    local list = {}
+    for i = 1, o.n do if lg.is_tensor(o[i]) then list[#list + 1] = o[i] end end
+    local args = table.pack(...)
+    local xs = {}
+    for _, i in ipairs((function()
+      local idx = {}
+      for k = 1, args.n do if lg.is_tensor(args[k]) and args[k].requires_grad then idx[#idx + 1] = k end end
+      return idx end)()) do xs[#xs + 1] = args[i] end
+    local grads = lg._autograd_grad(list, xs, {grad_outputs = seeds, create_graph = true,
+                                               allow_unused = true})
+    local result = {}
+    for k = 1, #xs do result[k] = grads[k] or lg.zeros(xs[k].shape, {dtype = xs[k].dtype}) end
+    return table.unpack(result)
+  end
+  return autograd.gradcheck(vjp, inputs, opts)
+end
+
+return autograd

@@ -1,0 +1,471 @@
+/* autograd.c: recording the graph as ops run, and the backward engine.
+ *
+ * lg_op_run hands every op to lg_autograd_record_run. When grad mode is on
+ * and an input takes part in the graph, the op's result gets a node that
+ * saves the inputs (and their version counters) and points at the inputs'
+ * nodes. An in-place op on such a tensor is run out of place and its
+ * result written back, the tensor taking over the new node: the graph
+ * stays acyclic and every rule is the out-of-place one.
+ *
+ * The engine (run_backward) finds the nodes reachable from the outputs,
+ * counts for each how many reachable nodes feed it, then runs the rules in
+ * an order where a node runs only once all gradients into it are summed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "autograd.h"
+#include "dtype.h"
+
+/* ---- per-tensor state ---------------------------------------------------- */
+
+static lg_autograd_meta *meta_of(const lg_tensor *t) {
+  return (lg_autograd_meta *)t->autograd;
+}
+
+static lg_autograd_meta *ensure_meta(lg_ctx *ctx, lg_tensor *t) {
+  if (!t->autograd) {
+    lg_autograd_meta *m = lg_mem_alloc(ctx, sizeof *m);
+    if (!m) {
+      lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
+      return NULL;
+    }
+    memset(m, 0, sizeof *m);
+    t->autograd = m;
+  }
+  return meta_of(t);
+}
+
+bool lg_autograd_needs_grad(const lg_tensor *t) {
+  const lg_autograd_meta *m = meta_of(t);
+  return m && (m->requires_grad || m->grad_fn);
+}
+
+void lg_autograd_meta_free(lg_tensor *t) {
+  lg_autograd_meta *m = meta_of(t);
+  if (!m) return;
+  t->autograd = NULL;
+  lg_ctx *ctx = t->storage->ctx;
+  if (m->grad_fn) {
+    lg_node *n = m->grad_fn;
+    if (n->retained && n->retained[m->output_nr] == t)
+      n->retained[m->output_nr] = NULL;
+    lg_node_release(n);
+  }
+  lg_tensor_release(m->grad);
+  lg_mem_free(ctx, m, sizeof *m);
+}
+
+bool lg_tensor_requires_grad(const lg_tensor *t) {
+  return lg_autograd_needs_grad(t);
+}
+
+bool lg_tensor_is_leaf(const lg_tensor *t) {
+  return !meta_of(t) || !meta_of(t)->grad_fn;
+}
+
+lg_tensor *lg_tensor_grad(const lg_tensor *t) {
+  return meta_of(t) ? meta_of(t)->grad : NULL;
+}
+
+lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
+                                      bool requires_grad) {
+  lg_autograd_meta *m = meta_of(t);
+  if (m && m->grad_fn) {
+    if (requires_grad) return LG_OK;
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "requires_grad_: a non-leaf tensor's requires_grad can't "
+                   "be turned off; use detach()");
+  }
+  if (requires_grad && !lg_dtype_is_float(t->dtype))
+    return lg_fail(ctx, LG_ERR_DTYPE,
+                   "requires_grad_: only floating point tensors can require "
+                   "gradients, got %s", lg_dtype_name(t->dtype));
+  if (!m && !requires_grad) return LG_OK;
+  m = ensure_meta(ctx, t);
+  if (!m) return LG_ERR_MEMORY;
+  m->requires_grad = requires_grad;
+  return LG_OK;
+}
+
+lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
+  if (grad) {
+    bool same = grad->ndim == t->ndim && grad->dtype == t->dtype;
+    for (int i = 0; same && i < t->ndim; i++)
+      same = grad->sizes[i] == t->sizes[i];
+    if (!same) {
+      char a[160], b[160];
+      return lg_fail(ctx, LG_ERR_SHAPE,
+                     "grad: assigned gradient of shape %s and dtype %s does "
+                     "not match the tensor's shape %s and dtype %s",
+                     lg_shape_str(a, sizeof a, grad->ndim, grad->sizes),
+                     lg_dtype_name(grad->dtype),
+                     lg_shape_str(b, sizeof b, t->ndim, t->sizes),
+                     lg_dtype_name(t->dtype));
+    }
+  }
+  lg_autograd_meta *m = meta_of(t);
+  if (!m && !grad) return LG_OK;
+  m = ensure_meta(ctx, t);
+  if (!m) return LG_ERR_MEMORY;
+  lg_tensor_retain(grad);
+  lg_tensor_release(m->grad);
+  m->grad = grad;
+  return LG_OK;
+}
+
+lg_status lg_tensor_detach(lg_ctx *ctx, lg_tensor *t, lg_tensor **out) {
+  return lg_tensor_view_of(ctx, t, t->ndim, t->sizes, t->strides, t->offset,
+                           out);
+}
+
+lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t) {
+  lg_autograd_meta *m = meta_of(t);
+  if (!m || (!m->grad_fn && !m->requires_grad))
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "retain_grad: the tensor does not require grad");
+  if (!m->grad_fn) return LG_OK; /* leaves keep their grad anyway */
+  lg_node *n = m->grad_fn;
+  if (!n->retained) {
+    size_t bytes = sizeof(lg_tensor *) * (size_t)n->n_outputs;
+    n->retained = lg_mem_alloc(ctx, bytes);
+    if (!n->retained) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
+    memset(n->retained, 0, bytes);
+  }
+  n->retained[m->output_nr] = t; /* cleared when t dies */
+  m->retains_grad = true;
+  return LG_OK;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static void info_of(const lg_tensor *t, lg_tensor_info *info) {
+  info->dtype = t->dtype;
+  info->ndim = t->ndim;
+  for (int i = 0; i < t->ndim; i++) info->sizes[i] = t->sizes[i];
+}
+
+static void release_saved(lg_node *n) {
+  if (n->saved) {
+    for (int i = 0; i < n->n_inputs; i++) {
+      lg_tensor_release(n->saved[i]);
+      n->saved[i] = NULL;
+    }
+  }
+  if (n->saved_outputs) {
+    for (int i = 0; i < n->n_outputs; i++) {
+      lg_tensor_release(n->saved_outputs[i]);
+      n->saved_outputs[i] = NULL;
+    }
+  }
+}
+
+static size_t node_bytes(int n_in, int n_out) {
+  size_t in = (size_t)n_in, out = (size_t)n_out;
+  return sizeof(lg_node) +
+         in * (sizeof(uint64_t) + sizeof(lg_edge) + sizeof(lg_tensor *) +
+               sizeof(lg_tensor_info)) +
+         out * (2 * sizeof(lg_tensor *) + sizeof(lg_tensor_info));
+}
+
+/* Frees n; nodes whose last reference it held go onto the stack. */
+static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
+  lg_ctx *ctx = n->ctx;
+  release_saved(n);
+  if (n->leaf) {
+    lg_autograd_meta *m = meta_of(n->leaf);
+    if (m && m->accumulator == n) m->accumulator = NULL;
+    lg_tensor_release(n->leaf);
+  }
+  if (n->custom_free) n->custom_free(n->custom_ud);
+  for (int k = 0; k < n->n_outputs; k++) lg_tensor_release(n->grad_buffer[k]);
+  if (n->retained) {
+    for (int k = 0; k < n->n_outputs; k++) {
+      lg_tensor *t = n->retained[k];
+      if (t && meta_of(t)) meta_of(t)->retains_grad = false;
+    }
+    lg_mem_free(ctx, n->retained, sizeof(lg_tensor *) * (size_t)n->n_outputs);
+  }
+  if (n->name) lg_mem_free(ctx, n->name, strlen(n->name) + 1);
+  for (int i = 0; i < n->n_inputs; i++) {
+    lg_node *next = n->edges[i].node;
+    if (next && --next->refcount == 0) {
+      if (*top < cap) stack[(*top)++] = next;
+      else node_destroy(next, stack, top, cap); /* rare: very wide graphs */
+    }
+  }
+  lg_mem_free(ctx, n, node_bytes(n->n_inputs, n->n_outputs));
+}
+
+/* Drops a reference; frees chains iteratively so long graphs (an RNN over
+ * thousands of steps) cannot overflow the C stack. */
+void lg_node_release(lg_node *node) {
+  enum { CAP = 256 };
+  lg_node *stack[CAP];
+  int top = 0;
+  if (!node || --node->refcount > 0) return;
+  stack[top++] = node;
+  while (top > 0) {
+    lg_node *n = stack[--top];
+    node_destroy(n, stack, &top, CAP);
+  }
+}
+
+/* One block: the node, then its arrays. */
+static lg_node *node_new(lg_ctx *ctx, lg_node_kind kind, int n_in, int n_out) {
+  size_t in = (size_t)n_in, outn = (size_t)n_out;
+  size_t bytes = node_bytes(n_in, n_out);
+  char *block = lg_mem_alloc(ctx, bytes);
+  if (!block) {
+    lg_fail(ctx, LG_ERR_MEMORY, "out of memory recording the graph");
+    return NULL;
+  }
+  memset(block, 0, bytes);
+  lg_node *n = (lg_node *)(void *)block;
+  char *p = block + sizeof *n;
+  n->refcount = 1;
+  n->ctx = ctx;
+  n->kind = kind;
+  n->op = LG_OP_COUNT;
+  n->n_inputs = n_in;
+  n->n_outputs = n_out;
+  n->saved_versions = (uint64_t *)(void *)p;
+  p += in * sizeof(uint64_t);
+  n->edges = (lg_edge *)(void *)p;
+  p += in * sizeof(lg_edge);
+  n->saved = (lg_tensor **)(void *)p;
+  p += in * sizeof(lg_tensor *);
+  n->saved_outputs = (lg_tensor **)(void *)p;
+  p += outn * sizeof(lg_tensor *);
+  n->grad_buffer = (lg_tensor **)(void *)p;
+  p += outn * sizeof(lg_tensor *);
+  n->input_info = (lg_tensor_info *)(void *)p;
+  p += in * sizeof(lg_tensor_info);
+  n->output_info = (lg_tensor_info *)(void *)p;
+  return n;
+}
+
+/* The edge an op input contributes: its grad_fn, or its leaf sink. */
+lg_status lg_autograd_edge_of(lg_ctx *ctx, lg_tensor *t, lg_edge *edge) {
+  lg_autograd_meta *m = meta_of(t);
+  edge->node = NULL;
+  edge->output_nr = 0;
+  if (!m) return LG_OK;
+  if (m->grad_fn) {
+    edge->node = m->grad_fn;
+    edge->output_nr = m->output_nr;
+    m->grad_fn->refcount++;
+    return LG_OK;
+  }
+  if (!m->requires_grad) return LG_OK;
+  if (!m->accumulator) {
+    lg_node *acc = node_new(ctx, LG_NODE_ACCUMULATE, 0, 1);
+    if (!acc) return LG_ERR_MEMORY;
+    acc->leaf = lg_tensor_retain(t);
+    info_of(t, &acc->output_info[0]);
+    m->accumulator = acc;
+    edge->node = acc; /* the edge owns the first reference */
+    return LG_OK;
+  }
+  edge->node = m->accumulator;
+  m->accumulator->refcount++;
+  return LG_OK;
+}
+
+/* Gives out a reference to node as t's grad_fn. */
+static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
+                             int output_nr) {
+  lg_autograd_meta *m = ensure_meta(ctx, t);
+  if (!m) return LG_ERR_MEMORY;
+  node->refcount++;
+  if (m->grad_fn) lg_node_release(m->grad_fn);
+  m->grad_fn = node;
+  m->output_nr = output_nr;
+  m->requires_grad = false;
+  return LG_OK;
+}
+
+/* fill_ and copy_ need no input values, and their clone-based recording
+ * (see lg_autograd_record_run) must not save the tensor it attaches to. */
+static bool saves_inputs(lg_op op) {
+  return op != LG_OP_FILL && op != LG_OP_COPY;
+}
+
+/* Builds the node for op (inputs in, outputs outs) and attaches it. */
+static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
+                        const lg_params *p, int n_out, lg_tensor **outs) {
+  lg_node *node = node_new(ctx, LG_NODE_OP, n_in, n_out);
+  if (!node) return LG_ERR_MEMORY;
+  node->op = op;
+  node->params = *p;
+  node->params.flags &= ~LG_FLAG_INPLACE;
+  lg_status st = LG_OK;
+  for (int i = 0; i < n_in && !st; i++) {
+    st = lg_autograd_edge_of(ctx, in[i], &node->edges[i]);
+    info_of(in[i], &node->input_info[i]);
+    if (saves_inputs(op)) {
+      node->saved[i] = lg_tensor_retain(in[i]);
+      node->saved_versions[i] = in[i]->storage->version;
+    }
+  }
+  bool view_op = op == LG_OP_VIEW || op == LG_OP_EXPAND ||
+                 op == LG_OP_PERMUTE || op == LG_OP_SQUEEZE ||
+                 op == LG_OP_UNSQUEEZE || op == LG_OP_NARROW ||
+                 op == LG_OP_SELECT || op == LG_OP_RESHAPE;
+  for (int k = 0; k < n_out && !st; k++) {
+    info_of(outs[k], &node->output_info[k]);
+    if (!lg_dtype_is_float(outs[k]->dtype)) {
+      node->saved_outputs[k] = lg_tensor_retain(outs[k]);
+      continue;
+    }
+    st = set_grad_fn(ctx, outs[k], node, k);
+    if (!st && view_op && outs[k]->storage == in[0]->storage)
+      meta_of(outs[k])->is_view = true;
+  }
+  lg_node_release(node); /* the outputs hold it now */
+  return st;
+}
+
+/* ---- running ops with recording ------------------------------------------ */
+
+lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
+                                 lg_tensor *const *in, const lg_params *p,
+                                 lg_tensor **outs, bool *handled) {
+  *handled = false;
+  if (!ctx->grad_enabled || lg_backward_rule(op) == lg_backward_none) return LG_OK;
+  bool any = false;
+  for (int i = 0; i < n_in && !any; i++) any = lg_autograd_needs_grad(in[i]);
+  if (!any) return LG_OK;
+  *handled = true;
+  int n_out = op == LG_OP_MAX_DIM || op == LG_OP_MIN_DIM ? 2 : 1;
+  if (!(p->flags & LG_FLAG_INPLACE)) {
+    lg_status st = lg_op_run_forward(ctx, op, n_in, in, p, outs);
+    if (st) return st;
+    st = record(ctx, op, n_in, in, p, n_out, outs);
+    if (st) {
+      for (int k = 0; k < n_out; k++) {
+        lg_tensor_release(outs[k]);
+        outs[k] = NULL;
+      }
+    }
+    return st;
+  }
+  /* in place on a tensor in the graph: compute out of place, write back */
+  lg_tensor *self = in[0];
+  lg_autograd_meta *m = meta_of(self);
+  if (m && m->requires_grad && !m->grad_fn)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s_: a leaf tensor that requires grad can't be modified "
+                   "in place; use out-of-place ops or wrap the update in "
+                   "lg.no_grad()", lg_op_name(op));
+  if (m && m->is_view)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s_: in-place changes to a view of a tensor that "
+                   "requires grad are not supported; clone() it first",
+                   lg_op_name(op));
+  lg_tensor *old = NULL, *result = NULL;
+  lg_tensor *args[4];
+  lg_status st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
+  if (st) return st;
+  for (int i = 0; i < n_in && i < 4; i++) args[i] = i == 0 ? old : in[i];
+  lg_params q = *p;
+  q.flags &= ~LG_FLAG_INPLACE;
+  if (op == LG_OP_FILL || op == LG_OP_COPY) {
+    /* fill_/copy_ keep self's shape: record them as ops on the clone */
+    q.flags |= LG_FLAG_INPLACE;
+    lg_tensor *plain = NULL;
+    st = lg_op_run_forward(ctx, op, n_in, args, &q, &plain);
+    if (!st) {
+      q.flags &= ~LG_FLAG_INPLACE;
+      st = record(ctx, op, n_in, args, &q, 1, &plain);
+      /* the clone now carries the node; take it over below */
+      result = plain;
+    }
+  } else {
+    st = lg_op_run(ctx, op, n_in, args, &q, &result);
+  }
+  if (!st && result->dtype != self->dtype) {
+    lg_tensor_release(result);
+    result = NULL;
+    st = lg_fail(ctx, LG_ERR_DTYPE, "%s_: result type can't be written into "
+                 "a %s tensor", lg_op_name(op), lg_dtype_name(self->dtype));
+  }
+  if (!st) { /* write the values back without recording */
+    bool mode = ctx->grad_enabled;
+    ctx->grad_enabled = false;
+    lg_params cp = {0};
+    cp.flags = LG_FLAG_INPLACE;
+    lg_tensor *copy_in[2] = {self, result}, *ignored = NULL;
+    st = lg_op_run_forward(ctx, LG_OP_COPY, 2, copy_in, &cp, &ignored);
+    lg_tensor_release(ignored);
+    ctx->grad_enabled = mode;
+  }
+  if (!st) {
+    lg_autograd_meta *rm = meta_of(result);
+    st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
+  }
+  if (!st) outs[0] = lg_tensor_retain(self);
+  lg_tensor_release(old);
+  lg_tensor_release(result);
+  return st;
+}
+
+/* ---- custom nodes -------------------------------------------------------- */
+
+lg_status lg_autograd_attach_custom(lg_ctx *ctx, const char *name,
+                                    int n_inputs, lg_tensor *const *inputs,
+                                    int n_outputs, lg_tensor *const *outputs,
+                                    lg_custom_backward_fn backward, void *ud,
+                                    void (*free_ud)(void *ud)) {
+  lg_node *node = node_new(ctx, LG_NODE_CUSTOM, n_inputs, n_outputs);
+  if (!node) {
+    if (free_ud) free_ud(ud);
+    return LG_ERR_MEMORY;
+  }
+  node->custom = backward;
+  node->custom_ud = ud;
+  node->custom_free = free_ud;
+  size_t len = strlen(name);
+  node->name = lg_mem_alloc(ctx, len + 1);
+  if (node->name) memcpy(node->name, name, len + 1);
+  lg_status st = node->name ? LG_OK : lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
+  for (int i = 0; i < n_inputs && !st; i++) {
+    st = lg_autograd_edge_of(ctx, inputs[i], &node->edges[i]);
+    info_of(inputs[i], &node->input_info[i]);
+  }
+  for (int k = 0; k < n_outputs && !st; k++) {
+    info_of(outputs[k], &node->output_info[k]);
+    if (lg_dtype_is_float(outputs[k]->dtype))
+      st = set_grad_fn(ctx, outputs[k], node, k);
+  }
+  lg_node_release(node);
+  return st;
+}
+
+/* ---- grad_fn names ------------------------------------------------------- */
+
+/* "index_select" -> "IndexSelectBackward0", PyTorch's naming. */
+const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
+                                   size_t size) {
+  lg_autograd_meta *m = meta_of(t);
+  if (!m || !m->grad_fn || size == 0) return NULL;
+  lg_node *n = m->grad_fn;
+  if (n->kind == LG_NODE_CUSTOM) {
+    snprintf(buf, size, "%s", n->name ? n->name : "CustomBackward");
+    return buf;
+  }
+  const char *name = lg_op_name(n->op);
+  size_t k = 0;
+  bool upper = true;
+  for (; *name && k + 1 < size; name++) {
+    if (*name == '_') {
+      upper = true;
+      continue;
+    }
+    char c = *name;
+    buf[k++] = upper && c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+    upper = false;
+  }
+  snprintf(buf + k, size - k, "Backward0");
+  return buf;
+}

@@ -1,0 +1,141 @@
+/* autograd.h: the graph behind reverse-mode autograd (internal).
+ *
+ * Invariant: edges point from a node to the nodes of its inputs, i.e.
+ * backwards in time, so the graph is acyclic and plain reference counts
+ * free it: a tensor holds its grad_fn, a node holds the nodes of its
+ * inputs and the inputs it saved. A leaf's gradient sink (its accumulate
+ * node) holds the leaf; the leaf points back to it without a reference.
+ * Backward rules are written with the same differentiable ops as the
+ * forward pass, so a backward run under create_graph is itself recorded.
+ */
+#ifndef LG_AUTOGRAD_H
+#define LG_AUTOGRAD_H
+
+#include "core.h"
+
+typedef struct lg_node lg_node;
+
+typedef enum lg_node_kind {
+  LG_NODE_OP,         /* an op of lg_ops.h                  */
+  LG_NODE_ACCUMULATE, /* sink of a leaf: adds into leaf.grad */
+  LG_NODE_CUSTOM      /* a backward supplied by the binding  */
+} lg_node_kind;
+
+/* A backward rule: grad_out[k] (never NULL; zeros when no gradient flowed)
+ * for each output -> grad_in[i] for each input (NULL: no gradient). */
+typedef lg_status (*lg_backward_fn)(lg_ctx *ctx, lg_node *node,
+                                    lg_tensor *const *grad_out,
+                                    lg_tensor **grad_in);
+
+typedef struct lg_edge {
+  lg_node *node; /* NULL when the input needs no gradient */
+  int output_nr; /* which output of node the input is     */
+} lg_edge;
+
+typedef struct lg_tensor_info {
+  lg_dtype dtype;
+  int ndim;
+  int64_t sizes[LG_MAX_DIMS];
+} lg_tensor_info;
+
+struct lg_node {
+  int refcount;
+  lg_ctx *ctx;                  /* whose allocator holds this node         */
+  lg_node_kind kind;
+  lg_op op;
+  lg_params params;
+  int n_inputs;
+  int n_outputs;
+  lg_edge *edges;               /* n_inputs                                */
+  lg_tensor **saved;            /* n_inputs: the inputs as they were       */
+  uint64_t *saved_versions;     /* their version counters when saved       */
+  lg_tensor_info *input_info;   /* n_inputs                                */
+  lg_tensor_info *output_info;  /* n_outputs                               */
+  lg_tensor **saved_outputs;    /* n_outputs: non-differentiable outputs   */
+  lg_tensor **retained;         /* n_outputs: tensors that retain_grad()   */
+  bool released;                /* saved tensors freed by a backward run   */
+  lg_tensor *leaf;              /* ACCUMULATE: the leaf                    */
+  /* CUSTOM */
+  lg_custom_backward_fn custom;
+  void *custom_ud;
+  void (*custom_free)(void *ud);
+  char *name;                   /* CUSTOM: its display name                */
+  /* scratch of one engine run */
+  uint64_t run_id;
+  int dependencies;
+  lg_tensor **grad_buffer;      /* n_outputs                               */
+};
+
+/* Per-tensor autograd state, created on first need. */
+typedef struct lg_autograd_meta {
+  bool requires_grad;  /* a leaf asked for gradients                     */
+  bool retains_grad;
+  bool is_view;        /* made by a view op from a tensor needing grad   */
+  lg_tensor *grad;
+  lg_node *grad_fn;    /* NULL for leaves                                */
+  int output_nr;
+  lg_node *accumulator;/* a leaf's sink, not referenced (see invariant)  */
+} lg_autograd_meta;
+
+/* True when t takes part in the graph (requires grad or has a grad_fn). */
+bool lg_autograd_needs_grad(const lg_tensor *t);
+/* Called by lg_tensor_release for tensors with autograd state. */
+void lg_autograd_meta_free(lg_tensor *t);
+/* Called by lg_op_run: runs op recording the graph when needed. */
+lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
+                                 lg_tensor *const *in, const lg_params *p,
+                                 lg_tensor **outs, bool *handled);
+void lg_node_release(lg_node *node);
+/* The edge through which gradient reaches t: its grad_fn, or its leaf's
+ * sink (created on first need); NULL node when t needs no gradient. The
+ * edge holds a new node reference. */
+lg_status lg_autograd_edge_of(lg_ctx *ctx, lg_tensor *t, lg_edge *edge);
+/* The backward rule of op from the op table. */
+lg_backward_fn lg_backward_rule(lg_op op);
+
+/* ---- writing backward rules ------------------------------------------- */
+
+/* A scope collects the temporaries of a rule and the first failure, so a
+ * rule reads as a formula: every call on a failed scope returns NULL and
+ * does nothing; scope_end releases what was not kept. */
+#define LG_SCOPE_MAX 48
+typedef struct lg_scope {
+  lg_ctx *ctx;
+  lg_status status;
+  int n;
+  lg_tensor *temps[LG_SCOPE_MAX];
+} lg_scope;
+
+void lg_scope_begin(lg_scope *s, lg_ctx *ctx);
+/* Releases the temporaries; returns the scope's status. */
+lg_status lg_scope_end(lg_scope *s);
+/* A new reference to t that survives scope_end (NULL stays NULL). */
+lg_tensor *lg_keep(lg_scope *s, lg_tensor *t);
+/* Runs op and registers its result as a temporary. */
+lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
+                   const lg_params *p);
+lg_tensor *lg_s_unary(lg_scope *s, lg_op op, lg_tensor *a);
+lg_tensor *lg_s_binary(lg_scope *s, lg_op op, lg_tensor *a, lg_tensor *b);
+/* a op k and k op a with a number k. */
+lg_tensor *lg_s_scalar(lg_scope *s, lg_op op, lg_tensor *a, double k);
+lg_tensor *lg_s_rscalar(lg_scope *s, lg_op op, double k, lg_tensor *a);
+/* Sums a broadcast gradient back to a shape (dims added or expanded). */
+lg_tensor *lg_s_sum_to(lg_scope *s, lg_tensor *g, const lg_tensor_info *to);
+/* A tensor of zeros shaped like info. */
+lg_tensor *lg_s_zeros(lg_scope *s, const lg_tensor_info *info);
+/* Converts g to info's dtype when it differs (float grads of mixed ops). */
+lg_tensor *lg_s_cast(lg_scope *s, lg_tensor *g, lg_dtype dtype);
+
+/* The input a rule saved (NULL after release). */
+static inline lg_tensor *lg_saved(const lg_node *node, int i) {
+  return node->saved ? node->saved[i] : NULL;
+}
+
+/* Backward rule families named in lg_ops.h. */
+#define LG_BACKWARD_DECLARE(id, name, kind, nin, nout, fwd, bwd)            \
+  lg_status bwd(lg_ctx *ctx, lg_node *node, lg_tensor *const *grad_out,     \
+                lg_tensor **grad_in);
+LG_OP_LIST(LG_BACKWARD_DECLARE)
+#undef LG_BACKWARD_DECLARE
+
+#endif
