@@ -1,7 +1,9 @@
 /* main.c: the `luagrad` executable: a Lua 5.4 interpreter with luagrad
- * preloaded. `luagrad script.lua args...` runs a script (arg as in lua),
- * `luagrad -e code` runs a chunk. Run from the build tree it finds the
- * Lua half of the library in the source tree, without installing. */
+ * preloaded and the command line of the stock `lua`: `luagrad script.lua
+ * args...` runs a script (arg as in lua), -e runs a chunk, -l requires a
+ * module, -i enters the REPL afterwards, and with no script and no -e the
+ * REPL starts (lua/repl.c). Run from the build tree it finds the Lua half
+ * of the library in the source tree, without installing. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "repl.h"
 
 int luaopen_luagrad(lua_State *L);
 
@@ -39,16 +43,9 @@ static void setup_paths(lua_State *L) {
   lua_pop(L, 1);
 }
 
-static int traceback(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)",
-                                  luaL_typename(L, 1));
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 static int report(lua_State *L, int status, const char *progname) {
   if (status != LUA_OK) {
+    fflush(stdout);
     fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
     fflush(stderr);
     lua_pop(L, 1);
@@ -56,16 +53,38 @@ static int report(lua_State *L, int status, const char *progname) {
   return status;
 }
 
-static int call_chunk(lua_State *L, int nargs) {
-  int base = lua_gettop(L) - nargs;
-  lua_pushcfunction(L, traceback);
-  lua_insert(L, base);
-  int status = lua_pcall(L, nargs, 0, base);
-  lua_remove(L, base);
+static int run_string(lua_State *L, const char *code, const char *name) {
+  int status = luaL_loadbuffer(L, code, strlen(code), name);
+  if (status == LUA_OK) status = repl_call(L, 0, 0);
   return status;
 }
 
-/* arg table as the stock interpreter builds it: script at 0. */
+static int run_file(lua_State *L, const char *path) {
+  int status = luaL_loadfile(L, path);
+  if (status == LUA_OK) status = repl_call(L, 0, 0);
+  return status;
+}
+
+/* -l mod requires mod into global mod; -l g=mod into global g. */
+static int require_global(lua_State *L, const char *spec) {
+  const char *equals = strchr(spec, '=');
+  const char *module = equals ? equals + 1 : spec;
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  int status = repl_call(L, 1, 1);
+  if (status == LUA_OK) {
+    if (equals)
+      lua_pushlstring(L, spec, (size_t)(equals - spec));
+    else
+      lua_pushstring(L, module);
+    lua_insert(L, -2);
+    lua_setglobal(L, lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* arg as the stock interpreter builds it: the script at 0, options below. */
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_createtable(L, argc - script - 1, script + 1);
   for (int i = 0; i < argc; i++) {
@@ -75,17 +94,128 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   lua_setglobal(L, "arg");
 }
 
-static void print_usage(const char *progname) {
-  fprintf(stderr,
+static void print_usage(FILE *out, const char *progname) {
+  fprintf(out,
           "usage: %s [options] [script [args]]\n"
-          "  -e code   run the string 'code'\n"
+          "Available options are:\n"
+          "  -e stat   execute string 'stat'\n"
+          "  -i        enter the REPL after running 'script' and -e\n"
+          "  -l mod    require library 'mod' into global 'mod'\n"
+          "  -l g=mod  require library 'mod' into global 'g'\n"
           "  -v        show version information\n"
-          "  --help    show this help\n",
+          "  -E        ignore environment variables (LUA_INIT)\n"
+          "  -W        turn warnings on\n"
+          "  --help    show this help\n"
+          "  --        stop handling options\n"
+          "  -         stop handling options and execute stdin\n"
+          "With no script and no -e, luagrad starts its REPL; type :help "
+          "there.\n",
           progname);
 }
 
+static void print_version(void) {
+  printf("luagrad %s (%s)\n", LUAGRAD_VERSION, LUA_RELEASE);
+  fflush(stdout);
+}
+
+enum { HAS_ERROR = 1, HAS_I = 2, HAS_V = 4, HAS_E = 8, HAS_BIG_E = 16,
+       HAS_HELP = 32 };
+
+/* First pass over the options, as lua.c's collectargs: checks them and
+ * returns their flags; *script is the index of the script (0 if none). */
+static int collect_args(char **argv, int argc, int *script) {
+  int flags = 0;
+  *script = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') {
+      *script = i;
+      return flags;
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      flags |= HAS_HELP;
+    } else if (strcmp(a, "--") == 0) {
+      if (i + 1 < argc) *script = i + 1;
+      return flags;
+    } else if (strcmp(a, "-") == 0) {
+      *script = i;
+      return flags;
+    } else if (strcmp(a, "-i") == 0) {
+      flags |= HAS_I;
+    } else if (strcmp(a, "-v") == 0) {
+      flags |= HAS_V;
+    } else if (strcmp(a, "-E") == 0) {
+      flags |= HAS_BIG_E;
+    } else if (strcmp(a, "-W") == 0) {
+      /* handled in run_args */
+    } else if (a[1] == 'e' || a[1] == 'l') {
+      if (a[1] == 'e') flags |= HAS_E;
+      if (a[2] == '\0' && (++i >= argc || argv[i][0] == '-'))
+        return HAS_ERROR; /* no argument */
+    } else {
+      return HAS_ERROR;
+    }
+  }
+  return flags;
+}
+
+/* Second pass: runs -e, -l and -W in order. */
+static int run_args(lua_State *L, char **argv, int end, const char *progname) {
+  for (int i = 1; i < end; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') continue;
+    if (a[1] == 'W' && a[2] == '\0') {
+      lua_warning(L, "@on", 0);
+    } else if (a[1] == 'e' || a[1] == 'l') {
+      const char *value = a[2] ? a + 2 : argv[++i];
+      int status = a[1] == 'e' ? run_string(L, value, "=(command line)")
+                               : require_global(L, value);
+      if (report(L, status, progname) != LUA_OK) return 0;
+    }
+  }
+  return 1;
+}
+
+/* LUA_INIT_5_4 or LUA_INIT: code, or @file, run before anything else. */
+static int run_lua_init(lua_State *L, const char *progname) {
+  const char *name = "=LUA_INIT_5_4";
+  const char *init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL) return 1;
+  int status = init[0] == '@' ? run_file(L, init + 1)
+                              : run_string(L, init, name);
+  return report(L, status, progname) == LUA_OK;
+}
+
+static int run_script(lua_State *L, char **argv, int argc, int script) {
+  const char *path = argv[script];
+  if (strcmp(path, "-") == 0 && strcmp(argv[script - 1], "--") != 0)
+    path = NULL; /* stdin */
+  int status = luaL_loadfile(L, path);
+  if (status == LUA_OK) {
+    int n = argc - script - 1;
+    luaL_checkstack(L, n, "too many arguments to script");
+    for (int k = script + 1; k < argc; k++) lua_pushstring(L, argv[k]);
+    status = repl_call(L, n, 0);
+  }
+  return status;
+}
+
 int main(int argc, char **argv) {
-  const char *progname = argv[0] ? argv[0] : "luagrad";
+  const char *progname = argv[0] && argv[0][0] ? argv[0] : "luagrad";
+  int script;
+  int flags = collect_args(argv, argc, &script);
+  if (flags & HAS_ERROR) {
+    print_usage(stderr, progname);
+    return EXIT_FAILURE;
+  }
+  if (flags & HAS_HELP) {
+    print_usage(stdout, progname);
+    return EXIT_SUCCESS;
+  }
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "%s: cannot create Lua state: not enough memory\n",
@@ -94,47 +224,19 @@ int main(int argc, char **argv) {
   }
   luaL_openlibs(L);
   setup_paths(L);
-  int status = LUA_OK;
-  int i = 1;
-  for (; i < argc && status == LUA_OK; i++) {
-    if (strcmp(argv[i], "-e") == 0) {
-      if (++i >= argc) {
-        print_usage(progname);
-        status = LUA_ERRRUN;
-        break;
-      }
-      status = luaL_loadbuffer(L, argv[i], strlen(argv[i]), "=(command line)");
-      if (status == LUA_OK) status = call_chunk(L, 0);
-      report(L, status, progname);
-    } else if (strcmp(argv[i], "-v") == 0) {
-      printf("luagrad %s (%s)\n", LUAGRAD_VERSION, LUA_RELEASE);
-    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      print_usage(progname);
-    } else if (strcmp(argv[i], "--") == 0) {
-      i++;
-      break;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-      fprintf(stderr, "%s: unrecognized option '%s'\n", progname, argv[i]);
-      print_usage(progname);
-      status = LUA_ERRRUN;
-    } else {
-      break;
-    }
+  create_arg_table(L, argv, argc, script);
+  if (flags & HAS_BIG_E) {
+    lua_pushboolean(L, 1); /* as lua.c: libraries ignore env. variables */
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
   }
-  if (status == LUA_OK && i < argc) {
-    create_arg_table(L, argv, argc, i);
-    const char *script = argv[i];
-    status = luaL_loadfile(L, strcmp(script, "-") == 0 ? NULL : script);
-    if (status == LUA_OK) {
-      int n = argc - i - 1;
-      luaL_checkstack(L, n, "too many arguments to script");
-      for (int k = i + 1; k < argc; k++) lua_pushstring(L, argv[k]);
-      status = call_chunk(L, n);
-    }
-    report(L, status, progname);
-  } else if (status == LUA_OK && argc == 1) {
-    print_usage(progname);
-  }
+  int ok = 1;
+  if (flags & HAS_V) print_version();
+  if (!(flags & HAS_BIG_E)) ok = run_lua_init(L, progname);
+  if (ok) ok = run_args(L, argv, script > 0 ? script : argc, progname);
+  if (ok && script > 0)
+    ok = report(L, run_script(L, argv, argc, script), progname) == LUA_OK;
+  if (ok && ((flags & HAS_I) || (script == 0 && !(flags & (HAS_E | HAS_V)))))
+    repl_run(L, progname);
   lua_close(L);
-  return status == LUA_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+  return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
