@@ -337,7 +337,7 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
   for (int i = 0; i < n_in && !any; i++) any = lg_autograd_needs_grad(in[i]);
   if (!any) return LG_OK;
   *handled = true;
-  int n_out = op == LG_OP_MAX_DIM || op == LG_OP_MIN_DIM ? 2 : 1;
+  int n_out = lg_op_num_outputs(op);
   if (!(p->flags & LG_FLAG_INPLACE)) {
     lg_status st = lg_op_run_forward(ctx, op, n_in, in, p, outs);
     if (st) return st;

@@ -24,6 +24,10 @@ const char *lg_op_name(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? op_table[op].name : "?";
 }
 
+int lg_op_num_outputs(lg_op op) {
+  return (unsigned)op < LG_OP_COUNT ? op_table[op].n_outputs : 0;
+}
+
 int lg_op_kind(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? op_table[op].kind : 0;
 }

@@ -116,6 +116,22 @@
   X(SCATTER_ADD,"scatter_add",LG_KIND_OTHER,       3, 1, lg_kernel_scatter, lg_backward_index) \
   X(MASKED_FILL,"masked_fill",LG_KIND_OTHER,       2, 1, lg_kernel_masked_fill, lg_backward_index) \
   X(MASKED_SELECT,"masked_select",LG_KIND_OTHER,   2, 1, lg_kernel_masked_select, lg_backward_index) \
+  /* neural-network kernels (nn.functional): fused forwards; the params    \
+   * conventions are in the header comments of nn_*.c / conv.c             \
+   * (optional inputs are passed only when present, flagged LG_FLAG_OPT*) */\
+  X(SOFTMAX, "softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_nn) \
+  X(LOG_SOFTMAX, "log_softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_nn) \
+  X(CROSS_ENTROPY, "cross_entropy", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_nn) \
+  X(NLL_LOSS, "nll_loss", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_nn) \
+  X(LAYER_NORM, "layer_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
+  X(BATCH_NORM, "batch_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
+  X(GROUP_NORM, "group_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
+  X(CONV2D, "conv2d", LG_KIND_OTHER, -1, 1, lg_kernel_conv2d, lg_backward_conv) \
+  X(CONV_TRANSPOSE2D, "conv_transpose2d", LG_KIND_OTHER, -1, 1, lg_kernel_conv2d, lg_backward_conv) \
+  X(CONV2D_WEIGHT_GRAD, "conv2d_weight_grad", LG_KIND_OTHER, 2, 1, lg_kernel_conv2d, lg_backward_conv) \
+  X(MAX_POOL2D, "max_pool2d", LG_KIND_OTHER, 1, 2, lg_kernel_pool2d, lg_backward_conv) \
+  X(AVG_POOL2D, "avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
   /* linear algebra: batched, broadcasting matmul through cblas */           \
   X(MATMUL,     "matmul",     LG_KIND_OTHER,       2, 1, lg_kernel_matmul, lg_backward_matmul)
 

@@ -154,6 +154,11 @@ LG_API void lg_tensor_set_int(lg_tensor *t, int64_t flat_index, int64_t v);
 #define LG_FLAG_HAS_MIN   (1 << 4)  /* clamp has a lower bound (scalar[0])   */
 #define LG_FLAG_HAS_MAX   (1 << 5)  /* clamp has an upper bound (scalar[1])  */
 #define LG_FLAG_INPLACE   (1 << 6)  /* write the result into inputs[0]       */
+#define LG_FLAG_OPT1      (1 << 7)  /* nn ops: optional input 1 is present   */
+#define LG_FLAG_OPT2      (1 << 8)  /* nn ops: optional input 2 is present   */
+#define LG_FLAG_OPT3      (1 << 9)  /* nn ops: optional input 3 is present   */
+#define LG_FLAG_OPT4      (1 << 10) /* nn ops: optional input 4 is present   */
+#define LG_FLAG_TRAINING  (1 << 11) /* batch_norm: batch statistics, update  */
 
 /* The non-tensor arguments of an op. Zero-initialise, then set what the op
  * reads; lg_ops.h says which op reads which field. */
@@ -177,6 +182,8 @@ LG_API lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
                            lg_tensor *const *inputs, const lg_params *params,
                            lg_tensor **outs);
 LG_API const char *lg_op_name(lg_op op);
+/* How many tensors op returns (max over a dim: values and indices). */
+LG_API int lg_op_num_outputs(lg_op op);
 LG_API int lg_op_kind(lg_op op);
 
 /* ---- creation and random ---------------------------------------------- */

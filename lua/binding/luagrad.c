@@ -116,6 +116,8 @@ LUALIB_API int luaopen_luagrad(lua_State *L) {
   lgl_open_index(L, &T);
   lgl_open_linalg(L, &T);
   lgl_open_autograd(L, &T);
+  lgl_open_nn_loss(L, &T);
+  lgl_open_nn_conv(L, &T);
 
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, module_idx, "Tensor"); /* methods, for extension in Lua */

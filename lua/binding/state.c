@@ -76,7 +76,7 @@ int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
     return 1;
   }
   lgl_box *boxes[2];
-  int n_out = op == LG_OP_MAX_DIM || op == LG_OP_MIN_DIM ? 2 : 1;
+  int n_out = lg_op_num_outputs(op);
   for (int i = 0; i < n_out; i++) boxes[i] = lgl_new_box(L);
   lg_tensor *outs[2] = {NULL, NULL};
   if (lg_op_run(S->ctx, op, n_in, in, p, outs) != LG_OK) return lgl_error(L);
