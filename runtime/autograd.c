@@ -288,7 +288,10 @@ static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
 /* fill_ and copy_ need no input values, and their clone-based recording
  * (see lg_autograd_record_run) must not save the tensor it attaches to. */
 static bool saves_inputs(lg_op op) {
-  return op != LG_OP_FILL && op != LG_OP_COPY;
+  /* clone's rule needs no values either, and must not save: the in-place
+   * path clones self and then makes self depend on that clone */
+  return op != LG_OP_FILL && op != LG_OP_COPY && op != LG_OP_CLONE &&
+         op != LG_OP_TO_DTYPE;
 }
 
 /* Builds the node for op (inputs in, outputs outs) and attaches it. */

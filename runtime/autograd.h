@@ -63,6 +63,10 @@ struct lg_node {
   /* scratch of one engine run */
   uint64_t run_id;
   int dependencies;
+  int pending;                  /* dependencies left, for ordering       */
+  bool is_target;               /* lg_autograd_grad returns its gradient  */
+  bool needed;                  /* leads to a target: its rule must run   */
+  bool executed;                /* its rule ran in this run               */
   lg_tensor **grad_buffer;      /* n_outputs                               */
 };
 

@@ -184,6 +184,7 @@ static lg_status discover(run_state *r, int n_roots, const lg_edge *roots) {
     if (n->run_id == r->run_id) continue;
     n->run_id = r->run_id;
     n->dependencies = 0;
+    n->is_target = n->needed = n->executed = false;
     if (!list_push(&r->seen, n) || !list_push(&stack, n))
       st = lg_fail(r->ctx, LG_ERR_MEMORY, "out of memory in backward");
   }
@@ -195,6 +196,7 @@ static lg_status discover(run_state *r, int n_roots, const lg_edge *roots) {
       if (next->run_id != r->run_id) {
         next->run_id = r->run_id;
         next->dependencies = 0;
+        next->is_target = next->needed = next->executed = false;
         if (!list_push(&r->seen, next) || !list_push(&stack, next)) {
           st = lg_fail(r->ctx, LG_ERR_MEMORY, "out of memory in backward");
           break;
@@ -205,6 +207,45 @@ static lg_status discover(run_state *r, int n_roots, const lg_edge *roots) {
   }
   list_free(&stack);
   return st;
+}
+
+/* lg_autograd_grad runs only the rules on paths to the requested inputs
+ * (as PyTorch does), so the rest of the graph stays usable. Marks each
+ * node that leads to a target, walking a topological order backwards. */
+static lg_status mark_needed(run_state *r) {
+  node_list order = {r->ctx, NULL, 0, 0}, stack = {r->ctx, NULL, 0, 0};
+  lg_status st = LG_OK;
+  for (int c = 0; c < r->n_capture; c++)
+    if (r->capture[c].node->run_id == r->run_id)
+      r->capture[c].node->is_target = true;
+  for (int i = 0; i < r->seen.n && !st; i++) {
+    lg_node *n = r->seen.items[i];
+    n->pending = n->dependencies;
+    if (n->pending == 0 && !list_push(&stack, n)) st = LG_ERR_MEMORY;
+  }
+  while (!st && stack.n > 0) {
+    lg_node *n = stack.items[--stack.n];
+    if (!list_push(&order, n)) {
+      st = LG_ERR_MEMORY;
+      break;
+    }
+    for (int i = 0; i < n->n_inputs; i++) {
+      lg_node *next = n->edges[i].node;
+      if (next && --next->pending == 0 && !list_push(&stack, next))
+        st = LG_ERR_MEMORY;
+    }
+  }
+  for (int k = order.n - 1; k >= 0 && !st; k--) {
+    lg_node *n = order.items[k];
+    for (int i = 0; i < n->n_inputs && !n->needed; i++) {
+      lg_node *next = n->edges[i].node;
+      n->needed = next && (next->needed || next->is_target);
+    }
+  }
+  list_free(&order);
+  list_free(&stack);
+  if (st) return lg_fail(r->ctx, LG_ERR_MEMORY, "out of memory in backward");
+  return LG_OK;
 }
 
 static lg_status process(run_state *r, lg_node *n) {
@@ -231,6 +272,19 @@ static lg_status process(run_state *r, lg_node *n) {
     n->grad_buffer[0] = NULL;
     return st;
   }
+  if (r->n_capture && !n->needed) { /* nothing below it was asked for */
+    for (int k = 0; k < n->n_outputs; k++) {
+      lg_tensor_release(n->grad_buffer[k]);
+      n->grad_buffer[k] = NULL;
+    }
+    for (int i = 0; i < n->n_inputs; i++) {
+      lg_node *next = n->edges[i].node;
+      if (next && --next->dependencies == 0 && !list_push(&r->ready, next))
+        return lg_fail(ctx, LG_ERR_MEMORY, "out of memory in backward");
+    }
+    return LG_OK;
+  }
+  n->executed = true;
   enum { SMALL = 8 };
   lg_tensor *small[SMALL] = {NULL};
   lg_tensor **grad_in = small;
@@ -322,6 +376,7 @@ static lg_status run_backward(lg_ctx *ctx, const char *fname, int n_out,
   if (!edges) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   memset(edges, 0, edge_bytes);
   lg_edge *roots = edges, *capture = edges + n_out;
+  for (int i = 0; i < n_in; i++) grads[i] = NULL;
   for (int i = 0; i < n_out && !st; i++)
     st = root_edge(ctx, outputs[i], &roots[i], fname, i);
   for (int i = 0; i < n_in && !st; i++) {
@@ -330,7 +385,6 @@ static lg_status run_backward(lg_ctx *ctx, const char *fname, int n_out,
       st = lg_fail(ctx, LG_ERR_ARG,
                    "%s: input %d does not require grad, so no gradient can "
                    "be taken with respect to it", fname, i + 1);
-    grads[i] = NULL;
   }
   r.n_capture = n_in;
   r.capture = capture;
@@ -338,6 +392,7 @@ static lg_status run_backward(lg_ctx *ctx, const char *fname, int n_out,
   bool mode = ctx->grad_enabled;
   ctx->grad_enabled = opts->create_graph;
   if (!st) st = discover(&r, n_out, roots);
+  if (!st && n_in > 0) st = mark_needed(&r);
   for (int i = 0; i < n_out && !st; i++) {
     lg_tensor *g = NULL;
     st = root_grad(ctx, outputs[i], grad_outputs ? grad_outputs[i] : NULL,
@@ -357,7 +412,8 @@ static lg_status run_backward(lg_ctx *ctx, const char *fname, int n_out,
       lg_tensor_release(n->grad_buffer[k]);
       n->grad_buffer[k] = NULL;
     }
-    if (!st && !opts->retain_graph && n->kind != LG_NODE_ACCUMULATE) {
+    if (!st && !opts->retain_graph && n->executed &&
+        n->kind != LG_NODE_ACCUMULATE) {
       for (int j = 0; j < n->n_inputs; j++) {
         lg_tensor_release(n->saved[j]);
         n->saved[j] = NULL;

@@ -125,7 +125,7 @@ static void read_backward_opts(lua_State *L, int idx, lg_backward_opts *o) {
 static int m_backward(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "backward");
   lg_tensor *g = lgl_to_tensor(L, 2);
-  int opts = g ? 3 : 2;
+  int opts = (g || (lua_isnil(L, 2) && !lua_isnone(L, 3))) ? 3 : 2;
   if (!g && !lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TTABLE)
     return luaL_error(L, "backward: expected a gradient tensor or an options "
                       "table, got %s", luaL_typename(L, 2));

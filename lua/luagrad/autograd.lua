@@ -103,7 +103,7 @@ end
 
 -- Flattened float64 copy of a tensor's values.
 local function values_of(t)
-  return t:detach():double():reshape(-1)
+  return t:detach():double():reshape(-1):clone() -- a copy, never a view
 end
 
 --- gradcheck(fn, inputs, {eps, atol, rtol, raise_exception}) compares the
@@ -133,36 +133,47 @@ function autograd.gradcheck(fn, inputs, opts)
     for i = 1, outs.n do if lg.is_tensor(outs[i]) then list[#list + 1] = outs[i] end end
     return list
   end
+  -- analytical Jacobians first: perturbing an input below bumps its
+  -- version counter, which the recorded graph would rightly refuse
   local outs = outputs_of(table.unpack(inputs))
+  local analytical = {}
   for _, i in ipairs(differentiable) do
     local x = inputs[i]
-    local n = x:numel()
+    analytical[i] = {}
     for o, out in ipairs(outs) do
       local m = out:numel()
-      -- analytical: one vjp per output element
-      local analytical = {}
+      local rows = {}
       for r = 1, m do
-        local seed = lg.zeros(m, {dtype = out.dtype})
-        seed[r] = 1
-        local g = lg._autograd_grad(out, x, {grad_outputs = {seed:view(out.shape)},
-                                            retain_graph = true, allow_unused = true})[1]
-        analytical[r] = g and values_of(g) or lg.zeros(n, {dtype = "float64"})
-      end
-      -- numerical: central differences on a copy of x
-      for c = 1, n do
-        local flat = x:detach():reshape(-1)
-        local original = flat[c]
-        local function evaluate(v)
-          lg.no_grad(function() flat[c] = v end)
-          local value = values_of(outputs_of(table.unpack(inputs))[o])
-          return value
+        local g
+        if out.requires_grad then -- else out is constant in every input
+          local seed = lg.zeros(m, {dtype = out.dtype})
+          seed[r] = 1
+          g = lg._autograd_grad(out, x, {grad_outputs = {seed:view(out.shape)},
+                                         retain_graph = true, allow_unused = true})[1]
         end
-        local plus = evaluate(original + eps)
-        local minus = evaluate(original - eps)
-        lg.no_grad(function() flat[c] = original end)
-        local numerical = (plus - minus) / (2 * eps)
-        for r = 1, m do
-          local a, b = analytical[r][c], numerical[r]
+        rows[r] = g and values_of(g) or lg.zeros(x:numel(), {dtype = "float64"})
+      end
+      analytical[i][o] = rows
+    end
+  end
+  -- numerical: central differences, one input element at a time
+  for _, i in ipairs(differentiable) do
+    local x = inputs[i]
+    local flat = x:detach():reshape(-1)
+    for c = 1, x:numel() do
+      local original = flat[c]
+      local function evaluate(v)
+        lg.no_grad(function() flat[c] = v end)
+        local values = {}
+        for o, out in ipairs(outputs_of(table.unpack(inputs))) do values[o] = values_of(out) end
+        return values
+      end
+      local plus, minus = evaluate(original + eps), evaluate(original - eps)
+      lg.no_grad(function() flat[c] = original end)
+      for o = 1, #outs do
+        local numerical = (plus[o] - minus[o]) / (2 * eps)
+        for r = 1, outs[o]:numel() do
+          local a, b = analytical[i][o][r][c], numerical[r]
           if math.abs(a - b) > atol + rtol * math.abs(b) then
             return fail(("Jacobian mismatch for output %d with respect to input %d "
               .. "at (%d, %d): autograd %.10g, finite differences %.10g"):format(
