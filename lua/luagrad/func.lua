@@ -1,0 +1,709 @@
+-- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
+-- vjp, jvp, jacrev, jacfwd, hessian) and pytrees (func.tree), built on the
+-- reverse-mode engine through lg.autograd.grad.
+--
+-- How a transform works: each differentiated input leaf is replaced by an
+-- alias before f runs. An input that needs no gradient outside becomes
+-- `x:detach():requires_grad_()`, a fresh leaf; one that does (an outer
+-- transform's alias, an nn parameter) becomes `x:view(x.shape)`, an
+-- identity op recorded in the graph, so that gradients can flow on to the
+-- outer level. The gradient is taken with respect to the aliases only, which
+-- keeps the levels apart (no perturbation confusion), and never touches any
+-- tensor's .grad. The backward pass is itself recorded (create_graph) when
+-- an input required grad outside or when the transform runs inside another
+-- transform's f (whose closures may capture that transform's aliases);
+-- otherwise every result is detached (grad_fn == nil). "Outside" means in
+-- any argument of the call, differentiated or not; a tensor requiring grad
+-- that f only captures in a closure is not seen at the top level, so pass
+-- such tensors (nn parameters) as arguments to keep the results
+-- differentiable with respect to them.
+--
+-- jvp is the double-vjp construction: with u a dummy cotangent requiring
+-- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
+-- J t. jacfwd builds its columns that way, jacrev its rows with one vjp per
+-- output element.
+local lg = require "luagrad"
+
+local func = {}
+
+---------------------------------------------------------------------------
+-- pytrees
+
+local tree = {}
+func.tree = tree
+
+-- A pytree node is a plain Lua table (no metatable); everything else,
+-- tensors and tables with a metatable (modules, specs) included, is a leaf.
+local function is_node(value)
+  return type(value) == "table" and getmetatable(value) == nil
+end
+
+-- The keys of a node in a deterministic order: the array part 1, 2, ...
+-- in order, then the other keys sorted by tostring (then by type name).
+local function ordered_keys(node)
+  local keys, n = {}, 0
+  while node[n + 1] ~= nil do
+    n = n + 1
+    keys[n] = n
+  end
+  local rest = {}
+  for k in pairs(node) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then rest[#rest + 1] = k end
+  end
+  table.sort(rest, function(a, b)
+    local sa, sb = tostring(a), tostring(b)
+    if sa ~= sb then return sa < sb end
+    return type(a) < type(b)
+  end)
+  for _, k in ipairs(rest) do keys[#keys + 1] = k end
+  return keys
+end
+
+-- A spec records the structure of a flattened tree: a leaf, or a node with
+-- its ordered keys and one child spec per key; n counts the leaves.
+local Spec = {}
+Spec.__index = Spec
+local LEAF = setmetatable({leaf = true, n = 1}, Spec)
+
+function Spec:__tostring()
+  if self.leaf then return "*" end
+  local parts = {}
+  for i, k in ipairs(self.keys) do
+    local child = tostring(self.children[i])
+    if k == i then parts[i] = child
+    elseif type(k) == "string" and k:match("^[%a_][%w_]*$") then parts[i] = k .. " = " .. child
+    else parts[i] = "[" .. tostring(k) .. "] = " .. child end
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- Whether two specs describe the same structure.
+local function same_spec(a, b)
+  if a == b then return true end
+  if a.leaf or b.leaf or a.n ~= b.n or #a.keys ~= #b.keys then return false end
+  for i, k in ipairs(a.keys) do
+    if b.keys[i] ~= k or not same_spec(a.children[i], b.children[i]) then return false end
+  end
+  return true
+end
+
+local function flatten_into(value, leaves, visiting)
+  if not is_node(value) then
+    leaves[#leaves + 1] = value
+    return LEAF
+  end
+  if visiting[value] then error("tree.flatten: the table contains itself (a cycle)", 0) end
+  visiting[value] = true
+  local keys, children, n = ordered_keys(value), {}, 0
+  for i, k in ipairs(keys) do
+    children[i] = flatten_into(value[k], leaves, visiting)
+    n = n + children[i].n
+  end
+  visiting[value] = nil
+  return setmetatable({keys = keys, children = children, n = n}, Spec)
+end
+
+--- tree.flatten(tree) returns the leaves (an array, in the deterministic key
+--- order) and a spec from which tree.unflatten rebuilds the structure.
+function tree.flatten(value)
+  local leaves = {}
+  local spec = flatten_into(value, leaves, {})
+  return leaves, spec
+end
+
+--- tree.leaves(tree) returns the leaves as an array.
+function tree.leaves(value)
+  return (tree.flatten(value))
+end
+
+local function build(spec, leaves, position)
+  if spec.leaf then return leaves[position], position + 1 end
+  local node = {}
+  for i, k in ipairs(spec.keys) do
+    node[k], position = build(spec.children[i], leaves, position)
+  end
+  return node, position
+end
+
+--- tree.unflatten(spec, leaves) rebuilds a tree of spec's structure holding
+--- the given leaves (an array of exactly spec's leaf count).
+function tree.unflatten(spec, leaves)
+  if getmetatable(spec) ~= Spec then
+    error("tree.unflatten: expected a spec from tree.flatten as argument 1, got " .. type(spec), 2)
+  end
+  if type(leaves) ~= "table" then
+    error("tree.unflatten: expected an array of leaves as argument 2, got " .. type(leaves), 2)
+  end
+  local count = leaves.n or #leaves
+  if count ~= spec.n then
+    error(("tree.unflatten: the spec %s has %d leaves, got %d"):format(
+      tostring(spec), spec.n, count), 2)
+  end
+  return (build(spec, leaves, 1))
+end
+
+--- tree.map(fn, tree, ...) applies fn to every tensor leaf and returns a new
+--- tree of the same structure; other leaves pass through unchanged. Extra
+--- trees of the same structure give fn their corresponding leaves as more
+--- arguments: map(fn, a, b) calls fn(a_leaf, b_leaf).
+function tree.map(fn, value, ...)
+  local leaves, spec = tree.flatten(value)
+  local others = table.pack(...)
+  local other_leaves = {}
+  for j = 1, others.n do
+    local l, s = tree.flatten(others[j])
+    if not same_spec(spec, s) then
+      error(("tree.map: tree %d has structure %s, expected %s like the first"):format(
+        j + 1, tostring(s), tostring(spec)), 2)
+    end
+    other_leaves[j] = l
+  end
+  local mapped, extra = {}, {}
+  for i, leaf in ipairs(leaves) do
+    if lg.is_tensor(leaf) then
+      for j = 1, others.n do extra[j] = other_leaves[j][i] end
+      mapped[i] = fn(leaf, table.unpack(extra, 1, others.n))
+    else
+      mapped[i] = leaf
+    end
+  end
+  mapped.n = #leaves
+  return tree.unflatten(spec, mapped)
+end
+
+---------------------------------------------------------------------------
+-- shared machinery of the transforms
+
+-- How many transforms are running their f right now. Inside one, another
+-- transform records its backward pass, because f may close over the outer
+-- transform's aliases (grad(function(x) return grad(function(y) return
+-- (x * y):sum() end)(c) end)(a) must differentiate the inner result in x).
+local depth = 0
+local LEAVE = setmetatable({}, {__close = function() depth = depth - 1 end})
+
+local function shape_string(shape)
+  return "{" .. table.concat(shape, ",") .. "}"
+end
+
+local function describe(value)
+  if lg.is_tensor(value) then
+    return ("a %s tensor of shape %s"):format(value.dtype, shape_string(value.shape))
+  end
+  return "a " .. type(value)
+end
+
+local FLOATING = {float32 = true, float64 = true}
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+local function check_function(fname, f)
+  if not is_callable(f) then
+    error(("%s: expected a function as argument 1, got %s"):format(fname, type(f)), 3)
+  end
+end
+
+-- Checks an options table against the names fname accepts.
+local function check_opts(fname, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("%s: expected an options table, got %s"):format(fname, type(opts)), 3)
+  end
+  for k in pairs(opts) do
+    if not allowed[k] then
+      local names = {}
+      for name in pairs(allowed) do names[#names + 1] = name end
+      table.sort(names)
+      error(("%s: unknown option '%s' (expected %s)"):format(
+        fname, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
+-- The 1-based argument positions named by argnums (an integer or a
+-- non-empty array of distinct integers; negative counts from the end), and
+-- whether argnums was an array.
+local function resolve_argnums(fname, argnums, nargs)
+  local function position(a)
+    local i = type(a) == "number" and math.tointeger(a)
+    if not i then
+      error(("%s: argnums must be an integer or an array of integers, got %s"):format(
+        fname, type(a) == "number" and tostring(a) or type(a)), 4)
+    end
+    local p = i < 0 and nargs + 1 + i or i
+    if i == 0 or p < 1 or p > nargs then
+      error(("%s: argnums %d is out of range for a call with %d argument(s) "
+        .. "(expected 1..%d or -%d..-1)"):format(fname, i, nargs, nargs, nargs), 4)
+    end
+    return p
+  end
+  if type(argnums) ~= "table" then return {position(argnums)}, false end
+  if #argnums == 0 then
+    error(fname .. ": argnums must not be an empty array", 3)
+  end
+  local positions, seen = {}, {}
+  for k, a in ipairs(argnums) do
+    local p = position(a)
+    if seen[p] then
+      error(("%s: argnums names argument %d twice"):format(fname, p), 4)
+    end
+    seen[p], positions[k] = true, p
+  end
+  return positions, true
+end
+
+-- Replaces one input leaf by its alias (see the file comment). Returns the
+-- alias and whether x required grad outside.
+local function alias_of(fname, x, what)
+  if not lg.is_tensor(x) then
+    error(("%s: %s must be a tensor or a table of tensors; found %s"):format(
+      fname, what, describe(x)), 4)
+  end
+  if not FLOATING[x.dtype] then
+    error(("%s: %s is a %s tensor; only float32 and float64 tensors can be "
+      .. "differentiated"):format(fname, what, x.dtype), 4)
+  end
+  if x.requires_grad and lg.is_grad_enabled() then return x:view(x.shape), true end
+  return x:detach():requires_grad_(), false
+end
+
+-- Whether value (a tensor, or plain tables holding tensors) holds a
+-- tensor that requires grad; cycles are skipped.
+local function holds_requires_grad(value, seen)
+  if lg.is_tensor(value) then return value.requires_grad end
+  if not is_node(value) or seen[value] then return false end
+  seen[value] = true
+  for _, v in pairs(value) do
+    if holds_requires_grad(v, seen) then return true end
+  end
+  return false
+end
+
+-- Aliases the arguments at positions. Returns the arguments for f, a plan
+-- ({aliases = flat array, groups = {{spec, first, count}...}}) and whether
+-- any argument, differentiated or not, requires grad outside (then the
+-- results must stay differentiable with respect to it).
+local function alias_arguments(fname, args, positions)
+  local call_args = table.pack(table.unpack(args, 1, args.n))
+  local plan = {aliases = {}, groups = {}}
+  local outer = false
+  if lg.is_grad_enabled() then
+    local seen = {}
+    for i = 1, args.n do outer = outer or holds_requires_grad(args[i], seen) end
+  end
+  for k, p in ipairs(positions) do
+    local leaves, spec = tree.flatten(args[p])
+    local first = #plan.aliases + 1
+    local aliased = {}
+    for i, x in ipairs(leaves) do
+      local what = ("argument %d"):format(p)
+      if not spec.leaf then what = what .. (" (leaf %d)"):format(i) end
+      local alias, required = alias_of(fname, x, what)
+      aliased[i] = alias
+      plan.aliases[#plan.aliases + 1] = alias
+      outer = outer or required
+    end
+    if #leaves == 0 then
+      error(("%s: argument %d holds no tensors to differentiate"):format(fname, p), 3)
+    end
+    plan.groups[k] = {spec = spec, first = first, count = #leaves}
+    call_args[p] = tree.unflatten(spec, aliased)
+  end
+  return call_args, plan, outer
+end
+
+-- Splits a flat array of per-alias values into one tree per group.
+local function assemble(plan, values)
+  local trees = {}
+  for k, group in ipairs(plan.groups) do
+    trees[k] = tree.unflatten(group.spec,
+      table.move(values, group.first, group.first + group.count - 1, 1, {n = group.count}))
+  end
+  return trees
+end
+
+-- Runs f(args) with grad mode on, counted in depth; returns the packed results.
+local function call_traced(f, args)
+  depth = depth + 1
+  local _ <close> = LEAVE
+  return table.pack(lg.enable_grad(f, table.unpack(args, 1, args.n)))
+end
+
+-- Whether the backward pass must be recorded (see the file comment).
+local function wants_graph(outer)
+  return lg.is_grad_enabled() and (outer or depth > 0)
+end
+
+-- Splits f's results into output and aux, checking their count.
+local function split_results(fname, results, has_aux)
+  if has_aux then
+    if results.n ~= 2 then
+      error(("%s: has_aux is set, so f must return two values (output, aux); it "
+        .. "returned %d"):format(fname, results.n), 3)
+    end
+    return results[1], results[2]
+  end
+  if results.n ~= 1 then
+    error(("%s: f returned %d values; return one, or set has_aux = true to return "
+      .. "(output, aux)"):format(fname, results.n), 3)
+  end
+  return results[1]
+end
+
+-- The output leaves of f (tensors only), checked.
+local function output_leaves(fname, output)
+  local leaves, spec = tree.flatten(output)
+  for i, leaf in ipairs(leaves) do
+    if not lg.is_tensor(leaf) then
+      error(("%s: f must return a tensor or a table of tensors; output leaf %d is %s"):format(
+        fname, i, describe(leaf)), 3)
+    end
+  end
+  return leaves, spec
+end
+
+local function detach(t) return t:detach() end
+
+-- The results a caller sees: detached unless the graph is recorded.
+local function finish(value, recorded)
+  if recorded or value == nil then return value end
+  return tree.map(detach, value)
+end
+
+-- Gradients of outputs (with cotangents) with respect to inputs, zeros for
+-- the inputs the outputs do not depend on. Outputs that carry no graph
+-- contribute nothing.
+local function vjp_flat(outputs, cotangents, inputs, create_graph)
+  local outs, cts = {}, {}
+  for i, o in ipairs(outputs) do
+    if o.requires_grad then
+      outs[#outs + 1], cts[#cts + 1] = o, cotangents and cotangents[i]
+    end
+  end
+  local grads = {}
+  if #outs > 0 then
+    grads = lg.autograd.grad(outs, inputs, {grad_outputs = cotangents and cts,
+                                             retain_graph = true,
+                                             create_graph = create_graph,
+                                             allow_unused = true})
+  end
+  for i, x in ipairs(inputs) do
+    grads[i] = grads[i] or lg.zeros_like(x)
+  end
+  return grads
+end
+
+-- A tensor of shape like t holding 1 at flat position k, 0 elsewhere.
+local function one_hot(t, k)
+  local flat = lg.zeros(t:numel(), {dtype = t.dtype})
+  flat[k] = 1
+  return flat:view(t.shape)
+end
+
+local function concat_shapes(a, b)
+  local shape = table.move(a, 1, #a, 1, {})
+  return table.move(b, 1, #b, #shape + 1, shape)
+end
+
+---------------------------------------------------------------------------
+-- grad and grad_and_value
+
+-- The function of grad and grad_and_value: returns grads, value, aux.
+local function grad_and_value_impl(fname, f, opts)
+  check_function(fname, f)
+  opts = check_opts(fname, opts, {argnums = true, has_aux = true})
+  local argnums = opts.argnums == nil and 1 or opts.argnums
+  local has_aux = opts.has_aux
+  return function(...)
+    local args = table.pack(...)
+    local positions, multi = resolve_argnums(fname, argnums, args.n)
+    local call_args, plan, outer = alias_arguments(fname, args, positions)
+    local recorded = wants_graph(outer)
+    local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
+    if not lg.is_tensor(output) then
+      error(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)), 2)
+    end
+    if output:dim() ~= 0 then
+      error(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
+        .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)), 2)
+    end
+    if not FLOATING[output.dtype] then
+      error(("%s: f returned %s; only float32 and float64 outputs can be "
+        .. "differentiated"):format(fname, describe(output)), 2)
+    end
+    local grads = assemble(plan, vjp_flat({output}, nil, plan.aliases, recorded))
+    local result = multi and grads or grads[1]
+    return result, finish(output, recorded), finish(aux, recorded)
+  end
+end
+
+--- grad(f, {argnums = 1, has_aux = false}) returns a function that gives
+--- the gradient of f's scalar output with respect to argument argnums (an
+--- integer, or an array of integers giving an array of gradients), each in
+--- the structure of its argument; with has_aux, f returns loss, aux and the
+--- function returns grads, aux.
+function func.grad(f, opts)
+  local inner = grad_and_value_impl("grad", f, opts)
+  local has_aux = opts and opts.has_aux
+  return function(...)
+    local grads, _, aux = inner(...)
+    if has_aux then return grads, aux end
+    return grads
+  end
+end
+
+--- grad_and_value(f, opts): like grad, returning grads, value (and aux).
+function func.grad_and_value(f, opts)
+  local inner = grad_and_value_impl("grad_and_value", f, opts)
+  local has_aux = opts and opts.has_aux
+  return function(...)
+    local grads, value, aux = inner(...)
+    if has_aux then return grads, value, aux end
+    return grads, value
+  end
+end
+
+---------------------------------------------------------------------------
+-- vjp and jvp
+
+-- Checks that a cotangent or tangent tree matches the tree it goes with
+-- (structure and each tensor's shape). Returns its leaves.
+local function matching_leaves(fname, what, value, like_leaves, like_spec)
+  local leaves, spec = tree.flatten(value)
+  if not same_spec(spec, like_spec) then
+    error(("%s: %s has structure %s, expected %s"):format(
+      fname, what, tostring(spec), tostring(like_spec)), 3)
+  end
+  for i, leaf in ipairs(leaves) do
+    local like = like_leaves[i]
+    if not lg.is_tensor(leaf) then
+      error(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)), 3)
+    end
+    if shape_string(leaf.shape) ~= shape_string(like.shape) then
+      error(("%s: %s leaf %d has shape %s, expected %s"):format(
+        fname, what, i, shape_string(leaf.shape), shape_string(like.shape)), 3)
+    end
+  end
+  return leaves
+end
+
+local function any_requires_grad(leaves)
+  for _, t in ipairs(leaves) do
+    if t.requires_grad then return true end
+  end
+  return false
+end
+
+local function all_positions(n)
+  local positions = {}
+  for i = 1, n do positions[i] = i end
+  return positions
+end
+
+--- vjp(f, primals...) returns output, vjp_fn where vjp_fn(cotangents)
+--- returns one gradient per primal, as multiple values; cotangents has the
+--- structure of output. Lua has no keyword arguments and a trailing table
+--- would be a primal, so has_aux goes with the function:
+--- vjp({f, has_aux = true}, primals...) returns output, vjp_fn, aux.
+--- vjp_fn may be called several times.
+function func.vjp(f, ...)
+  local has_aux = false
+  if is_node(f) then
+    for k in pairs(f) do
+      if k ~= 1 and k ~= "has_aux" then
+        error(("vjp: unknown option '%s' in {f, has_aux = ...}"):format(tostring(k)), 2)
+      end
+    end
+    has_aux, f = f.has_aux, f[1]
+  end
+  check_function("vjp", f)
+  local primals = table.pack(...)
+  if primals.n == 0 then error("vjp: expected at least one primal after f", 2) end
+  local call_args, plan, outer = alias_arguments("vjp", primals, all_positions(primals.n))
+  local recorded = wants_graph(outer)
+  local output, aux = split_results("vjp", call_traced(f, call_args), has_aux)
+  local outs, out_spec = output_leaves("vjp", output)
+  local function vjp_fn(cotangents)
+    local cts = matching_leaves("vjp_fn", "the cotangent", cotangents, outs, out_spec)
+    local create_graph = recorded or (lg.is_grad_enabled() and any_requires_grad(cts))
+    local grads = vjp_flat(outs, cts, plan.aliases, create_graph)
+    return table.unpack(assemble(plan, grads), 1, primals.n)
+  end
+  if has_aux then return finish(output, recorded), vjp_fn, finish(aux, recorded) end
+  return finish(output, recorded), vjp_fn
+end
+
+-- Forward-mode products J t by the double vjp (see the file comment):
+-- prepares g = J^T u once; the returned function maps the per-alias
+-- tangents (nil where zero) to one tangent per output leaf.
+local function forward_products(outs, aliases, create_graph)
+  local live, live_outs, dummies = {}, {}, {} -- the outputs in the graph
+  for i, o in ipairs(outs) do
+    if o.requires_grad then
+      live[#live + 1], live_outs[#live + 1] = i, o
+      dummies[#live] = lg.zeros_like(o):requires_grad_()
+    end
+  end
+  local g = #live > 0 and vjp_flat(live_outs, dummies, aliases, true) or {}
+  return function(tangents)
+    local products = {}
+    local gs, ts = {}, {}
+    for j, t in pairs(tangents) do
+      if g[j] and g[j].requires_grad then gs[#gs + 1], ts[#ts + 1] = g[j], t end
+    end
+    if #gs > 0 then
+      local live_products = vjp_flat(gs, ts, dummies, create_graph)
+      for k, i in ipairs(live) do products[i] = live_products[k] end
+    end
+    for i, o in ipairs(outs) do products[i] = products[i] or lg.zeros_like(o) end
+    return products
+  end
+end
+
+--- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
+--- aux): f's output at primals and its directional derivative along
+--- tangents. primals is an array of f's arguments (a single tensor also
+--- works); tangents has the same structure and shapes.
+function func.jvp(f, primals, tangents, opts)
+  check_function("jvp", f)
+  opts = check_opts("jvp", opts, {has_aux = true})
+  if lg.is_tensor(primals) then primals = {primals} end
+  if lg.is_tensor(tangents) then tangents = {tangents} end
+  if not is_node(primals) then
+    error("jvp: expected an array of primals as argument 2, got " .. type(primals), 2)
+  end
+  local n = #primals
+  for k in pairs(primals) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      error("jvp: primals must be an array of f's arguments; to pass one table, "
+        .. "write {tbl}", 2)
+    end
+  end
+  if n == 0 then error("jvp: expected at least one primal", 2) end
+  local args = table.pack(table.unpack(primals, 1, n))
+  local call_args, plan, outer = alias_arguments("jvp", args, all_positions(n))
+  local _, primal_spec = tree.flatten(primals)
+  local tangent_leaves = matching_leaves("jvp", "tangents", tangents, plan.aliases, primal_spec)
+  local recorded = wants_graph(outer or any_requires_grad(tangent_leaves))
+  local output, aux = split_results("jvp", call_traced(f, call_args), opts.has_aux)
+  local outs, out_spec = output_leaves("jvp", output)
+  local products = forward_products(outs, plan.aliases, recorded)(tangent_leaves)
+  local tangent_out = tree.unflatten(out_spec, products)
+  if opts.has_aux then
+    return finish(output, recorded), tangent_out, finish(aux, recorded)
+  end
+  return finish(output, recorded), tangent_out
+end
+
+---------------------------------------------------------------------------
+-- jacobians
+
+-- The jacobian tree: for each output leaf, the argnums-shaped tree of
+-- blocks[i][j] (output leaf i, alias j).
+local function jacobian_tree(out_spec, plan, multi, blocks)
+  local per_output = {}
+  for i, row in ipairs(blocks) do
+    local trees = assemble(plan, row)
+    per_output[i] = multi and trees or trees[1]
+  end
+  per_output.n = #blocks
+  return tree.unflatten(out_spec, per_output)
+end
+
+-- The transform of jacrev and jacfwd; fill(outs, aliases, recorded) returns
+-- blocks[i][j], the jacobian of output leaf i with respect to alias j.
+local function jacobian_transform(fname, f, opts, fill)
+  check_function(fname, f)
+  opts = check_opts(fname, opts, {argnums = true, has_aux = true})
+  local argnums = opts.argnums == nil and 1 or opts.argnums
+  return function(...)
+    local args = table.pack(...)
+    local positions, multi = resolve_argnums(fname, argnums, args.n)
+    local call_args, plan, outer = alias_arguments(fname, args, positions)
+    local recorded = wants_graph(outer)
+    local output, aux = split_results(fname, call_traced(f, call_args), opts.has_aux)
+    local outs, out_spec = output_leaves(fname, output)
+    local blocks = fill(outs, plan.aliases, recorded)
+    local jac = jacobian_tree(out_spec, plan, multi, blocks)
+    if opts.has_aux then return jac, finish(aux, recorded) end
+    return jac
+  end
+end
+
+-- Reverse mode: row k of output leaf i's jacobian is one vjp with the
+-- one-hot cotangent e_k.
+local function reverse_blocks(outs, aliases, recorded)
+  local blocks = {}
+  for i, o in ipairs(outs) do
+    local rows = {}
+    for j = 1, #aliases do rows[j] = {} end
+    for k = 1, o.requires_grad and o:numel() or 0 do
+      local grads = vjp_flat({o}, {one_hot(o, k)}, aliases, recorded)
+      for j = 1, #aliases do rows[j][k] = grads[j] end
+    end
+    blocks[i] = {}
+    for j, x in ipairs(aliases) do
+      local shape = concat_shapes(o.shape, x.shape)
+      if #rows[j] == 0 then
+        blocks[i][j] = lg.zeros(shape, {dtype = x.dtype})
+      else
+        blocks[i][j] = lg.stack(rows[j], 1):reshape(shape)
+      end
+    end
+  end
+  return blocks
+end
+
+-- Forward mode: column k of the jacobian with respect to alias j is the
+-- forward product with the one-hot tangent e_k of alias j.
+local function forward_blocks(outs, aliases, recorded)
+  local product = forward_products(outs, aliases, recorded)
+  local blocks = {}
+  for i = 1, #outs do blocks[i] = {} end
+  for j, x in ipairs(aliases) do
+    local columns = {}
+    for i = 1, #outs do columns[i] = {} end
+    for k = 1, x:numel() do
+      local tangent_out = product({[j] = one_hot(x, k)})
+      for i = 1, #outs do columns[i][k] = tangent_out[i] end
+    end
+    for i, o in ipairs(outs) do
+      local shape = concat_shapes(o.shape, x.shape)
+      if #columns[i] == 0 then
+        blocks[i][j] = lg.zeros(shape, {dtype = o.dtype})
+      else
+        blocks[i][j] = lg.stack(columns[i], -1):reshape(shape)
+      end
+    end
+  end
+  return blocks
+end
+
+--- jacrev(f, {argnums = 1, has_aux = false}): the jacobian of f by reverse
+--- mode. For an output leaf of shape O and an input leaf of shape I the
+--- block has shape O .. I; the result has f's output structure, each leaf
+--- replaced by the gradient structure of argnums (as in grad).
+function func.jacrev(f, opts)
+  return jacobian_transform("jacrev", f, opts, reverse_blocks)
+end
+
+--- jacfwd(f, {argnums = 1, has_aux = false}): the same jacobian, built one
+--- input element at a time by forward products.
+function func.jacfwd(f, opts)
+  return jacobian_transform("jacfwd", f, opts, forward_blocks)
+end
+
+--- hessian(f, {argnums = 1}): jacfwd(jacrev(f)), the second derivatives of
+--- f's scalar output, of shape I .. I for an input of shape I.
+function func.hessian(f, opts)
+  check_function("hessian", f)
+  opts = check_opts("hessian", opts, {argnums = true})
+  local inner = {argnums = opts.argnums}
+  return func.jacfwd(func.jacrev(f, inner), inner)
+end
+
+return func
