@@ -9,9 +9,6 @@
     (void)node; (void)grad_out; (void)grad_in;                                \
     return lg_fail(ctx, LG_ERR_RUNTIME, "backward: rule not implemented yet"); \
   }
-BACKWARD_STUB(lg_backward_shape)
-BACKWARD_STUB(lg_backward_index)
-BACKWARD_STUB(lg_backward_matmul)
 BACKWARD_STUB(lg_backward_nn)
 BACKWARD_STUB(lg_backward_conv)
 

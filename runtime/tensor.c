@@ -239,6 +239,8 @@ bool lg_tensor_same_storage(const lg_tensor *a, const lg_tensor *b) {
 }
 
 bool lg_tensor_is_contiguous(const lg_tensor *t) {
+  for (int i = 0; i < t->ndim; i++)
+    if (t->sizes[i] == 0) return true; /* no elements: any layout will do */
   int64_t expected = 1;
   for (int i = t->ndim - 1; i >= 0; i--) {
     if (t->sizes[i] == 1) continue;

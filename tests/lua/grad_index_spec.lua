@@ -1,0 +1,187 @@
+-- Gradients of the indexing ops (index_select gather scatter scatter_add
+-- masked_fill masked_select): gradcheck, gradgradcheck, the backward being
+-- differentiable in the incoming gradient, exact values from PyTorch 1.13,
+-- and no gradient for index and mask inputs.
+local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
+local lg = H.lg
+local A = lg.autograd
+
+---------------------------------------------------------------------------
+-- gradient helpers (the same in grad_shape_spec and grad_linalg_spec)
+
+local function numel(shape)
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  return n
+end
+
+-- float64 (1..n) * scale + shift in shape: the inputs of the PyTorch checks
+local function seq(shape, scale, shift)
+  return (lg.arange(1, numel(shape) + 1, {dtype = "float64"}) * scale + (shift or 0)):reshape(shape)
+end
+
+-- float64 leaves of the given shapes, with fixed random values
+local function leaves(shapes)
+  lg.manual_seed(11)
+  local xs = {}
+  for i, s in ipairs(shapes) do xs[i] = lg.randn(s, {dtype = "float64"}):requires_grad_() end
+  return xs
+end
+
+-- Clones of the gradients of f at xs for the upstream gradient v, recorded.
+local function vjp(f, xs, v)
+  local gs = A.grad(f(table.unpack(xs)), xs, {grad_outputs = v, create_graph = true})
+  for i = 1, #xs do gs[i] = gs[i]:clone() end
+  return table.unpack(gs, 1, #xs)
+end
+
+-- gradcheck of f; gradgradcheck of f(...)^2 (so the vjp depends on the
+-- inputs through this op's rule); gradcheck of the vjp in its seed, which
+-- fails when a rule's result is not recorded under create_graph.
+-- The :clone() keeps gradcheck from reading a view output through an
+-- aliasing reshape.
+local function check_grads(f, shapes)
+  local xs = leaves(shapes)
+  assert.is_true(A.gradcheck(function(...) return f(...):clone() end, xs))
+  assert.is_true(A.gradgradcheck(function(...) return f(...):square() end, xs))
+  lg.manual_seed(12)
+  local v = lg.randn(f(table.unpack(xs)).shape, {dtype = "float64"}):requires_grad_()
+  assert.is_true(A.gradcheck(function(u) return vjp(f, xs, u) end, {v}))
+end
+
+-- The gradients of f at inputs seq(shape, 0.25, -1) for the upstream
+-- gradient seq(output shape, 0.5) against PyTorch's: expected[i] is
+-- {shape, values} of input i's gradient.
+local function expect_grads(f, shapes, expected)
+  local xs = {}
+  for i, s in ipairs(shapes) do xs[i] = seq(s, 0.25, -1):requires_grad_() end
+  local y = f(table.unpack(xs))
+  local gs = A.grad(y, xs, {grad_outputs = seq(y.shape, 0.5)})
+  for i, e in ipairs(expected) do
+    H.assert_tensor(gs[i], e[1], "float64", e[2], 1e-12, 1e-12, "gradient of input " .. i)
+  end
+end
+
+local function long(data) return lg.tensor(data, {dtype = "int64"}) end
+
+---------------------------------------------------------------------------
+
+describe("index op gradients", function()
+  it("index_select (repeated indices, negative dim, dim 1)", function()
+    local idx = long({3, 1, 3})
+    check_grads(function(x) return x:index_select(2, idx) end, {{3, 4}})
+    check_grads(function(x) return x:index_select(-1, idx) end, {{2, 3, 4}})
+    check_grads(function(x) return x:index_select(1, long({2, 2})) end, {{3, 2}})
+    check_grads(function(x) return x:index_select(1, long({2, 1, 2, 2})) end, {{3}})
+    -- torch: x.index_select(1, torch.tensor([2, 0, 2])) for x (3,4)
+    expect_grads(function(x) return x:index_select(2, idx) end, {{3, 4}}, {{{3, 4},
+      {1.0, 0.0, 2.0, 0.0, 2.5, 0.0, 5.0, 0.0, 4.0, 0.0, 8.0, 0.0}}})
+  end)
+
+  it("gather (repeated indices, index smaller than the input)", function()
+    local idx = long({{1, 1, 2}, {2, 2, 2}})
+    check_grads(function(x) return x:gather(2, idx) end, {{2, 3}})
+    check_grads(function(x) return x:gather(1, long({{2, 1}})) end, {{3, 3}})
+    check_grads(function(x) return x:gather(-1, long({{{1}, {3}}})) end, {{1, 2, 3}})
+    -- torch: x.gather(1, torch.tensor([[0, 0, 1], [1, 1, 1]])) for x (2,3)
+    expect_grads(function(x) return x:gather(2, idx) end, {{2, 3}}, {{{2, 3},
+      {1.5, 1.5, 0.0, 0.0, 7.5, 0.0}}})
+  end)
+
+  it("scatter (input and src; src larger than the index)", function()
+    local idx = long({{1, 3}, {2, 1}})
+    local function scatter(x, s) return x:scatter(2, idx, s) end
+    check_grads(scatter, {{2, 3}, {2, 2}})
+    -- PyTorch 1.13 rejects this src gradient ("got [2, 2] but expected
+    -- shape compatible with [3, 3]"); here the unused part of src gets 0
+    check_grads(scatter, {{2, 3}, {3, 3}})
+    check_grads(function(x, s) return x:scatter(1, long({{3, 1}}), s) end, {{3, 2}, {1, 2}})
+    -- repeated indices: only the input's gradient is well defined
+    local src = lg.ones(2, 3, {dtype = "float64"})
+    check_grads(function(x) return x:scatter(2, long({{1, 1, 2}, {3, 3, 3}}), src) end, {{2, 3}})
+    -- a number as src
+    check_grads(function(x) return x:scatter(2, idx, 7) end, {{2, 3}})
+    -- torch: x.scatter(1, torch.tensor([[0, 2], [1, 0]]), s) for x (2,3), s (2,2)
+    expect_grads(scatter, {{2, 3}, {2, 2}}, {
+      {{2, 3}, {0.0, 1.0, 0.0, 0.0, 0.0, 3.0}},
+      {{2, 2}, {0.5, 1.5, 2.5, 2.0}}})
+  end)
+
+  it("scatter_add (repeated indices)", function()
+    local idx = long({{1, 1, 2}, {3, 3, 3}})
+    local function scatter_add(x, s) return x:scatter_add(2, idx, s) end
+    check_grads(scatter_add, {{2, 3}, {2, 3}})
+    check_grads(function(x, s) return x:scatter_add(1, long({{2, 2}}), s) end, {{3, 2}, {2, 3}})
+    -- torch: x.scatter_add(1, torch.tensor([[0, 0, 1], [2, 2, 2]]), s) for x, s (2,3)
+    expect_grads(scatter_add, {{2, 3}, {2, 3}}, {
+      {{2, 3}, {0.5, 1.0, 1.5, 2.0, 2.5, 3.0}},
+      {{2, 3}, {0.5, 0.5, 1.0, 3.0, 3.0, 3.0}}})
+  end)
+
+  it("masked_fill (mask broadcast over the input, input broadcast over the mask)", function()
+    local mask = lg.tensor({{true, false, true}})
+    check_grads(function(x) return x:masked_fill(mask, 2.5) end, {{2, 3}})
+    check_grads(function(x) return x:masked_fill(mask, 2.5) end, {{2, 1}})
+    check_grads(function(x) return x:masked_fill(lg.tensor({{1, 0}, {0, 1}}, {dtype = "uint8"}), 0) end, {{2, 2}})
+    -- torch: x.masked_fill(torch.tensor([[True, False, True]]), 2.5) for x (2,3) and (2,1)
+    expect_grads(function(x) return x:masked_fill(mask, 2.5) end, {{2, 3}}, {{{2, 3},
+      {0.0, 1.0, 0.0, 0.0, 2.5, 0.0}}})
+    expect_grads(function(x) return x:masked_fill(mask, 2.5) end, {{2, 1}}, {{{2, 1}, {1.0, 2.5}}})
+  end)
+
+  it("masked_select (broadcast both ways, nothing selected)", function()
+    local mask = lg.tensor({{true, false, true}})
+    check_grads(function(x) return x:masked_select(mask) end, {{2, 3}})
+    check_grads(function(x) return x:masked_select(mask) end, {{2, 1}})
+    check_grads(function(x) return x:masked_select(x:detach():gt(0)) end, {{3, 4}})
+    -- no element selected: a zero gradient of the input's shape
+    local x = lg.randn(2, 3, {dtype = "float64", requires_grad = true})
+    local y = x:masked_select(lg.zeros(2, 3, {dtype = "bool"}))
+    assert.are.same({0}, H.shape(y))
+    local g = A.grad(y, {x}, {grad_outputs = lg.zeros(0, {dtype = "float64"})})[1]
+    H.assert_tensor(g, {2, 3}, "float64", {0, 0, 0, 0, 0, 0})
+    -- torch: x.masked_select(torch.tensor([[True, False, True]])) for x (2,3) and (2,1)
+    expect_grads(function(x) return x:masked_select(mask) end, {{2, 3}}, {{{2, 3},
+      {0.5, 0.0, 1.0, 1.5, 0.0, 2.0}}})
+    expect_grads(function(x) return x:masked_select(mask) end, {{2, 1}}, {{{2, 1}, {1.5, 3.5}}})
+  end)
+
+  it("index and mask inputs get no gradient; gradients have the input's shape", function()
+    local x = seq({3, 4}, 0.25, -1):requires_grad_()
+    local idx = long({3, 1, 3})
+    local gidx = long({{1, 2}, {3, 3}})
+    local mask = lg.tensor({{true, false, true, false}})
+    local outs = {
+      x:index_select(2, idx),
+      x:gather(2, gidx),
+      x:scatter(2, gidx, lg.ones(2, 2, {dtype = "float64"})),
+      x:scatter_add(2, gidx, lg.ones(2, 2, {dtype = "float64"})),
+      x:masked_fill(mask, 1),
+      x:masked_select(mask),
+    }
+    for k, y in ipairs(outs) do
+      x.grad = nil
+      y:backward(lg.ones(y.shape, {dtype = "float64"}))
+      assert.are.same({3, 4}, H.shape(x.grad), "op " .. k)
+      assert.are.equal("float64", x.grad.dtype)
+    end
+    for _, t in ipairs({idx, gidx, mask}) do
+      assert.is_false(t.requires_grad)
+      assert.is_nil(t.grad)
+    end
+    H.assert_error_names("does not require grad", function()
+      A.grad(x:index_select(2, idx), {x, idx}, {grad_outputs = lg.ones(3, 3, {dtype = "float64"})})
+    end)
+    -- int32 indices work the same
+    local g = A.grad(x:index_select(1, lg.tensor({2, 2}, {dtype = "int32"})), {x},
+                     {grad_outputs = lg.ones(2, 4, {dtype = "float64"})})[1]
+    H.assert_tensor(g, {3, 4}, "float64", {0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0})
+  end)
+
+  it("only src needs a gradient in a scatter into a constant", function()
+    local s = lg.ones(2, 2, {dtype = "float64", requires_grad = true})
+    local y = lg.zeros(2, 3, {dtype = "float64"}):scatter(2, long({{1, 3}, {2, 1}}), s)
+    local g = A.grad(y, {s}, {grad_outputs = seq({2, 3}, 1)})[1]
+    H.assert_tensor(g, {2, 2}, "float64", {1, 3, 5, 4})
+  end)
+end)
