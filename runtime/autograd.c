@@ -285,13 +285,31 @@ static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
   return LG_OK;
 }
 
-/* fill_ and copy_ need no input values, and their clone-based recording
- * (see lg_autograd_record_run) must not save the tensor it attaches to. */
-static bool saves_inputs(lg_op op) {
-  /* clone's rule needs no values either, and must not save: the in-place
-   * path clones self and then makes self depend on that clone */
-  return op != LG_OP_FILL && op != LG_OP_COPY && op != LG_OP_CLONE &&
-         op != LG_OP_TO_DTYPE;
+/* Which inputs an op's rule reads (bit i: input i). The others are not
+ * kept: that frees memory early and spares them the version check, so,
+ * as in PyTorch, changing y in place after z = y + 1 is fine. clone must
+ * not save: the in-place path clones self and then makes self depend on
+ * that clone; fill_ and copy_ record on the clone itself. */
+static unsigned saved_inputs(lg_op op) {
+  switch (op) {
+    case LG_OP_FILL: case LG_OP_COPY: case LG_OP_CLONE: case LG_OP_TO_DTYPE:
+    case LG_OP_ADD: case LG_OP_SUB: case LG_OP_NEG:
+    case LG_OP_SIGN: case LG_OP_FLOOR: case LG_OP_CEIL: case LG_OP_ROUND:
+    case LG_OP_SUM: case LG_OP_MEAN: case LG_OP_CUMSUM:
+    case LG_OP_MAX_DIM: case LG_OP_MIN_DIM: /* the indices are an output */
+    case LG_OP_VIEW: case LG_OP_RESHAPE: case LG_OP_SQUEEZE:
+    case LG_OP_UNSQUEEZE: case LG_OP_EXPAND: case LG_OP_PERMUTE:
+    case LG_OP_NARROW: case LG_OP_SELECT: case LG_OP_FLIP: case LG_OP_TILE:
+    case LG_OP_CAT:
+      return 0;
+    case LG_OP_INDEX_SELECT: case LG_OP_GATHER: case LG_OP_SCATTER:
+    case LG_OP_SCATTER_ADD: case LG_OP_MASKED_FILL: case LG_OP_MASKED_SELECT:
+      return 1u << 1; /* the index or mask */
+    case LG_OP_WHERE:
+      return 1u << 0; /* the condition */
+    default:
+      return ~0u;
+  }
 }
 
 /* Builds the node for op (inputs in, outputs outs) and attaches it. */
@@ -306,7 +324,7 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   for (int i = 0; i < n_in && !st; i++) {
     st = lg_autograd_edge_of(ctx, in[i], &node->edges[i]);
     info_of(in[i], &node->input_info[i]);
-    if (saves_inputs(op)) {
+    if (i < 32 && (saved_inputs(op) >> i) & 1u) {
       node->saved[i] = lg_tensor_retain(in[i]);
       node->saved_versions[i] = in[i]->storage->version;
     }

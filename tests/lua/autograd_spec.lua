@@ -380,6 +380,15 @@ describe("autograd", function()
       assert.truthy(err:find("in place", 1, true), err)
     end)
 
+    it("changing a tensor whose value no rule needs is fine (z = y + 1)", function()
+      local x = leaf({1, 2})
+      local y = x * 2
+      local z = (y + 1) * 3
+      y:mul_(3) -- add saves nothing, as in PyTorch
+      z:backward(ones(2))
+      same(x.grad, {2}, {6, 6})
+    end)
+
     it("in place on a leaf requiring grad is an error, allowed under no_grad", function()
       local x = leaf({1, 2})
       H.assert_error_names("leaf", x.add_, x, 1)
