@@ -1,0 +1,173 @@
+-- nn_layers_spec.lua: every layer of API.md's list against PyTorch: the
+-- same weights loaded into both (tests/fixtures/nn_layers.lua), then the
+-- outputs, the parameter gradients and the input gradients for a fixed
+-- upstream gradient, and BatchNorm's buffers after the step; plus default
+-- initialisation, parameter names, modes and tostring.
+local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
+local lg = H.lg
+local nn = require "luagrad.nn"
+
+local fixtures = dofile(H.root .. "/tests/fixtures/nn_layers.lua")
+
+-- Evaluates a fixture's Lua source with nn and lg in scope.
+local function eval(src, what)
+  local chunk = assert(load("return " .. src, what, "t", {nn = nn, lg = lg, math = math}))
+  return chunk()
+end
+
+local function run_layer_case(case)
+  local m = eval(case.ctor, case.name .. " ctor")
+  local state = {}
+  for k, e in pairs(case.state) do state[k] = H.tensor(e) end
+  m:load_state_dict(state) -- strict: also checks the parameter names
+  if case.train then m:train() else m:eval() end
+  local inputs = {}
+  for i, e in ipairs(case.inputs) do
+    inputs[i] = H.tensor(e)
+    if case.input_grads[i] then inputs[i]:requires_grad_(true) end
+  end
+  local outs = eval(case.call, case.name .. " call")(m, inputs)
+  assert.are.equal(#case.outputs, #outs, case.name .. ": number of outputs")
+  local total
+  for i, e in ipairs(case.outputs) do
+    H.assert_close(outs[i], e, case.rtol, case.atol, case.name .. " output " .. i)
+    local term = (outs[i] * H.tensor(case.upstream[i])):sum()
+    total = total and total + term or term
+  end
+  local params = m:named_parameters()
+  for name, e in pairs(case.grads) do
+    local p = params[name]
+    assert.is_truthy(p, case.name .. ": no parameter " .. name)
+  end
+  local names, tensors = {}, {}
+  for name in pairs(case.grads) do names[#names + 1] = name end
+  table.sort(names)
+  for i, name in ipairs(names) do tensors[i] = params[name] end
+  local input_ids = {}
+  for i in pairs(case.input_grads) do input_ids[#input_ids + 1] = i end
+  table.sort(input_ids)
+  for _, i in ipairs(input_ids) do tensors[#tensors + 1] = inputs[i] end
+  if #tensors > 0 then
+    local grads = lg.autograd.grad(total, tensors, {allow_unused = true})
+    for i, name in ipairs(names) do
+      local g = grads[i] or lg.zeros_like(tensors[i])
+      H.assert_close(g, case.grads[name], case.rtol, case.atol, case.name .. " grad of " .. name)
+    end
+    for j, i in ipairs(input_ids) do
+      H.assert_close(grads[#names + j], case.input_grads[i], case.rtol, case.atol,
+                     case.name .. " grad of input " .. i)
+    end
+  end
+  local buffers = m:named_buffers()
+  for name, e in pairs(case.buffers_after) do
+    H.assert_close(buffers[name], e, case.rtol, case.atol, case.name .. " buffer " .. name)
+  end
+end
+
+describe("nn layers against PyTorch", function()
+  for _, case in ipairs(fixtures.layers) do
+    it(case.name .. " [" .. case.ctor .. "]", function() run_layer_case(case) end)
+  end
+end)
+
+describe("nn layer construction", function()
+  local function names_of(m)
+    local out = {}
+    for i, pair in ipairs(m:named_parameters_list()) do out[i] = pair[1] end
+    return table.concat(out, " ")
+  end
+
+  it("default initialisation follows PyTorch's bounds", function()
+    lg.manual_seed(1)
+    local lin = nn.Linear(16, 64)
+    local bound = 1 / math.sqrt(16)
+    assert.is_true(lin.weight:abs():max():item() <= bound)
+    assert.is_true(lin.weight:abs():max():item() > 0.8 * bound)
+    assert.is_true(lin.bias:abs():max():item() <= bound)
+    local conv = nn.Conv2d(4, 8, 3, {groups = 2})
+    local cbound = 1 / math.sqrt(2 * 9)
+    assert.is_true(conv.weight:abs():max():item() <= cbound)
+    assert.is_true(conv.weight:abs():max():item() > 0.8 * cbound)
+    local convt = nn.ConvTranspose2d(4, 6, 2) -- fan_in = (6) * 4
+    assert.is_true(convt.weight:abs():max():item() <= 1 / math.sqrt(24))
+    local emb = nn.Embedding(200, 10, {padding_idx = 3})
+    local std = emb.weight:std():item()
+    assert.is_true(std > 0.9 and std < 1.1, "embedding std " .. std)
+    H.assert_tensor(emb.weight[3], {10}, "float32", {0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+    local bn = nn.BatchNorm2d(3)
+    H.assert_tensor(bn.weight, {3}, "float32", {1, 1, 1})
+    H.assert_tensor(bn.bias, {3}, "float32", {0, 0, 0})
+    H.assert_tensor(bn.running_var, {3}, "float32", {1, 1, 1})
+    assert.are.equal(0, bn.num_batches_tracked:item())
+    local lstm = nn.LSTM(3, 25)
+    assert.is_true(lstm.weight_hh_l0:abs():max():item() <= 0.2)
+    local mha = nn.MultiheadAttention(8, 2)
+    H.assert_tensor(mha.in_proj_bias, {24}, "float32", (function()
+      local z = {} for i = 1, 24 do z[i] = 0 end return z end)())
+    assert.is_true(mha.in_proj_weight:abs():max():item() <= math.sqrt(6 / 32))
+  end)
+
+  it("parameter names and order are PyTorch's", function()
+    assert.are.equal("weight_ih_l0 weight_hh_l0 bias_ih_l0 bias_hh_l0 weight_ih_l0_reverse "
+      .. "weight_hh_l0_reverse bias_ih_l0_reverse bias_hh_l0_reverse weight_ih_l1 weight_hh_l1 "
+      .. "bias_ih_l1 bias_hh_l1 weight_ih_l1_reverse weight_hh_l1_reverse bias_ih_l1_reverse "
+      .. "bias_hh_l1_reverse", names_of(nn.GRU(2, 3, {num_layers = 2, bidirectional = true})))
+    assert.are.equal("self_attn.in_proj_weight self_attn.in_proj_bias self_attn.out_proj.weight "
+      .. "self_attn.out_proj.bias linear1.weight linear1.bias linear2.weight linear2.bias "
+      .. "norm1.weight norm1.bias norm2.weight norm2.bias",
+      names_of(nn.TransformerEncoderLayer(4, 2, {dim_feedforward = 8})))
+    local sd = nn.BatchNorm1d(2):state_dict()
+    for _, k in ipairs({"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}) do
+      assert.is_truthy(sd[k], k)
+    end
+    assert.are.equal("weight", names_of(nn.Linear(2, 3, false)))
+  end)
+
+  it("tostring shows PyTorch's extra_repr", function()
+    assert.are.equal("Linear(in_features=4, out_features=8, bias=true)", tostring(nn.Linear(4, 8)))
+    assert.are.equal("Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))",
+                     tostring(nn.Conv2d(3, 8, 3, {stride = 2, padding = 1})))
+    assert.are.equal("BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)",
+                     tostring(nn.BatchNorm2d(4)))
+    assert.are.equal("LayerNorm((8,), eps=1e-05, elementwise_affine=true)", tostring(nn.LayerNorm(8)))
+    assert.are.equal("Embedding(5, 3, padding_idx=2)", tostring(nn.Embedding(5, 3, 2)))
+    assert.are.equal("LSTM(3, 4, num_layers=2, batch_first=true)",
+                     tostring(nn.LSTM(3, 4, {num_layers = 2, batch_first = true})))
+    assert.are.equal("Dropout(p=0.5)", tostring(nn.Dropout()))
+    assert.are.equal("ReLU()", tostring(nn.ReLU()))
+  end)
+
+  it("Dropout is active only in train mode", function()
+    lg.manual_seed(3)
+    local d = nn.Dropout(0.5)
+    local x = lg.ones(1000)
+    local y = d(x)
+    local zeros = y:eq(0):sum():item()
+    assert.is_true(zeros > 400 and zeros < 600, "zeroed " .. zeros)
+    assert.are.equal(2, y:max():item())
+    d:eval()
+    H.assert_tensor(d(lg.ones(3)), {3}, "float32", {1, 1, 1})
+  end)
+
+  it("BatchNorm updates its buffers only in train mode", function()
+    local bn = nn.BatchNorm1d(2)
+    local x = lg.tensor({{1, 2}, {3, 6}}, {dtype = "float32"})
+    bn(x)
+    H.assert_tensor(bn.running_mean, {2}, "float32", {0.2, 0.4})
+    H.assert_tensor(bn.running_var, {2}, "float32", {0.9 + 0.1 * 2, 0.9 + 0.1 * 8})
+    assert.are.equal(1, bn.num_batches_tracked:item())
+    bn:eval()
+    bn(x)
+    assert.are.equal(1, bn.num_batches_tracked:item())
+    H.assert_tensor(bn.running_mean, {2}, "float32", {0.2, 0.4})
+  end)
+
+  it("errors name the layer and what was expected", function()
+    H.assert_error_names("BatchNorm2d", function() nn.BatchNorm2d(2)(lg.zeros(2, 2)) end)
+    H.assert_error_names("LSTM", function() nn.LSTM(3, 4)(lg.zeros(2, 2, 5)) end)
+    H.assert_error_names("GroupNorm", function() nn.GroupNorm(3, 4) end)
+    H.assert_error_names("MultiheadAttention", function() nn.MultiheadAttention(5, 2) end)
+    H.assert_error_names("Linear", function() nn.Linear(2, 3, {bais = false}) end)
+    H.assert_error_names("Embedding", function() nn.Embedding(3, 2, {padding_idx = 4}) end)
+  end)
+end)
