@@ -1,0 +1,550 @@
+/* conv.c: 2-D convolution kernels (conv2d, conv_transpose2d and conv2d's
+ * weight gradient) through im2col / col2im and OpenBLAS gemm, with a naive
+ * direct kernel beside them as fallback and test oracle.
+ *
+ * Inputs and outputs (g = groups; every tensor float32 or float64, all of
+ * one dtype; 4-D only, the Lua layer adds the batch dim of a 3-D input):
+ *   CONV2D              x (N,C,H,W), w (O,C/g,kh,kw) [, b (O)] -> (N,O,OH,OW)
+ *   CONV_TRANSPOSE2D    x (N,C,H,W), w (C,O/g,kh,kw) [, b (O)] -> (N,O,OH,OW)
+ *   CONV2D_WEIGHT_GRAD  x (N,C,H,W), grad_out (N,O,OH,OW) -> (O,C/g,kh,kw)
+ * where conv2d has        OH = (H + 2 ph - dh (kh - 1) - 1) / sh + 1
+ * and conv_transpose2d    OH = (H - 1) sh - 2 ph + dh (kh - 1) + oph + 1.
+ *
+ * Params (lg_params):
+ *   ints[0..1]  stride (h, w), >= 1
+ *   ints[2..3]  padding (h, w), >= 0
+ *   ints[4..5]  dilation (h, w), >= 1
+ *   ints[6..7]  CONV_TRANSPOSE2D: output_padding (h, w), each below
+ *               max(stride, dilation) of its dim as in PyTorch;
+ *               CONV2D_WEIGHT_GRAD: the weight's kernel size (kh, kw)
+ *   n_ints      6 for conv2d, 8 for the other two (unused ints are 0)
+ *   scalar_int  groups (0 reads as 1)
+ *   flags       LG_FLAG_OPT1: the bias b is the third input
+ *
+ * Invariant: the three ops are one correlation seen from three sides. An
+ * "image" (N,C,H,W), a "response" (N,O,OH,OW) and a weight (O,C/g,kh,kw)
+ * are linked by
+ *   response[n, o, oh, ow] = sum over c, i, j of w[o, c, i, j] *
+ *       image[n, (o / (O/g)) (C/g) + c, oh sh - ph + i dh, ow sw - pw + j dw]
+ * (image positions outside H x W read as zero). conv2d solves for the
+ * response; conv_transpose2d is its adjoint and solves for the image (its x
+ * plays the response and its weight already has the (O,C/g) layout); the
+ * weight gradient solves for the weight. So one geometry, one im2col and
+ * one col2im serve all three, and the naive kernel is one loop nest.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "core.h"
+#include "dtype.h"
+
+/* The naive kernel, exposed for tests/c/test_conv.c only. */
+lg_status lg_conv_reference(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                            int n_in, const lg_params *p, lg_tensor **out);
+
+typedef enum conv_side { SOLVE_RESPONSE, SOLVE_IMAGE, SOLVE_WEIGHT } conv_side;
+
+typedef struct conv_geom {
+  lg_dtype dtype;
+  conv_side side;
+  int64_t n, c, h, w;   /* image                           */
+  int64_t o, oh, ow;    /* response                        */
+  int64_t kh, kw;       /* weight (o, c / groups, kh, kw)  */
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t groups;
+  int64_t bias_size;    /* expected length of the bias     */
+} conv_geom;
+
+/* Which inputs play which part, and the output's shape. */
+typedef struct conv_plan {
+  conv_geom g;
+  lg_tensor *image, *weight, *response, *bias; /* borrowed; one is NULL */
+  int64_t out_sizes[4];
+} conv_plan;
+
+/* ---- checking arguments and sizing ------------------------------------ */
+
+static const char *shape_of(char *buf, size_t size, const lg_tensor *t) {
+  return lg_shape_str(buf, size, t->ndim, t->sizes);
+}
+
+static lg_status check_4d(lg_ctx *ctx, const char *name, const char *what,
+                          const char *layout, const lg_tensor *t) {
+  char s[160];
+  if (t->ndim != 4)
+    return lg_fail(ctx, LG_ERR_SHAPE, "%s: expected a 4-D %s %s, got shape %s",
+                   name, what, layout, shape_of(s, sizeof s, t));
+  if (t->dtype != LG_FLOAT32 && t->dtype != LG_FLOAT64)
+    return lg_fail(ctx, LG_ERR_DTYPE,
+                   "%s: expected a float32 or float64 %s, got %s", name, what,
+                   lg_dtype_name(t->dtype));
+  return LG_OK;
+}
+
+/* Reads stride, padding, dilation and groups from p into g. */
+static lg_status read_params(lg_ctx *ctx, const char *name, const lg_params *p,
+                             conv_geom *g) {
+  g->sh = p->ints[0]; g->sw = p->ints[1];
+  g->ph = p->ints[2]; g->pw = p->ints[3];
+  g->dh = p->ints[4]; g->dw = p->ints[5];
+  g->groups = p->scalar_int == 0 ? 1 : p->scalar_int;
+  if (g->sh < 1 || g->sw < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a stride >= 1, got (%lld, %lld)",
+                   name, (long long)g->sh, (long long)g->sw);
+  if (g->ph < 0 || g->pw < 0)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a padding >= 0, got (%lld, %lld)",
+                   name, (long long)g->ph, (long long)g->pw);
+  if (g->dh < 1 || g->dw < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a dilation >= 1, got (%lld, %lld)",
+                   name, (long long)g->dh, (long long)g->dw);
+  if (g->groups < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected groups >= 1, got %lld", name,
+                   (long long)g->groups);
+  return LG_OK;
+}
+
+/* Channel counts c and o must split into the groups. */
+static lg_status check_groups(lg_ctx *ctx, const char *name, const conv_geom *g,
+                              const char *c_what, const char *o_what) {
+  if (g->c % g->groups || g->o % g->groups)
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "%s: expected %s (%lld) and %s (%lld) divisible by groups "
+                   "(%lld)", name, c_what, (long long)g->c, o_what,
+                   (long long)g->o, (long long)g->groups);
+  return LG_OK;
+}
+
+/* The response size along one dim of an image of size len (may be < 1). */
+static int64_t response_len(int64_t len, int64_t k, int64_t s, int64_t pad,
+                            int64_t dil) {
+  int64_t span = len + 2 * pad - dil * (k - 1) - 1;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+static lg_status plan_conv2d(lg_ctx *ctx, const char *name,
+                             lg_tensor *const *in, conv_plan *pl) {
+  conv_geom *g = &pl->g;
+  lg_tensor *x = in[0], *w = in[1];
+  lg_status st = check_4d(ctx, name, "input", "(N,C,H,W)", x);
+  if (!st) st = check_4d(ctx, name, "weight", "(O,C/groups,kh,kw)", w);
+  if (st) return st;
+  char sx[160], sw[160];
+  g->n = x->sizes[0]; g->c = x->sizes[1]; g->h = x->sizes[2]; g->w = x->sizes[3];
+  g->o = w->sizes[0]; g->kh = w->sizes[2]; g->kw = w->sizes[3];
+  if ((st = check_groups(ctx, name, g, "input channels", "output channels")))
+    return st;
+  if (w->sizes[1] * g->groups != g->c)
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "%s: input %s has %lld channels, but weight %s with groups "
+                   "= %lld expects %lld", name, shape_of(sx, sizeof sx, x),
+                   (long long)g->c, shape_of(sw, sizeof sw, w),
+                   (long long)g->groups, (long long)(w->sizes[1] * g->groups));
+  g->oh = response_len(g->h, g->kh, g->sh, g->ph, g->dh);
+  g->ow = response_len(g->w, g->kw, g->sw, g->pw, g->dw);
+  if (g->oh < 1 || g->ow < 1)
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "%s: the padded input of size (%lld, %lld) is smaller than "
+                   "the dilated kernel of size (%lld, %lld)", name,
+                   (long long)(g->h + 2 * g->ph), (long long)(g->w + 2 * g->pw),
+                   (long long)(g->dh * (g->kh - 1) + 1),
+                   (long long)(g->dw * (g->kw - 1) + 1));
+  g->side = SOLVE_RESPONSE;
+  g->bias_size = g->o;
+  pl->image = x;
+  pl->weight = w;
+  int64_t sizes[4] = {g->n, g->o, g->oh, g->ow};
+  memcpy(pl->out_sizes, sizes, sizeof sizes);
+  return LG_OK;
+}
+
+static lg_status plan_transpose(lg_ctx *ctx, const char *name,
+                                lg_tensor *const *in, const lg_params *p,
+                                conv_plan *pl) {
+  conv_geom *g = &pl->g;
+  lg_tensor *x = in[0], *w = in[1];
+  lg_status st = check_4d(ctx, name, "input", "(N,C,H,W)", x);
+  if (!st) st = check_4d(ctx, name, "weight", "(C,O/groups,kh,kw)", w);
+  if (st) return st;
+  char sx[160], sw[160];
+  /* x is the response of the adjoint conv2d, the result its image */
+  g->n = x->sizes[0]; g->o = x->sizes[1]; g->oh = x->sizes[2]; g->ow = x->sizes[3];
+  g->c = w->sizes[1] * g->groups; g->kh = w->sizes[2]; g->kw = w->sizes[3];
+  if (w->sizes[0] != g->o)
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "%s: input %s has %lld channels, but weight %s expects %lld",
+                   name, shape_of(sx, sizeof sx, x), (long long)g->o,
+                   shape_of(sw, sizeof sw, w), (long long)w->sizes[0]);
+  if ((st = check_groups(ctx, name, g, "output channels", "input channels")))
+    return st;
+  int64_t oph = p->ints[6], opw = p->ints[7];
+  if (oph < 0 || opw < 0 || oph >= (g->sh > g->dh ? g->sh : g->dh) ||
+      opw >= (g->sw > g->dw ? g->sw : g->dw))
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s: expected an output_padding >= 0 and smaller than "
+                   "either stride or dilation, got (%lld, %lld)", name,
+                   (long long)oph, (long long)opw);
+  g->h = (g->oh - 1) * g->sh - 2 * g->ph + g->dh * (g->kh - 1) + oph + 1;
+  g->w = (g->ow - 1) * g->sw - 2 * g->pw + g->dw * (g->kw - 1) + opw + 1;
+  if (g->h < 1 || g->w < 1 || g->oh < 1 || g->ow < 1)
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "%s: input %s with this stride and padding gives an empty "
+                   "output of size (%lld, %lld)", name,
+                   shape_of(sx, sizeof sx, x), (long long)g->h,
+                   (long long)g->w);
+  g->side = SOLVE_IMAGE;
+  g->bias_size = g->c;
+  pl->response = x;
+  pl->weight = w;
+  int64_t sizes[4] = {g->n, g->c, g->h, g->w};
+  memcpy(pl->out_sizes, sizes, sizeof sizes);
+  return LG_OK;
+}
+
+/* The response may be any size: positions past the image read zeros. */
+static lg_status plan_weight_grad(lg_ctx *ctx, const char *name,
+                                  lg_tensor *const *in, const lg_params *p,
+                                  conv_plan *pl) {
+  conv_geom *g = &pl->g;
+  lg_tensor *x = in[0], *go = in[1];
+  lg_status st = check_4d(ctx, name, "input", "(N,C,H,W)", x);
+  if (!st) st = check_4d(ctx, name, "grad_output", "(N,O,OH,OW)", go);
+  if (st) return st;
+  char sx[160], sg[160];
+  if (x->dtype != go->dtype)
+    return lg_fail(ctx, LG_ERR_DTYPE, "%s: expected input and grad_output of "
+                   "one dtype, got %s and %s", name, lg_dtype_name(x->dtype),
+                   lg_dtype_name(go->dtype));
+  if (x->sizes[0] != go->sizes[0])
+    return lg_fail(ctx, LG_ERR_SHAPE, "%s: input %s and grad_output %s differ "
+                   "in batch size", name, shape_of(sx, sizeof sx, x),
+                   shape_of(sg, sizeof sg, go));
+  g->n = x->sizes[0]; g->c = x->sizes[1]; g->h = x->sizes[2]; g->w = x->sizes[3];
+  g->o = go->sizes[1]; g->oh = go->sizes[2]; g->ow = go->sizes[3];
+  g->kh = p->ints[6]; g->kw = p->ints[7];
+  if (g->kh < 1 || g->kw < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a kernel size >= 1 in "
+                   "ints[6..7], got (%lld, %lld)", name, (long long)g->kh,
+                   (long long)g->kw);
+  if ((st = check_groups(ctx, name, g, "input channels", "output channels")))
+    return st;
+  g->side = SOLVE_WEIGHT;
+  g->bias_size = 0;
+  pl->image = x;
+  pl->response = go;
+  int64_t sizes[4] = {g->o, g->c / g->groups, g->kh, g->kw};
+  memcpy(pl->out_sizes, sizes, sizeof sizes);
+  return LG_OK;
+}
+
+/* Checks the inputs of op and fills pl. */
+static lg_status plan(lg_ctx *ctx, lg_op op, lg_tensor *const *in, int n_in,
+                      const lg_params *p, conv_plan *pl) {
+  const char *name = lg_op_name(op);
+  memset(pl, 0, sizeof *pl);
+  if (p->flags & LG_FLAG_INPLACE)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: has no in-place form", name);
+  bool has_bias = (p->flags & LG_FLAG_OPT1) != 0;
+  if (op == LG_OP_CONV2D_WEIGHT_GRAD) has_bias = false;
+  int want = has_bias ? 3 : 2;
+  if (n_in != want)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected %d tensor inputs, got %d",
+                   name, want, n_in);
+  lg_status st = read_params(ctx, name, p, &pl->g);
+  if (st) return st;
+  switch (op) {
+    case LG_OP_CONV2D: st = plan_conv2d(ctx, name, in, pl); break;
+    case LG_OP_CONV_TRANSPOSE2D: st = plan_transpose(ctx, name, in, p, pl); break;
+    case LG_OP_CONV2D_WEIGHT_GRAD: st = plan_weight_grad(ctx, name, in, p, pl); break;
+    default: return lg_fail(ctx, LG_ERR_ARG, "conv: %s is not a convolution", name);
+  }
+  if (st) return st;
+  pl->g.dtype = in[0]->dtype;
+  if (in[1]->dtype != in[0]->dtype)
+    return lg_fail(ctx, LG_ERR_DTYPE, "%s: expected input and weight of one "
+                   "dtype, got %s and %s", name, lg_dtype_name(in[0]->dtype),
+                   lg_dtype_name(in[1]->dtype));
+  if (has_bias) {
+    lg_tensor *b = in[2];
+    char sb[160];
+    if (b->ndim != 1 || b->sizes[0] != pl->g.bias_size)
+      return lg_fail(ctx, LG_ERR_SHAPE, "%s: expected a bias of shape {%lld}, "
+                     "got %s", name, (long long)pl->g.bias_size,
+                     shape_of(sb, sizeof sb, b));
+    if (b->dtype != pl->g.dtype)
+      return lg_fail(ctx, LG_ERR_DTYPE, "%s: expected a %s bias, got %s", name,
+                     lg_dtype_name(pl->g.dtype), lg_dtype_name(b->dtype));
+    pl->bias = b;
+  }
+  return lg_check_shape(ctx, name, 4, pl->out_sizes, NULL);
+}
+
+/* ---- naive direct kernel (float64 accumulation) ------------------------ */
+
+/* One loop nest over every (response element, weight element) pair whose
+ * image position is inside the image; the side picks what is accumulated. */
+static void naive_conv(const conv_geom *g, double *image, double *weight,
+                       double *response) {
+  int64_t og = g->o / g->groups, cg = g->c / g->groups;
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t o = 0; o < g->o; o++)
+      for (int64_t c = 0; c < cg; c++) {
+        int64_t ic = (o / og) * cg + c;
+        for (int64_t y = 0; y < g->oh; y++)
+          for (int64_t x = 0; x < g->ow; x++)
+            for (int64_t i = 0; i < g->kh; i++)
+              for (int64_t j = 0; j < g->kw; j++) {
+                int64_t h = y * g->sh - g->ph + i * g->dh;
+                int64_t w = x * g->sw - g->pw + j * g->dw;
+                if (h < 0 || h >= g->h || w < 0 || w >= g->w) continue;
+                int64_t ri = ((n * g->o + o) * g->oh + y) * g->ow + x;
+                int64_t ii = ((n * g->c + ic) * g->h + h) * g->w + w;
+                int64_t wi = ((o * cg + c) * g->kh + i) * g->kw + j;
+                switch (g->side) {
+                  case SOLVE_RESPONSE: response[ri] += weight[wi] * image[ii]; break;
+                  case SOLVE_IMAGE: image[ii] += weight[wi] * response[ri]; break;
+                  case SOLVE_WEIGHT: weight[wi] += response[ri] * image[ii]; break;
+                }
+              }
+      }
+}
+
+/* ---- im2col / col2im and gemm ------------------------------------------ */
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The response columns [lo, hi) whose image position x s - offset lies in
+ * [0, len). */
+static void valid_range(int64_t count, int64_t s, int64_t offset, int64_t len,
+                        int64_t *lo, int64_t *hi) {
+  *lo = offset <= 0 ? 0 : ceil_div(offset, s);
+  *hi = len + offset <= 0 ? 0 : ceil_div(len + offset, s);
+  if (*hi > count) *hi = count;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* im2col: img (C/g,H,W) of one group -> col (C/g*kh*kw, OH*OW);
+ * col2im: the adjoint, col accumulated into img. */
+#define COL_KERNELS(SUFFIX, T)                                                \
+  static void im2col_##SUFFIX(const conv_geom *g, const T *img, T *col) {     \
+    int64_t cg = g->c / g->groups, plane = g->oh * g->ow;                     \
+    for (int64_t c = 0; c < cg; c++)                                          \
+      for (int64_t i = 0; i < g->kh; i++)                                     \
+        for (int64_t j = 0; j < g->kw; j++) {                                 \
+          T *row = col + ((c * g->kh + i) * g->kw + j) * plane;               \
+          int64_t offset = g->pw - j * g->dw, lo, hi;                         \
+          valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
+          for (int64_t y = 0; y < g->oh; y++) {                               \
+            T *r = row + y * g->ow;                                           \
+            int64_t h = y * g->sh - g->ph + i * g->dh;                        \
+            if (h < 0 || h >= g->h) {                                         \
+              memset(r, 0, (size_t)g->ow * sizeof(T));                        \
+              continue;                                                       \
+            }                                                                 \
+            const T *src = img + (c * g->h + h) * g->w;                       \
+            for (int64_t x = 0; x < lo; x++) r[x] = 0;                        \
+            if (g->sw == 1)                                                   \
+              memcpy(r + lo, src + lo - offset, (size_t)(hi - lo) * sizeof(T)); \
+            else                                                              \
+              for (int64_t x = lo; x < hi; x++) r[x] = src[x * g->sw - offset]; \
+            for (int64_t x = hi; x < g->ow; x++) r[x] = 0;                    \
+          }                                                                   \
+        }                                                                     \
+  }                                                                           \
+  static void col2im_##SUFFIX(const conv_geom *g, const T *col, T *img) {     \
+    int64_t cg = g->c / g->groups, plane = g->oh * g->ow;                     \
+    for (int64_t c = 0; c < cg; c++)                                          \
+      for (int64_t i = 0; i < g->kh; i++)                                     \
+        for (int64_t j = 0; j < g->kw; j++) {                                 \
+          const T *row = col + ((c * g->kh + i) * g->kw + j) * plane;         \
+          int64_t offset = g->pw - j * g->dw, lo, hi;                         \
+          valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
+          for (int64_t y = 0; y < g->oh; y++) {                               \
+            int64_t h = y * g->sh - g->ph + i * g->dh;                        \
+            if (h < 0 || h >= g->h) continue;                                 \
+            const T *r = row + y * g->ow;                                     \
+            T *dst = img + (c * g->h + h) * g->w;                             \
+            for (int64_t x = lo; x < hi; x++) dst[x * g->sw - offset] += r[x]; \
+          }                                                                   \
+        }                                                                     \
+  }
+COL_KERNELS(f32, float)
+COL_KERNELS(f64, double)
+
+static void im2col(const conv_geom *g, const void *img, void *col) {
+  if (g->dtype == LG_FLOAT32)
+    im2col_f32(g, img, col);
+  else
+    im2col_f64(g, img, col);
+}
+
+static void col2im(const conv_geom *g, const void *col, void *img) {
+  if (g->dtype == LG_FLOAT32)
+    col2im_f32(g, col, img);
+  else
+    col2im_f64(g, col, img);
+}
+
+/* c (m,n) = op(a) (m,k) @ op(b) (k,n) + beta c, row-major */
+static void gemm(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
+                 int64_t k, const void *a, int64_t lda, const void *b,
+                 int64_t ldb, double beta, void *c, int64_t ldc) {
+  CBLAS_TRANSPOSE ta_ = ta ? CblasTrans : CblasNoTrans;
+  CBLAS_TRANSPOSE tb_ = tb ? CblasTrans : CblasNoTrans;
+  if (dtype == LG_FLOAT32)
+    cblas_sgemm(CblasRowMajor, ta_, tb_, (int)m, (int)n, (int)k, 1.0f, a,
+                (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta_, tb_, (int)m, (int)n, (int)k, 1.0, a,
+                (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Whether the image is its own column matrix (1x1 kernel, unit stride, no
+ * padding): im2col would only copy it. */
+static bool image_is_col(const conv_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+         g->pw == 0;
+}
+
+/* Whether every gemm dimension fits BLAS's int. */
+static bool fits_blas(const conv_geom *g) {
+  int64_t k = g->c / g->groups * g->kh * g->kw;
+  return k <= INT_MAX && g->oh * g->ow <= INT_MAX && g->o <= INT_MAX &&
+         g->h * g->w <= INT_MAX;
+}
+
+/* The solved tensor (zeroed when it accumulates) from the two others, one
+ * batch element and one group at a time; col holds one group's columns. */
+static void fast_conv(const conv_geom *g, char *image, char *weight,
+                      char *response, char *col) {
+  size_t es = lg_dtype_size(g->dtype);
+  int64_t og = g->o / g->groups, cg = g->c / g->groups;
+  int64_t kg = cg * g->kh * g->kw, plane = g->oh * g->ow, hw = g->h * g->w;
+  bool direct = image_is_col(g);
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+      char *img = image + (size_t)((n * g->c + grp * cg) * hw) * es;
+      char *rsp = response + (size_t)((n * g->o + grp * og) * plane) * es;
+      char *wg = weight + (size_t)(grp * og * kg) * es;
+      char *cols = direct ? img : col;
+      switch (g->side) {
+        case SOLVE_RESPONSE: /* rsp (og,plane) = wg (og,kg) @ col (kg,plane) */
+          if (!direct) im2col(g, img, col);
+          gemm(g->dtype, false, false, og, plane, kg, wg, kg, cols, plane, 0,
+               rsp, plane);
+          break;
+        case SOLVE_IMAGE: /* col (kg,plane) = wg^T (kg,og) @ rsp (og,plane) */
+          gemm(g->dtype, true, false, kg, plane, og, wg, kg, rsp, plane, 0,
+               cols, plane);
+          if (!direct) col2im(g, col, img);
+          break;
+        case SOLVE_WEIGHT: /* wg (og,kg) += rsp (og,plane) @ col^T */
+          if (!direct) im2col(g, img, col);
+          gemm(g->dtype, false, true, og, kg, plane, rsp, plane, cols, plane, 1,
+               wg, kg);
+          break;
+      }
+    }
+}
+
+/* out (N,B,...) += b (B) broadcast over each plane of size plane */
+#define BIAS_KERNEL(SUFFIX, T)                                                \
+  static void add_bias_##SUFFIX(T *out, const T *b, int64_t n, int64_t count, \
+                                int64_t plane) {                              \
+    for (int64_t i = 0; i < n * count; i++) {                                 \
+      T v = b[i % count], *o = out + i * plane;                               \
+      for (int64_t k = 0; k < plane; k++) o[k] += v;                          \
+    }                                                                         \
+  }
+BIAS_KERNEL(f32, float)
+BIAS_KERNEL(f64, double)
+
+/* ---- driver ------------------------------------------------------------- */
+
+/* Runs the planned problem on contiguous operands of the compute dtype. */
+static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
+                             lg_tensor **result) {
+  const conv_geom *g = &pl->g;
+  lg_dtype dt = fast ? g->dtype : LG_FLOAT64;
+  lg_tensor *ops[4] = {NULL, NULL, NULL, NULL}; /* image weight response bias */
+  lg_tensor *src[4] = {pl->image, pl->weight, pl->response, pl->bias};
+  lg_tensor *out = NULL;
+  char *col = NULL;
+  size_t col_bytes = 0;
+  lg_status st = LG_OK;
+  for (int k = 0; k < 4 && !st; k++)
+    if (src[k]) st = lg_contiguous_as(ctx, src[k], dt, &ops[k]);
+  if (!st) st = lg_full(ctx, dt, 4, pl->out_sizes, 0, &out);
+  if (st) goto done;
+  int solved = g->side == SOLVE_IMAGE ? 0 : g->side == SOLVE_WEIGHT ? 1 : 2;
+  ops[solved] = lg_tensor_retain(out);
+  char *data[3];
+  for (int k = 0; k < 3; k++) data[k] = lg_data_ptr(ops[k]);
+  bool empty = lg_tensor_numel(out) == 0 || g->n == 0 || g->c == 0 ||
+               g->o == 0 || g->oh == 0 || g->ow == 0;
+  if (!empty && fast && !image_is_col(g)) {
+    col_bytes = (size_t)(g->c / g->groups * g->kh * g->kw * g->oh * g->ow) *
+                lg_dtype_size(dt);
+    col = lg_mem_alloc(ctx, col_bytes);
+    if (!col) {
+      st = lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory for a %zu-byte "
+                   "column buffer", g->side == SOLVE_IMAGE ? "conv_transpose2d"
+                   : "conv2d", col_bytes);
+      goto done;
+    }
+  }
+  if (!empty && fast) {
+    openblas_set_num_threads(lg_ctx_num_threads(ctx));
+    fast_conv(g, data[0], data[1], data[2], col);
+  } else if (!empty) {
+    naive_conv(g, (double *)(void *)data[0], (double *)(void *)data[1],
+               (double *)(void *)data[2]);
+  }
+  if (ops[3]) {
+    int64_t plane = pl->out_sizes[2] * pl->out_sizes[3];
+    if (dt == LG_FLOAT32)
+      add_bias_f32(lg_tensor_data(out), lg_tensor_data(ops[3]), g->n,
+                   g->bias_size, plane);
+    else
+      add_bias_f64(lg_tensor_data(out), lg_tensor_data(ops[3]), g->n,
+                   g->bias_size, plane);
+  }
+  if (dt != g->dtype) { /* the naive kernel's float64 result */
+    lg_tensor *cast = NULL;
+    st = lg_contiguous_as(ctx, out, g->dtype, &cast);
+    lg_tensor_release(out);
+    out = cast;
+  }
+done:
+  if (col) lg_mem_free(ctx, col, col_bytes);
+  for (int k = 0; k < 4; k++) lg_tensor_release(ops[k]);
+  if (st) {
+    lg_tensor_release(out);
+    return st;
+  }
+  *result = out;
+  return LG_OK;
+}
+
+static lg_status conv_compute(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                              int n_in, const lg_params *p, bool fast,
+                              lg_tensor **out) {
+  conv_plan pl;
+  lg_status st = plan(ctx, op, in, n_in, p, &pl);
+  if (st) return st;
+  return run_planned(ctx, &pl, fast && fits_blas(&pl.g), out);
+}
+
+/* The naive direct convolution in float64: the oracle for the tests. */
+lg_status lg_conv_reference(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                            int n_in, const lg_params *p, lg_tensor **out) {
+  out[0] = NULL;
+  return conv_compute(ctx, op, in, n_in, p, false, out);
+}
+
+/* CONV2D, CONV_TRANSPOSE2D, CONV2D_WEIGHT_GRAD: see the header comment for
+ * the shapes and the params layout. */
+lg_status lg_kernel_conv2d(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                           int n_in, const lg_params *p, lg_tensor **out) {
+  return conv_compute(ctx, op, in, n_in, p, true, out);
+}
