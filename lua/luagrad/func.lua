@@ -706,4 +706,9 @@ function func.hessian(f, opts)
   return func.jacfwd(func.jacrev(f, inner), inner)
 end
 
+-- functional_call and stack_module_state live beside the module system.
+local func_call = require "luagrad.func_call"
+func.functional_call = func_call.functional_call
+func.stack_module_state = func_call.stack_module_state
+
 return func

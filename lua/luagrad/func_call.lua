@@ -1,0 +1,419 @@
+-- luagrad.func_call: functional_call (a module called with its parameters
+-- and buffers replaced) and stack_module_state, exposed as
+-- func.functional_call and func.stack_module_state.
+--
+-- A call swaps table fields: each dotted name is a slot (owner module,
+-- field key); the tensor passed for it is rawset into the owner for the
+-- duration of forward and the original rawset back afterwards, also when
+-- forward raises. How names map to slots is worked out once per module and
+-- kept in a plan (a weak cache keyed by the module): no string is split on
+-- the hot path. A plan stays valid while every module it reached is still
+-- at the same field of the same parent (checked each call, one rawget per
+-- edge) and no registry changed (the global structure counter of
+-- luagrad.nn.module, and each module's registry version when the counter
+-- moved). Tied groups (names holding the same tensor) are recomputed when a
+-- slot's tensor is not the one the plan saw.
+local lg = require "luagrad"
+local M = require "luagrad.nn.module"
+local parametrize = require "luagrad.nn.parametrize"
+
+local registry_of, class_name, join = M.registry_of, M.class_name, M.join
+local rawget, rawset, rawequal, pairs, ipairs, type, getmetatable, error, pcall, select =
+  rawget, rawset, rawequal, pairs, ipairs, type, getmetatable, error, pcall, select
+local is_tensor = lg.is_tensor
+
+local fc = {}
+
+local finish -- defined after functional_call
+
+local plans = setmetatable({}, {__mode = "k"})
+
+---------------------------------------------------------------------------
+-- plans
+
+-- Adds the slot (module index mi, key) to plan if new; returns its index.
+local function slot_for(plan, mi, key)
+  local by_key = plan.slot_by[mi]
+  local s = by_key[key]
+  if s == nil then
+    s = #plan.slot_mod + 1
+    plan.slot_mod[s], plan.slot_key[s], plan.slot_names[s] = mi, key, {}
+    by_key[key] = s
+  end
+  return s
+end
+
+-- Groups the tensor slots by the identity of their current tensors.
+local function compute_ties(plan)
+  local by_tensor, groups, group_of = {}, {}, {}
+  for s = 1, plan.n_tensor_slots do
+    local v = rawget(plan.modules[plan.slot_mod[s]], plan.slot_key[s])
+    plan.slot_value[s] = v
+    if v ~= nil then
+      local g = by_tensor[v]
+      if g == nil then
+        g = {}
+        by_tensor[v] = g
+      end
+      g[#g + 1] = s
+    end
+  end
+  for s = 1, plan.n_tensor_slots do
+    local v = plan.slot_value[s]
+    local g = v ~= nil and by_tensor[v]
+    if g and (#g > 1 or #plan.slot_names[s] > 1) and group_of[s] == nil then
+      groups[#groups + 1] = g
+      local names = {}
+      for _, member in ipairs(g) do
+        group_of[member] = #groups
+        for _, n in ipairs(plan.slot_names[member]) do names[#names + 1] = n end
+      end
+      g.names = M.quoted_list(names)
+    end
+  end
+  plan.groups, plan.group_of = groups, group_of
+end
+
+-- Walks the module tree once: modules, the edges to check, every parameter
+-- and buffer name (also those reached twice through a shared module) and
+-- the plain names of parametrized tensors.
+local function build_plan(root)
+  local plan = {
+    modules = {}, index_of = {}, mversion = {},
+    edge_parent = {}, edge_key = {}, edge_child = {},
+    slot_by = {}, slot_mod = {}, slot_key = {}, slot_names = {}, slot_value = {},
+    slot_of = {}, names = {}, is_tensor_name = {},
+    version = M.structure_version(),
+  }
+  local on_path = {}
+  local computed = {}
+  local function visit(m, prefix)
+    if on_path[m] then
+      error("functional_call: the module tree contains a cycle at '" .. prefix .. "'", 0)
+    end
+    local mi = plan.index_of[m]
+    if mi == nil then
+      mi = #plan.modules + 1
+      plan.modules[mi], plan.index_of[m], plan.mversion[mi] = m, mi, registry_of(m).version
+      plan.slot_by[mi] = {}
+    end
+    on_path[m] = true
+    local reg = registry_of(m)
+    for _, kind in ipairs({"parameter", "buffer"}) do
+      for _, key in ipairs(reg.order) do
+        if reg.kind[key] == kind and rawget(m, key) ~= nil then
+          local name = join(prefix, key)
+          local s = slot_for(plan, mi, key)
+          plan.slot_of[name] = s
+          plan.names[#plan.names + 1] = name
+          plan.is_tensor_name[name] = true
+          local names = plan.slot_names[s]
+          names[#names + 1] = name
+        end
+      end
+    end
+    for _, pname in ipairs(parametrize.parametrized_names(m)) do
+      computed[#computed + 1] = {mi, pname, join(prefix, pname)}
+    end
+    for _, key in ipairs(reg.order) do
+      if reg.kind[key] == "module" then
+        local child = rawget(m, key)
+        local e = #plan.edge_parent + 1
+        plan.edge_parent[e], plan.edge_key[e], plan.edge_child[e] = mi, key, child or false
+        if child ~= nil then visit(child, join(prefix, key)) end
+      end
+    end
+    on_path[m] = nil
+  end
+  visit(root, "")
+  plan.n_tensor_slots = #plan.slot_mod
+  for _, c in ipairs(computed) do
+    if plan.slot_of[c[3]] == nil then plan.slot_of[c[3]] = slot_for(plan, c[1], c[2]) end
+  end
+  compute_ties(plan)
+  return plan
+end
+
+-- The module's plan, rebuilt when the tree or a registry changed.
+local function plan_of(root)
+  local plan = plans[root]
+  if plan ~= nil then
+    local modules, parent, key, child = plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child
+    for e = 1, #parent do
+      if (rawget(modules[parent[e]], key[e]) or false) ~= child[e] then
+        plan = nil
+        break
+      end
+    end
+  end
+  if plan ~= nil and plan.version ~= M.structure_version() then
+    for mi, m in ipairs(plan.modules) do
+      if registry_of(m).version ~= plan.mversion[mi] then
+        plan = nil
+        break
+      end
+    end
+    if plan ~= nil then plan.version = M.structure_version() end
+  end
+  if plan == nil then
+    plan = build_plan(root)
+    plans[root] = plan
+  end
+  return plan
+end
+
+-- The slot of a name that is no parameter or buffer: a field of an existing
+-- submodule that is absent or holds a tensor (set for the call, then
+-- removed or restored, as PyTorch's functional_call does). Cached in plan.
+local function extra_slot(plan, root, name)
+  local prefix, attr = name:match("^(.*)%.([^.]*)$")
+  if prefix == nil then prefix, attr = "", name end
+  local ok, owner = pcall(root.get_submodule, root, prefix)
+  if not ok then
+    error(string.format("functional_call: the key \"%s\" names no submodule \"%s\" of %s",
+                        name, prefix, class_name(root)), 0)
+  end
+  local mi = plan.index_of[owner]
+  local key = registry_of(owner).key_of[attr] or attr
+  local current = owner[key]
+  if current ~= nil and not lg.is_tensor(current) then
+    error(string.format("functional_call: the key \"%s\" names a %s of %s, not a tensor",
+                        name, type(current), class_name(owner)), 0)
+  end
+  local s = slot_for(plan, mi, key)
+  plan.slot_of[name] = s
+  return s
+end
+
+---------------------------------------------------------------------------
+-- functional_call
+
+-- Collects the given tensors per slot into values (slot -> tensor); checks
+-- keys, values and tied groups.
+local function assign_table(plan, root, tbl, values, tie, group_value)
+  for k, v in pairs(tbl) do
+    if type(k) ~= "string" then
+      error("functional_call: expected dotted names (strings) as keys of params, got a "
+            .. type(k) .. " key", 0)
+    end
+    if not is_tensor(v) then
+      error(string.format("functional_call: expected a tensor for \"%s\", got %s", k, type(v)), 0)
+    end
+    local s = plan.slot_of[k] or extra_slot(plan, root, k)
+    local g = group_value and plan.group_of[s]
+    if g then
+      local seen = group_value[g]
+      if seen ~= nil and not rawequal(seen, v) then
+        error("functional_call: got different values for the keys " .. plan.groups[g].names
+              .. ", which are tied; pass {tie_weights = false} to give them separate values", 0)
+      end
+      group_value[g] = v
+    elseif values[s] ~= nil and not rawequal(values[s], v) then
+      error("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
+            .. ", which are the same tensor slot (a shared submodule)", 0)
+    end
+    values[s] = v
+  end
+end
+
+-- Raises the strict error when names are missing or unexpected.
+local function check_strict(plan, root, tables, values)
+  local missing, unexpected, given = {}, {}, {}
+  for _, tbl in ipairs(tables) do
+    for k in pairs(tbl) do
+      given[k] = true
+      if not plan.is_tensor_name[k] then unexpected[#unexpected + 1] = k end
+    end
+  end
+  for _, name in ipairs(plan.names) do
+    if not given[name] and values[plan.slot_of[name]] == nil then missing[#missing + 1] = name end
+  end
+  if #missing == 0 and #unexpected == 0 then return end
+  local parts = {}
+  if #unexpected > 0 then parts[#parts + 1] = "unexpected key(s): " .. M.quoted_list(unexpected) end
+  if #missing > 0 then parts[#parts + 1] = "missing key(s): " .. M.quoted_list(missing) end
+  error("functional_call: error(s) in reparametrizing for " .. class_name(root) .. ":\n\t"
+        .. table.concat(parts, "\n\t"), 0)
+end
+
+-- Calls root with the arguments as described in functional_call.
+local function call_module(root, args, kwargs)
+  local plain = type(args) == "table" and getmetatable(args) == nil
+  if kwargs == nil then
+    if args == nil then return pcall(root) end
+    if not plain then return pcall(root, args) end
+    return pcall(root, table.unpack(args, 1, args.n or #args))
+  end
+  if type(kwargs) ~= "table" then
+    error("functional_call: expected kwargs to be nil or a table, got " .. type(kwargs), 0)
+  end
+  local list, n = {}, 0
+  if plain then
+    n = args.n or #args
+    for i = 1, n do list[i] = args[i] end
+  elseif args ~= nil then
+    n, list[1] = 1, args
+  end
+  list[n + 1] = kwargs
+  return pcall(root, table.unpack(list, 1, n + 1))
+end
+
+--- functional_call(module, params, args, kwargs, opts) calls module with
+--- its parameters and buffers replaced by params for the duration of the
+--- call (API.md, func): params a table dotted name -> tensor or an array of
+--- such tables with distinct keys; args a single value, or an array table
+--- of arguments (`{tbl}` passes one table; `args.n` is honoured; a table
+--- with a metatable is a single value), nil for none; kwargs nil or a table
+--- passed as one more argument; opts {tie_weights = true, strict = false}.
+--- The module gets its own tensors back afterwards, also when forward
+--- raises (the error is re-raised unchanged); whatever forward left in a
+--- replaced slot is written back into the caller's table under its key.
+--- Returns what forward returns.
+function fc.functional_call(module, params, args, kwargs, opts)
+  if not M.is_module(module) then
+    error("functional_call: expected a Module, got " .. type(module), 2)
+  end
+  if type(params) ~= "table" or getmetatable(params) ~= nil then
+    error("functional_call: expected params to be a table of dotted names -> tensors or an array of such tables, got "
+          .. type(params), 2)
+  end
+  local tie, strict = true, false
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("functional_call: expected an options table {tie_weights, strict}, got " .. type(opts), 2)
+    end
+    tie = opts.tie_weights ~= false
+    strict = opts.strict == true
+  end
+
+  local plan = plan_of(module)
+  if tie then
+    local modules, mod_of, key_of, seen = plan.modules, plan.slot_mod, plan.slot_key, plan.slot_value
+    for s = 1, plan.n_tensor_slots do
+      if rawget(modules[mod_of[s]], key_of[s]) ~= seen[s] then
+        compute_ties(plan)
+        break
+      end
+    end
+  end
+
+  -- the tables of params
+  local tables = params
+  if rawget(params, 1) == nil then
+    tables = {params}
+  else
+    local owner_of = {}
+    local repeated = {}
+    for i, tbl in ipairs(params) do
+      if type(tbl) ~= "table" or getmetatable(tbl) ~= nil then
+        error(string.format("functional_call: expected params[%d] to be a table of dotted names -> tensors, got %s",
+                            i, type(tbl)), 2)
+      end
+      for k in pairs(tbl) do
+        if owner_of[k] ~= nil then repeated[#repeated + 1] = tostring(k) end
+        owner_of[k] = i
+      end
+    end
+    if #repeated > 0 then
+      error("functional_call: the tables of params repeat the key(s) " .. M.quoted_list(repeated)
+            .. "; their keys must be distinct", 2)
+    end
+  end
+
+  local values, group_value = {}, (tie and plan.groups[1] ~= nil) and {} or nil
+  for _, tbl in ipairs(tables) do assign_table(plan, module, tbl, values, tie, group_value) end
+  if group_value then
+    for g, v in pairs(group_value) do
+      for _, s in ipairs(plan.groups[g]) do values[s] = v end
+    end
+  end
+  if strict then check_strict(plan, module, tables, values) end
+
+  -- swap, call, restore
+  local modules, mod_of, key_of = plan.modules, plan.slot_mod, plan.slot_key
+  local saved = {} -- slot -> the module's tensor, then what forward left there
+  for s, v in pairs(values) do
+    local owner, key = modules[mod_of[s]], key_of[s]
+    saved[s] = rawget(owner, key)
+    rawset(owner, key, v)
+  end
+  return finish(plan, values, saved, tables, call_module(module, args, kwargs))
+end
+
+-- Restores the module's tensors, re-raises forward's error or writes the
+-- rebindings back into the caller's tables, and returns forward's results.
+function finish(plan, values, saved, tables, ok, ...)
+  local modules, mod_of, key_of = plan.modules, plan.slot_mod, plan.slot_key
+  for s in pairs(values) do
+    local owner, key = modules[mod_of[s]], key_of[s]
+    local now = rawget(owner, key)
+    rawset(owner, key, saved[s])
+    saved[s] = now
+  end
+  if not ok then error((...), 0) end
+  local slot_of = plan.slot_of
+  for _, tbl in ipairs(tables) do
+    for k, v in pairs(tbl) do
+      local now = saved[slot_of[k]]
+      if now ~= nil and not rawequal(now, v) then tbl[k] = now end
+    end
+  end
+  return ...
+end
+
+---------------------------------------------------------------------------
+-- stack_module_state
+
+-- name -> stacked tensor over the models, for one kind of named tensors.
+local function stack_named(models, list_method, map_method, what)
+  local out = {}
+  local maps = {}
+  for i, m in ipairs(models) do maps[i] = m[map_method](m) end
+  for _, pair in ipairs(models[1][list_method](models[1])) do
+    local name = pair[1]
+    local tensors, grads = {}, 0
+    for i = 1, #models do
+      local t = maps[i][name]
+      if t == nil then
+        error(string.format("stack_module_state: model %d has no %s \"%s\" (model 1 has)", i, what, name), 0)
+      end
+      tensors[i] = t
+      if t.requires_grad then grads = grads + 1 end
+    end
+    if grads ~= 0 and grads ~= #models then
+      error(string.format("stack_module_state: expected %s \"%s\" of every model to have the same requires_grad",
+                          what, name), 0)
+    end
+    local stacked = lg.no_grad(lg.stack, tensors, 1)
+    if grads > 0 then stacked:requires_grad_() end
+    out[name] = stacked
+  end
+  return out
+end
+
+--- stack_module_state(models) returns params, buffers: tables name ->
+--- tensor stacking each name's tensors over the models on dim 1. Stacked
+--- parameters are new leaves that require grad when the models' do.
+function fc.stack_module_state(models)
+  if type(models) ~= "table" or M.is_module(models) then
+    error("stack_module_state: expected an array of modules, got " .. type(models), 2)
+  end
+  if #models == 0 then error("stack_module_state: expected at least one model, got 0", 2) end
+  for i, m in ipairs(models) do
+    if not M.is_module(m) then
+      error(string.format("stack_module_state: expected a Module at position %d, got %s", i, type(m)), 2)
+    end
+    if m.training ~= models[1].training then
+      error("stack_module_state: expected all models to have the same training/eval mode", 2)
+    end
+    if getmetatable(m) ~= getmetatable(models[1]) then
+      error(string.format("stack_module_state: expected all models to be of the same class, got %s and %s",
+                          class_name(models[1]), class_name(m)), 2)
+    end
+  end
+  local params = stack_named(models, "named_parameters_list", "named_parameters", "parameter")
+  local buffers = stack_named(models, "named_buffers_list", "named_buffers", "buffer")
+  return params, buffers
+end
+
+return fc

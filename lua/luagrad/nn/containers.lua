@@ -1,0 +1,218 @@
+-- luagrad.nn.containers: Sequential, ModuleList and ModuleDict. Their
+-- children are plain fields like any module's: Sequential and ModuleList
+-- hold them at integer keys 1..n (`seq[2]`, `#seq`, `ipairs(list)`; dotted
+-- names "1", "2", ...), ModuleDict at string keys.
+local M = require "luagrad.nn.module"
+
+local Module, is_module, class_name = M.Module, M.is_module, M.class_name
+
+local containers = {}
+
+local function check_child(fname, i, m)
+  if not is_module(m) then
+    error(string.format("%s: expected a Module at position %d, got %s", fname, i, type(m)), 3)
+  end
+end
+
+-- Appends modules (an array) at integer keys after the last one.
+local function append_all(self, fname, modules, n)
+  for i = 1, n or #modules do
+    check_child(fname, i, modules[i])
+    self[#self + 1] = modules[i]
+  end
+  return self
+end
+
+-- After insert or pop: the integer keys 1..new_n are the children, in order.
+local function reindex(self, old_n, new_n)
+  local reg = M.registry_of(self)
+  local order = {}
+  for _, k in ipairs(reg.order) do
+    if math.type(k) ~= "integer" then order[#order + 1] = k end
+  end
+  for k = 1, new_n do
+    order[#order + 1] = k
+    reg.kind[k], reg.key_of[tostring(k)] = "module", k
+  end
+  for k = new_n + 1, old_n do reg.kind[k], reg.key_of[tostring(k)] = nil, nil end
+  reg.order = order
+  M.bump(reg)
+end
+
+---------------------------------------------------------------------------
+-- shared by Sequential and ModuleList
+
+local function define_list_methods(class)
+  --- append(m): adds m at the end; returns self.
+  function class:append(m)
+    return append_all(self, class.__name .. ":append", {m}, 1)
+  end
+
+  --- extend(modules): appends each module of an array; returns self.
+  function class:extend(modules)
+    if type(modules) ~= "table" or is_module(modules) and getmetatable(modules) ~= class then
+      error(class.__name .. ":extend: expected an array of modules, got " .. type(modules), 2)
+    end
+    local list = {}
+    for i = 1, #modules do list[i] = modules[i] end
+    return append_all(self, class.__name .. ":extend", list)
+  end
+
+  --- insert(i, m): puts m at position i, moving the later ones up.
+  function class:insert(i, m)
+    local n = #self
+    if math.type(i) ~= "integer" or i < 1 or i > n + 1 then
+      error(string.format("%s:insert: expected a position in 1..%d, got %s", class.__name, n + 1, tostring(i)), 2)
+    end
+    check_child(class.__name .. ":insert", i, m)
+    for k = n, i, -1 do rawset(self, k + 1, rawget(self, k)) end
+    rawset(self, i, m)
+    reindex(self, n, n + 1)
+    return self
+  end
+
+  --- pop(i): removes and returns the child at position i (default last).
+  function class:pop(i)
+    local n = #self
+    i = i or n
+    if math.type(i) ~= "integer" or i < 1 or i > n then
+      error(string.format("%s:pop: expected a position in 1..%d, got %s", class.__name, n, tostring(i)), 2)
+    end
+    local m = rawget(self, i)
+    for k = i, n - 1 do rawset(self, k, rawget(self, k + 1)) end
+    rawset(self, n, nil)
+    reindex(self, n, n - 1)
+    return m
+  end
+end
+
+---------------------------------------------------------------------------
+-- Sequential
+
+local Sequential = Module:extend("Sequential")
+containers.Sequential = Sequential
+define_list_methods(Sequential)
+
+--- Sequential(m1, m2, ...) or Sequential({m1, m2, ...}): forward passes the
+--- input through each child in turn. An error inside a child is re-raised
+--- as "Sequential: child i (Class): <message>".
+function Sequential:init(...)
+  local first = ...
+  if select("#", ...) == 1 and type(first) == "table" and not is_module(first) then
+    append_all(self, "Sequential", first)
+  else
+    append_all(self, "Sequential", {...}, select("#", ...))
+  end
+end
+
+function Sequential:forward(x)
+  for i = 1, #self do
+    local child = rawget(self, i)
+    local ok, y = pcall(child, x)
+    if not ok then
+      if type(y) == "string" then
+        error(string.format("Sequential: child %d (%s): %s", i, class_name(child), y), 0)
+      end
+      error(y, 0)
+    end
+    x = y
+  end
+  return x
+end
+
+---------------------------------------------------------------------------
+-- ModuleList
+
+local ModuleList = Module:extend("ModuleList")
+containers.ModuleList = ModuleList
+define_list_methods(ModuleList)
+
+--- ModuleList({m1, m2, ...}): holds modules at 1..n; no forward.
+function ModuleList:init(modules)
+  if modules ~= nil then
+    if type(modules) ~= "table" or is_module(modules) then
+      error("ModuleList: expected an array of modules, got " .. type(modules), 3)
+    end
+    append_all(self, "ModuleList", modules)
+  end
+end
+
+function ModuleList:forward()
+  error("ModuleList: has no forward; iterate over it (for i, m in ipairs(list))", 2)
+end
+
+---------------------------------------------------------------------------
+-- ModuleDict
+
+local ModuleDict = Module:extend("ModuleDict")
+containers.ModuleDict = ModuleDict
+
+--- ModuleDict({name = m, ...}): holds modules under string keys (`d.name`
+--- or `d["name"]`), in insertion order; a table argument's keys are
+--- inserted in sorted order. A name may not hide a method.
+function ModuleDict:init(modules)
+  if modules ~= nil then self:update(modules) end
+end
+
+--- set(name, m): adds or replaces child name.
+function ModuleDict:set(name, m)
+  if type(name) ~= "string" then
+    error("ModuleDict:set: expected a string name, got " .. type(name), 2)
+  end
+  if not is_module(m) then
+    error("ModuleDict:set: expected a Module for '" .. name .. "', got " .. type(m), 2)
+  end
+  local reg = M.registry_of(self)
+  if reg.kind[name] == nil then
+    if rawget(self, name) ~= nil or ModuleDict[name] ~= nil then
+      error("ModuleDict:set: the name '" .. name .. "' is taken by a field or method of ModuleDict", 2)
+    end
+    self:register_module(name, m)
+  else
+    rawset(self, name, m)
+  end
+  return self
+end
+
+--- update(modules): sets each entry of a table name -> module (sorted by
+--- name) or of an array of {name, module} pairs (in order).
+function ModuleDict:update(modules)
+  if type(modules) ~= "table" or is_module(modules) then
+    error("ModuleDict:update: expected a table of modules, got " .. type(modules), 2)
+  end
+  if modules[1] ~= nil then
+    for _, pair in ipairs(modules) do self:set(pair[1], pair[2]) end
+    return self
+  end
+  local names = {}
+  for k in pairs(modules) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do self:set(k, modules[k]) end
+  return self
+end
+
+--- pop(name): removes child name and returns it.
+function ModuleDict:pop(name)
+  local m = self[name]
+  M.unregister_key(self, name)
+  rawset(self, name, nil)
+  return m
+end
+
+--- keys(), values(), items(): the children's names, modules and {name,
+--- module} pairs, in order.
+function ModuleDict:items() return self:named_children() end
+
+function ModuleDict:keys()
+  local out = {}
+  for i, pair in ipairs(self:named_children()) do out[i] = pair[1] end
+  return out
+end
+
+function ModuleDict:values() return self:children() end
+
+function ModuleDict:forward()
+  error("ModuleDict: has no forward; index it by name", 2)
+end
+
+return containers

@@ -1,0 +1,201 @@
+-- luagrad.nn.init (nn.init): in-place initialisers of tensors with
+-- PyTorch's fan computations and gains. Each fills its tensor without
+-- recording gradients and returns it. PyTorch's keyword arguments are a
+-- trailing options table or positional arguments in PyTorch's order:
+-- `kaiming_uniform_(w, math.sqrt(5))` equals `kaiming_uniform_(w, {a = math.sqrt(5)})`.
+local lg = require "luagrad"
+
+local init = {}
+
+local function check_tensor(fname, t)
+  if not lg.is_tensor(t) then
+    error(fname .. ": expected a tensor, got " .. type(t), 3)
+  end
+end
+
+-- Positional arguments (names in order) or one options table, with defaults.
+local function arguments(names, defaults, ...)
+  local first = ...
+  local out = {}
+  if type(first) == "table" then
+    for i, name in ipairs(names) do
+      local v = first[name]
+      if v == nil then v = defaults[i] end
+      out[i] = v
+    end
+  else
+    local given = table.pack(...)
+    for i = 1, #names do
+      local v = given[i]
+      if v == nil then v = defaults[i] end
+      out[i] = v
+    end
+  end
+  return table.unpack(out, 1, #names)
+end
+
+-- Copies value into t without recording gradients; returns t.
+local function fill_with(t, value)
+  lg.no_grad(function() t:copy_(value) end)
+  return t
+end
+
+local function shape_of(t)
+  local s, out = t.shape, {}
+  for i = 1, #s do out[i] = s[i] end
+  return out
+end
+
+--- calculate_gain(nonlinearity, param) as torch.nn.init.calculate_gain.
+function init.calculate_gain(nonlinearity, param)
+  local linear = {linear = true, conv1d = true, conv2d = true, conv3d = true,
+                  conv_transpose1d = true, conv_transpose2d = true,
+                  conv_transpose3d = true, sigmoid = true}
+  if linear[nonlinearity] then return 1 end
+  if nonlinearity == "tanh" then return 5 / 3 end
+  if nonlinearity == "relu" then return math.sqrt(2) end
+  if nonlinearity == "leaky_relu" then
+    local slope = param
+    if slope == nil then slope = 0.01 end
+    if type(slope) ~= "number" then
+      error("calculate_gain: expected a number negative_slope, got " .. type(slope), 2)
+    end
+    return math.sqrt(2 / (1 + slope * slope))
+  end
+  if nonlinearity == "selu" then return 3 / 4 end
+  error("calculate_gain: unsupported nonlinearity " .. tostring(nonlinearity), 2)
+end
+
+--- calculate_fan_in_and_fan_out(t) returns fan_in, fan_out: size(2) and
+--- size(1) times the product of the remaining sizes (t needs >= 2 dims).
+function init.calculate_fan_in_and_fan_out(t)
+  check_tensor("calculate_fan_in_and_fan_out", t)
+  local shape = shape_of(t)
+  if #shape < 2 then
+    error("calculate_fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer than 2 dimensions, got shape {"
+          .. table.concat(shape, ",") .. "}", 3)
+  end
+  local receptive = 1
+  for d = 3, #shape do receptive = receptive * shape[d] end
+  return shape[2] * receptive, shape[1] * receptive
+end
+
+--- uniform_(t, a = 0, b = 1): values drawn uniformly from [a, b).
+function init.uniform_(t, ...)
+  check_tensor("uniform_", t)
+  local a, b = arguments({"a", "b"}, {0, 1}, ...)
+  return fill_with(t, lg.rand(shape_of(t), {dtype = t.dtype}) * (b - a) + a)
+end
+
+--- normal_(t, mean = 0, std = 1): values drawn from N(mean, std^2).
+function init.normal_(t, ...)
+  check_tensor("normal_", t)
+  local mean, std = arguments({"mean", "std"}, {0, 1}, ...)
+  return fill_with(t, lg.randn(shape_of(t), {dtype = t.dtype}) * std + mean)
+end
+
+--- constant_(t, val), zeros_(t), ones_(t).
+function init.constant_(t, val)
+  check_tensor("constant_", t)
+  if type(val) ~= "number" then
+    error("constant_: expected a number value, got " .. type(val), 2)
+  end
+  lg.no_grad(function() t:fill_(val) end)
+  return t
+end
+
+function init.zeros_(t)
+  check_tensor("zeros_", t)
+  return init.constant_(t, 0)
+end
+
+function init.ones_(t)
+  check_tensor("ones_", t)
+  return init.constant_(t, 1)
+end
+
+--- xavier_uniform_(t, gain = 1): U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
+function init.xavier_uniform_(t, ...)
+  check_tensor("xavier_uniform_", t)
+  local gain = arguments({"gain"}, {1}, ...)
+  local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
+  local a = math.sqrt(3) * gain * math.sqrt(2 / (fan_in + fan_out))
+  return init.uniform_(t, -a, a)
+end
+
+--- xavier_normal_(t, gain = 1): N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
+function init.xavier_normal_(t, ...)
+  check_tensor("xavier_normal_", t)
+  local gain = arguments({"gain"}, {1}, ...)
+  local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
+  return init.normal_(t, 0, gain * math.sqrt(2 / (fan_in + fan_out)))
+end
+
+-- std = gain / sqrt(fan) of the kaiming initialisers.
+local function kaiming_std(fname, t, a, mode, nonlinearity)
+  if mode ~= "fan_in" and mode ~= "fan_out" then
+    error(fname .. ": expected mode \"fan_in\" or \"fan_out\", got " .. tostring(mode), 3)
+  end
+  local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
+  local fan = mode == "fan_in" and fan_in or fan_out
+  return init.calculate_gain(nonlinearity, a) / math.sqrt(fan)
+end
+
+--- kaiming_uniform_(t, a = 0, mode = "fan_in", nonlinearity = "leaky_relu"):
+--- U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan).
+function init.kaiming_uniform_(t, ...)
+  check_tensor("kaiming_uniform_", t)
+  local a, mode, nonlinearity = arguments({"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
+  local bound = math.sqrt(3) * kaiming_std("kaiming_uniform_", t, a, mode, nonlinearity)
+  return init.uniform_(t, -bound, bound)
+end
+
+--- kaiming_normal_(t, a = 0, mode = "fan_in", nonlinearity = "leaky_relu"):
+--- N(0, std^2), std = gain / sqrt(fan).
+function init.kaiming_normal_(t, ...)
+  check_tensor("kaiming_normal_", t)
+  local a, mode, nonlinearity = arguments({"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
+  return init.normal_(t, 0, kaiming_std("kaiming_normal_", t, a, mode, nonlinearity))
+end
+
+-- Orthonormalises the columns of a (rows >= cols, an array of rows) by
+-- modified Gram-Schmidt: the Q of a QR factorisation with a positive
+-- diagonal in R, which is PyTorch's q * sign(diag(r)).
+local function orthonormal_columns(a, rows, cols)
+  for j = 1, cols do
+    for i = 1, j - 1 do
+      local dot = 0
+      for r = 1, rows do dot = dot + a[r][i] * a[r][j] end
+      for r = 1, rows do a[r][j] = a[r][j] - dot * a[r][i] end
+    end
+    local norm = 0
+    for r = 1, rows do norm = norm + a[r][j] * a[r][j] end
+    norm = math.sqrt(norm)
+    for r = 1, rows do a[r][j] = a[r][j] / norm end
+  end
+  return a
+end
+
+--- orthogonal_(t, gain = 1): a (semi-)orthogonal matrix from the QR
+--- factorisation of a normal random matrix (t viewed as size(1) x rest).
+function init.orthogonal_(t, ...)
+  check_tensor("orthogonal_", t)
+  local gain = arguments({"gain"}, {1}, ...)
+  local shape = shape_of(t)
+  if #shape < 2 then
+    error("orthogonal_: only tensors with 2 or more dimensions are supported, got shape {"
+          .. table.concat(shape, ",") .. "}", 2)
+  end
+  if t:numel() == 0 then return t end
+  local rows = shape[1]
+  local cols = t:numel() // rows
+  local flat = lg.randn(rows, cols, {dtype = "float64"})
+  local transposed = rows < cols
+  if transposed then flat = flat:t() end
+  local m, n = transposed and cols or rows, transposed and rows or cols
+  local q = lg.tensor(orthonormal_columns(flat:contiguous():tolist(), m, n), {dtype = "float64"})
+  if transposed then q = q:t() end
+  return fill_with(t, (q * gain):reshape(shape):to(t.dtype))
+end
+
+return init

@@ -1,0 +1,78 @@
+-- luagrad.nn.utils: gradient clipping and nn.utils.parametrize.
+local lg = require "luagrad"
+
+local utils = {}
+
+utils.parametrize = require "luagrad.nn.parametrize"
+
+-- The tensors of a params argument: one tensor, or an array of tensors.
+local function tensor_list(fname, params)
+  if lg.is_tensor(params) then return {params} end
+  if type(params) ~= "table" then
+    error(fname .. ": expected a tensor or an array of tensors, got " .. type(params), 3)
+  end
+  for i = 1, #params do
+    if not lg.is_tensor(params[i]) then
+      error(string.format("%s: expected a tensor at position %d, got %s", fname, i, type(params[i])), 3)
+    end
+  end
+  return params
+end
+
+--- clip_grad_norm_(params, max_norm, norm_type = 2, {error_if_nonfinite})
+--- scales the .grad of params (a tensor or an array, e.g.
+--- module:parameters()) in place so that their joint norm is at most
+--- max_norm, as PyTorch does (coefficient max_norm / (norm + 1e-6), never
+--- above 1). Returns the joint norm before clipping, a 0-d tensor.
+function utils.clip_grad_norm_(params, max_norm, norm_type, opts)
+  local list = tensor_list("clip_grad_norm_", params)
+  if type(max_norm) ~= "number" then
+    error("clip_grad_norm_: expected a number max_norm, got " .. type(max_norm), 2)
+  end
+  if type(norm_type) == "table" then norm_type, opts = nil, norm_type end
+  norm_type = norm_type or 2
+  if type(norm_type) ~= "number" or norm_type <= 0 then
+    error("clip_grad_norm_: expected a positive norm_type (or math.huge), got " .. tostring(norm_type), 2)
+  end
+  opts = opts or {}
+  local grads = {}
+  for _, p in ipairs(list) do
+    if p.grad ~= nil then grads[#grads + 1] = p.grad end
+  end
+  if #grads == 0 then return lg.tensor(0.0) end
+  return lg.no_grad(function()
+    local norms = {}
+    for i, g in ipairs(grads) do
+      if norm_type == math.huge then norms[i] = g:abs():max():to("float64")
+      else norms[i] = g:norm(norm_type):to("float64") end
+    end
+    local stacked = lg.stack(norms, 1)
+    local total = norm_type == math.huge and stacked:max() or stacked:norm(norm_type)
+    local value = total:item()
+    if opts.error_if_nonfinite and (value ~= value or value == math.huge) then
+      error("clip_grad_norm_: the total norm of the gradients is " .. tostring(value)
+            .. "; pass {error_if_nonfinite = false} to clip anyway", 0)
+    end
+    local coef = max_norm / (value + 1e-6)
+    if coef < 1 then
+      for _, g in ipairs(grads) do g:mul_(coef) end
+    end
+    return total:to(grads[1].dtype)
+  end)
+end
+
+--- clip_grad_value_(params, clip_value) clamps every .grad to
+--- [-clip_value, clip_value] in place.
+function utils.clip_grad_value_(params, clip_value)
+  local list = tensor_list("clip_grad_value_", params)
+  if type(clip_value) ~= "number" then
+    error("clip_grad_value_: expected a number clip_value, got " .. type(clip_value), 2)
+  end
+  lg.no_grad(function()
+    for _, p in ipairs(list) do
+      if p.grad ~= nil then p.grad:clamp_(-clip_value, clip_value) end
+    end
+  end)
+end
+
+return utils
