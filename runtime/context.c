@@ -58,6 +58,10 @@ void lg_ctx_set_grad_enabled(lg_ctx *ctx, bool enabled) {
   ctx->grad_enabled = enabled;
 }
 bool lg_ctx_grad_enabled(const lg_ctx *ctx) { return ctx->grad_enabled; }
+void lg_ctx_set_detect_anomaly(lg_ctx *ctx, bool enabled) {
+  ctx->detect_anomaly = enabled;
+}
+bool lg_ctx_detect_anomaly(const lg_ctx *ctx) { return ctx->detect_anomaly; }
 size_t lg_ctx_bytes_in_use(const lg_ctx *ctx) { return ctx->bytes_in_use; }
 
 /* Records a formatted message in ctx and returns status. */

@@ -22,6 +22,7 @@ struct lg_ctx {
   uint64_t rng_offset;   /* Philox counter: blocks of 4 words used so far */
   int num_threads;
   bool grad_enabled;
+  bool detect_anomaly;    /* backward checks every gradient for NaN/Inf */
   size_t bytes_in_use;
   uint64_t autograd_runs;  /* numbers backward runs (engine scratch marks) */
   char error[LG_ERROR_SIZE];

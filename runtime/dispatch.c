@@ -32,6 +32,30 @@ int lg_op_kind(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? op_table[op].kind : 0;
 }
 
+/* out=: checks the request, then runs the kernel into the caller's outs[0]
+ * without recording (PyTorch refuses out= when autograd would need it). */
+static lg_status run_out(lg_ctx *ctx, lg_op op, int n_inputs,
+                         lg_tensor *const *inputs, const lg_params *params,
+                         lg_tensor **outs) {
+  const char *name = op_table[op].name;
+  lg_tensor *given = outs[0];
+  if (!given)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= was requested without an "
+                   "output tensor", name);
+  if (params->flags & LG_FLAG_INPLACE)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= and in place can't be "
+                   "combined", name);
+  bool needs_grad = lg_autograd_needs_grad(given);
+  for (int i = 0; i < n_inputs && !needs_grad; i++)
+    needs_grad = lg_autograd_needs_grad(inputs[i]);
+  if (ctx->grad_enabled && needs_grad &&
+      op_table[op].backward != lg_backward_none)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= arguments don't support "
+                   "automatic differentiation, but one of the arguments "
+                   "requires grad (use no_grad, or drop out=)", name);
+  return lg_op_run_forward(ctx, op, n_inputs, inputs, params, outs);
+}
+
 /* Runs op; see luagrad.h. */
 lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
                     lg_tensor *const *inputs, const lg_params *params,
@@ -57,6 +81,8 @@ lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
     if (!inputs[i])
       return lg_fail(ctx, LG_ERR_ARG, "%s: input %d is NULL", info->name,
                      i + 1);
+  if (params->flags & LG_FLAG_OUT) return run_out(ctx, op, n_inputs, inputs,
+                                                  params, outs);
   bool handled;
   lg_status st = lg_autograd_record_run(ctx, op, n_inputs, inputs, params,
                                         outs, &handled);
@@ -64,22 +90,32 @@ lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
   return lg_op_run_forward(ctx, op, n_inputs, inputs, params, outs);
 }
 
+/* The forward half of lg_op_run: no checks, no graph. */
 lg_status lg_op_run_forward(lg_ctx *ctx, lg_op op, int n_inputs,
                             lg_tensor *const *inputs, const lg_params *params,
                             lg_tensor **outs) {
   const op_info *info = &op_table[op];
   bool inplace = (params->flags & LG_FLAG_INPLACE) != 0;
-  if (inplace) {
-    outs[0] = inputs[0];
-  } else {
-    for (int i = 0; i < info->n_outputs; i++) outs[i] = NULL;
-  }
+  /* out=: the kernel validates the given outs[0] (lg_prepare_out) and
+   * writes into it; kernels without out support replace it, caught below */
+  lg_tensor *given = (params->flags & LG_FLAG_OUT) ? outs[0] : NULL;
+  for (int i = 0; i < info->n_outputs; i++) outs[i] = NULL;
+  if (inplace) outs[0] = inputs[0];
+  if (given) outs[0] = given;
   lg_status st = info->forward(ctx, op, inputs, n_inputs, params, outs);
   if (st != LG_OK) {
     for (int i = 0; i < info->n_outputs; i++) outs[i] = NULL;
     return st;
   }
-  if (inplace) outs[0]->storage->version++;
+  if (given && outs[0] != given) {
+    for (int i = 0; i < info->n_outputs; i++) {
+      lg_tensor_release(outs[i]);
+      outs[i] = NULL;
+    }
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= is not supported by this op",
+                   info->name);
+  }
+  if (inplace || given) outs[0]->storage->version++;
   return LG_OK;
 }
 

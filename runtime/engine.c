@@ -7,7 +7,12 @@
  * to its output gradients has been summed into its buffers. Grad mode is
  * create_graph during the run, so with create_graph the rules' ops are
  * recorded and the gradients are themselves differentiable.
+ *
+ * In anomaly mode (lg_ctx_set_detect_anomaly) every gradient a rule hands
+ * to its inputs is read for NaN and Inf before it flows on, and the run
+ * fails naming the rule and the input; without it nothing is read.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,6 +171,7 @@ static lg_status run_rule(lg_ctx *ctx, lg_node *n, lg_tensor **grad_in) {
 
 typedef struct run_state {
   lg_ctx *ctx;
+  const char *fname;  /* "backward" or "grad", for messages */
   const lg_backward_opts *opts;
   uint64_t run_id;
   node_list seen;   /* every reachable node */
@@ -248,6 +254,28 @@ static lg_status mark_needed(run_state *r) {
   return LG_OK;
 }
 
+/* Anomaly mode: the first NaN or Inf in what n's rule produced fails the
+ * run with a message naming the rule and the input. */
+static lg_status check_anomaly(run_state *r, lg_node *n,
+                               lg_tensor *const *grad_in) {
+  for (int i = 0; i < n->n_inputs; i++) {
+    lg_tensor *g = grad_in[i];
+    if (!g || !lg_dtype_is_float(g->dtype)) continue;
+    int64_t count = lg_tensor_numel(g);
+    for (int64_t k = 0; k < count; k++) {
+      double v = lg_tensor_get(g, k);
+      if (isfinite(v)) continue;
+      char label[64];
+      grad_fn_label(n, label, sizeof label);
+      return lg_fail(r->ctx, LG_ERR_RUNTIME,
+                     "%s: %s produced %s in the gradient of input %d "
+                     "(anomaly mode)", r->fname, label,
+                     isnan(v) ? "NaN" : "Inf", i + 1);
+    }
+  }
+  return LG_OK;
+}
+
 static lg_status process(run_state *r, lg_node *n) {
   lg_ctx *ctx = r->ctx;
   lg_status st = LG_OK;
@@ -295,6 +323,7 @@ static lg_status process(run_state *r, lg_node *n) {
     memset(grad_in, 0, bytes);
   }
   st = run_rule(ctx, n, grad_in);
+  if (!st && ctx->detect_anomaly) st = check_anomaly(r, n, grad_in);
   for (int i = 0; i < n->n_inputs; i++) {
     lg_edge *e = &n->edges[i];
     if (!e->node) {
@@ -367,6 +396,7 @@ static lg_status run_backward(lg_ctx *ctx, const char *fname, int n_out,
     return lg_fail(ctx, LG_ERR_ARG, "%s: expected at least one output", fname);
   run_state r = {0};
   r.ctx = ctx;
+  r.fname = fname;
   r.opts = opts;
   r.run_id = ++ctx->autograd_runs;
   r.seen.ctx = r.ready.ctx = ctx;

@@ -264,10 +264,24 @@ static void operand_matrix(const mm_problem *pr, bool is_a, int64_t *rows,
   }
 }
 
-/* Computes a @ b into a new contiguous tensor; use_blas picks the path. */
+/* Whether the caller's output can take the product directly: contiguous,
+ * of the computed dtype and shape, and not overlapping an operand. */
+static bool writes_directly(const mm_problem *pr, const lg_tensor *dest,
+                            const lg_tensor *a, const lg_tensor *b) {
+  if (!dest || dest->dtype != pr->dtype || dest->ndim != pr->out_ndim ||
+      !lg_tensor_is_contiguous(dest) || lg_tensor_same_storage(dest, a) ||
+      lg_tensor_same_storage(dest, b))
+    return false;
+  for (int i = 0; i < dest->ndim; i++)
+    if (dest->sizes[i] != pr->out_sizes[i]) return false;
+  return true;
+}
+
+/* Computes a @ b into a new contiguous tensor, or into dest (a new
+ * reference to it) when writes_directly allows; use_blas picks the path. */
 static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
-                                lg_tensor *b_in, bool use_blas,
-                                lg_tensor **result) {
+                                lg_tensor *b_in, lg_tensor *dest,
+                                bool use_blas, lg_tensor **result) {
   mm_problem pr;
   lg_status st = plan_matmul(ctx, a_in, b_in, &pr);
   if (st) return st;
@@ -277,7 +291,9 @@ static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
     goto done;
   if (b->dtype != pr.dtype && (st = make_contiguous(ctx, &b, pr.dtype)))
     goto done;
-  if ((st = lg_empty(ctx, pr.dtype, pr.out_ndim, pr.out_sizes, &out)))
+  if (writes_directly(&pr, dest, a_in, b_in))
+    out = lg_tensor_retain(dest);
+  else if ((st = lg_empty(ctx, pr.dtype, pr.out_ndim, pr.out_sizes, &out)))
     goto done;
   problem_strides(&pr, a, b);
   if (pr.batch_count == 0 || pr.m == 0 || pr.n == 0) goto done;
@@ -318,7 +334,7 @@ done:
 lg_status lg_matmul_reference(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                               lg_tensor **out) {
   *out = NULL;
-  return matmul_compute(ctx, a, b, false, out);
+  return matmul_compute(ctx, a, b, NULL, false, out);
 }
 
 /* a (...,M,K) or (K), b (...,K,N) or (K) -> out (broadcast batch, M, N)
@@ -329,9 +345,9 @@ lg_status lg_kernel_matmul(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   (void)n_in;
   (void)p;
   lg_tensor *result = NULL;
-  lg_status st = matmul_compute(ctx, in[0], in[1], true, &result);
+  lg_status st = matmul_compute(ctx, in[0], in[1], *out, true, &result);
   if (st) return st;
-  if (!*out) {
+  if (!*out || result == *out) { /* new, or written straight into out */
     *out = result;
     return LG_OK;
   }

@@ -92,6 +92,11 @@ LG_API void lg_ctx_set_num_threads(lg_ctx *ctx, int n);
 LG_API int lg_ctx_num_threads(const lg_ctx *ctx);
 LG_API void lg_ctx_set_grad_enabled(lg_ctx *ctx, bool enabled);
 LG_API bool lg_ctx_grad_enabled(const lg_ctx *ctx);
+/* Anomaly mode: backward checks each gradient a rule produces and fails
+ * naming the rule when one holds NaN or Inf. Off by default (it reads
+ * every gradient element). */
+LG_API void lg_ctx_set_detect_anomaly(lg_ctx *ctx, bool enabled);
+LG_API bool lg_ctx_detect_anomaly(const lg_ctx *ctx);
 /* Bytes currently held by tensor storages of this context. */
 LG_API size_t lg_ctx_bytes_in_use(const lg_ctx *ctx);
 
@@ -159,6 +164,7 @@ LG_API void lg_tensor_set_int(lg_tensor *t, int64_t flat_index, int64_t v);
 #define LG_FLAG_OPT3      (1 << 9)  /* nn ops: optional input 3 is present   */
 #define LG_FLAG_OPT4      (1 << 10) /* nn ops: optional input 4 is present   */
 #define LG_FLAG_TRAINING  (1 << 11) /* batch_norm: batch statistics, update  */
+#define LG_FLAG_OUT       (1 << 12) /* write into the caller's outs[0] (out=) */
 
 /* The non-tensor arguments of an op. Zero-initialise, then set what the op
  * reads; lg_ops.h says which op reads which field. */
@@ -177,7 +183,12 @@ typedef struct lg_params {
 /* Runs op on n_inputs tensors. outs has one slot per output of the op
  * (lg_ops.h). A NULL slot receives a new tensor; with LG_FLAG_INPLACE the
  * result is written into inputs[0] and outs[0] receives a new reference to
- * it. params may be NULL when the op reads none. */
+ * it. With LG_FLAG_OUT the caller puts a tensor in outs[0] and the result
+ * is written into it (PyTorch's out=; shape must match, dtype must accept
+ * the result); on success outs[0] holds a new reference to that tensor, on
+ * failure NULL. out= records no graph: it fails while grad mode is on and
+ * an input or the output requires grad. params may be NULL when the op
+ * reads none. */
 LG_API lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
                            lg_tensor *const *inputs, const lg_params *params,
                            lg_tensor **outs);

@@ -1,7 +1,8 @@
 /* autograd_lua.c: the Lua face of autograd: requires_grad, .grad (one Lua
  * value per C tensor, so t.grad == t.grad), .grad_fn, backward, detach,
- * no_grad/enable_grad guards, autograd.grad, and custom Functions whose
- * backward is a Lua function the engine calls through this file. */
+ * no_grad/enable_grad and detect_anomaly guards, autograd.grad, and custom
+ * Functions whose backward is a Lua function the engine calls through this
+ * file. */
 #include <stdio.h>
 #include <string.h>
 
@@ -210,45 +211,80 @@ static int l_grad(lua_State *L) {
 
 /* ---- grad mode ---------------------------------------------------------- */
 
+/* A context flag a guard sets and restores: grad mode or anomaly mode. */
+typedef enum { FLAG_GRAD, FLAG_ANOMALY } ctx_flag;
+
+typedef struct mode_guard {
+  int saved; /* the value to restore; -1 once restored */
+  ctx_flag flag;
+} mode_guard;
+
+static bool get_flag(lg_ctx *ctx, ctx_flag flag) {
+  return flag == FLAG_GRAD ? lg_ctx_grad_enabled(ctx)
+                           : lg_ctx_detect_anomaly(ctx);
+}
+
+static void set_flag(lg_ctx *ctx, ctx_flag flag, bool on) {
+  if (flag == FLAG_GRAD) lg_ctx_set_grad_enabled(ctx, on);
+  else lg_ctx_set_detect_anomaly(ctx, on);
+}
+
 static int guard_close(lua_State *L) {
-  int *saved = luaL_checkudata(L, 1, guard_type);
-  if (*saved >= 0) {
+  mode_guard *g = luaL_checkudata(L, 1, guard_type);
+  if (g->saved >= 0) {
     lua_getiuservalue(L, 1, 1);
     lgl_state *S = lua_touserdata(L, -1);
-    if (S && S->ctx) lg_ctx_set_grad_enabled(S->ctx, *saved != 0);
-    *saved = -1; /* closing twice restores once */
+    if (S && S->ctx) set_flag(S->ctx, g->flag, g->saved != 0);
+    g->saved = -1; /* closing twice restores once */
   }
   return 0;
 }
 
-/* no_grad() / enable_grad(): a guard for a to-be-closed variable;
- * no_grad(fn, ...) runs fn with the mode set and restores it, also when
- * fn raises. */
-static int set_mode(lua_State *L, bool enabled) {
+/* no_grad() / enable_grad() / detect_anomaly(): a guard for a to-be-closed
+ * variable; no_grad(fn, ...) runs fn with the mode set and restores it,
+ * also when fn raises. */
+static int set_mode(lua_State *L, ctx_flag flag, bool enabled,
+                    const char *fname) {
   lgl_state *S = lgl_get_state(L);
-  bool before = lg_ctx_grad_enabled(S->ctx);
+  bool before = get_flag(S->ctx, flag);
   if (lua_isfunction(L, 1)) {
     int n = lua_gettop(L);
-    lg_ctx_set_grad_enabled(S->ctx, enabled);
+    set_flag(S->ctx, flag, enabled);
     int status = lua_pcall(L, n - 1, LUA_MULTRET, 0);
-    lg_ctx_set_grad_enabled(S->ctx, before);
+    set_flag(S->ctx, flag, before);
     if (status != LUA_OK) return lua_error(L);
     return lua_gettop(L);
   }
   if (!lua_isnoneornil(L, 1))
-    return luaL_error(L, "%s: expected a function or nothing, got %s",
-                      enabled ? "enable_grad" : "no_grad",
+    return luaL_error(L, "%s: expected a function or nothing, got %s", fname,
                       luaL_typename(L, 1));
-  int *saved = lua_newuserdatauv(L, sizeof *saved, 1);
-  *saved = before;
+  mode_guard *g = lua_newuserdatauv(L, sizeof *g, 1);
+  g->saved = before;
+  g->flag = flag;
   lua_pushvalue(L, LGL_STATE_UPVALUE);
   lua_setiuservalue(L, -2, 1);
   luaL_setmetatable(L, guard_type);
-  lg_ctx_set_grad_enabled(S->ctx, enabled);
+  set_flag(S->ctx, flag, enabled);
   return 1;
 }
-static int l_no_grad(lua_State *L) { return set_mode(L, false); }
-static int l_enable_grad(lua_State *L) { return set_mode(L, true); }
+static int l_no_grad(lua_State *L) {
+  return set_mode(L, FLAG_GRAD, false, "no_grad");
+}
+static int l_enable_grad(lua_State *L) {
+  return set_mode(L, FLAG_GRAD, true, "enable_grad");
+}
+/* detect_anomaly(): backward names the rule that produced NaN or Inf. */
+static int l_detect_anomaly(lua_State *L) {
+  return set_mode(L, FLAG_ANOMALY, true, "detect_anomaly");
+}
+static int l_set_detect_anomaly(lua_State *L) {
+  lg_ctx_set_detect_anomaly(lgl_ctx(L), lua_toboolean(L, 1));
+  return 0;
+}
+static int l_is_anomaly_enabled(lua_State *L) {
+  lua_pushboolean(L, lg_ctx_detect_anomaly(lgl_ctx(L)));
+  return 1;
+}
 
 static int l_is_grad_enabled(lua_State *L) {
   lua_pushboolean(L, lg_ctx_grad_enabled(lgl_ctx(L)));
@@ -365,6 +401,9 @@ static const luaL_Reg module_functions[] = {
     {"enable_grad", l_enable_grad},
     {"is_grad_enabled", l_is_grad_enabled},
     {"set_grad_enabled", l_set_grad_enabled},
+    {"_detect_anomaly", l_detect_anomaly},
+    {"_set_detect_anomaly", l_set_detect_anomaly},
+    {"_is_anomaly_enabled", l_is_anomaly_enabled},
     {"_autograd_grad", l_grad},
     {"_autograd_attach", l_attach},
     {NULL, NULL},

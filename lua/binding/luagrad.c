@@ -1,10 +1,15 @@
 /* luagrad.c: luaopen_luagrad, which opens the library into a lua_State:
- * one runtime context per state, the tensor metatable, the module table,
- * and lazy loading of the Lua sub-libraries (lg.nn, lg.func, ...). */
-#include "lgl.h"
+ * one runtime context per state (with the host's allocator when opened
+ * through luagrad_open), the tensor metatable, the module table, and lazy
+ * loading of the Lua sub-libraries (lg.nn, lg.func, ...).
+ *
+ * Opening twice into one state returns the first module: the registry
+ * holds it under "luagrad.module", its state under "luagrad.state". */
+#include "lgl_out.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int state_gc(lua_State *L) {
   lgl_state *S = lua_touserdata(L, 1);
@@ -37,6 +42,15 @@ static int l_set_num_threads(lua_State *L) {
 
 static int l_get_num_threads(lua_State *L) {
   lua_pushinteger(L, lg_ctx_num_threads(lgl_ctx(L)));
+  return 1;
+}
+
+/* Seconds on a monotonic wall clock (os.clock is CPU time, os.time whole
+ * seconds): for progress rates, ETAs and benchmarks. */
+static int l_wall_time(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
   return 1;
 }
 
@@ -78,24 +92,42 @@ static const luaL_Reg module_functions[] = {
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads},
     {"is_tensor", l_is_tensor},
+    {"wall_time", l_wall_time},
     {"memory_in_use", l_memory_in_use},
     {NULL, NULL},
 };
 
+void lgl_anchor_keys(lua_State *L) {
+  static const char *const keys[] = {"out", "beta", "alpha", "dtype",
+                                     "requires_grad", "keepdim"};
+  int n = (int)(sizeof keys / sizeof keys[0]);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, keys[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.keys");
+}
+
 /* Opens luagrad into L and returns the module table. */
 LUALIB_API int luaopen_luagrad(lua_State *L) {
+  return lgl_open_with(L, NULL, NULL);
+}
+
+int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.module") == LUA_TTABLE)
+    return 1;
+  lua_pop(L, 1);
   lgl_state *S = lua_newuserdatauv(L, sizeof *S, 0);
   memset(S, 0, sizeof *S);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, state_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  S->ctx = lg_ctx_new(NULL, NULL);
+  S->ctx = lg_ctx_new(alloc, ud);
   if (!S->ctx) return luaL_error(L, "luagrad: out of memory creating context");
   int state_idx = lua_gettop(L);
-  /* keep the state alive as long as L (functions also hold it) */
-  lua_pushvalue(L, state_idx);
-  lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.state");
+  lgl_anchor_keys(L);
 
   luaL_newmetatable(L, LGL_TENSOR_TYPE);
   int meta_idx = lua_gettop(L);
@@ -118,6 +150,8 @@ LUALIB_API int luaopen_luagrad(lua_State *L) {
   lgl_open_autograd(L, &T);
   lgl_open_nn_loss(L, &T);
   lgl_open_nn_conv(L, &T);
+  lgl_open_io(L, &T);
+  lgl_open_optim(L, &T);
 
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, module_idx, "Tensor"); /* methods, for extension in Lua */
@@ -127,6 +161,11 @@ LUALIB_API int luaopen_luagrad(lua_State *L) {
   lua_pushcfunction(L, module_index);
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, module_idx);
+  /* keep the state alive as long as L (functions also hold it) */
+  lua_pushvalue(L, state_idx);
+  lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.state");
+  lua_pushvalue(L, module_idx);
+  lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.module");
   lua_pushvalue(L, module_idx);
   return 1;
 }

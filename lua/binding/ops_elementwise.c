@@ -1,13 +1,15 @@
 /* ops_elementwise.c: Lua wrappers for the elementwise ops. The uniform
  * kinds (unary, binary, comparison) are registered straight from the op
  * table in lg_ops.h, each as a method, an in-place method (name_) and a
- * module function; clamp and where have their own wrappers. */
+ * module function, the out-of-place ones taking a trailing {out = t} that
+ * writes the result into t (no allocation); clamp and where have their own
+ * wrappers. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dtype.h"
-#include "lgl.h"
+#include "lgl_out.h"
 
 #define OP_UPVALUE lua_upvalueindex(3)
 
@@ -15,16 +17,35 @@ static lg_op upvalue_op(lua_State *L) {
   return (lg_op)lua_tointeger(L, OP_UPVALUE);
 }
 
+/* op(t[, {out = y}]) and t:op_() */
 static int unary(lua_State *L, int inplace) {
   lg_op op = upvalue_op(L);
   lg_tensor *t = lgl_check_tensor(L, 1, lg_op_name(op));
   lg_params p = {0};
   if (inplace) p.flags = LG_FLAG_INPLACE;
-  return lgl_run_op(L, op, 1, &t, &p, 1);
+  int out_idx = inplace ? 0 : lgl_opt_out(L, 2, lg_op_name(op));
+  return lgl_run_op_out(L, op, 1, &t, &p, 1, out_idx);
 }
 static int l_unary(lua_State *L) { return unary(L, 0); }
 static int l_unary_(lua_State *L) { return unary(L, 1); }
-static int l_binary(lua_State *L) { return lgl_binary(L, upvalue_op(L), 0); }
+
+/* Whether lgl_binary accepts the value at idx as an operand. */
+static bool is_operand(lua_State *L, int idx) {
+  int type = lua_type(L, idx);
+  return type == LUA_TNUMBER || type == LUA_TBOOLEAN || lgl_to_tensor(L, idx);
+}
+
+/* op(a, b[, {out = y}]): lgl_binary decodes the operands; an out request
+ * is left for its lgl_run_op only once the operands are known to be valid,
+ * so lgl_binary can't raise between the request and the run. */
+static int l_binary(lua_State *L) {
+  lg_op op = upvalue_op(L);
+  int out_idx = lgl_opt_out(L, 3, lg_op_name(op));
+  if (out_idx && is_operand(L, 1) && is_operand(L, 2) &&
+      (lgl_to_tensor(L, 1) || lgl_to_tensor(L, 2)))
+    lgl_push_out_request(L, out_idx);
+  return lgl_binary(L, op, 0);
+}
 static int l_binary_(lua_State *L) { return lgl_binary(L, upvalue_op(L), 1); }
 
 /* clamp(t, min, max) with either bound nil, or clamp(t, {min=, max=}) */

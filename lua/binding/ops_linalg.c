@@ -1,6 +1,8 @@
 /* ops_linalg.c: the Lua face of the matrix products: matmul, mm, bmm, mv,
- * dot, outer and addmm, each a module function and a tensor method. */
-#include "lgl.h"
+ * dot, outer and addmm, each a module function and a tensor method;
+ * matmul, mm and addmm take a trailing {out = y} that writes the product
+ * into y without allocating (contiguous y of the result dtype). */
+#include "lgl_out.h"
 
 typedef lg_status (*product_fn)(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                                 lg_tensor **out);
@@ -17,14 +19,25 @@ static int product(lua_State *L, const char *fname, product_fn fn) {
   return 1;
 }
 
-/* lg.matmul(a, b) / a:matmul(b) */
+/* lg.matmul(a, b[, {out = y}]) / a:matmul(b[, {out = y}]) */
 static int l_matmul(lua_State *L) {
   lg_tensor *in[2] = {lgl_check_tensor(L, 1, "matmul"),
                       lgl_check_tensor(L, 2, "matmul")};
-  return lgl_run_op(L, LG_OP_MATMUL, 2, in, NULL, 1);
+  return lgl_run_op_out(L, LG_OP_MATMUL, 2, in, NULL, 1,
+                        lgl_opt_out(L, 3, "matmul"));
 }
 
-static int l_mm(lua_State *L) { return product(L, "mm", lg_mm); }
+/* lg.mm(a, b[, {out = y}]): with out=, the ranks are checked here and the
+ * product runs as matmul into y (lg_mm itself has no output slot). */
+static int l_mm(lua_State *L) {
+  int out_idx = lgl_opt_out(L, 3, "mm");
+  if (!out_idx) return product(L, "mm", lg_mm);
+  lg_tensor *in[2] = {lgl_check_tensor(L, 1, "mm"), lgl_check_tensor(L, 2, "mm")};
+  if (lg_tensor_ndim(in[0]) != 2 || lg_tensor_ndim(in[1]) != 2)
+    return luaL_error(L, "mm: expected two 2-D tensors, got %d-D and %d-D",
+                      lg_tensor_ndim(in[0]), lg_tensor_ndim(in[1]));
+  return lgl_run_op_out(L, LG_OP_MATMUL, 2, in, NULL, 1, out_idx);
+}
 static int l_bmm(lua_State *L) { return product(L, "bmm", lg_bmm); }
 static int l_mv(lua_State *L) { return product(L, "mv", lg_mv); }
 static int l_dot(lua_State *L) { return product(L, "dot", lg_dot); }
@@ -46,7 +59,57 @@ static double opt_number(lua_State *L, int idx, const char *field,
   return v;
 }
 
-/* lg.addmm(c, a, b, {beta = 1, alpha = 1}) / c:addmm(a, b, opts):
+/* Runs a binary op in place on the out tensor y: y = y op other (other a
+ * tensor, or the number factor when other is NULL). */
+static void out_update(lua_State *L, lg_op op, lg_tensor *y, lg_tensor *other,
+                       double factor) {
+  lg_params p = {0};
+  p.flags = LG_FLAG_INPLACE;
+  lg_tensor *in[2] = {y, other}, *res = NULL;
+  if (!other) {
+    p.flags |= LG_FLAG_SCALAR_B;
+    p.scalar[0] = factor;
+  }
+  if (lg_op_run(lgl_ctx(L), op, other ? 2 : 1, in, &p, &res) != LG_OK)
+    lgl_error(L);
+  lg_tensor_release(res);
+}
+
+/* addmm with out=: y = a @ b (matmul into y), then y *= alpha, then
+ * y += beta * c; with beta 1 and alpha 1 nothing is allocated. */
+static int addmm_out(lua_State *L, lg_tensor *c, lg_tensor *a, lg_tensor *b,
+                     double beta, double alpha, int out_idx) {
+  lg_tensor *y = lgl_to_tensor(L, out_idx);
+  if (lg_tensor_ndim(a) != 2 || lg_tensor_ndim(b) != 2)
+    return luaL_error(L, "addmm: expected 2-D matrices for mat1 and mat2, "
+                      "got %d-D and %d-D", lg_tensor_ndim(a),
+                      lg_tensor_ndim(b));
+  if (beta != 0 && lg_ctx_grad_enabled(lgl_ctx(L)) &&
+      lg_tensor_requires_grad(c))
+    return luaL_error(L, "addmm: out= arguments don't support automatic "
+                      "differentiation, but one of the arguments requires "
+                      "grad (use no_grad, or drop out=)");
+  if (beta != 0 && lg_tensor_same_storage(y, c))
+    return luaL_error(L, "addmm: out must not share memory with input");
+  lg_tensor *in[2] = {a, b};
+  lgl_run_op_out(L, LG_OP_MATMUL, 2, in, NULL, 1, out_idx);
+  if (alpha != 1) out_update(L, LG_OP_MUL, y, NULL, alpha);
+  if (beta == 1) {
+    out_update(L, LG_OP_ADD, y, c, 0);
+  } else if (beta != 0) {
+    lgl_box *box = lgl_new_box(L); /* beta * c, owned by Lua meanwhile */
+    lg_params p = {0};
+    p.flags = LG_FLAG_SCALAR_B;
+    p.scalar[0] = beta;
+    if (lg_run1(lgl_ctx(L), LG_OP_MUL, c, &p, &box->t) != LG_OK)
+      return lgl_error(L);
+    out_update(L, LG_OP_ADD, y, box->t, 0);
+  }
+  lua_pushvalue(L, out_idx);
+  return 1;
+}
+
+/* lg.addmm(c, a, b, {beta = 1, alpha = 1, out = y}) / c:addmm(a, b, opts):
  * beta * c + alpha * (a @ b) */
 static int l_addmm(lua_State *L) {
   lg_tensor *c = lgl_check_tensor(L, 1, "addmm");
@@ -57,6 +120,8 @@ static int l_addmm(lua_State *L) {
                "argument 4, got %s", luaL_typename(L, 4));
   double beta = opt_number(L, 4, "beta", 1);
   double alpha = opt_number(L, 4, "alpha", 1);
+  int out_idx = lgl_opt_out(L, 4, "addmm");
+  if (out_idx) return addmm_out(L, c, a, b, beta, alpha, out_idx);
   lgl_box *box = lgl_new_box(L);
   lg_tensor *out = NULL;
   if (lg_addmm(lgl_ctx(L), c, a, b, beta, alpha, &out) != LG_OK)

@@ -1,6 +1,7 @@
-/* state.c: the tensor userdata (boxes), error raising, op running and the
- * memory-pressure link between tensor bytes and Lua's collector. */
-#include "lgl.h"
+/* state.c: the tensor userdata (boxes), error raising, op running (with
+ * out=) and the memory-pressure link between tensor bytes and Lua's
+ * collector. */
+#include "lgl_out.h"
 
 #include <string.h>
 
@@ -49,12 +50,32 @@ void lgl_gc_pressure(lua_State *L, lgl_state *S) {
   }
 }
 
-void lgl_push_tensor(lua_State *L, lg_tensor *t) {
-  /* lua_newuserdatauv may raise a memory error: hold t until it succeeds */
+static int new_box_with_meta(lua_State *L) {
   lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->t = t;
-  lua_pushvalue(L, LGL_META_UPVALUE);
+  box->t = NULL;
+  lua_pushvalue(L, 1);
   lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* Pushes t in a new box whose metatable is at meta_idx. The userdata is
+ * made under a protected call, so a memory error can't orphan t: returns
+ * LUA_OK (t now owned by the box) or the error status with the error
+ * object pushed (t still the caller's). */
+int lgl_try_push(lua_State *L, int meta_idx, lg_tensor *t) {
+  meta_idx = lua_absindex(L, meta_idx);
+  lua_pushcfunction(L, new_box_with_meta);
+  lua_pushvalue(L, meta_idx);
+  int status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_OK) ((lgl_box *)lua_touserdata(L, -1))->t = t;
+  return status;
+}
+
+void lgl_push_tensor(lua_State *L, lg_tensor *t) {
+  int status = lgl_try_push(L, LGL_META_UPVALUE, t);
+  if (status == LUA_OK) return;
+  lg_tensor_release(t);
+  lua_error(L); /* rethrows the error object (Lua's preallocated message) */
 }
 
 int lgl_error(lua_State *L) {
@@ -64,10 +85,55 @@ int lgl_error(lua_State *L) {
   return lua_error(L);
 }
 
+/* A private address: its presence on top of the stack marks an out=
+ * request left by lgl_push_out_request (never stored, so not global state). */
+static const char out_marker = 0;
+
+void lgl_push_out_request(lua_State *L, int out_idx) {
+  lua_pushvalue(L, out_idx);
+  lua_pushlightuserdata(L, (void *)&out_marker);
+}
+
+int lgl_opt_out(lua_State *L, int idx, const char *fname) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  if (lua_getfield(L, idx, "out") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lgl_to_tensor(L, -1))
+    luaL_error(L, "%s: expected a tensor for option out, got %s", fname,
+               luaL_typename(L, -1));
+  return lua_gettop(L);
+}
+
 int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
                const lg_params *p, int self_idx) {
+  int top = lua_gettop(L), out_idx = 0;
+  if (top >= 2 && lua_islightuserdata(L, top) &&
+      lua_touserdata(L, top) == &out_marker)
+    out_idx = top - 1;
+  return lgl_run_op_out(L, op, n_in, in, p, self_idx, out_idx);
+}
+
+int lgl_run_op_out(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
+                   const lg_params *p, int self_idx, int out_idx) {
   lgl_state *S = lgl_get_state(L);
   bool inplace = p && (p->flags & LG_FLAG_INPLACE);
+  int n_out = lg_op_num_outputs(op);
+  if (out_idx) { /* out=: the result lands in the given tensor, no boxes */
+    if (n_out != 1)
+      return luaL_error(L, "%s: out= is supported for ops with one result",
+                        lg_op_name(op));
+    lg_params q = {0};
+    if (p) q = *p;
+    q.flags |= LG_FLAG_OUT;
+    lg_tensor *out = lgl_check_tensor(L, out_idx, lg_op_name(op));
+    if (lg_op_run(S->ctx, op, n_in, in, &q, &out) != LG_OK)
+      return lgl_error(L);
+    lg_tensor_release(out);
+    lua_pushvalue(L, out_idx);
+    return 1;
+  }
   if (inplace) {
     lg_tensor *out = NULL;
     if (lg_op_run(S->ctx, op, n_in, in, p, &out) != LG_OK) return lgl_error(L);
@@ -76,7 +142,6 @@ int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
     return 1;
   }
   lgl_box *boxes[2];
-  int n_out = lg_op_num_outputs(op);
   for (int i = 0; i < n_out; i++) boxes[i] = lgl_new_box(L);
   lg_tensor *outs[2] = {NULL, NULL};
   if (lg_op_run(S->ctx, op, n_in, in, p, outs) != LG_OK) return lgl_error(L);

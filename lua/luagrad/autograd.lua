@@ -41,6 +41,17 @@ end
 autograd.no_grad = lg.no_grad
 autograd.enable_grad = lg.enable_grad
 
+--- detect_anomaly() returns a guard for a to-be-closed variable
+--- (`local _ <close> = autograd.detect_anomaly()`); detect_anomaly(fn, ...)
+--- runs fn in anomaly mode. In anomaly mode a backward fails as soon as a
+--- rule produces NaN or Inf, naming it: "backward: DivBackward0 produced
+--- NaN in the gradient of input 2 (anomaly mode)". It reads every
+--- gradient, so it is for debugging, not for every run.
+autograd.detect_anomaly = lg._detect_anomaly
+--- set_detect_anomaly(on) switches anomaly mode without a guard.
+autograd.set_detect_anomaly = lg._set_detect_anomaly
+autograd.is_anomaly_enabled = lg._is_anomaly_enabled
+
 -- The ctx of a custom Function: what forward leaves for backward.
 local Context = {}
 Context.__index = Context

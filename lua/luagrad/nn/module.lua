@@ -573,6 +573,20 @@ local function quoted_list(names)
 end
 M.quoted_list = quoted_list
 
+--- save(path[, metadata]) writes the state dict as a safetensors file
+--- (PyTorch loads it with safetensors' load_file); the write is atomic: a
+--- temporary file beside path, then a rename.
+function Module:save(path, metadata)
+  require("luagrad.io").save(path, self:state_dict(), metadata)
+end
+
+--- load(path[, {strict = true}]) reads a safetensors file written by save
+--- (or by PyTorch) into the module through load_state_dict.
+function Module:load(path, opts)
+  local tensors = require("luagrad.io").load(path)
+  return self:load_state_dict(tensors, opts)
+end
+
 --- load_state_dict(sd, {strict = true}) copies sd's tensors into the
 --- module's parameters and buffers in place (without recording gradients).
 --- With strict, missing and unexpected keys are an error that lists them; a

@@ -1,0 +1,34 @@
+/* lgl_out.h: the binding's out= plumbing and the embedding internals shared
+ * by state.c, luagrad.c, embed.c and the op wrappers (not installed). */
+#ifndef LGL_OUT_H
+#define LGL_OUT_H
+
+#include "lgl.h"
+
+/* The stack index of the out tensor named by an options table {out = t} at
+ * idx, or 0 when idx holds no table or the table has no out. Raises
+ * "fname: expected a tensor for option out, got <type>" otherwise. */
+int lgl_opt_out(lua_State *L, int idx, const char *fname);
+/* lgl_run_op with an out tensor at out_idx (0: none): runs op with
+ * LG_FLAG_OUT into it and returns that tensor's own Lua value. */
+int lgl_run_op_out(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
+                   const lg_params *p, int self_idx, int out_idx);
+/* For wrappers whose decoding lives in a shared helper (lgl_binary): pushes
+ * the out tensor at out_idx and a private marker, so that the next
+ * lgl_run_op, which finds the marker on top, writes into that tensor. */
+void lgl_push_out_request(lua_State *L, int out_idx);
+
+/* Pushes t in a new tensor box (metatable at meta_idx) under a protected
+ * call: LUA_OK (the box owns t), or the Lua error status with the error
+ * object pushed and t still owned by the caller. */
+int lgl_try_push(lua_State *L, int meta_idx, lg_tensor *t);
+
+/* Opens luagrad into L with the runtime allocator alloc (NULL: malloc) and
+ * pushes the module table; raises a Lua error on failure. */
+int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud);
+/* Key strings that op wrappers read with lua_getfield on hot paths are kept
+ * in the registry, so a warm call finds them interned and allocates
+ * nothing. */
+void lgl_anchor_keys(lua_State *L);
+
+#endif

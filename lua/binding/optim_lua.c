@@ -1,0 +1,140 @@
+/* optim_lua.c: the raw fused optimizer updates (runtime/optim.h) as
+ * lg._sgd_step, lg._adam_step, lg._rmsprop_step and lg._adagrad_step,
+ * the C half of lua/luagrad/optim.lua.
+ *
+ * Each call updates param and the state buffers in place (bumping their
+ * versions), never records for autograd, and returns param. Buffers that
+ * the options leave unused may be nil. Positional arguments, all required:
+ *
+ *   lg._sgd_step(param, grad, momentum_buffer_or_nil, lr, momentum,
+ *                dampening, weight_decay, nesterov, maximize, first_step)
+ *       first_step: the momentum buffer is fresh and is set to the step
+ *   lg._adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq_or_nil,
+ *                 step, lr, beta1, beta2, eps, weight_decay, amsgrad,
+ *                 maximize, decoupled_weight_decay)
+ *       step: this step's number from 1; decoupled_weight_decay: AdamW
+ *   lg._rmsprop_step(param, grad, square_avg, grad_avg_or_nil,
+ *                    momentum_buffer_or_nil, lr, alpha, eps, weight_decay,
+ *                    momentum, centered, maximize)
+ *   lg._adagrad_step(param, grad, sum, step, lr, lr_decay, weight_decay,
+ *                    eps, maximize)
+ */
+#include "lgl.h"
+#include "optim.h"
+
+/* A tensor or nil at idx. */
+static lg_tensor *opt_tensor(lua_State *L, int idx, const char *fname) {
+  if (lua_isnil(L, idx)) return NULL;
+  return lgl_check_tensor(L, idx, fname);
+}
+
+static double check_number(lua_State *L, int idx, const char *fname,
+                           const char *what) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    return luaL_error(L, "%s: expected a number for %s (argument %d), got %s",
+                      fname, what, idx, luaL_typename(L, idx));
+  return lua_tonumber(L, idx);
+}
+
+static bool check_boolean(lua_State *L, int idx, const char *fname,
+                          const char *what) {
+  if (lua_type(L, idx) != LUA_TBOOLEAN)
+    return luaL_error(L, "%s: expected a boolean for %s (argument %d), got "
+                      "%s", fname, what, idx, luaL_typename(L, idx));
+  return lua_toboolean(L, idx);
+}
+
+/* Raises the runtime's error, or returns param (argument 1). */
+static int finish(lua_State *L, lg_status st) {
+  if (st != LG_OK) return lgl_error(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_sgd_step(lua_State *L) {
+  const char *f = "_sgd_step";
+  lg_tensor *param = lgl_check_tensor(L, 1, f);
+  lg_tensor *grad = lgl_check_tensor(L, 2, f);
+  lg_tensor *buf = opt_tensor(L, 3, f);
+  lg_sgd_opts o = {
+      .lr = check_number(L, 4, f, "lr"),
+      .momentum = check_number(L, 5, f, "momentum"),
+      .dampening = check_number(L, 6, f, "dampening"),
+      .weight_decay = check_number(L, 7, f, "weight_decay"),
+      .nesterov = check_boolean(L, 8, f, "nesterov"),
+      .maximize = check_boolean(L, 9, f, "maximize"),
+      .first_step = check_boolean(L, 10, f, "first_step"),
+  };
+  return finish(L, lg_optim_sgd(lgl_ctx(L), param, grad, buf, &o));
+}
+
+static int l_adam_step(lua_State *L) {
+  const char *f = "_adam_step";
+  lg_tensor *param = lgl_check_tensor(L, 1, f);
+  lg_tensor *grad = lgl_check_tensor(L, 2, f);
+  lg_tensor *exp_avg = lgl_check_tensor(L, 3, f);
+  lg_tensor *exp_avg_sq = lgl_check_tensor(L, 4, f);
+  lg_tensor *max_exp_avg_sq = opt_tensor(L, 5, f);
+  lg_adam_opts o = {
+      .step = lgl_check_integer(L, 6, f, "step"),
+      .lr = check_number(L, 7, f, "lr"),
+      .beta1 = check_number(L, 8, f, "beta1"),
+      .beta2 = check_number(L, 9, f, "beta2"),
+      .eps = check_number(L, 10, f, "eps"),
+      .weight_decay = check_number(L, 11, f, "weight_decay"),
+      .amsgrad = check_boolean(L, 12, f, "amsgrad"),
+      .maximize = check_boolean(L, 13, f, "maximize"),
+      .decoupled_weight_decay =
+          check_boolean(L, 14, f, "decoupled_weight_decay"),
+  };
+  return finish(L, lg_optim_adam(lgl_ctx(L), param, grad, exp_avg,
+                                 exp_avg_sq, max_exp_avg_sq, &o));
+}
+
+static int l_rmsprop_step(lua_State *L) {
+  const char *f = "_rmsprop_step";
+  lg_tensor *param = lgl_check_tensor(L, 1, f);
+  lg_tensor *grad = lgl_check_tensor(L, 2, f);
+  lg_tensor *square_avg = lgl_check_tensor(L, 3, f);
+  lg_tensor *grad_avg = opt_tensor(L, 4, f);
+  lg_tensor *buf = opt_tensor(L, 5, f);
+  lg_rmsprop_opts o = {
+      .lr = check_number(L, 6, f, "lr"),
+      .alpha = check_number(L, 7, f, "alpha"),
+      .eps = check_number(L, 8, f, "eps"),
+      .weight_decay = check_number(L, 9, f, "weight_decay"),
+      .momentum = check_number(L, 10, f, "momentum"),
+      .centered = check_boolean(L, 11, f, "centered"),
+      .maximize = check_boolean(L, 12, f, "maximize"),
+  };
+  return finish(L, lg_optim_rmsprop(lgl_ctx(L), param, grad, square_avg,
+                                    grad_avg, buf, &o));
+}
+
+static int l_adagrad_step(lua_State *L) {
+  const char *f = "_adagrad_step";
+  lg_tensor *param = lgl_check_tensor(L, 1, f);
+  lg_tensor *grad = lgl_check_tensor(L, 2, f);
+  lg_tensor *sum = lgl_check_tensor(L, 3, f);
+  lg_adagrad_opts o = {
+      .step = lgl_check_integer(L, 4, f, "step"),
+      .lr = check_number(L, 5, f, "lr"),
+      .lr_decay = check_number(L, 6, f, "lr_decay"),
+      .weight_decay = check_number(L, 7, f, "weight_decay"),
+      .eps = check_number(L, 8, f, "eps"),
+      .maximize = check_boolean(L, 9, f, "maximize"),
+  };
+  return finish(L, lg_optim_adagrad(lgl_ctx(L), param, grad, sum, &o));
+}
+
+static const luaL_Reg optim_functions[] = {
+    {"_sgd_step", l_sgd_step},         {"_adam_step", l_adam_step},
+    {"_rmsprop_step", l_rmsprop_step}, {"_adagrad_step", l_adagrad_step},
+    {NULL, NULL}};
+
+/* Registers the raw optimizer updates on the module table. */
+void lgl_open_optim(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->module);
+  lgl_setfuncs(L, optim_functions, T->state, T->meta);
+  lua_pop(L, 1);
+}

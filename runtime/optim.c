@@ -1,0 +1,330 @@
+/* optim.c: fused in-place optimizer updates (SGD, Adam/AdamW, RMSprop,
+ * Adagrad), one call per parameter over its whole buffer.
+ *
+ * Each optimizer's arithmetic is written once, as an element rule over the
+ * values of one position in every operand (param, grad, state buffers),
+ * in double precision and in the order of operations of PyTorch's
+ * single-tensor implementation (torch/optim, 1.13). The rule runs over
+ * blocks of values converted to double; only loading and storing a block
+ * depends on dtype and layout (a converting copy for contiguous float32 and
+ * float64, element by element for strided tensors), so the fast and slow
+ * paths cannot disagree. The gradient is only read; every other
+ * operand is written and gets its version counter bumped.
+ */
+#include "optim.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core.h"
+
+/* ---- operands ----------------------------------------------------------- */
+
+/* Slots of the operands of an update: the parameter, its gradient, then up
+ * to three state buffers. A NULL slot is unused by this call. */
+enum { PARAM = 0, GRAD = 1, BUF0 = 2, BUF1 = 3, BUF2 = 4, N_SLOTS = 5 };
+
+typedef struct operands {
+  const char *op;                /* "sgd", ... for messages */
+  lg_tensor *t[N_SLOTS];
+  const char *names[N_SLOTS];    /* "exp_avg", ... for messages */
+} operands;
+
+/* Whether two elements of t share one memory location (a 0 stride). */
+static bool has_self_overlap(const lg_tensor *t) {
+  for (int d = 0; d < t->ndim; d++)
+    if (t->sizes[d] > 1 && t->strides[d] == 0) return true;
+  return false;
+}
+
+/* Checks dtypes, shapes and aliasing. */
+static lg_status check_operands(lg_ctx *ctx, const operands *o) {
+  const lg_tensor *p = o->t[PARAM];
+  if (!p || !o->t[GRAD])
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a parameter and a gradient",
+                   o->op);
+  if (!lg_dtype_is_float(p->dtype))
+    return lg_fail(ctx, LG_ERR_DTYPE,
+                   "%s: expected a floating point parameter, got %s", o->op,
+                   lg_dtype_name(p->dtype));
+  char want[64], got[64];
+  for (int k = 0; k < N_SLOTS; k++) {
+    const lg_tensor *t = o->t[k];
+    if (!t) continue;
+    if (t->dtype != p->dtype)
+      return lg_fail(ctx, LG_ERR_DTYPE,
+                     "%s: %s has dtype %s, expected %s like the parameter",
+                     o->op, o->names[k], lg_dtype_name(t->dtype),
+                     lg_dtype_name(p->dtype));
+    if (t->ndim != p->ndim ||
+        memcmp(t->sizes, p->sizes, (size_t)p->ndim * sizeof(int64_t)) != 0)
+      return lg_fail(ctx, LG_ERR_SHAPE,
+                     "%s: %s has shape %s, expected %s like the parameter",
+                     o->op, o->names[k],
+                     lg_shape_str(got, sizeof got, t->ndim, t->sizes),
+                     lg_shape_str(want, sizeof want, p->ndim, p->sizes));
+    if (k == GRAD) continue; /* read only: may alias anything */
+    if (has_self_overlap(t))
+      return lg_fail(ctx, LG_ERR_ARG,
+                     "%s: %s has elements sharing memory (an expanded view);"
+                     " give it a tensor of its own", o->op, o->names[k]);
+    for (int j = 0; j < k; j++)
+      if (j != GRAD && o->t[j] && lg_tensor_same_storage(t, o->t[j]))
+        return lg_fail(ctx, LG_ERR_ARG, "%s: %s and %s share memory", o->op,
+                       o->names[j], o->names[k]);
+  }
+  return LG_OK;
+}
+
+/* ---- blocks ------------------------------------------------------------- */
+
+/* Operands are processed BLOCK elements at a time: each operand's values
+ * are loaded into a double row (a converting copy when contiguous, element
+ * by element when strided), the rule runs over the rows in a loop free of
+ * layout and dtype branches (so the compiler can vectorize it), and the
+ * written rows are stored back. Layout and dtype are handled here once. */
+#define BLOCK 256
+typedef void (*block_rule)(const void *consts, double (*v)[BLOCK],
+                           int64_t len);
+
+/* RULE(c, v, j) updates position j of the rows v[slot] (unused slots hold
+ * 0 and are never stored; the gradient is never stored). The constants
+ * are copied to a local so the compiler sees that the rows cannot alias
+ * them. */
+#define DEFINE_BLOCK_RULE(NAME, CONSTS, RULE)                               \
+  static void NAME(const void *consts, double (*v)[BLOCK], int64_t len) {   \
+    const CONSTS c = *(const CONSTS *)consts;                               \
+    for (int64_t j = 0; j < len; j++) RULE(&c, v, j);                       \
+  }
+
+static void load_row(const lg_tensor *t, bool contiguous, int64_t start,
+                     int64_t len, double *row) {
+  if (!contiguous) {
+    for (int64_t j = 0; j < len; j++) row[j] = lg_tensor_get(t, start + j);
+  } else if (t->dtype == LG_FLOAT32) {
+    const float *src = (const float *)(void *)lg_data_ptr(t) + start;
+    for (int64_t j = 0; j < len; j++) row[j] = (double)src[j];
+  } else {
+    memcpy(row, (const double *)(void *)lg_data_ptr(t) + start,
+           (size_t)len * sizeof(double));
+  }
+}
+
+static void store_row(lg_tensor *t, bool contiguous, int64_t start,
+                      int64_t len, const double *row) {
+  if (!contiguous) {
+    for (int64_t j = 0; j < len; j++) lg_tensor_set(t, start + j, row[j]);
+  } else if (t->dtype == LG_FLOAT32) {
+    float *dst = (float *)(void *)lg_data_ptr(t) + start;
+    for (int64_t j = 0; j < len; j++) dst[j] = (float)row[j];
+  } else {
+    memcpy((double *)(void *)lg_data_ptr(t) + start, row,
+           (size_t)len * sizeof(double));
+  }
+}
+
+/* Validates the operands, runs rule over every block, bumps versions. */
+static lg_status run_update(lg_ctx *ctx, const operands *o, block_rule rule,
+                            const void *consts) {
+  lg_status st = check_operands(ctx, o);
+  if (st != LG_OK) return st;
+  bool contiguous[N_SLOTS];
+  for (int k = 0; k < N_SLOTS; k++)
+    contiguous[k] = o->t[k] && lg_tensor_is_contiguous(o->t[k]);
+  double v[N_SLOTS][BLOCK];
+  memset(v, 0, sizeof v);
+  int64_t n = lg_tensor_numel(o->t[PARAM]);
+  for (int64_t start = 0; start < n; start += BLOCK) {
+    int64_t len = n - start < BLOCK ? n - start : BLOCK;
+    for (int k = 0; k < N_SLOTS; k++)
+      if (o->t[k]) load_row(o->t[k], contiguous[k], start, len, v[k]);
+    rule(consts, v, len);
+    for (int k = 0; k < N_SLOTS; k++)
+      if (o->t[k] && k != GRAD)
+        store_row(o->t[k], contiguous[k], start, len, v[k]);
+  }
+  for (int k = 0; k < N_SLOTS; k++)
+    if (o->t[k] && k != GRAD) lg_bump_version(o->t[k]);
+  return LG_OK;
+}
+
+/* A state buffer the options require must be given. */
+static lg_status require_buffer(lg_ctx *ctx, const operands *o, int slot,
+                                const char *because) {
+  if (o->t[slot]) return LG_OK;
+  return lg_fail(ctx, LG_ERR_ARG, "%s: expected a state tensor %s (%s), "
+                 "got none", o->op, o->names[slot], because);
+}
+
+/* ---- SGD ---------------------------------------------------------------- */
+
+typedef struct sgd_consts {
+  lg_sgd_opts o;
+  bool use_momentum;
+} sgd_consts;
+
+/* d = +-g (+ wd p); buf = m buf + (1 - dampening) d (or d when fresh);
+ * d = nesterov ? d + m buf : buf; p -= lr d */
+static inline void sgd_rule(const sgd_consts *c, double (*v)[BLOCK],
+                            int64_t j) {
+  double d = c->o.maximize ? -v[GRAD][j] : v[GRAD][j];
+  if (c->o.weight_decay != 0) d = d + c->o.weight_decay * v[PARAM][j];
+  if (c->use_momentum) {
+    double buf = c->o.first_step ? d
+                                 : v[BUF0][j] * c->o.momentum +
+                                       (1 - c->o.dampening) * d;
+    v[BUF0][j] = buf;
+    d = c->o.nesterov ? d + c->o.momentum * buf : buf;
+  }
+  v[PARAM][j] = v[PARAM][j] + -c->o.lr * d;
+}
+DEFINE_BLOCK_RULE(sgd_block, sgd_consts, sgd_rule)
+
+/* SGD with momentum, dampening, weight decay, Nesterov and maximize. */
+lg_status lg_optim_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
+                       lg_tensor *momentum_buffer, const lg_sgd_opts *opts) {
+  sgd_consts c = {*opts, opts->momentum != 0};
+  operands o = {"sgd",
+                {param, grad, c.use_momentum ? momentum_buffer : NULL},
+                {"param", "grad", "momentum_buffer"}};
+  if (c.use_momentum) {
+    lg_status st = require_buffer(ctx, &o, BUF0, "momentum is not 0");
+    if (st != LG_OK) return st;
+  }
+  return run_update(ctx, &o, sgd_block, &c);
+}
+
+/* ---- Adam / AdamW ------------------------------------------------------- */
+
+typedef struct adam_consts {
+  lg_adam_opts o;
+  double step_size;             /* lr / (1 - beta1^step) */
+  double bias_correction2_sqrt; /* sqrt(1 - beta2^step)  */
+} adam_consts;
+
+/* Slots: BUF0 exp_avg, BUF1 exp_avg_sq, BUF2 max_exp_avg_sq. */
+static inline void adam_rule(const adam_consts *c, double (*v)[BLOCK],
+                             int64_t j) {
+  double g = c->o.maximize ? -v[GRAD][j] : v[GRAD][j];
+  double p = v[PARAM][j];
+  if (c->o.decoupled_weight_decay)
+    p = p * (1 - c->o.lr * c->o.weight_decay);
+  else if (c->o.weight_decay != 0)
+    g = g + c->o.weight_decay * p;
+  double m = v[BUF0][j] * c->o.beta1 + (1 - c->o.beta1) * g;
+  double s = v[BUF1][j] * c->o.beta2 + (1 - c->o.beta2) * g * g;
+  double second = s;
+  if (c->o.amsgrad) {
+    v[BUF2][j] = fmax(v[BUF2][j], s);
+    second = v[BUF2][j];
+  }
+  double denom = sqrt(second) / c->bias_correction2_sqrt + c->o.eps;
+  v[PARAM][j] = p + -c->step_size * m / denom;
+  v[BUF0][j] = m;
+  v[BUF1][j] = s;
+}
+DEFINE_BLOCK_RULE(adam_block, adam_consts, adam_rule)
+
+/* Adam (L2 weight decay folded into the gradient) or AdamW (decoupled). */
+lg_status lg_optim_adam(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
+                        lg_tensor *exp_avg, lg_tensor *exp_avg_sq,
+                        lg_tensor *max_exp_avg_sq, const lg_adam_opts *opts) {
+  const char *name = opts->decoupled_weight_decay ? "adamw" : "adam";
+  if (opts->step < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a step count of 1 or more, "
+                   "got %lld", name, (long long)opts->step);
+  double step = (double)opts->step;
+  adam_consts c = {*opts, opts->lr / (1 - pow(opts->beta1, step)),
+                   sqrt(1 - pow(opts->beta2, step))};
+  operands o = {name,
+                {param, grad, exp_avg, exp_avg_sq,
+                 opts->amsgrad ? max_exp_avg_sq : NULL},
+                {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}};
+  lg_status st = require_buffer(ctx, &o, BUF0, "always needed");
+  if (st == LG_OK) st = require_buffer(ctx, &o, BUF1, "always needed");
+  if (st == LG_OK && opts->amsgrad)
+    st = require_buffer(ctx, &o, BUF2, "amsgrad is on");
+  if (st != LG_OK) return st;
+  return run_update(ctx, &o, adam_block, &c);
+}
+
+/* ---- RMSprop ------------------------------------------------------------ */
+
+/* Slots: BUF0 square_avg, BUF1 grad_avg, BUF2 momentum_buffer. */
+static inline void rmsprop_rule(const lg_rmsprop_opts *c,
+                                double (*v)[BLOCK], int64_t j) {
+  double g = c->maximize ? -v[GRAD][j] : v[GRAD][j];
+  if (c->weight_decay != 0) g = g + c->weight_decay * v[PARAM][j];
+  double sq = v[BUF0][j] * c->alpha + (1 - c->alpha) * g * g;
+  v[BUF0][j] = sq;
+  double avg;
+  if (c->centered) {
+    double ga = v[BUF1][j] * c->alpha + (1 - c->alpha) * g;
+    v[BUF1][j] = ga;
+    avg = sqrt(sq + -1.0 * ga * ga);
+  } else {
+    avg = sqrt(sq);
+  }
+  avg = avg + c->eps;
+  if (c->momentum > 0) {
+    double buf = v[BUF2][j] * c->momentum + 1.0 * g / avg;
+    v[BUF2][j] = buf;
+    v[PARAM][j] = v[PARAM][j] + -c->lr * buf;
+  } else {
+    v[PARAM][j] = v[PARAM][j] + -c->lr * g / avg;
+  }
+}
+DEFINE_BLOCK_RULE(rmsprop_block, lg_rmsprop_opts, rmsprop_rule)
+
+/* RMSprop, optionally centered and with momentum. */
+lg_status lg_optim_rmsprop(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
+                           lg_tensor *square_avg, lg_tensor *grad_avg,
+                           lg_tensor *momentum_buffer,
+                           const lg_rmsprop_opts *opts) {
+  operands o = {"rmsprop",
+                {param, grad, square_avg, opts->centered ? grad_avg : NULL,
+                 opts->momentum > 0 ? momentum_buffer : NULL},
+                {"param", "grad", "square_avg", "grad_avg",
+                 "momentum_buffer"}};
+  lg_status st = require_buffer(ctx, &o, BUF0, "always needed");
+  if (st == LG_OK && opts->centered)
+    st = require_buffer(ctx, &o, BUF1, "centered is on");
+  if (st == LG_OK && opts->momentum > 0)
+    st = require_buffer(ctx, &o, BUF2, "momentum is above 0");
+  if (st != LG_OK) return st;
+  return run_update(ctx, &o, rmsprop_block, opts);
+}
+
+/* ---- Adagrad ------------------------------------------------------------ */
+
+typedef struct adagrad_consts {
+  lg_adagrad_opts o;
+  double clr; /* lr / (1 + (step - 1) lr_decay) */
+} adagrad_consts;
+
+/* Slot BUF0: the running sum of squared gradients. */
+static inline void adagrad_rule(const adagrad_consts *c,
+                                double (*v)[BLOCK], int64_t j) {
+  double g = c->o.maximize ? -v[GRAD][j] : v[GRAD][j];
+  if (c->o.weight_decay != 0) g = g + c->o.weight_decay * v[PARAM][j];
+  double sum = v[BUF0][j] + 1.0 * g * g;
+  v[BUF0][j] = sum;
+  v[PARAM][j] = v[PARAM][j] + -c->clr * g / (sqrt(sum) + c->o.eps);
+}
+DEFINE_BLOCK_RULE(adagrad_block, adagrad_consts, adagrad_rule)
+
+/* Adagrad with learning-rate decay and weight decay. */
+lg_status lg_optim_adagrad(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
+                           lg_tensor *state_sum,
+                           const lg_adagrad_opts *opts) {
+  if (opts->step < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "adagrad: expected a step count of 1 or "
+                   "more, got %lld", (long long)opts->step);
+  adagrad_consts c = {
+      *opts, opts->lr / (1 + (double)(opts->step - 1) * opts->lr_decay)};
+  operands o = {"adagrad", {param, grad, state_sum, NULL, NULL},
+                {"param", "grad", "sum", NULL, NULL}};
+  lg_status st = require_buffer(ctx, &o, BUF0, "always needed");
+  if (st != LG_OK) return st;
+  return run_update(ctx, &o, adagrad_block, &c);
+}
