@@ -343,35 +343,21 @@ static void test_adaptive(lg_ctx *ctx) {
 
 /* ---- allocation failures -------------------------------------------------- */
 
-typedef struct budget {
-  int allowed;
-} budget;
-
-static void *failing_alloc(void *ud, void *ptr, size_t old_size,
-                           size_t new_size) {
-  budget *b = ud;
-  (void)old_size;
-  if (new_size == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (b->allowed-- <= 0) return NULL;
-  return realloc(ptr, new_size);
-}
+#include "test_alloc.h"
 
 /* Every allocation of a conv2d forward fails in turn: a status each time,
  * and no bytes left behind. */
 static void test_alloc_failures(void) {
   for (int allowed = 0; allowed < 40; allowed++) {
-    budget b = {1000};
-    lg_ctx *ctx = lg_ctx_new(failing_alloc, &b);
+    test_alloc b = {1000, 0, 0};
+    lg_ctx *ctx = lg_ctx_new(test_alloc_fn, &b);
     lg_tensor *x = randn(ctx, LG_FLOAT32, 2, 2, 6, 6);
     lg_tensor *w = randn(ctx, LG_FLOAT32, 3, 2, 3, 3);
     int64_t three = 3;
     lg_tensor *bias = NULL, *out = NULL;
     CHECK_OK(ctx, lg_randn(ctx, LG_FLOAT32, 1, &three, &bias));
     size_t before = lg_ctx_bytes_in_use(ctx);
-    b.allowed = allowed;
+    b.budget = allowed;
     lg_params p = {0};
     p.ints[0] = p.ints[1] = 2;
     p.ints[2] = p.ints[3] = p.ints[4] = p.ints[5] = 1;
@@ -382,7 +368,7 @@ static void test_alloc_failures(void) {
     CHECK(st != LG_OK || out != NULL);
     lg_tensor_release(out);
     CHECK(lg_ctx_bytes_in_use(ctx) == before);
-    b.allowed = 1000;
+    b.budget = 1000;
     lg_tensor_release(x);
     lg_tensor_release(w);
     lg_tensor_release(bias);

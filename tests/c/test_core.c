@@ -3,26 +3,8 @@
  * strided path), in-place writes, and allocation failure. */
 #include <stdlib.h>
 
+#include "test_alloc.h"
 #include "test_util.h"
-
-/* An allocator that fails once `budget` allocations have been made. */
-typedef struct failing_alloc {
-  int budget;
-  int live;
-} failing_alloc;
-
-static void *failing(void *ud, void *ptr, size_t old_size, size_t new_size) {
-  failing_alloc *f = ud;
-  (void)old_size;
-  if (new_size == 0) {
-    if (ptr) f->live--;
-    free(ptr);
-    return NULL;
-  }
-  if (f->budget-- <= 0) return NULL;
-  if (!ptr) f->live++;
-  return realloc(ptr, new_size);
-}
 
 static void test_storage_and_views(lg_ctx *ctx) {
   int64_t shape[2] = {2, 3};
@@ -229,8 +211,8 @@ static void test_unary(lg_ctx *ctx) {
 /* Every allocation failing in turn gives a clean status and no leak. */
 static void test_allocation_failure(void) {
   for (int budget = 0; budget < 12; budget++) {
-    failing_alloc f = {budget, 0};
-    lg_ctx *ctx = lg_ctx_new(failing, &f);
+    test_alloc f = {budget, 0, 0};
+    lg_ctx *ctx = lg_ctx_new(test_alloc_fn, &f);
     if (!ctx) {
       CHECK(f.live == 0);
       continue;

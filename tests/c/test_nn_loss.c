@@ -5,19 +5,9 @@
 
 #include "test_util.h"
 
-static long long live_bytes = 0;
-static void *counting_alloc(void *ud, void *ptr, size_t old_size,
-                            size_t new_size) {
-  (void)ud;
-  if (new_size == 0) {
-    if (ptr) live_bytes -= (long long)old_size;
-    free(ptr);
-    return NULL;
-  }
-  void *p = realloc(ptr, new_size);
-  if (p) live_bytes += (long long)new_size - (ptr ? (long long)old_size : 0);
-  return p;
-}
+#include "test_alloc.h"
+
+static test_alloc allocator = TEST_ALLOC_UNLIMITED;
 
 static lg_ctx *ctx;
 
@@ -291,7 +281,7 @@ static void test_fused_backward(void) {
 }
 
 int main(void) {
-  ctx = lg_ctx_new(counting_alloc, NULL);
+  ctx = lg_ctx_new(test_alloc_fn, &allocator);
   test_softmax(LG_FLOAT32, 2e-6);
   test_softmax(LG_FLOAT64, 1e-13);
   test_cross_entropy();
@@ -299,8 +289,8 @@ int main(void) {
   test_norms(LG_FLOAT64, 1e-12);
   test_fused_backward();
   lg_ctx_free(ctx);
-  if (live_bytes != 0) {
-    fprintf(stderr, "leaked %lld bytes\n", live_bytes);
+  if (allocator.live_bytes != 0) {
+    fprintf(stderr, "leaked %lld bytes\n", allocator.live_bytes);
     test_failures++;
   }
   return test_report("test_nn_loss");

@@ -7,19 +7,9 @@
 #include "test_util.h"
 
 /* Allocator that counts live bytes, to catch leaks on every path. */
-static long long live_bytes = 0;
-static void *counting_alloc(void *ud, void *ptr, size_t old_size,
-                            size_t new_size) {
-  (void)ud;
-  if (new_size == 0) {
-    if (ptr) live_bytes -= (long long)old_size;
-    free(ptr);
-    return NULL;
-  }
-  void *p = realloc(ptr, new_size);
-  if (p) live_bytes += (long long)new_size - (ptr ? (long long)old_size : 0);
-  return p;
-}
+#include "test_alloc.h"
+
+static test_alloc allocator = TEST_ALLOC_UNLIMITED;
 
 /* One-input op through the public entry point. */
 static lg_status run1(lg_ctx *ctx, lg_op op, lg_tensor *x, const lg_params *p,
@@ -561,7 +551,7 @@ static void test_errors(lg_ctx *ctx) {
 }
 
 int main(void) {
-  lg_ctx *ctx = lg_ctx_new(counting_alloc, NULL);
+  lg_ctx *ctx = lg_ctx_new(test_alloc_fn, &allocator);
   test_reductions(ctx);
   test_dtypes(ctx);
   test_minmax(ctx);
@@ -572,8 +562,8 @@ int main(void) {
   test_leading_sum(ctx);
   test_errors(ctx);
   lg_ctx_free(ctx);
-  if (live_bytes != 0) {
-    fprintf(stderr, "leak: %lld bytes still allocated\n", live_bytes);
+  if (allocator.live_bytes != 0) {
+    fprintf(stderr, "leak: %lld bytes still allocated\n", allocator.live_bytes);
     test_failures++;
   }
   return test_report("test_reduce");

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "serialize.h"
+#include "test_alloc.h"
 #include "test_util.h"
 
 static char dir[64];
@@ -36,23 +37,6 @@ static const char *write_safetensors(const char *name, const char *header,
   return path;
 }
 
-typedef struct failing_alloc {
-  long budget;
-  long live;
-} failing_alloc;
-
-static void *failing(void *ud, void *ptr, size_t old_size, size_t new_size) {
-  failing_alloc *f = ud;
-  (void)old_size;
-  if (new_size == 0) {
-    if (ptr) f->live--;
-    free(ptr);
-    return NULL;
-  }
-  if (f->budget-- <= 0) return NULL;
-  if (!ptr) f->live++;
-  return realloc(ptr, new_size);
-}
 
 static bool same_tensor(const lg_tensor *a, const lg_tensor *b) {
   if (lg_tensor_dtype(a) != lg_tensor_dtype(b) ||
@@ -240,8 +224,8 @@ static void test_idx(lg_ctx *ctx) {
 /* Fails the k-th allocation of each operation for every k until it
  * succeeds; each failure must be a memory status that leaks nothing. */
 static void test_allocation_failures(void) {
-  failing_alloc f = {1L << 40, 0};
-  lg_ctx *ctx = lg_ctx_new(failing, &f);
+  test_alloc f = TEST_ALLOC_UNLIMITED;
+  lg_ctx *ctx = lg_ctx_new(test_alloc_fn, &f);
   CHECK(ctx != NULL);
   if (!ctx) return;
   int64_t s[2] = {3, 4};
@@ -279,7 +263,7 @@ static void test_allocation_failures(void) {
         case 3: st = lg_npy_load(ctx, tmp_path("m.npy"), &out); break;
         default: st = lg_idx_load(ctx, tmp_path("m.idx.gz"), &out); break;
       }
-      f.budget = 1L << 40;
+      f.budget = LONG_MAX;
       if (st == LG_OK) {
         done = true;
         CHECK(op != 4 || (out && lg_tensor_numel(out) == 300));
