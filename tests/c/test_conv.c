@@ -3,6 +3,7 @@
  * oracles written here, argument errors, and allocation failures. */
 #include <stdlib.h>
 
+#include "test_alloc.h"
 #include "test_util.h"
 
 lg_status lg_conv_reference(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
@@ -343,7 +344,6 @@ static void test_adaptive(lg_ctx *ctx) {
 
 /* ---- allocation failures -------------------------------------------------- */
 
-#include "test_alloc.h"
 
 /* Every allocation of a conv2d forward fails in turn: a status each time,
  * and no bytes left behind. */
