@@ -1,0 +1,56 @@
+-- scripts/bench/common.lua: timing helpers shared by the luagrad halves of
+-- the benchmarks. Every figure is the median over `reps` repetitions of a
+-- loop whose length is calibrated so one repetition lasts about `target_s`.
+--
+-- Output protocol (read by scripts/bench/run): one line per measurement,
+--   BENCH <key> <microseconds per call>
+local lg = require "luagrad"
+
+local M = {}
+
+M.threads = tonumber(arg and arg[1]) or 1
+M.scale = tonumber(os.getenv("BENCH_SCALE") or "1")
+lg.set_num_threads(M.threads)
+
+local function median(xs)
+  table.sort(xs)
+  local n = #xs
+  if n % 2 == 1 then return xs[(n + 1) // 2] end
+  return (xs[n // 2] + xs[n // 2 + 1]) / 2
+end
+M.median = median
+
+-- Median seconds per call of fn(). Calibrates the inner loop so each
+-- repetition takes about target_s (default 0.05 s), runs warm-up calls first.
+function M.time(fn, opts)
+  opts = opts or {}
+  local target = (opts.target_s or 0.05) * M.scale
+  local reps = opts.reps or 7
+  for _ = 1, (opts.warmup or 3) do fn() end
+  local n = 1
+  while true do
+    local t0 = lg.wall_time()
+    for _ = 1, n do fn() end
+    local dt = lg.wall_time() - t0
+    if dt >= target / 4 or n >= 1e7 then
+      n = math.max(1, math.ceil(n * target / math.max(dt, 1e-9)))
+      break
+    end
+    n = n * 4
+  end
+  local samples = {}
+  for r = 1, reps do
+    local t0 = lg.wall_time()
+    for _ = 1, n do fn() end
+    samples[r] = (lg.wall_time() - t0) / n
+  end
+  return median(samples)
+end
+
+-- Prints one measurement in the driver's protocol.
+function M.report(key, seconds)
+  print(string.format("BENCH %s %.6f", key, seconds * 1e6))
+  io.stdout:flush()
+end
+
+return M

@@ -1,0 +1,86 @@
+# scripts/bench/report.awk: turns the driver's results (threads, workload,
+# key, side, round, microseconds; tab-separated) into medians over rounds,
+# and prints either the progress lines of one workload (mode=progress, t, w)
+# or the final markdown table (mode=table).
+
+function median(k,    c, i, j, tmp, a) {
+  c = n[k]
+  for (i = 1; i <= c; i++) a[i] = v[k, i]
+  for (i = 2; i <= c; i++)             # insertion sort: a handful of rounds
+    for (j = i; j > 1 && a[j - 1] > a[j]; j--) { tmp = a[j]; a[j] = a[j - 1]; a[j - 1] = tmp }
+  return (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+}
+
+function human(us) {
+  if (us == "") return "-"
+  if (us < 1000) return sprintf("%.2f µs", us)
+  if (us < 1e6) return sprintf("%.2f ms", us / 1000)
+  return sprintf("%.2f s", us / 1e6)
+}
+
+# the issue's target for a key: the largest allowed luagrad/PyTorch ratio
+function target(key) {
+  if (key ~ /^mlp_forward$/) return 0.15
+  if (key ~ /^mlp_grad$/) return 0.05
+  if (key ~ /^mlp_sgd_step$/) return 0.15
+  if (key ~ /_4$/) return 0.3
+  return 1.0
+}
+
+function label(key) {
+  if (key == "mlp_forward") return "(1) MLP 16-32-4 forward, batch 1, no grad"
+  if (key == "mlp_grad") return "(2) func.grad(functional_call) MLP MSE"
+  if (key == "mlp_sgd_step") return "(3) MLP SGD step"
+  if (key ~ /_4$|_1M$/) { split(key, p, "_"); return "(4) " p[1] " " p[2] " float32" }
+  if (key ~ /_rows$/) { split(key, p, "_"); return "(5) " p[1] " over rows 1024x1024" }
+  if (key == "sgemm") return "(6) sgemm 1024^3"
+  if (key == "conv2d_fwd_bwd") return "(7) conv2d fwd+bwd b64 1-32-64 3x3 28x28"
+  if (key == "epoch_mlp") return "(8) Fashion-MNIST epoch, MLP 784-256-10 Adam *"
+  if (key == "epoch_cnn") return "(8) Fashion-MNIST epoch, CNN Adam *"
+  return key
+}
+
+{
+  k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+  v[k, ++n[k]] = $6
+  row = $1 SUBSEP $2 SUBSEP $3
+  if (!(row in seen)) { seen[row] = 1; rows[++nrows] = row }
+}
+
+function line(row, fmt,    p, key, l, py, d, ratio, tgt, met, extra) {
+  split(row, p, SUBSEP)
+  key = p[3]
+  l = median(row SUBSEP "luagrad"); py = median(row SUBSEP "pytorch")
+  ratio = (py > 0) ? l / py : 0
+  if (key == "sgemm") {
+    d = median(row SUBSEP "direct")
+    tgt = sprintf(">= 95%% of direct OpenBLAS (%s): %.1f%%", human(d), 100 * d / l)
+    met = (d / l >= 0.95) ? "yes" : "no"
+  } else {
+    tgt = sprintf("<= %s", target(key))
+    met = (ratio <= target(key)) ? "yes" : "no"
+  }
+  if (fmt == "table")
+    printf "| %s | %s | %s | %s | %.3f | %s | %s |\n", label(key), p[1], human(l), human(py), ratio, tgt, met
+  else
+    printf "%-4s t=%s  %-16s luagrad %12s  pytorch %12s  ratio %7.3f  (target %s: %s)\n",
+           p[2], p[1], key, human(l), human(py), ratio, tgt, met
+}
+
+END {
+  if (mode == "table") {
+    print "| workload | threads | luagrad | PyTorch | ratio | target | met? |"
+    print "|---|---|---|---|---|---|---|"
+  }
+  for (i = 1; i <= nrows; i++) {
+    split(rows[i], p, SUBSEP)
+    if (mode == "table" || (p[1] == t && p[2] == w)) line(rows[i], mode)
+  }
+  if (mode == "table") {
+    print ""
+    print "ratio = luagrad time / PyTorch time (lower is better); times are per call,"
+    print "(6) compares luagrad with cblas_sgemm called from C (sgemm_direct.c)."
+    print "* epochs extrapolated from BENCH_EPOCH_BATCHES timed batches (default 40 MLP, 4 CNN)"
+    print "  times the epoch's 469 batches; data loading included on both sides."
+  }
+}
