@@ -104,6 +104,12 @@ lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
                      lg_dtype_name(t->dtype));
     }
   }
+  /* a gradient that is t itself, or has a .grad of its own, could close a
+   * reference cycle (t.grad = t; u.grad = v, v.grad = u) */
+  if (grad && (grad == t || lg_tensor_grad(grad)))
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "grad: a tensor's gradient can't be the tensor itself or "
+                   "a tensor that has a .grad of its own");
   lg_autograd_meta *m = meta_of(t);
   if (!m && !grad) return LG_OK;
   m = ensure_meta(ctx, t);

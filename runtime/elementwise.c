@@ -72,17 +72,22 @@
 
 /* Expressions valid for every numeric type (x of type T). */
 #define UNARY_ANY_OPS(X)                                                     \
-  X(NEG, (T)(0 - x))                                                         \
-  X(SQUARE, (T)(x * x))                                                      \
   X(RELU, x < 0 ? (T)0 : x)                                                  \
   X(SIGN, (T)((x > 0) - (x < 0)))
 
-/* Integer versions of the rounding ops and abs (identity / ternary). */
+/* Integer versions: negation and squares wrap like PyTorch (computed in
+ * uint64, so -INT64_MIN is not C's undefined overflow); rounding is the
+ * identity. */
 #define UNARY_INT_ONLY_OPS(X)                                                \
-  X(ABS, x < 0 ? (T)(0 - x) : x) X(FLOOR, x) X(CEIL, x) X(ROUND, x)
+  X(NEG, (T)(0u - (uint64_t)x))                                              \
+  X(SQUARE, (T)((uint64_t)x * (uint64_t)x))                                  \
+  X(ABS, x < 0 ? (T)(0u - (uint64_t)x) : x)                                  \
+  X(FLOOR, x) X(CEIL, x) X(ROUND, x)
 
 /* Floating point only; tgmath.h picks the float or double function. */
 #define UNARY_FLOAT_ONLY_OPS(X)                                              \
+  X(NEG, -x)                                                                 \
+  X(SQUARE, x * x)                                                           \
   X(ABS, fabs(x))                                                            \
   X(FLOOR, floor(x))                                                         \
   X(CEIL, ceil(x))                                                           \

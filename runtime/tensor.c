@@ -14,11 +14,18 @@
 
 _Static_assert(sizeof(lg_storage) <= STORAGE_HEADER, "storage header fits");
 
+/* -1 also when the product of the non-zero sizes overflows: an empty
+ * {0, 2^32, 2^32} has no elements, but its strides would not fit. */
 int64_t lg_shape_numel(int ndim, const int64_t *sizes) {
-  int64_t n = 1;
+  int64_t n = 1, nonzero = 1;
   for (int i = 0; i < ndim; i++) {
     if (sizes[i] < 0) return -1;
-    if (sizes[i] != 0 && n > INT64_MAX / sizes[i]) return -1;
+    if (sizes[i] == 0) {
+      n = 0;
+      continue;
+    }
+    if (nonzero > INT64_MAX / sizes[i]) return -1;
+    nonzero *= sizes[i];
     n *= sizes[i];
   }
   return n;

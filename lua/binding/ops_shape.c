@@ -327,7 +327,7 @@ static int l_split(lua_State *L) {
   if (piece < 1 && !(piece == 0 && size == 0))
     return luaL_error(L, "split: expected a positive split size, got %I",
                       (lua_Integer)piece);
-  int64_t n = size == 0 ? 1 : (size + piece - 1) / piece;
+  int64_t n = size == 0 ? 1 : (size - 1) / piece + 1; /* no overflow */
   if (n > 0x7fffffff)
     return luaL_error(L, "split: too many pieces (%I)", (lua_Integer)n);
   int64_t *lengths = lua_newuserdatauv(L, (size_t)n * sizeof(int64_t), 0);
