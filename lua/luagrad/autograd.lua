@@ -11,11 +11,31 @@ local function as_list(value)
   return value
 end
 
+-- opts as a table ({} for nil), or an error naming fname at the user's line.
+local function options(fname, opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" or lg.is_tensor(opts) then
+    error(("%s: expected an options table, got %s"):format(fname,
+          lg.is_tensor(opts) and "a tensor" or type(opts)), 3)
+  end
+  return opts
+end
+
+-- an array of tensors (one tensor is an array of one), or an error
+local function tensors_of(fname, what, value)
+  value = as_list(value)
+  if type(value) ~= "table" then
+    error(("%s: expected a tensor or an array of tensors as %s, got %s"):format(
+          fname, what, type(value)), 3)
+  end
+  return value
+end
+
 --- grad(outputs, inputs, {grad_outputs, create_graph, retain_graph,
 --- allow_unused}) returns the gradients of the outputs with respect to the
 --- inputs as an array (nil for unused inputs with allow_unused).
 function autograd.grad(outputs, inputs, opts)
-  opts = opts or {}
+  opts = options("grad", opts)
   if opts.grad_outputs ~= nil then
     opts = {grad_outputs = as_list(opts.grad_outputs),
             create_graph = opts.create_graph, retain_graph = opts.retain_graph,
@@ -26,11 +46,12 @@ end
 
 --- backward(tensors, grad_tensors, opts): accumulates into the leaves' .grad.
 function autograd.backward(tensors, grad_tensors, opts)
-  tensors = as_list(tensors)
-  grad_tensors = grad_tensors and as_list(grad_tensors) or {}
+  tensors = tensors_of("backward", "tensors", tensors)
+  grad_tensors = grad_tensors and tensors_of("backward", "grad_tensors", grad_tensors) or {}
+  opts = options("backward", opts)
   for i, t in ipairs(tensors) do
     local g = grad_tensors[i]
-    local o = opts or {}
+    local o = opts
     if i < #tensors and o.retain_graph == nil then
       o = {retain_graph = true, create_graph = o.create_graph}
     end
@@ -122,9 +143,9 @@ end
 --- with central finite differences. Returns true, or raises (or returns
 --- false and a message) naming the worst element.
 function autograd.gradcheck(fn, inputs, opts)
-  opts = opts or {}
+  opts = options("gradcheck", opts)
   local eps, atol, rtol = opts.eps or 1e-6, opts.atol or 1e-5, opts.rtol or 1e-3
-  inputs = as_list(inputs)
+  inputs = tensors_of("gradcheck", "inputs", inputs)
   local function fail(message)
     if opts.raise_exception == false then return false, message end
     error("gradcheck: " .. message, 2)
@@ -199,7 +220,8 @@ end
 
 --- gradgradcheck: gradcheck of the vjp, i.e. second derivatives.
 function autograd.gradgradcheck(fn, inputs, opts)
-  inputs = as_list(inputs)
+  inputs = tensors_of("gradgradcheck", "inputs", inputs)
+  opts = options("gradgradcheck", opts)
   local outs = table.pack(fn(table.unpack(inputs)))
   local seeds = {}
   for i = 1, outs.n do

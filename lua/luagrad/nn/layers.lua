@@ -28,6 +28,19 @@ local FAMILY = {
 
 local layers = {}
 
+--- layers.sizes(cname, names, ...): checks that each value is a positive
+--- integer (a layer's size arguments), raising "cname: expected a positive
+--- integer for name, got ..." at the line that constructed the layer.
+function layers.sizes(cname, names, ...)
+  for i, name in ipairs(names) do
+    local v = select(i, ...)
+    if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) or v < 1 then
+      error(string.format("%s: expected a positive integer for %s, got %s", cname, name,
+                          type(v) == "number" and tostring(v) or type(v)), 4)
+    end
+  end
+end
+
 --- layers.names(): the sorted names of every class in the index.
 function layers.names()
   local out = {}

@@ -18,6 +18,7 @@ local mha_args = L.args("MultiheadAttention", {"dropout", "bias", "batch_first",
 --- Keys and values have the embedding size of the query (kdim = vdim = E).
 local MultiheadAttention = nn.Module:extend("MultiheadAttention")
 function MultiheadAttention:init(embed_dim, num_heads, ...)
+  L.sizes("MultiheadAttention", {"embed_dim", "num_heads"}, embed_dim, num_heads)
   local o = mha_args(...)
   if embed_dim % num_heads ~= 0 then
     error(string.format("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)",
@@ -129,6 +130,7 @@ local tel_args = L.args("TransformerEncoderLayer",
 --- a module. forward(src[, src_mask, src_key_padding_mask]).
 local TransformerEncoderLayer = nn.Module:extend("TransformerEncoderLayer")
 function TransformerEncoderLayer:init(d_model, nhead, ...)
+  L.sizes("TransformerEncoderLayer", {"d_model", "nhead"}, d_model, nhead)
   local o = tel_args(...)
   local act = o.activation
   if type(act) == "string" then

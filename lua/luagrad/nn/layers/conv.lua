@@ -70,6 +70,7 @@ local function conv_class(name, nd, fn)
   --- "zeros"]): weight (out, in/groups, k...) and bias (out) drawn from
   --- U(-1/sqrt(fan_in), 1/sqrt(fan_in)); padding may be "valid" or "same".
   function Conv:init(in_channels, out_channels, kernel_size, ...)
+    L.sizes(name, {"in_channels", "out_channels"}, in_channels, out_channels)
     local o = args(...)
     if o.padding_mode ~= "zeros" then
       error(name .. ": only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode), 2)
@@ -96,6 +97,7 @@ local transpose_args = L.args("ConvTranspose2d",
 --- 1]): weight (in, out/groups, kh, kw).
 local ConvTranspose2d = nn.Module:extend("ConvTranspose2d")
 function ConvTranspose2d:init(in_channels, out_channels, kernel_size, ...)
+  L.sizes("ConvTranspose2d", {"in_channels", "out_channels"}, in_channels, out_channels)
   local o = transpose_args(...)
   if o.padding_mode ~= "zeros" then
     error("ConvTranspose2d: only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode), 2)

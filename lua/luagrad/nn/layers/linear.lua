@@ -17,6 +17,7 @@ local linear_args = L.args("Linear", {"bias", "dtype"}, {bias = true})
 --- with weight (out, in) and bias (out) drawn from U(-1/sqrt(in), 1/sqrt(in)).
 local Linear = nn.Module:extend("Linear")
 function Linear:init(in_features, out_features, ...)
+  L.sizes("Linear", {"in_features", "out_features"}, in_features, out_features)
   local o = linear_args(...)
   self.in_features, self.out_features = in_features, out_features
   local bound = in_features > 0 and 1 / math.sqrt(in_features) or 0
@@ -37,6 +38,8 @@ M.Linear = Linear
 --- from U(-1/sqrt(in1), 1/sqrt(in1)).
 local Bilinear = nn.Module:extend("Bilinear")
 function Bilinear:init(in1_features, in2_features, out_features, ...)
+  L.sizes("Bilinear", {"in1_features", "in2_features", "out_features"},
+          in1_features, in2_features, out_features)
   local o = linear_args(...)
   self.in1_features, self.in2_features = in1_features, in2_features
   self.out_features = out_features

@@ -19,6 +19,7 @@ local function batch_norm_class(name, dims, layout)
   --- affine = true, track_running_stats = true]); momentum = false (PyTorch's
   --- None) gives the cumulative average 1/num_batches_tracked.
   function BatchNorm:init(num_features, ...)
+    L.sizes(name, {"num_features"}, num_features)
     local o = bn_args(...)
     local opts = {dtype = o.dtype or "float32"}
     self.num_features, self.eps, self.momentum = num_features, o.eps, o.momentum
@@ -35,6 +36,9 @@ local function batch_norm_class(name, dims, layout)
   end
 
   function BatchNorm:forward(x)
+    if not lg.is_tensor(x) then
+      error(string.format("%s: expected a tensor as input, got %s", name, type(x)), 2)
+    end
     if not dims[x:dim()] then
       error(string.format("%s: expected %s input, got %d-D", name, layout, x:dim()), 2)
     end
@@ -91,6 +95,7 @@ local gn_args = L.args("GroupNorm", {"eps", "affine", "dtype"}, {eps = 1e-5, aff
 --- GroupNorm(num_groups, num_channels[, eps = 1e-5, affine = true]).
 local GroupNorm = nn.Module:extend("GroupNorm")
 function GroupNorm:init(num_groups, num_channels, ...)
+  L.sizes("GroupNorm", {"num_groups", "num_channels"}, num_groups, num_channels)
   local o = gn_args(...)
   if num_channels % num_groups ~= 0 then
     error(string.format("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)",

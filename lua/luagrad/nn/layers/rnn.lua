@@ -58,6 +58,7 @@ local function rnn_class(mode)
   --- false]); LSTM and GRU take the same without nonlinearity. Every weight
   --- and bias is drawn from U(-1/sqrt(hidden), 1/sqrt(hidden)).
   function Cls:init(input_size, hidden_size, ...)
+    L.sizes(mode, {"input_size", "hidden_size"}, input_size, hidden_size)
     local o = args(...)
     if mode == "RNN" and o.nonlinearity ~= "tanh" and o.nonlinearity ~= "relu" then
       error("RNN: expected nonlinearity 'tanh' or 'relu', got " .. tostring(o.nonlinearity), 2)

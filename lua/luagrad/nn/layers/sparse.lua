@@ -14,6 +14,7 @@ local embedding_args = L.args("Embedding", {"padding_idx", "dtype"}, {})
 --- gradient.
 local Embedding = nn.Module:extend("Embedding")
 function Embedding:init(num_embeddings, embedding_dim, ...)
+  L.sizes("Embedding", {"num_embeddings", "embedding_dim"}, num_embeddings, embedding_dim)
   local o = embedding_args(...)
   local padding_idx = o.padding_idx
   if padding_idx ~= nil then
