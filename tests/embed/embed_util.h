@@ -1,6 +1,6 @@
 /* embed_util.h: helpers of the embedding tests: a counting (optionally
- * failing) allocator, a Lua state with luagrad opened through it, and
- * CHECK macros. */
+ * failing) allocator and a Lua state with luagrad opened through it; the
+ * CHECK macros are the C tests' own (tests/c/test_util.h). */
 #ifndef EMBED_UTIL_H
 #define EMBED_UTIL_H
 
@@ -12,17 +12,7 @@
 #include <lualib.h>
 
 #include "luagrad_lua.h"
-
-static int test_failures = 0;
-
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,      \
-              #cond);                                                       \
-      test_failures++;                                                      \
-    }                                                                       \
-  } while (0)
+#include "test_util.h" /* CHECK, test_failures, test_report */
 
 /* Counts calls and live bytes; refuses once `allocated` would pass limit
  * (0: no limit). */
