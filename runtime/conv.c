@@ -323,15 +323,17 @@ static void valid_range(int64_t count, int64_t s, int64_t offset, int64_t len,
   if (*lo > *hi) *lo = *hi;
 }
 
-/* im2col: img (C/g,H,W) of one group -> col (C/g*kh*kw, OH*OW);
+/* im2col: img (C/g,H,W) of one group -> col (C/g*kh*kw, OH*OW), whose
+ * rows start ld elements apart (ld >= OH*OW: several images side by side);
  * col2im: the adjoint, col accumulated into img. */
 #define COL_KERNELS(SUFFIX, T)                                                \
-  static void im2col_##SUFFIX(const conv_geom *g, const T *img, T *col) {     \
-    int64_t cg = g->c / g->groups, plane = g->oh * g->ow;                     \
+  static void im2col_##SUFFIX(const conv_geom *g, const T *img, T *col,       \
+                              int64_t ld) {                                   \
+    int64_t cg = g->c / g->groups;                                            \
     for (int64_t c = 0; c < cg; c++)                                          \
       for (int64_t i = 0; i < g->kh; i++)                                     \
         for (int64_t j = 0; j < g->kw; j++) {                                 \
-          T *row = col + ((c * g->kh + i) * g->kw + j) * plane;               \
+          T *row = col + ((c * g->kh + i) * g->kw + j) * ld;                  \
           int64_t offset = g->pw - j * g->dw, lo, hi;                         \
           valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
           for (int64_t y = 0; y < g->oh; y++) {                               \
@@ -351,12 +353,13 @@ static void valid_range(int64_t count, int64_t s, int64_t offset, int64_t len,
           }                                                                   \
         }                                                                     \
   }                                                                           \
-  static void col2im_##SUFFIX(const conv_geom *g, const T *col, T *img) {     \
-    int64_t cg = g->c / g->groups, plane = g->oh * g->ow;                     \
+  static void col2im_##SUFFIX(const conv_geom *g, const T *col, int64_t ld,   \
+                              T *img) {                                       \
+    int64_t cg = g->c / g->groups;                                            \
     for (int64_t c = 0; c < cg; c++)                                          \
       for (int64_t i = 0; i < g->kh; i++)                                     \
         for (int64_t j = 0; j < g->kw; j++) {                                 \
-          const T *row = col + ((c * g->kh + i) * g->kw + j) * plane;         \
+          const T *row = col + ((c * g->kh + i) * g->kw + j) * ld;            \
           int64_t offset = g->pw - j * g->dw, lo, hi;                         \
           valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
           for (int64_t y = 0; y < g->oh; y++) {                               \
@@ -371,18 +374,20 @@ static void valid_range(int64_t count, int64_t s, int64_t offset, int64_t len,
 COL_KERNELS(f32, float)
 COL_KERNELS(f64, double)
 
-static void im2col(const conv_geom *g, const void *img, void *col) {
+static void im2col(const conv_geom *g, const void *img, void *col,
+                   int64_t ld) {
   if (g->dtype == LG_FLOAT32)
-    im2col_f32(g, img, col);
+    im2col_f32(g, img, col, ld);
   else
-    im2col_f64(g, img, col);
+    im2col_f64(g, img, col, ld);
 }
 
-static void col2im(const conv_geom *g, const void *col, void *img) {
+static void col2im(const conv_geom *g, const void *col, int64_t ld,
+                   void *img) {
   if (g->dtype == LG_FLOAT32)
-    col2im_f32(g, col, img);
+    col2im_f32(g, col, ld, img);
   else
-    col2im_f64(g, col, img);
+    col2im_f64(g, col, ld, img);
 }
 
 /* c (m,n) = op(a) (m,k) @ op(b) (k,n) + beta c, row-major */
@@ -413,38 +418,93 @@ static bool fits_blas(const conv_geom *g) {
          g->h * g->w <= INT_MAX;
 }
 
-/* The solved tensor (zeroed when it accumulates) from the two others, one
- * batch element and one group at a time; col holds one group's columns. */
+/* Images per gemm: a block of images shares one gemm (the weight is packed
+ * once per block, and the gemm's N or K spans the block), as many as keep
+ * the column and response buffers near BLOCK_ELEMS elements each (small
+ * enough to stay in a core's L2 cache: larger blocks measured slower). */
+#define BLOCK_ELEMS ((int64_t)1 << 16)
+static int64_t images_per_block(const conv_geom *g) {
+  int64_t og = g->o / g->groups, kg = g->c / g->groups * g->kh * g->kw;
+  int64_t per_image = (og > kg ? og : kg) * g->oh * g->ow;
+  int64_t nb = per_image > 0 ? BLOCK_ELEMS / per_image : g->n;
+  if (nb > g->n) nb = g->n;
+  if (nb > INT_MAX / (g->oh * g->ow)) nb = INT_MAX / (g->oh * g->ow);
+  return nb < 1 ? 1 : nb;
+}
+
+/* The scratch a block of nb images needs: the columns (kg, nb*plane) unless
+ * a lone image is its own column matrix, and a gathered response (og,
+ * nb*plane) when the block has more than one image. In elements. */
+static void block_scratch(const conv_geom *g, int64_t nb, int64_t *col_elems,
+                          int64_t *rsp_elems) {
+  int64_t plane = g->oh * g->ow;
+  *col_elems = nb == 1 && image_is_col(g)
+                   ? 0 : g->c / g->groups * g->kh * g->kw * nb * plane;
+  *rsp_elems = nb == 1 ? 0 : g->o / g->groups * nb * plane;
+}
+
+/* Copies the response rows of images [n0, n0+nb) of one group between the
+ * tensor (og rows of plane per image, images o*plane apart) and the block
+ * buffer blk (og, nb*plane). */
+static void move_response(const conv_geom *g, char *rsp, char *blk,
+                          int64_t nb, bool to_block) {
+  size_t es = lg_dtype_size(g->dtype);
+  int64_t og = g->o / g->groups, plane = g->oh * g->ow;
+  size_t row = (size_t)plane * es;
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t o = 0; o < og; o++) {
+      char *t = rsp + (size_t)((b * g->o + o) * plane) * es;
+      char *k = blk + (size_t)((o * nb + b) * plane) * es;
+      if (to_block) memcpy(k, t, row); else memcpy(t, k, row);
+    }
+}
+
+/* The solved tensor from the two others, one block of nb images and one
+ * group at a time (see block_scratch for col and rbuf). The image side
+ * accumulates (its tensor comes zeroed); the response and weight sides are
+ * overwritten (the weight by the first block, beta = 0). */
 static void fast_conv(const conv_geom *g, char *image, char *weight,
-                      char *response, char *col) {
+                      char *response, char *col, char *rbuf, int64_t nb) {
   size_t es = lg_dtype_size(g->dtype);
   int64_t og = g->o / g->groups, cg = g->c / g->groups;
   int64_t kg = cg * g->kh * g->kw, plane = g->oh * g->ow, hw = g->h * g->w;
-  bool direct = image_is_col(g);
-  for (int64_t n = 0; n < g->n; n++)
+  for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+    int64_t count = g->n - n0 < nb ? g->n - n0 : nb, width = count * plane;
     for (int64_t grp = 0; grp < g->groups; grp++) {
-      char *img = image + (size_t)((n * g->c + grp * cg) * hw) * es;
-      char *rsp = response + (size_t)((n * g->o + grp * og) * plane) * es;
+      char *img = image + (size_t)((n0 * g->c + grp * cg) * hw) * es;
+      char *rsp = response + (size_t)((n0 * g->o + grp * og) * plane) * es;
       char *wg = weight + (size_t)(grp * og * kg) * es;
-      char *cols = direct ? img : col;
+      bool lone = count == 1;
+      bool direct = lone && image_is_col(g); /* the image is the col matrix */
+      char *cols = direct ? img : col, *rblk = lone ? rsp : rbuf;
       switch (g->side) {
-        case SOLVE_RESPONSE: /* rsp (og,plane) = wg (og,kg) @ col (kg,plane) */
-          if (!direct) im2col(g, img, col);
-          gemm(g->dtype, false, false, og, plane, kg, wg, kg, cols, plane, 0,
-               rsp, plane);
+        case SOLVE_RESPONSE: /* rblk (og,width) = wg (og,kg) @ cols (kg,width) */
+          for (int64_t b = 0; b < count && !direct; b++)
+            im2col(g, img + (size_t)(b * g->c * hw) * es,
+                   col + (size_t)(b * plane) * es, width);
+          gemm(g->dtype, false, false, og, width, kg, wg, kg, cols, width, 0,
+               rblk, width);
+          if (!lone) move_response(g, rsp, rbuf, count, false);
           break;
-        case SOLVE_IMAGE: /* col (kg,plane) = wg^T (kg,og) @ rsp (og,plane) */
-          gemm(g->dtype, true, false, kg, plane, og, wg, kg, rsp, plane, 0,
-               cols, plane);
-          if (!direct) col2im(g, col, img);
+        case SOLVE_IMAGE: /* cols (kg,width) = wg^T (kg,og) @ rblk (og,width) */
+          if (!lone) move_response(g, rsp, rbuf, count, true);
+          gemm(g->dtype, true, false, kg, width, og, wg, kg, rblk, width, 0,
+               cols, width);
+          for (int64_t b = 0; b < count && !direct; b++)
+            col2im(g, col + (size_t)(b * plane) * es, width,
+                   img + (size_t)(b * g->c * hw) * es);
           break;
-        case SOLVE_WEIGHT: /* wg (og,kg) += rsp (og,plane) @ col^T */
-          if (!direct) im2col(g, img, col);
-          gemm(g->dtype, false, true, og, kg, plane, rsp, plane, cols, plane, 1,
-               wg, kg);
+        case SOLVE_WEIGHT: /* wg (og,kg) (+)= rblk (og,width) @ cols^T */
+          if (!lone) move_response(g, rsp, rbuf, count, true);
+          for (int64_t b = 0; b < count && !direct; b++)
+            im2col(g, img + (size_t)(b * g->c * hw) * es,
+                   col + (size_t)(b * plane) * es, width);
+          gemm(g->dtype, false, true, og, kg, width, rblk, width, cols, width,
+               n0 == 0 ? 0 : 1, wg, kg);
           break;
       }
     }
+  }
 }
 
 /* out (N,B,...) += b (B) broadcast over each plane of size plane */
@@ -469,33 +529,41 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
   lg_tensor *ops[4] = {NULL, NULL, NULL, NULL}; /* image weight response bias */
   lg_tensor *src[4] = {pl->image, pl->weight, pl->response, pl->bias};
   lg_tensor *out = NULL;
-  char *col = NULL;
-  size_t col_bytes = 0;
+  char *scratch = NULL; /* the column buffer, then the response block */
+  size_t scratch_bytes = 0;
   lg_status st = LG_OK;
   for (int k = 0; k < 4 && !st; k++)
     if (src[k]) st = lg_contiguous_as(ctx, src[k], dt, &ops[k]);
-  if (!st) st = lg_full(ctx, dt, 4, pl->out_sizes, 0, &out);
+  bool empty = lg_shape_numel(4, pl->out_sizes) == 0 || g->n == 0 ||
+               g->c == 0 || g->o == 0 || g->oh == 0 || g->ow == 0;
+  /* the fast response and weight sides overwrite every element (gemm with
+   * beta = 0); the image side and the naive kernel accumulate */
+  bool overwrites = fast && !empty && g->side != SOLVE_IMAGE;
+  if (!st)
+    st = overwrites ? lg_empty(ctx, dt, 4, pl->out_sizes, &out)
+                    : lg_full(ctx, dt, 4, pl->out_sizes, 0, &out);
   if (st) goto done;
   int solved = g->side == SOLVE_IMAGE ? 0 : g->side == SOLVE_WEIGHT ? 1 : 2;
   ops[solved] = lg_tensor_retain(out);
   char *data[3];
   for (int k = 0; k < 3; k++) data[k] = lg_data_ptr(ops[k]);
-  bool empty = lg_tensor_numel(out) == 0 || g->n == 0 || g->c == 0 ||
-               g->o == 0 || g->oh == 0 || g->ow == 0;
-  if (!empty && fast && !image_is_col(g)) {
-    col_bytes = (size_t)(g->c / g->groups * g->kh * g->kw * g->oh * g->ow) *
-                lg_dtype_size(dt);
-    col = lg_mem_alloc(ctx, col_bytes);
-    if (!col) {
-      st = lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory for a %zu-byte "
-                   "column buffer", g->side == SOLVE_IMAGE ? "conv_transpose2d"
-                   : "conv2d", col_bytes);
-      goto done;
-    }
-  }
   if (!empty && fast) {
+    int64_t nb = images_per_block(g), col_elems, rsp_elems;
+    block_scratch(g, nb, &col_elems, &rsp_elems);
+    size_t es = lg_dtype_size(dt);
+    scratch_bytes = (size_t)(col_elems + rsp_elems) * es;
+    if (scratch_bytes) {
+      scratch = lg_mem_alloc(ctx, scratch_bytes);
+      if (!scratch) {
+        st = lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory for a %zu-byte "
+                     "column buffer", g->side == SOLVE_IMAGE ?
+                     "conv_transpose2d" : "conv2d", scratch_bytes);
+        goto done;
+      }
+    }
     openblas_set_num_threads(lg_ctx_num_threads(ctx));
-    fast_conv(g, data[0], data[1], data[2], col);
+    fast_conv(g, data[0], data[1], data[2], scratch,
+              rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
   } else if (!empty) {
     naive_conv(g, (double *)(void *)data[0], (double *)(void *)data[1],
                (double *)(void *)data[2]);
@@ -516,7 +584,7 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
     out = cast;
   }
 done:
-  if (col) lg_mem_free(ctx, col, col_bytes);
+  if (scratch) lg_mem_free(ctx, scratch, scratch_bytes);
   for (int k = 0; k < 4; k++) lg_tensor_release(ops[k]);
   if (st) {
     lg_tensor_release(out);

@@ -8,7 +8,10 @@
  * blocks of values converted to double; only loading and storing a block
  * depends on dtype and layout (a converting copy for contiguous float32 and
  * float64, element by element for strided tensors), so the fast and slow
- * paths cannot disagree. The gradient is only read; every other
+ * paths cannot disagree. Adam alone has a second, float32 form of its
+ * rule (one pass over contiguous float32 operands, no conversions), which
+ * computes in float32 as PyTorch does for float32 tensors. The gradient is
+ * only read; every other
  * operand is written and gets its version counter bumped.
  */
 #include "optim.h"
@@ -131,8 +134,7 @@ static lg_status run_update(lg_ctx *ctx, const operands *o, block_rule rule,
   bool contiguous[N_SLOTS];
   for (int k = 0; k < N_SLOTS; k++)
     contiguous[k] = o->t[k] && lg_tensor_is_contiguous(o->t[k]);
-  double v[N_SLOTS][BLOCK];
-  memset(v, 0, sizeof v);
+  double v[N_SLOTS][BLOCK]; /* a rule reads only the rows of given slots */
   int64_t n = lg_tensor_numel(o->t[PARAM]);
   for (int64_t start = 0; start < n; start += BLOCK) {
     int64_t len = n - start < BLOCK ? n - start : BLOCK;
@@ -202,26 +204,55 @@ typedef struct adam_consts {
   double bias_correction2_sqrt; /* sqrt(1 - beta2^step)  */
 } adam_consts;
 
+/* One Adam element of type T in PyTorch's order of operations: p, g, m,
+ * s, mx are lvalues of T (g read only; mx only read with amsgrad). */
+#define ADAM_ELEMENT(T, SQRT, MAX, c, p_, g_, m_, s_, mx_)                   \
+  do {                                                                      \
+    T e_g = c->o.maximize ? -(g_) : (g_);                                   \
+    T e_p = (p_);                                                           \
+    if (c->o.decoupled_weight_decay)                                        \
+      e_p = e_p * (T)(1 - c->o.lr * c->o.weight_decay);                     \
+    else if (c->o.weight_decay != 0)                                        \
+      e_g = e_g + (T)c->o.weight_decay * e_p;                               \
+    T e_m = (m_) * (T)c->o.beta1 + (T)(1 - c->o.beta1) * e_g;               \
+    T e_s = (s_) * (T)c->o.beta2 + (T)(1 - c->o.beta2) * e_g * e_g;         \
+    T e_second = e_s;                                                       \
+    if (c->o.amsgrad) {                                                     \
+      (mx_) = MAX((mx_), e_s);                                              \
+      e_second = (mx_);                                                     \
+    }                                                                       \
+    T e_denom = SQRT(e_second) / (T)c->bias_correction2_sqrt + (T)c->o.eps; \
+    (p_) = e_p + (T)-c->step_size * e_m / e_denom;                          \
+    (m_) = e_m;                                                             \
+    (s_) = e_s;                                                             \
+  } while (0)
+
 /* Slots: BUF0 exp_avg, BUF1 exp_avg_sq, BUF2 max_exp_avg_sq. */
 static inline void adam_rule(const adam_consts *c, double (*v)[BLOCK],
                              int64_t j) {
-  double g = c->o.maximize ? -v[GRAD][j] : v[GRAD][j];
-  double p = v[PARAM][j];
-  if (c->o.decoupled_weight_decay)
-    p = p * (1 - c->o.lr * c->o.weight_decay);
-  else if (c->o.weight_decay != 0)
-    g = g + c->o.weight_decay * p;
-  double m = v[BUF0][j] * c->o.beta1 + (1 - c->o.beta1) * g;
-  double s = v[BUF1][j] * c->o.beta2 + (1 - c->o.beta2) * g * g;
-  double second = s;
-  if (c->o.amsgrad) {
-    v[BUF2][j] = fmax(v[BUF2][j], s);
-    second = v[BUF2][j];
-  }
-  double denom = sqrt(second) / c->bias_correction2_sqrt + c->o.eps;
-  v[PARAM][j] = p + -c->step_size * m / denom;
-  v[BUF0][j] = m;
-  v[BUF1][j] = s;
+  ADAM_ELEMENT(double, sqrt, fmax, c, v[PARAM][j], v[GRAD][j], v[BUF0][j],
+               v[BUF1][j], v[BUF2][j]);
+}
+
+/* The float32 form over contiguous operands (mx NULL without amsgrad). */
+static void adam_f32(const adam_consts *consts, float *restrict param,
+                     const float *restrict grad, float *restrict avg,
+                     float *restrict avg_sq, float *restrict max_sq,
+                     int64_t n) {
+  const adam_consts local = *consts, *c = &local;
+  float unused = 0;
+  for (int64_t j = 0; j < n; j++)
+    ADAM_ELEMENT(float, sqrtf, fmaxf, c, param[j], grad[j], avg[j],
+                 avg_sq[j], *(max_sq ? &max_sq[j] : &unused));
+}
+
+/* Whether every operand of o is a contiguous float32 tensor. */
+static bool all_contiguous_f32(const operands *o) {
+  for (int k = 0; k < N_SLOTS; k++)
+    if (o->t[k] && (o->t[k]->dtype != LG_FLOAT32 ||
+                    !lg_tensor_is_contiguous(o->t[k])))
+      return false;
+  return true;
 }
 DEFINE_BLOCK_RULE(adam_block, adam_consts, adam_rule)
 
@@ -245,7 +276,16 @@ lg_status lg_optim_adam(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
   if (st == LG_OK && opts->amsgrad)
     st = require_buffer(ctx, &o, BUF2, "amsgrad is on");
   if (st != LG_OK) return st;
-  return run_update(ctx, &o, adam_block, &c);
+  if (!all_contiguous_f32(&o)) return run_update(ctx, &o, adam_block, &c);
+  if ((st = check_operands(ctx, &o)) != LG_OK) return st;
+  float *data[N_SLOTS] = {NULL, NULL, NULL, NULL, NULL};
+  for (int k = 0; k < N_SLOTS; k++)
+    if (o.t[k]) data[k] = (float *)(void *)lg_data_ptr(o.t[k]);
+  adam_f32(&c, data[PARAM], data[GRAD], data[BUF0], data[BUF1], data[BUF2],
+           lg_tensor_numel(param));
+  for (int k = 0; k < N_SLOTS; k++)
+    if (o.t[k] && k != GRAD) lg_bump_version(o.t[k]);
+  return LG_OK;
 }
 
 /* ---- RMSprop ------------------------------------------------------------ */

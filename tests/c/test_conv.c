@@ -38,6 +38,11 @@ static const geometry geometries[] = {
     {1, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0, 1, 1, 1},  /* kernel = input       */
     {3, 1, 11, 10, 5, 5, 3, 3, 2, 2, 1, 1, 2, 1}, /* 1 channel, 3 batches */
     {1, 6, 8, 8, 9, 2, 3, 2, 2, 1, 1, 3, 1, 3},  /* groups 3, dilated    */
+    /* big enough that conv.c splits the batch into several blocks of
+     * images (BLOCK_ELEMS), with sums short enough for float32's tolerance */
+    {100, 25, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},  /* blocks               */
+    {300, 50, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* blocks, groups 2     */
+    {3, 2, 8, 8, 400, 1, 1, 1, 1, 0, 0, 1, 1, 1},   /* 1x1: blocks 2 and 1  */
 };
 
 static lg_params conv_params(const geometry *g, int64_t extra_h,

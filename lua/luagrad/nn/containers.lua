@@ -105,19 +105,30 @@ function Sequential:init(...)
   end
 end
 
-function Sequential:forward(x)
+-- The position of the child that Sequential's loop is running: set before
+-- each child call, read only when the loop fails, so the success path pays
+-- one pcall per forward and not one per child. A nested Sequential that
+-- fails puts back the position its caller had set before re-raising.
+local running_child = 0
+
+local function run_children(self, x)
   for i = 1, #self do
-    local child = rawget(self, i)
-    local ok, y = pcall(child, x)
-    if not ok then
-      if type(y) == "string" then
-        error(string.format("Sequential: child %d (%s): %s", i, class_name(child), y), 0)
-      end
-      error(y, 0)
-    end
-    x = y
+    running_child = i
+    x = rawget(self, i)(x)
   end
   return x
+end
+
+function Sequential:forward(x)
+  local caller_child = running_child
+  local ok, y = pcall(run_children, self, x)
+  if ok then return y end
+  local i = running_child
+  running_child = caller_child
+  if type(y) == "string" then
+    error(string.format("Sequential: child %d (%s): %s", i, class_name(rawget(self, i)), y), 0)
+  end
+  error(y, 0)
 end
 
 ---------------------------------------------------------------------------
