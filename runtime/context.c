@@ -29,6 +29,7 @@ lg_ctx *lg_ctx_new(lg_alloc_fn alloc, void *ud) {
   ctx->seed = 0x853c49e6748fea9bULL;
   ctx->num_threads = 1;
   ctx->grad_enabled = true;
+  lg_cache_init(&ctx->cache);
   return ctx;
 }
 
@@ -38,6 +39,7 @@ void lg_ctx_retain(lg_ctx *ctx) { ctx->refcount++; }
 void lg_ctx_free(lg_ctx *ctx) {
   if (!ctx) return;
   if (--ctx->refcount > 0) return;
+  lg_cache_flush(ctx);
   ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);
 }
 

@@ -14,6 +14,18 @@
 
 #define LG_ERROR_SIZE 512
 
+/* The caching allocator of tensor memory (alloc_cache.c): free lists of
+ * storage blocks and tensor structs by size class, bounded by limit. */
+#define LG_CACHE_CLASSES 72
+#define LG_CACHE_MAX_BLOCK ((size_t)8 << 20) /* larger blocks: never cached */
+#define LG_CACHE_DEFAULT_LIMIT ((size_t)16 << 20)
+typedef struct lg_alloc_cache {
+  void *free_lists[LG_CACHE_CLASSES]; /* linked through their first word */
+  size_t cached_bytes; /* bytes waiting in the free lists (<= limit)     */
+  size_t limit;
+  size_t host_bytes;   /* bytes held from the host: live plus cached     */
+} lg_alloc_cache;
+
 struct lg_ctx {
   int refcount;
   lg_alloc_fn alloc;
@@ -26,6 +38,7 @@ struct lg_ctx {
   size_t bytes_in_use;
   uint64_t autograd_runs;  /* numbers backward runs (engine scratch marks) */
   char error[LG_ERROR_SIZE];
+  lg_alloc_cache cache;    /* freed tensor memory kept for reuse */
 };
 
 typedef struct lg_storage {
@@ -60,6 +73,27 @@ void *lg_mem_alloc(lg_ctx *ctx, size_t size);
 void lg_mem_free(lg_ctx *ctx, void *ptr, size_t size);
 
 void lg_ctx_retain(lg_ctx *ctx);
+
+/* Tensor memory through the cache (alloc_cache.c): a block of at least n
+ * bytes, given back with the same n; NULL when the host has none. */
+void *lg_cache_alloc(lg_ctx *ctx, size_t n);
+void lg_cache_free(lg_ctx *ctx, void *p, size_t n);
+/* The bytes the host really allocates for a request of n. */
+size_t lg_cache_block_size(size_t n);
+void lg_cache_init(lg_alloc_cache *cache);
+/* Returns every cached block to the host allocator. */
+void lg_cache_flush(lg_ctx *ctx);
+/* The most bytes the cache keeps (default LG_CACHE_DEFAULT_LIMIT; 0: no
+ * caching); lowering it below what is cached flushes the cache. */
+void lg_ctx_set_cache_limit(lg_ctx *ctx, size_t bytes);
+size_t lg_ctx_cache_limit(const lg_ctx *ctx);
+/* Bytes waiting in the cache. */
+size_t lg_ctx_cached_bytes(const lg_ctx *ctx);
+/* Tensor memory held from the host allocator: live blocks plus the cache
+ * (lg_ctx_bytes_in_use counts only the live tensors' data). Grows only when
+ * the cache has nothing to reuse, which is what the binding's collector
+ * pressure follows. */
+size_t lg_ctx_bytes_reserved(const lg_ctx *ctx);
 
 /* numel of a shape with overflow and negative-size checks; -1 when bad. */
 int64_t lg_shape_numel(int ndim, const int64_t *sizes);

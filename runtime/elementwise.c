@@ -5,6 +5,9 @@
  * instantiated per dtype; the iterator (iter.h) supplies the strided loop.
  * Integer arithmetic wraps like PyTorch (done in unsigned to avoid C's
  * undefined overflow); integer division by zero is an error, never a trap.
+ * Float32 exp, log, tanh, sigmoid and silu use vmath.h's vectorisable
+ * functions (within 2.2 ulp of the exact result), and the float loops are
+ * cloned for AVX2 and AVX-512, so contiguous float loops run as SIMD.
  */
 #include <math.h>
 #include <tgmath.h>
@@ -12,6 +15,7 @@
 #include "core.h"
 #include "dtype.h"
 #include "iter.h"
+#include "vmath.h"
 
 /* The generic expressions below are instantiated for unsigned types too,
  * where comparisons such as x < 0 are trivially false: that is intended. */
@@ -19,8 +23,11 @@
 
 /* ---- loop templates ----------------------------------------------------- */
 
-#define LOOP1(NAME, TOUT, TIN, EXPR)                                         \
-  static void NAME(char **d, const int64_t *s, int64_t n, void *state) {     \
+/* LOOPn_WITH(ATTR, ...) puts ATTR (e.g. LG_VECTOR_CLONES) on the loop. */
+#define LOOP1(NAME, TOUT, TIN, EXPR) LOOP1_WITH(, NAME, TOUT, TIN, EXPR)
+#define LOOP1_WITH(ATTR, NAME, TOUT, TIN, EXPR)                              \
+  ATTR static void NAME(char **d, const int64_t *s, int64_t n,               \
+                        void *state) {                                       \
     typedef TIN T;                                                           \
     (void)state;                                                             \
     if (s[0] == sizeof(TOUT) && s[1] == sizeof(T)) {                         \
@@ -39,8 +46,10 @@
   }
 
 /* state points to a bool set when an integer op met an invalid operand. */
-#define LOOP2(NAME, TOUT, TIN, EXPR)                                         \
-  static void NAME(char **d, const int64_t *s, int64_t n, void *state) {     \
+#define LOOP2(NAME, TOUT, TIN, EXPR) LOOP2_WITH(, NAME, TOUT, TIN, EXPR)
+#define LOOP2_WITH(ATTR, NAME, TOUT, TIN, EXPR)                              \
+  ATTR static void NAME(char **d, const int64_t *s, int64_t n,               \
+                        void *state) {                                       \
     typedef TIN T;                                                           \
     bool *invalid = state;                                                   \
     (void)invalid;                                                           \
@@ -84,6 +93,18 @@
   X(ABS, x < 0 ? (T)(0u - (uint64_t)x) : x)                                  \
   X(FLOOR, x) X(CEIL, x) X(ROUND, x)
 
+/* Double sigmoid in two branches so exp never overflows. */
+static inline double sigmoid_f64(double x) {
+  return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+}
+
+/* The float32 forms of exp, log, tanh and sigmoid are vmath.h's
+ * vectorisable ones; float64 keeps libm's. */
+#define VEXP(x) _Generic((x), float: lg_vexpf, default: exp)(x)
+#define VLOG(x) _Generic((x), float: lg_vlogf, default: log)(x)
+#define VTANH(x) _Generic((x), float: lg_vtanhf, default: tanh)(x)
+#define VSIGMOID(x) _Generic((x), float: lg_vsigmoidf, default: sigmoid_f64)(x)
+
 /* Floating point only; tgmath.h picks the float or double function. */
 #define UNARY_FLOAT_ONLY_OPS(X)                                              \
   X(NEG, -x)                                                                 \
@@ -92,19 +113,18 @@
   X(FLOOR, floor(x))                                                         \
   X(CEIL, ceil(x))                                                           \
   X(ROUND, nearbyint(x)) /* half to even, as PyTorch */                      \
-  X(EXP, exp(x))                                                             \
-  X(LOG, log(x))                                                             \
+  X(EXP, VEXP(x))                                                            \
+  X(LOG, VLOG(x))                                                            \
   X(LOG1P, log1p(x))                                                         \
   X(EXPM1, expm1(x))                                                         \
   X(SQRT, sqrt(x))                                                           \
   X(RSQRT, (T)1 / sqrt(x))                                                   \
   X(SIN, sin(x))                                                             \
   X(COS, cos(x))                                                             \
-  X(TANH, tanh(x))                                                           \
-  /* sigmoid in two branches so exp never overflows */                       \
-  X(SIGMOID, x >= 0 ? (T)1 / ((T)1 + exp(-x)) : exp(x) / ((T)1 + exp(x)))    \
+  X(TANH, VTANH(x))                                                          \
+  X(SIGMOID, VSIGMOID(x))                                                    \
   X(GELU, (T)0.5 * x * ((T)1 + erf(x * (T)0.70710678118654752440)))          \
-  X(SILU, x >= 0 ? x / ((T)1 + exp(-x)) : x * exp(x) / ((T)1 + exp(x)))      \
+  X(SILU, x * VSIGMOID(x))                                                   \
   /* PyTorch's softplus(beta=1, threshold=20) */                             \
   X(SOFTPLUS, x > (T)20 ? x : log1p(exp(x)))                                 \
   X(RECIPROCAL, (T)1 / x)                                                    \
@@ -118,8 +138,12 @@
 #define DEF_INT(OP, EXPR)                                                    \
   DEFINE_UNARY(OP, EXPR, u8, uint8_t) DEFINE_UNARY(OP, EXPR, i32, int32_t)   \
   DEFINE_UNARY(OP, EXPR, i64, int64_t)
+/* float loops are cloned for AVX2 / AVX-512 (vmath.h) */
+#define DEFINE_UNARY_CLONED(OP, EXPR, SUFFIX, T)                             \
+  LOOP1_WITH(LG_VECTOR_CLONES, unary_##OP##_##SUFFIX, T, T, EXPR)
 #define DEF_FLOAT(OP, EXPR)                                                  \
-  DEFINE_UNARY(OP, EXPR, f32, float) DEFINE_UNARY(OP, EXPR, f64, double)
+  DEFINE_UNARY_CLONED(OP, EXPR, f32, float)                                  \
+  DEFINE_UNARY_CLONED(OP, EXPR, f64, double)
 UNARY_ANY_OPS(DEF_ANY)
 UNARY_INT_ONLY_OPS(DEF_INT)
 UNARY_FLOAT_ONLY_OPS(DEF_FLOAT)
@@ -150,6 +174,39 @@ static lg_loop_fn unary_loop(lg_op op, lg_dtype dtype) {
   }
 #undef CASE_INT
 #undef CASE_FLOAT
+}
+
+/* ---- the flat fast path ------------------------------------------------ */
+
+/* Up to this many elements, contiguous same-shape operands skip the
+ * iterator (its setup dominates small ops); larger problems take the
+ * iterator, which is where any splitting of the work happens. */
+#define FLAT_MAX_NUMEL 32768
+
+/* Whether each of the n tensors is contiguous with exactly the shape
+ * (nd, sizes): then the loop runs once over the flat data. */
+static bool has_shape(const lg_tensor *t, int nd, const int64_t *sizes) {
+  if (t->ndim != nd) return false;
+  for (int d = 0; d < nd; d++)
+    if (t->sizes[d] != sizes[d]) return false;
+  return true;
+}
+static bool flat_operands(lg_tensor *const *t, int n, int nd,
+                          const int64_t *sizes) {
+  for (int i = 0; i < n; i++)
+    if (!has_shape(t[i], nd, sizes) || !lg_tensor_is_contiguous(t[i]))
+      return false;
+  return true;
+}
+
+/* numel of (nd, sizes) when small enough for the flat path, else -1. */
+static int64_t flat_numel(int nd, const int64_t *sizes) {
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++) {
+    n *= sizes[d];
+    if (n > FLAT_MAX_NUMEL) return -1;
+  }
+  return n;
 }
 
 /* x -> op(x); integer inputs of float-only ops compute in float32 */
@@ -186,11 +243,21 @@ lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_tensor_release(*out);
     goto done;
   }
-  lg_iter it;
-  lg_iter_init(&it, x->ndim, x->sizes);
-  lg_iter_add_tensor(&it, *out);
-  lg_iter_add_tensor(&it, input ? input : x);
-  lg_iter_run(&it, loop, NULL);
+  lg_tensor *src = input ? input : x;
+  int64_t numel = flat_numel(x->ndim, x->sizes);
+  if (numel >= 0 && flat_operands(out, 1, x->ndim, x->sizes) &&
+      flat_operands(&src, 1, x->ndim, x->sizes)) {
+    char *data[2] = {lg_data_ptr(*out), lg_data_ptr(src)};
+    int64_t strides[2] = {(int64_t)lg_dtype_size(result),
+                          (int64_t)lg_dtype_size(compute)};
+    loop(data, strides, numel, NULL);
+  } else {
+    lg_iter it;
+    lg_iter_init(&it, x->ndim, x->sizes);
+    lg_iter_add_tensor(&it, *out);
+    lg_iter_add_tensor(&it, src);
+    lg_iter_run(&it, loop, NULL);
+  }
 done:
   lg_tensor_release(input);
   return st;
@@ -265,8 +332,11 @@ static inline double float_remainder(double x, double y) {
   X(GE, x >= y)
 
 #define DEFINE_BINARY(OP, EXPR, SUFFIX, T) LOOP2(binary_##OP##_##SUFFIX, T, T, EXPR)
+#define DEFINE_BINARY_CLONED(OP, EXPR, SUFFIX, T)                            \
+  LOOP2_WITH(LG_VECTOR_CLONES, binary_##OP##_##SUFFIX, T, T, EXPR)
 #define DEF_BIN_FLOAT(OP, EXPR)                                              \
-  DEFINE_BINARY(OP, EXPR, f32, float) DEFINE_BINARY(OP, EXPR, f64, double)
+  DEFINE_BINARY_CLONED(OP, EXPR, f32, float)                                 \
+  DEFINE_BINARY_CLONED(OP, EXPR, f64, double)
 #define DEF_BIN_INT(OP, EXPR)                                                \
   DEFINE_BINARY(OP, EXPR, u8, uint8_t) DEFINE_BINARY(OP, EXPR, i32, int32_t) \
   DEFINE_BINARY(OP, EXPR, i64, int64_t)
@@ -392,9 +462,9 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   }
   int nd;
   int64_t sizes[LG_MAX_DIMS];
-  if (n_in == 2)
+  if (n_in == 2 && !has_shape(in[1], in[0]->ndim, in[0]->sizes))
     st = lg_broadcast_shape(ctx, name, 2, in, &nd, sizes);
-  else {
+  else { /* one tensor, or two of the same shape: nothing to broadcast */
     nd = in[0]->ndim;
     for (int i = 0; i < nd; i++) sizes[i] = in[0]->sizes[i];
   }
@@ -410,15 +480,31 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     }
     dst = staged;
   }
-  lg_iter it;
-  lg_iter_init(&it, nd, sizes);
-  lg_iter_add_tensor(&it, dst);
-  if (scalar_a) lg_iter_add_scalar(&it, scalar);
-  lg_iter_add_tensor(&it, operand[0]);
-  if (n_in == 2) lg_iter_add_tensor(&it, operand[1]);
-  if (scalar_b) lg_iter_add_scalar(&it, scalar);
   bool invalid = false;
-  lg_iter_run(&it, loop, &invalid);
+  int64_t numel = flat_numel(nd, sizes);
+  if (numel >= 0 && flat_operands(&dst, 1, nd, sizes) &&
+      flat_operands(operand, n_in, nd, sizes)) {
+    char *data[3];
+    int64_t strides[3];
+    int k = 0;
+    int64_t item = (int64_t)lg_dtype_size(compute);
+    data[k] = lg_data_ptr(dst);
+    strides[k++] = (int64_t)lg_dtype_size(result);
+    if (scalar_a) data[k] = (char *)scalar, strides[k++] = 0;
+    data[k] = lg_data_ptr(operand[0]), strides[k++] = item;
+    if (n_in == 2) data[k] = lg_data_ptr(operand[1]), strides[k++] = item;
+    if (scalar_b) data[k] = (char *)scalar, strides[k++] = 0;
+    loop(data, strides, numel, &invalid);
+  } else {
+    lg_iter it;
+    lg_iter_init(&it, nd, sizes);
+    lg_iter_add_tensor(&it, dst);
+    if (scalar_a) lg_iter_add_scalar(&it, scalar);
+    lg_iter_add_tensor(&it, operand[0]);
+    if (n_in == 2) lg_iter_add_tensor(&it, operand[1]);
+    if (scalar_b) lg_iter_add_scalar(&it, scalar);
+    lg_iter_run(&it, loop, &invalid);
+  }
   if (staged) {
     lg_tensor *copy_in[2] = {*out, staged};
     lg_params cp = {0};

@@ -5,8 +5,10 @@
  * viewed as (outer, n, inner) around the reduced dim; rows over the last
  * dim (inner == 1) take a contiguous fast path, other dims run the same
  * arithmetic with stride `inner`. Sums accumulate in double; float32 rows
- * exponentiate in float. Every result is max-shifted, so exp never
- * overflows.
+ * exponentiate in float (vmath.h's lg_vexpf, vectorised on the fast path).
+ * Every result is max-shifted, so exp never overflows. Large softmaxes
+ * split their rows across the context's threads (parallel.h); a row's
+ * arithmetic never depends on the thread count.
  *
  * Params conventions:
  *  - SOFTMAX, LOG_SOFTMAX: in[0] = x (float32/float64), p->dim (0-based,
@@ -30,6 +32,8 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "parallel.h"
+#include "vmath.h"
 
 /* ---- softmax ------------------------------------------------------------ */
 
@@ -42,12 +46,93 @@ static void split_at(const lg_tensor *x, int64_t dim, int64_t *outer,
   for (int64_t d = dim + 1; d < x->ndim; d++) *inner *= x->sizes[d];
 }
 
-/* Per-type helpers: the exp of a T difference, row max and log-sum-exp
- * with a stride (stride 1 inlines into the contiguous fast path). */
-#define EXP_f32(v) ((double)expf(v))
+/* ---- dense rows: the vectorised forms ---------------------------------- */
+
+/* Rows with stride 1 take these loops, which GCC vectorises (float32:
+ * vmath.h's exp; float64 keeps libm's exp, so only its max and the
+ * scaling vectorise), cloned for AVX2 / AVX-512. Sums go to SUM_LANES
+ * double partial sums, folded in a fixed order. */
+#define SUM_LANES 16
+
+static double fold_lanes(const double *acc) {
+  double s = 0;
+  for (int k = 0; k < SUM_LANES; k++) s += acc[k];
+  return s;
+}
+
+/* Largest element of x[0..n), NaN when one is NaN, -inf when n == 0.
+ * The max runs over integer keys that order like the floats (a float max
+ * with NaN semantics doesn't vectorise); NaNs are caught by a flag. */
+LG_VECTOR_CLONES static float dense_max_f32(const float *x, int64_t n) {
+  int32_t best = INT32_MIN;
+  int nan = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int32_t b = (int32_t)lg_vm_bits(x[i]);
+    int32_t key = b ^ ((b >> 31) & 0x7fffffff); /* GCC: arithmetic >> */
+    best = key > best ? key : best;
+    nan |= x[i] != x[i];
+  }
+  if (n == 0) return -INFINITY;
+  if (nan) return NAN;
+  return lg_vm_float((uint32_t)(best ^ ((best >> 31) & 0x7fffffff)));
+}
+static double dense_max_f64(const double *x, int64_t n) {
+  double m = -INFINITY;
+  int nan = 0;
+  for (int64_t i = 0; i < n; i++) {
+    m = x[i] > m ? x[i] : m;
+    nan |= x[i] != x[i];
+  }
+  return nan ? NAN : m;
+}
+
+/* sum of exp(x - m); y = exp(x - m) as well unless y is NULL */
+#define DENSE_EXP(SUF, T, EXP)                                               \
+  LG_VECTOR_CLONES static double dense_exp_##SUF(const T *x, T *y,           \
+                                                 int64_t n, T m) {           \
+    double acc[SUM_LANES] = {0};                                             \
+    int64_t i = 0;                                                           \
+    if (y) {                                                                 \
+      for (; i + SUM_LANES <= n; i += SUM_LANES)                             \
+        for (int k = 0; k < SUM_LANES; k++) {                                \
+          T e = EXP(x[i + k] - m);                                           \
+          y[i + k] = e;                                                      \
+          acc[k] += (double)e;                                               \
+        }                                                                    \
+    } else {                                                                 \
+      for (; i + SUM_LANES <= n; i += SUM_LANES)                             \
+        for (int k = 0; k < SUM_LANES; k++)                                  \
+          acc[k] += (double)EXP(x[i + k] - m);                               \
+    }                                                                        \
+    for (; i < n; i++) {                                                     \
+      T e = EXP(x[i] - m);                                                   \
+      if (y) y[i] = e;                                                       \
+      acc[i % SUM_LANES] += (double)e;                                       \
+    }                                                                        \
+    return fold_lanes(acc);                                                  \
+  }                                                                          \
+  /* y = x * scale */                                                        \
+  LG_VECTOR_CLONES static void dense_scale_##SUF(T *y, int64_t n, T scale) { \
+    for (int64_t i = 0; i < n; i++) y[i] *= scale;                           \
+  }                                                                          \
+  /* y = x - shift, computed in double */                                    \
+  LG_VECTOR_CLONES static void dense_shift_##SUF(const T *x, T *y,           \
+                                                 int64_t n, double shift) {  \
+    for (int64_t i = 0; i < n; i++) y[i] = (T)((double)x[i] - shift);        \
+  }
+DENSE_EXP(f32, float, lg_vexpf)
+DENSE_EXP(f64, double, exp)
+
+/* ---- rows with any stride ------------------------------------------------ */
+
+/* Per-type helpers: row max and log-sum-exp with a stride (stride 1 goes
+ * to the dense loops), the softmax of a row, and of a range of rows. */
+#define EXP_f32(v) lg_vexpf(v)
 #define EXP_f64(v) exp(v)
 #define ROW_HELPERS(SUF, T)                                                  \
+  /* the max of a row, NaN when one element is NaN */                        \
   static inline T row_max_##SUF(const T *x, int64_t n, int64_t stride) {     \
+    if (stride == 1) return dense_max_##SUF(x, n);                           \
     T m = -INFINITY;                                                         \
     for (int64_t k = 0; k < n; k++) {                                        \
       T v = x[k * stride];                                                   \
@@ -59,8 +144,9 @@ static void split_at(const lg_tensor *x, int64_t dim, int64_t *outer,
   /* sum of exp(x - m) over a row */                                         \
   static inline double row_expsum_##SUF(const T *x, int64_t n,               \
                                         int64_t stride, T m) {               \
+    if (stride == 1) return dense_exp_##SUF(x, NULL, n, m);                  \
     double s = 0;                                                            \
-    for (int64_t k = 0; k < n; k++) s += EXP_##SUF(x[k * stride] - m);       \
+    for (int64_t k = 0; k < n; k++) s += (double)EXP_##SUF(x[k * stride] - m); \
     return s;                                                                \
   }                                                                          \
   /* log(sum(exp(x))) of a row */                                            \
@@ -75,8 +161,16 @@ static void split_at(const lg_tensor *x, int64_t dim, int64_t *outer,
     T m = row_max_##SUF(x, n, stride);                                       \
     if (take_log) {                                                          \
       double lse = (double)m + log(row_expsum_##SUF(x, n, stride, m));       \
+      if (stride == 1) {                                                     \
+        dense_shift_##SUF(x, y, n, lse);                                     \
+        return;                                                              \
+      }                                                                      \
       for (int64_t k = 0; k < n; k++)                                        \
         y[k * stride] = (T)((double)x[k * stride] - lse);                    \
+      return;                                                                \
+    }                                                                        \
+    if (stride == 1) {                                                       \
+      dense_scale_##SUF(y, n, (T)(1.0 / dense_exp_##SUF(x, y, n, m)));       \
       return;                                                                \
     }                                                                        \
     double s = 0;                                                            \
@@ -88,21 +182,34 @@ static void split_at(const lg_tensor *x, int64_t dim, int64_t *outer,
     T inv = (T)(1.0 / s);                                                    \
     for (int64_t k = 0; k < n; k++) y[k * stride] *= inv;                    \
   }                                                                          \
-  /* x (outer, n, inner) -> y (outer, n, inner), softmax over n */           \
-  static void softmax_##SUF(const T *x, T *y, int64_t outer, int64_t n,      \
-                            int64_t inner, bool take_log) {                  \
-    if (inner == 1) {                                                        \
-      for (int64_t o = 0; o < outer; o++)                                    \
-        row_softmax_##SUF(x + o * n, y + o * n, n, 1, take_log);             \
-      return;                                                                \
-    }                                                                        \
-    for (int64_t o = 0; o < outer; o++)                                      \
+  /* x (outer, n, inner) -> y, softmax over n, for outer in [begin, end) */  \
+  static void softmax_range_##SUF(const softmax_job *job, int64_t begin,     \
+                                  int64_t end) {                             \
+    const T *x = job->x;                                                     \
+    T *y = job->y;                                                           \
+    int64_t n = job->n, inner = job->inner;                                  \
+    for (int64_t o = begin; o < end; o++)                                    \
       for (int64_t i = 0; i < inner; i++)                                    \
         row_softmax_##SUF(x + o * n * inner + i, y + o * n * inner + i, n,   \
-                          inner, take_log);                                  \
+                          inner, job->take_log);                             \
   }
+
+/* One softmax call: x and y (outer, n, inner) of the job's dtype. */
+typedef struct softmax_job {
+  const void *x;
+  void *y;
+  int64_t n, inner;
+  bool take_log, is_f32;
+} softmax_job;
+
 ROW_HELPERS(f32, float)
 ROW_HELPERS(f64, double)
+
+static void softmax_range(void *arg, int64_t begin, int64_t end) {
+  const softmax_job *job = arg;
+  if (job->is_f32) softmax_range_f32(job, begin, end);
+  else softmax_range_f64(job, begin, end);
+}
 
 /* Fails unless t has a floating point dtype. */
 static lg_status check_float(lg_ctx *ctx, const char *name, const char *what,
@@ -130,13 +237,12 @@ lg_status lg_kernel_softmax(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     return st;
   }
   split_at(dense, dim, &outer, &n, &inner);
-  bool take_log = op == LG_OP_LOG_SOFTMAX;
-  if (x->dtype == LG_FLOAT32)
-    softmax_f32(lg_tensor_data(dense), lg_tensor_data(out[0]), outer, n,
-                inner, take_log);
-  else
-    softmax_f64(lg_tensor_data(dense), lg_tensor_data(out[0]), outer, n,
-                inner, take_log);
+  softmax_job job = {lg_tensor_data(dense), lg_tensor_data(out[0]), n, inner,
+                     op == LG_OP_LOG_SOFTMAX, x->dtype == LG_FLOAT32};
+  int64_t per_outer = n * inner > 0 ? n * inner : 1;
+  /* rows split across threads; each row's arithmetic is the same */
+  lg_parallel_for(ctx, outer, LG_GRAIN_MATH / per_outer + 1, softmax_range,
+                  &job);
   lg_tensor_release(dense);
   return LG_OK;
 }

@@ -7,8 +7,10 @@
  * contiguous row. Rows come straight from the input when it is contiguous
  * and every reduced dim follows every kept dim (the fast path), or are
  * gathered through the strides into a double / int64 scratch row (the
- * reference path, any strides). Float rows accumulate in double; integer
- * sums and products wrap in int64 like PyTorch's.
+ * reference path, any strides). Float rows accumulate in double (sums in
+ * 32 vectorised partial sums); integer sums and products wrap in int64
+ * like PyTorch's. Rows read in place are split across the context's
+ * threads when large (parallel.h); a row's result never depends on it.
  *
  * Params conventions:
  *  - SUM MEAN PROD AMAX AMIN LOGSUMEXP ALL ANY VAR STD NORM: dims in
@@ -29,6 +31,8 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "parallel.h"
+#include "vmath.h"
 
 /* ---- row functions ------------------------------------------------------ */
 
@@ -41,21 +45,32 @@ typedef struct row_value {
   int64_t i;
 } row_value;
 
+/* Partial sums per row: 32 doubles are eight AVX2 or four AVX-512
+ * registers, enough independent additions to hide their latency. */
+#define SUM_LANES 32
+/* Folds the SUM_LANES partial sums in a[] pairwise, in a fixed order,
+ * into a[0]. */
+#define FOLD_LANES(a)                                                        \
+  for (int w_ = SUM_LANES / 2; w_ > 0; w_ /= 2)                              \
+    for (int k_ = 0; k_ < w_; k_++) (a)[k_] += (a)[k_ + w_]
+
 #define NAN_CHECK_FLOAT(v) isnan(v)
 #define NAN_CHECK_INT(v) 0
 
 /* Ops on any element type; ACC accumulates sums and products (double for
  * floats, uint64_t for integers so that overflow wraps without UB). */
 #define COMMON_ROWS(SUF, T, ACC, IS_NAN)                                     \
-  /* four interleaved partial sums (element i goes to i % 4) for speed; */  \
+  /* SUM_LANES interleaved partial sums (element i goes to lane */          \
+  /* i % SUM_LANES), which the compiler keeps in vector registers; */       \
   /* sum_leading reproduces this order exactly */                          \
-  static ACC row_sum_##SUF(const T *x, int64_t n) {                          \
-    ACC acc[4] = {0, 0, 0, 0};                                               \
+  LG_VECTOR_CLONES static ACC row_sum_##SUF(const T *x, int64_t n) {         \
+    ACC acc[SUM_LANES] = {0};                                                \
     int64_t i = 0;                                                           \
-    for (; i + 4 <= n; i += 4)                                               \
-      for (int k = 0; k < 4; k++) acc[k] += (ACC)x[i + k];                   \
-    for (; i < n; i++) acc[i % 4] += (ACC)x[i];                              \
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);                            \
+    for (; i + SUM_LANES <= n; i += SUM_LANES)                               \
+      for (int k = 0; k < SUM_LANES; k++) acc[k] += (ACC)x[i + k];           \
+    for (; i < n; i++) acc[i % SUM_LANES] += (ACC)x[i];                      \
+    FOLD_LANES(acc);                                                         \
+    return acc[0];                                                           \
   }                                                                          \
   static ACC row_prod_##SUF(const T *x, int64_t n) {                         \
     ACC acc = 1;                                                             \
@@ -333,9 +348,27 @@ static void gather_row(const lg_tensor *x, int64_t base, const plan *pl,
 typedef void (*row_fn)(void *state, int64_t o, row_kind kind,
                        const void *row, int64_t n);
 
+/* Rows read in place: row o starts at base + o * row_bytes. */
+typedef struct direct_rows {
+  row_fn fn;
+  void *state;
+  row_kind kind;
+  const char *base;
+  size_t row_bytes;
+  int64_t n;
+} direct_rows;
+
+static void run_direct_rows(void *arg, int64_t begin, int64_t end) {
+  const direct_rows *job = arg;
+  for (int64_t o = begin; o < end; o++)
+    job->fn(job->state, o, job->kind, job->base + (size_t)o * job->row_bytes,
+            job->n);
+}
+
 /* Calls fn once per output element o with its row. Rows are read in place
- * on the fast path; otherwise gathered (as double when want_float or the
- * input is floating point, else as int64). */
+ * on the fast path (then, for large inputs, fn runs on several threads at
+ * once, on disjoint rows); otherwise gathered (as double when want_float
+ * or the input is floating point, else as int64). */
 static lg_status for_each_row(lg_ctx *ctx, const char *name,
                               const lg_tensor *x, const plan *pl,
                               bool want_float, row_fn fn, void *state) {
@@ -344,11 +377,12 @@ static lg_status for_each_row(lg_ctx *ctx, const char *name,
   if (x->dtype == LG_FLOAT32) kind = ROW_F32;
   else if (x->dtype == LG_INT64 && !want_float) kind = ROW_I64;
   else if (x->dtype != LG_FLOAT64) direct = false;
-  if (direct) {
-    const char *base = lg_data_ptr(x);
-    size_t row_bytes = (size_t)pl->inner_count * lg_dtype_size(x->dtype);
-    for (int64_t o = 0; o < pl->outer_count; o++)
-      fn(state, o, kind, base + (size_t)o * row_bytes, pl->inner_count);
+  if (direct) { /* rows in place, split across threads when large */
+    direct_rows job = {fn, state, kind, lg_data_ptr(x),
+                       (size_t)pl->inner_count * lg_dtype_size(x->dtype),
+                       pl->inner_count};
+    int64_t grain = LG_GRAIN_CHEAP / (pl->inner_count ? pl->inner_count : 1);
+    lg_parallel_for(ctx, pl->outer_count, grain, run_direct_rows, &job);
     return LG_OK;
   }
   kind = want_float || lg_dtype_is_float(x->dtype) ? ROW_F64 : ROW_I64;
@@ -474,34 +508,42 @@ static void reduce_store(void *state, int64_t o, row_kind kind,
 }
 
 /* Sum / mean over the leading dims of a dense float tensor seen as
- * (R, K): whole rows are added into four sets of K double accumulators
- * (row r into set r % 4), the same order as row_sum, so this path and the
- * per-row paths agree exactly. */
+ * (R, K): whole rows are added into SUM_LANES sets of accumulators (row r
+ * into set r % SUM_LANES) and folded like row_sum, so this path and the
+ * per-row paths agree exactly. Columns go in blocks of LEADING_BLOCK, so
+ * the accumulators (SUM_LANES x 1024 doubles at most) stay in L2. */
+#define LEADING_BLOCK 1024
 static lg_status sum_leading(lg_ctx *ctx, lg_op op, const lg_tensor *x,
                              const plan *pl, lg_tensor *out) {
   int64_t rows = pl->inner_count, k_count = pl->outer_count;
-  size_t bytes = 4 * (size_t)k_count * sizeof(double);
+  int64_t width = k_count < LEADING_BLOCK ? k_count : LEADING_BLOCK;
+  size_t bytes = SUM_LANES * (size_t)width * sizeof(double);
   double *acc = lg_mem_alloc(ctx, bytes);
   if (!acc) return lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory",
                            lg_op_name(op));
-  for (int64_t j = 0; j < 4 * k_count; j++) acc[j] = 0;
-  for (int64_t r = 0; r < rows; r++) {
-    double *a = acc + (r % 4) * k_count;
-    if (x->dtype == LG_FLOAT32) {
-      const float *v = (const float *)lg_tensor_data(x) + r * k_count;
-      for (int64_t j = 0; j < k_count; j++) a[j] += (double)v[j];
-    } else {
-      const double *v = (const double *)lg_tensor_data(x) + r * k_count;
-      for (int64_t j = 0; j < k_count; j++) a[j] += v[j];
-    }
-  }
   char *dst = lg_data_ptr(out);
   size_t item = lg_dtype_size(out->dtype);
-  for (int64_t j = 0; j < k_count; j++) {
-    double v = (acc[j] + acc[k_count + j]) +
-               (acc[2 * k_count + j] + acc[3 * k_count + j]);
-    if (op == LG_OP_MEAN) v /= (double)rows;
-    lg_store_double(dst + (size_t)j * item, out->dtype, v);
+  for (int64_t j0 = 0; j0 < k_count; j0 += width) {
+    int64_t w = k_count - j0 < width ? k_count - j0 : width;
+    for (int64_t j = 0; j < SUM_LANES * width; j++) acc[j] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      double *a = acc + (r % SUM_LANES) * width;
+      if (x->dtype == LG_FLOAT32) {
+        const float *v = (const float *)lg_tensor_data(x) + r * k_count + j0;
+        for (int64_t j = 0; j < w; j++) a[j] += (double)v[j];
+      } else {
+        const double *v = (const double *)lg_tensor_data(x) + r * k_count + j0;
+        for (int64_t j = 0; j < w; j++) a[j] += v[j];
+      }
+    }
+    for (int64_t j = 0; j < w; j++) {
+      double lanes[SUM_LANES];
+      for (int k = 0; k < SUM_LANES; k++) lanes[k] = acc[k * width + j];
+      FOLD_LANES(lanes);
+      double v = lanes[0];
+      if (op == LG_OP_MEAN) v /= (double)rows;
+      lg_store_double(dst + (size_t)(j0 + j) * item, out->dtype, v);
+    }
   }
   lg_mem_free(ctx, acc, bytes);
   return LG_OK;

@@ -87,7 +87,7 @@ static lg_status storage_new(lg_ctx *ctx, size_t nbytes, lg_storage **out) {
   if (nbytes > SIZE_MAX - STORAGE_HEADER)
     return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   size_t block = STORAGE_HEADER + nbytes;
-  lg_storage *s = ctx->alloc(ctx->alloc_ud, NULL, 0, block);
+  lg_storage *s = lg_cache_alloc(ctx, block);
   if (!s)
     return lg_fail(ctx, LG_ERR_MEMORY,
                    "out of memory allocating %zu bytes for a tensor", nbytes);
@@ -108,7 +108,7 @@ static void storage_release(lg_storage *s) {
   lg_ctx *ctx = s->ctx;
   ctx->bytes_in_use -= s->nbytes;
   if (s->release) s->release(s->release_ud, s->data);
-  ctx->alloc(ctx->alloc_ud, s, s->block_bytes, 0);
+  lg_cache_free(ctx, s, s->block_bytes);
   lg_ctx_free(ctx);
 }
 
@@ -116,7 +116,7 @@ static lg_status tensor_new(lg_ctx *ctx, lg_storage *storage, lg_dtype dtype,
                             int ndim, const int64_t *sizes,
                             const int64_t *strides, int64_t offset,
                             lg_tensor **out) {
-  lg_tensor *t = ctx->alloc(ctx->alloc_ud, NULL, 0, sizeof *t);
+  lg_tensor *t = lg_cache_alloc(ctx, sizeof *t);
   if (!t) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   memset(t, 0, sizeof *t);
   t->refcount = 1;
@@ -191,7 +191,7 @@ lg_status lg_tensor_wrap(lg_ctx *ctx, lg_dtype dtype, int ndim,
       return lg_fail(ctx, LG_ERR_ARG, "wrap: negative strides unsupported");
     if (sizes[i] > 0) extent += (sizes[i] - 1) * strides[i];
   }
-  lg_storage *s = ctx->alloc(ctx->alloc_ud, NULL, 0, STORAGE_HEADER);
+  lg_storage *s = lg_cache_alloc(ctx, STORAGE_HEADER);
   if (!s) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   memset(s, 0, sizeof *s);
   s->refcount = 1;
@@ -227,7 +227,7 @@ void lg_tensor_release(lg_tensor *t) {
   if (t->autograd) lg_autograd_meta_free(t);
   lg_storage *s = t->storage;
   lg_ctx *ctx = s->ctx;
-  ctx->alloc(ctx->alloc_ud, t, sizeof *t, 0);
+  lg_cache_free(ctx, t, sizeof *t);
   storage_release(s);
 }
 

@@ -26,10 +26,20 @@ typedef struct lgl_state {
   lua_State *current_L; /* the thread running a backward (custom nodes) */
 } lgl_state;
 
-/* The userdata of a tensor: one pointer, NULL after release. */
+/* The userdata of a tensor: one pointer, NULL after release. check is
+ * t ^ LGL_BOX_KEY once lgl_box_set filled the box: lgl_to_tensor then
+ * recognises the box without fetching its metatable (a released box, or
+ * one filled without lgl_box_set, takes the metatable check). */
 typedef struct lgl_box {
   lg_tensor *t;
+  uintptr_t check;
 } lgl_box;
+
+#define LGL_BOX_KEY ((uintptr_t)0x9e3779b97f4a7c15u)
+static inline void lgl_box_set(lgl_box *box, lg_tensor *t) {
+  box->t = t;
+  box->check = (uintptr_t)t ^ LGL_BOX_KEY;
+}
 
 static inline lgl_state *lgl_get_state(lua_State *L) {
   return (lgl_state *)lua_touserdata(L, LGL_STATE_UPVALUE);

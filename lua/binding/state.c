@@ -7,10 +7,18 @@
 
 lg_tensor *lgl_to_tensor(lua_State *L, int idx) {
   lgl_box *box = lua_touserdata(L, idx);
-  if (!box || !lua_getmetatable(L, idx)) return NULL;
+  if (!box) return NULL;
+  /* fast: a full userdata of a box's size whose check matches its tensor
+   * (lgl_box_set); a light userdata has raw length 0 */
+  if (lua_rawlen(L, idx) == sizeof *box && box->t &&
+      box->check == ((uintptr_t)box->t ^ LGL_BOX_KEY))
+    return box->t;
+  if (!lua_getmetatable(L, idx)) return NULL;
   int ok = lua_rawequal(L, -1, LGL_META_UPVALUE);
   lua_pop(L, 1);
-  return ok ? box->t : NULL;
+  if (!ok || !box->t) return NULL;
+  lgl_box_set(box, box->t); /* a box filled directly: fast from now on */
+  return box->t;
 }
 
 lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname) {
@@ -31,16 +39,20 @@ lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname) {
 lgl_box *lgl_new_box(lua_State *L) {
   lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
   box->t = NULL;
+  box->check = 0;
   lua_pushvalue(L, LGL_META_UPVALUE);
   lua_setmetatable(L, -2);
   return box;
 }
 
 void lgl_gc_pressure(lua_State *L, lgl_state *S) {
-  /* Lua cannot see tensor bytes. Once they have grown by a megabyte since
+  /* Lua cannot see tensor bytes. Once the tensor memory held from the host
+   * (live plus the context's bounded cache) has grown by a megabyte since
    * the last nudge, run a collector step sized by the growth, so garbage
-   * tensors are finalized and a loop's memory stays bounded. */
-  size_t now = lg_ctx_bytes_in_use(S->ctx);
+   * tensors are finalized and a loop's memory stays bounded. Tensors made
+   * from cached blocks do not grow it: a loop whose garbage Lua's own
+   * pace already collects recycles blocks and never pays for a step. */
+  size_t now = lg_ctx_bytes_reserved(S->ctx);
   if (now < S->gc_mark) {
     S->gc_mark = now;
   } else if (now - S->gc_mark >= ((size_t)1 << 20)) {
@@ -53,6 +65,7 @@ void lgl_gc_pressure(lua_State *L, lgl_state *S) {
 static int new_box_with_meta(lua_State *L) {
   lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
   box->t = NULL;
+  box->check = 0;
   lua_pushvalue(L, 1);
   lua_setmetatable(L, -2);
   return 1;
@@ -67,7 +80,7 @@ int lgl_try_push(lua_State *L, int meta_idx, lg_tensor *t) {
   lua_pushcfunction(L, new_box_with_meta);
   lua_pushvalue(L, meta_idx);
   int status = lua_pcall(L, 1, 1, 0);
-  if (status == LUA_OK) ((lgl_box *)lua_touserdata(L, -1))->t = t;
+  if (status == LUA_OK) lgl_box_set(lua_touserdata(L, -1), t);
   return status;
 }
 
@@ -145,7 +158,7 @@ int lgl_run_op_out(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
   for (int i = 0; i < n_out; i++) boxes[i] = lgl_new_box(L);
   lg_tensor *outs[2] = {NULL, NULL};
   if (lg_op_run(S->ctx, op, n_in, in, p, outs) != LG_OK) return lgl_error(L);
-  for (int i = 0; i < n_out; i++) boxes[i]->t = outs[i];
+  for (int i = 0; i < n_out; i++) lgl_box_set(boxes[i], outs[i]);
   lgl_gc_pressure(L, S);
   return n_out;
 }

@@ -175,7 +175,7 @@ static int t_index(lua_State *L) {
     bool all_ints;
     int n = plan_index(L, t, 2, steps, &all_ints);
     lgl_box *box = lgl_new_box(L);
-    box->t = run_index(lgl_ctx(L), t, steps, n);
+    lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
     if (!box->t) return lgl_error(L);
     if (all_ints && box->t->ndim == 0) push_element(L, box->t, 0);
     return 1;

@@ -1,0 +1,40 @@
+/* parallel.h: splitting one large loop across the context's threads.
+ *
+ * There is no pool and no state outside the call: lg_parallel_for starts
+ * up to lg_ctx_num_threads(ctx) - 1 threads for the call (their stacks come
+ * from the context's allocator), runs the first chunk itself and joins
+ * them before returning. A thread that can't be started (no memory, no
+ * thread) is no error: its chunks run on the calling thread instead. The
+ * split depends only on n, the grain and the thread count, and each chunk
+ * does exactly the arithmetic of the serial loop over its range, so
+ * elementwise results never depend on the thread count.
+ */
+#ifndef LG_PARALLEL_H
+#define LG_PARALLEL_H
+
+#include "core.h"
+#include "iter.h"
+
+/* Work on the index range [begin, end). */
+typedef void (*lg_parallel_fn)(void *arg, int64_t begin, int64_t end);
+
+/* Grains (elements per thread at least) that pay for starting a thread,
+ * about 30 us each: memory-bound arithmetic, and transcendental math. */
+#define LG_GRAIN_CHEAP 262144
+#define LG_GRAIN_MATH 32768
+
+/* Runs fn over contiguous chunks covering [0, n), each at least grain
+ * long (the whole range on the caller when n < 2 * grain or the context
+ * has one thread). fn must be safe to run on disjoint ranges at once. */
+void lg_parallel_for(lg_ctx *ctx, int64_t n, int64_t grain,
+                     lg_parallel_fn fn, void *arg);
+
+/* An iterator inner loop (iter.h) over n elements of n_operands operands
+ * (data pointers and byte strides), split like lg_parallel_for: each chunk
+ * calls loop with the pointers advanced to its start. state is shared by
+ * every chunk: pass only loops that don't write it. */
+void lg_parallel_loop(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
+                      char *const *data, const int64_t *strides, int64_t n,
+                      void *state, int64_t grain);
+
+#endif
