@@ -15,6 +15,7 @@
 #include "core.h"
 #include "dtype.h"
 #include "iter.h"
+#include "parallel.h"
 #include "vmath.h"
 
 /* The generic expressions below are instantiated for unsigned types too,
@@ -178,13 +179,10 @@ static lg_loop_fn unary_loop(lg_op op, lg_dtype dtype) {
 
 /* ---- the flat fast path ------------------------------------------------ */
 
-/* Up to this many elements, contiguous same-shape operands skip the
- * iterator (its setup dominates small ops); larger problems take the
- * iterator, which is where any splitting of the work happens. */
-#define FLAT_MAX_NUMEL 32768
-
 /* Whether each of the n tensors is contiguous with exactly the shape
- * (nd, sizes): then the loop runs once over the flat data. */
+ * (nd, sizes): then the loop runs once over the flat data, skipping the
+ * iterator (whose setup dominates small ops), and large flat work is split
+ * across the context's threads. */
 static bool has_shape(const lg_tensor *t, int nd, const int64_t *sizes) {
   if (t->ndim != nd) return false;
   for (int d = 0; d < nd; d++)
@@ -199,14 +197,15 @@ static bool flat_operands(lg_tensor *const *t, int n, int nd,
   return true;
 }
 
-/* numel of (nd, sizes) when small enough for the flat path, else -1. */
-static int64_t flat_numel(int nd, const int64_t *sizes) {
-  int64_t n = 1;
-  for (int d = 0; d < nd; d++) {
-    n *= sizes[d];
-    if (n > FLAT_MAX_NUMEL) return -1;
-  }
-  return n;
+/* Runs loop over n flat elements, on several threads when the work is
+ * large; state must not be written by the loop when it may be split. */
+static void run_flat(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
+                     char *const *data, const int64_t *strides, int64_t n,
+                     void *state, bool splittable, int64_t grain) {
+  if (splittable && n > grain && lg_ctx_num_threads(ctx) > 1)
+    lg_parallel_loop(ctx, loop, n_operands, data, strides, n, state, grain);
+  else
+    loop((char **)data, strides, n, state);
 }
 
 /* x -> op(x); integer inputs of float-only ops compute in float32 */
@@ -244,13 +243,15 @@ lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     goto done;
   }
   lg_tensor *src = input ? input : x;
-  int64_t numel = flat_numel(x->ndim, x->sizes);
-  if (numel >= 0 && flat_operands(out, 1, x->ndim, x->sizes) &&
+  if (flat_operands(out, 1, x->ndim, x->sizes) &&
       flat_operands(&src, 1, x->ndim, x->sizes)) {
     char *data[2] = {lg_data_ptr(*out), lg_data_ptr(src)};
     int64_t strides[2] = {(int64_t)lg_dtype_size(result),
                           (int64_t)lg_dtype_size(compute)};
-    loop(data, strides, numel, NULL);
+    int64_t grain = lg_op_kind(op) == LG_KIND_UNARY_FLOAT ? LG_GRAIN_MATH
+                                                          : LG_GRAIN_CHEAP;
+    run_flat(ctx, loop, 2, data, strides, lg_tensor_numel(x), NULL, true,
+             grain);
   } else {
     lg_iter it;
     lg_iter_init(&it, x->ndim, x->sizes);
@@ -481,8 +482,7 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     dst = staged;
   }
   bool invalid = false;
-  int64_t numel = flat_numel(nd, sizes);
-  if (numel >= 0 && flat_operands(&dst, 1, nd, sizes) &&
+  if (flat_operands(&dst, 1, nd, sizes) &&
       flat_operands(operand, n_in, nd, sizes)) {
     char *data[3];
     int64_t strides[3];
@@ -494,7 +494,10 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     data[k] = lg_data_ptr(operand[0]), strides[k++] = item;
     if (n_in == 2) data[k] = lg_data_ptr(operand[1]), strides[k++] = item;
     if (scalar_b) data[k] = (char *)scalar, strides[k++] = 0;
-    loop(data, strides, numel, &invalid);
+    /* integer loops may set invalid: those stay on one thread */
+    run_flat(ctx, loop, k, data, strides, lg_shape_numel(nd, sizes),
+             &invalid, lg_dtype_is_float(compute),
+             op == LG_OP_POW ? LG_GRAIN_MATH : LG_GRAIN_CHEAP);
   } else {
     lg_iter it;
     lg_iter_init(&it, nd, sizes);
