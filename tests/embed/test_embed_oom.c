@@ -71,6 +71,12 @@ static void sweep(int shared) {
     clean += r == 0;
     completed += r == 1;
   }
+  /* Lua's own allocations vary by a few hundred bytes between runs (its
+   * string hashes are seeded per state), so the sweep's last limit may
+   * fall just short: a generous limit must always complete. */
+  int r = run_once(2 * total, shared);
+  CHECK(r == 1);
+  completed += r == 1;
   printf("%s: %d limits failed cleanly, %d completed (total %zu bytes)\n",
          shared ? "Lua and tensors on the failing allocator"
                 : "tensors on the failing allocator",
