@@ -19,10 +19,9 @@ a C API (luagrad_lua.h) for engines that embed Lua.]],
 dependencies = {
   "lua >= 5.4, < 5.5",
 }
-external_dependencies = {
-  OPENBLAS = { header = "cblas.h" },
-  ZLIB = { header = "zlib.h" },
-}
+-- OpenBLAS, zlib and libedit are found by CMake through pkg-config (Debian
+-- keeps cblas.h in a multiarch directory LuaRocks does not search), and
+-- CMake's error names whichever is missing.
 build = {
   type = "cmake",
   variables = {
