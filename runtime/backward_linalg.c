@@ -1,5 +1,6 @@
-/* backward_linalg.c: the backward rule of matmul, for every torch.matmul
- * case (1-D operands, matrices, batched and broadcast batch dims).
+/* backward_linalg.c: the backward rules of matmul, for every torch.matmul
+ * case (1-D operands, matrices, batched and broadcast batch dims), and of
+ * the fused linear layer.
  *
  * The rule first restates the product as a batched matrix product: a 1-D
  * a becomes a (1, K) row, a 1-D b a (K, 1) column, and g gets back the
@@ -69,6 +70,40 @@ lg_status lg_backward_matmul(lg_ctx *ctx, lg_node *node,
     lg_tensor *a = reshape_to(&s, lg_saved(node, 0), &ma);
     lg_tensor *gb = lg_s_binary(&s, LG_OP_MATMUL, transpose(&s, a), g);
     grad_in[1] = lg_keep(&s, reshape_to(&s, lg_s_sum_to(&s, gb, &mb), ib));
+  }
+  return lg_scope_end(&s);
+}
+
+/* t viewed as rows (m, last dim). */
+static lg_tensor *as_rows(lg_scope *s, lg_tensor *t) {
+  if (s->status || !t) return NULL;
+  lg_params p = {0};
+  p.n_ints = 2;
+  p.ints[0] = -1;
+  p.ints[1] = t->sizes[t->ndim - 1];
+  return lg_s_op(s, LG_OP_RESHAPE, 1, &t, &p);
+}
+
+/* y = x w^T + b, x (..., in), w (out, in): gx = g @ w, gw = g^T @ x over
+ * all rows, gb = the column sums of g; matmuls and a sum, so recorded
+ * under create_graph like every rule. */
+lg_status lg_backward_linear(lg_ctx *ctx, lg_node *node,
+                             lg_tensor *const *grad_out, lg_tensor **grad_in) {
+  lg_scope s;
+  lg_scope_begin(&s, ctx);
+  lg_tensor *g = grad_out[0], *x = lg_saved(node, 0), *w = lg_saved(node, 1);
+  if (node->edges[0].node)
+    grad_in[0] = lg_keep(&s, lg_s_binary(&s, LG_OP_MATMUL, g, w));
+  if (node->edges[1].node) {
+    lg_tensor *gw = lg_s_binary(&s, LG_OP_MATMUL, transpose(&s, as_rows(&s, g)),
+                                as_rows(&s, x));
+    grad_in[1] = lg_keep(&s, gw);
+  }
+  if (node->n_inputs > 2 && node->edges[2].node) {
+    lg_params p = {0};
+    lg_tensor *rows = as_rows(&s, g);
+    p.n_ints = 1; /* sum over the rows */
+    grad_in[2] = lg_keep(&s, lg_s_op(&s, LG_OP_SUM, 1, &rows, &p));
   }
   return lg_scope_end(&s);
 }

@@ -133,7 +133,9 @@
   X(AVG_POOL2D, "avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
   X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
   /* linear algebra: batched, broadcasting matmul through cblas */           \
-  X(MATMUL,     "matmul",     LG_KIND_OTHER,       2, 1, lg_kernel_matmul, lg_backward_matmul)
+  X(MATMUL,     "matmul",     LG_KIND_OTHER,       2, 1, lg_kernel_matmul, lg_backward_matmul) \
+  /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \
+  X(LINEAR,     "linear",     LG_KIND_OTHER,      -1, 1, lg_kernel_linear, lg_backward_linear)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd) LG_OP_##id,

@@ -131,14 +131,29 @@ static int l_addmm(lua_State *L) {
   return 1;
 }
 
+/* lg._linear(x, w[, b]): x w^T + b as one op (the kernel of F.linear) */
+static int l_linear(lua_State *L) {
+  lg_tensor *in[3] = {lgl_check_tensor(L, 1, "linear"),
+                      lgl_check_tensor(L, 2, "linear"), NULL};
+  lg_params p = {0};
+  int n = 2;
+  if (!lua_isnoneornil(L, 3)) {
+    in[n++] = lgl_check_tensor(L, 3, "linear");
+    p.flags = LG_FLAG_OPT1;
+  }
+  return lgl_run_op(L, LG_OP_LINEAR, n, in, &p, 0);
+}
+
 /* Registers the products as module functions and as tensor methods. */
 void lgl_open_linalg(lua_State *L, const lgl_tables *T) {
   static const luaL_Reg fns[] = {
       {"matmul", l_matmul}, {"mm", l_mm},       {"bmm", l_bmm},
       {"mv", l_mv},         {"dot", l_dot},     {"outer", l_outer},
       {"addmm", l_addmm},   {NULL, NULL}};
+  static const luaL_Reg raw[] = {{"_linear", l_linear}, {NULL, NULL}};
   lua_pushvalue(L, T->module);
   lgl_setfuncs(L, fns, T->state, T->meta);
+  lgl_setfuncs(L, raw, T->state, T->meta);
   lua_pop(L, 1);
   lua_pushvalue(L, T->methods);
   lgl_setfuncs(L, fns, T->state, T->meta);

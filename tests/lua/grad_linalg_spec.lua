@@ -95,4 +95,15 @@ describe("matmul gradients", function()
     local expected = lg.matmul(lg.matmul(u, b), b:t()) * 2
     H.assert_tensor(hu, {2, 3}, "float64", H.values(expected), 1e-12, 1e-12)
   end)
+
+  it("the fused linear op (F.linear): gradients, second derivatives, matmul + add values", function()
+    local function linear(x, w, b) return lg._linear(x, w, b) end
+    check_grads(linear, {{4, 3}, {2, 3}, {2}})          -- a batch of rows
+    check_grads(linear, {{2, 2, 3}, {5, 3}, {5}})       -- extra leading dims
+    check_grads(linear, {{3}, {2, 3}, {2}})             -- one sample
+    check_grads(function(x, w) return lg._linear(x, w) end, {{4, 3}, {2, 3}})
+    local x, w, b = seq({4, 3}, 0.25, -1), seq({2, 3}, 0.5, -1), seq({2}, 1)
+    H.assert_tensor(linear(x, w, b), {4, 2}, "float64", H.values(lg.matmul(x, w:t()) + b),
+                    1e-12, 1e-12)
+  end)
 end)

@@ -142,9 +142,7 @@ function F.linear(x, weight, bias)
   check_tensor(x, "linear", "input")
   check_tensor(weight, "linear", "weight")
   check_optional_tensor(bias, "linear", "bias")
-  local y = x:matmul(weight:t())
-  if bias then y = y + bias end
-  return y
+  return lg._linear(x, weight, bias) -- one fused op: x w^T + b
 end
 
 --- bilinear(x1, x2, weight[, bias]): x1 (..., in1), x2 (..., in2), weight

@@ -1,0 +1,122 @@
+/* linear.c: the fused linear layer y = x w^T + b: one gemm (a gemv for a
+ * single row) with the bias as gemm's C operand, instead of three ops
+ * (transpose, matmul, add). The kernel behind nn.Linear and F.linear. */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "core.h"
+#include "dtype.h"
+
+static lg_status fail_shapes(lg_ctx *ctx, const lg_tensor *x,
+                             const lg_tensor *w) {
+  char a[160], b[160];
+  return lg_fail(ctx, LG_ERR_SHAPE,
+                 "linear: input of shape %s and weight of shape %s don't fit "
+                 "(expected weight (out_features, %lld))",
+                 lg_shape_str(a, sizeof a, x->ndim, x->sizes),
+                 lg_shape_str(b, sizeof b, w->ndim, w->sizes),
+                 (long long)(x->ndim ? x->sizes[x->ndim - 1] : 0));
+}
+
+/* Checks dtypes and shapes; sets the output shape (..., out). */
+static lg_status check_linear(lg_ctx *ctx, const lg_tensor *x,
+                              const lg_tensor *w, const lg_tensor *b,
+                              int *ndim, int64_t *sizes) {
+  if (!lg_dtype_is_float(x->dtype) || x->dtype != w->dtype ||
+      (b && b->dtype != x->dtype))
+    return lg_fail(ctx, LG_ERR_DTYPE,
+                   "linear: expected float32 or float64 input, weight and "
+                   "bias of one dtype, got %s, %s%s%s",
+                   lg_dtype_name(x->dtype), lg_dtype_name(w->dtype),
+                   b ? " and " : "", b ? lg_dtype_name(b->dtype) : "");
+  if (x->ndim < 1 || w->ndim != 2 || x->sizes[x->ndim - 1] != w->sizes[1])
+    return fail_shapes(ctx, x, w);
+  if (b && (b->ndim != 1 || b->sizes[0] != w->sizes[0])) {
+    char s[160];
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "linear: expected a bias of shape {%lld}, got %s",
+                   (long long)w->sizes[0],
+                   lg_shape_str(s, sizeof s, b->ndim, b->sizes));
+  }
+  *ndim = x->ndim;
+  for (int i = 0; i < x->ndim - 1; i++) sizes[i] = x->sizes[i];
+  sizes[x->ndim - 1] = w->sizes[0];
+  return LG_OK;
+}
+
+/* y rows (m, n) = bias each, or zeros */
+static void init_rows(void *y, const lg_tensor *b, int64_t m, int64_t n,
+                      size_t item) {
+  if (!b) {
+    memset(y, 0, (size_t)(m * n) * item);
+    return;
+  }
+  const char *row = lg_data_ptr(b);
+  for (int64_t i = 0; i < m; i++)
+    memcpy((char *)y + (size_t)(i * n) * item, row, (size_t)n * item);
+}
+
+/* x (..., in), w (out, in), bias (out) when LG_FLAG_OPT1 -> (..., out) */
+lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                           int n_in, const lg_params *p, lg_tensor **out) {
+  (void)op;
+  bool has_bias = (p->flags & LG_FLAG_OPT1) != 0;
+  if (n_in != (has_bias ? 3 : 2))
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "linear: expected input, weight%s, got %d tensors",
+                   has_bias ? " and bias" : "", n_in);
+  int nd = 0;
+  int64_t sizes[LG_MAX_DIMS];
+  lg_status st = check_linear(ctx, in[0], in[1], has_bias ? in[2] : NULL,
+                              &nd, sizes);
+  if (st) return st;
+  lg_tensor *x = NULL, *w = NULL, *b = NULL;
+  lg_dtype dt = in[0]->dtype;
+  st = lg_contiguous_as(ctx, in[0], dt, &x);
+  if (!st) st = lg_contiguous_as(ctx, in[1], dt, &w);
+  if (!st && has_bias) st = lg_contiguous_as(ctx, in[2], dt, &b);
+  if (!st) st = lg_prepare_out(ctx, "linear", out, dt, nd, sizes);
+  if (!st && !lg_tensor_is_contiguous(*out)) {
+    lg_tensor_release(*out);
+    st = lg_fail(ctx, LG_ERR_ARG, "linear: the output must be contiguous");
+  }
+  if (st) goto done;
+  int64_t n = w->sizes[0], k = w->sizes[1];
+  int64_t m = k ? lg_tensor_numel(x) / k : lg_shape_numel(nd - 1, sizes);
+  size_t item = lg_dtype_size(dt);
+  void *y = lg_data_ptr(*out);
+  init_rows(y, b, m, n, item);
+  if (m == 0 || n == 0 || k == 0) goto done;
+  if (m > INT_MAX || n > INT_MAX || k > INT_MAX) {
+    lg_tensor_release(*out);
+    st = lg_fail(ctx, LG_ERR_SHAPE, "linear: dims beyond INT_MAX for BLAS");
+    goto done;
+  }
+  openblas_set_num_threads(lg_ctx_num_threads(ctx)); /* process-global */
+  int M = (int)m, N = (int)n, K = (int)k;
+  if (dt == LG_FLOAT32) {
+    const float *xd = (const float *)(void *)lg_data_ptr(x);
+    const float *wd = (const float *)(void *)lg_data_ptr(w);
+    if (M == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, wd, K, xd, 1,
+                  1.0f, y, 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, xd,
+                  K, wd, K, 1.0f, y, N);
+  } else {
+    const double *xd = (const double *)(void *)lg_data_ptr(x);
+    const double *wd = (const double *)(void *)lg_data_ptr(w);
+    if (M == 1)
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0, wd, K, xd, 1, 1.0,
+                  y, 1);
+    else
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, xd,
+                  K, wd, K, 1.0, y, N);
+  }
+done:
+  lg_tensor_release(x);
+  lg_tensor_release(w);
+  lg_tensor_release(b);
+  return st;
+}
