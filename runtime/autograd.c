@@ -41,16 +41,23 @@ bool lg_autograd_needs_grad(const lg_tensor *t) {
   return m && (m->requires_grad || m->grad_fn);
 }
 
+/* Drops the weak pointer t's grad_fn keeps to t for retain_grad (see
+ * lg_tensor_retain_grad); done whenever t dies or gets another grad_fn,
+ * so no node is left pointing at a freed tensor. */
+static void unretain(lg_tensor *t, lg_autograd_meta *m) {
+  lg_node *n = m->grad_fn;
+  if (n && n->retained && n->retained[m->output_nr] == t)
+    n->retained[m->output_nr] = NULL;
+}
+
 void lg_autograd_meta_free(lg_tensor *t) {
   lg_autograd_meta *m = meta_of(t);
   if (!m) return;
   t->autograd = NULL;
   lg_ctx *ctx = t->storage->ctx;
   if (m->grad_fn) {
-    lg_node *n = m->grad_fn;
-    if (n->retained && n->retained[m->output_nr] == t)
-      n->retained[m->output_nr] = NULL;
-    lg_node_release(n);
+    unretain(t, m);
+    lg_node_release(m->grad_fn);
   }
   lg_tensor_release(m->grad);
   lg_mem_free(ctx, m, sizeof *m);
@@ -125,12 +132,10 @@ lg_status lg_tensor_detach(lg_ctx *ctx, lg_tensor *t, lg_tensor **out) {
                            out);
 }
 
-lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t) {
-  lg_autograd_meta *m = meta_of(t);
-  if (!m || (!m->grad_fn && !m->requires_grad))
-    return lg_fail(ctx, LG_ERR_ARG,
-                   "retain_grad: the tensor does not require grad");
-  if (!m->grad_fn) return LG_OK; /* leaves keep their grad anyway */
+/* Makes t's grad_fn keep a weak pointer to t, so the engine stores t's
+ * gradient in t.grad (cleared by unretain). */
+static lg_status retain_in_node(lg_ctx *ctx, lg_tensor *t,
+                                lg_autograd_meta *m) {
   lg_node *n = m->grad_fn;
   if (!n->retained) {
     size_t bytes = sizeof(lg_tensor *) * (size_t)n->n_outputs;
@@ -138,9 +143,18 @@ lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t) {
     if (!n->retained) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
     memset(n->retained, 0, bytes);
   }
-  n->retained[m->output_nr] = t; /* cleared when t dies */
+  n->retained[m->output_nr] = t;
   m->retains_grad = true;
   return LG_OK;
+}
+
+lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t) {
+  lg_autograd_meta *m = meta_of(t);
+  if (!m || (!m->grad_fn && !m->requires_grad))
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "retain_grad: the tensor does not require grad");
+  if (!m->grad_fn) return LG_OK; /* leaves keep their grad anyway */
+  return retain_in_node(ctx, t, m);
 }
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -283,12 +297,16 @@ static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
                              int output_nr) {
   lg_autograd_meta *m = ensure_meta(ctx, t);
   if (!m) return LG_ERR_MEMORY;
+  bool retains = m->retains_grad && m->grad_fn;
+  unretain(t, m); /* the old node must not keep pointing at t */
   node->refcount++;
   if (m->grad_fn) lg_node_release(m->grad_fn);
   m->grad_fn = node;
   m->output_nr = output_nr;
   m->requires_grad = false;
-  return LG_OK;
+  m->retains_grad = false;
+  /* retain_grad follows the tensor to its new node (after an in-place op) */
+  return retains ? retain_in_node(ctx, t, m) : LG_OK;
 }
 
 /* Which inputs an op's rule reads (bit i: input i). The others are not
@@ -394,7 +412,10 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
   lg_tensor *args[4];
   lg_status st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
   if (st) return st;
-  for (int i = 0; i < n_in && i < 4; i++) args[i] = i == 0 ? old : in[i];
+  /* every use of self reads the clone (x:mul_(x) too): a node saving self
+   * itself would both cycle back to it and fail the version check */
+  for (int i = 0; i < n_in && i < 4; i++)
+    args[i] = (i == 0 || in[i] == self) ? old : in[i];
   lg_params q = *p;
   q.flags &= ~LG_FLAG_INPLACE;
   if (op == LG_OP_FILL || op == LG_OP_COPY) {
@@ -427,9 +448,10 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
     lg_tensor_release(ignored);
     ctx->grad_enabled = mode;
   }
-  if (!st) {
+  if (!st) { /* self takes over the result's node, when it got one */
     lg_autograd_meta *rm = meta_of(result);
-    st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
+    if (rm && rm->grad_fn)
+      st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
   }
   if (!st) outs[0] = lg_tensor_retain(self);
   lg_tensor_release(old);
@@ -444,6 +466,22 @@ lg_status lg_autograd_attach_custom(lg_ctx *ctx, const char *name,
                                     int n_outputs, lg_tensor *const *outputs,
                                     lg_custom_backward_fn backward, void *ud,
                                     void (*free_ud)(void *ud)) {
+  /* outputs must be fresh results outside any graph (a custom forward runs
+   * without recording): giving a node to a leaf, to a tensor that already
+   * has one, or to one of the inputs would tie the graph into a cycle */
+  for (int k = 0; k < n_outputs; k++) {
+    bool taken = lg_autograd_needs_grad(outputs[k]) ||
+                 (meta_of(outputs[k]) && meta_of(outputs[k])->accumulator);
+    for (int i = 0; i < n_inputs && !taken; i++)
+      taken = outputs[k] == inputs[i];
+    if (taken) {
+      if (free_ud) free_ud(ud);
+      return lg_fail(ctx, LG_ERR_ARG,
+                     "%s: output %d is an input or already part of a graph; "
+                     "a Function's forward must return new tensors",
+                     name, k + 1);
+    }
+  }
   lg_node *node = node_new(ctx, LG_NODE_CUSTOM, n_inputs, n_outputs);
   if (!node) {
     if (free_ud) free_ud(ud);
