@@ -7,22 +7,12 @@
 #include <string.h>
 
 #include "core.h"
+#include "test_util.h"
 
 /* The naive kernel in runtime/linalg.c. */
 lg_status lg_matmul_reference(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                               lg_tensor **out);
 
-static int failures;
-
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                       \
-      fprintf(stderr, __VA_ARGS__);                                         \
-      fprintf(stderr, "\n");                                                \
-    }                                                                       \
-  } while (0)
 
 /* A tensor of shape sizes with deterministic values in [-1, 1]. */
 static lg_tensor *filled(lg_ctx *ctx, lg_dtype dtype, int ndim,
@@ -119,18 +109,18 @@ static void test_shapes(lg_ctx *ctx) {
       lg_tensor *b = filled(ctx, dtypes[d], sc->ndb, sc->b, 2);
       lg_tensor *out = NULL;
       lg_tensor *in[2] = {a, b};
-      CHECK(lg_op_run(ctx, LG_OP_MATMUL, 2, in, NULL, &out) == LG_OK,
+      CHECKF(lg_op_run(ctx, LG_OP_MATMUL, 2, in, NULL, &out) == LG_OK,
             "case %zu: %s", c, lg_ctx_error(ctx));
       if (out) {
-        CHECK(out->ndim == sc->out_ndim && out->dtype == dtypes[d],
+        CHECKF(out->ndim == sc->out_ndim && out->dtype == dtypes[d],
               "case %zu: result has %d dims", c, out->ndim);
         for (int i = 0; i < out->ndim && i < sc->out_ndim; i++)
-          CHECK(out->sizes[i] == sc->out[i], "case %zu: size %d is %lld", c,
+          CHECKF(out->sizes[i] == sc->out[i], "case %zu: size %d is %lld", c,
                 i, (long long)out->sizes[i]);
       }
       double tol = dtypes[d] == LG_FLOAT32 ? 1e-5 : dtypes[d] == LG_FLOAT64 ? 1e-12 : 0;
       double worst = compare(ctx, a, b, "shapes");
-      CHECK(worst <= tol, "case %zu (%s): worst difference %g", c,
+      CHECKF(worst <= tol, "case %zu (%s): worst difference %g", c,
             lg_dtype_name(dtypes[d]), worst);
       lg_tensor_release(out);
       lg_tensor_release(a);
@@ -149,22 +139,22 @@ static void test_layouts(lg_ctx *ctx) {
     lg_tensor *a = filled(ctx, dt, 3, sa, 3), *b = filled(ctx, dt, 3, sb, 4);
     lg_tensor *at = transposed(ctx, a), *bt = transposed(ctx, b);
     /* at (2,4,6) @ bt (2,6,5) */
-    CHECK(compare(ctx, at, bt, "both transposed") <= tol,
+    CHECKF(compare(ctx, at, bt, "both transposed") <= tol,
           "%s: transposed operands differ", lg_dtype_name(dt));
     int64_t sc[3] = {2, 6, 5};
     lg_tensor *c = filled(ctx, dt, 3, sc, 5);
-    CHECK(compare(ctx, at, c, "a transposed") <= tol,
+    CHECKF(compare(ctx, at, c, "a transposed") <= tol,
           "%s: transposed a differs", lg_dtype_name(dt));
     int64_t sd[3] = {2, 4, 6};
     lg_tensor *e = filled(ctx, dt, 3, sd, 6);
-    CHECK(compare(ctx, e, bt, "b transposed") <= tol,
+    CHECKF(compare(ctx, e, bt, "b transposed") <= tol,
           "%s: transposed b differs", lg_dtype_name(dt));
     /* a batch dim with stride 0 (expand) on b */
     int64_t s2[2] = {6, 5};
     lg_tensor *m = filled(ctx, dt, 2, s2, 7), *mx = NULL;
     int64_t xs[3] = {2, 6, 5}, xst[3] = {0, m->strides[0], m->strides[1]};
     lg_tensor_view_of(ctx, m, 3, xs, xst, m->offset, &mx);
-    CHECK(compare(ctx, at, mx, "expanded batch") <= tol,
+    CHECKF(compare(ctx, at, mx, "expanded batch") <= tol,
           "%s: expanded batch differs", lg_dtype_name(dt));
     /* rows with stride 0: (3,4) from one row of 4 */
     int64_t s1[1] = {4};
@@ -173,7 +163,7 @@ static void test_layouts(lg_ctx *ctx) {
     lg_tensor_view_of(ctx, row, 2, rs, rst, row->offset, &rows);
     int64_t s3[2] = {4, 3};
     lg_tensor *f = filled(ctx, dt, 2, s3, 9);
-    CHECK(compare(ctx, rows, f, "stride-0 rows") <= tol,
+    CHECKF(compare(ctx, rows, f, "stride-0 rows") <= tol,
           "%s: stride-0 rows differ", lg_dtype_name(dt));
     /* a column slice: rows with a stride larger than the row (lda > K) */
     int64_t s4[2] = {5, 8};
@@ -182,7 +172,7 @@ static void test_layouts(lg_ctx *ctx) {
     lg_tensor_view_of(ctx, wide, 2, ns, nst, wide->offset + 2, &narrow);
     int64_t s5[2] = {3, 4};
     lg_tensor *g = filled(ctx, dt, 2, s5, 11);
-    CHECK(compare(ctx, narrow, g, "column slice") <= tol,
+    CHECKF(compare(ctx, narrow, g, "column slice") <= tol,
           "%s: column slice differs", lg_dtype_name(dt));
     lg_tensor *all[] = {a, b, at, bt, c, e, m, mx, row, rows, f, wide, narrow, g};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -195,10 +185,10 @@ static void test_mixed_and_exact(lg_ctx *ctx) {
   lg_tensor *a = filled(ctx, LG_INT64, 2, sa, 1);
   lg_tensor *b = filled(ctx, LG_FLOAT64, 2, sb, 2);
   lg_tensor *out = NULL, *in[2] = {a, b};
-  CHECK(lg_op_run(ctx, LG_OP_MATMUL, 2, in, NULL, &out) == LG_OK, "%s",
+  CHECKF(lg_op_run(ctx, LG_OP_MATMUL, 2, in, NULL, &out) == LG_OK, "%s",
         lg_ctx_error(ctx));
-  CHECK(out && out->dtype == LG_FLOAT64, "int64 @ float64 is not float64");
-  CHECK(compare(ctx, a, b, "mixed") <= 1e-12, "mixed dtypes differ");
+  CHECKF(out && out->dtype == LG_FLOAT64, "int64 @ float64 is not float64");
+  CHECKF(compare(ctx, a, b, "mixed") <= 1e-12, "mixed dtypes differ");
   lg_tensor_release(out);
   /* exact integer sums */
   int64_t s1[1] = {3};
@@ -208,14 +198,14 @@ static void test_mixed_and_exact(lg_ctx *ctx) {
   int64_t xv[3] = {3000000000LL, 2, -1}, yv[3] = {3, 5, 7};
   memcpy(lg_tensor_data(x), xv, sizeof xv);
   memcpy(lg_tensor_data(y), yv, sizeof yv);
-  CHECK(lg_dot(ctx, x, y, &dot) == LG_OK, "%s", lg_ctx_error(ctx));
-  CHECK(dot && dot->ndim == 0 && lg_tensor_get_int(dot, 0) == 9000000003LL,
+  CHECKF(lg_dot(ctx, x, y, &dot) == LG_OK, "%s", lg_ctx_error(ctx));
+  CHECKF(dot && dot->ndim == 0 && lg_tensor_get_int(dot, 0) == 9000000003LL,
         "int64 dot is not exact");
   lg_tensor_release(dot);
   /* bool is refused */
   lg_tensor *bb = NULL;
   lg_full(ctx, LG_BOOL, 1, s1, 1, &bb);
-  CHECK(lg_dot(ctx, bb, bb, &dot) == LG_ERR_DTYPE, "bool matmul accepted");
+  CHECKF(lg_dot(ctx, bb, bb, &dot) == LG_ERR_DTYPE, "bool matmul accepted");
   lg_tensor *all[] = {a, b, x, y, bb};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     lg_tensor_release(all[i]);
@@ -231,28 +221,28 @@ static void test_errors_and_composites(lg_ctx *ctx) {
   lg_tensor *p = filled(ctx, LG_FLOAT32, 3, s233, 5);
   lg_tensor *q = filled(ctx, LG_FLOAT32, 3, s333, 6);
   lg_tensor *out = NULL, *in[2] = {a, b};
-  CHECK(lg_op_run(ctx, LG_OP_MATMUL, 2, in, NULL, &out) == LG_ERR_SHAPE,
+  CHECKF(lg_op_run(ctx, LG_OP_MATMUL, 2, in, NULL, &out) == LG_ERR_SHAPE,
         "mismatched matmul accepted");
-  CHECK(strcmp(lg_ctx_error(ctx),
+  CHECKF(strcmp(lg_ctx_error(ctx),
                "matmul: shapes {2,3} and {4,5} can't be multiplied (3 != 4)") ==
             0,
         "message: %s", lg_ctx_error(ctx));
-  CHECK(lg_mm(ctx, a, v3, &out) == LG_ERR_SHAPE, "mm of a vector accepted");
-  CHECK(strstr(lg_ctx_error(ctx), "mm: expected two 2-D tensors") != NULL,
+  CHECKF(lg_mm(ctx, a, v3, &out) == LG_ERR_SHAPE, "mm of a vector accepted");
+  CHECKF(strstr(lg_ctx_error(ctx), "mm: expected two 2-D tensors") != NULL,
         "message: %s", lg_ctx_error(ctx));
-  CHECK(lg_bmm(ctx, p, q, &out) == LG_ERR_SHAPE, "bmm batch mismatch accepted");
-  CHECK(lg_dot(ctx, v3, v4, &out) == LG_ERR_SHAPE, "dot length mismatch");
-  CHECK(lg_mv(ctx, v3, a, &out) == LG_ERR_SHAPE, "mv of swapped args");
-  CHECK(lg_mv(ctx, a, v3, &out) == LG_OK, "%s", lg_ctx_error(ctx));
-  CHECK(out && out->ndim == 1 && out->sizes[0] == 2, "mv shape");
+  CHECKF(lg_bmm(ctx, p, q, &out) == LG_ERR_SHAPE, "bmm batch mismatch accepted");
+  CHECKF(lg_dot(ctx, v3, v4, &out) == LG_ERR_SHAPE, "dot length mismatch");
+  CHECKF(lg_mv(ctx, v3, a, &out) == LG_ERR_SHAPE, "mv of swapped args");
+  CHECKF(lg_mv(ctx, a, v3, &out) == LG_OK, "%s", lg_ctx_error(ctx));
+  CHECKF(out && out->ndim == 1 && out->sizes[0] == 2, "mv shape");
   lg_tensor_release(out);
   /* addmm: 0.5 * c + 2 * (a @ a^T) against the pieces */
   int64_t s2[1] = {2};
   lg_tensor *at = transposed(ctx, a), *c = filled(ctx, LG_FLOAT32, 1, s2, 7);
   lg_tensor *prod = NULL, *c2 = NULL;
-  CHECK(lg_addmm(ctx, c, a, at, 0.5, 2.0, &c2) == LG_OK, "addmm: %s",
+  CHECKF(lg_addmm(ctx, c, a, at, 0.5, 2.0, &c2) == LG_OK, "addmm: %s",
         lg_ctx_error(ctx));
-  CHECK(lg_mm(ctx, a, at, &prod) == LG_OK, "%s", lg_ctx_error(ctx));
+  CHECKF(lg_mm(ctx, a, at, &prod) == LG_OK, "%s", lg_ctx_error(ctx));
   if (c2 && prod) {
     double worst = 0;
     for (int64_t i = 0; i < 4; i++) {
@@ -260,25 +250,25 @@ static void test_errors_and_composites(lg_ctx *ctx) {
       double d = fabs(lg_tensor_get(c2, i) - want);
       worst = d > worst ? d : worst;
     }
-    CHECK(worst < 1e-5, "addmm: worst difference %g", worst);
+    CHECKF(worst < 1e-5, "addmm: worst difference %g", worst);
   }
   lg_tensor_release(c2);
   c2 = NULL;
-  CHECK(lg_addmm(ctx, v3, a, at, 1, 1, &c2) == LG_ERR_SHAPE,
+  CHECKF(lg_addmm(ctx, v3, a, at, 1, 1, &c2) == LG_ERR_SHAPE,
         "addmm with a non-broadcasting input accepted");
   /* outer: v3 (3) x c (2) -> (3,2) */
   lg_tensor *o = NULL;
-  CHECK(lg_outer(ctx, v3, c, &o) == LG_OK, "outer: %s", lg_ctx_error(ctx));
+  CHECKF(lg_outer(ctx, v3, c, &o) == LG_OK, "outer: %s", lg_ctx_error(ctx));
   if (o) {
-    CHECK(o->ndim == 2 && o->sizes[0] == 3 && o->sizes[1] == 2, "outer shape");
+    CHECKF(o->ndim == 2 && o->sizes[0] == 3 && o->sizes[1] == 2, "outer shape");
     for (int64_t i = 0; i < 6; i++)
-      CHECK(lg_tensor_get(o, i) ==
+      CHECKF(lg_tensor_get(o, i) ==
                 (double)((float)lg_tensor_get(v3, i / 2) *
                          (float)lg_tensor_get(c, i % 2)),
             "outer value %lld", (long long)i);
   }
   lg_tensor_release(o);
-  CHECK(lg_outer(ctx, a, v3, &o) == LG_ERR_SHAPE, "outer of 2-D accepted");
+  CHECKF(lg_outer(ctx, a, v3, &o) == LG_ERR_SHAPE, "outer of 2-D accepted");
   lg_tensor *all[] = {a, b, v3, v4, p, q, at, c, prod};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     lg_tensor_release(all[i]);
@@ -290,9 +280,9 @@ int main(void) {
   test_layouts(ctx);
   test_mixed_and_exact(ctx);
   test_errors_and_composites(ctx);
-  CHECK(lg_ctx_bytes_in_use(ctx) == 0, "%zu bytes leaked",
+  CHECKF(lg_ctx_bytes_in_use(ctx) == 0, "%zu bytes leaked",
         lg_ctx_bytes_in_use(ctx));
   lg_ctx_free(ctx);
-  if (failures) fprintf(stderr, "test_linalg: %d failures\n", failures);
-  return failures != 0;
+  if (test_failures) fprintf(stderr, "test_linalg: %d failures\n", test_failures);
+  return test_failures != 0;
 }

@@ -6,18 +6,8 @@
 #include <string.h>
 
 #include "core.h"
+#include "test_util.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                       \
-      fprintf(stderr, __VA_ARGS__);                                         \
-      fprintf(stderr, "\n");                                                \
-    }                                                                       \
-  } while (0)
 
 static void test_philox_known_answers(void) {
   /* Random123's kat_vectors for philox4x32_10 */
@@ -33,7 +23,7 @@ static void test_philox_known_answers(void) {
   for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
     uint32_t o[4];
     lg_philox(kat[i].key, kat[i].hi, kat[i].lo, o);
-    CHECK(memcmp(o, kat[i].out, sizeof o) == 0,
+    CHECKF(memcmp(o, kat[i].out, sizeof o) == 0,
           "philox kat %zu: got %08x %08x %08x %08x", i, o[0], o[1], o[2],
           o[3]);
   }
@@ -43,16 +33,16 @@ static void test_same_seed_same_numbers(lg_ctx *ctx) {
   int64_t shape[1] = {37};
   lg_tensor *a = NULL, *b = NULL, *c = NULL;
   lg_ctx_manual_seed(ctx, 1234);
-  CHECK(lg_randn(ctx, LG_FLOAT32, 1, shape, &a) == LG_OK, "%s",
+  CHECKF(lg_randn(ctx, LG_FLOAT32, 1, shape, &a) == LG_OK, "%s",
         lg_ctx_error(ctx));
-  CHECK(lg_randn(ctx, LG_FLOAT32, 1, shape, &c) == LG_OK, "%s",
+  CHECKF(lg_randn(ctx, LG_FLOAT32, 1, shape, &c) == LG_OK, "%s",
         lg_ctx_error(ctx));
   lg_ctx_manual_seed(ctx, 1234);
-  CHECK(lg_randn(ctx, LG_FLOAT32, 1, shape, &b) == LG_OK, "%s",
+  CHECKF(lg_randn(ctx, LG_FLOAT32, 1, shape, &b) == LG_OK, "%s",
         lg_ctx_error(ctx));
-  CHECK(memcmp(lg_tensor_data(a), lg_tensor_data(b), 37 * sizeof(float)) == 0,
+  CHECKF(memcmp(lg_tensor_data(a), lg_tensor_data(b), 37 * sizeof(float)) == 0,
         "randn: the same seed gave different numbers");
-  CHECK(memcmp(lg_tensor_data(a), lg_tensor_data(c), 37 * sizeof(float)) != 0,
+  CHECKF(memcmp(lg_tensor_data(a), lg_tensor_data(c), 37 * sizeof(float)) != 0,
         "randn: two calls gave the same numbers");
   lg_tensor_release(a);
   lg_tensor_release(b);
@@ -70,31 +60,31 @@ static void test_recorded_values(lg_ctx *ctx) {
   lg_tensor *t = NULL;
   int64_t n4 = 4, n3 = 3, n5 = 5;
   lg_ctx_manual_seed(ctx, 42);
-  CHECK(lg_rand(ctx, LG_FLOAT32, 1, &n4, &t) == LG_OK, "%s", lg_ctx_error(ctx));
+  CHECKF(lg_rand(ctx, LG_FLOAT32, 1, &n4, &t) == LG_OK, "%s", lg_ctx_error(ctx));
   for (int i = 0; t && i < 4; i++)
-    CHECK(lg_tensor_get(t, i) == rand32[i], "rand[%d] = %.17g, recorded %.17g",
+    CHECKF(lg_tensor_get(t, i) == rand32[i], "rand[%d] = %.17g, recorded %.17g",
           i, lg_tensor_get(t, i), rand32[i]);
   lg_tensor_release(t);
   lg_ctx_manual_seed(ctx, 42);
-  CHECK(lg_randn(ctx, LG_FLOAT64, 1, &n3, &t) == LG_OK, "%s",
+  CHECKF(lg_randn(ctx, LG_FLOAT64, 1, &n3, &t) == LG_OK, "%s",
         lg_ctx_error(ctx));
   for (int i = 0; t && i < 3; i++)
-    CHECK(fabs(lg_tensor_get(t, i) - randn64[i]) < 1e-15,
+    CHECKF(fabs(lg_tensor_get(t, i) - randn64[i]) < 1e-15,
           "randn[%d] = %.17g, recorded %.17g", i, lg_tensor_get(t, i),
           randn64[i]);
   lg_tensor_release(t);
   lg_ctx_manual_seed(ctx, 42);
-  CHECK(lg_randint(ctx, LG_INT64, 0, 10, 1, &n5, &t) == LG_OK, "%s",
+  CHECKF(lg_randint(ctx, LG_INT64, 0, 10, 1, &n5, &t) == LG_OK, "%s",
         lg_ctx_error(ctx));
   for (int i = 0; t && i < 5; i++)
-    CHECK(lg_tensor_get_int(t, i) == randint[i],
+    CHECKF(lg_tensor_get_int(t, i) == randint[i],
           "randint[%d] = %lld, recorded %lld", i,
           (long long)lg_tensor_get_int(t, i), (long long)randint[i]);
   lg_tensor_release(t);
   lg_ctx_manual_seed(ctx, 42);
-  CHECK(lg_randperm(ctx, 6, &t) == LG_OK, "%s", lg_ctx_error(ctx));
+  CHECKF(lg_randperm(ctx, 6, &t) == LG_OK, "%s", lg_ctx_error(ctx));
   for (int i = 0; t && i < 6; i++)
-    CHECK(lg_tensor_get_int(t, i) == perm[i],
+    CHECKF(lg_tensor_get_int(t, i) == perm[i],
           "randperm[%d] = %lld, recorded %lld", i,
           (long long)lg_tensor_get_int(t, i), (long long)perm[i]);
   lg_tensor_release(t);
@@ -106,7 +96,7 @@ static void test_ranges(lg_ctx *ctx) {
   lg_ctx_manual_seed(ctx, 7);
   for (int d = 0; d < 2; d++) {
     lg_dtype dtype = d ? LG_FLOAT64 : LG_FLOAT32;
-    CHECK(lg_rand(ctx, dtype, 1, &n, &t) == LG_OK, "%s", lg_ctx_error(ctx));
+    CHECKF(lg_rand(ctx, dtype, 1, &n, &t) == LG_OK, "%s", lg_ctx_error(ctx));
     double lo = 1, hi = 0, sum = 0;
     for (int64_t i = 0; i < n; i++) {
       double v = lg_tensor_get(t, i);
@@ -114,60 +104,60 @@ static void test_ranges(lg_ctx *ctx) {
       hi = v > hi ? v : hi;
       sum += v;
     }
-    CHECK(lo >= 0 && hi < 1, "rand %s: values outside [0, 1): %g %g",
+    CHECKF(lo >= 0 && hi < 1, "rand %s: values outside [0, 1): %g %g",
           lg_dtype_name(dtype), lo, hi);
-    CHECK(fabs(sum / (double)n - 0.5) < 0.01, "rand %s: mean %g",
+    CHECKF(fabs(sum / (double)n - 0.5) < 0.01, "rand %s: mean %g",
           lg_dtype_name(dtype), sum / (double)n);
     lg_tensor_release(t);
-    CHECK(lg_randn(ctx, dtype, 1, &n, &t) == LG_OK, "%s", lg_ctx_error(ctx));
+    CHECKF(lg_randn(ctx, dtype, 1, &n, &t) == LG_OK, "%s", lg_ctx_error(ctx));
     double s1 = 0, s2 = 0;
     for (int64_t i = 0; i < n; i++) {
       double v = lg_tensor_get(t, i);
-      CHECK(isfinite(v), "randn: non-finite value");
+      CHECKF(isfinite(v), "randn: non-finite value");
       s1 += v;
       s2 += v * v;
     }
     double mean = s1 / (double)n, var = s2 / (double)n - mean * mean;
-    CHECK(fabs(mean) < 0.02 && fabs(var - 1) < 0.03,
+    CHECKF(fabs(mean) < 0.02 && fabs(var - 1) < 0.03,
           "randn %s: mean %g variance %g", lg_dtype_name(dtype), mean, var);
     lg_tensor_release(t);
   }
   int counts[7] = {0};
-  CHECK(lg_randint(ctx, LG_INT32, -3, 4, 1, &n, &t) == LG_OK, "%s",
+  CHECKF(lg_randint(ctx, LG_INT32, -3, 4, 1, &n, &t) == LG_OK, "%s",
         lg_ctx_error(ctx));
   for (int64_t i = 0; i < n; i++) {
     int64_t v = lg_tensor_get_int(t, i);
-    CHECK(v >= -3 && v < 4, "randint: %lld outside [-3, 4)", (long long)v);
+    CHECKF(v >= -3 && v < 4, "randint: %lld outside [-3, 4)", (long long)v);
     if (v >= -3 && v < 4) counts[v + 3]++;
   }
   for (int i = 0; i < 7; i++)
-    CHECK(counts[i] > n / 7 - 1000 && counts[i] < n / 7 + 1000,
+    CHECKF(counts[i] > n / 7 - 1000 && counts[i] < n / 7 + 1000,
           "randint: value %d drawn %d times of %lld", i - 3, counts[i],
           (long long)n);
   lg_tensor_release(t);
-  CHECK(lg_randint(ctx, LG_INT64, 5, 5, 1, &n, &t) == LG_ERR_ARG,
+  CHECKF(lg_randint(ctx, LG_INT64, 5, 5, 1, &n, &t) == LG_ERR_ARG,
         "randint: empty range accepted");
-  CHECK(lg_randint(ctx, LG_UINT8, 0, 300, 1, &n, &t) == LG_ERR_ARG,
+  CHECKF(lg_randint(ctx, LG_UINT8, 0, 300, 1, &n, &t) == LG_ERR_ARG,
         "randint: range past uint8 accepted");
-  CHECK(lg_rand(ctx, LG_INT64, 1, &n, &t) == LG_ERR_DTYPE,
+  CHECKF(lg_rand(ctx, LG_INT64, 1, &n, &t) == LG_ERR_DTYPE,
         "rand: int64 accepted");
 }
 
 static void test_randperm(lg_ctx *ctx) {
   for (int64_t n = 0; n < 50; n += 7) {
     lg_tensor *t = NULL;
-    CHECK(lg_randperm(ctx, n, &t) == LG_OK, "%s", lg_ctx_error(ctx));
+    CHECKF(lg_randperm(ctx, n, &t) == LG_OK, "%s", lg_ctx_error(ctx));
     char seen[64] = {0};
     for (int64_t i = 0; i < n; i++) {
       int64_t v = lg_tensor_get_int(t, i);
-      CHECK(v >= 1 && v <= n && !seen[v], "randperm(%lld): bad value %lld",
+      CHECKF(v >= 1 && v <= n && !seen[v], "randperm(%lld): bad value %lld",
             (long long)n, (long long)v);
       if (v >= 1 && v <= n) seen[v] = 1;
     }
     lg_tensor_release(t);
   }
   lg_tensor *t = NULL;
-  CHECK(lg_randperm(ctx, -1, &t) == LG_ERR_ARG, "randperm(-1) accepted");
+  CHECKF(lg_randperm(ctx, -1, &t) == LG_ERR_ARG, "randperm(-1) accepted");
 }
 
 int main(void) {
@@ -177,9 +167,9 @@ int main(void) {
   test_recorded_values(ctx);
   test_ranges(ctx);
   test_randperm(ctx);
-  CHECK(lg_ctx_bytes_in_use(ctx) == 0, "%zu bytes leaked",
+  CHECKF(lg_ctx_bytes_in_use(ctx) == 0, "%zu bytes leaked",
         lg_ctx_bytes_in_use(ctx));
   lg_ctx_free(ctx);
-  if (failures) fprintf(stderr, "test_random: %d failures\n", failures);
-  return failures != 0;
+  if (test_failures) fprintf(stderr, "test_random: %d failures\n", test_failures);
+  return test_failures != 0;
 }

@@ -20,6 +20,17 @@ static int test_failures = 0;
     }                                                                       \
   } while (0)
 
+/* CHECK with a printf-style message saying what was wrong. */
+#define CHECKF(cond, ...)                                                   \
+  do {                                                                      \
+    if (!(cond)) {                                                          \
+      test_failures++;                                                      \
+      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                       \
+      fprintf(stderr, __VA_ARGS__);                                         \
+      fprintf(stderr, "\n");                                                \
+    }                                                                       \
+  } while (0)
+
 #define CHECK_OK(ctx, expr)                                                 \
   do {                                                                      \
     lg_status st_ = (expr);                                                 \

@@ -120,4 +120,23 @@ static inline void fuzz_finish(lg_ctx *ctx, fuzz_alloc *f) {
   }
 }
 
+/* One input through a reader that loads one tensor from a file (npy, IDX):
+ * it fails with a message or gives a tensor whose every element can be
+ * read; nothing leaks. */
+static inline int fuzz_one_tensor_reader(
+    const uint8_t *data, size_t size,
+    lg_status (*load)(lg_ctx *, const char *, lg_tensor **)) {
+  fuzz_alloc f = {0, 0, FUZZ_ALLOC_CAP};
+  lg_ctx *ctx = lg_ctx_new(fuzz_alloc_fn, &f);
+  FUZZ_ASSERT(ctx != NULL, "a context");
+  lg_tensor *t = NULL;
+  lg_status st = load(ctx, fuzz_input_path(data, size), &t);
+  FUZZ_CHECK_FAILURE(ctx, st);
+  FUZZ_ASSERT((st == LG_OK) == (t != NULL), "a tensor exactly on success");
+  if (t) (void)fuzz_touch(t);
+  lg_tensor_release(t);
+  fuzz_finish(ctx, &f);
+  return 0;
+}
+
 #endif
