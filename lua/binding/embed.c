@@ -1,4 +1,4 @@
-/* embed.c: the embedding C API (lua/luagrad_lua.h): opening luagrad into a
+/* embed.c: the embedding C API (lua/binding/luagrad_lua.h): opening luagrad into a
  * host's lua_State with the host's allocator, pushing and reading tensors
  * from C, and host buffers wrapped without copying.
  *

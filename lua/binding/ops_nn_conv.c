@@ -1,5 +1,5 @@
 /* ops_nn_conv.c: raw Lua entry points of the convolution and pooling
- * kernels (runtime/conv.c, runtime/pool.c), on which nn.functional is
+ * kernels (runtime/ops/conv.c, runtime/ops/pool.c), on which nn.functional is
  * written in Lua. Every size argument is an explicit integer here; the Lua
  * layer supplies PyTorch's defaults, pairs and 3-D (unbatched) inputs.
  *
@@ -21,7 +21,7 @@
  */
 #include "lgl.h"
 
-/* Option bits of the pools' scalar_int (runtime/pool.c). */
+/* Option bits of the pools' scalar_int (runtime/ops/pool.c). */
 #define POOL_CEIL_MODE 1
 #define POOL_COUNT_INCLUDE_PAD 2
 

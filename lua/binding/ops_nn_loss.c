@@ -27,7 +27,7 @@
 
 #include "lgl.h"
 
-/* Reduction codes of the loss kernels (runtime/nn_loss.c). */
+/* Reduction codes of the loss kernels (runtime/ops/nn_loss.c). */
 enum { REDUCTION_NONE = 0, REDUCTION_MEAN = 1, REDUCTION_SUM = 2 };
 
 #define MAX_NN_INPUTS 5

@@ -1,4 +1,4 @@
-/* optim_lua.c: the raw fused optimizer updates (runtime/optim.h) as
+/* optim_lua.c: the raw fused optimizer updates (runtime/optim/optim.h) as
  * lg._sgd_step, lg._adam_step, lg._rmsprop_step and lg._adagrad_step,
  * the C half of lua/luagrad/optim.lua.
  *

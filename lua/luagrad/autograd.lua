@@ -1,6 +1,6 @@
 -- luagrad.autograd: gradients of tensors (grad, backward), custom
 -- differentiable Functions written in Lua, and gradcheck against finite
--- differences. The engine itself is C (runtime/engine.c); this file is its
+-- differences. The engine itself is C (runtime/autograd/engine.c); this file is its
 -- Lua face.
 local lg = require "luagrad"
 

@@ -1,7 +1,7 @@
 -- luagrad.io: saving and loading tensors: safetensors files (tensors and
 -- state dicts, interchangeable with PyTorch's) and NumPy .npy files.
 --
--- The reading and writing is C (runtime/safetensors.c, npy.c and idx.c): it checks every
+-- The reading and writing is C (runtime/io/safetensors.c, npy.c and idx.c): it checks every
 -- length, offset and shape of a file and writes atomically, through a
 -- temporary file beside the target that is renamed into place, so a save
 -- that fails leaves the target untouched. This file checks arguments and

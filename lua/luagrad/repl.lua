@@ -1,7 +1,7 @@
 -- luagrad.repl: the Lua half of the `luagrad` REPL: how results are printed,
 -- what Tab completes, and the globals (lg, nn, F, func, optim) that resolve
 -- lazily at the prompt. The loop itself, line editing and Ctrl-C live in C
--- (lua/repl.c); every function here is also usable from plain Lua.
+-- (lua/cli/repl.c); every function here is also usable from plain Lua.
 --
 -- Printing never calls user code except __tostring (tensors, modules), and
 -- walks tables raw (next/rawget/rawlen), so a value with odd metamethods prints

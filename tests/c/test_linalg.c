@@ -9,7 +9,7 @@
 #include "core.h"
 #include "test_util.h"
 
-/* The naive kernel in runtime/linalg.c. */
+/* The naive kernel in runtime/ops/linalg.c. */
 lg_status lg_matmul_reference(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                               lg_tensor **out);
 

@@ -1,4 +1,4 @@
-/* test_optim.c: the fused optimizer kernels (runtime/optim.c) against naive
+/* test_optim.c: the fused optimizer kernels (runtime/optim/optim.c) against naive
  * references written as PyTorch writes them, one whole-array pass per
  * tensor op, for contiguous float64 and float32 and strided float64
  * tensors; plus version bumps and the argument errors. */

@@ -1,4 +1,4 @@
-/* test_vmath.c: the vectorisable float32 functions of runtime/vmath.h
+/* test_vmath.c: the vectorisable float32 functions of runtime/ops/vmath.h
  * against double-precision libm over sweeps of float bit patterns (errors
  * in ulps of the float result), and their special values against glibc's
  * expf, tanhf, logf. Prints the worst error of each function. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_embed_install.sh: after `cmake --install`, the worked example that
-# opens lua/luagrad_lua.h compiles against the installed header and
+# opens lua/binding/luagrad_lua.h compiles against the installed header and
 # libluagrad and runs, and a stock lua5.4 uses out= and nn from the
 # installed module.
 set -euo pipefail

@@ -2,7 +2,7 @@
  * preloaded and the command line of the stock `lua`: `luagrad script.lua
  * args...` runs a script (arg as in lua), -e runs a chunk, -l requires a
  * module, -i enters the REPL afterwards, and with no script and no -e the
- * REPL starts (lua/repl.c). Run from the build tree it finds the Lua half
+ * REPL starts (lua/cli/repl.c). Run from the build tree it finds the Lua half
  * of the library in the source tree, without installing. */
 #include <lauxlib.h>
 #include <lua.h>
