@@ -188,8 +188,8 @@ static size_t node_bytes(int n_in, int n_out) {
          out * (2 * sizeof(lg_tensor *) + sizeof(lg_tensor_info));
 }
 
-/* Frees n; nodes whose last reference it held go onto the stack. */
-static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
+/* Frees n; nodes whose last reference it held go onto the dead list. */
+static void node_destroy(lg_node *n, lg_node **dead) {
   lg_ctx *ctx = n->ctx;
   release_saved(n);
   if (n->leaf) {
@@ -210,24 +210,24 @@ static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
   for (int i = 0; i < n->n_inputs; i++) {
     lg_node *next = n->edges[i].node;
     if (next && --next->refcount == 0) {
-      if (*top < cap) stack[(*top)++] = next;
-      else node_destroy(next, stack, top, cap); /* rare: very wide graphs */
+      next->next_dead = *dead;
+      *dead = next;
     }
   }
   lg_mem_free(ctx, n, node_bytes(n->n_inputs, n->n_outputs));
 }
 
-/* Drops a reference; frees chains iteratively so long graphs (an RNN over
- * thousands of steps) cannot overflow the C stack. */
+/* Drops a reference; frees the nodes it kept alive through a list linked
+ * inside the dead nodes themselves, so neither long graphs (an RNN over
+ * thousands of steps) nor wide ones need C stack or memory to be freed. */
 void lg_node_release(lg_node *node) {
-  enum { CAP = 256 };
-  lg_node *stack[CAP];
-  int top = 0;
   if (!node || --node->refcount > 0) return;
-  stack[top++] = node;
-  while (top > 0) {
-    lg_node *n = stack[--top];
-    node_destroy(n, stack, &top, CAP);
+  node->next_dead = NULL;
+  lg_node *dead = node;
+  while (dead) {
+    lg_node *n = dead;
+    dead = n->next_dead;
+    node_destroy(n, &dead);
   }
 }
 
@@ -309,12 +309,12 @@ static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
   return retains ? retain_in_node(ctx, t, m) : LG_OK;
 }
 
-/* Which inputs an op's rule reads (bit i: input i). The others are not
+/* Whether op's rule reads input i. The others are not
  * kept: that frees memory early and spares them the version check, so,
  * as in PyTorch, changing y in place after z = y + 1 is fine. clone must
  * not save: the in-place path clones self and then makes self depend on
  * that clone; fill_ and copy_ record on the clone itself. */
-static unsigned saved_inputs(lg_op op) {
+static bool saves_input(lg_op op, int i) {
   switch (op) {
     case LG_OP_FILL: case LG_OP_COPY: case LG_OP_CLONE: case LG_OP_TO_DTYPE:
     case LG_OP_ADD: case LG_OP_SUB: case LG_OP_NEG:
@@ -325,14 +325,14 @@ static unsigned saved_inputs(lg_op op) {
     case LG_OP_UNSQUEEZE: case LG_OP_EXPAND: case LG_OP_PERMUTE:
     case LG_OP_NARROW: case LG_OP_SELECT: case LG_OP_FLIP: case LG_OP_TILE:
     case LG_OP_CAT:
-      return 0;
+      return false;
     case LG_OP_INDEX_SELECT: case LG_OP_GATHER: case LG_OP_SCATTER:
     case LG_OP_SCATTER_ADD: case LG_OP_MASKED_FILL: case LG_OP_MASKED_SELECT:
-      return 1u << 1; /* the index or mask */
+      return i == 1; /* the index or mask */
     case LG_OP_WHERE:
-      return 1u << 0; /* the condition */
+      return i == 0; /* the condition */
     default:
-      return ~0u;
+      return true;
   }
 }
 
@@ -348,7 +348,7 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   for (int i = 0; i < n_in && !st; i++) {
     st = lg_autograd_edge_of(ctx, in[i], &node->edges[i]);
     info_of(in[i], &node->input_info[i]);
-    if (i < 32 && (saved_inputs(op) >> i) & 1u) {
+    if (saves_input(op, i)) {
       node->saved[i] = lg_tensor_retain(in[i]);
       node->saved_versions[i] = in[i]->storage->version;
     }
@@ -409,12 +409,19 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
                    "requires grad are not supported; clone() it first",
                    lg_op_name(op));
   lg_tensor *old = NULL, *result = NULL;
-  lg_tensor *args[4];
+  enum { FEW = 4 };
+  lg_tensor *few[FEW], **args = few;
+  size_t args_bytes = sizeof(lg_tensor *) * (size_t)n_in;
+  if (n_in > FEW && !(args = lg_mem_alloc(ctx, args_bytes)))
+    return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   lg_status st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
-  if (st) return st;
+  if (st) {
+    if (args != few) lg_mem_free(ctx, args, args_bytes);
+    return st;
+  }
   /* every use of self reads the clone (x:mul_(x) too): a node saving self
    * itself would both cycle back to it and fail the version check */
-  for (int i = 0; i < n_in && i < 4; i++)
+  for (int i = 0; i < n_in; i++)
     args[i] = (i == 0 || in[i] == self) ? old : in[i];
   lg_params q = *p;
   q.flags &= ~LG_FLAG_INPLACE;
@@ -454,6 +461,7 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
       st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
   }
   if (!st) outs[0] = lg_tensor_retain(self);
+  if (args != few) lg_mem_free(ctx, args, args_bytes);
   lg_tensor_release(old);
   lg_tensor_release(result);
   return st;

@@ -311,14 +311,8 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   } else if (!s.status) {
     lg_tensor *tq = NULL, *tsum = NULL;
     s.status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
-    lg_tensor *tracked[2] = {tq, tsum};
-    for (int i = 0; i < 2; i++) { /* hand them to the scope */
-      if (!tracked[i]) continue;
-      if (s.n < LG_SCOPE_MAX) s.temps[s.n++] = tracked[i];
-      else lg_tensor_release(tracked[i]);
-    }
-    q = tq;
-    qsum = tsum;
+    q = lg_s_track(&s, tq); /* the scope releases them */
+    qsum = lg_s_track(&s, tsum);
   }
   /* the per-position scale, broadcast over the class dim */
   lg_tensor *scale = g;
