@@ -19,7 +19,8 @@ local M = {}
 
 local GATES = {RNN = 1, LSTM = 4, GRU = 3}
 
--- One step of each cell: x_proj is W_ih x + b_ih for this timestep.
+-- One step of each cell: x_proj is W_ih x + b_ih for this timestep. LSTM
+-- and GRU run their gate arithmetic as one fused op (runtime/ops/rnn.c).
 local CELL = {}
 function CELL.RNN(self, x_proj, h, _, w_hh, b_hh)
   local pre = x_proj + F.linear(h, w_hh, b_hh)
@@ -27,18 +28,10 @@ function CELL.RNN(self, x_proj, h, _, w_hh, b_hh)
   return pre:tanh()
 end
 function CELL.LSTM(_, x_proj, h, c, w_hh, b_hh)
-  local gates = (x_proj + F.linear(h, w_hh, b_hh)):chunk(4, -1)
-  local i, f, g, o = gates[1]:sigmoid(), gates[2]:sigmoid(), gates[3]:tanh(), gates[4]:sigmoid()
-  c = f * c + i * g
-  return o * c:tanh(), c
+  return lg._lstm_cell(x_proj, F.linear(h, w_hh, b_hh), c)
 end
 function CELL.GRU(_, x_proj, h, _, w_hh, b_hh)
-  local xg = x_proj:chunk(3, -1)
-  local hg = F.linear(h, w_hh, b_hh):chunk(3, -1)
-  local r = (xg[1] + hg[1]):sigmoid()
-  local z = (xg[2] + hg[2]):sigmoid()
-  local n = (xg[3] + r * hg[3]):tanh()
-  return n + z * (h - n) -- (1 - z) n + z h
+  return lg._gru_cell(x_proj, F.linear(h, w_hh, b_hh), h)
 end
 
 local function rnn_class(mode)
@@ -94,7 +87,8 @@ local function rnn_class(mode)
   local function run_direction(self, x, slot, h, c, reverse)
     local w_ih, w_hh = self[slot[1]], self[slot[2]]
     local b_ih, b_hh = slot[3] and self[slot[3]], slot[4] and self[slot[4]]
-    local x_proj = F.linear(x, w_ih, b_ih)
+    -- one unbind: the steps' gradients are stacked once in backward
+    local x_proj = F.linear(x, w_ih, b_ih):unbind(1)
     local steps, outputs = x:size(1), {}
     local first, last, step = 1, steps, 1
     if reverse then first, last, step = steps, 1, -1 end
