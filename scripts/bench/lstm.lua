@@ -1,11 +1,11 @@
 -- (9) nn.LSTM forward+backward: batch 32, input 64, hidden 128, over T=64
 -- and T=512 steps (the second shows whether time grows linearly in T).
--- BENCH_RNN_MODE=GRU times nn.GRU instead (scripts/bench/gru.lua).
+-- gru.lua runs this file with the global RNN_MODE = "GRU" to time nn.GRU.
 package.path = arg[0]:match("(.*/)") .. "?.lua;" .. package.path
 local B = require "common"
 local lg = require "luagrad"
 
-local mode = os.getenv("BENCH_RNN_MODE") or "LSTM"
+local mode = rawget(_G, "RNN_MODE") or "LSTM"
 lg.manual_seed(0)
 local rnn = lg.nn[mode](64, 128)
 for _, steps in ipairs({64, 512}) do
