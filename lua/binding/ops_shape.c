@@ -292,14 +292,23 @@ static int push_pieces(lua_State *L, lg_tensor *t, int64_t dim, int n,
   return 1;
 }
 
+/* The tensor at 1 (not 0-d) and the dim at dim_idx (default the first)
+ * of split, chunk and unbind. */
+static lg_tensor *check_pieces_of(lua_State *L, const char *fname, int dim_idx,
+                                  int64_t *dim) {
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  if (t->ndim == 0) luaL_error(L, "%s: cannot %s a 0-d tensor", fname, fname);
+  *dim = lua_isnoneornil(L, dim_idx) ? 0
+                                     : lgl_check_dim(L, dim_idx, t->ndim, fname);
+  return t;
+}
+
 /* t:unbind([d]) / lg.unbind(t, [d]): the slices along d (default 1) as
  * ONE array table of views sharing one graph node (lg_unbind), so a
  * sequence split into steps gets one gradient, not one per step. */
 static int l_unbind(lua_State *L) {
-  lg_tensor *t = lgl_check_tensor(L, 1, "unbind");
-  if (t->ndim == 0) return luaL_error(L, "unbind: cannot unbind a 0-d tensor");
-  int64_t dim =
-      lua_isnoneornil(L, 2) ? 0 : lgl_check_dim(L, 2, t->ndim, "unbind");
+  int64_t dim;
+  lg_tensor *t = check_pieces_of(L, "unbind", 2, &dim);
   int64_t n = t->sizes[dim];
   if (n > 0x7fffffff)
     return luaL_error(L, "unbind: too many slices (%I)", (lua_Integer)n);
@@ -321,10 +330,8 @@ static int l_unbind(lua_State *L) {
 /* t:split(size, [d]) or t:split({sizes}, [d]): pieces along d (default 1).
  * PyTorch returns a tuple; here the result is ONE array table of views. */
 static int l_split(lua_State *L) {
-  lg_tensor *t = lgl_check_tensor(L, 1, "split");
-  if (t->ndim == 0) return luaL_error(L, "split: cannot split a 0-d tensor");
-  int64_t dim =
-      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, t->ndim, "split");
+  int64_t dim;
+  lg_tensor *t = check_pieces_of(L, "split", 3, &dim);
   int64_t size = t->sizes[dim];
   if (lua_type(L, 2) == LUA_TTABLE) {
     int n = (int)lua_rawlen(L, 2);
