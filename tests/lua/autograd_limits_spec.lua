@@ -103,6 +103,28 @@ describe("autograd without fixed limits", function()
                    ("numeric %g vs analytic %g"):format(numeric, analytic))
   end)
 
+  it("recurrent layers give the same results when the input projection goes in blocks", function()
+    local rnn = require "luagrad.nn.layers.rnn"
+    for _, mode in ipairs({"LSTM", "GRU", "RNN"}) do
+      lg.manual_seed(9)
+      local m = lg.nn[mode](3, 4, {dtype = "float64", bidirectional = true})
+      local x = lg.randn({7, 2, 3}, {dtype = "float64"}):requires_grad_()
+      local function run()
+        local out = m(x)
+        local g = A.grad((out * out):sum(), {x, m.weight_ih_l0, m.bias_ih_l0_reverse})
+        return out, g
+      end
+      local out, g = run()
+      local saved = rnn.block_elements
+      rnn.block_elements = 2 * 2 * m.weight_ih_l0:size(1) -- blocks of 2 steps
+      local ok, out_b, g_b = pcall(run)
+      rnn.block_elements = saved
+      assert.is_true(ok, tostring(out_b))
+      assert.is_true(max_diff(out, out_b) < 1e-14, mode)
+      for i = 1, 3 do assert.is_true(max_diff(g[i], g_b[i]) < 1e-13, mode .. " grad " .. i) end
+    end
+  end)
+
   it("nn.GRU and nn.RNN train over 1 000 steps", function()
     for _, mode in ipairs({"GRU", "RNN"}) do
       lg.manual_seed(8)
