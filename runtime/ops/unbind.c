@@ -7,7 +7,7 @@
  * gradient is differentiable under create_graph. */
 #include <stdint.h>
 
-#include "core.h"
+#include "autograd.h"
 
 static lg_status unbind_backward(lg_ctx *ctx, void *ud, int n_out,
                                  lg_tensor *const *grad_out, int n_in,
@@ -34,10 +34,15 @@ lg_status lg_unbind(lg_ctx *ctx, lg_tensor *t, int64_t dim,
     p.start = k;
     st = lg_op_run_forward(ctx, LG_OP_SELECT, 1, &t, &p, &outs[k]);
   }
-  if (!st && n > 0 && ctx->grad_enabled && lg_tensor_requires_grad(t))
+  if (!st && n > 0 && ctx->grad_enabled && lg_tensor_requires_grad(t)) {
     st = lg_autograd_attach_custom(ctx, "UnbindBackward0", 1, &t, (int)n,
                                    outs, unbind_backward, (void *)(intptr_t)d,
                                    NULL);
+    /* views of a tensor in the graph: in-place changes are refused, as for
+     * the other view ops */
+    for (int64_t k = 0; k < n && !st; k++)
+      ((lg_autograd_meta *)outs[k]->autograd)->is_view = true;
+  }
   if (st)
     for (int64_t k = 0; k < n; k++) {
       lg_tensor_release(outs[k]);

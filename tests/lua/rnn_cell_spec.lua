@@ -102,6 +102,14 @@ describe("unbind", function()
     assert.are.equal(0, max_diff(x.grad, want))
   end)
 
+  it("refuses in-place changes to the slices of a tensor in the graph", function()
+    local x = lg.randn(3, 2):requires_grad_()
+    local rows = (x * 1):unbind(1)
+    H.assert_error_names("view", function() rows[1]:mul_(2) end)
+    local plain = lg.randn(3, 2):unbind(1)
+    plain[1]:mul_(2) -- outside the graph, a view like any other
+  end)
+
   it("passes gradcheck and gradgradcheck", function()
     local function f(x)
       local s = x:unbind(2)
