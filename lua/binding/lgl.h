@@ -122,6 +122,16 @@ void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
 
+/* ---- wrappers generated from the op table (ops_table.c) ----------------- */
+/* Registers fn as the module function and method of every op of kind, and
+ * inplace_fn (when not NULL) as its in-place method name_; each closure
+ * carries the op, which the wrapper reads with lgl_upvalue_op. */
+void lgl_register_kind(lua_State *L, const lgl_tables *T, int kind,
+                       lua_CFunction fn, lua_CFunction inplace_fn);
+lg_op lgl_upvalue_op(lua_State *L);
+/* Raises when an op of a generated kind has no registered wrapper. */
+void lgl_check_generated(lua_State *L, const lgl_tables *T);
+
 /* ---- autograd (autograd_lua.c) ------------------------------------------- */
 /* Pushes t (taking the reference) as the one Lua value of that C tensor. */
 void lgl_push_registered(lua_State *L, lg_tensor *t);
