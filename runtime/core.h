@@ -10,7 +10,12 @@
 
 #include <stdarg.h>
 
+#ifdef LGL_BINDING
+#error "the binding includes luagrad.h and luagrad_ext.h only"
+#endif
+
 #include "luagrad.h"
+#include "luagrad_ext.h"
 #include "rules.h"
 
 #define LG_ERROR_SIZE 512
@@ -88,15 +93,6 @@ struct lg_tensor {
   uint32_t binding_flags;          /* free for bindings (identity)   */
 };
 
-/* Records a formatted message in ctx and returns status. */
-lg_status lg_fail(lg_ctx *ctx, lg_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Raw memory through the context's allocator (scratch buffers). */
-void *lg_mem_alloc(lg_ctx *ctx, size_t size);
-void lg_mem_free(lg_ctx *ctx, void *ptr, size_t size);
-
-void lg_ctx_retain(lg_ctx *ctx);
 
 /* Tensor memory through the cache (alloc_cache.c): a block of at least n
  * bytes, given back with the same n; NULL when the host has none. */
@@ -113,11 +109,6 @@ void lg_ctx_set_cache_limit(lg_ctx *ctx, size_t bytes);
 size_t lg_ctx_cache_limit(const lg_ctx *ctx);
 /* Bytes waiting in the cache. */
 size_t lg_ctx_cached_bytes(const lg_ctx *ctx);
-/* Tensor memory held from the host allocator: live blocks plus the cache
- * (lg_ctx_bytes_in_use counts only the live tensors' data). Grows only when
- * the cache has nothing to reuse, which is what the binding's collector
- * pressure follows. */
-size_t lg_ctx_bytes_reserved(const lg_ctx *ctx);
 
 /* numel of a shape with overflow and negative-size checks; -1 when bad. */
 int64_t lg_shape_numel(int ndim, const int64_t *sizes);
@@ -177,11 +168,6 @@ extern const lg_layer lg_autograd_layer;
 /* Frees a stack grown past its inline slots (lg_ctx_free). */
 void lg_layers_free(lg_ctx *ctx);
 
-/* Convenience wrappers over lg_op_run for composites inside the runtime. */
-lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,
-                  lg_tensor **out);
-lg_status lg_run2(lg_ctx *ctx, lg_op op, lg_tensor *a, lg_tensor *b,
-                  const lg_params *p, lg_tensor **out);
 
 /* Contiguous copy of t in dtype (a new reference to t when it already is). */
 lg_status lg_contiguous_as(lg_ctx *ctx, lg_tensor *t, lg_dtype dtype,

@@ -3,7 +3,6 @@
  * function, what was expected and what was given. */
 #include <math.h>
 
-#include "dtype.h"
 #include "lgl.h"
 
 int64_t lgl_check_integer(lua_State *L, int idx, const char *fname,

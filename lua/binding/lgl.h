@@ -12,7 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "core.h"
+#include "luagrad.h"
+#include "luagrad_ext.h" /* the one internal header the binding uses */
 
 #define LGL_TENSOR_TYPE "luagrad.Tensor"
 #define LGL_STATE_UPVALUE lua_upvalueindex(1)
@@ -26,7 +27,8 @@ typedef struct lgl_state {
   lua_State *current_L; /* the thread running a backward (custom nodes) */
 } lgl_state;
 
-/* The userdata of a tensor: one pointer, NULL after release. check is
+/* The userdata of a tensor: the tensor pointer (NULL after release) and a
+ * check word. check is
  * t ^ LGL_BOX_KEY once lgl_box_set filled the box: lgl_to_tensor then
  * recognises the box without fetching its metatable (a released box, or
  * one filled without lgl_box_set, takes the metatable check). */

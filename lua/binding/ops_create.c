@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl.h"
 
 /* Raises the runtime's message under fname, replacing the runtime's own

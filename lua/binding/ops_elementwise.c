@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl_out.h"
 
 /* op(t[, {out = y}]) and t:op_() */
