@@ -89,7 +89,7 @@ struct lg_tensor {
   int64_t offset;                  /* in elements */
   int64_t sizes[LG_MAX_DIMS];
   int64_t strides[LG_MAX_DIMS];    /* in elements; may be 0 (expand) */
-  void *autograd;                  /* owned by the autograd engine   */
+  void *autograd;                  /* autograd/record.c's per-tensor state */
   uint32_t binding_flags;          /* free for bindings (identity)   */
 };
 

@@ -48,7 +48,7 @@
  *   7. the specs: the family's forward spec tests/lua/<family>_spec.lua, the
  *      finite-difference spec tests/lua/grad_<family>_spec.lua, and the
  *      wrong calls in tests/lua/errors_spec.lua;
- *   8. README.md's op list (and lua/cli completion if it lists names).
+ *   8. the op's name in README.md ("Tensors from Lua", or the nn section).
  */
 #ifndef LG_OPS_H
 #define LG_OPS_H
