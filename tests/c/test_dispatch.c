@@ -3,9 +3,10 @@
  * to the kernel, autograd recording being the bottom layer; a layer can
  * handle an op by running another one layer down; ops run by backward
  * rules pass through the stack too; layers nest (pop only the top); the
- * stack grows past its inline slots. Also the batching and jvp columns of
- * the op table, whose placeholders fail naming the op. */
-#include "core.h"
+ * stack grows past its inline slots. Also the op table's columns: the
+ * batching and jvp placeholders fail naming the op, and the saves and view
+ * columns agree with the arities and the backward column. */
+#include "autograd.h"
 #include "test_util.h"
 
 static lg_ctx *ctx;
@@ -163,6 +164,42 @@ static void test_rule_placeholders(void) {
   lg_tensor_release(x);
 }
 
+/* The op table's columns agree with each other: a row without a backward
+ * saves nothing; views have one input and one output; saved outputs and
+ * inputs exist. */
+static void test_table_columns(void) {
+  static const struct {
+    const char *name;
+    int n_in, n_out;
+    lg_backward_fn backward;
+    unsigned saves;
+    int view;
+  } rows[] = {
+#define ROW(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, jvp)    \
+  {name, nin, nout, bwd, saves, view},
+      LG_OP_LIST(ROW)
+#undef ROW
+  };
+  for (int op = 0; op < LG_OP_COUNT; op++) {
+    const char *name = rows[op].name;
+    unsigned saves = rows[op].saves;
+    if (rows[op].backward == lg_backward_none)
+      CHECKF(saves == LG_SAVES_NONE, "%s: saves without a backward", name);
+    if (rows[op].view != LG_VIEW_NO)
+      CHECKF(rows[op].n_in == 1 && rows[op].n_out == 1,
+             "%s: a view has one input and one output", name);
+    for (int k = 0; k < 8; k++)
+      if (saves & LG_OUT(k))
+        CHECKF(k < rows[op].n_out, "%s saves output %d of %d", name, k + 1,
+               rows[op].n_out);
+    if (rows[op].n_in >= 0 && saves != LG_SAVES_NONE &&
+        (saves & LG_SAVES_INPUTS) != LG_SAVES_INPUTS)
+      for (int i = rows[op].n_in; i < LG_SAVES_MAX_INPUTS; i++)
+        CHECKF(!(saves & LG_IN(i)), "%s saves input %d of %d", name, i + 1,
+               rows[op].n_in);
+  }
+}
+
 int main(void) {
   ctx = lg_ctx_new(NULL, NULL);
   test_bottom_is_autograd();
@@ -171,6 +208,7 @@ int main(void) {
   test_nesting();
   test_growth_and_inplace();
   test_rule_placeholders();
+  test_table_columns();
   lg_ctx_free(ctx);
   if (test_failures) fprintf(stderr, "%d failure(s)\n", test_failures);
   return test_failures != 0;
