@@ -116,13 +116,12 @@ static lg_tensor *unmask(lg_scope *s, const lg_node *node, lg_tensor *g) {
 /* The backward of the indexing ops. */
 lg_status lg_backward_index(lg_ctx *ctx, lg_node *node,
                             lg_tensor *const *grad_out, lg_tensor **grad_in) {
+  const lg_tensor_info *x = &node->input_info[0];
+  lg_tensor *index = lg_saved(node, 1); /* the mask for the masked ops */
+  int64_t dim = x->ndim > 0 ? lg_dim_index(node->params.dim, x->ndim) : 0;
+  lg_tensor *g = grad_out[0], *r = NULL;
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
-  const lg_params *p = &node->params;
-  const lg_tensor_info *x = &node->input_info[0];
-  lg_tensor *g = grad_out[0], *r = NULL;
-  lg_tensor *index = lg_saved(node, 1); /* the mask for the masked ops */
-  int64_t dim = x->ndim > 0 ? lg_dim_index(p->dim, x->ndim) : 0;
   switch (node->op) {
     case LG_OP_INDEX_SELECT:
       if (x->ndim == 0) r = g; /* the one element, picked once */

@@ -38,14 +38,21 @@ static lg_tensor *sum_but_channel(lg_scope *s, lg_tensor *a) {
   return lg_s_op(s, LG_OP_SUM, 1, &a, &p);
 }
 
+/* The input slots of layer_norm's and group_norm's optional weight (OPT1)
+ * and bias (OPT2); -1 when absent. */
+static void affine_slots(const lg_node *node, int *iw, int *ib) {
+  *iw = (node->params.flags & LG_FLAG_OPT1) ? 1 : -1;
+  *ib = (node->params.flags & LG_FLAG_OPT2) ? 1 + (*iw > 0) : -1;
+}
+
 static lg_status layer_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
                                      lg_tensor **grad_in) {
   const lg_params *p = &node->params;
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
   lg_tensor *x = lg_saved(node, 0), *xhat = NULL, *dx = NULL;
-  int iw = (p->flags & LG_FLAG_OPT1) ? 1 : -1;
-  int ib = (p->flags & LG_FLAG_OPT2) ? 1 + (iw > 0) : -1;
+  int iw, ib;
+  affine_slots(node, &iw, &ib);
   lg_tensor *w = iw > 0 ? lg_saved(node, iw) : NULL;
   int k = p->n_ints;
   int64_t dims[LG_MAX_DIMS];
@@ -66,15 +73,16 @@ static lg_status group_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   const lg_params *p = &node->params;
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
+  int iw, ib;
+  affine_slots(node, &iw, &ib);
   lg_tensor *x = lg_saved(node, 0), *xhat = NULL, *dx = NULL;
-  int iw = (p->flags & LG_FLAG_OPT1) ? 1 : -1;
-  int ib = (p->flags & LG_FLAG_OPT2) ? 1 + (iw > 0) : -1;
   lg_tensor *w = iw > 0 ? lg_saved(node, iw) : NULL;
   int64_t grouped[3] = {x->sizes[0], p->scalar_int, -1}, last = 2;
   lg_tensor *dxhat = w ? B(MUL, g, lg_s_per_channel(s, w, x->ndim)) : g;
   if (lg_needs(node, 0)) dxhat = lg_s_reshape(s, dxhat, 3, grouped);
-  norm_core(s, lg_s_reshape(s, x, 3, grouped), lg_needs(node, 0) ? dxhat : NULL, 1,
-            &last, p->scalar[0], &xhat, &dx);
+  norm_core(s, lg_s_reshape(s, x, 3, grouped),
+            lg_needs(node, 0) ? dxhat : NULL, 1, &last, p->scalar[0], &xhat,
+            &dx);
   if (lg_needs(node, 0))
     grad_in[0] = lg_keep(s, lg_s_reshape(s, dx, x->ndim, x->sizes));
   if (iw > 0 && lg_needs(node, iw)) {
