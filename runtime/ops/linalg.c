@@ -15,11 +15,9 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "ops.h"
 #include "iter.h"
 
-/* The naive kernel, exposed for tests/c/test_linalg.c only. */
-lg_status lg_matmul_reference(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
-                              lg_tensor **out);
 
 /* One matmul problem after the 1-D operands are promoted to matrices:
  * out[batch] (M,N) = a[batch] (M,K) @ b[batch] (K,N). Batch strides are in

@@ -7,13 +7,7 @@
  * per-dim averaging matrices' transposes.
  */
 #include "autograd.h"
-
-/* Defined in pool.c. */
-lg_status lg_avg_pool2d_scale(lg_ctx *ctx, const lg_params *p, int64_t h,
-                              int64_t w, lg_dtype dtype, lg_tensor **out);
-lg_status lg_adaptive_pool_matrix(lg_ctx *ctx, int64_t in_len, int64_t out_len,
-                                  bool transposed, lg_dtype dtype,
-                                  lg_tensor **out);
+#include "ops.h"
 
 /* The leading (plane) count of a pooled shape. */
 static int64_t planes_of(const lg_tensor_info *x) {
