@@ -1,4 +1,5 @@
-/* autograd.c: recording the graph as ops run, and the backward engine.
+/* record.c: recording the graph as ops run (the backward engine that runs
+ * it is engine.c).
  *
  * lg_op_run hands every op to lg_autograd_record_run. When grad mode is on
  * and an input takes part in the graph, the op's result gets a node that
@@ -7,7 +8,7 @@
  * result written back, the tensor taking over the new node: the graph
  * stays acyclic and every rule is the out-of-place one.
  *
- * The engine (run_backward) finds the nodes reachable from the outputs,
+ * The engine (engine.c) finds the nodes reachable from the outputs,
  * counts for each how many reachable nodes feed it, then runs the rules in
  * an order where a node runs only once all gradients into it are summed.
  */

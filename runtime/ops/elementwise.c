@@ -370,10 +370,6 @@ static lg_loop_fn binary_loop(lg_op op, lg_dtype dtype) {
       case LG_INT64: return compare_##OP##_i64;                              \
       default: return NULL;                                                  \
     }
-#define CASE_FLOAT_ONLY(OP, EXPR)                                            \
-  case LG_OP_##OP:                                                           \
-    return dtype == LG_FLOAT32 ? binary_##OP##_f32                           \
-           : dtype == LG_FLOAT64 ? binary_##OP##_f64 : NULL;
 #define CASE_ARITH(OP, EXPR) CASE_BY_DTYPE(binary, OP)
 #define CASE_BOOL(OP, EXPR) case LG_OP_##OP: return binary_##OP##_b;
   switch (op) {
@@ -393,7 +389,6 @@ static lg_loop_fn binary_loop(lg_op op, lg_dtype dtype) {
   }
 #undef CASE_BY_DTYPE
 #undef CASE_CMP
-#undef CASE_FLOAT_ONLY
 #undef CASE_ARITH
 #undef CASE_BOOL
 }
