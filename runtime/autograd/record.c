@@ -96,10 +96,8 @@ lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
 
 lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
   if (grad) {
-    bool same = grad->ndim == t->ndim && grad->dtype == t->dtype;
-    for (int i = 0; same && i < t->ndim; i++)
-      same = grad->sizes[i] == t->sizes[i];
-    if (!same) {
+    if (grad->dtype != t->dtype ||
+        !lg_tensor_has_shape(grad, t->ndim, t->sizes)) {
       char a[160], b[160];
       return lg_fail(ctx, LG_ERR_SHAPE,
                      "grad: assigned gradient of shape %s and dtype %s does "
