@@ -33,12 +33,16 @@
  * Adding an op, in order (each step is needed; the specs fail without it):
  *   1. a row here (all columns; a comment above a group states its params
  *      convention);
- *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out);
+ *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
+ *      the row declares it);
  *   3. its backward rule in runtime/ops/<family>_backward.c, a case of the
- *      family function named in the backward column, and the saves column
- *      set to exactly what that case reads;
- *   4. the binding: nothing for a generated kind; for LG_KIND_OTHER a
- *      wrapper in lua/binding/ops_<family>.c, registered in its luaL_Reg;
+ *      family function named in the backward column (the row declares it),
+ *      and the saves column set to exactly what that case reads
+ *      (tests/c/test_dispatch.c checks the columns agree);
+ *   4. the binding: nothing for a generated kind (ops_table.c registers it;
+ *      a new kind needs its wrapper and an lgl_register_kind call, which
+ *      lgl_check_generated enforces when luagrad opens); for LG_KIND_OTHER
+ *      a wrapper in lua/binding/ops_<family>.c, registered in its luaL_Reg;
  *   5. the Lua library wrapper if the public function is Lua
  *      (lua/luagrad/nn/functional.lua for the nn ops behind "_name");
  *   6. the PyTorch cases in the fixture generators and their regenerated
