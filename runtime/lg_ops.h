@@ -18,8 +18,8 @@
  *            with differentiable ops (runtime/ops/<family>_backward.c;
  *            lg_backward_none: not differentiable, never recorded)
  *   saves    what the backward rule reads, kept by the graph node:
- *            LG_IN(i) | LG_OUT(k), LG_SAVES_INPUTS (every input) or
- *            LG_SAVES_NONE. Only saved inputs are version-checked, so an
+ *            LG_IN(i) | LG_OUT(k) (i < 24, k < 8), LG_SAVES_INPUTS (every
+ *            input, however many) or LG_SAVES_NONE. Only saved inputs are version-checked, so an
  *            input left out may be changed in place afterwards (as in
  *            PyTorch). LG_OUT(k) only for outputs that are never
  *            differentiable (indices): a saved differentiable output would

@@ -321,6 +321,13 @@ static const op_rules rules[LG_OP_COUNT] = {
 #undef LG_RULES_ENTRY
 };
 
+/* Whether a saves column keeps input i: its bit, and for inputs past the
+ * bits (a variable-input op) whether every input is saved. */
+static bool saves_input(unsigned saves, int i) {
+  if (i < LG_SAVES_MAX_INPUTS) return (saves & LG_IN(i)) != 0;
+  return (saves & LG_SAVES_INPUTS) == LG_SAVES_INPUTS;
+}
+
 lg_backward_fn lg_backward_rule(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? rules[op].backward : lg_backward_none;
 }
@@ -338,7 +345,7 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   for (int i = 0; i < n_in && !st; i++) {
     st = lg_autograd_edge_of(ctx, in[i], &node->edges[i]);
     info_of(in[i], &node->input_info[i]);
-    if (i < LG_SAVES_MAX_INPUTS && (r->saves & LG_IN(i))) {
+    if (saves_input(r->saves, i)) {
       node->saved[i] = lg_tensor_retain(in[i]);
       node->saved_versions[i] = in[i]->storage->version;
     }
