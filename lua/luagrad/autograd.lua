@@ -3,6 +3,7 @@
 -- differences. The engine itself is C (runtime/autograd/engine.c); this file is its
 -- Lua face.
 local lg = require "luagrad"
+local raise = require("luagrad.check").raise
 
 local autograd = {}
 
@@ -15,8 +16,8 @@ end
 local function options(fname, opts)
   if opts == nil then return {} end
   if type(opts) ~= "table" or lg.is_tensor(opts) then
-    error(("%s: expected an options table, got %s"):format(fname,
-          lg.is_tensor(opts) and "a tensor" or type(opts)), 3)
+    raise(("%s: expected an options table, got %s"):format(fname,
+          lg.is_tensor(opts) and "a tensor" or type(opts)))
   end
   return opts
 end
@@ -25,8 +26,8 @@ end
 local function tensors_of(fname, what, value)
   value = as_list(value)
   if type(value) ~= "table" then
-    error(("%s: expected a tensor or an array of tensors as %s, got %s"):format(
-          fname, what, type(value)), 3)
+    raise(("%s: expected a tensor or an array of tensors as %s, got %s"):format(
+          fname, what, type(value)))
   end
   return value
 end
@@ -91,8 +92,8 @@ end
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
       or type(def.backward) ~= "function" then
-    error("Function: expected a table with forward and backward functions, got "
-          .. type(def), 2)
+    raise("Function: expected a table with forward and backward functions, got "
+          .. type(def))
   end
   local name = (def.name or "CustomFunction") .. "Backward"
   local fn = {}
@@ -148,7 +149,7 @@ function autograd.gradcheck(fn, inputs, opts)
   inputs = tensors_of("gradcheck", "inputs", inputs)
   local function fail(message)
     if opts.raise_exception == false then return false, message end
-    error("gradcheck: " .. message, 2)
+    raise("gradcheck: " .. message)
   end
   local differentiable = {}
   for i, x in ipairs(inputs) do

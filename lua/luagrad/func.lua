@@ -23,6 +23,7 @@
 -- J t. jacfwd builds its columns that way, jacrev its rows with one vjp per
 -- output element.
 local lg = require "luagrad"
+local raise = require("luagrad.check").raise
 
 local func = {}
 
@@ -92,7 +93,7 @@ local function flatten_into(value, leaves, visiting)
     leaves[#leaves + 1] = value
     return LEAF
   end
-  if visiting[value] then error("tree.flatten: the table contains itself (a cycle)", 0) end
+  if visiting[value] then raise("tree.flatten: the table contains itself (a cycle)") end
   visiting[value] = true
   local keys, children, n = ordered_keys(value), {}, 0
   for i, k in ipairs(keys) do
@@ -129,15 +130,15 @@ end
 --- the given leaves (an array of exactly spec's leaf count).
 function tree.unflatten(spec, leaves)
   if getmetatable(spec) ~= Spec then
-    error("tree.unflatten: expected a spec from tree.flatten as argument 1, got " .. type(spec), 2)
+    raise("tree.unflatten: expected a spec from tree.flatten as argument 1, got " .. type(spec))
   end
   if type(leaves) ~= "table" then
-    error("tree.unflatten: expected an array of leaves as argument 2, got " .. type(leaves), 2)
+    raise("tree.unflatten: expected an array of leaves as argument 2, got " .. type(leaves))
   end
   local count = leaves.n or #leaves
   if count ~= spec.n then
-    error(("tree.unflatten: the spec %s has %d leaves, got %d"):format(
-      tostring(spec), spec.n, count), 2)
+    raise(("tree.unflatten: the spec %s has %d leaves, got %d"):format(
+      tostring(spec), spec.n, count))
   end
   return (build(spec, leaves, 1))
 end
@@ -153,8 +154,8 @@ function tree.map(fn, value, ...)
   for j = 1, others.n do
     local l, s = tree.flatten(others[j])
     if not same_spec(spec, s) then
-      error(("tree.map: tree %d has structure %s, expected %s like the first"):format(
-        j + 1, tostring(s), tostring(spec)), 2)
+      raise(("tree.map: tree %d has structure %s, expected %s like the first"):format(
+        j + 1, tostring(s), tostring(spec)))
     end
     other_leaves[j] = l
   end
@@ -202,7 +203,7 @@ end
 
 local function check_function(fname, f)
   if not is_callable(f) then
-    error(("%s: expected a function as argument 1, got %s"):format(fname, type(f)), 3)
+    raise(("%s: expected a function as argument 1, got %s"):format(fname, type(f)))
   end
 end
 
@@ -210,15 +211,15 @@ end
 local function check_opts(fname, opts, allowed)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(fname, type(opts)), 3)
+    raise(("%s: expected an options table, got %s"):format(fname, type(opts)))
   end
   for k in pairs(opts) do
     if not allowed[k] then
       local names = {}
       for name in pairs(allowed) do names[#names + 1] = name end
       table.sort(names)
-      error(("%s: unknown option '%s' (expected %s)"):format(
-        fname, tostring(k), table.concat(names, ", ")), 3)
+      raise(("%s: unknown option '%s' (expected %s)"):format(
+        fname, tostring(k), table.concat(names, ", ")))
     end
   end
   return opts
@@ -231,25 +232,25 @@ local function resolve_argnums(fname, argnums, nargs)
   local function position(a)
     local i = type(a) == "number" and math.tointeger(a)
     if not i then
-      error(("%s: argnums must be an integer or an array of integers, got %s"):format(
-        fname, type(a) == "number" and tostring(a) or type(a)), 4)
+      raise(("%s: argnums must be an integer or an array of integers, got %s"):format(
+        fname, type(a) == "number" and tostring(a) or type(a)))
     end
     local p = i < 0 and nargs + 1 + i or i
     if i == 0 or p < 1 or p > nargs then
-      error(("%s: argnums %d is out of range for a call with %d argument(s) "
-        .. "(expected 1..%d or -%d..-1)"):format(fname, i, nargs, nargs, nargs), 4)
+      raise(("%s: argnums %d is out of range for a call with %d argument(s) "
+        .. "(expected 1..%d or -%d..-1)"):format(fname, i, nargs, nargs, nargs))
     end
     return p
   end
   if type(argnums) ~= "table" then return {position(argnums)}, false end
   if #argnums == 0 then
-    error(fname .. ": argnums must not be an empty array", 3)
+    raise(fname .. ": argnums must not be an empty array")
   end
   local positions, seen = {}, {}
   for k, a in ipairs(argnums) do
     local p = position(a)
     if seen[p] then
-      error(("%s: argnums names argument %d twice"):format(fname, p), 4)
+      raise(("%s: argnums names argument %d twice"):format(fname, p))
     end
     seen[p], positions[k] = true, p
   end
@@ -260,12 +261,12 @@ end
 -- level 4 is the same function as it would be from alias_of.
 local function alias_error(fname, x, what)
   if not lg.is_tensor(x) then
-    error(("%s: %s must be a tensor or a table of tensors; found %s"):format(
-      fname, what, describe(x)), 4)
+    raise(("%s: %s must be a tensor or a table of tensors; found %s"):format(
+      fname, what, describe(x)))
   end
   if not FLOATING[x.dtype] then
-    error(("%s: %s is a %s tensor; only float32 and float64 tensors can be "
-      .. "differentiated"):format(fname, what, x.dtype), 4)
+    raise(("%s: %s is a %s tensor; only float32 and float64 tensors can be "
+      .. "differentiated"):format(fname, what, x.dtype))
   end
 end
 
@@ -318,7 +319,7 @@ local function alias_arguments(fname, args, positions)
       outer = outer or required
     end
     if #leaves == 0 then
-      error(("%s: argument %d holds no tensors to differentiate"):format(fname, p), 3)
+      raise(("%s: argument %d holds no tensors to differentiate"):format(fname, p))
     end
     plan.groups[k] = {spec = spec, first = first, count = #leaves}
     call_args[p] = tree.unflatten(spec, aliased)
@@ -352,14 +353,14 @@ end
 local function split_results(fname, results, has_aux)
   if has_aux then
     if results.n ~= 2 then
-      error(("%s: has_aux is set, so f must return two values (output, aux); it "
-        .. "returned %d"):format(fname, results.n), 3)
+      raise(("%s: has_aux is set, so f must return two values (output, aux); it "
+        .. "returned %d"):format(fname, results.n))
     end
     return results[1], results[2]
   end
   if results.n ~= 1 then
-    error(("%s: f returned %d values; return one, or set has_aux = true to return "
-      .. "(output, aux)"):format(fname, results.n), 3)
+    raise(("%s: f returned %d values; return one, or set has_aux = true to return "
+      .. "(output, aux)"):format(fname, results.n))
   end
   return results[1]
 end
@@ -369,8 +370,8 @@ local function output_leaves(fname, output)
   local leaves, spec = tree.flatten(output)
   for i, leaf in ipairs(leaves) do
     if not lg.is_tensor(leaf) then
-      error(("%s: f must return a tensor or a table of tensors; output leaf %d is %s"):format(
-        fname, i, describe(leaf)), 3)
+      raise(("%s: f must return a tensor or a table of tensors; output leaf %d is %s"):format(
+        fname, i, describe(leaf)))
     end
   end
   return leaves, spec
@@ -435,15 +436,15 @@ local function grad_and_value_impl(fname, f, opts)
     local recorded = wants_graph(outer)
     local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
     if not lg.is_tensor(output) then
-      error(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)), 2)
+      raise(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)))
     end
     if output:dim() ~= 0 then
-      error(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
-        .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)), 2)
+      raise(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
+        .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)))
     end
     if not FLOATING[output.dtype] then
-      error(("%s: f returned %s; only float32 and float64 outputs can be "
-        .. "differentiated"):format(fname, describe(output)), 2)
+      raise(("%s: f returned %s; only float32 and float64 outputs can be "
+        .. "differentiated"):format(fname, describe(output)))
     end
     local grads = assemble(plan, vjp_flat({output}, nil, plan.aliases, recorded))
     local result = multi and grads or grads[1]
@@ -485,17 +486,17 @@ end
 local function matching_leaves(fname, what, value, like_leaves, like_spec)
   local leaves, spec = tree.flatten(value)
   if not same_spec(spec, like_spec) then
-    error(("%s: %s has structure %s, expected %s"):format(
-      fname, what, tostring(spec), tostring(like_spec)), 3)
+    raise(("%s: %s has structure %s, expected %s"):format(
+      fname, what, tostring(spec), tostring(like_spec)))
   end
   for i, leaf in ipairs(leaves) do
     local like = like_leaves[i]
     if not lg.is_tensor(leaf) then
-      error(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)), 3)
+      raise(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)))
     end
     if shape_string(leaf.shape) ~= shape_string(like.shape) then
-      error(("%s: %s leaf %d has shape %s, expected %s"):format(
-        fname, what, i, shape_string(leaf.shape), shape_string(like.shape)), 3)
+      raise(("%s: %s leaf %d has shape %s, expected %s"):format(
+        fname, what, i, shape_string(leaf.shape), shape_string(like.shape)))
     end
   end
   return leaves
@@ -525,14 +526,14 @@ function func.vjp(f, ...)
   if is_node(f) then
     for k in pairs(f) do
       if k ~= 1 and k ~= "has_aux" then
-        error(("vjp: unknown option '%s' in {f, has_aux = ...}"):format(tostring(k)), 2)
+        raise(("vjp: unknown option '%s' in {f, has_aux = ...}"):format(tostring(k)))
       end
     end
     has_aux, f = f.has_aux, f[1]
   end
   check_function("vjp", f)
   local primals = table.pack(...)
-  if primals.n == 0 then error("vjp: expected at least one primal after f", 2) end
+  if primals.n == 0 then raise("vjp: expected at least one primal after f") end
   local call_args, plan, outer = alias_arguments("vjp", primals, all_positions(primals.n))
   local recorded = wants_graph(outer)
   local output, aux = split_results("vjp", call_traced(f, call_args), has_aux)
@@ -584,16 +585,16 @@ function func.jvp(f, primals, tangents, opts)
   if lg.is_tensor(primals) then primals = {primals} end
   if lg.is_tensor(tangents) then tangents = {tangents} end
   if not is_node(primals) then
-    error("jvp: expected an array of primals as argument 2, got " .. type(primals), 2)
+    raise("jvp: expected an array of primals as argument 2, got " .. type(primals))
   end
   local n = #primals
   for k in pairs(primals) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
-      error("jvp: primals must be an array of f's arguments; to pass one table, "
-        .. "write {tbl}", 2)
+      raise("jvp: primals must be an array of f's arguments; to pass one table, "
+        .. "write {tbl}")
     end
   end
-  if n == 0 then error("jvp: expected at least one primal", 2) end
+  if n == 0 then raise("jvp: expected at least one primal") end
   local args = table.pack(table.unpack(primals, 1, n))
   local call_args, plan, outer = alias_arguments("jvp", args, all_positions(n))
   local _, primal_spec = tree.flatten(primals)

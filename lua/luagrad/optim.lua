@@ -8,23 +8,9 @@
 -- same rules, so the two forms cannot compute different numbers.
 local lg = require "luagrad"
 local tree = require("luagrad.func").tree
+local raise = require("luagrad.check").raise
 
 local optim = {}
-
----------------------------------------------------------------------------
--- errors: raised at the first caller outside this file
-
-local this_source = debug.getinfo(1, "S").source
-
-local function raise(message)
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then return error(message, 0) end
-    if info.source ~= this_source then return error(message, level) end
-    level = level + 1
-  end
-end
 
 local function describe(value)
   if lg.is_tensor(value) then return "a tensor" end

@@ -2,6 +2,7 @@
 -- rate, ETA and running metrics (one redrawn line on a terminal, one line per
 -- finished loop otherwise), a wall clock, and training curves as an SVG file.
 local lg = require "luagrad"
+local raise = require("luagrad.check").raise
 
 local utils = {}
 
@@ -21,15 +22,15 @@ utils.wall_time = lg.wall_time
 function utils.check_options(fname, opts, allowed)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(string.format("%s: expected an options table, got %s", fname, type(opts)), 3)
+    raise(string.format("%s: expected an options table, got %s", fname, type(opts)))
   end
   for key in pairs(opts) do
     if not allowed[key] then
       local names = {}
       for name in pairs(allowed) do names[#names + 1] = name end
       table.sort(names)
-      error(string.format("%s: unknown option '%s' (expected one of %s)", fname,
-                          tostring(key), table.concat(names, ", ")), 3)
+      raise(string.format("%s: unknown option '%s' (expected one of %s)", fname,
+                          tostring(key), table.concat(names, ", ")))
     end
   end
   return opts
@@ -120,7 +121,7 @@ function utils.progress(iterable, opts)
   local total = opts.total
   if kind == "number" then
     if math.type(iterable) ~= "integer" or iterable < 0 then
-      error("progress: a count must be a non-negative integer, got " .. tostring(iterable), 2)
+      raise("progress: a count must be a non-negative integer, got " .. tostring(iterable))
     end
     total = total or iterable
   elseif kind == "table" or kind == "userdata" then
@@ -129,13 +130,13 @@ function utils.progress(iterable, opts)
       if ok and math.type(n) == "integer" then total = n end
     end
   elseif iterable ~= nil then
-    error("progress: expected a loader, an array, a count or nil, got " .. kind, 2)
+    raise("progress: expected a loader, an array, a count or nil, got " .. kind)
   end
   if total ~= nil and (math.type(total) ~= "integer" or total < 0) then
-    error("progress: total must be a non-negative integer, got " .. tostring(total), 2)
+    raise("progress: total must be a non-negative integer, got " .. tostring(total))
   end
   if opts.out ~= nil and type(opts.out) ~= "function" then
-    error("progress: out must be a function receiving text, got " .. type(opts.out), 2)
+    raise("progress: out must be a function receiving text, got " .. type(opts.out))
   end
 
   local mode = os.getenv("LUAGRAD_PROGRESS")
@@ -148,7 +149,7 @@ function utils.progress(iterable, opts)
     else tty = default_terminal() end
   end
   if opts.clock ~= nil and type(opts.clock) ~= "function" then
-    error("progress: clock must be a function giving seconds, got " .. type(opts.clock), 2)
+    raise("progress: clock must be a function giving seconds, got " .. type(opts.clock))
   end
   local clock = opts.clock or utils.wall_time
   return setmetatable({
@@ -171,13 +172,13 @@ end
 --- at the end. The line shows them at its next redraw.
 function Progress:set_postfix(metrics)
   if type(metrics) ~= "table" then
-    error("progress: set_postfix expects a table of named numbers, got " .. type(metrics), 2)
+    raise("progress: set_postfix expects a table of named numbers, got " .. type(metrics))
   end
   for name, value in pairs(metrics) do
     if lg.is_tensor(value) then value = value:item() end
     if type(value) ~= "number" then
-      error(string.format("progress: metric '%s' must be a number, got %s",
-                          tostring(name), type(value)), 2)
+      raise(string.format("progress: metric '%s' must be a number, got %s",
+                          tostring(name), type(value)))
     end
     if self.counts[name] == nil then
       self.names[#self.names + 1] = name
@@ -199,7 +200,7 @@ end
 function Progress:update(n, metrics)
   n = n or 1
   if type(n) ~= "number" then
-    error("progress: update expects a count, got " .. type(n), 2)
+    raise("progress: update expects a count, got " .. type(n))
   end
   self.n = self.n + n
   if metrics then self:set_postfix(metrics) end
@@ -318,7 +319,7 @@ function Progress:__call()
       return table.unpack(values, 1, values.n)
     end
   else
-    error("progress: this bar has no iterable; drive it with bar:update", 2)
+    raise("progress: this bar has no iterable; drive it with bar:update")
   end
   local started = false
   local function next_item()
@@ -486,19 +487,19 @@ local function history_series(history, key, n, scale)
   local values = history[key]
   if values == nil then return nil end
   if type(values) ~= "table" then
-    error(string.format("svg_curves: history.%s must be an array of numbers, got %s",
-                        key, type(values)), 4)
+    raise(string.format("svg_curves: history.%s must be an array of numbers, got %s",
+                        key, type(values)))
   end
   if #values > n then
-    error(string.format("svg_curves: history.%s has %d values for %d epochs", key, #values, n), 4)
+    raise(string.format("svg_curves: history.%s has %d values for %d epochs", key, #values, n))
   end
   local out, any = {}, false
   for i = 1, n do
     local v = values[i]
     if lg.is_tensor(v) then v = v:item() end
     if v ~= nil and type(v) ~= "number" then
-      error(string.format("svg_curves: history.%s[%d] must be a number, got %s",
-                          key, i, type(v)), 4)
+      raise(string.format("svg_curves: history.%s[%d] must be a number, got %s",
+                          key, i, type(v)))
     end
     out[i] = v and v * scale
     any = any or v ~= nil
@@ -520,17 +521,17 @@ local SVG_OPTIONS = {title = true, panel_width = true, panel_height = true}
 --- Returns path.
 function utils.svg_curves(path, history, opts)
   if type(path) ~= "string" then
-    error("svg_curves: expected a file path string, got " .. type(path), 2)
+    raise("svg_curves: expected a file path string, got " .. type(path))
   end
   if type(history) ~= "table" or type(history.epochs) ~= "table" or #history.epochs == 0 then
-    error("svg_curves: expected history = {epochs = {1, 2, ...}, train_loss = {...}, ...}", 2)
+    raise("svg_curves: expected history = {epochs = {1, 2, ...}, train_loss = {...}, ...}")
   end
   opts = utils.check_options("svg_curves", opts, SVG_OPTIONS)
   local epochs = history.epochs
   for i, e in ipairs(epochs) do
     if not finite(e) then
-      error(string.format("svg_curves: history.epochs[%d] must be a number, got %s",
-                          i, tostring(e)), 2)
+      raise(string.format("svg_curves: history.epochs[%d] must be a number, got %s",
+                          i, tostring(e)))
     end
   end
   local n = #epochs
@@ -558,8 +559,8 @@ function utils.svg_curves(path, history, opts)
   panel("Accuracy", percent and "accuracy (%)" or "accuracy",
         {"train_accuracy", "test_accuracy"}, percent and 100 or 1, {0, percent and 100 or nil})
   if #panels == 0 then
-    error("svg_curves: history has no series (train_loss, test_loss, train_accuracy, "
-          .. "test_accuracy)", 2)
+    raise("svg_curves: history has no series (train_loss, test_loss, train_accuracy, "
+          .. "test_accuracy)")
   end
 
   local pw, ph = opts.panel_width or 440, opts.panel_height or 330
@@ -585,13 +586,13 @@ function utils.svg_curves(path, history, opts)
 
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
-  if not f then error("svg_curves: cannot write " .. tmp .. ": " .. tostring(err), 2) end
+  if not f then raise("svg_curves: cannot write " .. tmp .. ": " .. tostring(err)) end
   local ok, write_err = f:write(table.concat(parts, "\n"))
   f:close()
   if ok then ok, write_err = os.rename(tmp, path) end
   if not ok then
     os.remove(tmp)
-    error("svg_curves: cannot write " .. path .. ": " .. tostring(write_err), 2)
+    raise("svg_curves: cannot write " .. path .. ": " .. tostring(write_err))
   end
   return path
 end

@@ -4,12 +4,13 @@
 -- trailing options table or positional arguments in PyTorch's order:
 -- `kaiming_uniform_(w, math.sqrt(5))` equals `kaiming_uniform_(w, {a = math.sqrt(5)})`.
 local lg = require "luagrad"
+local raise = require("luagrad.check").raise
 
 local init = {}
 
 local function check_tensor(fname, t)
   if not lg.is_tensor(t) then
-    error(fname .. ": expected a tensor, got " .. type(t), 3)
+    raise(fname .. ": expected a tensor, got " .. type(t))
   end
 end
 
@@ -58,12 +59,12 @@ function init.calculate_gain(nonlinearity, param)
     local slope = param
     if slope == nil then slope = 0.01 end
     if type(slope) ~= "number" then
-      error("calculate_gain: expected a number negative_slope, got " .. type(slope), 2)
+      raise("calculate_gain: expected a number negative_slope, got " .. type(slope))
     end
     return math.sqrt(2 / (1 + slope * slope))
   end
   if nonlinearity == "selu" then return 3 / 4 end
-  error("calculate_gain: unsupported nonlinearity " .. tostring(nonlinearity), 2)
+  raise("calculate_gain: unsupported nonlinearity " .. tostring(nonlinearity))
 end
 
 --- calculate_fan_in_and_fan_out(t) returns fan_in, fan_out: size(2) and
@@ -72,8 +73,8 @@ function init.calculate_fan_in_and_fan_out(t)
   check_tensor("calculate_fan_in_and_fan_out", t)
   local shape = shape_of(t)
   if #shape < 2 then
-    error("calculate_fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer than 2 dimensions, got shape {"
-          .. table.concat(shape, ",") .. "}", 3)
+    raise("calculate_fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer than 2 dimensions, got shape {"
+          .. table.concat(shape, ",") .. "}")
   end
   local receptive = 1
   for d = 3, #shape do receptive = receptive * shape[d] end
@@ -98,7 +99,7 @@ end
 function init.constant_(t, val)
   check_tensor("constant_", t)
   if type(val) ~= "number" then
-    error("constant_: expected a number value, got " .. type(val), 2)
+    raise("constant_: expected a number value, got " .. type(val))
   end
   lg.no_grad(function() t:fill_(val) end)
   return t
@@ -134,7 +135,7 @@ end
 -- std = gain / sqrt(fan) of the kaiming initialisers.
 local function kaiming_std(fname, t, a, mode, nonlinearity)
   if mode ~= "fan_in" and mode ~= "fan_out" then
-    error(fname .. ": expected mode \"fan_in\" or \"fan_out\", got " .. tostring(mode), 3)
+    raise(fname .. ": expected mode \"fan_in\" or \"fan_out\", got " .. tostring(mode))
   end
   local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
   local fan = mode == "fan_in" and fan_in or fan_out
@@ -183,8 +184,8 @@ function init.orthogonal_(t, ...)
   local gain = arguments({"gain"}, {1}, ...)
   local shape = shape_of(t)
   if #shape < 2 then
-    error("orthogonal_: only tensors with 2 or more dimensions are supported, got shape {"
-          .. table.concat(shape, ",") .. "}", 2)
+    raise("orthogonal_: only tensors with 2 or more dimensions are supported, got shape {"
+          .. table.concat(shape, ",") .. "}")
   end
   if t:numel() == 0 then return t end
   local rows = shape[1]

@@ -7,6 +7,7 @@
 -- nn.functional for the computation. The helpers below are shared by the
 -- family files (PyTorch's default initialisation, constructor options).
 local lg = require "luagrad"
+local raise = require("luagrad.check").raise
 
 local FAMILY = {
   Identity = "linear", Linear = "linear", Bilinear = "linear", Flatten = "linear",
@@ -35,8 +36,8 @@ function layers.sizes(cname, names, ...)
   for i, name in ipairs(names) do
     local v = select(i, ...)
     if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) or v < 1 then
-      error(string.format("%s: expected a positive integer for %s, got %s", cname, name,
-                          type(v) == "number" and tostring(v) or type(v)), 4)
+      raise(string.format("%s: expected a positive integer for %s, got %s", cname, name,
+                          type(v) == "number" and tostring(v) or type(v)))
     end
   end
 end

@@ -28,6 +28,7 @@
 -- registration order; tensors and modules reached twice are reported once
 -- unless `remove_duplicate = false`.
 local lg = require "luagrad"
+local raise = require("luagrad.check").raise
 
 local M = {}
 
@@ -45,7 +46,7 @@ local parameter_marks = setmetatable({}, {__mode = "k"})
 --- parameter, so that assigning it to a module field registers it.
 function M.Parameter(t, requires_grad)
   if not lg.is_tensor(t) then
-    error("Parameter: expected a tensor, got " .. type(t), 2)
+    raise("Parameter: expected a tensor, got " .. type(t))
   end
   local p = t:detach()
   p:requires_grad_(requires_grad ~= false)
@@ -108,13 +109,13 @@ M.class_name = class_name
 
 local function check_name(fname, m, key)
   if type(key) == "string" then
-    if key == "" then error(fname .. ": the name must not be empty", 3) end
+    if key == "" then raise(fname .. ": the name must not be empty") end
     if key:find(".", 1, true) then
-      error(fname .. ": the name must not contain \".\", got \"" .. key .. "\"", 3)
+      raise(fname .. ": the name must not contain \".\", got \"" .. key .. "\"")
     end
-    if key == REGISTRY then error(fname .. ": the name \"" .. REGISTRY .. "\" is reserved", 3) end
+    if key == REGISTRY then raise(fname .. ": the name \"" .. REGISTRY .. "\" is reserved") end
   elseif math.type(key) ~= "integer" then
-    error(fname .. ": expected a string or integer name, got " .. type(key), 3)
+    raise(fname .. ": expected a string or integer name, got " .. type(key))
   end
 end
 
@@ -159,8 +160,8 @@ local function module_newindex(self, key, value)
       register_key(self, key, "parameter")
     end
   elseif kind == "module" and value ~= nil and not is_module(value) then
-    error(string.format("%s: cannot assign a %s to child module '%s' (a Module or nil expected)",
-                        class_name(self), lg.is_tensor(value) and "tensor" or type(value), tostring(key)), 2)
+    raise(string.format("%s: cannot assign a %s to child module '%s' (a Module or nil expected)",
+                        class_name(self), lg.is_tensor(value) and "tensor" or type(value), tostring(key)))
   elseif kind ~= nil then
     bump(reg) -- an emptied registered slot is filled again
   end
@@ -190,7 +191,7 @@ local METAMETHODS = {"__call", "__tostring", "__newindex", "__len", "__eq", "__l
 --- `Class.init(self, ...)`; `instance(...)` calls `instance:forward(...)`.
 function Module.extend(parent, name)
   if type(name) ~= "string" or name == "" then
-    error("Module:extend: expected a class name (a string), got " .. type(name), 2)
+    raise("Module:extend: expected a class name (a string), got " .. type(name))
   end
   local class = {}
   for _, mm in ipairs(METAMETHODS) do class[mm] = rawget(parent, mm) end
@@ -215,8 +216,8 @@ function Module.init() end
 
 --- Module:forward(...): subclasses define it.
 function Module:forward()
-  error(class_name(self) .. ": forward is not defined (define " .. class_name(self)
-        .. ":forward)", 2)
+  raise(class_name(self) .. ": forward is not defined (define " .. class_name(self)
+        .. ":forward)")
 end
 
 ---------------------------------------------------------------------------
@@ -226,11 +227,11 @@ end
 function Module:register_parameter(name, t)
   check_name("register_parameter", self, name)
   if t ~= nil and not lg.is_tensor(t) then
-    error("register_parameter: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t), 2)
+    raise("register_parameter: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "parameter" and (kind ~= nil or rawget(self, name) ~= nil) then
-    error("register_parameter: attribute '" .. tostring(name) .. "' already exists", 2)
+    raise("register_parameter: attribute '" .. tostring(name) .. "' already exists")
   end
   if t ~= nil then M.mark_parameter(t) end
   register_key(self, name, "parameter")
@@ -243,11 +244,11 @@ end
 function Module:register_buffer(name, t, persistent)
   check_name("register_buffer", self, name)
   if t ~= nil and not lg.is_tensor(t) then
-    error("register_buffer: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t), 2)
+    raise("register_buffer: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "buffer" and (kind ~= nil or rawget(self, name) ~= nil) then
-    error("register_buffer: attribute '" .. tostring(name) .. "' already exists", 2)
+    raise("register_buffer: attribute '" .. tostring(name) .. "' already exists")
   end
   register_key(self, name, "buffer", persistent)
   rawset(self, name, t)
@@ -258,11 +259,11 @@ end
 function Module:register_module(name, m)
   check_name("register_module", self, name)
   if m ~= nil and not is_module(m) then
-    error("register_module: expected a Module or nil for '" .. tostring(name) .. "', got " .. type(m), 2)
+    raise("register_module: expected a Module or nil for '" .. tostring(name) .. "', got " .. type(m))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "module" and (kind ~= nil or rawget(self, name) ~= nil) then
-    error("register_module: attribute '" .. tostring(name) .. "' already exists", 2)
+    raise("register_module: attribute '" .. tostring(name) .. "' already exists")
   end
   register_key(self, name, "module")
   rawset(self, name, m)
@@ -298,7 +299,7 @@ M.walk_modules = walk_modules
 
 local function check_opts(fname, opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error(fname .. ": expected an options table, got " .. type(opts), 3)
+    raise(fname .. ": expected an options table, got " .. type(opts))
   end
   return opts or {}
 end
@@ -409,7 +410,7 @@ end
 function Module:get_submodule(target)
   if target == "" then return self end
   if type(target) ~= "string" then
-    error("get_submodule: expected a dotted name, got " .. type(target), 2)
+    raise("get_submodule: expected a dotted name, got " .. type(target))
   end
   local m, path = self, ""
   for part in (target .. "."):gmatch("([^.]*)%.") do
@@ -417,9 +418,9 @@ function Module:get_submodule(target)
     local key = reg.key_of[part]
     local child = key ~= nil and reg.kind[key] == "module" and rawget(m, key) or nil
     if child == nil then
-      error(string.format("get_submodule: %s has no submodule '%s' (looking for '%s')",
+      raise(string.format("get_submodule: %s has no submodule '%s' (looking for '%s')",
                           path == "" and class_name(m) or class_name(m) .. " '" .. path .. "'",
-                          part, target), 2)
+                          part, target))
     end
     m, path = child, join(path, part)
   end
@@ -434,7 +435,7 @@ end
 function Module:train(mode)
   if mode == nil then mode = true end
   if type(mode) ~= "boolean" then
-    error("train: expected a boolean mode, got " .. type(mode), 2)
+    raise("train: expected a boolean mode, got " .. type(mode))
   end
   walk_modules(self, "", function(_, m) m.training = mode end, {})
   return self
@@ -479,7 +480,7 @@ local FLOAT_DTYPES = {float32 = true, float64 = true}
 --- stay tied). Returns self.
 function Module:to(dtype)
   if not FLOAT_DTYPES[dtype] then
-    error("to: expected a floating dtype (\"float32\" or \"float64\"), got " .. tostring(dtype), 2)
+    raise("to: expected a floating dtype (\"float32\" or \"float64\"), got " .. tostring(dtype))
   end
   local converted = {}
   local function convert(t, is_param)
@@ -594,7 +595,7 @@ end
 --- Returns {missing_keys = {...}, unexpected_keys = {...}}.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then
-    error("load_state_dict: expected a table name -> tensor, got " .. type(sd), 2)
+    raise("load_state_dict: expected a table name -> tensor, got " .. type(sd))
   end
   opts = check_opts("load_state_dict", opts)
   local strict = opts.strict ~= false
@@ -622,8 +623,8 @@ function Module:load_state_dict(sd, opts)
     if #unexpected > 0 then table.insert(errors, 1, "unexpected key(s): " .. quoted_list(unexpected)) end
   end
   if #errors > 0 then
-    error("load_state_dict: error(s) in loading the state dict for " .. class_name(self) .. ":\n\t"
-          .. table.concat(errors, "\n\t"), 2)
+    raise("load_state_dict: error(s) in loading the state dict for " .. class_name(self) .. ":\n\t"
+          .. table.concat(errors, "\n\t"))
   end
   lg.no_grad(function()
     for _, pair in ipairs(entries) do

@@ -13,6 +13,7 @@
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local containers = require "luagrad.nn.containers"
+local raise = require("luagrad.check").raise
 
 local Module, is_module, registry_of, class_name = M.Module, M.is_module, M.registry_of, M.class_name
 
@@ -40,8 +41,8 @@ function ParametrizationList:set_value(v)
     for i = #self, 1, -1 do
       local p = rawget(self, i)
       if p.right_inverse == nil then
-        error(string.format("parametrize: cannot assign to a parametrized tensor: parametrization %d (%s) does not implement right_inverse",
-                            i, class_name(p)), 0)
+        raise(string.format("parametrize: cannot assign to a parametrized tensor: parametrization %d (%s) does not implement right_inverse",
+                            i, class_name(p)))
       end
       v = p:right_inverse(v)
     end
@@ -129,11 +130,11 @@ end
 --- Returns mod.
 function parametrize.register_parametrization(mod, name, p, opts)
   local fname = "register_parametrization"
-  if not is_module(mod) then error(fname .. ": expected a Module, got " .. type(mod), 2) end
-  if type(name) ~= "string" then error(fname .. ": expected a tensor name, got " .. type(name), 2) end
+  if not is_module(mod) then raise(fname .. ": expected a Module, got " .. type(mod)) end
+  if type(name) ~= "string" then raise(fname .. ": expected a tensor name, got " .. type(name)) end
   if type(p) == "function" then p = FunctionParametrization(p)
   elseif not is_module(p) then
-    error(fname .. ": expected a Module or a function as parametrization, got " .. type(p), 2)
+    raise(fname .. ": expected a Module or a function as parametrization, got " .. type(p))
   end
   opts = opts or {}
   local existing = plist_of(mod, name)
@@ -141,14 +142,14 @@ function parametrize.register_parametrization(mod, name, p, opts)
   local reg = registry_of(mod)
   local kind = reg.kind[name]
   if existing == nil and (original == nil or (kind ~= "parameter" and kind ~= "buffer")) then
-    error(string.format("%s: %s has no parameter or buffer named '%s'", fname, class_name(mod), name), 2)
+    raise(string.format("%s: %s has no parameter or buffer named '%s'", fname, class_name(mod), name))
   end
   if existing == nil and p.right_inverse ~= nil then
     lg.no_grad(function()
       local v = p:right_inverse(original)
       if not same_shape(v, original) then
-        error(string.format("%s: right_inverse changes the shape of '%s' from %s to %s",
-                            fname, name, M.shape_string(original), M.shape_string(v)), 0)
+        raise(string.format("%s: right_inverse changes the shape of '%s' from %s to %s",
+                            fname, name, M.shape_string(original), M.shape_string(v)))
       end
       original:copy_(v)
     end)
@@ -157,11 +158,11 @@ function parametrize.register_parametrization(mod, name, p, opts)
     local before = existing and existing:value() or original
     local after = lg.no_grad(function() return p(before) end)
     if not lg.is_tensor(after) then
-      error(string.format("%s: the parametrization must return a tensor, got %s", fname, type(after)), 2)
+      raise(string.format("%s: the parametrization must return a tensor, got %s", fname, type(after)))
     end
     if not same_shape(after, before) or after.dtype ~= before.dtype then
-      error(string.format("%s: the parametrization changes '%s' from %s %s to %s %s (pass {unsafe = true} to allow it)",
-                          fname, name, M.shape_string(before), before.dtype, M.shape_string(after), after.dtype), 2)
+      raise(string.format("%s: the parametrization changes '%s' from %s %s to %s %s (pass {unsafe = true} to allow it)",
+                          fname, name, M.shape_string(before), before.dtype, M.shape_string(after), after.dtype))
     end
   end
   if existing ~= nil then
@@ -191,10 +192,10 @@ end
 --- tensor) or, with leave_parametrized = false, the original. Returns mod.
 function parametrize.remove_parametrizations(mod, name, opts)
   local fname = "remove_parametrizations"
-  if not is_module(mod) then error(fname .. ": expected a Module, got " .. type(mod), 2) end
+  if not is_module(mod) then raise(fname .. ": expected a Module, got " .. type(mod)) end
   local plist = plist_of(mod, name)
   if plist == nil then
-    error(string.format("%s: %s has no parametrization on '%s'", fname, class_name(mod), tostring(name)), 2)
+    raise(string.format("%s: %s has no parametrization on '%s'", fname, class_name(mod), tostring(name)))
   end
   opts = opts or {}
   local preg = registry_of(plist)
