@@ -8,8 +8,8 @@
 -- global generator that initialises models is never touched), and the only
 -- data it copies are the rows of the current batch (index_select).
 local lg = require "luagrad"
-local check_options = require("luagrad.utils").check_options
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local data = {}
 
@@ -18,9 +18,7 @@ local DEFAULT_FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 ---------------------------------------------------------------------------
 -- small helpers
 
-local function shape_string(t)
-  return "{" .. table.concat(t.shape, ",") .. "}"
-end
+local shape_string = check.shape_string
 
 local function file_exists(path)
   local f = io.open(path, "rb")
@@ -35,7 +33,7 @@ end
 --- returns a tensor of the file's dtype and dimensions (ubyte -> uint8).
 function data.load_idx(path)
   if type(path) ~= "string" then
-    raise("load_idx: expected a file path string, got " .. type(path))
+    raise("load_idx: expected a file path string, got " .. check.typename(path))
   end
   if not lg._idx_load then
     raise("load_idx: this build has no IDX reader (lg._idx_load is missing)")
@@ -70,7 +68,7 @@ local FASHION_MNIST_OPTIONS = {split = true, root = true}
 --- (int64, classes 1..10: the file's 0..9 plus one). root defaults to
 --- Debian's /usr/share/datasets/fashion-mnist.
 function data.fashion_mnist(opts)
-  opts = check_options("fashion_mnist", opts, FASHION_MNIST_OPTIONS)
+  opts = check.options("fashion_mnist", opts, FASHION_MNIST_OPTIONS)
   local split = opts.split or "train"
   if split ~= "train" and split ~= "test" then
     raise(string.format("fashion_mnist: split must be \"train\" or \"test\", got %s",
@@ -78,7 +76,7 @@ function data.fashion_mnist(opts)
   end
   local root = opts.root or DEFAULT_FASHION_MNIST_ROOT
   if type(root) ~= "string" then
-    raise("fashion_mnist: root must be a directory path string, got " .. type(root))
+    raise("fashion_mnist: root must be a directory path string, got " .. check.typename(root))
   end
   local prefix = split == "train" and "train" or "t10k"
   local images_path = find_idx_file(root, prefix .. "-images-idx3-ubyte", split)
@@ -131,7 +129,7 @@ function data.TensorDataset(...)
     local t = select(i, ...)
     if not lg.is_tensor(t) then
       raise(string.format("TensorDataset: expected a tensor as argument %d, got %s",
-                          i, type(t)))
+                          i, check.typename(t)))
     end
     if t:dim() == 0 then
       raise(string.format("TensorDataset: tensor %d is 0-dimensional; each tensor "
@@ -156,7 +154,7 @@ function TensorDataset:len() return self.size end
 function TensorDataset:get(i)
   if math.type(i) ~= "integer" then
     raise("TensorDataset: expected an integer sample index, got "
-          .. (math.type(i) or type(i)))
+          .. (math.type(i) or check.typename(i)))
   end
   local n = self.size
   if i < 0 then i = i + n + 1 end
@@ -248,16 +246,16 @@ end
 function data.DataLoader(dataset, opts)
   if type(dataset) ~= "table" then
     raise("DataLoader: expected a dataset (TensorDataset, or a table with len() and get(i)), got "
-          .. type(dataset))
+          .. check.typename(dataset))
   end
-  opts = check_options("DataLoader", opts, LOADER_OPTIONS)
+  opts = check.options("DataLoader", opts, LOADER_OPTIONS)
   local batch_size = opts.batch_size or 1
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
     raise("DataLoader: batch_size must be a positive integer, got " .. tostring(batch_size))
   end
   for _, key in ipairs({"shuffle", "drop_last"}) do
     if opts[key] ~= nil and type(opts[key]) ~= "boolean" then
-      raise(string.format("DataLoader: %s must be a boolean, got %s", key, type(opts[key])))
+      raise(string.format("DataLoader: %s must be a boolean, got %s", key, check.typename(opts[key])))
     end
   end
   local seed = opts.seed
@@ -330,7 +328,7 @@ local function collate(dataset, order, first, last)
       out[k] = lg.tensor(column)
     else
       raise(string.format("DataLoader: dataset:get returned a %s as value %d; "
-                          .. "expected tensors or numbers", type(first_value), k))
+                          .. "expected tensors or numbers", check.typename(first_value), k))
     end
   end
   return table.unpack(out, 1, count or 0)

@@ -16,7 +16,8 @@
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local parametrize = require "luagrad.nn.parametrize"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local registry_of, class_name, join = M.registry_of, M.class_name, M.join
 local rawget, rawset, rawequal, pairs, ipairs, type, getmetatable, error, pcall, select =
@@ -179,7 +180,7 @@ local function extra_slot(plan, root, name)
   local current = owner[key]
   if current ~= nil and not lg.is_tensor(current) then
     raise(string.format("functional_call: the key \"%s\" names a %s of %s, not a tensor",
-                        name, type(current), class_name(owner)))
+                        name, check.typename(current), class_name(owner)))
   end
   local s = slot_for(plan, mi, key)
   plan.slot_of[name] = s
@@ -195,10 +196,10 @@ local function assign_table(plan, root, tbl, values, tie, group_value)
   for k, v in pairs(tbl) do
     if type(k) ~= "string" then
       raise("functional_call: expected dotted names (strings) as keys of params, got a "
-            .. type(k) .. " key")
+            .. check.typename(k) .. " key")
     end
     if not is_tensor(v) then
-      raise(string.format("functional_call: expected a tensor for \"%s\", got %s", k, type(v)))
+      raise(string.format("functional_call: expected a tensor for \"%s\", got %s", k, check.typename(v)))
     end
     local s = plan.slot_of[k] or extra_slot(plan, root, k)
     local g = group_value and plan.group_of[s]
@@ -246,7 +247,7 @@ local function call_module(root, args, kwargs)
     return pcall(root, table.unpack(args, 1, args.n or #args))
   end
   if type(kwargs) ~= "table" then
-    raise("functional_call: expected kwargs to be nil or a table, got " .. type(kwargs))
+    raise("functional_call: expected kwargs to be nil or a table, got " .. check.typename(kwargs))
   end
   local list, n = {}, 0
   if plain then
@@ -272,20 +273,14 @@ end
 --- Returns what forward returns.
 function fc.functional_call(module, params, args, kwargs, opts)
   if not M.is_module(module) then
-    raise("functional_call: expected a Module, got " .. type(module))
+    raise("functional_call: expected a Module, got " .. check.typename(module))
   end
   if type(params) ~= "table" or getmetatable(params) ~= nil then
     raise("functional_call: expected params to be a table of dotted names -> tensors or an array of such tables, got "
-          .. type(params))
+          .. check.typename(params))
   end
-  local tie, strict = true, false
-  if opts ~= nil then
-    if type(opts) ~= "table" then
-      raise("functional_call: expected an options table {tie_weights, strict}, got " .. type(opts))
-    end
-    tie = opts.tie_weights ~= false
-    strict = opts.strict == true
-  end
+  opts = check.options("functional_call", opts, {tie_weights = true, strict = true})
+  local tie, strict = opts.tie_weights ~= false, opts.strict == true
 
   local plan = plan_of(module)
   if tie then
@@ -308,7 +303,7 @@ function fc.functional_call(module, params, args, kwargs, opts)
     for i, tbl in ipairs(params) do
       if type(tbl) ~= "table" or getmetatable(tbl) ~= nil then
         raise(string.format("functional_call: expected params[%d] to be a table of dotted names -> tensors, got %s",
-                            i, type(tbl)))
+                            i, check.typename(tbl)))
       end
       for k in pairs(tbl) do
         if owner_of[k] ~= nil then repeated[#repeated + 1] = tostring(k) end
@@ -397,12 +392,12 @@ end
 --- parameters are new leaves that require grad when the models' do.
 function fc.stack_module_state(models)
   if type(models) ~= "table" or M.is_module(models) then
-    raise("stack_module_state: expected an array of modules, got " .. type(models))
+    raise("stack_module_state: expected an array of modules, got " .. check.typename(models))
   end
   if #models == 0 then raise("stack_module_state: expected at least one model, got 0") end
   for i, m in ipairs(models) do
     if not M.is_module(m) then
-      raise(string.format("stack_module_state: expected a Module at position %d, got %s", i, type(m)))
+      raise(string.format("stack_module_state: expected a Module at position %d, got %s", i, check.typename(m)))
     end
     if m.training ~= models[1].training then
       raise("stack_module_state: expected all models to have the same training/eval mode")

@@ -7,14 +7,15 @@
 -- that fails leaves the target untouched. This file checks arguments and
 -- shapes the Lua-side results.
 local lg = require "luagrad"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local io_ = {}
 
 local function check_path(fname, path)
   if type(path) ~= "string" or path == "" then
     raise(("%s: expected a path (a non-empty string) as argument 1, got %s")
-      :format(fname, type(path) == "string" and "an empty string" or type(path)))
+      :format(fname, check.typename(path) == "string" and "an empty string" or check.typename(path)))
   end
 end
 
@@ -27,15 +28,15 @@ local function tensors_of(fname, value)
   if type(value) ~= "table" or lg.is_tensor(value) then
     raise(("%s: expected a table of tensors (name -> tensor) or a module as "
       .. "argument 2, got %s"):format(fname, lg.is_tensor(value) and "a tensor"
-      or type(value)))
+      or check.typename(value)))
   end
   for name, t in pairs(value) do
     if type(name) ~= "string" then
       raise(("%s: expected string names for the tensors, got the %s key %s")
-        :format(fname, type(name), tostring(name)))
+        :format(fname, check.typename(name), tostring(name)))
     end
     if not lg.is_tensor(t) then
-      raise(("%s: expected a tensor for '%s', got %s"):format(fname, name, type(t)))
+      raise(("%s: expected a tensor for '%s', got %s"):format(fname, name, check.typename(t)))
     end
   end
   return value
@@ -47,12 +48,12 @@ local function metadata_of(fname, metadata)
   if metadata == nil then return merged end
   if type(metadata) ~= "table" then
     raise(("%s: expected a table of strings as metadata (argument 3), got %s")
-      :format(fname, type(metadata)))
+      :format(fname, check.typename(metadata)))
   end
   for k, v in pairs(metadata) do
     if type(k) ~= "string" or type(v) ~= "string" then
       raise(("%s: metadata must map strings to strings, got %s -> %s")
-        :format(fname, type(k), type(v)))
+        :format(fname, check.typename(k), check.typename(v)))
     end
     merged[k] = v
   end
@@ -79,7 +80,7 @@ end
 function io_.save_npy(path, tensor)
   check_path("io.save_npy", path)
   if not lg.is_tensor(tensor) then
-    raise(("io.save_npy: expected a tensor as argument 2, got %s"):format(type(tensor)))
+    raise(("io.save_npy: expected a tensor as argument 2, got %s"):format(check.typename(tensor)))
   end
   lg._npy_save(path, tensor)
 end

@@ -3,7 +3,8 @@
 -- hold them at integer keys 1..n (`seq[2]`, `#seq`, `ipairs(list)`; dotted
 -- names "1", "2", ...), ModuleDict at string keys.
 local M = require "luagrad.nn.module"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local Module, is_module, class_name = M.Module, M.is_module, M.class_name
 
@@ -11,7 +12,7 @@ local containers = {}
 
 local function check_child(fname, i, m)
   if not is_module(m) then
-    raise(string.format("%s: expected a Module at position %d, got %s", fname, i, type(m)))
+    raise(string.format("%s: expected a Module at position %d, got %s", fname, i, check.typename(m)))
   end
 end
 
@@ -52,7 +53,7 @@ local function define_list_methods(class)
   --- extend(modules): appends each module of an array; returns self.
   function class:extend(modules)
     if type(modules) ~= "table" or is_module(modules) and getmetatable(modules) ~= class then
-      raise(class.__name .. ":extend: expected an array of modules, got " .. type(modules))
+      raise(class.__name .. ":extend: expected an array of modules, got " .. check.typename(modules))
     end
     local list = {}
     for i = 1, #modules do list[i] = modules[i] end
@@ -143,7 +144,7 @@ define_list_methods(ModuleList)
 function ModuleList:init(modules)
   if modules ~= nil then
     if type(modules) ~= "table" or is_module(modules) then
-      raise("ModuleList: expected an array of modules, got " .. type(modules))
+      raise("ModuleList: expected an array of modules, got " .. check.typename(modules))
     end
     append_all(self, "ModuleList", modules)
   end
@@ -169,10 +170,10 @@ end
 --- set(name, m): adds or replaces child name.
 function ModuleDict:set(name, m)
   if type(name) ~= "string" then
-    raise("ModuleDict:set: expected a string name, got " .. type(name))
+    raise("ModuleDict:set: expected a string name, got " .. check.typename(name))
   end
   if not is_module(m) then
-    raise("ModuleDict:set: expected a Module for '" .. name .. "', got " .. type(m))
+    raise("ModuleDict:set: expected a Module for '" .. name .. "', got " .. check.typename(m))
   end
   local reg = M.registry_of(self)
   if reg.kind[name] == nil then
@@ -190,7 +191,7 @@ end
 --- name) or of an array of {name, module} pairs (in order).
 function ModuleDict:update(modules)
   if type(modules) ~= "table" or is_module(modules) then
-    raise("ModuleDict:update: expected a table of modules, got " .. type(modules))
+    raise("ModuleDict:update: expected a table of modules, got " .. check.typename(modules))
   end
   if modules[1] ~= nil then
     for _, pair in ipairs(modules) do self:set(pair[1], pair[2]) end

@@ -14,7 +14,8 @@
 -- (lua/binding/ops_nn_loss.c, ops_nn_conv.c); everything else is composed
 -- from differentiable tensor ops, so gradients of gradients work.
 local lg = require "luagrad"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local F = {}
 
@@ -23,52 +24,13 @@ local F = {}
 
 local is_tensor = lg.is_tensor
 
--- Whether v is a trailing options table (a plain table without array part).
-local function is_options(v)
-  return type(v) == "table" and not is_tensor(v) and rawlen(v) == 0
-end
-
--- Builds a parser for the optional arguments of fname: names in PyTorch's
--- positional order, defaults a table of their default values. The parser
--- takes the optional arguments (...) and returns a table name -> value.
-local function optional_args(fname, names, defaults)
-  local known = {}
-  for i, n in ipairs(names) do known[n] = i end
-  local expected = table.concat(names, ", ")
-  return function(...)
-    local n = select("#", ...)
-    local o = {}
-    for k, v in pairs(defaults) do o[k] = v end
-    if n > 0 then
-      local last = select(n, ...)
-      if is_options(last) then
-        for k, v in pairs(last) do
-          if not known[k] then
-            raise(string.format("%s: unknown option '%s' (expected one of: %s)",
-                                fname, tostring(k), expected))
-          end
-          o[k] = v
-        end
-        n = n - 1
-      end
-    end
-    if n > #names then
-      raise(string.format("%s: expected at most %d optional arguments (%s), got %d",
-                          fname, #names, expected, n))
-    end
-    for i = 1, n do
-      local v = select(i, ...)
-      if v ~= nil then o[names[i]] = v end
-    end
-    return o
-  end
-end
+local is_options, optional_args = check.is_options, check.optional_args
 F._optional_args = optional_args
 
 local function check_tensor(v, fname, what)
   if not is_tensor(v) then
     raise(string.format("%s: expected a tensor as %s, got %s", fname, what,
-                        type(v)))
+                        check.typename(v)))
   end
   return v
 end
@@ -76,7 +38,7 @@ end
 local function check_optional_tensor(v, fname, what)
   if v ~= nil and not is_tensor(v) then
     raise(string.format("%s: expected a tensor or nil as %s, got %s", fname, what,
-                        type(v)))
+                        check.typename(v)))
   end
   return v
 end
@@ -97,7 +59,7 @@ local function tuple(v, n, fname, what)
     if #out == n then return out end
   end
   raise(string.format("%s: expected %s as an integer or a table of %d integers, got %s",
-                      fname, what, n, type(v) == "table" and "a table" or tostring(v)))
+                      fname, what, n, check.typename(v) == "table" and "a table" or tostring(v)))
 end
 F._tuple = tuple
 
@@ -128,11 +90,7 @@ local function raw(name, fname)
   return f
 end
 
-local function shape_of(t)
-  local s, out = t.shape, {}
-  for i = 1, #s do out[i] = s[i] end
-  return out
-end
+local shape_of = require("luagrad.check").shape_of
 
 ---------------------------------------------------------------------------
 -- linear layers
@@ -386,7 +344,7 @@ function F.layer_norm(x, normalized_shape, ...)
   if type(normalized_shape) == "number" then normalized_shape = {normalized_shape} end
   if type(normalized_shape) ~= "table" or is_tensor(normalized_shape) then
     raise("layer_norm: expected normalized_shape as an integer or a table of integers, got " ..
-          type(normalized_shape))
+          check.typename(normalized_shape))
   end
   local k = #normalized_shape
   local ok = k >= 1 and k <= x:dim()
@@ -477,7 +435,7 @@ function F.relu(x) return check_tensor(x, "relu", "input"):relu() end
 --- leaky_relu(x[, negative_slope = 0.01])
 function F.leaky_relu(x, negative_slope)
   check_tensor(x, "leaky_relu", "input")
-  if is_options(negative_slope) then negative_slope = negative_slope.negative_slope end
+  if is_options(negative_slope) then negative_slope = check.options("leaky_relu", negative_slope, {negative_slope = true}).negative_slope end
   negative_slope = negative_slope or 0.01
   return lg.where(x:gt(0), x, x * negative_slope)
 end
@@ -485,7 +443,7 @@ end
 --- gelu(x[, approximate = "none"]): "tanh" uses the tanh approximation.
 function F.gelu(x, approximate)
   check_tensor(x, "gelu", "input")
-  if is_options(approximate) then approximate = approximate.approximate end
+  if is_options(approximate) then approximate = check.options("gelu", approximate, {approximate = true}).approximate end
   approximate = approximate or "none"
   if approximate == "none" then return x:gelu() end
   if approximate == "tanh" then
@@ -522,7 +480,7 @@ local function softmax_dim(x, dim, fname)
     return (n == 0 or n == 1 or n == 3) and 1 or 2
   end
   if type(dim) ~= "number" then
-    raise(fname .. ": expected dim as an integer, got " .. type(dim))
+    raise(fname .. ": expected dim as an integer, got " .. check.typename(dim))
   end
   return dim
 end
@@ -530,14 +488,14 @@ end
 --- softmax(x, dim): along the 1-based dim.
 function F.softmax(x, dim)
   check_tensor(x, "softmax", "input")
-  if is_options(dim) then dim = dim.dim end
+  if is_options(dim) then dim = check.options("softmax", dim, {dim = true}).dim end
   return raw("_softmax", "softmax")(x, softmax_dim(x, dim, "softmax"))
 end
 
 --- log_softmax(x, dim): along the 1-based dim.
 function F.log_softmax(x, dim)
   check_tensor(x, "log_softmax", "input")
-  if is_options(dim) then dim = dim.dim end
+  if is_options(dim) then dim = check.options("log_softmax", dim, {dim = true}).dim end
   return raw("_log_softmax", "log_softmax")(x, softmax_dim(x, dim, "log_softmax"))
 end
 

@@ -7,7 +7,8 @@
 -- nn.functional for the computation. The helpers below are shared by the
 -- family files (PyTorch's default initialisation, constructor options).
 local lg = require "luagrad"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local FAMILY = {
   Identity = "linear", Linear = "linear", Bilinear = "linear", Flatten = "linear",
@@ -37,7 +38,7 @@ function layers.sizes(cname, names, ...)
     local v = select(i, ...)
     if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) or v < 1 then
       raise(string.format("%s: expected a positive integer for %s, got %s", cname, name,
-                          type(v) == "number" and tostring(v) or type(v)))
+                          check.typename(v) == "number" and tostring(v) or check.typename(v)))
     end
   end
 end
@@ -72,7 +73,7 @@ end
 --- arguments (positional in PyTorch's order, or one trailing options table);
 --- see nn.functional's calling convention.
 function layers.args(cname, names, defaults)
-  return require("luagrad.nn.functional")._optional_args(cname, names, defaults)
+  return check.optional_args(cname, names, defaults)
 end
 
 --- layers.repr(fields): "k1=v1, k2=v2" for extra_repr, from an array of

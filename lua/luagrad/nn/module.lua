@@ -28,7 +28,8 @@
 -- registration order; tensors and modules reached twice are reported once
 -- unless `remove_duplicate = false`.
 local lg = require "luagrad"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local M = {}
 
@@ -46,7 +47,7 @@ local parameter_marks = setmetatable({}, {__mode = "k"})
 --- parameter, so that assigning it to a module field registers it.
 function M.Parameter(t, requires_grad)
   if not lg.is_tensor(t) then
-    raise("Parameter: expected a tensor, got " .. type(t))
+    raise("Parameter: expected a tensor, got " .. check.typename(t))
   end
   local p = t:detach()
   p:requires_grad_(requires_grad ~= false)
@@ -115,7 +116,7 @@ local function check_name(fname, m, key)
     end
     if key == REGISTRY then raise(fname .. ": the name \"" .. REGISTRY .. "\" is reserved") end
   elseif math.type(key) ~= "integer" then
-    raise(fname .. ": expected a string or integer name, got " .. type(key))
+    raise(fname .. ": expected a string or integer name, got " .. check.typename(key))
   end
 end
 
@@ -161,7 +162,7 @@ local function module_newindex(self, key, value)
     end
   elseif kind == "module" and value ~= nil and not is_module(value) then
     raise(string.format("%s: cannot assign a %s to child module '%s' (a Module or nil expected)",
-                        class_name(self), lg.is_tensor(value) and "tensor" or type(value), tostring(key)))
+                        class_name(self), lg.is_tensor(value) and "tensor" or check.typename(value), tostring(key)))
   elseif kind ~= nil then
     bump(reg) -- an emptied registered slot is filled again
   end
@@ -191,7 +192,7 @@ local METAMETHODS = {"__call", "__tostring", "__newindex", "__len", "__eq", "__l
 --- `Class.init(self, ...)`; `instance(...)` calls `instance:forward(...)`.
 function Module.extend(parent, name)
   if type(name) ~= "string" or name == "" then
-    raise("Module:extend: expected a class name (a string), got " .. type(name))
+    raise("Module:extend: expected a class name (a string), got " .. check.typename(name))
   end
   local class = {}
   for _, mm in ipairs(METAMETHODS) do class[mm] = rawget(parent, mm) end
@@ -205,6 +206,7 @@ Module.__index = Module
 Module.__name = "Module"
 Module.__newindex = module_newindex
 Module.__is_module_class = true
+Module.__typename = "module" -- the type name in messages (lg._typename)
 setmetatable(Module, {__call = construct, __tostring = class_tostring})
 
 function Module.__call(self, ...)
@@ -227,7 +229,7 @@ end
 function Module:register_parameter(name, t)
   check_name("register_parameter", self, name)
   if t ~= nil and not lg.is_tensor(t) then
-    raise("register_parameter: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t))
+    raise("register_parameter: expected a tensor or nil for '" .. tostring(name) .. "', got " .. check.typename(t))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "parameter" and (kind ~= nil or rawget(self, name) ~= nil) then
@@ -244,7 +246,7 @@ end
 function Module:register_buffer(name, t, persistent)
   check_name("register_buffer", self, name)
   if t ~= nil and not lg.is_tensor(t) then
-    raise("register_buffer: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t))
+    raise("register_buffer: expected a tensor or nil for '" .. tostring(name) .. "', got " .. check.typename(t))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "buffer" and (kind ~= nil or rawget(self, name) ~= nil) then
@@ -259,7 +261,7 @@ end
 function Module:register_module(name, m)
   check_name("register_module", self, name)
   if m ~= nil and not is_module(m) then
-    raise("register_module: expected a Module or nil for '" .. tostring(name) .. "', got " .. type(m))
+    raise("register_module: expected a Module or nil for '" .. tostring(name) .. "', got " .. check.typename(m))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "module" and (kind ~= nil or rawget(self, name) ~= nil) then
@@ -297,12 +299,9 @@ local function walk_modules(m, prefix, visit, seen)
 end
 M.walk_modules = walk_modules
 
-local function check_opts(fname, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    raise(fname .. ": expected an options table, got " .. type(opts))
-  end
-  return opts or {}
-end
+-- The options each traversal method takes.
+local MEMBER_OPTIONS = {prefix = true, recurse = true, remove_duplicate = true}
+local MODULE_OPTIONS = {prefix = true, remove_duplicate = true}
 
 -- The {name, value} pairs of kind ("parameter" or "buffer"), in order.
 local function named_members(self, kind, opts, persistent_only)
@@ -344,33 +343,33 @@ end
 --- remove_duplicate (default true: a tensor held under two names is
 --- reported under the first).
 function Module:named_parameters_list(opts)
-  return named_members(self, "parameter", check_opts("named_parameters", opts))
+  return named_members(self, "parameter", check.options("named_parameters", opts, MEMBER_OPTIONS))
 end
 
 --- named_parameters(opts) returns a table dotted name -> tensor (a plain
 --- table, so it is a pytree for func.grad); for the order use
 --- named_parameters_list.
 function Module:named_parameters(opts)
-  return to_map(named_members(self, "parameter", check_opts("named_parameters", opts)))
+  return to_map(named_members(self, "parameter", check.options("named_parameters", opts, MEMBER_OPTIONS)))
 end
 
 --- parameters(opts) returns the parameters as an array, in order.
 function Module:parameters(opts)
-  return to_values(named_members(self, "parameter", check_opts("parameters", opts)))
+  return to_values(named_members(self, "parameter", check.options("parameters", opts, MEMBER_OPTIONS)))
 end
 
 --- named_buffers_list(opts), named_buffers(opts), buffers(opts): as for
 --- parameters (non-persistent buffers included).
 function Module:named_buffers_list(opts)
-  return named_members(self, "buffer", check_opts("named_buffers", opts))
+  return named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS))
 end
 
 function Module:named_buffers(opts)
-  return to_map(named_members(self, "buffer", check_opts("named_buffers", opts)))
+  return to_map(named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS)))
 end
 
 function Module:buffers(opts)
-  return to_values(named_members(self, "buffer", check_opts("buffers", opts)))
+  return to_values(named_members(self, "buffer", check.options("buffers", opts, MEMBER_OPTIONS)))
 end
 
 --- named_children() returns the direct children as {name, module} pairs in
@@ -394,7 +393,7 @@ end
 --- named_modules(opts) returns {name, module} pairs in preorder, this
 --- module first with name "" (or opts.prefix); modules() the modules.
 function Module:named_modules(opts)
-  opts = check_opts("named_modules", opts)
+  opts = check.options("named_modules", opts, MODULE_OPTIONS)
   local out = {}
   walk_modules(self, opts.prefix or "", function(prefix, m) out[#out + 1] = {prefix, m} end,
                opts.remove_duplicate ~= false and {} or nil)
@@ -410,7 +409,7 @@ end
 function Module:get_submodule(target)
   if target == "" then return self end
   if type(target) ~= "string" then
-    raise("get_submodule: expected a dotted name, got " .. type(target))
+    raise("get_submodule: expected a dotted name, got " .. check.typename(target))
   end
   local m, path = self, ""
   for part in (target .. "."):gmatch("([^.]*)%.") do
@@ -435,7 +434,7 @@ end
 function Module:train(mode)
   if mode == nil then mode = true end
   if type(mode) ~= "boolean" then
-    raise("train: expected a boolean mode, got " .. type(mode))
+    raise("train: expected a boolean mode, got " .. check.typename(mode))
   end
   walk_modules(self, "", function(_, m) m.training = mode end, {})
   return self
@@ -463,7 +462,7 @@ end
 --- num_parameters(opts): the number of parameter elements (each tensor
 --- counted once); opts.only_trainable counts those requiring grad.
 function Module:num_parameters(opts)
-  opts = check_opts("num_parameters", opts)
+  opts = check.options("num_parameters", opts, {only_trainable = true})
   local n = 0
   for _, p in ipairs(self:parameters()) do
     if not opts.only_trainable or p.requires_grad then n = n + p:numel() end
@@ -518,13 +517,7 @@ function Module:double() return self:to("float64") end
 ---------------------------------------------------------------------------
 -- state dicts
 
-local function shape_string(t)
-  local s = t.shape
-  local parts = {}
-  for i = 1, #s do parts[i] = tostring(s[i]) end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-M.shape_string = shape_string
+local shape_string = check.shape_string
 
 -- The {name, tensor} pairs of the state dict (raw, not detached), in order:
 -- per module its parameters, then its persistent buffers, then children.
@@ -554,7 +547,7 @@ end
 --- opts.keep_vars. Non-persistent buffers are left out; a tensor held under
 --- two names appears under both, as in PyTorch.
 function Module:state_dict_list(opts)
-  opts = check_opts("state_dict", opts)
+  opts = check.options("state_dict", opts, {keep_vars = true})
   local out = state_entries(self)
   if not opts.keep_vars then
     for _, pair in ipairs(out) do pair[2] = pair[2]:detach() end
@@ -595,9 +588,9 @@ end
 --- Returns {missing_keys = {...}, unexpected_keys = {...}}.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then
-    raise("load_state_dict: expected a table name -> tensor, got " .. type(sd))
+    raise("load_state_dict: expected a table name -> tensor, got " .. check.typename(sd))
   end
-  opts = check_opts("load_state_dict", opts)
+  opts = check.options("load_state_dict", opts, {strict = true})
   local strict = opts.strict ~= false
   local entries = state_entries(self)
   local known, missing, unexpected, errors = {}, {}, {}, {}

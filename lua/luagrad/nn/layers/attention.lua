@@ -6,7 +6,8 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local M = {}
 
@@ -60,7 +61,7 @@ function MultiheadAttention:forward(query, key, value, ...)
   for i, t in ipairs({query, key, value}) do
     if not lg.is_tensor(t) then
       raise(string.format("%s: expected a tensor as %s, got %s", fname,
-                          ({"query", "key", "value"})[i], type(t)))
+                          ({"query", "key", "value"})[i], check.typename(t)))
     end
   end
   local batched = query:dim() == 3

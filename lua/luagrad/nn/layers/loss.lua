@@ -6,7 +6,8 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local M = {}
 
@@ -24,7 +25,7 @@ local function loss_class(name, fn, names, defaults, buffers)
     for _, b in ipairs(buffers or {}) do
       if o[b] ~= nil then
         if not lg.is_tensor(o[b]) then
-          raise(string.format("%s: expected %s as a tensor, got %s", name, b, type(o[b])))
+          raise(string.format("%s: expected %s as a tensor, got %s", name, b, check.typename(o[b])))
         end
         self:register_buffer(b, o[b])
       end

@@ -6,7 +6,8 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local M = {}
 
@@ -38,7 +39,7 @@ local function batch_norm_class(name, dims, layout)
 
   function BatchNorm:forward(x)
     if not lg.is_tensor(x) then
-      raise(string.format("%s: expected a tensor as input, got %s", name, type(x)))
+      raise(string.format("%s: expected a tensor as input, got %s", name, check.typename(x)))
     end
     if not dims[x:dim()] then
       raise(string.format("%s: expected %s input, got %d-D", name, layout, x:dim()))

@@ -14,7 +14,8 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local raise = require("luagrad.check").raise
+local check = require "luagrad.check"
+local raise = check.raise
 
 local M = {}
 
@@ -109,7 +110,7 @@ local function rnn_class(mode)
   function Cls:forward(input, hx)
     local fname = mode .. ".forward"
     if not lg.is_tensor(input) then
-      raise(fname .. ": expected a tensor as input, got " .. type(input))
+      raise(fname .. ": expected a tensor as input, got " .. check.typename(input))
     end
     local batched = input:dim() == 3
     if not batched and input:dim() ~= 2 then
