@@ -89,6 +89,7 @@ function autograd.Function(def)
     raise("Function: expected a table with forward and backward functions, got "
           .. check.typename(def))
   end
+  check.options("Function", def, {forward = true, backward = true, name = true})
   local name = (def.name or "CustomFunction") .. "Backward"
   local fn = {}
   local function call(_, ...)

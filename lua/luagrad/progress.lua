@@ -102,7 +102,7 @@ function progress.progress(iterable, opts)
       if ok and math.type(n) == "integer" then total = n end
     end
   elseif iterable ~= nil then
-    raise("progress: expected a loader, an array, a count or nil, got " .. kind)
+    raise("progress: expected a loader, an array, a count or nil, got " .. check.typename(iterable))
   end
   if total ~= nil and (math.type(total) ~= "integer" or total < 0) then
     raise("progress: total must be a non-negative integer, got " .. tostring(total))

@@ -60,6 +60,9 @@ local cases = {
   {"backward", function() (grad_leaf() * 2):sum():backward(BAD) end},
   {"grad", function() local x = grad_leaf(); lg.autograd.grad((x * 2):sum(), x, BAD) end},
   {"backward", function() lg.autograd.backward((grad_leaf() * 2):sum(), nil, BAD) end},
+  {"Function", function()
+    lg.autograd.Function{forward = function(_, x) return x end, backward = function(_, g) return g end, xyzzy = 1}
+  end},
   {"gradcheck", function() lg.autograd.gradcheck(f, {grad_leaf():double()}, BAD) end},
   {"gradgradcheck", function() lg.autograd.gradgradcheck(f, {grad_leaf():double()}, BAD) end},
   -- func

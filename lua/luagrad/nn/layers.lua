@@ -69,6 +69,10 @@ function layers.xavier_uniform(shape, dtype)
   return layers.uniform(shape, math.sqrt(6 / (shape[1] + shape[2])), dtype)
 end
 
+--- layers.raise(message) and layers.typename(v): luagrad.check's, for the
+--- family files (errors at the user's line, type names in messages).
+layers.raise, layers.typename = check.raise, check.typename
+
 --- layers.args(cname, names, defaults): a parser of a constructor's optional
 --- arguments (positional in PyTorch's order, or one trailing options table);
 --- see nn.functional's calling convention.

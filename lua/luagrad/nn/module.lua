@@ -601,7 +601,7 @@ function Module:load_state_dict(sd, opts)
     if v == nil then
       missing[#missing + 1] = name
     elseif not lg.is_tensor(v) then
-      errors[#errors + 1] = string.format("expected a tensor for \"%s\", got %s", name, type(v))
+      errors[#errors + 1] = string.format("expected a tensor for \"%s\", got %s", name, check.typename(v))
     elseif shape_string(v) ~= shape_string(target) then
       errors[#errors + 1] = string.format(
         "size mismatch for %s: copying a tensor of shape %s from the state dict, the shape in the current model is %s",

@@ -6,8 +6,6 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local check = require "luagrad.check"
-local raise = check.raise
 
 local M = {}
 
@@ -23,7 +21,7 @@ function MultiheadAttention:init(embed_dim, num_heads, ...)
   L.sizes("MultiheadAttention", {"embed_dim", "num_heads"}, embed_dim, num_heads)
   local o = mha_args(...)
   if embed_dim % num_heads ~= 0 then
-    raise(string.format("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)",
+    L.raise(string.format("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)",
                         embed_dim, num_heads))
   end
   self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
@@ -60,8 +58,8 @@ function MultiheadAttention:forward(query, key, value, ...)
   local fname = "MultiheadAttention.forward"
   for i, t in ipairs({query, key, value}) do
     if not lg.is_tensor(t) then
-      raise(string.format("%s: expected a tensor as %s, got %s", fname,
-                          ({"query", "key", "value"})[i], check.typename(t)))
+      L.raise(string.format("%s: expected a tensor as %s, got %s", fname,
+                          ({"query", "key", "value"})[i], L.typename(t)))
     end
   end
   local batched = query:dim() == 3
@@ -74,7 +72,7 @@ function MultiheadAttention:forward(query, key, value, ...)
   end
   local tgt_len, n, e = query:size(1), query:size(2), query:size(3)
   if e ~= self.embed_dim then
-    raise(string.format("%s: expected embedding size %d, got %d", fname, self.embed_dim, e))
+    L.raise(string.format("%s: expected embedding size %d, got %d", fname, self.embed_dim, e))
   end
   local src_len, heads, hd = key:size(1), self.num_heads, self.head_dim
   local w, b = self.in_proj_weight, self.in_proj_bias
@@ -138,7 +136,7 @@ function TransformerEncoderLayer:init(d_model, nhead, ...)
   if type(act) == "string" then
     act = ACTIVATIONS[act]
     if not act then
-      raise("TransformerEncoderLayer: expected activation 'relu' or 'gelu', got '" ..
+      L.raise("TransformerEncoderLayer: expected activation 'relu' or 'gelu', got '" ..
             o.activation .. "'")
     end
   end

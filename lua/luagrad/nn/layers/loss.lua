@@ -6,8 +6,6 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local check = require "luagrad.check"
-local raise = check.raise
 
 local M = {}
 
@@ -25,7 +23,7 @@ local function loss_class(name, fn, names, defaults, buffers)
     for _, b in ipairs(buffers or {}) do
       if o[b] ~= nil then
         if not lg.is_tensor(o[b]) then
-          raise(string.format("%s: expected %s as a tensor, got %s", name, b, check.typename(o[b])))
+          L.raise(string.format("%s: expected %s as a tensor, got %s", name, b, L.typename(o[b])))
         end
         self:register_buffer(b, o[b])
       end

@@ -6,8 +6,6 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local check = require "luagrad.check"
-local raise = check.raise
 
 local M = {}
 
@@ -39,10 +37,10 @@ local function batch_norm_class(name, dims, layout)
 
   function BatchNorm:forward(x)
     if not lg.is_tensor(x) then
-      raise(string.format("%s: expected a tensor as input, got %s", name, check.typename(x)))
+      L.raise(string.format("%s: expected a tensor as input, got %s", name, L.typename(x)))
     end
     if not dims[x:dim()] then
-      raise(string.format("%s: expected %s input, got %d-D", name, layout, x:dim()))
+      L.raise(string.format("%s: expected %s input, got %d-D", name, layout, x:dim()))
     end
     local factor = self.momentum or 0
     if self.training and self.track_running_stats and self.num_batches_tracked then
@@ -100,7 +98,7 @@ function GroupNorm:init(num_groups, num_channels, ...)
   L.sizes("GroupNorm", {"num_groups", "num_channels"}, num_groups, num_channels)
   local o = gn_args(...)
   if num_channels % num_groups ~= 0 then
-    raise(string.format("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)",
+    L.raise(string.format("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)",
                         num_channels, num_groups))
   end
   self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, o.eps, o.affine

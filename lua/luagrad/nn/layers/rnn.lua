@@ -14,8 +14,6 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
-local check = require "luagrad.check"
-local raise = check.raise
 
 local M = {}
 
@@ -63,7 +61,7 @@ local function rnn_class(mode)
     L.sizes(mode, {"input_size", "hidden_size"}, input_size, hidden_size)
     local o = args(...)
     if mode == "RNN" and o.nonlinearity ~= "tanh" and o.nonlinearity ~= "relu" then
-      raise("RNN: expected nonlinearity 'tanh' or 'relu', got " .. tostring(o.nonlinearity))
+      L.raise("RNN: expected nonlinearity 'tanh' or 'relu', got " .. tostring(o.nonlinearity))
     end
     self.mode, self.nonlinearity = mode, o.nonlinearity
     self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, o.num_layers
@@ -110,15 +108,15 @@ local function rnn_class(mode)
   function Cls:forward(input, hx)
     local fname = mode .. ".forward"
     if not lg.is_tensor(input) then
-      raise(fname .. ": expected a tensor as input, got " .. check.typename(input))
+      L.raise(fname .. ": expected a tensor as input, got " .. L.typename(input))
     end
     local batched = input:dim() == 3
     if not batched and input:dim() ~= 2 then
-      raise(string.format("%s: expected a 3-D (batched) or 2-D (unbatched) input, got %d-D",
+      L.raise(string.format("%s: expected a 3-D (batched) or 2-D (unbatched) input, got %d-D",
                           fname, input:dim()))
     end
     if input:size(-1) ~= self.input_size then
-      raise(string.format("%s: expected input size %d in the last dim, got %d",
+      L.raise(string.format("%s: expected input size %d in the last dim, got %d",
                           fname, self.input_size, input:size(-1)))
     end
     local x = input
@@ -138,7 +136,7 @@ local function rnn_class(mode)
       if not batched then s = s:unsqueeze(2) end
       if s:dim() ~= 3 or s:size(1) ~= self.num_layers * directions or s:size(2) ~= n
          or s:size(3) ~= hidden then
-        raise(string.format("%s: expected %s of shape {%d,%d,%d}, got {%s}", fname, what,
+        L.raise(string.format("%s: expected %s of shape {%d,%d,%d}, got {%s}", fname, what,
                             self.num_layers * directions, n, hidden,
                             table.concat(s.shape, ",")))
       end
