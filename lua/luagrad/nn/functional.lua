@@ -435,7 +435,9 @@ function F.relu(x) return check_tensor(x, "relu", "input"):relu() end
 --- leaky_relu(x[, negative_slope = 0.01])
 function F.leaky_relu(x, negative_slope)
   check_tensor(x, "leaky_relu", "input")
-  if is_options(negative_slope) then negative_slope = check.options("leaky_relu", negative_slope, {negative_slope = true}).negative_slope end
+  if is_options(negative_slope) then
+    negative_slope = check.options("leaky_relu", negative_slope, {negative_slope = true}).negative_slope
+  end
   negative_slope = negative_slope or 0.01
   return lg.where(x:gt(0), x, x * negative_slope)
 end
@@ -443,7 +445,9 @@ end
 --- gelu(x[, approximate = "none"]): "tanh" uses the tanh approximation.
 function F.gelu(x, approximate)
   check_tensor(x, "gelu", "input")
-  if is_options(approximate) then approximate = check.options("gelu", approximate, {approximate = true}).approximate end
+  if is_options(approximate) then
+    approximate = check.options("gelu", approximate, {approximate = true}).approximate
+  end
   approximate = approximate or "none"
   if approximate == "none" then return x:gelu() end
   if approximate == "tanh" then
@@ -488,14 +492,18 @@ end
 --- softmax(x, dim): along the 1-based dim.
 function F.softmax(x, dim)
   check_tensor(x, "softmax", "input")
-  if is_options(dim) then dim = check.options("softmax", dim, {dim = true}).dim end
+  if is_options(dim) then
+    dim = check.options("softmax", dim, {dim = true}).dim
+  end
   return raw("_softmax", "softmax")(x, softmax_dim(x, dim, "softmax"))
 end
 
 --- log_softmax(x, dim): along the 1-based dim.
 function F.log_softmax(x, dim)
   check_tensor(x, "log_softmax", "input")
-  if is_options(dim) then dim = check.options("log_softmax", dim, {dim = true}).dim end
+  if is_options(dim) then
+    dim = check.options("log_softmax", dim, {dim = true}).dim
+  end
   return raw("_log_softmax", "log_softmax")(x, softmax_dim(x, dim, "log_softmax"))
 end
 
