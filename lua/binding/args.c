@@ -212,17 +212,15 @@ static void push_unknown_option(lua_State *L, const char *fname,
   }
   qsort(list, (size_t)n, sizeof list[0], compare_names);
   int key = lua_gettop(L);
+  const char *shown = lua_type(L, key) == LUA_TSTRING
+                          ? lua_pushfstring(L, "\"%s\"", lua_tostring(L, key))
+                          : luaL_tolstring(L, key, NULL);
+  lua_pushfstring(L, "%s: unknown option %s (expected ", fname, shown);
+  lua_remove(L, key + 1); /* the key as shown */
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  luaL_addstring(&b, fname);
-  if (lua_type(L, key) == LUA_TSTRING)
-    lua_pushfstring(L, ": unknown option \"%s\" (expected ",
-                    lua_tostring(L, key));
-  else
-    lua_pushfstring(L, ": unknown option %s (expected ",
-                    luaL_tolstring(L, key, NULL));
+  lua_pushvalue(L, key + 1);
   luaL_addvalue(&b);
-  if (lua_type(L, key) != LUA_TSTRING) lua_pop(L, 1); /* tolstring's copy */
   for (int i = 0; i < n; i++) {
     if (i) luaL_addstring(&b, ", ");
     luaL_addstring(&b, list[i]);
@@ -230,6 +228,7 @@ static void push_unknown_option(lua_State *L, const char *fname,
   if (n == 0) luaL_addstring(&b, "no options");
   luaL_addstring(&b, ")");
   luaL_pushresult(&b);
+  lua_remove(L, key + 1); /* the prefix */
 }
 
 /* The check itself: returns 1 with the message pushed, or 0. */
