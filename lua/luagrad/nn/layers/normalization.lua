@@ -9,12 +9,11 @@ local L = require "luagrad.nn.layers"
 
 local M = {}
 
-local bn_args = L.args("BatchNorm",
-  {"eps", "momentum", "affine", "track_running_stats", "dtype"},
-  {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
-
 local function batch_norm_class(name, dims, layout)
   local BatchNorm = nn.Module:extend(name)
+  local bn_args = L.args(name,
+    {"eps", "momentum", "affine", "track_running_stats", "dtype"},
+    {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
   --- BatchNorm1d / BatchNorm2d(num_features[, eps = 1e-5, momentum = 0.1,
   --- affine = true, track_running_stats = true]); momentum = false (PyTorch's
   --- None) gives the cumulative average 1/num_batches_tracked.
