@@ -94,6 +94,8 @@ static const luaL_Reg module_functions[] = {
     {"is_tensor", l_is_tensor},
     {"wall_time", l_wall_time},
     {"memory_in_use", l_memory_in_use},
+    {"_option_problem", lgl_l_option_problem},
+    {"_typename", lgl_l_typename},
     {NULL, NULL},
 };
 

@@ -104,7 +104,7 @@ static int plan_index(lua_State *L, const lg_tensor *t, int key,
       out_dim++;
     } else {
       luaL_error(L, "index: expected an integer or a {first, last} range at "
-                 "position %d, got %s", k, luaL_typename(L, -1));
+                 "position %d, got %s", k, lgl_typename(L, -1));
     }
     lua_pop(L, 1);
   }
@@ -182,7 +182,7 @@ static int t_index(lua_State *L) {
   lg_tensor *key = lgl_to_tensor(L, 2);
   if (key) return index_by_tensor(L, t, key);
   return luaL_error(L, "index: expected a method name, an integer, a table "
-                    "or a tensor as key, got %s", luaL_typename(L, 2));
+                    "or a tensor as key, got %s", lgl_typename(L, 2));
 }
 
 /* Writes v (number, boolean or tensor at v_idx) into the view dst. */
@@ -200,7 +200,7 @@ static void assign_into(lua_State *L, lg_tensor *dst, int v_idx) {
   } else {
     lg_tensor_release(dst);
     luaL_error(L, "assign: expected a number, boolean or tensor as the "
-               "value, got %s", luaL_typename(L, v_idx));
+               "value, got %s", lgl_typename(L, v_idx));
     return;
   }
   lg_tensor_release(out);
@@ -223,7 +223,7 @@ static int t_newindex(lua_State *L) {
     if (!lgl_to_tensor(L, 3) && lua_type(L, 3) != LUA_TNUMBER &&
         lua_type(L, 3) != LUA_TBOOLEAN)
       return luaL_error(L, "assign: expected a number, boolean or tensor as "
-                        "the value, got %s", luaL_typename(L, 3));
+                        "the value, got %s", lgl_typename(L, 3));
     lg_tensor *view = run_index(lgl_ctx(L), t, steps, n);
     if (!view) return lgl_error(L);
     assign_into(L, view, 3);
@@ -238,7 +238,7 @@ static int t_newindex(lua_State *L) {
                         lg_dtype_name(lg_tensor_dtype(mask)));
     if (!lgl_to_scalar(L, 3, &p, 0))
       return luaL_error(L, "assign: t[mask] = v expects a number, got %s",
-                        luaL_typename(L, 3));
+                        lgl_typename(L, 3));
     lg_tensor *in[2] = {t, mask};
     return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1) - 1;
   }
@@ -248,7 +248,7 @@ static int t_newindex(lua_State *L) {
     return luaL_error(L, "assign: tensors have no assignable field '%s'",
                       lua_tostring(L, 2));
   return luaL_error(L, "assign: expected an integer, table or mask as key, "
-                    "got %s", luaL_typename(L, 2));
+                    "got %s", lgl_typename(L, 2));
 }
 
 static int t_len(lua_State *L) {
@@ -305,11 +305,11 @@ int lgl_binary(lua_State *L, lg_op op, int inplace) {
   } else {
     if (!a && !b)
       return luaL_error(L, "%s: expected at least one tensor, got %s and %s",
-                        lg_op_name(op), luaL_typename(L, 1),
-                        luaL_typename(L, 2));
+                        lg_op_name(op), lgl_typename(L, 1),
+                        lgl_typename(L, 2));
     return luaL_error(L, "%s: expected tensors or numbers, got %s and %s",
-                      lg_op_name(op), luaL_typename(L, 1),
-                      luaL_typename(L, 2));
+                      lg_op_name(op), lgl_typename(L, 1),
+                      lgl_typename(L, 2));
   }
   if (inplace) {
     if (!a) (void)lgl_check_tensor(L, 1, lg_op_name(op));
@@ -411,9 +411,10 @@ static int m_to(lua_State *L) {
   lg_params p = {0};
   if (other)
     p.dtype = lg_tensor_dtype(other);
-  else if (lua_type(L, 2) == LUA_TTABLE)
+  else if (lua_type(L, 2) == LUA_TTABLE) {
+    lgl_check_options(L, 2, "to", LGL_OPTIONS("dtype"));
     p.dtype = lgl_opt_dtype(L, 2, lg_tensor_dtype(t), "to");
-  else
+  } else
     p.dtype = lgl_check_dtype(L, 2, "to");
   if (p.dtype == lg_tensor_dtype(t)) {
     lua_settop(L, 1);
@@ -452,7 +453,7 @@ static int m_fill_(lua_State *L) {
   p.flags = LG_FLAG_INPLACE;
   if (!lgl_to_scalar(L, 2, &p, 0))
     return luaL_error(L, "fill_: expected a number as the value, got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
 }
 
@@ -460,7 +461,12 @@ static int m_zero_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "zero_");
   lg_params p = {0};
   p.flags = LG_FLAG_INPLACE | LG_FLAG_SCALAR_INT;
-  return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
+  lg_tensor *out = NULL;
+  if (lg_op_run(lgl_ctx(L), LG_OP_FILL, 1, &t, &p, &out) != LG_OK)
+    return lgl_error_as(L, "zero_");
+  lg_tensor_release(out);
+  lua_settop(L, 1);
+  return 1;
 }
 
 static int m_copy_(lua_State *L) {
