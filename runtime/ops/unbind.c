@@ -30,11 +30,14 @@ lg_status lg_unbind(lg_ctx *ctx, lg_tensor *t, int64_t dim,
   for (int64_t k = 0; k < n; k++) outs[k] = NULL;
   lg_params p = {0};
   p.dim = d;
-  for (int64_t k = 0; k < n && !st; k++) { /* views outside the graph */
+  bool recording = ctx->grad_enabled;
+  ctx->grad_enabled = false; /* views outside the graph, through every layer */
+  for (int64_t k = 0; k < n && !st; k++) {
     p.start = k;
-    st = lg_op_run_forward(ctx, LG_OP_SELECT, 1, &t, &p, &outs[k]);
+    st = lg_op_run(ctx, LG_OP_SELECT, 1, &t, &p, &outs[k]);
   }
-  if (!st && n > 0 && ctx->grad_enabled && lg_tensor_requires_grad(t)) {
+  ctx->grad_enabled = recording;
+  if (!st && n > 0 && recording && lg_tensor_requires_grad(t)) {
     st = lg_autograd_attach_custom(ctx, "UnbindBackward0", 1, &t, (int)n,
                                    outs, unbind_backward, (void *)(intptr_t)d,
                                    NULL);
