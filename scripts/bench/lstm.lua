@@ -14,5 +14,5 @@ for _, steps in ipairs({64, 512}) do
     rnn:zero_grad()
     local out = rnn(x)
     out:sum():backward()
-  end, {reps = steps > 64 and 3 or 7}))
+  end, {target_s = 0.2, reps = 7}))
 end

@@ -15,5 +15,4 @@ for steps in (64, 512):
         out, _ = rnn(x)
         out.sum().backward()
 
-    B.report(mode.lower() + "_T%d" % steps,
-             B.timeit(step, reps=3 if steps > 64 else 7))
+    B.report(mode.lower() + "_T%d" % steps, B.timeit(step, target_s=0.2, reps=7))
