@@ -50,6 +50,9 @@ function autograd.backward(tensors, grad_tensors, opts)
   grad_tensors = grad_tensors and tensors_of("backward", "grad_tensors", grad_tensors) or {}
   opts = options("backward", opts)
   for i, t in ipairs(tensors) do
+    if not lg.is_tensor(t) then
+      error(("backward: expected tensors, got %s at position %d"):format(type(t), i), 2)
+    end
     local g = grad_tensors[i]
     local o = opts
     if i < #tensors and o.retain_graph == nil then
@@ -133,6 +136,14 @@ function autograd.Function(def)
   return setmetatable(fn, {__call = call})
 end
 
+-- fn of gradcheck and gradgradcheck: a function or a value with __call.
+local function check_fn(fname, fn)
+  local mt = type(fn) ~= "function" and getmetatable(fn)
+  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    error(("%s: expected a function as fn, got %s"):format(fname, type(fn)), 3)
+  end
+end
+
 -- Flattened float64 copy of a tensor's values.
 local function values_of(t)
   return t:detach():double():reshape(-1):clone() -- a copy, never a view
@@ -143,6 +154,7 @@ end
 --- with central finite differences. Returns true, or raises (or returns
 --- false and a message) naming the worst element.
 function autograd.gradcheck(fn, inputs, opts)
+  check_fn("gradcheck", fn)
   opts = options("gradcheck", opts)
   local eps, atol, rtol = opts.eps or 1e-6, opts.atol or 1e-5, opts.rtol or 1e-3
   inputs = tensors_of("gradcheck", "inputs", inputs)
@@ -220,6 +232,7 @@ end
 
 --- gradgradcheck: gradcheck of the vjp, i.e. second derivatives.
 function autograd.gradgradcheck(fn, inputs, opts)
+  check_fn("gradgradcheck", fn)
   inputs = tensors_of("gradgradcheck", "inputs", inputs)
   opts = options("gradgradcheck", opts)
   local outs = table.pack(fn(table.unpack(inputs)))

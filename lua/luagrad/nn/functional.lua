@@ -439,6 +439,9 @@ function F.embedding(ids, weight, ...)
   local y = weight:index_select(1, ids:reshape(-1)):reshape(shape)
   local padding_idx = o.padding_idx
   if padding_idx ~= nil then
+    if type(padding_idx) ~= "number" then
+      error("embedding: expected an integer padding_idx, got " .. type(padding_idx), 2)
+    end
     if padding_idx < 0 then padding_idx = padding_idx + weight:size(1) + 1 end
     -- the padding positions read the row without recording its gradient
     local mask = ids:eq(padding_idx):unsqueeze(-1)
