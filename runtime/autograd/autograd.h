@@ -125,6 +125,9 @@ void lg_scope_begin(lg_scope *s, lg_ctx *ctx);
 lg_status lg_scope_end(lg_scope *s);
 /* A new reference to t that survives scope_end (NULL stays NULL). */
 lg_tensor *lg_keep(lg_scope *s, lg_tensor *t);
+/* Makes t (a new reference built outside the scope) a temporary of it;
+ * on a failed scope t is released. Returns t, or NULL. */
+lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t);
 /* Runs op and registers its result as a temporary. */
 lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
                    const lg_params *p);
