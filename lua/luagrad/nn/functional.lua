@@ -584,6 +584,9 @@ end
 function F.smooth_l1_loss(input, target, ...)
   check_pair(input, target, "smooth_l1_loss")
   local o = plain_loss_args.smooth_l1_loss(...)
+  if type(o.beta) ~= "number" or o.beta < 0 then
+    error("smooth_l1_loss: expected a number beta >= 0, got " .. tostring(o.beta), 2)
+  end
   local d = (input - target):abs()
   if o.beta == 0 then return reduce(d, o.reduction, "smooth_l1_loss") end
   local loss = lg.where(d:lt(o.beta), d * d * (0.5 / o.beta), d - 0.5 * o.beta)
@@ -595,6 +598,9 @@ end
 function F.huber_loss(input, target, ...)
   check_pair(input, target, "huber_loss")
   local o = plain_loss_args.huber_loss(...)
+  if type(o.delta) ~= "number" or o.delta <= 0 then
+    error("huber_loss: expected a number delta > 0, got " .. tostring(o.delta), 2)
+  end
   local d = (input - target):abs()
   local loss = lg.where(d:lt(o.delta), d * d * 0.5, (d - 0.5 * o.delta) * o.delta)
   return reduce(loss, o.reduction, "huber_loss")
