@@ -278,7 +278,7 @@ describe("the REPL on piped input", function()
   it("reads multi-line chunks and goes on after errors", function()
     local out, code = pipe_repl("function f(a)\n  return a * 2\nend\n"
                                 .. "error('boom')\nf(21)\nx = = 1\n{\n3}\n")
-    assert.equal(0, code)
+    assert.equal(1, code) -- the chunks after the errors ran, then exit 1
     assert.truthy(out:find("^stdin:1: boom\nstack traceback:\n"), out)
     assert.truthy(out:find("\n42\nstdin:1: unexpected symbol near '='\n{3}\n$"),
                   out)
@@ -293,6 +293,25 @@ describe("the REPL on piped input", function()
     assert.falsy(out:find("not reached", 1, true))
   end)
 
+  it("exits non-zero when any chunk failed, 0 when none did", function()
+    local cases = {
+      {"error('e')\n", 1},                  -- a runtime error
+      {"print(1)\nerror('e')\nprint(2)\n", 1}, -- the rest still runs
+      {"x = = 1\n", 1},                     -- a syntax error
+      {":bogus\n", 1},                      -- an unknown command
+      {"error('e')\n:quit\n", 1},           -- :quit keeps the failure
+      {"print(1)\n:quit\n", 0},
+      {"x = 1\nx\n", 0},
+    }
+    for _, case in ipairs(cases) do
+      local out, code = pipe_repl(case[1])
+      assert.equal(case[2], code, case[1] .. " -> " .. out)
+    end
+    local out, code = pipe_repl("print('a')\nerror('boom')\nprint('b')\n")
+    assert.equal(1, code)
+    assert.truthy(out:find("^a\nstdin:1: boom\n.*\nb\n$"), out)
+  end)
+
   it("has nn, F, func and optim at the prompt without errors", function()
     local out, code = pipe_repl("type(nn), type(F), type(func), type(optim)\n")
     assert.equal(0, code)
@@ -303,7 +322,7 @@ describe("the REPL on piped input", function()
 
   it("reports an unfinished chunk at the end of input", function()
     local out, code = pipe_repl("function f(\n")
-    assert.equal(0, code)
+    assert.equal(1, code)
     assert.truthy(out:find("<eof>", 1, true), out)
   end)
 end)
