@@ -53,7 +53,8 @@ static int64_t check_position(lua_State *L, int64_t i, int64_t n, int dim,
 
 /* Plans t[key] for an integer or a Torch7 table key, validating everything
  * before any tensor is made. Returns the number of steps; *all_ints tells
- * whether every entry selected (so a 0-d result is returned as a number). */
+ * whether every entry selected (so a 0-d result may be returned as a
+ * number: see element_as_tensor). */
 static int plan_index(lua_State *L, const lg_tensor *t, int key,
                       index_step *steps, bool *all_ints) {
   const char *what = "index";
@@ -158,6 +159,17 @@ static int push_property(lua_State *L, lg_tensor *t, const char *key) {
   return 1;
 }
 
+/* Whether t[i] that reaches a single element returns it as a 0-d tensor
+ * instead of a Lua number: when t takes part in autograd (requires grad,
+ * or has a grad_fn), so that the element keeps the graph. A plain
+ * tensor's element stays a number (Torch7's convention).
+ * Hook for the vmap and forward-mode work: a batched tensor (its element
+ * is a batch of numbers) and a dual tensor (its element has a tangent)
+ * must answer true here as well. */
+static bool element_as_tensor(const lg_tensor *t) {
+  return lg_tensor_requires_grad(t);
+}
+
 static int t_index(lua_State *L) {
   int type = lua_type(L, 2);
   if (type == LUA_TSTRING) {
@@ -177,7 +189,8 @@ static int t_index(lua_State *L) {
     lgl_box *box = lgl_new_box(L);
     lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
     if (!box->t) return lgl_error(L);
-    if (all_ints && box->t->ndim == 0) push_element(L, box->t, 0);
+    if (all_ints && box->t->ndim == 0 && !element_as_tensor(t))
+      push_element(L, box->t, 0);
     return 1;
   }
   lg_tensor *key = lgl_to_tensor(L, 2);
