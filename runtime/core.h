@@ -39,6 +39,7 @@ struct lg_ctx {
   uint64_t autograd_runs;  /* numbers backward runs (engine scratch marks) */
   char error[LG_ERROR_SIZE];
   lg_alloc_cache cache;    /* freed tensor memory kept for reuse */
+  lg_print_options print;  /* how lg_tensor_format writes tensors */
 };
 
 typedef struct lg_storage {

@@ -9,11 +9,44 @@
 
 local M = {}
 
--- How much of a table is shown: nesting depth, entries per table, and the
--- width under which a table stays on one line.
+-- How much of a table is shown: nesting depth and entries per table.
 M.max_depth = 4
 M.max_items = 100
-M.width = 80
+
+-- M.width, the characters per line under which a table stays on one line
+-- and at which tensors wrap, is luagrad's `linewidth` print option, so
+-- `repl.width = 60` and `lg.set_printoptions{linewidth = 60}` are one
+-- setting (of this Lua state). Without luagrad it is a value of its own.
+local own_width = 80
+local luagrad_or_false -- require "luagrad", or false when it is not there
+
+local function luagrad()
+  if luagrad_or_false == nil then
+    local ok, lg = pcall(require, "luagrad")
+    luagrad_or_false = ok and type(lg) == "table" and lg.get_printoptions
+      and lg or false
+  end
+  return luagrad_or_false
+end
+
+setmetatable(M, {
+  __index = function(_, key)
+    if key ~= "width" then return nil end
+    local lg = luagrad()
+    return lg and lg.get_printoptions().linewidth or own_width
+  end,
+  __newindex = function(t, key, value)
+    if key ~= "width" then return rawset(t, key, value) end
+    local lg = luagrad()
+    if lg then
+      lg.set_printoptions{linewidth = value}
+    elseif math.type(value) ~= "integer" or value < 1 then
+      error("repl.width: expected an integer >= 1, got " .. tostring(value), 2)
+    else
+      own_width = value
+    end
+  end,
+})
 
 local keywords = {
   "and", "break", "do", "else", "elseif", "end", "false", "for", "function",
