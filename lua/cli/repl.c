@@ -318,7 +318,8 @@ static const char help_text[] =
     "  :quit          leave the REPL (as Ctrl-D on an empty line does)\n"
     "An expression prints its values; a trailing ';' suppresses that.\n"
     "Unfinished code continues on the next line (prompt '>>').\n"
-    "Tab completes globals, fields and methods (lg.nn.Lin<Tab>, t:su<Tab>).\n"
+    "Tab completes globals, fields and methods (lg.nn.Lin<Tab>, t:su<Tab>,\n"
+    "net[1].<Tab>); it reads the expression, never calls: none after f().\n"
     "Ctrl-C clears the line, or interrupts a running computation.\n"
     "Globals: lg, nn, F, func, optim (loaded on first use).\n";
 
