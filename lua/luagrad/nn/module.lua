@@ -645,7 +645,7 @@ function Module.extra_repr() return nil end
 
 -- The line width a summary of parameters wraps at: the tensors' linewidth.
 local function line_width()
-  return lg.get_printoptions and lg.get_printoptions().linewidth or 80
+  return lg.get_printoptions().linewidth
 end
 
 -- "{16, 4}", with the dtype after it when it is not float32.
@@ -664,18 +664,19 @@ local function registered(reg, m, kind)
   return out
 end
 
--- items joined by ", " into lines that start with `pad` (the first with
--- first_pad instead) and end before column `width`, where a line starts at
--- column `start`; an item longer than a line gets a line of its own.
-local function wrap(items, first_pad, pad, start, width)
-  local lines, line = {}, first_pad
+-- items joined by ", " on lines that start with pad and stop before
+-- column `width` (a line's first column is `column`); an item longer than
+-- a line gets a line of its own.
+local function wrap(items, pad, column, width)
+  local lines, line, count = {}, pad, 0
   for i, item in ipairs(items) do
     local piece = item .. (i < #items and "," or "")
-    if line ~= first_pad and line ~= pad and start + #line + 1 + #piece > width then
+    if count > 0 and column + #line + 1 + #piece > width then
       lines[#lines + 1] = line
-      line = pad
+      line, count = pad, 0
     end
-    line = line .. ((line == first_pad or line == pad) and "" or " ") .. piece
+    line = line .. (count > 0 and " " or "") .. piece
+    count = count + 1
   end
   lines[#lines + 1] = line
   return table.concat(lines, "\n")
@@ -717,7 +718,7 @@ function render(m, indent, lead)
     if start + #one_line <= width then return one_line end
     -- on the lines below, under the name and two columns in
     local pad = string.rep(" ", lead + 2)
-    return head .. "\n" .. wrap(items, pad, pad, indent, width)
+    return head .. "\n" .. wrap(items, pad, indent, width)
   end
   for _, key in ipairs(reg.order) do
     local kind, v = reg.kind[key], rawget(m, key)
