@@ -112,6 +112,14 @@ lg_status lg_wrap_dim(lg_ctx *ctx, const char *op, int64_t dim, int ndim,
 lg_status lg_tensor_view_of(lg_ctx *ctx, const lg_tensor *base, int ndim,
                             const int64_t *sizes, const int64_t *strides,
                             int64_t offset, lg_tensor **out);
+/* Whether t has exactly these sizes (and ndim). */
+static inline bool lg_tensor_has_shape(const lg_tensor *t, int ndim,
+                                       const int64_t *sizes) {
+  if (t->ndim != ndim) return false;
+  for (int i = 0; i < ndim; i++)
+    if (t->sizes[i] != sizes[i]) return false;
+  return true;
+}
 /* Row-major contiguous strides for sizes. */
 void lg_contiguous_strides(int ndim, const int64_t *sizes, int64_t *strides);
 static inline char *lg_data_ptr(const lg_tensor *t) {

@@ -1,6 +1,6 @@
 /* dispatch.c: the op table generated from lg_ops.h and lg_op_run, the one
- * entry point through which every op runs (and where autograd will record
- * the graph). */
+ * entry point through which every op runs; it hands ops that need a graph
+ * to autograd/record.c, which records them. */
 #include <string.h>
 
 #include "autograd.h"

@@ -14,6 +14,13 @@
   X(LG_BOOL, bool) X(LG_UINT8, uint8_t) X(LG_INT32, int32_t)                 \
   X(LG_INT64, int64_t) X(LG_FLOAT32, float) X(LG_FLOAT64, double)
 
+/* Expands X(suffix, C type) for every dtype, in dtype order, to stamp out
+ * one loop per dtype (suffixes keep `bool` from expanding to _Bool inside
+ * generated names); _NUMERIC leaves out bool. */
+#define LG_FOR_EACH_NUMERIC_SUFFIX(X)                                        \
+  X(u8, uint8_t) X(i32, int32_t) X(i64, int64_t) X(f32, float) X(f64, double)
+#define LG_FOR_EACH_SUFFIX(X) X(b, bool) LG_FOR_EACH_NUMERIC_SUFFIX(X)
+
 /* 0 bool, 1 integer, 2 floating point. */
 int lg_dtype_category(lg_dtype dtype);
 /* The wider of two dtypes by promotion order. */

@@ -119,19 +119,19 @@
   /* neural-network kernels (nn.functional): fused forwards; the params    \
    * conventions are in the header comments of nn_*.c / conv.c             \
    * (optional inputs are passed only when present, flagged LG_FLAG_OPT*) */\
-  X(SOFTMAX, "softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_nn) \
-  X(LOG_SOFTMAX, "log_softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_nn) \
-  X(CROSS_ENTROPY, "cross_entropy", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_nn) \
-  X(NLL_LOSS, "nll_loss", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_nn) \
-  X(LAYER_NORM, "layer_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
-  X(BATCH_NORM, "batch_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
-  X(GROUP_NORM, "group_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
+  X(SOFTMAX, "softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_loss) \
+  X(LOG_SOFTMAX, "log_softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_loss) \
+  X(CROSS_ENTROPY, "cross_entropy", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_loss) \
+  X(NLL_LOSS, "nll_loss", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_loss) \
+  X(LAYER_NORM, "layer_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_norm) \
+  X(BATCH_NORM, "batch_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_norm) \
+  X(GROUP_NORM, "group_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_norm) \
   X(CONV2D, "conv2d", LG_KIND_OTHER, -1, 1, lg_kernel_conv2d, lg_backward_conv) \
   X(CONV_TRANSPOSE2D, "conv_transpose2d", LG_KIND_OTHER, -1, 1, lg_kernel_conv2d, lg_backward_conv) \
   X(CONV2D_WEIGHT_GRAD, "conv2d_weight_grad", LG_KIND_OTHER, 2, 1, lg_kernel_conv2d, lg_backward_conv) \
-  X(MAX_POOL2D, "max_pool2d", LG_KIND_OTHER, 1, 2, lg_kernel_pool2d, lg_backward_conv) \
-  X(AVG_POOL2D, "avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
-  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
+  X(MAX_POOL2D, "max_pool2d", LG_KIND_OTHER, 1, 2, lg_kernel_pool2d, lg_backward_pool) \
+  X(AVG_POOL2D, "avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_pool) \
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_pool) \
   /* linear algebra: batched, broadcasting matmul through cblas */           \
   X(MATMUL,     "matmul",     LG_KIND_OTHER,       2, 1, lg_kernel_matmul, lg_backward_matmul) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \

@@ -293,9 +293,7 @@ lg_status lg_prepare_out(lg_ctx *ctx, const char *op, lg_tensor **out,
                          lg_dtype dtype, int ndim, const int64_t *sizes) {
   if (!*out) return lg_empty(ctx, dtype, ndim, sizes, out);
   lg_tensor *t = *out;
-  bool same = t->ndim == ndim;
-  for (int i = 0; same && i < ndim; i++) same = t->sizes[i] == sizes[i];
-  if (!same) {
+  if (!lg_tensor_has_shape(t, ndim, sizes)) {
     char a[160], b[160];
     return lg_fail(ctx, LG_ERR_SHAPE,
                    "%s: result of shape %s does not fit the output of shape %s",

@@ -26,8 +26,8 @@ typedef struct lgl_state {
   lua_State *current_L; /* the thread running a backward (custom nodes) */
 } lgl_state;
 
-/* The userdata of a tensor: one pointer, NULL after release. check is
- * t ^ LGL_BOX_KEY once lgl_box_set filled the box: lgl_to_tensor then
+/* The userdata of a tensor: the tensor pointer t (NULL after release) and
+ * a check word, t ^ LGL_BOX_KEY once lgl_box_set filled the box: lgl_to_tensor then
  * recognises the box without fetching its metatable (a released box, or
  * one filled without lgl_box_set, takes the metatable check). */
 typedef struct lgl_box {

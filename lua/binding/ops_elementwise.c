@@ -176,7 +176,10 @@ void lgl_open_elementwise(lua_State *L, const lgl_tables *T) {
     lgl_setfuncs(L, target ? module_only : methods_only, T->state, T->meta);
     lua_pop(L, 1);
   }
-  /* PyTorch aliases */
+  /* Aliases: PyTorch's multiply, subtract, divide, true_divide, greater
+   * and less, and two luagrad names PyTorch does not have: fmod_floor
+   * (remainder, floor rounding; torch.fmod truncates) and equal_elements
+   * (eq; torch.equal compares whole tensors). */
   static const char *const aliases[][2] = {
       {"multiply", "mul"}, {"subtract", "sub"}, {"divide", "div"},
       {"true_divide", "div"}, {"fmod_floor", "remainder"},

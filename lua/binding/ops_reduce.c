@@ -11,7 +11,7 @@
  *   t:var([dims][, {unbiased=, correction=, keepdim=}]), same for std
  *   t:norm([p[, dims[, keepdim]]]) with p a number, math.huge or "fro"
  *   t:cumsum(d), t:cumprod(d)
- * A bare boolean after the dims always means keepdim (API.md), also for
+ * A bare boolean after the dims always means keepdim (luagrad's rule), also for
  * var/std where PyTorch's positional form would read it as unbiased.
  */
 #include <math.h>

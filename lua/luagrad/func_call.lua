@@ -260,7 +260,7 @@ end
 
 --- functional_call(module, params, args, kwargs, opts) calls module with
 --- its parameters and buffers replaced by params for the duration of the
---- call (API.md, func): params a table dotted name -> tensor or an array of
+--- call (README, "functional_call"): params a table dotted name -> tensor or an array of
 --- such tables with distinct keys; args a single value, or an array table
 --- of arguments (`{tbl}` passes one table; `args.n` is honoured; a table
 --- with a metatable is a single value), nil for none; kwargs nil or a table

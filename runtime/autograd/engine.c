@@ -370,10 +370,7 @@ static lg_status root_grad(lg_ctx *ctx, lg_tensor *out, lg_tensor *given,
                      "elements", fname, (long long)lg_tensor_numel(out));
     return lg_full(ctx, out->dtype, out->ndim, out->sizes, 1, g);
   }
-  bool same = given->ndim == out->ndim;
-  for (int i = 0; same && i < out->ndim; i++)
-    same = given->sizes[i] == out->sizes[i];
-  if (!same) {
+  if (!lg_tensor_has_shape(given, out->ndim, out->sizes)) {
     char a[160], b[160];
     return lg_fail(ctx, LG_ERR_SHAPE,
                    "%s: gradient of shape %s does not match the output's "

@@ -1,4 +1,5 @@
-/* autograd.c: recording the graph as ops run, and the backward engine.
+/* record.c: recording the graph as ops run (the backward engine that runs
+ * it is engine.c).
  *
  * lg_op_run hands every op to lg_autograd_record_run. When grad mode is on
  * and an input takes part in the graph, the op's result gets a node that
@@ -7,7 +8,7 @@
  * result written back, the tensor taking over the new node: the graph
  * stays acyclic and every rule is the out-of-place one.
  *
- * The engine (run_backward) finds the nodes reachable from the outputs,
+ * The engine (engine.c) finds the nodes reachable from the outputs,
  * counts for each how many reachable nodes feed it, then runs the rules in
  * an order where a node runs only once all gradients into it are summed.
  */
@@ -97,10 +98,8 @@ lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
 
 lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
   if (grad) {
-    bool same = grad->ndim == t->ndim && grad->dtype == t->dtype;
-    for (int i = 0; same && i < t->ndim; i++)
-      same = grad->sizes[i] == t->sizes[i];
-    if (!same) {
+    if (grad->dtype != t->dtype ||
+        !lg_tensor_has_shape(grad, t->ndim, t->sizes)) {
       char a[160], b[160];
       return lg_fail(ctx, LG_ERR_SHAPE,
                      "grad: assigned gradient of shape %s and dtype %s does "
