@@ -299,11 +299,6 @@ static int t_tostring(lua_State *L) {
 
 /* ---- print options ---------------------------------------------------------- */
 
-/* The keys of lg.set_printoptions, sorted, as the error message lists them. */
-static const char *const print_option_keys[] = {
-    "edgeitems", "linewidth", "precision", "profile", "sci_mode", "threshold",
-    NULL};
-
 /* The value at idx as an error message shows what was given: a string
  * quoted, a number or boolean as itself, anything else by its type. */
 static const char *given(lua_State *L, int idx) {
@@ -336,17 +331,9 @@ static int l_set_printoptions(lua_State *L) {
     return luaL_error(L, "set_printoptions: expected a table of options, "
                       "got %s", luaL_typename(L, 1));
   lua_settop(L, 1);
-  for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) {
-    int known = 0;
-    for (int i = 0; print_option_keys[i] && !known; i++)
-      known = lua_type(L, -2) == LUA_TSTRING &&
-              strcmp(lua_tostring(L, -2), print_option_keys[i]) == 0;
-    if (!known)
-      return luaL_error(L, "set_printoptions: unknown option \"%s\" "
-                        "(expected edgeitems, linewidth, precision, profile, "
-                        "sci_mode, threshold)", lua_type(L, -2) == LUA_TSTRING
-                        ? lua_tostring(L, -2) : given(L, -2));
-  }
+  lgl_check_options(L, 1, "set_printoptions",
+                    LGL_OPTIONS("edgeitems", "linewidth", "precision",
+                                "profile", "sci_mode", "threshold"));
   lg_ctx *ctx = lgl_ctx(L);
   lg_print_options o = lg_ctx_print_options(ctx);
   if (lua_getfield(L, 1, "profile") != LUA_TNIL) {
