@@ -133,6 +133,9 @@ local function rnn_class(mode)
       if s == nil then
         return lg.zeros({self.num_layers * directions, n, hidden}, {dtype = x.dtype})
       end
+      if not lg.is_tensor(s) then
+        L.raise(string.format("%s: expected a tensor or nil as %s, got %s", fname, what, L.typename(s)))
+      end
       if not batched then s = s:unsqueeze(2) end
       if s:dim() ~= 3 or s:size(1) ~= self.num_layers * directions or s:size(2) ~= n
          or s:size(3) ~= hidden then
