@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl.h"
 
 int64_t lgl_check_integer(lua_State *L, int idx, const char *fname,

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "autograd.h"
-#include "dtype.h"
 #include "lgl.h"
 
 static const char identity_key = 'i'; /* registry: weak ptr -> userdata */

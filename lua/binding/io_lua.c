@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "lgl.h"
-#include "serialize.h"
 
 #define HOLDER_TYPE "luagrad.io.file"
 

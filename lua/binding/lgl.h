@@ -12,7 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "core.h"
+#include "luagrad.h"
+#include "luagrad_ext.h" /* the one internal header the binding uses */
 
 #define LGL_TENSOR_TYPE "luagrad.Tensor"
 #define LGL_STATE_UPVALUE lua_upvalueindex(1)
@@ -27,9 +28,10 @@ typedef struct lgl_state {
 } lgl_state;
 
 /* The userdata of a tensor: the tensor pointer t (NULL after release) and
- * a check word, t ^ LGL_BOX_KEY once lgl_box_set filled the box: lgl_to_tensor then
- * recognises the box without fetching its metatable (a released box, or
- * one filled without lgl_box_set, takes the metatable check). */
+ * a check word, t ^ LGL_BOX_KEY once lgl_box_set filled the box:
+ * lgl_to_tensor then recognises the box without fetching its metatable (a
+ * released box, or one filled without lgl_box_set, takes the metatable
+ * check). */
 typedef struct lgl_box {
   lg_tensor *t;
   uintptr_t check;
@@ -139,6 +141,16 @@ void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
+
+/* ---- wrappers generated from the op table (ops_table.c) ----------------- */
+/* Registers fn as the module function and method of every op of kind, and
+ * inplace_fn (when not NULL) as its in-place method name_; each closure
+ * carries the op, which the wrapper reads with lgl_upvalue_op. */
+void lgl_register_kind(lua_State *L, const lgl_tables *T, int kind,
+                       lua_CFunction fn, lua_CFunction inplace_fn);
+lg_op lgl_upvalue_op(lua_State *L);
+/* Raises when an op of a generated kind has no registered wrapper. */
+void lgl_check_generated(lua_State *L, const lgl_tables *T);
 
 /* ---- autograd (autograd_lua.c) ------------------------------------------- */
 /* Pushes t (taking the reference) as the one Lua value of that C tensor. */

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl.h"
 
 /* Stores t into box (made earlier) or raises under fname. */

@@ -1,6 +1,9 @@
 /* ops_reduce.c: Lua wrappers for the reductions (sum mean prod amax amin
  * logsumexp all any var std norm max min argmax argmin cumsum cumprod),
- * each registered as a tensor method and as an lg.* function.
+ * each registered as a tensor method and as an lg.* function. The kinds
+ * LG_KIND_REDUCE (sum ... any), LG_KIND_ARGREDUCE (argmax, argmin) and
+ * LG_KIND_SCAN (cumsum, cumprod) have one wrapper each, registered for
+ * every op of the kind in lg_ops.h (ops_table.c).
  *
  * Argument forms (dims 1-based, negative from the end):
  *   t:sum()  t:sum(d)  t:sum({d1, d2})  t:sum(d, true)  t:sum(d, {keepdim=true})
@@ -62,8 +65,9 @@ static bool opt_keepdim(lua_State *L, int idx, const char *fname) {
   }
 }
 
-/* t:op([dims][, keepdim]) for the plain reductions. */
-static int reduce_dims(lua_State *L, lg_op op) {
+/* t:op([dims][, keepdim]): LG_KIND_REDUCE. */
+static int l_reduce(lua_State *L) {
+  lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
@@ -72,17 +76,6 @@ static int reduce_dims(lua_State *L, lg_op op) {
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
-
-static int l_sum(lua_State *L) { return reduce_dims(L, LG_OP_SUM); }
-static int l_mean(lua_State *L) { return reduce_dims(L, LG_OP_MEAN); }
-static int l_prod(lua_State *L) { return reduce_dims(L, LG_OP_PROD); }
-static int l_amax(lua_State *L) { return reduce_dims(L, LG_OP_AMAX); }
-static int l_amin(lua_State *L) { return reduce_dims(L, LG_OP_AMIN); }
-static int l_logsumexp(lua_State *L) {
-  return reduce_dims(L, LG_OP_LOGSUMEXP);
-}
-static int l_all(lua_State *L) { return reduce_dims(L, LG_OP_ALL); }
-static int l_any(lua_State *L) { return reduce_dims(L, LG_OP_ANY); }
 
 /* max/min: of everything, over one dim (values, indices), or elementwise
  * against another tensor. */
@@ -115,8 +108,10 @@ static int minmax(lua_State *L, bool want_max) {
 static int l_max(lua_State *L) { return minmax(L, true); }
 static int l_min(lua_State *L) { return minmax(L, false); }
 
-/* argmax/argmin over one dim, or of the flattened tensor. */
-static int argminmax(lua_State *L, lg_op op) {
+/* t:op([dim][, keepdim]) over one dim, or of the flattened tensor:
+ * LG_KIND_ARGREDUCE. */
+static int l_argreduce(lua_State *L) {
+  lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
@@ -135,8 +130,6 @@ static int argminmax(lua_State *L, lg_op op) {
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
-static int l_argmax(lua_State *L) { return argminmax(L, LG_OP_ARGMAX); }
-static int l_argmin(lua_State *L) { return argminmax(L, LG_OP_ARGMIN); }
 
 /* var/std: [dims][, keepdim | {unbiased=, correction=, keepdim=}] */
 static int var_std(lua_State *L, lg_op op) {
@@ -191,8 +184,9 @@ static int l_norm(lua_State *L) {
   return lgl_run_op(L, LG_OP_NORM, 1, &t, &p, 1);
 }
 
-/* cumsum(d) / cumprod(d): the dim is required, as in PyTorch. */
-static int cumulative(lua_State *L, lg_op op) {
+/* t:op(d), the dim required as in PyTorch: LG_KIND_SCAN. */
+static int l_scan(lua_State *L) {
+  lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
@@ -202,22 +196,16 @@ static int cumulative(lua_State *L, lg_op op) {
   p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
-static int l_cumsum(lua_State *L) { return cumulative(L, LG_OP_CUMSUM); }
-static int l_cumprod(lua_State *L) { return cumulative(L, LG_OP_CUMPROD); }
 
 static const luaL_Reg reduce_functions[] = {
-    {"sum", l_sum},         {"mean", l_mean},
-    {"prod", l_prod},       {"amax", l_amax},
-    {"amin", l_amin},       {"logsumexp", l_logsumexp},
-    {"all", l_all},         {"any", l_any},
-    {"max", l_max},         {"min", l_min},
-    {"argmax", l_argmax},   {"argmin", l_argmin},
-    {"var", l_var},         {"std", l_std},
-    {"norm", l_norm},       {"cumsum", l_cumsum},
-    {"cumprod", l_cumprod}, {NULL, NULL}};
+    {"max", l_max}, {"min", l_min}, {"var", l_var},
+    {"std", l_std}, {"norm", l_norm}, {NULL, NULL}};
 
 /* Registers the reductions as methods and module functions. */
 void lgl_open_reduce(lua_State *L, const lgl_tables *T) {
+  lgl_register_kind(L, T, LG_KIND_REDUCE, l_reduce, NULL);
+  lgl_register_kind(L, T, LG_KIND_ARGREDUCE, l_argreduce, NULL);
+  lgl_register_kind(L, T, LG_KIND_SCAN, l_scan, NULL);
   lua_pushvalue(L, T->methods);
   lgl_setfuncs(L, reduce_functions, T->state, T->meta);
   lua_pop(L, 1);

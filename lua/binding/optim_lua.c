@@ -20,7 +20,6 @@
  *                    eps, maximize)
  */
 #include "lgl.h"
-#include "optim.h"
 
 /* A tensor or nil at idx. */
 static lg_tensor *opt_tensor(lua_State *L, int idx, const char *fname) {
