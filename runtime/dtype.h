@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "luagrad.h"
+#include "luagrad_ext.h"
 
 /* Expands X(dtype enum, C type) for every dtype. */
 #define LG_FOR_EACH_DTYPE(X)                                                 \
@@ -39,8 +39,6 @@ lg_dtype lg_result_type(const lg_tensor *a, const lg_tensor *b);
 
 double lg_load_double(const void *p, lg_dtype dtype);
 int64_t lg_load_int(const void *p, lg_dtype dtype);
-void lg_store_double(void *p, lg_dtype dtype, double v);
-void lg_store_int(void *p, lg_dtype dtype, int64_t v);
 
 /* Writes n copies of value (converted to dtype) into contiguous memory. */
 void lg_fill_contiguous(void *data, lg_dtype dtype, int64_t n, double value);

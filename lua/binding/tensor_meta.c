@@ -1,12 +1,13 @@
 /* tensor_meta.c: the luagrad.Tensor metatable: release (__gc/__close),
  * field access (__index: methods, properties, t[i], t[{...}], masks),
- * assignment (__newindex), #t, tostring, arithmetic operators, and the
- * basic methods (size, item, tolist, to, fill_, copy_, ...). */
+ * assignment (__newindex), #t, tostring and the print options that shape
+ * it (lg.set_printoptions), arithmetic operators, and the basic methods
+ * (size, item, tolist, to, fill_, copy_, ...). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl.h"
 
 #define METHODS_UPVALUE lua_upvalueindex(3)
@@ -22,9 +23,9 @@ static int t_release(lua_State *L) {
 
 /* Pushes one element as a Lua value (integer, number or boolean). */
 static void push_element(lua_State *L, const lg_tensor *t, int64_t flat) {
-  if (t->dtype == LG_BOOL)
+  if (lg_tensor_dtype(t) == LG_BOOL)
     lua_pushboolean(L, lg_tensor_get_int(t, flat) != 0);
-  else if (lg_dtype_is_float(t->dtype))
+  else if (lg_dtype_is_float(lg_tensor_dtype(t)))
     lua_pushnumber(L, lg_tensor_get(t, flat));
   else
     lua_pushinteger(L, (lua_Integer)lg_tensor_get_int(t, flat));
@@ -53,26 +54,27 @@ static int64_t check_position(lua_State *L, int64_t i, int64_t n, int dim,
 
 /* Plans t[key] for an integer or a Torch7 table key, validating everything
  * before any tensor is made. Returns the number of steps; *all_ints tells
- * whether every entry selected (so a 0-d result is returned as a number). */
+ * whether every entry selected (so a 0-d result may be returned as a
+ * number: see element_as_tensor). */
 static int plan_index(lua_State *L, const lg_tensor *t, int key,
                       index_step *steps, bool *all_ints) {
   const char *what = "index";
   *all_ints = true;
   if (lua_type(L, key) == LUA_TNUMBER) {
-    if (t->ndim == 0)
+    if (lg_tensor_ndim(t) == 0)
       luaL_error(L, "index: a 0-d tensor can't be indexed; use item()");
     int64_t i = lgl_check_integer(L, key, what, "the index");
     steps[0] = (index_step){LG_OP_SELECT, 0,
-                            check_position(L, i, t->sizes[0], 0, what), 1};
+                            check_position(L, i, lg_tensor_sizes(t)[0], 0, what), 1};
     return 1;
   }
   int n = (int)lua_rawlen(L, key);
-  if (n > t->ndim)
-    luaL_error(L, "index: %d entries for a %d-d tensor", n, t->ndim);
+  if (n > lg_tensor_ndim(t))
+    luaL_error(L, "index: %d entries for a %d-d tensor", n, lg_tensor_ndim(t));
   int dim = 0, out_dim = 0; /* dim in t, dim in the partially indexed view */
   for (int k = 1; k <= n; k++, dim++) {
     lua_rawgeti(L, key, k);
-    int64_t size = t->sizes[dim];
+    int64_t size = lg_tensor_sizes(t)[dim];
     if (lua_type(L, -1) == LUA_TNUMBER) {
       int64_t i = lgl_check_integer(L, -1, what, "the index");
       steps[k - 1] = (index_step){LG_OP_SELECT, out_dim,
@@ -105,11 +107,11 @@ static int plan_index(lua_State *L, const lg_tensor *t, int key,
       out_dim++;
     } else {
       luaL_error(L, "index: expected an integer or a {first, last} range at "
-                 "position %d, got %s", k, luaL_typename(L, -1));
+                 "position %d, got %s", k, lgl_typename(L, -1));
     }
     lua_pop(L, 1);
   }
-  if (n < t->ndim) *all_ints = false;
+  if (n < lg_tensor_ndim(t)) *all_ints = false;
   return n;
 }
 
@@ -136,26 +138,37 @@ static lg_tensor *run_index(lg_ctx *ctx, lg_tensor *t, const index_step *s,
 static int index_by_tensor(lua_State *L, lg_tensor *t, lg_tensor *key) {
   lg_tensor *in[2] = {t, key};
   lg_params p = {0};
-  if (key->dtype == LG_BOOL)
+  if (lg_tensor_dtype(key) == LG_BOOL)
     return lgl_run_op(L, LG_OP_MASKED_SELECT, 2, in, &p, 0);
-  if (lg_dtype_is_float(key->dtype) || key->dtype == LG_UINT8)
+  if (lg_dtype_is_float(lg_tensor_dtype(key)) || lg_tensor_dtype(key) == LG_UINT8)
     return luaL_error(L, "index: a tensor index must be bool (a mask) or "
                       "int64/int32 (1-based indices), got %s",
-                      lg_dtype_name(key->dtype));
+                      lg_dtype_name(lg_tensor_dtype(key)));
   return lgl_run_op(L, LG_OP_INDEX_SELECT, 2, in, &p, 0);
 }
 
 static int push_property(lua_State *L, lg_tensor *t, const char *key) {
   if (strcmp(key, "shape") == 0) {
-    lgl_push_shape(L, t->ndim, t->sizes);
+    lgl_push_shape(L, lg_tensor_ndim(t), lg_tensor_sizes(t));
   } else if (strcmp(key, "dtype") == 0) {
-    lua_pushstring(L, lg_dtype_name(t->dtype));
+    lua_pushstring(L, lg_dtype_name(lg_tensor_dtype(t)));
   } else if (strcmp(key, "ndim") == 0) {
-    lua_pushinteger(L, t->ndim);
+    lua_pushinteger(L, lg_tensor_ndim(t));
   } else {
     return lgl_autograd_property(L, t, key); /* unknown keys read as nil */
   }
   return 1;
+}
+
+/* Whether t[i] that reaches a single element returns it as a 0-d tensor
+ * instead of a Lua number: when t takes part in autograd (requires grad,
+ * or has a grad_fn), so that the element keeps the graph. A plain
+ * tensor's element stays a number (Torch7's convention).
+ * Hook for the vmap and forward-mode work: a batched tensor (its element
+ * is a batch of numbers) and a dual tensor (its element has a tangent)
+ * must answer true here as well. */
+static bool element_as_tensor(const lg_tensor *t) {
+  return lg_tensor_requires_grad(t);
 }
 
 static int t_index(lua_State *L) {
@@ -177,13 +190,14 @@ static int t_index(lua_State *L) {
     lgl_box *box = lgl_new_box(L);
     lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
     if (!box->t) return lgl_error(L);
-    if (all_ints && box->t->ndim == 0) push_element(L, box->t, 0);
+    if (all_ints && lg_tensor_ndim(box->t) == 0 && !element_as_tensor(t))
+      push_element(L, box->t, 0);
     return 1;
   }
   lg_tensor *key = lgl_to_tensor(L, 2);
   if (key) return index_by_tensor(L, t, key);
   return luaL_error(L, "index: expected a method name, an integer, a table "
-                    "or a tensor as key, got %s", luaL_typename(L, 2));
+                    "or a tensor as key, got %s", lgl_typename(L, 2));
 }
 
 /* Writes v (number, boolean or tensor at v_idx) into the view dst. */
@@ -201,7 +215,7 @@ static void assign_into(lua_State *L, lg_tensor *dst, int v_idx) {
   } else {
     lg_tensor_release(dst);
     luaL_error(L, "assign: expected a number, boolean or tensor as the "
-               "value, got %s", luaL_typename(L, v_idx));
+               "value, got %s", lgl_typename(L, v_idx));
     return;
   }
   lg_tensor_release(out);
@@ -224,7 +238,7 @@ static int t_newindex(lua_State *L) {
     if (!lgl_to_tensor(L, 3) && lua_type(L, 3) != LUA_TNUMBER &&
         lua_type(L, 3) != LUA_TBOOLEAN)
       return luaL_error(L, "assign: expected a number, boolean or tensor as "
-                        "the value, got %s", luaL_typename(L, 3));
+                        "the value, got %s", lgl_typename(L, 3));
     lg_tensor *view = run_index(lgl_ctx(L), t, steps, n);
     if (!view) return lgl_error(L);
     assign_into(L, view, 3);
@@ -234,12 +248,12 @@ static int t_newindex(lua_State *L) {
   if (mask) {
     lg_params p = {0};
     p.flags = LG_FLAG_INPLACE;
-    if (mask->dtype != LG_BOOL)
+    if (lg_tensor_dtype(mask) != LG_BOOL)
       return luaL_error(L, "assign: a tensor key must be a bool mask, got %s",
-                        lg_dtype_name(mask->dtype));
+                        lg_dtype_name(lg_tensor_dtype(mask)));
     if (!lgl_to_scalar(L, 3, &p, 0))
       return luaL_error(L, "assign: t[mask] = v expects a number, got %s",
-                        luaL_typename(L, 3));
+                        lgl_typename(L, 3));
     lg_tensor *in[2] = {t, mask};
     return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1) - 1;
   }
@@ -249,13 +263,13 @@ static int t_newindex(lua_State *L) {
     return luaL_error(L, "assign: tensors have no assignable field '%s'",
                       lua_tostring(L, 2));
   return luaL_error(L, "assign: expected an integer, table or mask as key, "
-                    "got %s", luaL_typename(L, 2));
+                    "got %s", lgl_typename(L, 2));
 }
 
 static int t_len(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "len");
-  if (t->ndim == 0) return luaL_error(L, "len: a 0-d tensor has no length");
-  lua_pushinteger(L, (lua_Integer)t->sizes[0]);
+  if (lg_tensor_ndim(t) == 0) return luaL_error(L, "len: a 0-d tensor has no length");
+  lua_pushinteger(L, (lua_Integer)lg_tensor_sizes(t)[0]);
   return 1;
 }
 
@@ -283,6 +297,101 @@ static int t_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- print options ---------------------------------------------------------- */
+
+/* The value at idx as an error message shows what was given: a string
+ * quoted, a number or boolean as itself, anything else by its type. */
+static const char *given(lua_State *L, int idx) {
+  int type = lua_type(L, idx);
+  if (type == LUA_TSTRING)
+    return lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx));
+  if (type == LUA_TNUMBER || type == LUA_TBOOLEAN)
+    return luaL_tolstring(L, idx, NULL);
+  return luaL_typename(L, idx);
+}
+
+/* An integer field of the options table at 1 into *out (absent: kept). */
+static void opt_int_field(lua_State *L, const char *key, int *out) {
+  if (lua_getfield(L, 1, key) != LUA_TNIL) {
+    int64_t v = lgl_check_integer(L, -1, "set_printoptions", key);
+    if (v < INT_MIN || v > INT_MAX)
+      luaL_error(L, "set_printoptions: %s is out of range, got %I", key,
+                 (lua_Integer)v);
+    *out = (int)v;
+  }
+  lua_pop(L, 1);
+}
+
+/* lg.set_printoptions{precision, threshold, edgeitems, linewidth, profile,
+ * sci_mode}: PyTorch's, for this Lua state only. An absent key keeps its
+ * value; profile ("default", "short", "full") first resets them all;
+ * sci_mode is true, false or "auto" (PyTorch's None). */
+static int l_set_printoptions(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return luaL_error(L, "set_printoptions: expected a table of options, "
+                      "got %s", luaL_typename(L, 1));
+  lua_settop(L, 1);
+  lgl_check_options(L, 1, "set_printoptions",
+                    LGL_OPTIONS("edgeitems", "linewidth", "precision",
+                                "profile", "sci_mode", "threshold"));
+  lg_ctx *ctx = lgl_ctx(L);
+  lg_print_options o = lg_ctx_print_options(ctx);
+  if (lua_getfield(L, 1, "profile") != LUA_TNIL) {
+    const char *name = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING || !lg_print_options_profile(name, &o))
+      return luaL_error(L, "set_printoptions: expected \"default\", "
+                        "\"short\" or \"full\" for profile, got %s",
+                        given(L, -1));
+  }
+  lua_pop(L, 1);
+  opt_int_field(L, "precision", &o.precision);
+  opt_int_field(L, "edgeitems", &o.edgeitems);
+  opt_int_field(L, "linewidth", &o.linewidth);
+  if (lua_getfield(L, 1, "threshold") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      return luaL_error(L, "set_printoptions: expected a number for "
+                        "threshold, got %s", luaL_typename(L, -1));
+    o.threshold = (double)lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  int type = lua_getfield(L, 1, "sci_mode");
+  if (type == LUA_TBOOLEAN) {
+    o.sci_mode = lua_toboolean(L, -1);
+  } else if (type == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) {
+    o.sci_mode = -1;
+  } else if (type != LUA_TNIL) {
+    return luaL_error(L, "set_printoptions: expected true, false or "
+                      "\"auto\" for sci_mode, got %s", given(L, -1));
+  }
+  lua_pop(L, 1);
+  if (lg_ctx_set_print_options(ctx, &o) != LG_OK) return lgl_error(L);
+  return 0;
+}
+
+/* lg.get_printoptions(): the options as a table set_printoptions accepts. */
+static int l_get_printoptions(lua_State *L) {
+  lg_print_options o = lg_ctx_print_options(lgl_ctx(L));
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, o.precision);
+  lua_setfield(L, -2, "precision");
+  if (isfinite(o.threshold) && o.threshold == floor(o.threshold) &&
+      fabs(o.threshold) < 0x1p62)
+    lua_pushinteger(L, (lua_Integer)o.threshold);
+  else
+    lua_pushnumber(L, o.threshold); /* math.huge for the "full" profile */
+  lua_setfield(L, -2, "threshold");
+  lua_pushinteger(L, o.edgeitems);
+  lua_setfield(L, -2, "edgeitems");
+  lua_pushinteger(L, o.linewidth);
+  lua_setfield(L, -2, "linewidth");
+  if (o.sci_mode < 0)
+    lua_pushliteral(L, "auto");
+  else
+    lua_pushboolean(L, o.sci_mode);
+  lua_setfield(L, -2, "sci_mode");
+  return 1;
+}
+
 /* ---- arithmetic operators ------------------------------------------------ */
 
 /* a op b where either side may be a number; raises naming op. */
@@ -306,11 +415,11 @@ int lgl_binary(lua_State *L, lg_op op, int inplace) {
   } else {
     if (!a && !b)
       return luaL_error(L, "%s: expected at least one tensor, got %s and %s",
-                        lg_op_name(op), luaL_typename(L, 1),
-                        luaL_typename(L, 2));
+                        lg_op_name(op), lgl_typename(L, 1),
+                        lgl_typename(L, 2));
     return luaL_error(L, "%s: expected tensors or numbers, got %s and %s",
-                      lg_op_name(op), luaL_typename(L, 1),
-                      luaL_typename(L, 2));
+                      lg_op_name(op), lgl_typename(L, 1),
+                      lgl_typename(L, 2));
   }
   if (inplace) {
     if (!a) (void)lgl_check_tensor(L, 1, lg_op_name(op));
@@ -339,27 +448,27 @@ static int t_unm(lua_State *L) {
 static int m_size(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "size");
   if (lua_isnoneornil(L, 2)) {
-    lgl_push_shape(L, t->ndim, t->sizes);
+    lgl_push_shape(L, lg_tensor_ndim(t), lg_tensor_sizes(t));
     return 1;
   }
-  int64_t d = lgl_check_dim(L, 2, t->ndim, "size");
-  lua_pushinteger(L, (lua_Integer)(t->ndim ? t->sizes[d] : 1));
+  int64_t d = lgl_check_dim(L, 2, lg_tensor_ndim(t), "size");
+  lua_pushinteger(L, (lua_Integer)(lg_tensor_ndim(t) ? lg_tensor_sizes(t)[d] : 1));
   return 1;
 }
 
 static int m_stride(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "stride");
   if (lua_isnoneornil(L, 2)) {
-    lgl_push_shape(L, t->ndim, t->strides);
+    lgl_push_shape(L, lg_tensor_ndim(t), lg_tensor_strides(t));
     return 1;
   }
-  int64_t d = lgl_check_dim(L, 2, t->ndim, "stride");
-  lua_pushinteger(L, (lua_Integer)(t->ndim ? t->strides[d] : 1));
+  int64_t d = lgl_check_dim(L, 2, lg_tensor_ndim(t), "stride");
+  lua_pushinteger(L, (lua_Integer)(lg_tensor_ndim(t) ? lg_tensor_strides(t)[d] : 1));
   return 1;
 }
 
 static int m_dim(lua_State *L) {
-  lua_pushinteger(L, lgl_check_tensor(L, 1, "dim")->ndim);
+  lua_pushinteger(L, lg_tensor_ndim(lgl_check_tensor(L, 1, "dim")));
   return 1;
 }
 
@@ -385,12 +494,12 @@ static int m_item(lua_State *L) {
 
 static void push_list(lua_State *L, const lg_tensor *t, int dim,
                       int64_t *flat) {
-  if (dim == t->ndim) {
+  if (dim == lg_tensor_ndim(t)) {
     push_element(L, t, (*flat)++);
     return;
   }
   luaL_checkstack(L, 4, "tolist");
-  int64_t n = t->sizes[dim];
+  int64_t n = lg_tensor_sizes(t)[dim];
   lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
     push_list(L, t, dim + 1, flat);
@@ -411,12 +520,13 @@ static int m_to(lua_State *L) {
   lg_tensor *other = lgl_to_tensor(L, 2);
   lg_params p = {0};
   if (other)
-    p.dtype = other->dtype;
-  else if (lua_type(L, 2) == LUA_TTABLE)
-    p.dtype = lgl_opt_dtype(L, 2, t->dtype, "to");
-  else
+    p.dtype = lg_tensor_dtype(other);
+  else if (lua_type(L, 2) == LUA_TTABLE) {
+    lgl_check_options(L, 2, "to", LGL_OPTIONS("dtype"));
+    p.dtype = lgl_opt_dtype(L, 2, lg_tensor_dtype(t), "to");
+  } else
     p.dtype = lgl_check_dtype(L, 2, "to");
-  if (p.dtype == t->dtype) {
+  if (p.dtype == lg_tensor_dtype(t)) {
     lua_settop(L, 1);
     return 1;
   }
@@ -425,7 +535,7 @@ static int m_to(lua_State *L) {
 
 static int convert_to(lua_State *L, lg_dtype dtype, const char *name) {
   lg_tensor *t = lgl_check_tensor(L, 1, name);
-  if (t->dtype == dtype) {
+  if (lg_tensor_dtype(t) == dtype) {
     lua_settop(L, 1);
     return 1;
   }
@@ -453,7 +563,7 @@ static int m_fill_(lua_State *L) {
   p.flags = LG_FLAG_INPLACE;
   if (!lgl_to_scalar(L, 2, &p, 0))
     return luaL_error(L, "fill_: expected a number as the value, got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
 }
 
@@ -461,7 +571,12 @@ static int m_zero_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "zero_");
   lg_params p = {0};
   p.flags = LG_FLAG_INPLACE | LG_FLAG_SCALAR_INT;
-  return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
+  lg_tensor *out = NULL;
+  if (lg_op_run(lgl_ctx(L), LG_OP_FILL, 1, &t, &p, &out) != LG_OK)
+    return lgl_error_as(L, "zero_");
+  lg_tensor_release(out);
+  lua_settop(L, 1);
+  return 1;
 }
 
 static int m_copy_(lua_State *L) {
@@ -492,6 +607,12 @@ static const luaL_Reg methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg module_functions[] = {
+    {"set_printoptions", l_set_printoptions},
+    {"get_printoptions", l_get_printoptions},
+    {NULL, NULL},
+};
+
 static const luaL_Reg metamethods[] = {
     {"__gc", t_release},      {"__close", t_release},
     {"__newindex", t_newindex}, {"__len", t_len},
@@ -502,8 +623,11 @@ static const luaL_Reg metamethods[] = {
     {"__unm", t_unm},         {NULL, NULL},
 };
 
-/* Fills the metatable and the basic methods. */
+/* Fills the metatable, the basic methods and lg.set/get_printoptions. */
 void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->module);
+  lgl_setfuncs(L, module_functions, T->state, T->meta);
+  lua_pop(L, 1);
   lua_pushvalue(L, T->methods);
   lgl_setfuncs(L, methods, T->state, T->meta);
   lua_pop(L, 1);

@@ -85,11 +85,10 @@ typedef struct lg_autograd_meta {
 bool lg_autograd_needs_grad(const lg_tensor *t);
 /* Called by lg_tensor_release for tensors with autograd state. */
 void lg_autograd_meta_free(lg_tensor *t);
-/* Called by lg_op_run: runs op recording the graph when needed. */
-lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
-                                 lg_tensor *const *in, const lg_params *p,
-                                 lg_tensor **outs, bool *handled);
 void lg_node_release(lg_node *node);
+/* The node's grad_fn name ("MulBackward0", a custom node's own name) in
+ * buf; NULL when size is 0. */
+const char *lg_node_name(const lg_node *n, char *buf, size_t size);
 /* The edge through which gradient reaches t: its grad_fn, or its leaf's
  * sink (created on first need); NULL node when t needs no gradient. The
  * edge holds a new node reference. */
@@ -197,7 +196,8 @@ static inline int64_t lg_dim_index(int64_t dim, int ndim) {
 }
 
 /* Backward rule families named in lg_ops.h. */
-#define LG_BACKWARD_DECLARE(id, name, kind, nin, nout, fwd, bwd)            \
+#define LG_BACKWARD_DECLARE(id, name, kind, nin, nout, fwd, bwd, saves, view, \
+                            batch, jvp)                                      \
   lg_status bwd(lg_ctx *ctx, lg_node *node, lg_tensor *const *grad_out,     \
                 lg_tensor **grad_in);
 LG_OP_LIST(LG_BACKWARD_DECLARE)
