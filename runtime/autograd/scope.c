@@ -48,7 +48,8 @@ static bool grow(lg_scope *s) {
   return true;
 }
 
-lg_tensor *lg_s_track(lg_scope *s, lg_tensor *t) {
+/* Registers t as a temporary; on failure releases it (status set). */
+static lg_tensor *track(lg_scope *s, lg_tensor *t) {
   if (!t) return NULL;
   if (s->n == s->cap && !grow(s)) {
     lg_tensor_release(t);
@@ -56,6 +57,11 @@ lg_tensor *lg_s_track(lg_scope *s, lg_tensor *t) {
   }
   s->temps[s->n++] = t;
   return t;
+}
+
+lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t) {
+  if (t && s->status) lg_tensor_release(t);
+  return t && !s->status ? track(s, t) : NULL;
 }
 
 lg_status lg_s_op_all(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
@@ -71,7 +77,7 @@ lg_status lg_s_op_all(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
   if ((s->status = lg_op_run(s->ctx, op, n, in, p, outs))) return s->status;
   for (int k = 0; k < n_out; k++) /* a failed one releases the rest */
     if (s->status) lg_tensor_release(outs[k]);
-    else lg_s_track(s, outs[k]);
+    else track(s, outs[k]);
   if (s->status)
     for (int k = 0; k < n_out; k++) outs[k] = NULL;
   return s->status;
@@ -141,7 +147,7 @@ lg_tensor *lg_s_zeros(lg_scope *s, const lg_tensor_info *info) {
   lg_tensor *t = NULL;
   lg_dtype dt = lg_dtype_is_float(info->dtype) ? info->dtype : LG_FLOAT32;
   s->status = lg_full(s->ctx, dt, info->ndim, info->sizes, 0, &t);
-  return s->status ? NULL : lg_s_track(s, t);
+  return s->status ? NULL : track(s, t);
 }
 
 lg_tensor *lg_s_cast(lg_scope *s, lg_tensor *g, lg_dtype dtype) {

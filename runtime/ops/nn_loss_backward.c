@@ -270,8 +270,8 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   } else if (!s->status) {
     lg_tensor *tq = NULL, *tsum = NULL;
     s->status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
-    q = lg_s_track(s, tq); /* the scope releases them */
-    qsum = lg_s_track(s, tsum);
+    q = lg_s_adopt(s, tq);
+    qsum = lg_s_adopt(s, tsum);
   }
   /* the per-position scale, broadcast over the class dim */
   lg_tensor *scale = g;

@@ -275,7 +275,7 @@ static lg_tensor *cumprod_grad_pairwise(lg_scope *s, lg_tensor *x,
     return NULL;
   }
   if ((s->status = lg_eye(s->ctx, x->dtype, n, n, &eye))) return NULL;
-  if (!lg_s_track(s, eye)) return NULL; /* released with the scope */
+  if (!lg_s_adopt(s, eye)) return NULL; /* released with the scope */
   for (int d = 0; d <= x->ndim; d++) sizes[d] = 1;
   sizes[dim] = sizes[dim + 1] = n; /* dims i and j */
   eye = shape_op(s, LG_OP_RESHAPE, eye, x->ndim + 1, sizes);

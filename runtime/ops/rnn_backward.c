@@ -79,7 +79,7 @@ lg_status lg_backward_rnn(lg_ctx *ctx, lg_node *node,
   int64_t h = node->input_info[2].sizes[1];
   if (!ctx->grad_enabled) { /* the fused pass; its results join the scope */
     s->status = lg_rnn_cell_backward(ctx, node->op, in, grad_out, g);
-    for (int k = 0; k < 3; k++) lg_s_track(s, g[k]);
+    for (int k = 0; k < 3; k++) lg_s_adopt(s, g[k]);
   } else if (lstm) {
     lstm_graph(s, in, h, grad_out, g);
   } else {
