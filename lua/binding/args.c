@@ -2,6 +2,7 @@
  * dims, dtypes, option tables, scalars), with errors that name the
  * function, what was expected and what was given. */
 #include <math.h>
+#include <string.h>
 
 #include "dtype.h"
 #include "lgl.h"
@@ -163,5 +164,62 @@ void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes) {
   for (int i = 0; i < ndim; i++) {
     lua_pushinteger(L, (lua_Integer)sizes[i]);
     lua_rawseti(L, -2, i + 1);
+  }
+}
+
+int lgl_push_keyword(lua_State *L, int idx, int k, const char *name) {
+  if (lua_type(L, idx) == LUA_TTABLE && !lgl_to_tensor(L, idx))
+    return lua_getfield(L, idx, name);
+  lua_pushvalue(L, idx + k);
+  return lua_type(L, -1);
+}
+
+/* Raises unless the value on top is nil or of the wanted type. */
+static void check_top(lua_State *L, int wanted, const char *fname,
+                      const char *name) {
+  int type = lua_type(L, -1);
+  if (type != LUA_TNIL && type != wanted)
+    luaL_error(L, "%s: expected a %s for %s, got %s", fname,
+               lua_typename(L, wanted), name, luaL_typename(L, -1));
+}
+
+double lgl_pop_number(lua_State *L, double dflt, const char *fname,
+                      const char *name) {
+  check_top(L, LUA_TNUMBER, fname, name);
+  double v = lua_isnil(L, -1) ? dflt : lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
+                     const char *name) {
+  check_top(L, LUA_TBOOLEAN, fname, name);
+  bool v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+void lgl_check_option_names(lua_State *L, int idx, const char *fname,
+                            const char *const *names) {
+  if (lua_type(L, idx) != LUA_TTABLE || lgl_to_tensor(L, idx)) return;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    bool known = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (const char *const *n = names; *n && !known; n++)
+        known = strcmp(lua_tostring(L, -1), *n) == 0;
+    if (!known) {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (const char *const *n = names; *n; n++) {
+        if (n != names) luaL_addstring(&b, n[1] ? ", " : " or ");
+        luaL_addstring(&b, *n);
+      }
+      luaL_pushresult(&b);
+      luaL_error(L, "%s: unknown option '%s' (expected %s)", fname,
+                 luaL_tolstring(L, -2, NULL), lua_tostring(L, -1));
+    }
   }
 }

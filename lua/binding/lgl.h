@@ -96,6 +96,22 @@ lg_dtype lgl_opt_dtype(lua_State *L, int idx, lg_dtype dflt, const char *fname);
 int lgl_opt_bool(lua_State *L, int idx, const char *field, int dflt);
 /* Whether the value at idx is a Lua number; sets p's scalar fields. */
 int lgl_to_scalar(lua_State *L, int idx, lg_params *p, int slot);
+/* PyTorch's keyword arguments: pushes the value of keyword parameter k
+ * (0-based) of a function whose keywords start at argument idx, given
+ * either positionally (argument idx + k) or as field name of an options
+ * table at idx; returns its Lua type. */
+int lgl_push_keyword(lua_State *L, int idx, int k, const char *name);
+/* Pops a number (nil: dflt); other values raise "fname: expected a number
+ * for name, got <type>". */
+double lgl_pop_number(lua_State *L, double dflt, const char *fname,
+                      const char *name);
+/* Pops a boolean (nil: dflt), raising likewise for other values. */
+bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
+                     const char *name);
+/* When idx holds an options table, raises "fname: unknown option 'k'
+ * (expected a, b or c)" for a key not in names (NULL-terminated). */
+void lgl_check_option_names(lua_State *L, int idx, const char *fname,
+                            const char *const *names);
 /* Registers fns on the table at -1 with the two binding upvalues, which
  * sit at state_idx and meta_idx (absolute indices). */
 void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
@@ -121,6 +137,8 @@ void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
+void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
+void lgl_open_random(lua_State *L, const lgl_tables *T);
 
 /* ---- autograd (autograd_lua.c) ------------------------------------------- */
 /* Pushes t (taking the reference) as the one Lua value of that C tensor. */

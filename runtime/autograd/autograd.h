@@ -90,6 +90,11 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
                                  lg_tensor *const *in, const lg_params *p,
                                  lg_tensor **outs, bool *handled);
 void lg_node_release(lg_node *node);
+/* While grad mode is on, fails naming name (the user-facing op, such as
+ * "uniform_") when t is a leaf that requires grad or a view of a tensor
+ * that requires grad: those can't be written in place. */
+lg_status lg_autograd_check_inplace(lg_ctx *ctx, const lg_tensor *t,
+                                    const char *name);
 /* The edge through which gradient reaches t: its grad_fn, or its leaf's
  * sink (created on first need); NULL node when t needs no gradient. The
  * edge holds a new node reference. */
