@@ -65,15 +65,13 @@ static int normal_tensors(lua_State *L, lg_tensor *mean, lg_tensor *std) {
     return luaL_error(L, "normal: expected no size with a tensor mean or "
                       "std (the result takes their broadcast shape), got "
                       "%s as argument 3", luaL_typename(L, 3));
+  double number = mean ? (lua_isnoneornil(L, 2) ? 1 : lua_tonumber(L, 2))
+                       : lua_tonumber(L, 1);
   lgl_box *box = lgl_new_box(L);
   lg_ctx *ctx = lgl_ctx(L);
   lg_tensor *made = NULL, *out = NULL;
-  if (!mean) {
-    mean = made = number_tensor(ctx, lua_tonumber(L, 1), lg_tensor_dtype(std));
-  } else if (!std) {
-    double v = lua_isnoneornil(L, 2) ? 1 : lua_tonumber(L, 2);
-    std = made = number_tensor(ctx, v, lg_tensor_dtype(mean));
-  }
+  if (!mean) mean = made = number_tensor(ctx, number, lg_tensor_dtype(std));
+  else if (!std) std = made = number_tensor(ctx, number, lg_tensor_dtype(mean));
   lg_status st = mean && std ? lg_normal(ctx, mean, std, &out) : LG_ERR_MEMORY;
   lg_tensor_release(made);
   return finish(L, box, st, out);
@@ -97,6 +95,8 @@ static int normal_numbers(lua_State *L) {
   if (!lg_dtype_is_float(dtype))
     return luaL_error(L, "normal: expected a floating point dtype (float32 "
                       "or float64), got %s", lg_dtype_name(dtype));
+  if (!(std >= 0)) /* checked here too, so the message names normal */
+    return luaL_error(L, "normal: expected std >= 0, got std = %f", std);
   bool requires_grad = lgl_opt_bool(L, opts, "requires_grad", 0);
   lgl_box *box = lgl_new_box(L);
   lg_ctx *ctx = lgl_ctx(L);

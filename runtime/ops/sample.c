@@ -18,6 +18,9 @@
 #include "iter.h"
 #include "random.h"
 
+/* A value for an error message: NaN without its sign ("nan", not "-nan"). */
+static double shown(double v) { return isnan(v) ? fabs(v) : v; }
+
 /* ---- in-place fills ------------------------------------------------------ */
 
 /* Writes the values of src into t through copy_ (so autograd sees the
@@ -86,10 +89,10 @@ lg_status lg_uniform_(lg_ctx *ctx, lg_tensor *t, double from, double to) {
   return st;
 }
 
-static lg_status check_std(lg_ctx *ctx, double std) {
+static lg_status check_std(lg_ctx *ctx, const char *name, double std) {
   if (std >= 0) return LG_OK;
-  return lg_fail(ctx, LG_ERR_ARG, "normal: expected std >= 0, got std = %g",
-                 std);
+  return lg_fail(ctx, LG_ERR_ARG, "%s: expected std >= 0, got std = %g",
+                 name, shown(std));
 }
 
 /* r <- r * scale + shift, in place, r contiguous and floating */
@@ -107,7 +110,7 @@ static void affine(lg_tensor *r, double scale, double shift) {
 /* t <- values from N(mean, std^2) */
 lg_status lg_normal_(lg_ctx *ctx, lg_tensor *t, double mean, double std) {
   lg_status st = check_float_tensor(ctx, "normal_", t);
-  if (st || (st = check_std(ctx, std))) return st;
+  if (st || (st = check_std(ctx, "normal_", std))) return st;
   lg_tensor *r = NULL;
   st = lg_randn(ctx, t->dtype, t->ndim, t->sizes, &r);
   if (st) return st;
@@ -131,7 +134,7 @@ static lg_status check_values(lg_ctx *ctx, lg_tensor *t, bool (*valid)(double),
   for (int64_t i = 0; i < n; i++) {
     if (valid(v[i])) continue;
     st = lg_fail(ctx, LG_ERR_ARG, "%s, got %g at flat position %lld",
-                 expected, v[i], (long long)i + 1);
+                 expected, shown(v[i]), (long long)i + 1);
     lg_tensor_release(*copy);
     *copy = NULL;
     return st;
@@ -222,7 +225,7 @@ lg_status lg_bernoulli_scalar(lg_ctx *ctx, const lg_tensor *like, double p,
   *out = NULL;
   if (!is_probability(p))
     return lg_fail(ctx, LG_ERR_ARG, "bernoulli: expected p in [0, 1], got %g",
-                   p);
+                   shown(p));
   return draw_bernoulli(ctx, like, NULL, p, out);
 }
 
@@ -250,7 +253,7 @@ static lg_status check_row(lg_ctx *ctx, const double *w, int64_t n,
     if (!(w[j] >= 0 && w[j] < INFINITY))
       return lg_fail(ctx, LG_ERR_ARG,
                      "multinomial: expected finite non-negative weights, got "
-                     "%g in row %lld at category %lld", w[j],
+                     "%g in row %lld at category %lld", shown(w[j]),
                      (long long)row + 1, (long long)j + 1);
     total += w[j];
     nonzero += w[j] > 0;
@@ -327,6 +330,9 @@ lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
                    (long long)k);
   int64_t rows = weights->ndim == 2 ? weights->sizes[0] : 1;
   int64_t n = weights->sizes[weights->ndim - 1];
+  if (n == 0 && rows > 0)
+    return lg_fail(ctx, LG_ERR_SHAPE,
+                   "multinomial: expected at least one category, got 0");
   lg_tensor *c = NULL;
   lg_status st = lg_contiguous_as(ctx, weights, LG_FLOAT64, &c);
   if (st) return st;
