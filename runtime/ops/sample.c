@@ -294,21 +294,47 @@ static void sample_with_replacement(lg_stream *s, const double *w, int64_t n,
   }
 }
 
+/* Moves heap[i] down until it is no smaller than its children (a max-heap
+ * of n entries by key). */
+static void sift_down(race_entry *heap, int64_t n, int64_t i) {
+  for (;;) {
+    int64_t largest = i, l = 2 * i + 1, r = l + 1;
+    if (l < n && by_key(&heap[l], &heap[largest]) > 0) largest = l;
+    if (r < n && by_key(&heap[r], &heap[largest]) > 0) largest = r;
+    if (largest == i) return;
+    race_entry tmp = heap[i];
+    heap[i] = heap[largest];
+    heap[largest] = tmp;
+    i = largest;
+  }
+}
+
 /* Without replacement: each category with weight w draws E / w (E
  * exponential); the k smallest keys, in order, are distributed as k
- * successive draws that each remove the drawn category. */
+ * successive draws that each remove the drawn category. A max-heap keeps
+ * the k smallest seen so far: O(n log k), then the k are sorted. */
 static void sample_without_replacement(lg_stream *s, const double *w,
-                                       int64_t n, race_entry *race,
+                                       int64_t n, race_entry *heap,
                                        int64_t k, int64_t *out) {
-  int64_t m = 0;
+  int64_t size = 0;
   for (int64_t j = 0; j < n; j++) {
     if (!(w[j] > 0)) continue;
     double e = -log1p(-lg_stream_uniform(s, LG_FLOAT64)); /* u in [0, 1) */
-    race[m].key = e / w[j];
-    race[m++].category = j;
+    race_entry entry = {e / w[j], j};
+    if (size < k) { /* sift up */
+      int64_t i = size++;
+      while (i > 0 && by_key(&entry, &heap[(i - 1) / 2]) > 0) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+      }
+      heap[i] = entry;
+    } else if (by_key(&entry, &heap[0]) < 0) {
+      heap[0] = entry;
+      sift_down(heap, size, 0);
+    }
   }
-  qsort(race, (size_t)m, sizeof *race, by_key);
-  for (int64_t i = 0; i < k; i++) out[i] = race[i].category + 1;
+  qsort(heap, (size_t)size, sizeof *heap, by_key);
+  for (int64_t i = 0; i < k; i++) out[i] = heap[i].category + 1;
 }
 
 /* weights (n) or (rows, n), non-negative -> out (k) or (rows, k) int64,
@@ -343,8 +369,8 @@ lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
   if (!st)
     st = lg_empty(ctx, LG_INT64, weights->ndim, sizes + (2 - weights->ndim),
                   out);
-  size_t scratch_bytes =
-      (size_t)n * (replacement ? sizeof(double) : sizeof(race_entry));
+  size_t scratch_bytes = replacement ? (size_t)n * sizeof(double)
+                                     : (size_t)k * sizeof(race_entry);
   void *scratch = NULL;
   if (!st && rows > 0 && n > 0 &&
       !(scratch = lg_mem_alloc(ctx, scratch_bytes))) {
