@@ -29,8 +29,8 @@
  * Conventions: dimensions are 0-based in C (negative counts from the end);
  * the values inside index tensors (index_select, gather, scatter, the
  * indices that max/argmax return, randperm's and multinomial's results) are
- * 1-based, the way Lua users see them,
- * so results move between C and Lua without a conversion pass.
+ * 1-based, the way Lua users see them, so results move between C and Lua
+ * without a conversion pass.
  */
 #ifndef LUAGRAD_H
 #define LUAGRAD_H
