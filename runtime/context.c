@@ -30,6 +30,7 @@ lg_ctx *lg_ctx_new(lg_alloc_fn alloc, void *ud) {
   ctx->num_threads = 1;
   ctx->grad_enabled = true;
   lg_cache_init(&ctx->cache);
+  lg_layer_push(ctx, &lg_autograd_layer); /* inline slots: cannot fail */
   return ctx;
 }
 
@@ -39,6 +40,7 @@ void lg_ctx_retain(lg_ctx *ctx) { ctx->refcount++; }
 void lg_ctx_free(lg_ctx *ctx) {
   if (!ctx) return;
   if (--ctx->refcount > 0) return;
+  lg_layers_free(ctx);
   lg_cache_flush(ctx);
   ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);
 }

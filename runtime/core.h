@@ -10,7 +10,13 @@
 
 #include <stdarg.h>
 
+#ifdef LGL_BINDING
+#error "the binding includes luagrad.h and luagrad_ext.h only"
+#endif
+
 #include "luagrad.h"
+#include "luagrad_ext.h"
+#include "rules.h"
 
 #define LG_ERROR_SIZE 512
 
@@ -26,6 +32,24 @@ typedef struct lg_alloc_cache {
   size_t host_bytes;   /* bytes held from the host: live plus cached     */
 } lg_alloc_cache;
 
+/* A dispatch layer (dispatch.c): a stage every op passes through on its
+ * way to the kernel, such as autograd recording. run either handles the op
+ * (possibly by running ops one layer down on unwrapped inputs, with
+ * lg_dispatch(ctx, level, ...)) or passes it on unchanged by returning
+ * lg_dispatch(ctx, level, op, ...): level is the layer's own position, so
+ * lg_dispatch at it runs the layers below it and then the kernel. */
+typedef struct lg_layer lg_layer;
+typedef lg_status (*lg_layer_fn)(lg_ctx *ctx, const lg_layer *layer,
+                                 int level, lg_op op, int n_in,
+                                 lg_tensor *const *in, const lg_params *p,
+                                 lg_tensor **outs);
+struct lg_layer {
+  const char *name;
+  lg_layer_fn run;
+  void *ud;   /* the layer's own state */
+};
+#define LG_LAYERS_INLINE 8
+
 struct lg_ctx {
   int refcount;
   lg_alloc_fn alloc;
@@ -39,6 +63,11 @@ struct lg_ctx {
   uint64_t autograd_runs;  /* numbers backward runs (engine scratch marks) */
   char error[LG_ERROR_SIZE];
   lg_alloc_cache cache;    /* freed tensor memory kept for reuse */
+  /* the dispatch stack, bottom first: layers[n_layers - 1] sees an op
+   * first; autograd recording is layers[0] (lg_ctx_new) */
+  const lg_layer **layers;
+  int n_layers, cap_layers;
+  const lg_layer *layers_inline[LG_LAYERS_INLINE];
 };
 
 typedef struct lg_storage {
@@ -60,19 +89,10 @@ struct lg_tensor {
   int64_t offset;                  /* in elements */
   int64_t sizes[LG_MAX_DIMS];
   int64_t strides[LG_MAX_DIMS];    /* in elements; may be 0 (expand) */
-  void *autograd;                  /* owned by the autograd engine   */
+  void *autograd;                  /* autograd/record.c's per-tensor state */
   uint32_t binding_flags;          /* free for bindings (identity)   */
 };
 
-/* Records a formatted message in ctx and returns status. */
-lg_status lg_fail(lg_ctx *ctx, lg_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Raw memory through the context's allocator (scratch buffers). */
-void *lg_mem_alloc(lg_ctx *ctx, size_t size);
-void lg_mem_free(lg_ctx *ctx, void *ptr, size_t size);
-
-void lg_ctx_retain(lg_ctx *ctx);
 
 /* Tensor memory through the cache (alloc_cache.c): a block of at least n
  * bytes, given back with the same n; NULL when the host has none. */
@@ -89,11 +109,6 @@ void lg_ctx_set_cache_limit(lg_ctx *ctx, size_t bytes);
 size_t lg_ctx_cache_limit(const lg_ctx *ctx);
 /* Bytes waiting in the cache. */
 size_t lg_ctx_cached_bytes(const lg_ctx *ctx);
-/* Tensor memory held from the host allocator: live blocks plus the cache
- * (lg_ctx_bytes_in_use counts only the live tensors' data). Grows only when
- * the cache has nothing to reuse, which is what the binding's collector
- * pressure follows. */
-size_t lg_ctx_bytes_reserved(const lg_ctx *ctx);
 
 /* numel of a shape with overflow and negative-size checks; -1 when bad. */
 int64_t lg_shape_numel(int ndim, const int64_t *sizes);
@@ -111,6 +126,14 @@ lg_status lg_wrap_dim(lg_ctx *ctx, const char *op, int64_t dim, int ndim,
 lg_status lg_tensor_view_of(lg_ctx *ctx, const lg_tensor *base, int ndim,
                             const int64_t *sizes, const int64_t *strides,
                             int64_t offset, lg_tensor **out);
+/* Whether t has exactly these sizes (and ndim). */
+static inline bool lg_tensor_has_shape(const lg_tensor *t, int ndim,
+                                       const int64_t *sizes) {
+  if (t->ndim != ndim) return false;
+  for (int i = 0; i < ndim; i++)
+    if (t->sizes[i] != sizes[i]) return false;
+  return true;
+}
 /* Row-major contiguous strides for sizes. */
 void lg_contiguous_strides(int ndim, const int64_t *sizes, int64_t *strides);
 static inline char *lg_data_ptr(const lg_tensor *t) {
@@ -130,23 +153,29 @@ lg_status lg_prepare_out(lg_ctx *ctx, const char *op, lg_tensor **out,
 typedef lg_status (*lg_forward_fn)(lg_ctx *ctx, lg_op op,
                                    lg_tensor *const *in, int n_in,
                                    const lg_params *p, lg_tensor **out);
-#define LG_OP_DECLARE(id, name, kind, nin, nout, fwd, bwd)                       \
+#define LG_OP_DECLARE(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \
+                      jvp)                                                   \
   lg_status fwd(lg_ctx *ctx, lg_op op, lg_tensor *const *in, int n_in,      \
                 const lg_params *p, lg_tensor **out);
 LG_OP_LIST(LG_OP_DECLARE)
 #undef LG_OP_DECLARE
 
-/* Runs op's kernel without recording for autograd (lg_op_run minus the
- * graph): the forward half of every op. */
-lg_status lg_op_run_forward(lg_ctx *ctx, lg_op op, int n_inputs,
-                            lg_tensor *const *inputs, const lg_params *params,
-                            lg_tensor **outs);
+/* Runs op through the layers below level (level 0: the kernel alone, with
+ * out= and in-place handling); lg_op_run is lg_dispatch from the top of the
+ * stack after checking the arguments. */
+lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op, int n_in,
+                      lg_tensor *const *in, const lg_params *p,
+                      lg_tensor **outs);
+/* Puts layer on top of ctx's stack; pop removes it again, and must be given
+ * the top layer (layers nest: the last one pushed is popped first). */
+lg_status lg_layer_push(lg_ctx *ctx, const lg_layer *layer);
+lg_status lg_layer_pop(lg_ctx *ctx, const lg_layer *layer);
+/* Autograd's recording layer (autograd/record.c), the bottom of every
+ * context's stack. */
+extern const lg_layer lg_autograd_layer;
+/* Frees a stack grown past its inline slots (lg_ctx_free). */
+void lg_layers_free(lg_ctx *ctx);
 
-/* Convenience wrappers over lg_op_run for composites inside the runtime. */
-lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,
-                  lg_tensor **out);
-lg_status lg_run2(lg_ctx *ctx, lg_op op, lg_tensor *a, lg_tensor *b,
-                  const lg_params *p, lg_tensor **out);
 
 /* Contiguous copy of t in dtype (a new reference to t when it already is). */
 lg_status lg_contiguous_as(lg_ctx *ctx, lg_tensor *t, lg_dtype dtype,

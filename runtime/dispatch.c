@@ -1,9 +1,15 @@
-/* dispatch.c: the op table generated from lg_ops.h and lg_op_run, the one
- * entry point through which every op runs (and where autograd will record
- * the graph). */
+/* dispatch.c: the op table generated from lg_ops.h (names, kinds, arities,
+ * kernels), and lg_op_run, the one entry point through which every op runs.
+ *
+ * lg_op_run checks the arguments, then walks the context's stack of layers
+ * from the top: each layer handles the op or passes it one layer down
+ * (lg_dispatch), and below the bottom layer the kernel runs. Autograd
+ * recording is the bottom layer (autograd/record.c); this file knows no
+ * layer by name.
+ */
 #include <string.h>
 
-#include "autograd.h"
+#include "core.h"
 
 typedef struct op_info {
   const char *name;
@@ -11,11 +17,12 @@ typedef struct op_info {
   int n_inputs; /* -1: variable */
   int n_outputs;
   lg_forward_fn forward;
-  lg_backward_fn backward;
 } op_info;
 
 static const op_info op_table[LG_OP_COUNT] = {
-#define LG_OP_ENTRY(id, name, kind, nin, nout, fwd, bwd) {name, kind, nin, nout, fwd, bwd},
+#define LG_OP_ENTRY(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \
+                    jvp)                                                     \
+  {name, kind, nin, nout, fwd},
     LG_OP_LIST(LG_OP_ENTRY)
 #undef LG_OP_ENTRY
 };
@@ -32,66 +39,49 @@ int lg_op_kind(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? op_table[op].kind : 0;
 }
 
-/* out=: checks the request, then runs the kernel into the caller's outs[0]
- * without recording (PyTorch refuses out= when autograd would need it). */
-static lg_status run_out(lg_ctx *ctx, lg_op op, int n_inputs,
-                         lg_tensor *const *inputs, const lg_params *params,
-                         lg_tensor **outs) {
-  const char *name = op_table[op].name;
-  lg_tensor *given = outs[0];
-  if (!given)
-    return lg_fail(ctx, LG_ERR_ARG, "%s: out= was requested without an "
-                   "output tensor", name);
-  if (params->flags & LG_FLAG_INPLACE)
-    return lg_fail(ctx, LG_ERR_ARG, "%s: out= and in place can't be "
-                   "combined", name);
-  bool needs_grad = lg_autograd_needs_grad(given);
-  for (int i = 0; i < n_inputs && !needs_grad; i++)
-    needs_grad = lg_autograd_needs_grad(inputs[i]);
-  if (ctx->grad_enabled && needs_grad &&
-      op_table[op].backward != lg_backward_none)
-    return lg_fail(ctx, LG_ERR_ARG, "%s: out= arguments don't support "
-                   "automatic differentiation, but one of the arguments "
-                   "requires grad (use no_grad, or drop out=)", name);
-  return lg_op_run_forward(ctx, op, n_inputs, inputs, params, outs);
+/* ---- the layer stack ----------------------------------------------------- */
+
+lg_status lg_layer_push(lg_ctx *ctx, const lg_layer *layer) {
+  if (!ctx->layers) { /* a fresh context: the inline slots */
+    ctx->layers = ctx->layers_inline;
+    ctx->cap_layers = LG_LAYERS_INLINE;
+  }
+  if (ctx->n_layers == ctx->cap_layers) {
+    int cap = ctx->cap_layers * 2;
+    const lg_layer **grown = lg_mem_alloc(ctx, sizeof *grown * (size_t)cap);
+    if (!grown) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
+    memcpy(grown, ctx->layers, sizeof *grown * (size_t)ctx->n_layers);
+    if (ctx->layers != ctx->layers_inline)
+      lg_mem_free(ctx, ctx->layers, sizeof *grown * (size_t)ctx->cap_layers);
+    ctx->layers = grown;
+    ctx->cap_layers = cap;
+  }
+  ctx->layers[ctx->n_layers++] = layer;
+  return LG_OK;
 }
 
-/* Runs op; see luagrad.h. */
-lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
-                    lg_tensor *const *inputs, const lg_params *params,
-                    lg_tensor **outs) {
-  static const lg_params no_params;
-  if ((unsigned)op >= LG_OP_COUNT)
-    return lg_fail(ctx, LG_ERR_ARG, "op_run: unknown op %d", (int)op);
-  const op_info *info = &op_table[op];
-  if (!params) params = &no_params;
-  int scalar_operands =
-      info->kind == LG_KIND_BINARY || info->kind == LG_KIND_COMPARE ||
-              op == LG_OP_WHERE
-          ? !!(params->flags & LG_FLAG_SCALAR_A) +
-                !!(params->flags & LG_FLAG_SCALAR_B)
-          : 0;
-  if (info->n_inputs >= 0 && n_inputs != info->n_inputs - scalar_operands)
-    return lg_fail(ctx, LG_ERR_ARG, "%s: expected %d tensor inputs, got %d",
-                   info->name, info->n_inputs - scalar_operands, n_inputs);
-  if (n_inputs < 1)
-    return lg_fail(ctx, LG_ERR_ARG, "%s: expected at least one tensor",
-                   info->name);
-  for (int i = 0; i < n_inputs; i++)
-    if (!inputs[i])
-      return lg_fail(ctx, LG_ERR_ARG, "%s: input %d is NULL", info->name,
-                     i + 1);
-  if (params->flags & LG_FLAG_OUT) return run_out(ctx, op, n_inputs, inputs,
-                                                  params, outs);
-  bool handled;
-  lg_status st = lg_autograd_record_run(ctx, op, n_inputs, inputs, params,
-                                        outs, &handled);
-  if (handled || st) return st;
-  return lg_op_run_forward(ctx, op, n_inputs, inputs, params, outs);
+lg_status lg_layer_pop(lg_ctx *ctx, const lg_layer *layer) {
+  if (ctx->n_layers == 0 || ctx->layers[ctx->n_layers - 1] != layer)
+    return lg_fail(ctx, LG_ERR_ARG, "layer_pop: %s is not the top layer "
+                   "(layers are popped in the reverse order of their push)",
+                   layer ? layer->name : "NULL");
+  ctx->n_layers--;
+  return LG_OK;
 }
 
-/* The forward half of lg_op_run: no checks, no graph. */
-lg_status lg_op_run_forward(lg_ctx *ctx, lg_op op, int n_inputs,
+/* Frees a grown stack (lg_ctx_free). */
+void lg_layers_free(lg_ctx *ctx) {
+  if (ctx->layers && ctx->layers != ctx->layers_inline)
+    lg_mem_free(ctx, ctx->layers,
+                sizeof *ctx->layers * (size_t)ctx->cap_layers);
+  ctx->layers = NULL;
+  ctx->n_layers = ctx->cap_layers = 0;
+}
+
+/* ---- running ops --------------------------------------------------------- */
+
+/* The kernel, below every layer: no checks, no graph. */
+static lg_status run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
                             lg_tensor *const *inputs, const lg_params *params,
                             lg_tensor **outs) {
   const op_info *info = &op_table[op];
@@ -119,8 +109,56 @@ lg_status lg_op_run_forward(lg_ctx *ctx, lg_op op, int n_inputs,
   return LG_OK;
 }
 
-lg_backward_fn lg_backward_rule(lg_op op) {
-  return (unsigned)op < LG_OP_COUNT ? op_table[op].backward : lg_backward_none;
+lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op, int n_in,
+                      lg_tensor *const *in, const lg_params *p,
+                      lg_tensor **outs) {
+  if (level <= 0) return run_kernel(ctx, op, n_in, in, p, outs);
+  const lg_layer *layer = ctx->layers[level - 1];
+  return layer->run(ctx, layer, level - 1, op, n_in, in, p, outs);
+}
+
+/* out= requests: checks what no layer can fix. */
+static lg_status check_out(lg_ctx *ctx, const op_info *info,
+                           const lg_params *params, lg_tensor **outs) {
+  if (!outs[0])
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= was requested without an "
+                   "output tensor", info->name);
+  if (params->flags & LG_FLAG_INPLACE)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= and in place can't be "
+                   "combined", info->name);
+  return LG_OK;
+}
+
+/* Runs op; see luagrad.h. */
+lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
+                    lg_tensor *const *inputs, const lg_params *params,
+                    lg_tensor **outs) {
+  static const lg_params no_params;
+  if ((unsigned)op >= LG_OP_COUNT)
+    return lg_fail(ctx, LG_ERR_ARG, "op_run: unknown op %d", (int)op);
+  const op_info *info = &op_table[op];
+  if (!params) params = &no_params;
+  int scalar_operands =
+      info->kind == LG_KIND_BINARY || info->kind == LG_KIND_COMPARE ||
+              op == LG_OP_WHERE
+          ? !!(params->flags & LG_FLAG_SCALAR_A) +
+                !!(params->flags & LG_FLAG_SCALAR_B)
+          : 0;
+  if (info->n_inputs >= 0 && n_inputs != info->n_inputs - scalar_operands)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected %d tensor inputs, got %d",
+                   info->name, info->n_inputs - scalar_operands, n_inputs);
+  if (n_inputs < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected at least one tensor",
+                   info->name);
+  for (int i = 0; i < n_inputs; i++)
+    if (!inputs[i])
+      return lg_fail(ctx, LG_ERR_ARG, "%s: input %d is NULL", info->name,
+                     i + 1);
+  if (params->flags & LG_FLAG_OUT) {
+    lg_status st = check_out(ctx, info, params, outs);
+    if (st) return st;
+  }
+  return lg_dispatch(ctx, ctx->n_layers, op, n_inputs, inputs, params, outs);
 }
 
 lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,

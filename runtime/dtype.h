@@ -7,12 +7,19 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "luagrad.h"
+#include "luagrad_ext.h"
 
 /* Expands X(dtype enum, C type) for every dtype. */
 #define LG_FOR_EACH_DTYPE(X)                                                 \
   X(LG_BOOL, bool) X(LG_UINT8, uint8_t) X(LG_INT32, int32_t)                 \
   X(LG_INT64, int64_t) X(LG_FLOAT32, float) X(LG_FLOAT64, double)
+
+/* Expands X(suffix, C type) for every dtype, in dtype order, to stamp out
+ * one loop per dtype (suffixes keep `bool` from expanding to _Bool inside
+ * generated names); _NUMERIC leaves out bool. */
+#define LG_FOR_EACH_NUMERIC_SUFFIX(X)                                        \
+  X(u8, uint8_t) X(i32, int32_t) X(i64, int64_t) X(f32, float) X(f64, double)
+#define LG_FOR_EACH_SUFFIX(X) X(b, bool) LG_FOR_EACH_NUMERIC_SUFFIX(X)
 
 /* 0 bool, 1 integer, 2 floating point. */
 int lg_dtype_category(lg_dtype dtype);
@@ -32,8 +39,6 @@ lg_dtype lg_result_type(const lg_tensor *a, const lg_tensor *b);
 
 double lg_load_double(const void *p, lg_dtype dtype);
 int64_t lg_load_int(const void *p, lg_dtype dtype);
-void lg_store_double(void *p, lg_dtype dtype, double v);
-void lg_store_int(void *p, lg_dtype dtype, int64_t v);
 
 /* Writes n copies of value (converted to dtype) into contiguous memory. */
 void lg_fill_contiguous(void *data, lg_dtype dtype, int64_t n, double value);

@@ -1,154 +1,213 @@
-/* lg_ops.h: the single list of luagrad's tensor ops (an X-macro).
+/* lg_ops.h: the single list of luagrad's tensor ops (an X-macro), one row
+ * per op and one column per per-op fact.
  *
- * Every op the runtime dispatches appears here exactly once. The enum
- * (LG_OP_ADD, ...), the name strings used in error messages and the forward
- * dispatch table are all generated from this list; the autograd engine
- * attaches its backward rules to the same entries. Adding an op means adding
- * a line here, its kernel, its backward rule and its test, nothing else.
+ * Generated from it: the enum (LG_OP_ADD, ...), the names used in error
+ * messages, the dispatch table (dispatch.c: kernel and every rule family),
+ * the set of tensors autograd saves and which ops make views
+ * (autograd/record.c), and the Lua wrappers of the uniform kinds
+ * (lua/binding/ops_table.c).
  *
- * Columns: X(ID, name, kind, inputs, outputs, forward kernel, backward rule)
- *   kind    LG_KIND_* below: tells bindings how to expose the op generically
- *   inputs  number of tensor inputs (-1: variable, as in cat)
- *   outputs number of tensor outputs
+ * Columns: X(ID, name, kind, inputs, outputs, forward, backward, saves, view,
+ *            batch, jvp)
+ *   kind     LG_KIND_* below: how the binding exposes the op; every kind
+ *            except LG_KIND_OTHER gets a generated Lua wrapper
+ *   inputs   number of tensor inputs (-1: variable, as in cat)
+ *   outputs  number of tensor outputs
+ *   forward  the kernel (runtime/ops/<family>.c)
  *   backward the family function holding the op's backward rule, written
- *           with differentiable ops (lg_backward_none: not differentiable)
+ *            with differentiable ops (runtime/ops/<family>_backward.c;
+ *            lg_backward_none: not differentiable, never recorded)
+ *   saves    what the backward rule reads, kept by the graph node:
+ *            LG_IN(i) | LG_OUT(k) (i < 24, k < 8), LG_SAVES_INPUTS (every
+ *            input, however many) or LG_SAVES_NONE. Only saved inputs are version-checked, so an
+ *            input left out may be changed in place afterwards (as in
+ *            PyTorch). LG_OUT(k) only for outputs that are never
+ *            differentiable (indices): a saved differentiable output would
+ *            hold its own node. clone must save nothing: the in-place path
+ *            clones self and makes self depend on that clone.
+ *   view     LG_VIEW_YES: the output shares the input's storage;
+ *            LG_VIEW_MAYBE: when strides allow (reshape); LG_VIEW_NO
+ *   batch    the batching rule (vmap); lg_batch_none: not supported yet
+ *   jvp      the jvp rule (forward-mode AD); lg_jvp_none: not supported yet
+ *
+ * Adding an op, in order (each step is needed; the specs fail without it):
+ *   1. a row here (all columns; a comment above a group states its params
+ *      convention);
+ *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
+ *      the row declares it);
+ *   3. its backward rule in runtime/ops/<family>_backward.c, a case of the
+ *      family function named in the backward column (the row declares it),
+ *      and the saves column set to exactly what that case reads
+ *      (tests/c/test_dispatch.c checks the columns agree);
+ *   4. the binding: nothing for a generated kind (ops_table.c registers it;
+ *      a new kind needs its wrapper and an lgl_register_kind call, which
+ *      lgl_check_generated enforces when luagrad opens); for LG_KIND_OTHER
+ *      a wrapper in lua/binding/ops_<family>.c, registered in its luaL_Reg;
+ *   5. the Lua library wrapper if the public function is Lua
+ *      (lua/luagrad/nn/functional.lua for the nn ops behind "_name");
+ *   6. the PyTorch cases in the fixture generators and their regenerated
+ *      output: tests/fixtures/generate.py -> tensor_ops.lua (forward),
+ *      generate_grads.py -> grad_ops.lua (gradients, every differentiable
+ *      row), generate_nn_*.py -> nn_*.lua for the nn ops;
+ *   7. the specs: the family's forward spec tests/lua/<family>_spec.lua, the
+ *      finite-difference spec tests/lua/grad_<family>_spec.lua, and the
+ *      wrong calls in tests/lua/errors_spec.lua;
+ *   8. the op's name in README.md ("Tensors from Lua", or the nn section).
  */
 #ifndef LG_OPS_H
 #define LG_OPS_H
 
-/* How an op is called. Bindings generate wrappers for the uniform kinds. */
+/* How an op is called from Lua. Bindings generate the wrappers of every
+ * kind but LG_KIND_OTHER. */
 #define LG_KIND_UNARY       1  /* elementwise, keeps the input's dtype       */
 #define LG_KIND_UNARY_FLOAT 2  /* elementwise, integer inputs become float32 */
 #define LG_KIND_BINARY      3  /* elementwise, broadcasting, type promotion  */
 #define LG_KIND_COMPARE     4  /* elementwise, broadcasting, bool result     */
-#define LG_KIND_REDUCE      5  /* reduction over params->dims                */
+#define LG_KIND_REDUCE      5  /* t:op([dims][, keepdim]) over params->dims  */
 #define LG_KIND_OTHER       6  /* hand-written binding                       */
+#define LG_KIND_PREDICATE   7  /* elementwise, bool result, no in-place form */
+#define LG_KIND_SCAN        8  /* t:op(dim), dim required (params->dim)      */
+#define LG_KIND_ARGREDUCE   9  /* t:op([dim][, keepdim]); no dim: flattened  */
+
+/* The saves column: bit i for input i (< 24), bit 24 + k for output k. */
+#define LG_IN(i)        (1u << (i))
+#define LG_OUT(k)       (1u << (24 + (k)))
+#define LG_SAVES_NONE   0u
+#define LG_SAVES_INPUTS 0x00ffffffu
+#define LG_SAVES_MAX_INPUTS 24
+
+/* The view column. */
+#define LG_VIEW_NO    0
+#define LG_VIEW_YES   1
+#define LG_VIEW_MAYBE 2
 
 #define LG_OP_LIST(X)                                                        \
   /* elementwise unary */                                                    \
-  X(NEG,        "neg",        LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(ABS,        "abs",        LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SIGN,       "sign",       LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(FLOOR,      "floor",      LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(CEIL,       "ceil",       LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(ROUND,      "round",      LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SQUARE,     "square",     LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(RELU,       "relu",       LG_KIND_UNARY,       1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(EXP,        "exp",        LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(LOG,        "log",        LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(LOG1P,      "log1p",      LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(EXPM1,      "expm1",      LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SQRT,       "sqrt",       LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(RSQRT,      "rsqrt",      LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SIN,        "sin",        LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(COS,        "cos",        LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(TANH,       "tanh",       LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SIGMOID,    "sigmoid",    LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(GELU,       "gelu",       LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SILU,       "silu",       LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(SOFTPLUS,   "softplus",   LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(RECIPROCAL, "reciprocal", LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(ERF,        "erf",        LG_KIND_UNARY_FLOAT, 1, 1, lg_kernel_unary, lg_backward_unary) \
-  X(LOGICAL_NOT,"logical_not",LG_KIND_OTHER,       1, 1, lg_kernel_unary, lg_backward_none) \
+  X(NEG,                 "neg",                 LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ABS,                 "abs",                 LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SIGN,                "sign",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(FLOOR,               "floor",               LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CEIL,                "ceil",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ROUND,               "round",               LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SQUARE,              "square",              LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(RELU,                "relu",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(EXP,                 "exp",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LOG,                 "log",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LOG1P,               "log1p",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(EXPM1,               "expm1",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SQRT,                "sqrt",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(RSQRT,               "rsqrt",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SIN,                 "sin",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(COS,                 "cos",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(TANH,                "tanh",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SIGMOID,             "sigmoid",             LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(GELU,                "gelu",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SILU,                "silu",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SOFTPLUS,            "softplus",            LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(RECIPROCAL,          "reciprocal",          LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ERF,                 "erf",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LOGICAL_NOT,         "logical_not",         LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* clamp: scalar[0] = min (LG_FLAG_HAS_MIN), scalar[1] = max (HAS_MAX) */  \
-  X(CLAMP,      "clamp",      LG_KIND_OTHER,       1, 1, lg_kernel_clamp, lg_backward_unary) \
+  X(CLAMP,               "clamp",               LG_KIND_OTHER,        1, 1, lg_kernel_clamp,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* floating-point checks (bool results: integer and bool inputs are never \
    * nan or inf) and repair; nan_to_num: scalar[0] replaces NaN, scalar[1] \
    * +inf, scalar[2] -inf (all three given; integer inputs are copied) */  \
-  X(ISNAN,      "isnan",      LG_KIND_OTHER,       1, 1, lg_kernel_unary, lg_backward_none) \
-  X(ISINF,      "isinf",      LG_KIND_OTHER,       1, 1, lg_kernel_unary, lg_backward_none) \
-  X(ISFINITE,   "isfinite",   LG_KIND_OTHER,       1, 1, lg_kernel_unary, lg_backward_none) \
-  X(NAN_TO_NUM, "nan_to_num", LG_KIND_OTHER,       1, 1, lg_kernel_unary, lg_backward_unary) \
+  X(ISNAN,               "isnan",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ISINF,               "isinf",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ISFINITE,            "isfinite",            LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(NAN_TO_NUM,          "nan_to_num",          LG_KIND_OTHER,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* isclose(a, b): a == b or |a - b| <= atol + rtol |b|, broadcast, equal  \
    * dtypes; scalar[0] = rtol, scalar[1] = atol, LG_FLAG_EQUAL_NAN */      \
-  X(ISCLOSE,    "isclose",    LG_KIND_OTHER,       2, 1, lg_kernel_binary, lg_backward_none) \
+  X(ISCLOSE,             "isclose",             LG_KIND_OTHER,        2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* elementwise binary; one side may be params->scalar (LG_FLAG_SCALAR_*) */\
-  X(ADD,        "add",        LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(SUB,        "sub",        LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(MUL,        "mul",        LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(DIV,        "div",        LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(REMAINDER,  "remainder",  LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(FLOOR_DIVIDE,"floor_divide",LG_KIND_BINARY,    2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(POW,        "pow",        LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(MAXIMUM,    "maximum",    LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(MINIMUM,    "minimum",    LG_KIND_BINARY,      2, 1, lg_kernel_binary, lg_backward_binary) \
-  X(EQ,         "eq",         LG_KIND_COMPARE,     2, 1, lg_kernel_binary, lg_backward_none) \
-  X(NE,         "ne",         LG_KIND_COMPARE,     2, 1, lg_kernel_binary, lg_backward_none) \
-  X(LT,         "lt",         LG_KIND_COMPARE,     2, 1, lg_kernel_binary, lg_backward_none) \
-  X(LE,         "le",         LG_KIND_COMPARE,     2, 1, lg_kernel_binary, lg_backward_none) \
-  X(GT,         "gt",         LG_KIND_COMPARE,     2, 1, lg_kernel_binary, lg_backward_none) \
-  X(GE,         "ge",         LG_KIND_COMPARE,     2, 1, lg_kernel_binary, lg_backward_none) \
+  X(ADD,                 "add",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SUB,                 "sub",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MUL,                 "mul",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(DIV,                 "div",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(REMAINDER,           "remainder",           LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(FLOOR_DIVIDE,        "floor_divide",        LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(POW,                 "pow",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MAXIMUM,             "maximum",             LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MINIMUM,             "minimum",             LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(EQ,                  "eq",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(NE,                  "ne",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LT,                  "lt",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LE,                  "le",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(GT,                  "gt",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(GE,                  "ge",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* where(cond, a, b) */                                                    \
-  X(WHERE,      "where",      LG_KIND_OTHER,       3, 1, lg_kernel_where, lg_backward_where) \
+  X(WHERE,               "where",               LG_KIND_OTHER,        3, 1, lg_kernel_where,         lg_backward_where,  LG_IN(0),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* copies: out = cast of input (params->dtype); fill; copy into out */     \
-  X(TO_DTYPE,   "to",         LG_KIND_OTHER,       1, 1, lg_kernel_to_dtype, lg_backward_copy) \
-  X(CLONE,      "clone",      LG_KIND_OTHER,       1, 1, lg_kernel_clone, lg_backward_copy) \
-  X(FILL,       "fill_",      LG_KIND_OTHER,       1, 1, lg_kernel_fill, lg_backward_copy) \
-  X(COPY,       "copy_",      LG_KIND_OTHER,       2, 1, lg_kernel_copy, lg_backward_copy) \
+  X(TO_DTYPE,            "to",                  LG_KIND_OTHER,        1, 1, lg_kernel_to_dtype,      lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CLONE,               "clone",               LG_KIND_OTHER,        1, 1, lg_kernel_clone,         lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(FILL,                "fill_",               LG_KIND_OTHER,        1, 1, lg_kernel_fill,          lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(COPY,                "copy_",               LG_KIND_OTHER,        2, 1, lg_kernel_copy,          lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* reductions over params->dims (all dims when n_dims == 0) */             \
-  X(SUM,        "sum",        LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(MEAN,       "mean",       LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(PROD,       "prod",       LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(AMAX,       "amax",       LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(AMIN,       "amin",       LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(LOGSUMEXP,  "logsumexp",  LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(ALL,        "all",        LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_none) \
-  X(ANY,        "any",        LG_KIND_REDUCE,      1, 1, lg_kernel_reduce, lg_backward_none) \
+  X(SUM,                 "sum",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MEAN,                "mean",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(PROD,                "prod",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(AMAX,                "amax",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(AMIN,                "amin",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LOGSUMEXP,           "logsumexp",           LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ALL,                 "all",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ANY,                 "any",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* var/std: scalar[0] = correction (1 = unbiased) */                       \
-  X(VAR,        "var",        LG_KIND_OTHER,       1, 1, lg_kernel_reduce, lg_backward_reduce) \
-  X(STD,        "std",        LG_KIND_OTHER,       1, 1, lg_kernel_reduce, lg_backward_reduce) \
+  X(VAR,                 "var",                 LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(STD,                 "std",                 LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* norm: scalar[0] = p (HUGE_VAL for the max norm) */                      \
-  X(NORM,       "norm",       LG_KIND_OTHER,       1, 1, lg_kernel_reduce, lg_backward_reduce) \
+  X(NORM,                "norm",                LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* max/min over one dim: values and 1-based int64 indices */               \
-  X(MAX_DIM,    "max",        LG_KIND_OTHER,       1, 2, lg_kernel_minmax_dim, lg_backward_reduce) \
-  X(MIN_DIM,    "min",        LG_KIND_OTHER,       1, 2, lg_kernel_minmax_dim, lg_backward_reduce) \
-  X(ARGMAX,     "argmax",     LG_KIND_OTHER,       1, 1, lg_kernel_argminmax, lg_backward_none) \
-  X(ARGMIN,     "argmin",     LG_KIND_OTHER,       1, 1, lg_kernel_argminmax, lg_backward_none) \
-  X(CUMSUM,     "cumsum",     LG_KIND_OTHER,       1, 1, lg_kernel_cumsum, lg_backward_reduce) \
+  X(MAX_DIM,             "max",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MIN_DIM,             "min",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ARGMAX,              "argmax",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ARGMIN,              "argmin",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CUMSUM,              "cumsum",              LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* views: share the input's storage */                                     \
-  X(VIEW,       "view",       LG_KIND_OTHER,       1, 1, lg_kernel_view, lg_backward_shape) \
-  X(EXPAND,     "expand",     LG_KIND_OTHER,       1, 1, lg_kernel_expand, lg_backward_shape) \
-  X(PERMUTE,    "permute",    LG_KIND_OTHER,       1, 1, lg_kernel_permute, lg_backward_shape) \
-  X(SQUEEZE,    "squeeze",    LG_KIND_OTHER,       1, 1, lg_kernel_squeeze, lg_backward_shape) \
-  X(UNSQUEEZE,  "unsqueeze",  LG_KIND_OTHER,       1, 1, lg_kernel_unsqueeze, lg_backward_shape) \
-  X(NARROW,     "narrow",     LG_KIND_OTHER,       1, 1, lg_kernel_narrow, lg_backward_shape) \
-  X(SELECT,     "select",     LG_KIND_OTHER,       1, 1, lg_kernel_select, lg_backward_shape) \
+  X(VIEW,                "view",                LG_KIND_OTHER,        1, 1, lg_kernel_view,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(EXPAND,              "expand",              LG_KIND_OTHER,        1, 1, lg_kernel_expand,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(PERMUTE,             "permute",             LG_KIND_OTHER,        1, 1, lg_kernel_permute,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(SQUEEZE,             "squeeze",             LG_KIND_OTHER,        1, 1, lg_kernel_squeeze,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(UNSQUEEZE,           "unsqueeze",           LG_KIND_OTHER,        1, 1, lg_kernel_unsqueeze,     lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(NARROW,              "narrow",              LG_KIND_OTHER,        1, 1, lg_kernel_narrow,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(SELECT,              "select",              LG_KIND_OTHER,        1, 1, lg_kernel_select,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
   /* shape ops that copy */                                                  \
-  X(RESHAPE,    "reshape",    LG_KIND_OTHER,       1, 1, lg_kernel_reshape, lg_backward_shape) \
-  X(FLIP,       "flip",       LG_KIND_OTHER,       1, 1, lg_kernel_flip, lg_backward_shape) \
-  X(TILE,       "tile",       LG_KIND_OTHER,       1, 1, lg_kernel_tile, lg_backward_shape) \
-  X(CAT,        "cat",        LG_KIND_OTHER,      -1, 1, lg_kernel_cat, lg_backward_shape) \
-  X(CUMPROD,    "cumprod",    LG_KIND_OTHER,       1, 1, lg_kernel_cumsum, lg_backward_reduce) \
+  X(RESHAPE,             "reshape",             LG_KIND_OTHER,        1, 1, lg_kernel_reshape,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_MAYBE, lg_batch_none, lg_jvp_none) \
+  X(FLIP,                "flip",                LG_KIND_OTHER,        1, 1, lg_kernel_flip,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(TILE,                "tile",                LG_KIND_OTHER,        1, 1, lg_kernel_tile,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CAT,                 "cat",                 LG_KIND_OTHER,       -1, 1, lg_kernel_cat,           lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CUMPROD,             "cumprod",             LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* indexing with 1-based int64 index tensors */                            \
-  X(INDEX_SELECT,"index_select",LG_KIND_OTHER,     2, 1, lg_kernel_index_select, lg_backward_index) \
-  X(GATHER,     "gather",     LG_KIND_OTHER,       2, 1, lg_kernel_gather, lg_backward_index) \
-  X(SCATTER,    "scatter",    LG_KIND_OTHER,       3, 1, lg_kernel_scatter, lg_backward_index) \
-  X(SCATTER_ADD,"scatter_add",LG_KIND_OTHER,       3, 1, lg_kernel_scatter, lg_backward_index) \
-  X(MASKED_FILL,"masked_fill",LG_KIND_OTHER,       2, 1, lg_kernel_masked_fill, lg_backward_index) \
-  X(MASKED_SELECT,"masked_select",LG_KIND_OTHER,   2, 1, lg_kernel_masked_select, lg_backward_index) \
+  X(INDEX_SELECT,        "index_select",        LG_KIND_OTHER,        2, 1, lg_kernel_index_select,  lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(GATHER,              "gather",              LG_KIND_OTHER,        2, 1, lg_kernel_gather,        lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SCATTER,             "scatter",             LG_KIND_OTHER,        3, 1, lg_kernel_scatter,       lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SCATTER_ADD,         "scatter_add",         LG_KIND_OTHER,        3, 1, lg_kernel_scatter,       lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MASKED_FILL,         "masked_fill",         LG_KIND_OTHER,        2, 1, lg_kernel_masked_fill,   lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MASKED_SELECT,       "masked_select",       LG_KIND_OTHER,        2, 1, lg_kernel_masked_select, lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* neural-network kernels (nn.functional): fused forwards; the params    \
    * conventions are in the header comments of nn_*.c / conv.c             \
    * (optional inputs are passed only when present, flagged LG_FLAG_OPT*) */\
-  X(SOFTMAX, "softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_nn) \
-  X(LOG_SOFTMAX, "log_softmax", LG_KIND_OTHER, 1, 1, lg_kernel_softmax, lg_backward_nn) \
-  X(CROSS_ENTROPY, "cross_entropy", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_nn) \
-  X(NLL_LOSS, "nll_loss", LG_KIND_OTHER, -1, 1, lg_kernel_cross_entropy, lg_backward_nn) \
-  X(LAYER_NORM, "layer_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
-  X(BATCH_NORM, "batch_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
-  X(GROUP_NORM, "group_norm", LG_KIND_OTHER, -1, 1, lg_kernel_norm, lg_backward_nn) \
-  X(CONV2D, "conv2d", LG_KIND_OTHER, -1, 1, lg_kernel_conv2d, lg_backward_conv) \
-  X(CONV_TRANSPOSE2D, "conv_transpose2d", LG_KIND_OTHER, -1, 1, lg_kernel_conv2d, lg_backward_conv) \
-  X(CONV2D_WEIGHT_GRAD, "conv2d_weight_grad", LG_KIND_OTHER, 2, 1, lg_kernel_conv2d, lg_backward_conv) \
-  X(MAX_POOL2D, "max_pool2d", LG_KIND_OTHER, 1, 2, lg_kernel_pool2d, lg_backward_conv) \
-  X(AVG_POOL2D, "avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
-  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER, 1, 1, lg_kernel_pool2d, lg_backward_conv) \
+  X(SOFTMAX,             "softmax",             LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CROSS_ENTROPY,       "cross_entropy",       LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(NLL_LOSS,            "nll_loss",            LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LAYER_NORM,          "layer_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(BATCH_NORM,          "batch_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(GROUP_NORM,          "group_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CONV2D,              "conv2d",              LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CONV_TRANSPOSE2D,    "conv_transpose2d",    LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CONV2D_WEIGHT_GRAD,  "conv2d_weight_grad",  LG_KIND_OTHER,        2, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MAX_POOL2D,          "max_pool2d",          LG_KIND_OTHER,        1, 2, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS | LG_OUT(1), LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(AVG_POOL2D,          "avg_pool2d",          LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* linear algebra: batched, broadcasting matmul through cblas */           \
-  X(MATMUL,     "matmul",     LG_KIND_OTHER,       2, 1, lg_kernel_matmul, lg_backward_matmul) \
+  X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \
-  X(LINEAR,     "linear",     LG_KIND_OTHER,      -1, 1, lg_kernel_linear, lg_backward_linear)
+  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none)
 
 typedef enum lg_op {
-#define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd) LG_OP_##id,
+#define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \
+                   jvp)                                                  \
+  LG_OP_##id,
   LG_OP_LIST(LG_OP_ENUM)
 #undef LG_OP_ENUM
   LG_OP_COUNT

@@ -209,6 +209,24 @@ lg_status lg_tensor_wrap(lg_ctx *ctx, lg_dtype dtype, int ndim,
   return st;
 }
 
+void *lg_tensor_wrapped_ud(const lg_tensor *t, lg_release_fn release) {
+  return t->storage->release == release ? t->storage->release_ud : NULL;
+}
+
+lg_status lg_tensor_rebind(lg_tensor *t, lg_release_fn release, void *data,
+                           size_t nbytes, const char *fname) {
+  lg_storage *s = t->storage;
+  if (!release || s->release != release)
+    return lg_fail(s->ctx, LG_ERR_ARG, "%s: the tensor does not wrap host "
+                   "memory", fname);
+  if (nbytes < s->nbytes)
+    return lg_fail(s->ctx, LG_ERR_ARG, "%s: expected a buffer of at least "
+                   "%zu bytes, got %zu", fname, s->nbytes, nbytes);
+  s->data = data;
+  s->version++;
+  return LG_OK;
+}
+
 lg_status lg_tensor_view_of(lg_ctx *ctx, const lg_tensor *base, int ndim,
                             const int64_t *sizes, const int64_t *strides,
                             int64_t offset, lg_tensor **out) {
@@ -293,9 +311,7 @@ lg_status lg_prepare_out(lg_ctx *ctx, const char *op, lg_tensor **out,
                          lg_dtype dtype, int ndim, const int64_t *sizes) {
   if (!*out) return lg_empty(ctx, dtype, ndim, sizes, out);
   lg_tensor *t = *out;
-  bool same = t->ndim == ndim;
-  for (int i = 0; same && i < ndim; i++) same = t->sizes[i] == sizes[i];
-  if (!same) {
+  if (!lg_tensor_has_shape(t, ndim, sizes)) {
     char a[160], b[160];
     return lg_fail(ctx, LG_ERR_SHAPE,
                    "%s: result of shape %s does not fit the output of shape %s",

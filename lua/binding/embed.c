@@ -10,6 +10,7 @@
 #include "lgl_out.h"
 #include "luagrad_lua.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* What a wrapped storage remembers: the host's release hook and the buffer
@@ -89,7 +90,7 @@ lg_tensor *luagrad_check_tensor(lua_State *L, int idx) {
   if (!t)
     luaL_error(L, "expected a tensor as argument %d, got %s", idx,
                luaL_testudata(L, idx, LGL_TENSOR_TYPE) ? "a released tensor"
-                                                      : luaL_typename(L, idx));
+                                                      : lgl_typename(L, idx));
   return t;
 }
 
@@ -141,18 +142,10 @@ lg_status luagrad_push_wrapped(lua_State *L, lg_dtype dtype, int ndim,
 
 lg_status luagrad_rebind(lg_tensor *t, void *data, size_t nbytes) {
   if (!t) return LG_ERR_ARG;
-  lg_storage *s = t->storage;
-  if (s->release != wrap_release)
-    return lg_fail(s->ctx, LG_ERR_ARG, "luagrad_rebind: the tensor does not "
-                   "wrap host memory (make it with luagrad_push_wrapped)");
-  wrap_info *info = s->release_ud;
-  if (!data) {
+  wrap_info *info = lg_tensor_wrapped_ud(t, wrap_release);
+  if (info && !data) { /* back to the buffer given at creation */
     data = info->home;
-  } else if (nbytes < s->nbytes) {
-    return lg_fail(s->ctx, LG_ERR_ARG, "luagrad_rebind: expected a buffer of "
-                   "at least %zu bytes, got %zu", s->nbytes, nbytes);
+    nbytes = SIZE_MAX;
   }
-  s->data = data;
-  s->version++;
-  return LG_OK;
+  return lg_tensor_rebind(t, wrap_release, data, nbytes, "luagrad_rebind");
 }

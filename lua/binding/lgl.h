@@ -12,7 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "core.h"
+#include "luagrad.h"
+#include "luagrad_ext.h" /* the one internal header the binding uses */
 
 #define LGL_TENSOR_TYPE "luagrad.Tensor"
 #define LGL_STATE_UPVALUE lua_upvalueindex(1)
@@ -26,10 +27,11 @@ typedef struct lgl_state {
   lua_State *current_L; /* the thread running a backward (custom nodes) */
 } lgl_state;
 
-/* The userdata of a tensor: one pointer, NULL after release. check is
- * t ^ LGL_BOX_KEY once lgl_box_set filled the box: lgl_to_tensor then
- * recognises the box without fetching its metatable (a released box, or
- * one filled without lgl_box_set, takes the metatable check). */
+/* The userdata of a tensor: the tensor pointer t (NULL after release) and
+ * a check word, t ^ LGL_BOX_KEY once lgl_box_set filled the box:
+ * lgl_to_tensor then recognises the box without fetching its metatable (a
+ * released box, or one filled without lgl_box_set, takes the metatable
+ * check). */
 typedef struct lgl_box {
   lg_tensor *t;
   uintptr_t check;
@@ -58,6 +60,9 @@ lgl_box *lgl_new_box(lua_State *L);
 void lgl_push_tensor(lua_State *L, lg_tensor *t);
 /* Raises the context's last error as a Lua error. */
 int lgl_error(lua_State *L);
+/* Raises it under fname instead of the runtime's own op prefix
+ * ("fill_: ..." from zero_ reads "zero_: ..."). */
+int lgl_error_as(lua_State *L, const char *fname);
 /* Runs an op and pushes its outputs; raises on failure. The tensor in
  * inputs[0] is returned itself (same Lua value at self_idx) when in place. */
 int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
@@ -94,6 +99,21 @@ lg_dtype lgl_check_dtype(lua_State *L, int idx, const char *fname);
 lg_dtype lgl_opt_dtype(lua_State *L, int idx, lg_dtype dflt, const char *fname);
 /* A boolean field of an options table at idx (absent: dflt). */
 int lgl_opt_bool(lua_State *L, int idx, const char *field, int dflt);
+/* Raises "fname: unknown option "key" (expected a, b)" when the table at
+ * idx has a key that is not in names (NULL-terminated, e.g.
+ * LGL_OPTIONS("dtype", "requires_grad")); anything but a table passes. */
+void lgl_check_options(lua_State *L, int idx, const char *fname,
+                       const char *const *names);
+#define LGL_OPTIONS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* lg._option_problem(fname, opts, allowed_set): the message of
+ * lgl_check_options for a set of names given as keys, or nothing. */
+int lgl_l_option_problem(lua_State *L);
+/* The luagrad name of the type of the value at idx, for messages:
+ * "tensor", the __typename of a table's metatable ("module"), else Lua's
+ * type name. */
+const char *lgl_typename(lua_State *L, int idx);
+/* lg._typename(v): lgl_typename for Lua. */
+int lgl_l_typename(lua_State *L);
 /* Whether the value at idx is a Lua number; sets p's scalar fields. */
 int lgl_to_scalar(lua_State *L, int idx, lg_params *p, int slot);
 /* PyTorch's keyword arguments: pushes the value of keyword parameter k
@@ -108,10 +128,6 @@ double lgl_pop_number(lua_State *L, double dflt, const char *fname,
 /* Pops a boolean (nil: dflt), raising likewise for other values. */
 bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
                      const char *name);
-/* When idx holds an options table, raises "fname: unknown option 'k'
- * (expected a, b or c)" for a key not in names (NULL-terminated). */
-void lgl_check_option_names(lua_State *L, int idx, const char *fname,
-                            const char *const *names);
 /* Registers fns on the table at -1 with the two binding upvalues, which
  * sit at state_idx and meta_idx (absolute indices). */
 void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
@@ -139,6 +155,16 @@ void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
+
+/* ---- wrappers generated from the op table (ops_table.c) ----------------- */
+/* Registers fn as the module function and method of every op of kind, and
+ * inplace_fn (when not NULL) as its in-place method name_; each closure
+ * carries the op, which the wrapper reads with lgl_upvalue_op. */
+void lgl_register_kind(lua_State *L, const lgl_tables *T, int kind,
+                       lua_CFunction fn, lua_CFunction inplace_fn);
+lg_op lgl_upvalue_op(lua_State *L);
+/* Raises when an op of a generated kind has no registered wrapper. */
+void lgl_check_generated(lua_State *L, const lgl_tables *T);
 
 /* ---- autograd (autograd_lua.c) ------------------------------------------- */
 /* Pushes t (taking the reference) as the one Lua value of that C tensor. */

@@ -94,6 +94,8 @@ static const luaL_Reg module_functions[] = {
     {"is_tensor", l_is_tensor},
     {"wall_time", l_wall_time},
     {"memory_in_use", l_memory_in_use},
+    {"_option_problem", lgl_l_option_problem},
+    {"_typename", lgl_l_typename},
     {NULL, NULL},
 };
 
@@ -154,6 +156,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_optim(L, &T);
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
+  lgl_check_generated(L, &T);
 
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, module_idx, "Tensor"); /* methods, for extension in Lua */

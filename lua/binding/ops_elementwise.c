@@ -1,28 +1,23 @@
 /* ops_elementwise.c: Lua wrappers for the elementwise ops. The uniform
- * kinds (unary, binary, comparison) are registered straight from the op
- * table in lg_ops.h, each as a method, an in-place method (name_) and a
- * module function, the out-of-place ones taking a trailing {out = t} that
- * writes the result into t (no allocation); clamp and where have their own
+ * kinds (unary, binary, comparison, predicate) have one wrapper each,
+ * registered for every op of the kind in lg_ops.h (ops_table.c) as a
+ * method, an in-place method (name_; not for predicates) and a module
+ * function, the out-of-place ones taking a trailing {out = t} that writes
+ * the result into t (no allocation); clamp and where have their own
  * wrappers. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl_out.h"
-
-#define OP_UPVALUE lua_upvalueindex(3)
-
-static lg_op upvalue_op(lua_State *L) {
-  return (lg_op)lua_tointeger(L, OP_UPVALUE);
-}
 
 /* op(t[, {out = y}]) and t:op_() */
 static int unary(lua_State *L, int inplace) {
-  lg_op op = upvalue_op(L);
+  lg_op op = lgl_upvalue_op(L);
   lg_tensor *t = lgl_check_tensor(L, 1, lg_op_name(op));
   lg_params p = {0};
   if (inplace) p.flags = LG_FLAG_INPLACE;
+  lgl_check_options(L, 2, lg_op_name(op), LGL_OPTIONS("out"));
   int out_idx = inplace ? 0 : lgl_opt_out(L, 2, lg_op_name(op));
   return lgl_run_op_out(L, op, 1, &t, &p, 1, out_idx);
 }
@@ -39,20 +34,22 @@ static bool is_operand(lua_State *L, int idx) {
  * is left for its lgl_run_op only once the operands are known to be valid,
  * so lgl_binary can't raise between the request and the run. */
 static int l_binary(lua_State *L) {
-  lg_op op = upvalue_op(L);
+  lg_op op = lgl_upvalue_op(L);
+  lgl_check_options(L, 3, lg_op_name(op), LGL_OPTIONS("out"));
   int out_idx = lgl_opt_out(L, 3, lg_op_name(op));
   if (out_idx && is_operand(L, 1) && is_operand(L, 2) &&
       (lgl_to_tensor(L, 1) || lgl_to_tensor(L, 2)))
     lgl_push_out_request(L, out_idx);
   return lgl_binary(L, op, 0);
 }
-static int l_binary_(lua_State *L) { return lgl_binary(L, upvalue_op(L), 1); }
+static int l_binary_(lua_State *L) { return lgl_binary(L, lgl_upvalue_op(L), 1); }
 
 /* clamp(t, min, max) with either bound nil, or clamp(t, {min=, max=}) */
 static int clamp(lua_State *L, int inplace, int which) {
   lg_tensor *t = lgl_check_tensor(L, 1, "clamp");
   lg_params p = {0};
   int lo = 2, hi = 3;
+  lgl_check_options(L, 2, "clamp", LGL_OPTIONS("max", "min"));
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "min");
     lua_getfield(L, 2, "max");
@@ -69,7 +66,7 @@ static int clamp(lua_State *L, int inplace, int which) {
   if (lo && !lua_isnoneornil(L, lo)) {
     if (lua_type(L, lo) != LUA_TNUMBER)
       return luaL_error(L, "clamp: expected a number for min, got %s",
-                        luaL_typename(L, lo));
+                        lgl_typename(L, lo));
     p.flags |= LG_FLAG_HAS_MIN;
     p.scalar[0] = lua_tonumber(L, lo);
     all_int = all_int && lua_isinteger(L, lo);
@@ -77,7 +74,7 @@ static int clamp(lua_State *L, int inplace, int which) {
   if (hi && !lua_isnoneornil(L, hi)) {
     if (lua_type(L, hi) != LUA_TNUMBER)
       return luaL_error(L, "clamp: expected a number for max, got %s",
-                        luaL_typename(L, hi));
+                        lgl_typename(L, hi));
     p.flags |= LG_FLAG_HAS_MAX;
     p.scalar[1] = lua_tonumber(L, hi);
     all_int = all_int && lua_isinteger(L, hi);
@@ -107,7 +104,7 @@ static int where(lua_State *L, int cond_idx, int a_idx, int b_idx) {
     scalars++;
   } else
     return luaL_error(L, "where: expected a tensor or number as input, got %s",
-                      luaL_typename(L, a_idx));
+                      lgl_typename(L, a_idx));
   if (b) in[n++] = b;
   else if (lua_type(L, b_idx) == LUA_TNUMBER) {
     p.flags |= LG_FLAG_SCALAR_B;
@@ -116,7 +113,7 @@ static int where(lua_State *L, int cond_idx, int a_idx, int b_idx) {
     scalars++;
   } else
     return luaL_error(L, "where: expected a tensor or number as other, got %s",
-                      luaL_typename(L, b_idx));
+                      lgl_typename(L, b_idx));
   if (scalars && ints == scalars) p.flags |= LG_FLAG_SCALAR_INT;
   return lgl_run_op(L, LG_OP_WHERE, n, in, &p, 0);
 }
@@ -124,25 +121,10 @@ static int l_where(lua_State *L) { return where(L, 1, 2, 3); }
 /* x:where(cond, y) as in PyTorch */
 static int m_where(lua_State *L) { return where(L, 2, 1, 3); }
 
-static int l_logical_not(lua_State *L) {
-  lg_tensor *t = lgl_check_tensor(L, 1, "logical_not");
-  return lgl_run_op(L, LG_OP_LOGICAL_NOT, 1, &t, NULL, 1);
-}
-
-/* Registers fn under name on the table at -1 with the op as upvalue 3. */
-static void set_op_function(lua_State *L, const lgl_tables *T,
-                            const char *name, lua_CFunction fn, lg_op op) {
-  lua_pushvalue(L, T->state);
-  lua_pushvalue(L, T->meta);
-  lua_pushinteger(L, op);
-  lua_pushcclosure(L, fn, 3);
-  lua_setfield(L, -2, name);
-}
-
 static const luaL_Reg both[] = {
     {"clamp", l_clamp},         {"clip", l_clamp},
     {"clamp_min", l_clamp_min}, {"clamp_max", l_clamp_max},
-    {"logical_not", l_logical_not}, {NULL, NULL},
+    {NULL, NULL},
 };
 static const luaL_Reg methods_only[] = {
     {"clamp_", l_clamp_}, {"clip_", l_clamp_}, {"where", m_where},
@@ -151,32 +133,21 @@ static const luaL_Reg methods_only[] = {
 static const luaL_Reg module_only[] = {{"where", l_where}, {NULL, NULL}};
 
 void lgl_open_elementwise(lua_State *L, const lgl_tables *T) {
-  static const struct { const char *name; int kind; } ops[] = {
-#define OP_ROW(id, name, kind, nin, nout, fwd, bwd) {name, kind},
-      LG_OP_LIST(OP_ROW)
-#undef OP_ROW
-  };
-  char inplace_name[64];
+  lgl_register_kind(L, T, LG_KIND_UNARY, l_unary, l_unary_);
+  lgl_register_kind(L, T, LG_KIND_UNARY_FLOAT, l_unary, l_unary_);
+  lgl_register_kind(L, T, LG_KIND_BINARY, l_binary, l_binary_);
+  lgl_register_kind(L, T, LG_KIND_COMPARE, l_binary, l_binary_);
+  lgl_register_kind(L, T, LG_KIND_PREDICATE, l_unary, NULL);
   for (int target = 0; target < 2; target++) {
     lua_pushvalue(L, target ? T->module : T->methods);
-    for (int op = 0; op < LG_OP_COUNT; op++) {
-      int kind = ops[op].kind;
-      bool is_unary = kind == LG_KIND_UNARY || kind == LG_KIND_UNARY_FLOAT;
-      bool is_binary = kind == LG_KIND_BINARY || kind == LG_KIND_COMPARE;
-      if (!is_unary && !is_binary) continue;
-      set_op_function(L, T, ops[op].name, is_unary ? l_unary : l_binary,
-                      (lg_op)op);
-      if (target == 0) { /* in-place methods: t:exp_(), t:add_(u) */
-        snprintf(inplace_name, sizeof inplace_name, "%s_", ops[op].name);
-        set_op_function(L, T, inplace_name, is_unary ? l_unary_ : l_binary_,
-                        (lg_op)op);
-      }
-    }
     lgl_setfuncs(L, both, T->state, T->meta);
     lgl_setfuncs(L, target ? module_only : methods_only, T->state, T->meta);
     lua_pop(L, 1);
   }
-  /* PyTorch aliases */
+  /* Aliases: PyTorch's multiply, subtract, divide, true_divide, greater
+   * and less, and two luagrad names PyTorch does not have: fmod_floor
+   * (remainder, floor rounding; torch.fmod truncates) and equal_elements
+   * (eq; torch.equal compares whole tensors). */
   static const char *const aliases[][2] = {
       {"multiply", "mul"}, {"subtract", "sub"}, {"divide", "div"},
       {"true_divide", "div"}, {"fmod_floor", "remainder"},

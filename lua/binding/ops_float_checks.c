@@ -1,6 +1,7 @@
-/* ops_float_checks.c: Lua wrappers of the floating-point checks:
- * isnan, isinf, isfinite, nan_to_num (and nan_to_num_), isclose and
- * allclose, each a module function and a tensor method. PyTorch's keyword
+/* ops_float_checks.c: Lua wrappers of the floating-point checks that take
+ * options: nan_to_num (and nan_to_num_), isclose and allclose, each a
+ * module function and a tensor method (isnan, isinf and isfinite are
+ * predicates of the op table, with generated wrappers). PyTorch's keyword
  * arguments are a trailing options table or positional arguments in
  * PyTorch's order: t:isclose(u, {atol = 1e-6}) or t:isclose(u, 1e-5, 1e-6).
  */
@@ -9,21 +10,13 @@
 
 #include "lgl_out.h"
 
-static int check_op(lua_State *L, lg_op op) {
-  lg_tensor *t = lgl_check_tensor(L, 1, lg_op_name(op));
-  return lgl_run_op(L, op, 1, &t, NULL, 0);
-}
-static int l_isnan(lua_State *L) { return check_op(L, LG_OP_ISNAN); }
-static int l_isinf(lua_State *L) { return check_op(L, LG_OP_ISINF); }
-static int l_isfinite(lua_State *L) { return check_op(L, LG_OP_ISFINITE); }
-
 /* nan_to_num(t, nan = 0, posinf = largest, neginf = lowest finite value of
  * t's dtype[, {out = y}]) and t:nan_to_num_(...) */
 static int nan_to_num(lua_State *L, bool inplace) {
   const char *fname = inplace ? "nan_to_num_" : "nan_to_num";
   static const char *const names[] = {"nan", "posinf", "neginf", "out", NULL};
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
-  lgl_check_option_names(L, 2, fname, names);
+  lgl_check_options(L, 2, fname, names);
   double largest = lg_tensor_dtype(t) == LG_FLOAT32 ? FLT_MAX : DBL_MAX;
   lg_params p = {0};
   const double dflt[3] = {0, largest, -largest};
@@ -44,7 +37,7 @@ static void close_args(lua_State *L, const char *fname, lg_tensor **in,
   static const char *const names[] = {"rtol", "atol", "equal_nan", NULL};
   in[0] = lgl_check_tensor(L, 1, fname);
   in[1] = lgl_check_tensor(L, 2, fname);
-  lgl_check_option_names(L, 3, fname, names);
+  lgl_check_options(L, 3, fname, names);
   lgl_push_keyword(L, 3, 0, names[0]);
   p->scalar[0] = lgl_pop_number(L, 1e-5, fname, names[0]);
   lgl_push_keyword(L, 3, 1, names[1]);
@@ -90,10 +83,8 @@ static int l_allclose(lua_State *L) {
 /* Registers the checks as module functions and as tensor methods. */
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T) {
   static const luaL_Reg fns[] = {
-      {"isnan", l_isnan},           {"isinf", l_isinf},
-      {"isfinite", l_isfinite},     {"nan_to_num", l_nan_to_num},
-      {"isclose", l_isclose},       {"allclose", l_allclose},
-      {NULL, NULL}};
+      {"nan_to_num", l_nan_to_num}, {"isclose", l_isclose},
+      {"allclose", l_allclose},     {NULL, NULL}};
   static const luaL_Reg methods_only[] = {{"nan_to_num_", l_nan_to_num_},
                                           {NULL, NULL}};
   for (int target = 0; target < 2; target++) {

@@ -7,7 +7,7 @@
 static int l_index_select(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "index_select");
   lg_params p = {0};
-  p.dim = lgl_check_dim(L, 2, t->ndim, "index_select");
+  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), "index_select");
   lg_tensor *in[2] = {t, lgl_check_tensor(L, 3, "index_select")};
   return lgl_run_op(L, LG_OP_INDEX_SELECT, 2, in, &p, 1);
 }
@@ -16,7 +16,7 @@ static int l_index_select(lua_State *L) {
 static int l_gather(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "gather");
   lg_params p = {0};
-  p.dim = lgl_check_dim(L, 2, t->ndim, "gather");
+  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), "gather");
   lg_tensor *in[2] = {t, lgl_check_tensor(L, 3, "gather")};
   return lgl_run_op(L, LG_OP_GATHER, 2, in, &p, 1);
 }
@@ -29,10 +29,10 @@ static lg_tensor *scalar_source(lua_State *L, int idx, const lg_tensor *t,
   lg_params value = {0};
   if (!lgl_to_scalar(L, idx, &value, 0))
     luaL_error(L, "%s: expected a tensor or a number as the source, got %s",
-               fname, luaL_typename(L, idx));
+               fname, lgl_typename(L, idx));
   lg_ctx *ctx = lgl_ctx(L);
   lgl_box *filled = lgl_new_box(L);
-  if (lg_empty(ctx, t->dtype, 0, NULL, &filled->t) != LG_OK) lgl_error(L);
+  if (lg_empty(ctx, lg_tensor_dtype(t), 0, NULL, &filled->t) != LG_OK) lgl_error(L);
   lg_params fill = value;
   fill.flags |= LG_FLAG_INPLACE;
   lg_tensor *res = NULL;
@@ -41,8 +41,8 @@ static lg_tensor *scalar_source(lua_State *L, int idx, const lg_tensor *t,
   lg_tensor_release(res);
   lgl_box *expanded = lgl_new_box(L);
   lg_params p = {0};
-  p.n_ints = shape->ndim;
-  for (int i = 0; i < shape->ndim; i++) p.ints[i] = shape->sizes[i];
+  p.n_ints = lg_tensor_ndim(shape);
+  for (int i = 0; i < lg_tensor_ndim(shape); i++) p.ints[i] = lg_tensor_sizes(shape)[i];
   if (lg_run1(ctx, LG_OP_EXPAND, filled->t, &p, &expanded->t) != LG_OK)
     lgl_error(L);
   return expanded->t;
@@ -56,7 +56,7 @@ static int scatter(lua_State *L, lg_op op, int inplace) {
                           : (inplace ? "scatter_" : "scatter");
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
-  p.dim = lgl_check_dim(L, 2, t->ndim, fname);
+  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
   lg_tensor *index = lgl_check_tensor(L, 3, fname);
   lg_tensor *src = lgl_to_tensor(L, 4);
   if (!src) {
@@ -86,12 +86,12 @@ static int masked_fill(lua_State *L, int inplace) {
   lg_params p = {0};
   lg_tensor *value = lgl_to_tensor(L, 3);
   if (value) {
-    if (value->ndim != 0)
+    if (lg_tensor_ndim(value) != 0)
       return luaL_error(L,
                         "%s: expected a 0-d tensor as the value, got a "
                         "%d-d one",
-                        fname, value->ndim);
-    if (lg_dtype_is_float(value->dtype)) {
+                        fname, lg_tensor_ndim(value));
+    if (lg_dtype_is_float(lg_tensor_dtype(value))) {
       p.scalar[0] = lg_tensor_get(value, 0);
     } else {
       p.scalar_int = lg_tensor_get_int(value, 0);
@@ -102,7 +102,7 @@ static int masked_fill(lua_State *L, int inplace) {
     return luaL_error(L,
                       "%s: expected a number, boolean or 0-d tensor as "
                       "the value, got %s",
-                      fname, luaL_typename(L, 3));
+                      fname, lgl_typename(L, 3));
   }
   if (inplace) p.flags |= LG_FLAG_INPLACE;
   lg_tensor *in[2] = {t, mask};

@@ -22,7 +22,7 @@ static int l_multinomial(lua_State *L) {
   static const char *const names[] = {"replacement", NULL};
   lg_tensor *w = lgl_check_tensor(L, 1, fname);
   int64_t k = lgl_check_integer(L, 2, fname, "num_samples");
-  lgl_check_option_names(L, 3, fname, names);
+  lgl_check_options(L, 3, fname, names);
   lgl_push_keyword(L, 3, 0, names[0]);
   bool replacement = lgl_pop_boolean(L, false, fname, names[0]);
   lgl_box *box = lgl_new_box(L);
@@ -37,7 +37,7 @@ static int l_bernoulli(lua_State *L) {
   const char *fname = "bernoulli";
   static const char *const names[] = {"p", NULL};
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
-  lgl_check_option_names(L, 2, fname, names);
+  lgl_check_options(L, 2, fname, names);
   int type = lgl_push_keyword(L, 2, 0, names[0]);
   bool scalar = type != LUA_TNIL;
   double p = lgl_pop_number(L, 0, fname, names[0]);
@@ -64,7 +64,7 @@ static int normal_tensors(lua_State *L, lg_tensor *mean, lg_tensor *std) {
   if (!lua_isnoneornil(L, 3))
     return luaL_error(L, "normal: expected no size with a tensor mean or "
                       "std (the result takes their broadcast shape), got "
-                      "%s as argument 3", luaL_typename(L, 3));
+                      "%s as argument 3", lgl_typename(L, 3));
   double number = mean ? (lua_isnoneornil(L, 2) ? 1 : lua_tonumber(L, 2))
                        : lua_tonumber(L, 1);
   lgl_box *box = lgl_new_box(L);
@@ -88,9 +88,9 @@ static int normal_numbers(lua_State *L) {
   int opts = lgl_check_shape(L, 3, fname, &ndim, sizes);
   if (!lua_isnoneornil(L, opts) && lua_type(L, opts) != LUA_TTABLE)
     return luaL_error(L, "normal: expected an options table after the size, "
-                      "got %s", luaL_typename(L, opts));
+                      "got %s", lgl_typename(L, opts));
   static const char *const names[] = {"dtype", "requires_grad", NULL};
-  lgl_check_option_names(L, opts, fname, names);
+  lgl_check_options(L, opts, fname, names);
   lg_dtype dtype = lgl_opt_dtype(L, opts, LG_FLOAT32, fname);
   if (!lg_dtype_is_float(dtype))
     return luaL_error(L, "normal: expected a floating point dtype (float32 "
@@ -119,10 +119,10 @@ static int l_normal(lua_State *L) {
   bool std_number = lua_type(L, 2) == LUA_TNUMBER;
   if (!mean && !mean_number)
     return luaL_error(L, "normal: expected a tensor or number as mean, got %s",
-                      luaL_typename(L, 1));
+                      lgl_typename(L, 1));
   if (!std && !std_number && !(mean && lua_isnoneornil(L, 2)))
     return luaL_error(L, "normal: expected a tensor or number as std, got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   if (mean || std) return normal_tensors(L, mean, std);
   return normal_numbers(L);
 }
@@ -133,7 +133,7 @@ typedef lg_status (*fill_fn)(lg_ctx *ctx, lg_tensor *t, double a, double b);
 static int fill_(lua_State *L, const char *fname, const char *const *names,
                  const double *dflt, fill_fn fn) {
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
-  lgl_check_option_names(L, 2, fname, names);
+  lgl_check_options(L, 2, fname, names);
   double v[2];
   for (int k = 0; k < 2; k++) {
     lgl_push_keyword(L, 2, k, names[k]);

@@ -1,6 +1,9 @@
 /* ops_reduce.c: Lua wrappers for the reductions (sum mean prod amax amin
  * logsumexp all any var std norm max min argmax argmin cumsum cumprod),
- * each registered as a tensor method and as an lg.* function.
+ * each registered as a tensor method and as an lg.* function. The kinds
+ * LG_KIND_REDUCE (sum ... any), LG_KIND_ARGREDUCE (argmax, argmin) and
+ * LG_KIND_SCAN (cumsum, cumprod) have one wrapper each, registered for
+ * every op of the kind in lg_ops.h (ops_table.c).
  *
  * Argument forms (dims 1-based, negative from the end):
  *   t:sum()  t:sum(d)  t:sum({d1, d2})  t:sum(d, true)  t:sum(d, {keepdim=true})
@@ -11,7 +14,7 @@
  *   t:var([dims][, {unbiased=, correction=, keepdim=}]), same for std
  *   t:norm([p[, dims[, keepdim]]]) with p a number, math.huge or "fro"
  *   t:cumsum(d), t:cumprod(d)
- * A bare boolean after the dims always means keepdim (API.md), also for
+ * A bare boolean after the dims always means keepdim (luagrad's rule), also for
  * var/std where PyTorch's positional form would read it as unbiased.
  */
 #include <math.h>
@@ -43,7 +46,7 @@ static int opt_dims(lua_State *L, int idx, const lg_tensor *t,
   if (lua_isnone(L, idx) || lua_type(L, idx) == LUA_TTABLE) return idx;
   return luaL_error(L, "%s: expected a dim, a table of dims or an options "
                     "table as argument %d, got %s", fname, idx,
-                    luaL_typename(L, idx));
+                    lgl_typename(L, idx));
 }
 
 /* keepdim given as a bare boolean or an options table at idx. */
@@ -58,30 +61,21 @@ static bool opt_keepdim(lua_State *L, int idx, const char *fname) {
     default:
       return luaL_error(L, "%s: expected keepdim (a boolean) or an options "
                         "table as argument %d, got %s", fname, idx,
-                        luaL_typename(L, idx));
+                        lgl_typename(L, idx));
   }
 }
 
-/* t:op([dims][, keepdim]) for the plain reductions. */
-static int reduce_dims(lua_State *L, lg_op op) {
+/* t:op([dims][, keepdim]): LG_KIND_REDUCE. */
+static int l_reduce(lua_State *L) {
+  lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
   int next = opt_dims(L, 2, t, fname, &p);
+  lgl_check_options(L, next, fname, LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
-
-static int l_sum(lua_State *L) { return reduce_dims(L, LG_OP_SUM); }
-static int l_mean(lua_State *L) { return reduce_dims(L, LG_OP_MEAN); }
-static int l_prod(lua_State *L) { return reduce_dims(L, LG_OP_PROD); }
-static int l_amax(lua_State *L) { return reduce_dims(L, LG_OP_AMAX); }
-static int l_amin(lua_State *L) { return reduce_dims(L, LG_OP_AMIN); }
-static int l_logsumexp(lua_State *L) {
-  return reduce_dims(L, LG_OP_LOGSUMEXP);
-}
-static int l_all(lua_State *L) { return reduce_dims(L, LG_OP_ALL); }
-static int l_any(lua_State *L) { return reduce_dims(L, LG_OP_ANY); }
 
 /* max/min: of everything, over one dim (values, indices), or elementwise
  * against another tensor. */
@@ -93,6 +87,7 @@ static int minmax(lua_State *L, bool want_max) {
   lg_params p = {0};
   if (lua_type(L, 2) == LUA_TNUMBER) {
     p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
+    lgl_check_options(L, 3, fname, LGL_OPTIONS("keepdim"));
     if (opt_keepdim(L, 3, fname)) p.flags |= LG_FLAG_KEEPDIM;
     return lgl_run_op(L, want_max ? LG_OP_MAX_DIM : LG_OP_MIN_DIM, 1, &t, &p,
                       1);
@@ -102,6 +97,7 @@ static int minmax(lua_State *L, bool want_max) {
                       "a table of dims (use %s for several dims)", fname,
                       want_max ? "amax" : "amin");
   int next = opt_dims(L, 2, t, fname, &p);
+  lgl_check_options(L, next, fname, LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   if (lg_tensor_numel(t) == 0) /* name max/min, not amax/amin */
     return luaL_error(L, "%s: expected a non-empty tensor, got one with no "
@@ -112,8 +108,10 @@ static int minmax(lua_State *L, bool want_max) {
 static int l_max(lua_State *L) { return minmax(L, true); }
 static int l_min(lua_State *L) { return minmax(L, false); }
 
-/* argmax/argmin over one dim, or of the flattened tensor. */
-static int argminmax(lua_State *L, lg_op op) {
+/* t:op([dim][, keepdim]) over one dim, or of the flattened tensor:
+ * LG_KIND_ARGREDUCE. */
+static int l_argreduce(lua_State *L) {
+  lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
@@ -128,11 +126,10 @@ static int argminmax(lua_State *L, lg_op op) {
     p.n_ints = -1; /* flattened: see reduce.c */
     if (lua_isnil(L, 2) && !lua_isnone(L, 2)) next = 3;
   }
+  lgl_check_options(L, next, fname, LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
-static int l_argmax(lua_State *L) { return argminmax(L, LG_OP_ARGMAX); }
-static int l_argmin(lua_State *L) { return argminmax(L, LG_OP_ARGMIN); }
 
 /* var/std: [dims][, keepdim | {unbiased=, correction=, keepdim=}] */
 static int var_std(lua_State *L, lg_op op) {
@@ -140,6 +137,8 @@ static int var_std(lua_State *L, lg_op op) {
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
   int next = opt_dims(L, 2, t, fname, &p);
+  lgl_check_options(L, next, fname,
+                    LGL_OPTIONS("correction", "keepdim", "unbiased"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   p.scalar[0] = 1; /* unbiased by default */
   if (lua_type(L, next) == LUA_TTABLE) {
@@ -152,7 +151,7 @@ static int var_std(lua_State *L, lg_op op) {
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) != LUA_TNUMBER)
         return luaL_error(L, "%s: expected a number for correction, got %s",
-                          fname, luaL_typename(L, -1));
+                          fname, lgl_typename(L, -1));
       p.scalar[0] = lua_tonumber(L, -1);
     }
     lua_pop(L, 2);
@@ -177,40 +176,36 @@ static int l_norm(lua_State *L) {
                         "\"%s\"", lua_tostring(L, 2));
   } else if (!lua_isnoneornil(L, 2)) {
     return luaL_error(L, "norm: expected p to be a number or \"fro\", got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   }
   int next = opt_dims(L, 3, t, "norm", &p);
+  lgl_check_options(L, next, "norm", LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, "norm")) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, LG_OP_NORM, 1, &t, &p, 1);
 }
 
-/* cumsum(d) / cumprod(d): the dim is required, as in PyTorch. */
-static int cumulative(lua_State *L, lg_op op) {
+/* t:op(d), the dim required as in PyTorch: LG_KIND_SCAN. */
+static int l_scan(lua_State *L) {
+  lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "%s: expected a dim as argument 2, got %s", fname,
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
-static int l_cumsum(lua_State *L) { return cumulative(L, LG_OP_CUMSUM); }
-static int l_cumprod(lua_State *L) { return cumulative(L, LG_OP_CUMPROD); }
 
 static const luaL_Reg reduce_functions[] = {
-    {"sum", l_sum},         {"mean", l_mean},
-    {"prod", l_prod},       {"amax", l_amax},
-    {"amin", l_amin},       {"logsumexp", l_logsumexp},
-    {"all", l_all},         {"any", l_any},
-    {"max", l_max},         {"min", l_min},
-    {"argmax", l_argmax},   {"argmin", l_argmin},
-    {"var", l_var},         {"std", l_std},
-    {"norm", l_norm},       {"cumsum", l_cumsum},
-    {"cumprod", l_cumprod}, {NULL, NULL}};
+    {"max", l_max}, {"min", l_min}, {"var", l_var},
+    {"std", l_std}, {"norm", l_norm}, {NULL, NULL}};
 
 /* Registers the reductions as methods and module functions. */
 void lgl_open_reduce(lua_State *L, const lgl_tables *T) {
+  lgl_register_kind(L, T, LG_KIND_REDUCE, l_reduce, NULL);
+  lgl_register_kind(L, T, LG_KIND_ARGREDUCE, l_argreduce, NULL);
+  lgl_register_kind(L, T, LG_KIND_SCAN, l_scan, NULL);
   lua_pushvalue(L, T->methods);
   lgl_setfuncs(L, reduce_functions, T->state, T->meta);
   lua_pop(L, 1);

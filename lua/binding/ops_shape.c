@@ -70,8 +70,8 @@ static int l_expand_as(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "expand_as");
   lg_tensor *other = lgl_check_tensor(L, 2, "expand_as");
   lg_params p = {0};
-  p.n_ints = other->ndim;
-  for (int i = 0; i < other->ndim; i++) p.ints[i] = other->sizes[i];
+  p.n_ints = lg_tensor_ndim(other);
+  for (int i = 0; i < lg_tensor_ndim(other); i++) p.ints[i] = lg_tensor_sizes(other)[i];
   return run1(L, LG_OP_EXPAND, t, &p);
 }
 
@@ -81,13 +81,13 @@ static int l_permute(lua_State *L) {
   lg_params p = {0};
   int64_t dims[LG_MAX_DIMS];
   int n = check_ints(L, 2, "permute", "a dim", dims);
-  if (n != t->ndim)
+  if (n != lg_tensor_ndim(t))
     return luaL_error(L,
                       "permute: expected %d dims (one per dim of the "
                       "tensor), got %d",
-                      t->ndim, n);
+                      lg_tensor_ndim(t), n);
   for (int i = 0; i < n; i++) {
-    p.ints[i] = lgl_dim_value(L, dims[i], t->ndim, "permute");
+    p.ints[i] = lgl_dim_value(L, dims[i], lg_tensor_ndim(t), "permute");
     for (int j = 0; j < i; j++)
       if (p.ints[j] == p.ints[i])
         return luaL_error(L, "permute: dim %d appears twice",
@@ -100,9 +100,9 @@ static int l_permute(lua_State *L) {
 /* Pushes the permutation swapping d1 and d2 of t (0-based) and runs it. */
 static int swap_dims(lua_State *L, lg_tensor *t, int64_t d1, int64_t d2) {
   lg_params p = {0};
-  p.n_ints = t->ndim;
-  for (int i = 0; i < t->ndim; i++) p.ints[i] = i;
-  if (t->ndim > 0) {
+  p.n_ints = lg_tensor_ndim(t);
+  for (int i = 0; i < lg_tensor_ndim(t); i++) p.ints[i] = i;
+  if (lg_tensor_ndim(t) > 0) {
     p.ints[d1] = d2;
     p.ints[d2] = d1;
   }
@@ -112,20 +112,20 @@ static int swap_dims(lua_State *L, lg_tensor *t, int64_t d1, int64_t d2) {
 /* t:transpose(d1, d2) */
 static int l_transpose(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "transpose");
-  int64_t d1 = lgl_check_dim(L, 2, t->ndim, "transpose");
-  int64_t d2 = lgl_check_dim(L, 3, t->ndim, "transpose");
+  int64_t d1 = lgl_check_dim(L, 2, lg_tensor_ndim(t), "transpose");
+  int64_t d2 = lgl_check_dim(L, 3, lg_tensor_ndim(t), "transpose");
   return swap_dims(L, t, d1, d2);
 }
 
 /* t:t(): transpose of a 2-d tensor; 0-d and 1-d come back as views */
 static int l_t(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "t");
-  if (t->ndim > 2)
+  if (lg_tensor_ndim(t) > 2)
     return luaL_error(L,
                       "t: expects a tensor with at most 2 dims, got a "
                       "%d-d one (use transpose or permute)",
-                      t->ndim);
-  return swap_dims(L, t, 0, t->ndim == 2 ? 1 : 0);
+                      lg_tensor_ndim(t));
+  return swap_dims(L, t, 0, lg_tensor_ndim(t) == 2 ? 1 : 0);
 }
 
 /* t:squeeze([d]): without d every size-1 dim goes; d may be a table of
@@ -135,19 +135,19 @@ static int l_squeeze(lua_State *L) {
   lg_params p = {0};
   if (lua_isnoneornil(L, 2)) return run1(L, LG_OP_SQUEEZE, t, &p);
   if (lua_type(L, 2) != LUA_TTABLE) {
-    p.dim = lgl_check_dim(L, 2, t->ndim, "squeeze");
+    p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), "squeeze");
     p.ints[0] = p.dim;
     p.n_ints = 1;
     return run1(L, LG_OP_SQUEEZE, t, &p);
   }
   /* several dims: the kept sizes form a view of t */
-  lgl_check_dims(L, 2, t->ndim, "squeeze", &p);
+  lgl_check_dims(L, 2, lg_tensor_ndim(t), "squeeze", &p);
   bool drop[LG_MAX_DIMS] = {false};
   for (int i = 0; i < p.n_ints; i++)
-    if (t->ndim > 0) drop[p.ints[i]] = t->sizes[p.ints[i]] == 1;
+    if (lg_tensor_ndim(t) > 0) drop[p.ints[i]] = lg_tensor_sizes(t)[p.ints[i]] == 1;
   lg_params v = {0};
-  for (int i = 0; i < t->ndim; i++)
-    if (!drop[i]) v.ints[v.n_ints++] = t->sizes[i];
+  for (int i = 0; i < lg_tensor_ndim(t); i++)
+    if (!drop[i]) v.ints[v.n_ints++] = lg_tensor_sizes(t)[i];
   return run1(L, LG_OP_VIEW, t, &v);
 }
 
@@ -156,30 +156,30 @@ static int l_unsqueeze(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "unsqueeze");
   lg_params p = {0};
   p.dim = lgl_dim_value(L, lgl_check_integer(L, 2, "unsqueeze", "dim"),
-                        t->ndim + 1, "unsqueeze");
+                        lg_tensor_ndim(t) + 1, "unsqueeze");
   return run1(L, LG_OP_UNSQUEEZE, t, &p);
 }
 
 /* t:flatten([start[, end]]): dims start..end merged into one (reshape) */
 static int l_flatten(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "flatten");
-  int64_t first = 0, last = t->ndim > 0 ? t->ndim - 1 : 0;
-  if (!lua_isnoneornil(L, 2)) first = lgl_check_dim(L, 2, t->ndim, "flatten");
-  if (!lua_isnoneornil(L, 3)) last = lgl_check_dim(L, 3, t->ndim, "flatten");
+  int64_t first = 0, last = lg_tensor_ndim(t) > 0 ? lg_tensor_ndim(t) - 1 : 0;
+  if (!lua_isnoneornil(L, 2)) first = lgl_check_dim(L, 2, lg_tensor_ndim(t), "flatten");
+  if (!lua_isnoneornil(L, 3)) last = lgl_check_dim(L, 3, lg_tensor_ndim(t), "flatten");
   if (first > last)
     return luaL_error(L, "flatten: start dim %d comes after end dim %d",
                       (int)first + 1, (int)last + 1);
   lg_params p = {0};
-  if (t->ndim == 0) {
+  if (lg_tensor_ndim(t) == 0) {
     p.ints[p.n_ints++] = 1;
   } else {
     int64_t merged = 1;
-    for (int i = 0; i < t->ndim; i++) {
+    for (int i = 0; i < lg_tensor_ndim(t); i++) {
       if (i < first || i > last) {
-        p.ints[p.n_ints++] = t->sizes[i];
+        p.ints[p.n_ints++] = lg_tensor_sizes(t)[i];
         continue;
       }
-      merged *= t->sizes[i];
+      merged *= lg_tensor_sizes(t)[i];
       if (i == last) p.ints[p.n_ints++] = merged;
     }
   }
@@ -216,11 +216,11 @@ static int64_t check_start(lua_State *L, int64_t start, int64_t size,
 /* t:narrow(d, start, length): a view of positions start..start+length-1 */
 static int l_narrow(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "narrow");
-  if (t->ndim == 0) return luaL_error(L, "narrow: cannot narrow a 0-d tensor");
+  if (lg_tensor_ndim(t) == 0) return luaL_error(L, "narrow: cannot narrow a 0-d tensor");
   lg_params p = {0};
-  p.dim = lgl_check_dim(L, 2, t->ndim, "narrow");
+  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), "narrow");
   p.start = check_start(L, lgl_check_integer(L, 3, "narrow", "start"),
-                        t->sizes[p.dim], "narrow");
+                        lg_tensor_sizes(t)[p.dim], "narrow");
   p.length = lgl_check_integer(L, 4, "narrow", "length");
   return run1(L, LG_OP_NARROW, t, &p);
 }
@@ -229,12 +229,12 @@ static int l_narrow(lua_State *L) {
  * end) of dim d, which disappears */
 static int l_select(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "select");
-  if (t->ndim == 0)
+  if (lg_tensor_ndim(t) == 0)
     return luaL_error(L, "select: cannot select from a 0-d tensor");
   lg_params p = {0};
-  p.dim = lgl_check_dim(L, 2, t->ndim, "select");
+  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), "select");
   int64_t i = lgl_check_integer(L, 3, "select", "index");
-  int64_t size = t->sizes[p.dim];
+  int64_t size = lg_tensor_sizes(t)[p.dim];
   if (i == 0)
     return luaL_error(L,
                       "select: index 0 is invalid: indices are 1-based "
@@ -251,7 +251,7 @@ static int l_flip(lua_State *L) {
   int64_t dims[LG_MAX_DIMS];
   int n = check_ints(L, 2, "flip", "a dim", dims);
   for (int i = 0; i < n; i++)
-    p.ints[i] = lgl_dim_value(L, dims[i], t->ndim, "flip");
+    p.ints[i] = lgl_dim_value(L, dims[i], lg_tensor_ndim(t), "flip");
   p.n_ints = n;
   return run1(L, LG_OP_FLIP, t, &p);
 }
@@ -296,10 +296,10 @@ static int push_pieces(lua_State *L, lg_tensor *t, int64_t dim, int n,
  * PyTorch returns a tuple; here the result is ONE array table of views. */
 static int l_split(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "split");
-  if (t->ndim == 0) return luaL_error(L, "split: cannot split a 0-d tensor");
+  if (lg_tensor_ndim(t) == 0) return luaL_error(L, "split: cannot split a 0-d tensor");
   int64_t dim =
-      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, t->ndim, "split");
-  int64_t size = t->sizes[dim];
+      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, lg_tensor_ndim(t), "split");
+  int64_t size = lg_tensor_sizes(t)[dim];
   if (lua_type(L, 2) == LUA_TTABLE) {
     int n = (int)lua_rawlen(L, 2);
     int64_t *lengths =
@@ -340,7 +340,7 @@ static int l_split(lua_State *L) {
  * as in PyTorch; returned as ONE array table of views (not a tuple) */
 static int l_chunk(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "chunk");
-  if (t->ndim == 0) return luaL_error(L, "chunk: cannot chunk a 0-d tensor");
+  if (lg_tensor_ndim(t) == 0) return luaL_error(L, "chunk: cannot chunk a 0-d tensor");
   int64_t chunks = lgl_check_integer(L, 2, "chunk", "the number of chunks");
   if (chunks < 1)
     return luaL_error(L,
@@ -348,8 +348,8 @@ static int l_chunk(lua_State *L) {
                       "%I",
                       (lua_Integer)chunks);
   int64_t dim =
-      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, t->ndim, "chunk");
-  int64_t size = t->sizes[dim];
+      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, lg_tensor_ndim(t), "chunk");
+  int64_t size = lg_tensor_sizes(t)[dim];
   int64_t piece = (size + chunks - 1) / chunks;
   int64_t n = size == 0 ? chunks : (size + piece - 1) / piece;
   if (n > 0x7fffffff)
@@ -366,7 +366,7 @@ static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
                                      int *n) {
   if (lua_type(L, idx) != LUA_TTABLE || lgl_to_tensor(L, idx))
     luaL_error(L, "%s: expected an array table of tensors, got %s", fname,
-               luaL_typename(L, idx));
+               lgl_typename(L, idx));
   int len = (int)lua_rawlen(L, idx);
   if (len < 1) luaL_error(L, "%s: expected a non-empty list of tensors", fname);
   lg_tensor **list = lua_newuserdatauv(L, (size_t)len * sizeof *list, 0);
@@ -377,7 +377,7 @@ static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
       luaL_error(L,
                  "%s: expected a tensor at position %d of the list, got "
                  "%s",
-                 fname, k + 1, luaL_typename(L, -1));
+                 fname, k + 1, lgl_typename(L, -1));
     lua_pop(L, 1);
   }
   *n = len;
@@ -390,7 +390,7 @@ static int l_cat(lua_State *L) {
   lua_settop(L, 2); /* the list's userdata goes above the arguments */
   lg_tensor **list = check_tensor_list(L, 1, "cat", &n);
   lg_params p = {0};
-  if (!lua_isnoneornil(L, 2)) p.dim = lgl_check_dim(L, 2, list[0]->ndim, "cat");
+  if (!lua_isnoneornil(L, 2)) p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(list[0]), "cat");
   return lgl_run_op(L, LG_OP_CAT, n, list, &p, 0);
 }
 
@@ -402,7 +402,7 @@ static int l_stack(lua_State *L) {
   int64_t dim = 0;
   if (!lua_isnoneornil(L, 2))
     dim = lgl_dim_value(L, lgl_check_integer(L, 2, "stack", "dim"),
-                        list[0]->ndim + 1, "stack");
+                        lg_tensor_ndim(list[0]) + 1, "stack");
   lgl_box *box = lgl_new_box(L);
   if (lg_stack(lgl_ctx(L), n, list, dim, &box->t) != LG_OK) return lgl_error(L);
   lgl_gc_pressure(L, lgl_get_state(L));

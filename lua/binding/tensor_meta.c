@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dtype.h"
 #include "lgl.h"
 
 #define METHODS_UPVALUE lua_upvalueindex(3)
@@ -22,9 +21,9 @@ static int t_release(lua_State *L) {
 
 /* Pushes one element as a Lua value (integer, number or boolean). */
 static void push_element(lua_State *L, const lg_tensor *t, int64_t flat) {
-  if (t->dtype == LG_BOOL)
+  if (lg_tensor_dtype(t) == LG_BOOL)
     lua_pushboolean(L, lg_tensor_get_int(t, flat) != 0);
-  else if (lg_dtype_is_float(t->dtype))
+  else if (lg_dtype_is_float(lg_tensor_dtype(t)))
     lua_pushnumber(L, lg_tensor_get(t, flat));
   else
     lua_pushinteger(L, (lua_Integer)lg_tensor_get_int(t, flat));
@@ -59,20 +58,20 @@ static int plan_index(lua_State *L, const lg_tensor *t, int key,
   const char *what = "index";
   *all_ints = true;
   if (lua_type(L, key) == LUA_TNUMBER) {
-    if (t->ndim == 0)
+    if (lg_tensor_ndim(t) == 0)
       luaL_error(L, "index: a 0-d tensor can't be indexed; use item()");
     int64_t i = lgl_check_integer(L, key, what, "the index");
     steps[0] = (index_step){LG_OP_SELECT, 0,
-                            check_position(L, i, t->sizes[0], 0, what), 1};
+                            check_position(L, i, lg_tensor_sizes(t)[0], 0, what), 1};
     return 1;
   }
   int n = (int)lua_rawlen(L, key);
-  if (n > t->ndim)
-    luaL_error(L, "index: %d entries for a %d-d tensor", n, t->ndim);
+  if (n > lg_tensor_ndim(t))
+    luaL_error(L, "index: %d entries for a %d-d tensor", n, lg_tensor_ndim(t));
   int dim = 0, out_dim = 0; /* dim in t, dim in the partially indexed view */
   for (int k = 1; k <= n; k++, dim++) {
     lua_rawgeti(L, key, k);
-    int64_t size = t->sizes[dim];
+    int64_t size = lg_tensor_sizes(t)[dim];
     if (lua_type(L, -1) == LUA_TNUMBER) {
       int64_t i = lgl_check_integer(L, -1, what, "the index");
       steps[k - 1] = (index_step){LG_OP_SELECT, out_dim,
@@ -105,11 +104,11 @@ static int plan_index(lua_State *L, const lg_tensor *t, int key,
       out_dim++;
     } else {
       luaL_error(L, "index: expected an integer or a {first, last} range at "
-                 "position %d, got %s", k, luaL_typename(L, -1));
+                 "position %d, got %s", k, lgl_typename(L, -1));
     }
     lua_pop(L, 1);
   }
-  if (n < t->ndim) *all_ints = false;
+  if (n < lg_tensor_ndim(t)) *all_ints = false;
   return n;
 }
 
@@ -136,22 +135,22 @@ static lg_tensor *run_index(lg_ctx *ctx, lg_tensor *t, const index_step *s,
 static int index_by_tensor(lua_State *L, lg_tensor *t, lg_tensor *key) {
   lg_tensor *in[2] = {t, key};
   lg_params p = {0};
-  if (key->dtype == LG_BOOL)
+  if (lg_tensor_dtype(key) == LG_BOOL)
     return lgl_run_op(L, LG_OP_MASKED_SELECT, 2, in, &p, 0);
-  if (lg_dtype_is_float(key->dtype) || key->dtype == LG_UINT8)
+  if (lg_dtype_is_float(lg_tensor_dtype(key)) || lg_tensor_dtype(key) == LG_UINT8)
     return luaL_error(L, "index: a tensor index must be bool (a mask) or "
                       "int64/int32 (1-based indices), got %s",
-                      lg_dtype_name(key->dtype));
+                      lg_dtype_name(lg_tensor_dtype(key)));
   return lgl_run_op(L, LG_OP_INDEX_SELECT, 2, in, &p, 0);
 }
 
 static int push_property(lua_State *L, lg_tensor *t, const char *key) {
   if (strcmp(key, "shape") == 0) {
-    lgl_push_shape(L, t->ndim, t->sizes);
+    lgl_push_shape(L, lg_tensor_ndim(t), lg_tensor_sizes(t));
   } else if (strcmp(key, "dtype") == 0) {
-    lua_pushstring(L, lg_dtype_name(t->dtype));
+    lua_pushstring(L, lg_dtype_name(lg_tensor_dtype(t)));
   } else if (strcmp(key, "ndim") == 0) {
-    lua_pushinteger(L, t->ndim);
+    lua_pushinteger(L, lg_tensor_ndim(t));
   } else {
     return lgl_autograd_property(L, t, key); /* unknown keys read as nil */
   }
@@ -177,13 +176,13 @@ static int t_index(lua_State *L) {
     lgl_box *box = lgl_new_box(L);
     lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
     if (!box->t) return lgl_error(L);
-    if (all_ints && box->t->ndim == 0) push_element(L, box->t, 0);
+    if (all_ints && lg_tensor_ndim(box->t) == 0) push_element(L, box->t, 0);
     return 1;
   }
   lg_tensor *key = lgl_to_tensor(L, 2);
   if (key) return index_by_tensor(L, t, key);
   return luaL_error(L, "index: expected a method name, an integer, a table "
-                    "or a tensor as key, got %s", luaL_typename(L, 2));
+                    "or a tensor as key, got %s", lgl_typename(L, 2));
 }
 
 /* Writes v (number, boolean or tensor at v_idx) into the view dst. */
@@ -201,7 +200,7 @@ static void assign_into(lua_State *L, lg_tensor *dst, int v_idx) {
   } else {
     lg_tensor_release(dst);
     luaL_error(L, "assign: expected a number, boolean or tensor as the "
-               "value, got %s", luaL_typename(L, v_idx));
+               "value, got %s", lgl_typename(L, v_idx));
     return;
   }
   lg_tensor_release(out);
@@ -224,7 +223,7 @@ static int t_newindex(lua_State *L) {
     if (!lgl_to_tensor(L, 3) && lua_type(L, 3) != LUA_TNUMBER &&
         lua_type(L, 3) != LUA_TBOOLEAN)
       return luaL_error(L, "assign: expected a number, boolean or tensor as "
-                        "the value, got %s", luaL_typename(L, 3));
+                        "the value, got %s", lgl_typename(L, 3));
     lg_tensor *view = run_index(lgl_ctx(L), t, steps, n);
     if (!view) return lgl_error(L);
     assign_into(L, view, 3);
@@ -234,12 +233,12 @@ static int t_newindex(lua_State *L) {
   if (mask) {
     lg_params p = {0};
     p.flags = LG_FLAG_INPLACE;
-    if (mask->dtype != LG_BOOL)
+    if (lg_tensor_dtype(mask) != LG_BOOL)
       return luaL_error(L, "assign: a tensor key must be a bool mask, got %s",
-                        lg_dtype_name(mask->dtype));
+                        lg_dtype_name(lg_tensor_dtype(mask)));
     if (!lgl_to_scalar(L, 3, &p, 0))
       return luaL_error(L, "assign: t[mask] = v expects a number, got %s",
-                        luaL_typename(L, 3));
+                        lgl_typename(L, 3));
     lg_tensor *in[2] = {t, mask};
     return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1) - 1;
   }
@@ -249,13 +248,13 @@ static int t_newindex(lua_State *L) {
     return luaL_error(L, "assign: tensors have no assignable field '%s'",
                       lua_tostring(L, 2));
   return luaL_error(L, "assign: expected an integer, table or mask as key, "
-                    "got %s", luaL_typename(L, 2));
+                    "got %s", lgl_typename(L, 2));
 }
 
 static int t_len(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "len");
-  if (t->ndim == 0) return luaL_error(L, "len: a 0-d tensor has no length");
-  lua_pushinteger(L, (lua_Integer)t->sizes[0]);
+  if (lg_tensor_ndim(t) == 0) return luaL_error(L, "len: a 0-d tensor has no length");
+  lua_pushinteger(L, (lua_Integer)lg_tensor_sizes(t)[0]);
   return 1;
 }
 
@@ -306,11 +305,11 @@ int lgl_binary(lua_State *L, lg_op op, int inplace) {
   } else {
     if (!a && !b)
       return luaL_error(L, "%s: expected at least one tensor, got %s and %s",
-                        lg_op_name(op), luaL_typename(L, 1),
-                        luaL_typename(L, 2));
+                        lg_op_name(op), lgl_typename(L, 1),
+                        lgl_typename(L, 2));
     return luaL_error(L, "%s: expected tensors or numbers, got %s and %s",
-                      lg_op_name(op), luaL_typename(L, 1),
-                      luaL_typename(L, 2));
+                      lg_op_name(op), lgl_typename(L, 1),
+                      lgl_typename(L, 2));
   }
   if (inplace) {
     if (!a) (void)lgl_check_tensor(L, 1, lg_op_name(op));
@@ -339,27 +338,27 @@ static int t_unm(lua_State *L) {
 static int m_size(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "size");
   if (lua_isnoneornil(L, 2)) {
-    lgl_push_shape(L, t->ndim, t->sizes);
+    lgl_push_shape(L, lg_tensor_ndim(t), lg_tensor_sizes(t));
     return 1;
   }
-  int64_t d = lgl_check_dim(L, 2, t->ndim, "size");
-  lua_pushinteger(L, (lua_Integer)(t->ndim ? t->sizes[d] : 1));
+  int64_t d = lgl_check_dim(L, 2, lg_tensor_ndim(t), "size");
+  lua_pushinteger(L, (lua_Integer)(lg_tensor_ndim(t) ? lg_tensor_sizes(t)[d] : 1));
   return 1;
 }
 
 static int m_stride(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "stride");
   if (lua_isnoneornil(L, 2)) {
-    lgl_push_shape(L, t->ndim, t->strides);
+    lgl_push_shape(L, lg_tensor_ndim(t), lg_tensor_strides(t));
     return 1;
   }
-  int64_t d = lgl_check_dim(L, 2, t->ndim, "stride");
-  lua_pushinteger(L, (lua_Integer)(t->ndim ? t->strides[d] : 1));
+  int64_t d = lgl_check_dim(L, 2, lg_tensor_ndim(t), "stride");
+  lua_pushinteger(L, (lua_Integer)(lg_tensor_ndim(t) ? lg_tensor_strides(t)[d] : 1));
   return 1;
 }
 
 static int m_dim(lua_State *L) {
-  lua_pushinteger(L, lgl_check_tensor(L, 1, "dim")->ndim);
+  lua_pushinteger(L, lg_tensor_ndim(lgl_check_tensor(L, 1, "dim")));
   return 1;
 }
 
@@ -385,12 +384,12 @@ static int m_item(lua_State *L) {
 
 static void push_list(lua_State *L, const lg_tensor *t, int dim,
                       int64_t *flat) {
-  if (dim == t->ndim) {
+  if (dim == lg_tensor_ndim(t)) {
     push_element(L, t, (*flat)++);
     return;
   }
   luaL_checkstack(L, 4, "tolist");
-  int64_t n = t->sizes[dim];
+  int64_t n = lg_tensor_sizes(t)[dim];
   lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
     push_list(L, t, dim + 1, flat);
@@ -411,12 +410,13 @@ static int m_to(lua_State *L) {
   lg_tensor *other = lgl_to_tensor(L, 2);
   lg_params p = {0};
   if (other)
-    p.dtype = other->dtype;
-  else if (lua_type(L, 2) == LUA_TTABLE)
-    p.dtype = lgl_opt_dtype(L, 2, t->dtype, "to");
-  else
+    p.dtype = lg_tensor_dtype(other);
+  else if (lua_type(L, 2) == LUA_TTABLE) {
+    lgl_check_options(L, 2, "to", LGL_OPTIONS("dtype"));
+    p.dtype = lgl_opt_dtype(L, 2, lg_tensor_dtype(t), "to");
+  } else
     p.dtype = lgl_check_dtype(L, 2, "to");
-  if (p.dtype == t->dtype) {
+  if (p.dtype == lg_tensor_dtype(t)) {
     lua_settop(L, 1);
     return 1;
   }
@@ -425,7 +425,7 @@ static int m_to(lua_State *L) {
 
 static int convert_to(lua_State *L, lg_dtype dtype, const char *name) {
   lg_tensor *t = lgl_check_tensor(L, 1, name);
-  if (t->dtype == dtype) {
+  if (lg_tensor_dtype(t) == dtype) {
     lua_settop(L, 1);
     return 1;
   }
@@ -453,7 +453,7 @@ static int m_fill_(lua_State *L) {
   p.flags = LG_FLAG_INPLACE;
   if (!lgl_to_scalar(L, 2, &p, 0))
     return luaL_error(L, "fill_: expected a number as the value, got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
 }
 
@@ -461,7 +461,12 @@ static int m_zero_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "zero_");
   lg_params p = {0};
   p.flags = LG_FLAG_INPLACE | LG_FLAG_SCALAR_INT;
-  return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
+  lg_tensor *out = NULL;
+  if (lg_op_run(lgl_ctx(L), LG_OP_FILL, 1, &t, &p, &out) != LG_OK)
+    return lgl_error_as(L, "zero_");
+  lg_tensor_release(out);
+  lua_settop(L, 1);
+  return 1;
 }
 
 static int m_copy_(lua_State *L) {

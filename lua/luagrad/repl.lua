@@ -298,11 +298,7 @@ local function common_prefix(list)
   return p
 end
 
-local function is_callable(v)
-  if type(v) == "function" then return true end
-  local mt = debug.getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__call") ~= nil
-end
+local is_callable = require("luagrad.check").is_callable
 
 -- The names that can complete the Lua expression ending `text` (the line up
 -- to the cursor): returns the sorted candidates for its last name and that

@@ -85,11 +85,10 @@ typedef struct lg_autograd_meta {
 bool lg_autograd_needs_grad(const lg_tensor *t);
 /* Called by lg_tensor_release for tensors with autograd state. */
 void lg_autograd_meta_free(lg_tensor *t);
-/* Called by lg_op_run: runs op recording the graph when needed. */
-lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
-                                 lg_tensor *const *in, const lg_params *p,
-                                 lg_tensor **outs, bool *handled);
 void lg_node_release(lg_node *node);
+/* The node's grad_fn name ("MulBackward0", a custom node's own name) in
+ * buf; NULL when size is 0. */
+const char *lg_node_name(const lg_node *n, char *buf, size_t size);
 /* While grad mode is on, fails naming name (the user-facing op, such as
  * "uniform_") when t is a leaf that requires grad or a view of a tensor
  * that requires grad: those can't be written in place. */
@@ -135,13 +134,50 @@ lg_tensor *lg_s_zeros(lg_scope *s, const lg_tensor_info *info);
 /* Converts g to info's dtype when it differs (float grads of mixed ops). */
 lg_tensor *lg_s_cast(lg_scope *s, lg_tensor *g, lg_dtype dtype);
 
+/* t reshaped to sizes (a view when the layout allows, a copy otherwise, so
+ * a non-contiguous gradient is fine); _to: to info's sizes. */
+lg_tensor *lg_s_reshape(lg_scope *s, lg_tensor *t, int ndim,
+                        const int64_t *sizes);
+lg_tensor *lg_s_reshape_to(lg_scope *s, lg_tensor *t,
+                           const lg_tensor_info *info);
+/* g with `before` zeros in front and `after` zeros behind along dim: the
+ * gradient of a slice, scattered back into the full extent. A cat keeps
+ * the result a differentiable function of g (its backward narrows). */
+lg_tensor *lg_s_pad_dim(lg_scope *s, lg_tensor *g, int64_t dim,
+                        int64_t before, int64_t after);
+/* t with its last two dims swapped. */
+lg_tensor *lg_s_transpose(lg_scope *s, lg_tensor *t);
+/* A reduction (SUM, MEAN, ...) of a over dims, keepdim. */
+lg_tensor *lg_s_reduce_kept(lg_scope *s, lg_op op, lg_tensor *a, int n,
+                            const int64_t *dims);
+/* A per-channel vector v (C) shaped to broadcast against x (N,C,*):
+ * (C,1,...,1) with x_ndim - 1 dims. */
+lg_tensor *lg_s_per_channel(lg_scope *s, lg_tensor *v, int x_ndim);
+/* conv_transpose2d(g, w) with base's stride, padding, dilation and groups,
+ * exactly h x wd (ops/conv_backward.c; avg_pool2d's backward uses it). */
+lg_tensor *lg_s_conv_transpose_to(lg_scope *s, lg_tensor *g, lg_tensor *w,
+                                  const lg_params *base, int64_t h,
+                                  int64_t wd);
+
 /* The input a rule saved (NULL after release). */
 static inline lg_tensor *lg_saved(const lg_node *node, int i) {
   return node->saved ? node->saved[i] : NULL;
 }
 
+/* Whether input i of the node needs a gradient at all. */
+static inline bool lg_needs(const lg_node *node, int i) {
+  return node->edges[i].node != NULL;
+}
+
+/* A dim the forward validated, as 0..ndim-1 (params may hold a negative
+ * one). */
+static inline int64_t lg_dim_index(int64_t dim, int ndim) {
+  return dim < 0 ? dim + ndim : dim;
+}
+
 /* Backward rule families named in lg_ops.h. */
-#define LG_BACKWARD_DECLARE(id, name, kind, nin, nout, fwd, bwd)            \
+#define LG_BACKWARD_DECLARE(id, name, kind, nin, nout, fwd, bwd, saves, view, \
+                            batch, jvp)                                      \
   lg_status bwd(lg_ctx *ctx, lg_node *node, lg_tensor *const *grad_out,     \
                 lg_tensor **grad_in);
 LG_OP_LIST(LG_BACKWARD_DECLARE)

@@ -58,20 +58,6 @@ static lg_status accumulate(lg_ctx *ctx, lg_tensor **slot, lg_tensor *g) {
   return LG_OK;
 }
 
-static void grad_fn_label(lg_node *n, char *buf, size_t size) {
-  if (n->kind == LG_NODE_CUSTOM) {
-    snprintf(buf, size, "%s", n->name ? n->name : "CustomBackward");
-    return;
-  }
-  /* reuse the tensor-facing naming through a stack tensor stand-in */
-  lg_autograd_meta m = {0};
-  lg_tensor t;
-  memset(&t, 0, sizeof t);
-  m.grad_fn = n;
-  t.autograd = &m;
-  lg_tensor_grad_fn_name(&t, buf, size);
-}
-
 /* Stores g as (or adds it into) the .grad of a leaf or retaining tensor. */
 static lg_status store_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *g,
                             bool create_graph) {
@@ -93,12 +79,7 @@ static lg_status store_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *g,
       st = lg_run1(ctx, LG_OP_CLONE, g, NULL, &m->grad);
     }
   } else if (create_graph) {
-    lg_tensor *sum = NULL;
-    st = lg_run2(ctx, LG_OP_ADD, m->grad, g, NULL, &sum);
-    if (!st) {
-      lg_tensor_release(m->grad);
-      m->grad = sum;
-    }
+    st = accumulate(ctx, &m->grad, lg_tensor_retain(g));
   } else {
     lg_params p = {0};
     lg_tensor *out = NULL;
@@ -115,7 +96,7 @@ static lg_status store_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *g,
 static lg_status run_rule(lg_ctx *ctx, lg_node *n, lg_tensor **grad_in) {
   char label[64];
   if (n->released) {
-    grad_fn_label(n, label, sizeof label);
+    lg_node_name(n, label, sizeof label);
     return lg_fail(ctx, LG_ERR_RUNTIME,
                    "backward: the graph through %s was already freed by an "
                    "earlier backward; pass retain_graph = true to the first "
@@ -124,7 +105,7 @@ static lg_status run_rule(lg_ctx *ctx, lg_node *n, lg_tensor **grad_in) {
   for (int i = 0; i < n->n_inputs; i++) {
     lg_tensor *s = n->saved[i];
     if (s && s->storage->version != n->saved_versions[i]) {
-      grad_fn_label(n, label, sizeof label);
+      lg_node_name(n, label, sizeof label);
       return lg_fail(ctx, LG_ERR_RUNTIME,
                      "backward: input %d of %s was modified in place after "
                      "it was saved for the gradient (version %llu, expected "
@@ -266,7 +247,7 @@ static lg_status check_anomaly(run_state *r, lg_node *n,
       double v = lg_tensor_get(g, k);
       if (isfinite(v)) continue;
       char label[64];
-      grad_fn_label(n, label, sizeof label);
+      lg_node_name(n, label, sizeof label);
       return lg_fail(r->ctx, LG_ERR_RUNTIME,
                      "%s: %s produced %s in the gradient of input %d "
                      "(anomaly mode)", r->fname, label,
@@ -350,13 +331,7 @@ static lg_status root_edge(lg_ctx *ctx, lg_tensor *t, lg_edge *edge,
     return lg_fail(ctx, LG_ERR_ARG,
                    "%s: tensor %d does not require grad and has no grad_fn",
                    fname, index + 1);
-  if (m->grad_fn) {
-    edge->node = m->grad_fn;
-    edge->output_nr = m->output_nr;
-    m->grad_fn->refcount++;
-    return LG_OK;
-  }
-  return lg_autograd_edge_of(ctx, t, edge); /* a leaf: its sink */
+  return lg_autograd_edge_of(ctx, t, edge);
 }
 
 /* The initial gradient of output i: given, or ones for a scalar. */
@@ -370,10 +345,7 @@ static lg_status root_grad(lg_ctx *ctx, lg_tensor *out, lg_tensor *given,
                      "elements", fname, (long long)lg_tensor_numel(out));
     return lg_full(ctx, out->dtype, out->ndim, out->sizes, 1, g);
   }
-  bool same = given->ndim == out->ndim;
-  for (int i = 0; same && i < out->ndim; i++)
-    same = given->sizes[i] == out->sizes[i];
-  if (!same) {
+  if (!lg_tensor_has_shape(given, out->ndim, out->sizes)) {
     char a[160], b[160];
     return lg_fail(ctx, LG_ERR_SHAPE,
                    "%s: gradient of shape %s does not match the output's "

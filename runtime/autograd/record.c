@@ -1,15 +1,14 @@
-/* autograd.c: recording the graph as ops run, and the backward engine.
+/* record.c: recording the graph as ops run (the autograd layer of the
+ * dispatch stack), per-tensor autograd state, and graph nodes. The engine
+ * that runs the recorded rules backwards is engine.c.
  *
- * lg_op_run hands every op to lg_autograd_record_run. When grad mode is on
- * and an input takes part in the graph, the op's result gets a node that
- * saves the inputs (and their version counters) and points at the inputs'
- * nodes. An in-place op on such a tensor is run out of place and its
- * result written back, the tensor taking over the new node: the graph
+ * Every op reaches lg_autograd_layer on its way to the kernel. When grad
+ * mode is on and an input takes part in the graph, the op runs one layer
+ * down and its result gets a node that saves what the op's backward reads
+ * (the saves column of lg_ops.h, with version counters) and points at the
+ * inputs' nodes. An in-place op on such a tensor is run out of place and
+ * its result written back, the tensor taking over the new node: the graph
  * stays acyclic and every rule is the out-of-place one.
- *
- * The engine (run_backward) finds the nodes reachable from the outputs,
- * counts for each how many reachable nodes feed it, then runs the rules in
- * an order where a node runs only once all gradients into it are summed.
  */
 #include <stdio.h>
 #include <string.h>
@@ -97,10 +96,8 @@ lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
 
 lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
   if (grad) {
-    bool same = grad->ndim == t->ndim && grad->dtype == t->dtype;
-    for (int i = 0; same && i < t->ndim; i++)
-      same = grad->sizes[i] == t->sizes[i];
-    if (!same) {
+    if (grad->dtype != t->dtype ||
+        !lg_tensor_has_shape(grad, t->ndim, t->sizes)) {
       char a[160], b[160];
       return lg_fail(ctx, LG_ERR_SHAPE,
                      "grad: assigned gradient of shape %s and dtype %s does "
@@ -309,31 +306,30 @@ static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
   return retains ? retain_in_node(ctx, t, m) : LG_OK;
 }
 
-/* Which inputs an op's rule reads (bit i: input i). The others are not
- * kept: that frees memory early and spares them the version check, so,
- * as in PyTorch, changing y in place after z = y + 1 is fine. clone must
- * not save: the in-place path clones self and then makes self depend on
- * that clone; fill_ and copy_ record on the clone itself. */
-static unsigned saved_inputs(lg_op op) {
-  switch (op) {
-    case LG_OP_FILL: case LG_OP_COPY: case LG_OP_CLONE: case LG_OP_TO_DTYPE:
-    case LG_OP_ADD: case LG_OP_SUB: case LG_OP_NEG:
-    case LG_OP_SIGN: case LG_OP_FLOOR: case LG_OP_CEIL: case LG_OP_ROUND:
-    case LG_OP_SUM: case LG_OP_MEAN: case LG_OP_CUMSUM:
-    case LG_OP_MAX_DIM: case LG_OP_MIN_DIM: /* the indices are an output */
-    case LG_OP_VIEW: case LG_OP_RESHAPE: case LG_OP_SQUEEZE:
-    case LG_OP_UNSQUEEZE: case LG_OP_EXPAND: case LG_OP_PERMUTE:
-    case LG_OP_NARROW: case LG_OP_SELECT: case LG_OP_FLIP: case LG_OP_TILE:
-    case LG_OP_CAT:
-      return 0;
-    case LG_OP_INDEX_SELECT: case LG_OP_GATHER: case LG_OP_SCATTER:
-    case LG_OP_SCATTER_ADD: case LG_OP_MASKED_FILL: case LG_OP_MASKED_SELECT:
-      return 1u << 1; /* the index or mask */
-    case LG_OP_WHERE:
-      return 1u << 0; /* the condition */
-    default:
-      return ~0u;
-  }
+/* The backward, saves and view columns of lg_ops.h. */
+typedef struct op_rules {
+  lg_backward_fn backward;
+  unsigned saves; /* LG_IN(i) | LG_OUT(k) */
+  int view;       /* LG_VIEW_* */
+} op_rules;
+
+static const op_rules rules[LG_OP_COUNT] = {
+#define LG_RULES_ENTRY(id, name, kind, nin, nout, fwd, bwd, saves, view,     \
+                       batch, jvp)                                           \
+  {bwd, saves, view},
+    LG_OP_LIST(LG_RULES_ENTRY)
+#undef LG_RULES_ENTRY
+};
+
+/* Whether a saves column keeps input i: its bit, and for inputs past the
+ * bits (a variable-input op) whether every input is saved. */
+static bool saves_input(unsigned saves, int i) {
+  if (i < LG_SAVES_MAX_INPUTS) return (saves & LG_IN(i)) != 0;
+  return (saves & LG_SAVES_INPUTS) == LG_SAVES_INPUTS;
+}
+
+lg_backward_fn lg_backward_rule(lg_op op) {
+  return (unsigned)op < LG_OP_COUNT ? rules[op].backward : lg_backward_none;
 }
 
 /* Builds the node for op (inputs in, outputs outs) and attaches it. */
@@ -344,27 +340,29 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   node->op = op;
   node->params = *p;
   node->params.flags &= ~LG_FLAG_INPLACE;
+  const op_rules *r = &rules[op];
   lg_status st = LG_OK;
   for (int i = 0; i < n_in && !st; i++) {
     st = lg_autograd_edge_of(ctx, in[i], &node->edges[i]);
     info_of(in[i], &node->input_info[i]);
-    if (i < 32 && (saved_inputs(op) >> i) & 1u) {
+    if (saves_input(r->saves, i)) {
       node->saved[i] = lg_tensor_retain(in[i]);
       node->saved_versions[i] = in[i]->storage->version;
     }
   }
-  bool view_op = op == LG_OP_VIEW || op == LG_OP_EXPAND ||
-                 op == LG_OP_PERMUTE || op == LG_OP_SQUEEZE ||
-                 op == LG_OP_UNSQUEEZE || op == LG_OP_NARROW ||
-                 op == LG_OP_SELECT || op == LG_OP_RESHAPE;
   for (int k = 0; k < n_out && !st; k++) {
     info_of(outs[k], &node->output_info[k]);
-    if (!lg_dtype_is_float(outs[k]->dtype)) {
-      node->saved_outputs[k] = lg_tensor_retain(outs[k]);
-      continue;
+    bool differentiable = lg_dtype_is_float(outs[k]->dtype);
+    if (r->saves & LG_OUT(k)) {
+      if (differentiable) /* it would hold its own node: see lg_ops.h */
+        st = lg_fail(ctx, LG_ERR_RUNTIME, "%s: the op table saves output "
+                     "%d, which is differentiable", lg_op_name(op), k + 1);
+      else
+        node->saved_outputs[k] = lg_tensor_retain(outs[k]);
     }
+    if (!differentiable || st) continue;
     st = set_grad_fn(ctx, outs[k], node, k);
-    if (!st && view_op && outs[k]->storage == in[0]->storage)
+    if (!st && r->view != LG_VIEW_NO && outs[k]->storage == in[0]->storage)
       meta_of(outs[k])->is_view = true;
   }
   lg_node_release(node); /* the outputs hold it now */
@@ -390,32 +388,73 @@ lg_status lg_autograd_check_inplace(lg_ctx *ctx, const lg_tensor *t,
   return LG_OK;
 }
 
-lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
-                                 lg_tensor *const *in, const lg_params *p,
-                                 lg_tensor **outs, bool *handled) {
-  *handled = false;
-  if (!ctx->grad_enabled || lg_backward_rule(op) == lg_backward_none) return LG_OK;
-  bool any = false;
-  for (int i = 0; i < n_in && !any; i++) any = lg_autograd_needs_grad(in[i]);
-  if (!any) return LG_OK;
-  *handled = true;
-  int n_out = lg_op_num_outputs(op);
-  if (!(p->flags & LG_FLAG_INPLACE)) {
-    lg_status st = lg_op_run_forward(ctx, op, n_in, in, p, outs);
-    if (st) return st;
-    st = record(ctx, op, n_in, in, p, n_out, outs);
-    if (st) {
-      for (int k = 0; k < n_out; k++) {
-        lg_tensor_release(outs[k]);
-        outs[k] = NULL;
-      }
-    }
-    return st;
+/* What makes op's name its in-place spelling in messages: "_" for add
+ * (add_), nothing for fill_, whose name already is. */
+static const char *inplace_suffix(lg_op op) {
+  const char *name = lg_op_name(op);
+  size_t n = strlen(name);
+  return n > 0 && name[n - 1] == '_' ? "" : "_";
+}
+
+/* out= never records (as in PyTorch): refused when the graph would need
+ * the op, else the op runs below without a node. */
+static lg_status check_out(lg_ctx *ctx, lg_op op, int n_in,
+                           lg_tensor *const *in, lg_tensor *given) {
+  bool needs_grad = lg_autograd_needs_grad(given);
+  for (int i = 0; i < n_in && !needs_grad; i++)
+    needs_grad = lg_autograd_needs_grad(in[i]);
+  if (ctx->grad_enabled && needs_grad &&
+      lg_backward_rule(op) != lg_backward_none)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: out= arguments don't support "
+                   "automatic differentiation, but one of the arguments "
+                   "requires grad (use no_grad, or drop out=)",
+                   lg_op_name(op));
+  return LG_OK;
+}
+
+static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
+                          lg_tensor *const *in, const lg_params *p,
+                          lg_tensor **outs);
+
+/* The autograd layer: records a node when grad mode is on and an input
+ * takes part in the graph; passes every other op on. */
+static lg_status record_layer(lg_ctx *ctx, const lg_layer *layer, int level,
+                              lg_op op, int n_in, lg_tensor *const *in,
+                              const lg_params *p, lg_tensor **outs) {
+  (void)layer;
+  if (p->flags & LG_FLAG_OUT) {
+    lg_status st = check_out(ctx, op, n_in, in, outs[0]);
+    return st ? st : lg_dispatch(ctx, level, op, n_in, in, p, outs);
   }
-  /* in place on a tensor in the graph: compute out of place, write back */
+  bool any = false;
+  if (ctx->grad_enabled && rules[op].backward != lg_backward_none)
+    for (int i = 0; i < n_in && !any; i++) any = lg_autograd_needs_grad(in[i]);
+  if (!any) return lg_dispatch(ctx, level, op, n_in, in, p, outs);
+  if (p->flags & LG_FLAG_INPLACE)
+    return in_place(ctx, level, op, n_in, in, p, outs);
+  int n_out = lg_op_num_outputs(op);
+  lg_status st = lg_dispatch(ctx, level, op, n_in, in, p, outs);
+  if (st) return st;
+  st = record(ctx, op, n_in, in, p, n_out, outs);
+  if (st) {
+    for (int k = 0; k < n_out; k++) {
+      lg_tensor_release(outs[k]);
+      outs[k] = NULL;
+    }
+  }
+  return st;
+}
+
+const lg_layer lg_autograd_layer = {"autograd", record_layer, NULL};
+
+/* In place on a tensor in the graph: computes out of place (recorded, from
+ * the top of the stack) and writes the values back below this layer. */
+static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
+                          lg_tensor *const *in, const lg_params *p,
+                          lg_tensor **outs) {
   lg_tensor *self = in[0];
   char name[64];
-  snprintf(name, sizeof name, "%s_", lg_op_name(op));
+  snprintf(name, sizeof name, "%s%s", lg_op_name(op), inplace_suffix(op));
   lg_status st = lg_autograd_check_inplace(ctx, self, name);
   if (st) return st;
   lg_tensor *old = NULL, *result = NULL;
@@ -432,7 +471,7 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
     /* fill_/copy_ keep self's shape: record them as ops on the clone */
     q.flags |= LG_FLAG_INPLACE;
     lg_tensor *plain = NULL;
-    st = lg_op_run_forward(ctx, op, n_in, args, &q, &plain);
+    st = lg_dispatch(ctx, level, op, n_in, args, &q, &plain);
     if (!st) {
       q.flags &= ~LG_FLAG_INPLACE;
       st = record(ctx, op, n_in, args, &q, 1, &plain);
@@ -445,8 +484,8 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
   if (!st && result->dtype != self->dtype) {
     lg_tensor_release(result);
     result = NULL;
-    st = lg_fail(ctx, LG_ERR_DTYPE, "%s_: result type can't be written into "
-                 "a %s tensor", lg_op_name(op), lg_dtype_name(self->dtype));
+    st = lg_fail(ctx, LG_ERR_DTYPE, "%s%s: result type can't be written into "
+                 "a %s tensor", lg_op_name(op), inplace_suffix(op), lg_dtype_name(self->dtype));
   }
   if (!st) { /* write the values back without recording */
     bool mode = ctx->grad_enabled;
@@ -454,7 +493,7 @@ lg_status lg_autograd_record_run(lg_ctx *ctx, lg_op op, int n_in,
     lg_params cp = {0};
     cp.flags = LG_FLAG_INPLACE;
     lg_tensor *copy_in[2] = {self, result}, *ignored = NULL;
-    st = lg_op_run_forward(ctx, LG_OP_COPY, 2, copy_in, &cp, &ignored);
+    st = lg_dispatch(ctx, level, LG_OP_COPY, 2, copy_in, &cp, &ignored);
     lg_tensor_release(ignored);
     ctx->grad_enabled = mode;
   }
@@ -520,11 +559,8 @@ lg_status lg_autograd_attach_custom(lg_ctx *ctx, const char *name,
 /* ---- grad_fn names ------------------------------------------------------- */
 
 /* "index_select" -> "IndexSelectBackward0", PyTorch's naming. */
-const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
-                                   size_t size) {
-  lg_autograd_meta *m = meta_of(t);
-  if (!m || !m->grad_fn || size == 0) return NULL;
-  lg_node *n = m->grad_fn;
+const char *lg_node_name(const lg_node *n, char *buf, size_t size) {
+  if (size == 0) return NULL;
   if (n->kind == LG_NODE_CUSTOM) {
     snprintf(buf, size, "%s", n->name ? n->name : "CustomBackward");
     return buf;
@@ -543,4 +579,11 @@ const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
   }
   snprintf(buf + k, size - k, "Backward0");
   return buf;
+}
+
+const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
+                                   size_t size) {
+  lg_autograd_meta *m = meta_of(t);
+  if (!m || !m->grad_fn) return NULL;
+  return lg_node_name(m->grad_fn, buf, size);
 }

@@ -1,4 +1,4 @@
-/* backward_util.c: the scope helpers backward rules are written with
+/* scope.c: the scope helpers backward rules are written with
  * (autograd.h), and lg_backward_none for ops without a gradient. */
 #include <string.h>
 
@@ -112,6 +112,68 @@ lg_tensor *lg_s_cast(lg_scope *s, lg_tensor *g, lg_dtype dtype) {
   lg_params p = {0};
   p.dtype = dtype;
   return lg_s_op(s, LG_OP_TO_DTYPE, 1, &g, &p);
+}
+
+lg_tensor *lg_s_reshape(lg_scope *s, lg_tensor *t, int ndim,
+                        const int64_t *sizes) {
+  lg_params p = {0};
+  p.n_ints = ndim;
+  for (int i = 0; i < ndim; i++) p.ints[i] = sizes[i];
+  return lg_s_op(s, LG_OP_RESHAPE, 1, &t, &p);
+}
+
+lg_tensor *lg_s_reshape_to(lg_scope *s, lg_tensor *t,
+                           const lg_tensor_info *info) {
+  return lg_s_reshape(s, t, info->ndim, info->sizes);
+}
+
+lg_tensor *lg_s_transpose(lg_scope *s, lg_tensor *t) {
+  if (s->status || !t) return NULL;
+  lg_params p = {0};
+  p.n_ints = t->ndim;
+  for (int i = 0; i < t->ndim; i++) p.ints[i] = i;
+  p.ints[t->ndim - 2] = t->ndim - 1;
+  p.ints[t->ndim - 1] = t->ndim - 2;
+  return lg_s_op(s, LG_OP_PERMUTE, 1, &t, &p);
+}
+
+lg_tensor *lg_s_reduce_kept(lg_scope *s, lg_op op, lg_tensor *a, int n,
+                            const int64_t *dims) {
+  lg_params p = {0};
+  p.flags = LG_FLAG_KEEPDIM;
+  p.n_ints = n;
+  for (int i = 0; i < n; i++) p.ints[i] = dims[i];
+  return lg_s_op(s, op, 1, &a, &p);
+}
+
+lg_tensor *lg_s_per_channel(lg_scope *s, lg_tensor *v, int x_ndim) {
+  int64_t sizes[LG_MAX_DIMS];
+  if (!v) return NULL;
+  sizes[0] = v->sizes[0];
+  for (int i = 1; i < x_ndim - 1; i++) sizes[i] = 1;
+  return lg_s_reshape(s, v, x_ndim - 1, sizes);
+}
+
+lg_tensor *lg_s_pad_dim(lg_scope *s, lg_tensor *g, int64_t dim,
+                        int64_t before, int64_t after) {
+  if (s->status || !g) return NULL;
+  if (before == 0 && after == 0) return g;
+  lg_tensor *pieces[3];
+  int n = 0;
+  lg_tensor_info zeros = {g->dtype, g->ndim, {0}};
+  memcpy(zeros.sizes, g->sizes, sizeof zeros.sizes);
+  if (before > 0) {
+    zeros.sizes[dim] = before;
+    pieces[n++] = lg_s_zeros(s, &zeros);
+  }
+  pieces[n++] = g;
+  if (after > 0) {
+    zeros.sizes[dim] = after;
+    pieces[n++] = lg_s_zeros(s, &zeros);
+  }
+  lg_params p = {0};
+  p.dim = dim;
+  return lg_s_op(s, LG_OP_CAT, n, pieces, &p);
 }
 
 /* Ops without a gradient never get a node; this is never called. */

@@ -38,10 +38,8 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "ops.h"
 
-/* The naive kernel, exposed for tests/c/test_conv.c only. */
-lg_status lg_conv_reference(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
-                            int n_in, const lg_params *p, lg_tensor **out);
 
 typedef enum conv_side { SOLVE_RESPONSE, SOLVE_IMAGE, SOLVE_WEIGHT } conv_side;
 

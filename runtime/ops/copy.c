@@ -5,12 +5,6 @@
 #include "dtype.h"
 #include "iter.h"
 
-/* Each dtype as (suffix, C type); suffixes keep `bool` from expanding to
- * _Bool inside generated names. */
-#define CAST_TYPES(X)                                                        \
-  X(b, bool) X(u8, uint8_t) X(i32, int32_t) X(i64, int64_t) X(f32, float)    \
-  X(f64, double)
-
 /* Element conversion with defined results for every input: floats going to
  * integers saturate through int64 (NaN -> 0), then wrap like PyTorch. */
 #define to_int64(v)                                                          \
@@ -42,14 +36,14 @@
   CAST_LOOP(TS, TO, b, bool) CAST_LOOP(TS, TO, u8, uint8_t)                  \
   CAST_LOOP(TS, TO, i32, int32_t) CAST_LOOP(TS, TO, i64, int64_t)            \
   CAST_LOOP(TS, TO, f32, float) CAST_LOOP(TS, TO, f64, double)
-CAST_TYPES(CAST_FROM_ALL)
+LG_FOR_EACH_SUFFIX(CAST_FROM_ALL)
 
 #define CAST_ROW(TS, TO)                                                     \
   {cast_b_to_##TS, cast_u8_to_##TS, cast_i32_to_##TS, cast_i64_to_##TS,     \
    cast_f32_to_##TS, cast_f64_to_##TS},
 /* cast_loops[to][from], in lg_dtype order */
 static const lg_loop_fn cast_loops[LG_NUM_DTYPES][LG_NUM_DTYPES] = {
-    CAST_TYPES(CAST_ROW)};
+    LG_FOR_EACH_SUFFIX(CAST_ROW)};
 
 /* Writes src (broadcast to dst's shape, converted) into dst. */
 static void copy_into(lg_tensor *dst, const lg_tensor *src) {

@@ -27,6 +27,16 @@
 /* ---- loop templates ----------------------------------------------------- */
 
 /* LOOPn_WITH(ATTR, ...) puts ATTR (e.g. LG_VECTOR_CLONES) on the loop. */
+
+/* The dense loop both templates run: o[i] = EXPR of x = a[i] (and of a y
+ * set before it, for the binary loops with a broadcast scalar). */
+#define DENSE_LOOP1(TOUT, EXPR)                                              \
+  TOUT *o = (TOUT *)(void *)d[0];                                            \
+  const T *a = (const T *)(void *)d[1];                                      \
+  for (int64_t i = 0; i < n; i++) {                                          \
+    T x = a[i];                                                              \
+    o[i] = (TOUT)(EXPR);                                                     \
+  }
 #define LOOP1(NAME, TOUT, TIN, EXPR) LOOP1_WITH(, NAME, TOUT, TIN, EXPR)
 #define LOOP1_WITH(ATTR, NAME, TOUT, TIN, EXPR)                              \
   ATTR static void NAME(char **d, const int64_t *s, int64_t n,               \
@@ -34,12 +44,7 @@
     typedef TIN T;                                                           \
     (void)state;                                                             \
     if (s[0] == sizeof(TOUT) && s[1] == sizeof(T)) {                         \
-      TOUT *o = (TOUT *)(void *)d[0];                                        \
-      const T *a = (const T *)(void *)d[1];                                  \
-      for (int64_t i = 0; i < n; i++) {                                      \
-        T x = a[i];                                                          \
-        o[i] = (TOUT)(EXPR);                                                 \
-      }                                                                      \
+      DENSE_LOOP1(TOUT, EXPR)                                                \
     } else {                                                                 \
       for (int64_t i = 0; i < n; i++) {                                      \
         T x = *(const T *)(void *)(d[1] + i * s[1]);                         \
@@ -74,13 +79,8 @@ typedef struct binary_state {
         o[i] = (TOUT)(EXPR);                                                 \
       }                                                                      \
     } else if (s[0] == sizeof(TOUT) && s[1] == sizeof(T) && s[2] == 0) {     \
-      TOUT *o = (TOUT *)(void *)d[0];                                        \
-      const T *a = (const T *)(void *)d[1];                                  \
       const T y = *(const T *)(void *)d[2];                                  \
-      for (int64_t i = 0; i < n; i++) {                                      \
-        T x = a[i];                                                          \
-        o[i] = (TOUT)(EXPR);                                                 \
-      }                                                                      \
+      DENSE_LOOP1(TOUT, EXPR)                                                \
     } else {                                                                 \
       for (int64_t i = 0; i < n; i++) {                                      \
         T x = *(const T *)(void *)(d[1] + i * s[1]);                         \
@@ -252,16 +252,10 @@ static lg_loop_fn unary_loop(lg_op op, lg_dtype dtype) {
  * (nd, sizes): then the loop runs once over the flat data, skipping the
  * iterator (whose setup dominates small ops), and large flat work is split
  * across the context's threads. */
-static bool has_shape(const lg_tensor *t, int nd, const int64_t *sizes) {
-  if (t->ndim != nd) return false;
-  for (int d = 0; d < nd; d++)
-    if (t->sizes[d] != sizes[d]) return false;
-  return true;
-}
 static bool flat_operands(lg_tensor *const *t, int n, int nd,
                           const int64_t *sizes) {
   for (int i = 0; i < n; i++)
-    if (!has_shape(t[i], nd, sizes) || !lg_tensor_is_contiguous(t[i]))
+    if (!lg_tensor_has_shape(t[i], nd, sizes) || !lg_tensor_is_contiguous(t[i]))
       return false;
   return true;
 }
@@ -478,10 +472,6 @@ static lg_loop_fn binary_loop(lg_op op, lg_dtype dtype) {
       case LG_INT64: return compare_##OP##_i64;                              \
       default: return NULL;                                                  \
     }
-#define CASE_FLOAT_ONLY(OP, EXPR)                                            \
-  case LG_OP_##OP:                                                           \
-    return dtype == LG_FLOAT32 ? binary_##OP##_f32                           \
-           : dtype == LG_FLOAT64 ? binary_##OP##_f64 : NULL;
 #define CASE_ARITH(OP, EXPR) CASE_BY_DTYPE(binary, OP)
 #define CASE_BOOL(OP, EXPR) case LG_OP_##OP: return binary_##OP##_b;
   switch (op) {
@@ -501,7 +491,6 @@ static lg_loop_fn binary_loop(lg_op op, lg_dtype dtype) {
   }
 #undef CASE_BY_DTYPE
 #undef CASE_CMP
-#undef CASE_FLOAT_ONLY
 #undef CASE_ARITH
 #undef CASE_BOOL
 }
@@ -594,7 +583,7 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   }
   int nd;
   int64_t sizes[LG_MAX_DIMS];
-  if (n_in == 2 && !has_shape(in[1], in[0]->ndim, in[0]->sizes))
+  if (n_in == 2 && !lg_tensor_has_shape(in[1], in[0]->ndim, in[0]->sizes))
     st = lg_broadcast_shape(ctx, name, 2, in, &nd, sizes);
   else { /* one tensor, or two of the same shape: nothing to broadcast */
     nd = in[0]->ndim;
@@ -681,11 +670,7 @@ typedef struct clamp_bounds {
       *(T *)(void *)(d[0] + i * s[0]) = x;                                   \
     }                                                                        \
   }
-CLAMP_LOOP(u8, uint8_t)
-CLAMP_LOOP(i32, int32_t)
-CLAMP_LOOP(i64, int64_t)
-CLAMP_LOOP(f32, float)
-CLAMP_LOOP(f64, double)
+LG_FOR_EACH_NUMERIC_SUFFIX(CLAMP_LOOP)
 
 /* x -> min(max(x, scalar[0]), scalar[1]), either bound optional */
 lg_status lg_kernel_clamp(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
@@ -740,12 +725,7 @@ lg_status lg_kernel_clamp(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
             : *(const T *)(void *)(d[3] + i * s[3]);                         \
     }                                                                        \
   }
-WHERE_LOOP(b, bool)
-WHERE_LOOP(u8, uint8_t)
-WHERE_LOOP(i32, int32_t)
-WHERE_LOOP(i64, int64_t)
-WHERE_LOOP(f32, float)
-WHERE_LOOP(f64, double)
+LG_FOR_EACH_SUFFIX(WHERE_LOOP)
 
 /* (cond, a, b) -> cond ? a : b, broadcast; a or b may be params->scalar[0]
  * / scalar[1] (LG_FLAG_SCALAR_A / _B) */

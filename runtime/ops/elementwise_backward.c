@@ -1,22 +1,12 @@
 /* elementwise_backward.c: backward rules of the elementwise ops (unary
- * math, clamp, nan_to_num, binary arithmetic, where) and of the copies
- * (to, clone, fill_, copy_). Each rule is a formula in differentiable ops,
- * so with create_graph its gradient is recorded too. Gradients of
- * broadcast operands are summed back to the operand's shape. */
+ * math, clamp, nan_to_num, binary arithmetic, where). Each rule is a
+ * formula in differentiable ops, so with create_graph its gradient is
+ * recorded too. Gradients of broadcast operands are summed back to the
+ * operand's shape. */
 #include <math.h>
 
-#include "autograd.h"
 #include "dtype.h"
-
-#define S(op, a) lg_s_unary(&s, LG_OP_##op, a)
-#define B(op, a, b) lg_s_binary(&s, LG_OP_##op, a, b)
-#define K(op, a, k) lg_s_scalar(&s, LG_OP_##op, a, k)
-#define RK(op, k, a) lg_s_rscalar(&s, LG_OP_##op, k, a)
-
-/* Whether input i of the node needs a gradient at all. */
-static bool needs(const lg_node *node, int i) {
-  return node->edges[i].node != NULL;
-}
+#include "formula.h"
 
 /* where(cond, g, 0) */
 static lg_tensor *mask_grad(lg_scope *sc, lg_tensor *cond, lg_tensor *g) {
@@ -30,8 +20,8 @@ static lg_tensor *mask_grad(lg_scope *sc, lg_tensor *cond, lg_tensor *g) {
 /* d(op(x))/dx * g for the unary ops and clamp */
 lg_status lg_backward_unary(lg_ctx *ctx, lg_node *node,
                             lg_tensor *const *grad_out, lg_tensor **grad_in) {
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
+  lg_scope scope, *s = &scope;
+  lg_scope_begin(s, ctx);
   lg_tensor *g = grad_out[0], *x = lg_saved(node, 0), *r = NULL;
   static const double two_over_sqrt_pi = 1.12837916709551257390;
   static const double inv_sqrt_2pi = 0.39894228040143267794;
@@ -45,7 +35,7 @@ lg_status lg_backward_unary(lg_ctx *ctx, lg_node *node,
     case LG_OP_SQUARE: r = B(MUL, g, K(MUL, x, 2)); break;
     /* relu through where: the gradient at 0 is 0, and double backward
      * sees a function of g (tinygrad writes relu the same way) */
-    case LG_OP_RELU: r = mask_grad(&s, K(GT, x, 0), g); break;
+    case LG_OP_RELU: r = mask_grad(s, K(GT, x, 0), g); break;
     case LG_OP_EXP:
     case LG_OP_EXPM1: r = B(MUL, g, S(EXP, x)); break;
     case LG_OP_LOG: r = B(DIV, g, x); break;
@@ -75,7 +65,7 @@ lg_status lg_backward_unary(lg_ctx *ctx, lg_node *node,
     }
     case LG_OP_SOFTPLUS: { /* sigmoid(x), exactly 1 above the threshold */
       lg_tensor *in[3] = {K(GT, x, 20), g, B(MUL, g, S(SIGMOID, x))};
-      r = lg_s_op(&s, LG_OP_WHERE, 3, in, NULL);
+      r = lg_s_op(s, LG_OP_WHERE, 3, in, NULL);
       break;
     }
     case LG_OP_RECIPROCAL: r = S(NEG, B(DIV, g, S(SQUARE, x))); break;
@@ -92,23 +82,23 @@ lg_status lg_backward_unary(lg_ctx *ctx, lg_node *node,
         lg_tensor *below = K(LE, x, p->scalar[1]);
         inside = inside ? B(MUL, inside, below) : below;
       }
-      r = mask_grad(&s, inside, g);
+      r = mask_grad(s, inside, g);
       break;
     }
     default:
-      s.status = lg_fail(ctx, LG_ERR_RUNTIME, "backward: no unary rule for %s",
-                         lg_op_name(node->op));
+      s->status = lg_fail(ctx, LG_ERR_RUNTIME, "backward: no unary rule for %s",
+                          lg_op_name(node->op));
   }
-  grad_in[0] = lg_keep(&s, lg_s_cast(&s, r, node->input_info[0].dtype));
-  return lg_scope_end(&s);
+  grad_in[0] = lg_keep(s, lg_s_cast(s, r, node->input_info[0].dtype));
+  return lg_scope_end(s);
 }
 
 /* Gradients of a binary op: a and b are the operands as tensors (NULL for
  * a scalar side, whose value is k). */
 lg_status lg_backward_binary(lg_ctx *ctx, lg_node *node,
                              lg_tensor *const *grad_out, lg_tensor **grad_in) {
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
+  lg_scope scope, *s = &scope;
+  lg_scope_begin(s, ctx);
   const lg_params *p = &node->params;
   bool scalar_a = p->flags & LG_FLAG_SCALAR_A;
   bool scalar_b = p->flags & LG_FLAG_SCALAR_B;
@@ -118,7 +108,7 @@ lg_status lg_backward_binary(lg_ctx *ctx, lg_node *node,
   lg_tensor *a = scalar_a ? NULL : lg_saved(node, 0);
   lg_tensor *b = scalar_b ? NULL : lg_saved(node, scalar_a ? 0 : 1);
   int ia = scalar_a ? -1 : 0, ib = scalar_b ? -1 : (scalar_a ? 0 : 1);
-  bool want_a = ia >= 0 && needs(node, ia), want_b = ib >= 0 && needs(node, ib);
+  bool want_a = ia >= 0 && lg_needs(node, ia), want_b = ib >= 0 && lg_needs(node, ib);
   lg_tensor *ga = NULL, *gb = NULL;
   switch (node->op) {
     case LG_OP_ADD:
@@ -155,7 +145,7 @@ lg_status lg_backward_binary(lg_ctx *ctx, lg_node *node,
           lg_tensor *in[2] = {S(LOGICAL_NOT, zero), B(MUL, g, term)};
           lg_params w = {0};
           w.flags = LG_FLAG_SCALAR_B;
-          gb = lg_s_op(&s, LG_OP_WHERE, 2, in, &w);
+          gb = lg_s_op(s, LG_OP_WHERE, 2, in, &w);
         } else {
           gb = B(MUL, g, K(MUL, RK(POW, k, b), log(k)));
         }
@@ -182,72 +172,46 @@ lg_status lg_backward_binary(lg_ctx *ctx, lg_node *node,
         lg_params cp = {0};
         lg_tensor *win, *tie;
         if (other) {
-          win = lg_s_binary(&s, wins, self, other);
+          win = lg_s_binary(s, wins, self, other);
           tie = B(EQ, self, other);
         } else {
           cp.flags = LG_FLAG_SCALAR_B;
           cp.scalar[0] = k;
-          win = lg_s_op(&s, wins, 1, &self, &cp);
-          tie = lg_s_op(&s, LG_OP_EQ, 1, &self, &cp);
+          win = lg_s_op(s, wins, 1, &self, &cp);
+          tie = lg_s_op(s, LG_OP_EQ, 1, &self, &cp);
         }
-        lg_tensor *r = B(ADD, mask_grad(&s, win, g), mask_grad(&s, tie, half));
+        lg_tensor *r = B(ADD, mask_grad(s, win, g), mask_grad(s, tie, half));
         if (side) gb = r; else ga = r;
       }
       break;
     }
     default:
-      s.status = lg_fail(ctx, LG_ERR_RUNTIME,
-                         "backward: no binary rule for %s",
-                         lg_op_name(node->op));
+      s->status = lg_fail(ctx, LG_ERR_RUNTIME,
+                          "backward: no binary rule for %s",
+                          lg_op_name(node->op));
   }
-  if (want_a) grad_in[ia] = lg_keep(&s, lg_s_sum_to(&s, ga, &node->input_info[ia]));
-  if (want_b) grad_in[ib] = lg_keep(&s, lg_s_sum_to(&s, gb, &node->input_info[ib]));
-  return lg_scope_end(&s);
+  if (want_a) grad_in[ia] = lg_keep(s, lg_s_sum_to(s, ga, &node->input_info[ia]));
+  if (want_b) grad_in[ib] = lg_keep(s, lg_s_sum_to(s, gb, &node->input_info[ib]));
+  return lg_scope_end(s);
 }
 
 /* where(cond, a, b): the gradient goes to the side that was picked */
 lg_status lg_backward_where(lg_ctx *ctx, lg_node *node,
                             lg_tensor *const *grad_out, lg_tensor **grad_in) {
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
+  lg_scope scope, *s = &scope;
+  lg_scope_begin(s, ctx);
   const lg_params *p = &node->params;
   lg_tensor *cond = lg_saved(node, 0), *g = grad_out[0];
   int slot = 1;
   for (int side = 0; side < 2; side++) {
     bool scalar = p->flags & (side ? LG_FLAG_SCALAR_B : LG_FLAG_SCALAR_A);
     if (scalar) continue;
-    if (needs(node, slot)) {
+    if (lg_needs(node, slot)) {
       lg_tensor *mask = side ? S(LOGICAL_NOT, cond) : cond;
-      lg_tensor *r = mask_grad(&s, mask, g);
-      grad_in[slot] = lg_keep(&s, lg_s_sum_to(&s, r, &node->input_info[slot]));
+      lg_tensor *r = mask_grad(s, mask, g);
+      grad_in[slot] = lg_keep(s, lg_s_sum_to(s, r, &node->input_info[slot]));
     }
     slot++;
   }
-  return lg_scope_end(&s);
-}
-
-/* to, clone, fill_ and copy_ */
-lg_status lg_backward_copy(lg_ctx *ctx, lg_node *node,
-                           lg_tensor *const *grad_out, lg_tensor **grad_in) {
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
-  lg_tensor *g = grad_out[0];
-  switch (node->op) {
-    case LG_OP_TO_DTYPE:
-    case LG_OP_CLONE:
-      grad_in[0] = lg_keep(&s, lg_s_cast(&s, g, node->input_info[0].dtype));
-      break;
-    case LG_OP_FILL: /* every value was replaced */
-      grad_in[0] = lg_keep(&s, K(MUL, g, 0));
-      break;
-    case LG_OP_COPY:
-      if (needs(node, 0)) grad_in[0] = lg_keep(&s, K(MUL, g, 0));
-      if (needs(node, 1))
-        grad_in[1] = lg_keep(&s, lg_s_sum_to(&s, g, &node->input_info[1]));
-      break;
-    default:
-      s.status = lg_fail(ctx, LG_ERR_RUNTIME, "backward: no copy rule for %s",
-                         lg_op_name(node->op));
-  }
-  return lg_scope_end(&s);
+  return lg_scope_end(s);
 }

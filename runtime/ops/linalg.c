@@ -15,11 +15,9 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "ops.h"
 #include "iter.h"
 
-/* The naive kernel, exposed for tests/c/test_linalg.c only. */
-lg_status lg_matmul_reference(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
-                              lg_tensor **out);
 
 /* One matmul problem after the 1-D operands are promoted to matrices:
  * out[batch] (M,N) = a[batch] (M,K) @ b[batch] (K,N). Batch strides are in
@@ -268,13 +266,10 @@ static void operand_matrix(const mm_problem *pr, bool is_a, int64_t *rows,
  * of the computed dtype and shape, and not overlapping an operand. */
 static bool writes_directly(const mm_problem *pr, const lg_tensor *dest,
                             const lg_tensor *a, const lg_tensor *b) {
-  if (!dest || dest->dtype != pr->dtype || dest->ndim != pr->out_ndim ||
-      !lg_tensor_is_contiguous(dest) || lg_tensor_same_storage(dest, a) ||
-      lg_tensor_same_storage(dest, b))
-    return false;
-  for (int i = 0; i < dest->ndim; i++)
-    if (dest->sizes[i] != pr->out_sizes[i]) return false;
-  return true;
+  return dest && dest->dtype == pr->dtype &&
+         lg_tensor_has_shape(dest, pr->out_ndim, pr->out_sizes) &&
+         lg_tensor_is_contiguous(dest) && !lg_tensor_same_storage(dest, a) &&
+         !lg_tensor_same_storage(dest, b);
 }
 
 /* Computes a @ b into a new contiguous tensor, or into dest (a new

@@ -312,8 +312,8 @@ static lg_status plan_loss(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   for (int i = 2; i < x->ndim; i++) pl->d *= x->sizes[i];
   pl->prob = lg_dtype_is_float(t->dtype);
   if (pl->prob) {
-    bool same = t->ndim == x->ndim && t->dtype == x->dtype;
-    for (int i = 0; same && i < x->ndim; i++) same = t->sizes[i] == x->sizes[i];
+    bool same = t->dtype == x->dtype &&
+                lg_tensor_has_shape(t, x->ndim, x->sizes);
     if (pl->nll || !same)
       return lg_fail(ctx, LG_ERR_SHAPE, "%s: expected %s of shape %s, got a "
                      "target of dtype %s and shape %s", name,

@@ -58,9 +58,8 @@ static lg_status take_optional(lg_ctx *ctx, const char *name,
     return lg_fail(ctx, LG_ERR_ARG, "%s: %s is flagged but missing", name,
                    what);
   lg_tensor *t = in[(*next)++];
-  bool same = t->ndim == ndim && lg_dtype_is_float(t->dtype);
-  for (int i = 0; same && i < ndim; i++) same = t->sizes[i] == sizes[i];
-  if (!same) {
+  if (!lg_dtype_is_float(t->dtype) ||
+      !lg_tensor_has_shape(t, ndim, sizes)) {
     char a[160], b[160];
     return lg_fail(ctx, LG_ERR_SHAPE, "%s: expected a float %s of shape %s, "
                    "got a tensor of dtype %s and shape %s", name, what,

@@ -26,16 +26,8 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "ops.h"
 
-#define LG_POOL_CEIL_MODE 1
-#define LG_POOL_COUNT_INCLUDE_PAD 2
-
-/* Used by backward_conv.c. */
-lg_status lg_avg_pool2d_scale(lg_ctx *ctx, const lg_params *p, int64_t h,
-                              int64_t w, lg_dtype dtype, lg_tensor **out);
-lg_status lg_adaptive_pool_matrix(lg_ctx *ctx, int64_t in_len, int64_t out_len,
-                                  bool transposed, lg_dtype dtype,
-                                  lg_tensor **out);
 
 /* The windows of one pooling problem. */
 typedef struct pool_geom {

@@ -1,4 +1,4 @@
-/* backward_reduce.c: backward rules of the reductions (sum mean prod amax
+/* reduce_backward.c: backward rules of the reductions (sum mean prod amax
  * amin logsumexp var std norm), of max/min over a dim and of cumsum and
  * cumprod, following PyTorch 1.13's derivatives.
  *
@@ -16,12 +16,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "autograd.h"
 #include "dtype.h"
-
-#define S(op, a) lg_s_unary(s, LG_OP_##op, a)
-#define B(op, a, b) lg_s_binary(s, LG_OP_##op, a, b)
-#define K(op, a, k) lg_s_scalar(s, LG_OP_##op, a, k)
+#include "formula.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -19,6 +19,25 @@ static lg_status reject_inplace(lg_ctx *ctx, lg_op op, const lg_params *p) {
   return LG_OK;
 }
 
+/* p->ints[0..n_ints) as dims 0..ndim-1 into dims, each at most once
+ * (permute, flip). */
+static lg_status distinct_dims(lg_ctx *ctx, lg_op op, const lg_params *p,
+                               int ndim, int64_t *dims) {
+  bool seen[LG_MAX_DIMS] = {false};
+  if (p->n_ints < 0 || p->n_ints > LG_MAX_DIMS)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected at most %d dims, got %d",
+                   lg_op_name(op), LG_MAX_DIMS, p->n_ints);
+  for (int i = 0; i < p->n_ints; i++) {
+    lg_status st = lg_wrap_dim(ctx, lg_op_name(op), p->ints[i], ndim, &dims[i]);
+    if (st) return st;
+    if (seen[dims[i]])
+      return lg_fail(ctx, LG_ERR_ARG, "%s: dim %lld appears twice",
+                     lg_op_name(op), (long long)dims[i] + 1);
+    seen[dims[i]] = true;
+  }
+  return LG_OK;
+}
+
 /* Resolves one -1 in sizes against numel (PyTorch's infer_size). */
 static lg_status infer_size(lg_ctx *ctx, const char *name, int64_t numel, int n,
                             const int64_t *in_sizes, int64_t *sizes) {
@@ -202,7 +221,6 @@ lg_status lg_kernel_permute(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   (void)n_in;
   lg_tensor *x = in[0];
   int64_t sizes[LG_MAX_DIMS], strides[LG_MAX_DIMS];
-  bool seen[LG_MAX_DIMS] = {false};
   lg_status st = reject_inplace(ctx, op, p);
   if (st) return st;
   if (p->n_ints != x->ndim)
@@ -210,16 +228,12 @@ lg_status lg_kernel_permute(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                    "permute: expected %d dims (one per dim of the tensor), "
                    "got %d",
                    x->ndim, p->n_ints);
+  int64_t dims[LG_MAX_DIMS];
+  st = distinct_dims(ctx, op, p, x->ndim, dims);
+  if (st) return st;
   for (int i = 0; i < x->ndim; i++) {
-    int64_t d;
-    st = lg_wrap_dim(ctx, "permute", p->ints[i], x->ndim, &d);
-    if (st) return st;
-    if (seen[d])
-      return lg_fail(ctx, LG_ERR_ARG, "permute: dim %lld appears twice",
-                     (long long)d + 1);
-    seen[d] = true;
-    sizes[i] = x->sizes[d];
-    strides[i] = x->strides[d];
+    sizes[i] = x->sizes[dims[i]];
+    strides[i] = x->strides[dims[i]];
   }
   return lg_tensor_view_of(ctx, x, x->ndim, sizes, strides, x->offset, out);
 }
@@ -263,20 +277,34 @@ lg_status lg_kernel_unsqueeze(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                    LG_MAX_DIMS, x->ndim);
   st = lg_wrap_dim(ctx, "unsqueeze", p->dim, x->ndim + 1, &dim);
   if (st) return st;
-  int n = 0;
-  for (int i = 0; i <= x->ndim; i++) {
-    if (i == dim) {
-      sizes[n] = 1;
-      strides[n] = i < x->ndim ? x->sizes[i] * x->strides[i] : 1;
-      n++;
-    }
-    if (i < x->ndim) {
-      sizes[n] = x->sizes[i];
-      strides[n] = x->strides[i];
-      n++;
-    }
+  /* x's dims with the new one inserted at dim */
+  for (int i = 0; i < x->ndim; i++) {
+    sizes[i + (i >= dim)] = x->sizes[i];
+    strides[i + (i >= dim)] = x->strides[i];
   }
-  return lg_tensor_view_of(ctx, x, n, sizes, strides, x->offset, out);
+  sizes[dim] = 1;
+  strides[dim] = dim < x->ndim ? x->sizes[dim] * x->strides[dim] : 1;
+  return lg_tensor_view_of(ctx, x, x->ndim + 1, sizes, strides, x->offset,
+                           out);
+}
+
+/* The checks narrow and select share: no in-place form, x not 0-d (verb
+ * names what cannot be done to it); p->dim as 0..ndim-1 into *dim, its
+ * size into *size and p->start (negative counts from the end) as a 0-based
+ * *start. */
+static lg_status dim_and_start(lg_ctx *ctx, lg_op op, const lg_params *p,
+                               const lg_tensor *x, const char *verb,
+                               int64_t *dim, int64_t *size, int64_t *start) {
+  lg_status st = reject_inplace(ctx, op, p);
+  if (st) return st;
+  if (x->ndim == 0)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: cannot %s a 0-d tensor",
+                   lg_op_name(op), verb);
+  st = lg_wrap_dim(ctx, lg_op_name(op), p->dim, x->ndim, dim);
+  if (st) return st;
+  *size = x->sizes[*dim];
+  *start = p->start < 0 ? p->start + *size : p->start;
+  return LG_OK;
 }
 
 /* x -> view of positions start..start+length-1 (0-based; a negative start
@@ -285,15 +313,9 @@ lg_status lg_kernel_narrow(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                            int n_in, const lg_params *p, lg_tensor **out) {
   (void)n_in;
   lg_tensor *x = in[0];
-  int64_t dim;
-  lg_status st = reject_inplace(ctx, op, p);
+  int64_t dim = 0, size = 0, start = 0;
+  lg_status st = dim_and_start(ctx, op, p, x, "narrow", &dim, &size, &start);
   if (st) return st;
-  if (x->ndim == 0)
-    return lg_fail(ctx, LG_ERR_ARG, "narrow: cannot narrow a 0-d tensor");
-  st = lg_wrap_dim(ctx, "narrow", p->dim, x->ndim, &dim);
-  if (st) return st;
-  int64_t size = x->sizes[dim];
-  int64_t start = p->start < 0 ? p->start + size : p->start;
   if (start < 0 || start > size)
     return lg_fail(ctx, LG_ERR_INDEX,
                    "narrow: start %lld out of range for dim %lld of size %lld "
@@ -319,15 +341,10 @@ lg_status lg_kernel_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                            int n_in, const lg_params *p, lg_tensor **out) {
   (void)n_in;
   lg_tensor *x = in[0];
-  int64_t dim;
-  lg_status st = reject_inplace(ctx, op, p);
+  int64_t dim = 0, size = 0, index = 0;
+  lg_status st =
+      dim_and_start(ctx, op, p, x, "select from", &dim, &size, &index);
   if (st) return st;
-  if (x->ndim == 0)
-    return lg_fail(ctx, LG_ERR_ARG, "select: cannot select from a 0-d tensor");
-  st = lg_wrap_dim(ctx, "select", p->dim, x->ndim, &dim);
-  if (st) return st;
-  int64_t size = x->sizes[dim];
-  int64_t index = p->start < 0 ? p->start + size : p->start;
   if (index < 0 || index >= size)
     return lg_fail(ctx, LG_ERR_INDEX,
                    "select: index %lld out of range for dim %lld of size %lld "
@@ -352,22 +369,13 @@ lg_status lg_kernel_flip(lg_ctx *ctx, lg_op op, lg_tensor *const *in, int n_in,
                          const lg_params *p, lg_tensor **out) {
   (void)n_in;
   lg_tensor *x = in[0];
+  int64_t strides[LG_MAX_DIMS], offset = x->offset, dims[LG_MAX_DIMS];
   lg_status st = reject_inplace(ctx, op, p);
+  if (!st) st = distinct_dims(ctx, op, p, x->ndim, dims);
   if (st) return st;
-  if (p->n_ints < 0 || p->n_ints > LG_MAX_DIMS)
-    return lg_fail(ctx, LG_ERR_ARG, "flip: expected at most %d dims, got %d",
-                   LG_MAX_DIMS, p->n_ints);
-  int64_t strides[LG_MAX_DIMS], offset = x->offset;
-  bool seen[LG_MAX_DIMS] = {false};
   memcpy(strides, x->strides, sizeof strides);
   for (int i = 0; i < p->n_ints; i++) {
-    int64_t d;
-    st = lg_wrap_dim(ctx, "flip", p->ints[i], x->ndim, &d);
-    if (st) return st;
-    if (seen[d])
-      return lg_fail(ctx, LG_ERR_ARG, "flip: dim %lld appears twice",
-                     (long long)d + 1);
-    seen[d] = true;
+    int64_t d = dims[i];
     if (x->ndim == 0 || x->sizes[d] == 0) continue;
     offset += (x->sizes[d] - 1) * strides[d];
     strides[d] = -strides[d];
@@ -542,10 +550,7 @@ lg_status lg_stack(lg_ctx *ctx, int n, lg_tensor *const *inputs, int64_t dim,
   const lg_tensor *first = inputs[0];
   for (int k = 1; k < n; k++) {
     const lg_tensor *t = inputs[k];
-    bool same = t->ndim == first->ndim;
-    for (int i = 0; same && i < t->ndim; i++)
-      same = t->sizes[i] == first->sizes[i];
-    if (!same)
+    if (!lg_tensor_has_shape(t, first->ndim, first->sizes))
       return lg_fail(ctx, LG_ERR_SHAPE,
                      "stack: expected tensors of equal shape, got %s at "
                      "position 1 and %s at position %d",

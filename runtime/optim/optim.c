@@ -59,8 +59,7 @@ static lg_status check_operands(lg_ctx *ctx, const operands *o) {
                      "%s: %s has dtype %s, expected %s like the parameter",
                      o->op, o->names[k], lg_dtype_name(t->dtype),
                      lg_dtype_name(p->dtype));
-    if (t->ndim != p->ndim ||
-        memcmp(t->sizes, p->sizes, (size_t)p->ndim * sizeof(int64_t)) != 0)
+    if (!lg_tensor_has_shape(t, p->ndim, p->sizes))
       return lg_fail(ctx, LG_ERR_SHAPE,
                      "%s: %s has shape %s, expected %s like the parameter",
                      o->op, o->names[k],

@@ -4,10 +4,8 @@
 #include <stdlib.h>
 
 #include "test_alloc.h"
+#include "ops.h"
 #include "test_util.h"
-
-lg_status lg_conv_reference(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
-                            int n_in, const lg_params *p, lg_tensor **out);
 
 /* Largest |a - b| over two same-shaped tensors (inf when shapes differ). */
 static double max_diff(const lg_tensor *a, const lg_tensor *b) {

@@ -7,11 +7,8 @@
 #include <string.h>
 
 #include "core.h"
+#include "ops.h"
 #include "test_util.h"
-
-/* The naive kernel in runtime/ops/linalg.c. */
-lg_status lg_matmul_reference(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
-                              lg_tensor **out);
 
 
 /* A tensor of shape sizes with deterministic values in [-1, 1]. */

@@ -15,7 +15,7 @@
 #include <lualib.h>
 #include <math.h>
 
-LUALIB_API int luaopen_luagrad(lua_State *L);
+#include "luagrad_lua.h" /* luaopen_luagrad */
 
 typedef struct reader {
   const uint8_t *p, *end;

@@ -1,4 +1,4 @@
--- autograd_spec.lua: API.md's Autograd section: requires_grad, .grad,
+-- autograd_spec.lua: README's Autograd section: requires_grad, .grad,
 -- grad_fn, leaves, detach, backward and its options, retain_grad, grad mode
 -- guards, lg.autograd.grad, custom Functions, gradcheck, the in-place
 -- checks, broadcasting and flat memory over many backward passes.

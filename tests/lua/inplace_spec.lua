@@ -3,7 +3,7 @@
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
 local lg = H.lg
 
--- Out-of-place ops whose in-place twin must exist (API.md: every math op,
+-- Out-of-place ops whose in-place twin must exist (luagrad's rule: every math op,
 -- add_ and friends, and PyTorch's in-place indexing ops).
 local INPLACE = {}
 for _, n in ipairs({"abs", "neg", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",

@@ -1,4 +1,4 @@
--- nn_layers_spec.lua: every layer of API.md's list against PyTorch: the
+-- nn_layers_spec.lua: every layer of README's nn section against PyTorch: the
 -- same weights loaded into both (tests/fixtures/nn_layers.lua), then the
 -- outputs, the parameter gradients and the input gradients for a fixed
 -- upstream gradient, and BatchNorm's buffers after the step; plus default

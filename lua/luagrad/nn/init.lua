@@ -2,7 +2,7 @@
 -- the lazy loading of nn.functional and of the layer classes.
 --
 -- Contract with the layer files:
---   * `require "luagrad.nn.layers"` (lua/luagrad/nn/layers/init.lua) returns
+--   * `require "luagrad.nn.layers"` (lua/luagrad/nn/layers.lua) returns
 --     one table, layer name -> class, the union of what every
 --     lua/luagrad/nn/layers/*.lua file returns. Each of those files returns a
 --     table name -> class, every class built with

@@ -1,6 +1,6 @@
-/* backward_nn.c: backward rules of softmax, log_softmax, cross_entropy,
- * nll_loss, layer_norm, batch_norm and group_norm (the params conventions
- * are in nn_loss.c and nn_norm.c).
+/* nn_loss_backward.c: backward rules of softmax, log_softmax,
+ * cross_entropy and nll_loss (forwards and params conventions in
+ * nn_loss.c).
  *
  * Every rule is a formula in differentiable ops, so under create_graph the
  * backward is itself recorded and double backward works. When nothing is
@@ -10,55 +10,14 @@
  * over its result. The formula path is the reference the fused one is
  * tested against (tests/c/test_nn_loss.c runs both).
  */
-#include <math.h>
-
-#include "autograd.h"
 #include "dtype.h"
-
-#define S(op, a) lg_s_unary(&s, LG_OP_##op, a)
-#define B(op, a, b) lg_s_binary(&s, LG_OP_##op, a, b)
-#define K(op, a, k) lg_s_scalar(&s, LG_OP_##op, a, k)
-#define RK(op, k, a) lg_s_rscalar(&s, LG_OP_##op, k, a)
-
-/* Whether input i of the node needs a gradient at all. */
-static bool needs(const lg_node *node, int i) {
-  return node->edges[i].node != NULL;
-}
+#include "formula.h"
 
 /* A one-dim op (softmax, log_softmax) of a over dim. */
 static lg_tensor *dim_op(lg_scope *s, lg_op op, lg_tensor *a, int64_t dim) {
   lg_params p = {0};
   p.dim = dim;
   return lg_s_op(s, op, 1, &a, &p);
-}
-
-/* A reduction (SUM, MEAN, VAR with correction 0) over dims, kept. */
-static lg_tensor *reduce_kept(lg_scope *s, lg_op op, lg_tensor *a, int n,
-                              const int64_t *dims) {
-  lg_params p = {0};
-  p.flags = LG_FLAG_KEEPDIM;
-  p.n_ints = n;
-  for (int i = 0; i < n; i++) p.ints[i] = dims[i];
-  return lg_s_op(s, op, 1, &a, &p);
-}
-
-/* a reshaped to sizes (a view when possible). */
-static lg_tensor *reshape(lg_scope *s, lg_tensor *a, int n,
-                          const int64_t *sizes) {
-  lg_params p = {0};
-  p.n_ints = n;
-  for (int i = 0; i < n; i++) p.ints[i] = sizes[i];
-  return lg_s_op(s, LG_OP_RESHAPE, 1, &a, &p);
-}
-
-/* A per-channel vector v (C) shaped to broadcast against x (N,C,*):
- * (C,1,...,1) with x's ndim - 1 dims. */
-static lg_tensor *per_channel(lg_scope *s, lg_tensor *v, int x_ndim) {
-  int64_t sizes[LG_MAX_DIMS];
-  if (!v) return NULL;
-  sizes[0] = v->sizes[0];
-  for (int i = 1; i < x_ndim - 1; i++) sizes[i] = 1;
-  return reshape(s, v, x_ndim - 1, sizes);
 }
 
 /* ---- softmax and log_softmax ---------------------------------------------- */
@@ -117,17 +76,17 @@ static lg_status softmax_fused(lg_ctx *ctx, lg_node *node, lg_tensor *g,
 static lg_status softmax_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
                                   lg_tensor **grad_in) {
   if (!ctx->grad_enabled) return softmax_fused(ctx, node, g, &grad_in[0]);
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
+  lg_scope scope, *s = &scope;
+  lg_scope_begin(s, ctx);
   lg_tensor *x = lg_saved(node, 0);
   int64_t dim = node->params.dim;
-  lg_tensor *y = dim_op(&s, LG_OP_SOFTMAX, x, dim), *r;
+  lg_tensor *y = dim_op(s, LG_OP_SOFTMAX, x, dim), *r;
   if (node->op == LG_OP_SOFTMAX) /* y (g - sum(g y)) */
-    r = B(MUL, y, B(SUB, g, reduce_kept(&s, LG_OP_SUM, B(MUL, g, y), 1, &dim)));
+    r = B(MUL, y, B(SUB, g, lg_s_reduce_kept(s, LG_OP_SUM, B(MUL, g, y), 1, &dim)));
   else /* g - softmax(x) sum(g) */
-    r = B(SUB, g, B(MUL, y, reduce_kept(&s, LG_OP_SUM, g, 1, &dim)));
-  grad_in[0] = lg_keep(&s, r);
-  return lg_scope_end(&s);
+    r = B(SUB, g, B(MUL, y, lg_s_reduce_kept(s, LG_OP_SUM, g, 1, &dim)));
+  grad_in[0] = lg_keep(s, r);
+  return lg_scope_end(s);
 }
 
 /* ---- cross_entropy and nll_loss -------------------------------------------- */
@@ -287,19 +246,19 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   loss_info li;
   loss_info_of(node, &li);
   const char *name = lg_op_name(node->op);
-  if (li.weight && needs(node, 2))
+  if (li.weight && lg_needs(node, 2))
     return lg_fail(ctx, LG_ERR_RUNTIME, "%s: the gradient with respect to "
                    "weight is not implemented (as in PyTorch); detach the "
                    "weight", name);
-  if (!ctx->grad_enabled && !li.prob && !li.nll && !needs(node, 1))
+  if (!ctx->grad_enabled && !li.prob && !li.nll && !lg_needs(node, 1))
     return ce_fused(ctx, node, &li, g, &grad_in[0]);
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
+  lg_scope scope, *s = &scope;
+  lg_scope_begin(s, ctx);
   lg_tensor *q = NULL, *qsum = NULL, *wb = NULL;
   double denom = (double)(li.n * li.d);
   if (li.weight) {
     wb = li.weight;
-    if (node->input_info[0].ndim > 2) wb = per_channel(&s, li.weight, node->input_info[0].ndim);
+    if (node->input_info[0].ndim > 2) wb = lg_s_per_channel(s, li.weight, node->input_info[0].ndim);
   }
   if (li.prob) { /* q = w (t (1 - eps) + eps / C) */
     q = li.target;
@@ -307,14 +266,14 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
       q = K(ADD, K(MUL, q, 1 - li.smoothing), li.smoothing / (double)li.c);
     if (wb) q = B(MUL, q, wb);
     int64_t cd = li.class_dim;
-    qsum = reduce_kept(&s, LG_OP_SUM, q, 1, &cd);
-  } else if (!s.status) {
+    qsum = lg_s_reduce_kept(s, LG_OP_SUM, q, 1, &cd);
+  } else if (!s->status) {
     lg_tensor *tq = NULL, *tsum = NULL;
-    s.status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
+    s->status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
     lg_tensor *tracked[2] = {tq, tsum};
     for (int i = 0; i < 2; i++) { /* hand them to the scope */
       if (!tracked[i]) continue;
-      if (s.n < LG_SCOPE_MAX) s.temps[s.n++] = tracked[i];
+      if (s->n < LG_SCOPE_MAX) s->temps[s->n++] = tracked[i];
       else lg_tensor_release(tracked[i]);
     }
     q = tq;
@@ -326,161 +285,38 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   else if (li.reduction == REDUCTION_NONE && node->input_info[0].ndim >= 2) {
     lg_params up = {0};
     up.dim = 1;
-    scale = lg_s_op(&s, LG_OP_UNSQUEEZE, 1, &g, &up);
+    scale = lg_s_op(s, LG_OP_UNSQUEEZE, 1, &g, &up);
   }
-  if (needs(node, 0)) {
+  if (lg_needs(node, 0)) {
     lg_tensor *core;
     if (li.nll) {
       core = S(NEG, q);
     } else {
-      lg_tensor *p = dim_op(&s, LG_OP_SOFTMAX, li.x, li.class_dim);
+      lg_tensor *p = dim_op(s, LG_OP_SOFTMAX, li.x, li.class_dim);
       core = B(SUB, B(MUL, p, qsum), q);
     }
-    grad_in[0] = lg_keep(&s, lg_s_cast(&s, B(MUL, core, scale), li.x->dtype));
+    grad_in[0] = lg_keep(s, lg_s_cast(s, B(MUL, core, scale), li.x->dtype));
   }
-  if (li.prob && needs(node, 1)) { /* -(1 - eps) w log p */
-    lg_tensor *lp = dim_op(&s, LG_OP_LOG_SOFTMAX, li.x, li.class_dim);
+  if (li.prob && lg_needs(node, 1)) { /* -(1 - eps) w log p */
+    lg_tensor *lp = dim_op(s, LG_OP_LOG_SOFTMAX, li.x, li.class_dim);
     lg_tensor *r = K(MUL, lp, -(1 - li.smoothing));
     if (wb) r = B(MUL, r, wb);
-    grad_in[1] = lg_keep(&s, lg_s_cast(&s, B(MUL, r, scale), li.target->dtype));
+    grad_in[1] = lg_keep(s, lg_s_cast(s, B(MUL, r, scale), li.target->dtype));
   }
-  return lg_scope_end(&s);
+  return lg_scope_end(s);
 }
 
-/* ---- normalisation ----------------------------------------------------------- */
-
-/* The normalisation core over dims of xv: xhat = (xv - mean) rstd and
- * dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), all kept dims. */
-static void norm_core(lg_scope *s, lg_tensor *xv, lg_tensor *dxhat, int n,
-                      const int64_t *dims, double eps, lg_tensor **xhat,
-                      lg_tensor **dx) {
-  lg_tensor *mean = reduce_kept(s, LG_OP_MEAN, xv, n, dims);
-  lg_params vp = {0};
-  vp.flags = LG_FLAG_KEEPDIM;
-  vp.n_ints = n;
-  for (int i = 0; i < n; i++) vp.ints[i] = dims[i];
-  vp.scalar[0] = 0; /* biased */
-  lg_tensor *var = lg_s_op(s, LG_OP_VAR, 1, &xv, &vp);
-  lg_tensor *rstd = lg_s_unary(s, LG_OP_RSQRT, lg_s_scalar(s, LG_OP_ADD, var, eps));
-  *xhat = lg_s_binary(s, LG_OP_MUL, lg_s_binary(s, LG_OP_SUB, xv, mean), rstd);
-  if (!dxhat) return;
-  lg_tensor *m1 = reduce_kept(s, LG_OP_MEAN, dxhat, n, dims);
-  lg_tensor *m2 = reduce_kept(s, LG_OP_MEAN,
-                              lg_s_binary(s, LG_OP_MUL, dxhat, *xhat), n, dims);
-  lg_tensor *centred = lg_s_binary(s, LG_OP_SUB, dxhat, m1);
-  *dx = lg_s_binary(s, LG_OP_MUL, rstd,
-                    lg_s_binary(s, LG_OP_SUB, centred,
-                                lg_s_binary(s, LG_OP_MUL, *xhat, m2)));
-}
-
-/* Sum of a over every dim but 1 (the channel), giving (C). */
-static lg_tensor *sum_but_channel(lg_scope *s, lg_tensor *a) {
-  lg_params p = {0};
-  if (!a) return NULL;
-  for (int i = 0; i < a->ndim; i++)
-    if (i != 1) p.ints[p.n_ints++] = i;
-  return lg_s_op(s, LG_OP_SUM, 1, &a, &p);
-}
-
-static lg_status layer_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
-                                     lg_tensor **grad_in) {
-  const lg_params *p = &node->params;
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
-  lg_tensor *x = lg_saved(node, 0), *xhat = NULL, *dx = NULL;
-  int iw = (p->flags & LG_FLAG_OPT1) ? 1 : -1;
-  int ib = (p->flags & LG_FLAG_OPT2) ? 1 + (iw > 0) : -1;
-  lg_tensor *w = iw > 0 ? lg_saved(node, iw) : NULL;
-  int k = p->n_ints;
-  int64_t dims[LG_MAX_DIMS];
-  for (int i = 0; i < k; i++) dims[i] = x->ndim - k + i;
-  lg_tensor *dxhat = w ? B(MUL, g, w) : g;
-  norm_core(&s, x, needs(node, 0) ? dxhat : NULL, k, dims, p->scalar[0],
-            &xhat, &dx);
-  if (needs(node, 0)) grad_in[0] = lg_keep(&s, dx);
-  if (iw > 0 && needs(node, iw))
-    grad_in[iw] = lg_keep(&s, lg_s_sum_to(&s, B(MUL, g, xhat), &node->input_info[iw]));
-  if (ib > 0 && needs(node, ib))
-    grad_in[ib] = lg_keep(&s, lg_s_sum_to(&s, g, &node->input_info[ib]));
-  return lg_scope_end(&s);
-}
-
-static lg_status group_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
-                                     lg_tensor **grad_in) {
-  const lg_params *p = &node->params;
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
-  lg_tensor *x = lg_saved(node, 0), *xhat = NULL, *dx = NULL;
-  int iw = (p->flags & LG_FLAG_OPT1) ? 1 : -1;
-  int ib = (p->flags & LG_FLAG_OPT2) ? 1 + (iw > 0) : -1;
-  lg_tensor *w = iw > 0 ? lg_saved(node, iw) : NULL;
-  int64_t grouped[3] = {x->sizes[0], p->scalar_int, -1}, last = 2;
-  lg_tensor *dxhat = w ? B(MUL, g, per_channel(&s, w, x->ndim)) : g;
-  if (needs(node, 0)) dxhat = reshape(&s, dxhat, 3, grouped);
-  norm_core(&s, reshape(&s, x, 3, grouped), needs(node, 0) ? dxhat : NULL, 1,
-            &last, p->scalar[0], &xhat, &dx);
-  if (needs(node, 0))
-    grad_in[0] = lg_keep(&s, reshape(&s, dx, x->ndim, x->sizes));
-  if (iw > 0 && needs(node, iw)) {
-    lg_tensor *xh = reshape(&s, xhat, x->ndim, x->sizes);
-    grad_in[iw] = lg_keep(&s, sum_but_channel(&s, B(MUL, g, xh)));
-  }
-  if (ib > 0 && needs(node, ib)) grad_in[ib] = lg_keep(&s, sum_but_channel(&s, g));
-  return lg_scope_end(&s);
-}
-
-static lg_status batch_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
-                                     lg_tensor **grad_in) {
-  const lg_params *p = &node->params;
-  lg_scope s;
-  lg_scope_begin(&s, ctx);
-  int slot[5] = {0, -1, -1, -1, -1}, next = 1; /* x rm rv w b */
-  static const int flags[4] = {LG_FLAG_OPT1, LG_FLAG_OPT2, LG_FLAG_OPT3,
-                               LG_FLAG_OPT4};
-  for (int i = 0; i < 4; i++)
-    if (p->flags & flags[i]) slot[i + 1] = next++;
-  lg_tensor *x = lg_saved(node, 0), *xhat = NULL, *dx = NULL;
-  lg_tensor *w = slot[3] > 0 ? lg_saved(node, slot[3]) : NULL;
-  lg_tensor *wb = per_channel(&s, w, x->ndim);
-  lg_tensor *dxhat = wb ? B(MUL, g, wb) : g;
-  if (p->flags & LG_FLAG_TRAINING) {
-    int64_t dims[LG_MAX_DIMS];
-    int n = 0;
-    for (int i = 0; i < x->ndim; i++)
-      if (i != 1) dims[n++] = i;
-    norm_core(&s, x, needs(node, 0) ? dxhat : NULL, n, dims, p->scalar[0],
-              &xhat, &dx);
-  } else { /* an affine map with the running statistics */
-    lg_tensor *rm = per_channel(&s, lg_saved(node, slot[1]), x->ndim);
-    lg_tensor *rv = per_channel(&s, lg_saved(node, slot[2]), x->ndim);
-    lg_tensor *rstd = S(RSQRT, K(ADD, rv, p->scalar[0]));
-    xhat = B(MUL, B(SUB, x, rm), rstd);
-    dx = B(MUL, dxhat, rstd);
-    dx = lg_s_cast(&s, dx, x->dtype);
-    xhat = lg_s_cast(&s, xhat, x->dtype);
-  }
-  if (needs(node, 0)) grad_in[0] = lg_keep(&s, dx);
-  if (w && needs(node, slot[3]))
-    grad_in[slot[3]] = lg_keep(&s, lg_s_cast(&s, sum_but_channel(&s, B(MUL, g, xhat)), w->dtype));
-  if (slot[4] > 0 && needs(node, slot[4]))
-    grad_in[slot[4]] = lg_keep(&s, lg_s_cast(&s, sum_but_channel(&s, g), node->input_info[slot[4]].dtype));
-  return lg_scope_end(&s);
-}
-
-/* Backward rules of the nn ops with fused forwards (lg_ops.h). */
-lg_status lg_backward_nn(lg_ctx *ctx, lg_node *node, lg_tensor *const *grad_out,
-                         lg_tensor **grad_in) {
+/* Backward rules of softmax, log_softmax, cross_entropy and nll_loss. */
+lg_status lg_backward_loss(lg_ctx *ctx, lg_node *node,
+                           lg_tensor *const *grad_out, lg_tensor **grad_in) {
   lg_tensor *g = grad_out[0];
   switch (node->op) {
     case LG_OP_SOFTMAX:
     case LG_OP_LOG_SOFTMAX: return softmax_backward(ctx, node, g, grad_in);
     case LG_OP_CROSS_ENTROPY:
     case LG_OP_NLL_LOSS: return loss_backward(ctx, node, g, grad_in);
-    case LG_OP_LAYER_NORM: return layer_norm_backward(ctx, node, g, grad_in);
-    case LG_OP_GROUP_NORM: return group_norm_backward(ctx, node, g, grad_in);
-    case LG_OP_BATCH_NORM: return batch_norm_backward(ctx, node, g, grad_in);
     default:
-      return lg_fail(ctx, LG_ERR_RUNTIME, "backward: no nn rule for %s",
+      return lg_fail(ctx, LG_ERR_RUNTIME, "backward: no loss rule for %s",
                      lg_op_name(node->op));
   }
 }

@@ -1,0 +1,51 @@
+/* luagrad_ext.h: the runtime beyond its public API that a binding may use.
+ *
+ * This is the one internal header lua/binding includes, beside luagrad.h
+ * (the way Lua's lauxlib.c stands on lua.h): the binding sees no runtime
+ * struct, reads tensors through luagrad.h's accessors, and reaches nothing
+ * else internal (core.h refuses to be included when LGL_BINDING is
+ * defined, as CMakeLists.txt does for the binding). Everything declared
+ * here is internal to the runtime too, so core.h includes this file.
+ */
+#ifndef LUAGRAD_EXT_H
+#define LUAGRAD_EXT_H
+
+#include "luagrad.h"
+#include "optim.h"     /* the fused optimizer steps */
+#include "serialize.h" /* safetensors, npy, IDX */
+
+/* Records a formatted message in ctx and returns status. */
+lg_status lg_fail(lg_ctx *ctx, lg_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Raw memory through the context's allocator (scratch buffers). */
+void *lg_mem_alloc(lg_ctx *ctx, size_t size);
+void lg_mem_free(lg_ctx *ctx, void *ptr, size_t size);
+
+void lg_ctx_retain(lg_ctx *ctx);
+/* Tensor memory held from the host allocator: live blocks plus the cache
+ * (lg_ctx_bytes_in_use counts only the live tensors' data). Grows only when
+ * the cache has nothing to reuse, which is what the binding's collector
+ * pressure follows. */
+size_t lg_ctx_bytes_reserved(const lg_ctx *ctx);
+
+/* lg_op_run with one or two inputs and one output. */
+lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,
+                  lg_tensor **out);
+lg_status lg_run2(lg_ctx *ctx, lg_op op, lg_tensor *a, lg_tensor *b,
+                  const lg_params *p, lg_tensor **out);
+
+/* Stores v as one element of dtype at p. */
+void lg_store_double(void *p, lg_dtype dtype, double v);
+void lg_store_int(void *p, lg_dtype dtype, int64_t v);
+
+/* Host memory wrapped by lg_tensor_wrap: the ud given with release when t's
+ * storage was made with that release hook, else NULL. */
+void *lg_tensor_wrapped_ud(const lg_tensor *t, lg_release_fn release);
+/* Points the storage of t (made by lg_tensor_wrap with release) at data,
+ * which must hold at least the storage's bytes (nbytes), and bumps its
+ * version; fname names the caller in errors. */
+lg_status lg_tensor_rebind(lg_tensor *t, lg_release_fn release, void *data,
+                           size_t nbytes, const char *fname);
+
+#endif
