@@ -1,8 +1,9 @@
 /* args.c: checking and converting Lua arguments (integers, shapes, 1-based
  * dims, dtypes, option tables, scalars), with errors that name the
- * function, what was expected and what was given; the one check of
- * option-table keys and the one luagrad name of a value's type, both also
- * used by the Lua library (lg._option_problem, lg._typename). */
+ * function, what was expected and what was given; shapes pushed back as
+ * printable arrays; the one check of option-table keys and the one luagrad
+ * name of a value's type, both also used by the Lua library
+ * (lg._option_problem, lg._typename). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,12 +162,44 @@ void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
   }
 }
 
+/* The registry key of the metatable that all shapes of a state share. */
+static const char shape_meta_key = 's';
+
+/* tostring(t.shape): "{2, 5, 8}", as the REPL prints an array. */
+static int shape_tostring(lua_State *L) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, '{');
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (i > 1) luaL_addstring(&b, ", ");
+    lua_rawgeti(L, 1, i);
+    luaL_tolstring(L, -1, NULL);
+    luaL_addvalue(&b);
+    lua_pop(L, 1);
+  }
+  luaL_addchar(&b, '}');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* A shape is a plain array (#, ipairs, t[i] as usual) whose metatable
+ * holds only __tostring, so print(t.shape) shows the sizes. */
 void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes) {
   lua_createtable(L, ndim, 0);
   for (int i = 0; i < ndim; i++) {
     lua_pushinteger(L, (lua_Integer)sizes[i]);
     lua_rawseti(L, -2, i + 1);
   }
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &shape_meta_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, shape_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &shape_meta_key);
+  }
+  lua_setmetatable(L, -2);
 }
 
 /* ---- option tables ------------------------------------------------------- */

@@ -132,7 +132,8 @@ bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
  * sit at state_idx and meta_idx (absolute indices). */
 void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
                   int meta_idx);
-/* Pushes a shape as an array table. */
+/* Pushes a shape as an array table whose metatable (shared) has only a
+ * __tostring: "{2, 5, 8}". */
 void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes);
 
 /* ---- registration of each family ---------------------------------------- */

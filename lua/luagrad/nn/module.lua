@@ -637,44 +637,110 @@ end
 --- (e.g. "in_features=4, out_features=8, bias=true").
 function Module.extra_repr() return nil end
 
-local function indent(text)
-  return (text:gsub("\n", "\n  "))
+-- The line width a summary of parameters wraps at: the tensors' linewidth.
+local function line_width()
+  return lg.get_printoptions().linewidth
 end
 
-local function tensor_line(kind, t)
-  local line = kind .. " " .. shape_string(t)
-  if t.dtype ~= "float32" then line = line .. " " .. t.dtype end
-  return line
+-- "{16, 4}", with the dtype after it when it is not float32.
+local function tensor_text(t)
+  local text = tostring(t.shape)
+  if t.dtype ~= "float32" then text = text .. " " .. t.dtype end
+  return text
 end
 
---- tostring(module) draws the module tree: children as "(name): ...", and,
---- in a module without extra_repr, its own parameters and buffers with
---- their shapes.
-function Module:__tostring()
-  local reg = registry_of(self)
-  local extra = self:extra_repr()
+-- The keys of m's registry of one kind whose slot holds a value, in order.
+local function registered(reg, m, kind)
+  local out = {}
+  for _, key in ipairs(reg.order) do
+    if reg.kind[key] == kind and rawget(m, key) ~= nil then out[#out + 1] = key end
+  end
+  return out
+end
+
+-- items joined by ", " on lines that start with pad and stop before
+-- column `width` (a line's first column is `column`); an item longer than
+-- a line gets a line of its own.
+local function wrap(items, pad, column, width)
+  local lines, line, count = {}, pad, 0
+  for i, item in ipairs(items) do
+    local piece = item .. (i < #items and "," or "")
+    if count > 0 and column + #line + 1 + #piece > width then
+      lines[#lines + 1] = line
+      line, count = pad, 0
+    end
+    line = line .. (count > 0 and " " or "") .. piece
+    count = count + 1
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+local render
+
+-- A child's text: the tree of a plain module, or its own __tostring when a
+-- class replaced it.
+local function child_text(child, indent, lead)
+  local mt = getmetatable(child)
+  if mt and rawget(mt, "__tostring") ~= Module.__tostring then return tostring(child) end
+  return render(child, indent, lead)
+end
+
+-- The tree of m, PyTorch's layout: "Name(extra_repr)", children as
+-- "(name): ..." lines. Own parameters with their shapes: after a one-line
+-- module ("Linear(...)  weight {16, 4}, bias {16}", wrapped at the line
+-- width), as "name: Parameter {shape}" lines in a multi-line one; a module
+-- without extra_repr lists its buffers too. indent is the column where m's
+-- block starts, lead the width of what precedes m's name on its first line.
+function render(m, indent, lead)
+  local reg = registry_of(m)
+  local extra = m:extra_repr()
+  local name = class_name(m)
+  local params = registered(reg, m, "parameter")
+  local children = registered(reg, m, "module")
   local lines = {}
   if extra ~= nil and extra ~= "" then
     for line in (tostring(extra) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
   end
+  if #children == 0 and extra ~= nil and #lines <= 1 then
+    local head = name .. "(" .. (lines[1] or "") .. ")"
+    if #params == 0 then return head end
+    local items = {}
+    for i, key in ipairs(params) do items[i] = tostring(key) .. " " .. tensor_text(rawget(m, key)) end
+    local width, start = line_width(), indent + lead
+    local one_line = head .. "  " .. table.concat(items, ", ")
+    if start + #one_line <= width then return one_line end
+    -- on the lines below, under the name and two columns in
+    local pad = string.rep(" ", lead + 2)
+    return head .. "\n" .. wrap(items, pad, indent, width)
+  end
   for _, key in ipairs(reg.order) do
-    local kind, v = reg.kind[key], rawget(self, key)
-    if kind == "module" and v ~= nil then
-      lines[#lines + 1] = "(" .. tostring(key) .. "): " .. indent(tostring(v))
-    elseif extra == nil and v ~= nil and kind == "parameter" then
-      lines[#lines + 1] = tostring(key) .. ": " .. tensor_line("Parameter", v)
-    elseif extra == nil and v ~= nil and kind == "buffer" then
-      lines[#lines + 1] = tostring(key) .. ": " .. tensor_line("Buffer", v)
+    local kind, v = reg.kind[key], rawget(m, key)
+    if v == nil then -- an emptied slot
+    elseif kind == "module" then
+      local prefix = "(" .. tostring(key) .. "): "
+      lines[#lines + 1] = prefix .. child_text(v, indent + 2, #prefix):gsub("\n", "\n  ")
+    elseif kind == "parameter" then
+      lines[#lines + 1] = tostring(key) .. ": Parameter " .. tensor_text(v)
+    elseif kind == "buffer" and extra == nil then
+      lines[#lines + 1] = tostring(key) .. ": Buffer " .. tensor_text(v)
     end
   end
-  local name = class_name(self)
   if #lines == 0 then return name .. "()" end
-  local has_children = false
-  for _, key in ipairs(reg.order) do
-    if reg.kind[key] == "module" and rawget(self, key) ~= nil then has_children = true end
-  end
-  if not has_children and extra ~= nil and #lines == 1 then return name .. "(" .. lines[1] .. ")" end
   return name .. "(\n  " .. table.concat(lines, "\n  ") .. "\n)"
+end
+
+--- tostring(module) draws the module tree with the shapes of the
+--- parameters (see render), and under a tree that holds parameters the
+--- line "-- N parameters" (each tensor counted once; "(K trainable)" when
+--- some do not require grad).
+function Module:__tostring()
+  local text = render(self, 0, 0)
+  local total = self:num_parameters()
+  if total == 0 then return text end
+  local trainable = self:num_parameters({only_trainable = true})
+  return text .. "\n-- " .. total .. (total == 1 and " parameter" or " parameters")
+    .. (trainable ~= total and " (" .. trainable .. " trainable)" or "")
 end
 
 return M
