@@ -6,7 +6,6 @@
  * PyTorch's order: t:isclose(u, {atol = 1e-6}) or t:isclose(u, 1e-5, 1e-6).
  */
 #include <float.h>
-#include <string.h>
 
 #include "lgl_out.h"
 
@@ -62,15 +61,8 @@ static int l_allclose(lua_State *L) {
   lg_params p = {0};
   close_args(L, "allclose", in, &p);
   lg_ctx *ctx = lgl_ctx(L);
-  if (lg_op_run(ctx, LG_OP_ISCLOSE, 2, in, &p, &close) != LG_OK) {
-    /* the runtime names isclose: name the function that was called */
-    const char *msg = lg_ctx_error(ctx);
-    const char *prefix = "isclose: ";
-    if (strncmp(msg, prefix, strlen(prefix)) == 0) msg += strlen(prefix);
-    lua_pushfstring(L, "allclose: %s", msg);
-    lg_ctx_clear_error(ctx);
-    return lua_error(L);
-  }
+  if (lg_op_run(ctx, LG_OP_ISCLOSE, 2, in, &p, &close) != LG_OK)
+    return lgl_error_as(L, "allclose"); /* not the runtime's "isclose" */
   const bool *v = lg_tensor_data(close); /* a fresh contiguous result */
   int64_t n = lg_tensor_numel(close);
   bool all = true;

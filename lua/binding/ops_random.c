@@ -7,9 +7,10 @@
  */
 #include "lgl.h"
 
-/* Stores out in box, or raises the runtime's error. */
-static int finish(lua_State *L, lgl_box *box, lg_status st, lg_tensor *out) {
-  if (st != LG_OK) return lgl_error(L);
+/* Stores out in box, or raises the runtime's error under fname. */
+static int finish(lua_State *L, const char *fname, lgl_box *box, lg_status st,
+                  lg_tensor *out) {
+  if (st != LG_OK) return lgl_error_as(L, fname);
   lgl_box_set(box, out);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
@@ -28,7 +29,7 @@ static int l_multinomial(lua_State *L) {
   lgl_box *box = lgl_new_box(L);
   lg_tensor *out = NULL;
   lg_status st = lg_multinomial(lgl_ctx(L), w, k, replacement, &out);
-  return finish(L, box, st, out);
+  return finish(L, fname, box, st, out);
 }
 
 /* bernoulli(p): 0s and 1s drawn with the probabilities in p (p's dtype);
@@ -46,7 +47,7 @@ static int l_bernoulli(lua_State *L) {
   lg_ctx *ctx = lgl_ctx(L);
   lg_status st = scalar ? lg_bernoulli_scalar(ctx, t, p, &out)
                         : lg_bernoulli(ctx, t, &out);
-  return finish(L, box, st, out);
+  return finish(L, fname, box, st, out);
 }
 
 /* A 0-d tensor of dtype holding v (normal's number side); NULL with the
@@ -61,6 +62,7 @@ static lg_tensor *number_tensor(lg_ctx *ctx, double v, lg_dtype dtype) {
  * result has mean's dtype, or std's when mean is a number); std defaults
  * to 1 after a tensor mean */
 static int normal_tensors(lua_State *L, lg_tensor *mean, lg_tensor *std) {
+  const char *fname = "normal";
   if (!lua_isnoneornil(L, 3))
     return luaL_error(L, "normal: expected no size with a tensor mean or "
                       "std (the result takes their broadcast shape), got "
@@ -74,7 +76,7 @@ static int normal_tensors(lua_State *L, lg_tensor *mean, lg_tensor *std) {
   else if (!std) std = made = number_tensor(ctx, number, lg_tensor_dtype(mean));
   lg_status st = mean && std ? lg_normal(ctx, mean, std, &out) : LG_ERR_MEMORY;
   lg_tensor_release(made);
-  return finish(L, box, st, out);
+  return finish(L, fname, box, st, out);
 }
 
 /* normal(mean, std, size..., {dtype, requires_grad}) with numbers */
@@ -95,8 +97,6 @@ static int normal_numbers(lua_State *L) {
   if (!lg_dtype_is_float(dtype))
     return luaL_error(L, "normal: expected a floating point dtype (float32 "
                       "or float64), got %s", lg_dtype_name(dtype));
-  if (!(std >= 0)) /* checked here too, so the message names normal */
-    return luaL_error(L, "normal: expected std >= 0, got std = %f", std);
   bool requires_grad = lgl_opt_bool(L, opts, "requires_grad", 0);
   lgl_box *box = lgl_new_box(L);
   lg_ctx *ctx = lgl_ctx(L);
@@ -108,7 +108,7 @@ static int normal_numbers(lua_State *L) {
     lg_tensor_release(out);
     out = NULL;
   }
-  return finish(L, box, st, out);
+  return finish(L, fname, box, st, out);
 }
 
 /* lg.normal in PyTorch's overloads: (tensor, tensor), (tensor[, number]),
