@@ -189,11 +189,32 @@ static float to_float(double v) {
   return (float)v;
 }
 
-#define NAN_TO_NUM(R)                                                        \
-  (isnan(x) ? R[0] : x == (T)INFINITY ? R[1] : x == -(T)INFINITY ? R[2] : x)
-LOOP1(nan_to_num_f32, float, float, NAN_TO_NUM(((nan_replacements *)state)->f))
-LOOP1(nan_to_num_f64, double, double,
-      NAN_TO_NUM(((nan_replacements *)state)->d))
+/* The replacements are read into locals once: read through state inside
+ * the loop, every store to the output (which might alias it, as far as
+ * the compiler knows) would reload them and stop vectorisation. */
+#define NAN_TO_NUM_LOOP(SUFFIX, T, FIELD)                                    \
+  static void nan_to_num_##SUFFIX(char **d, const int64_t *s, int64_t n,    \
+                                  void *state) {                             \
+    const T *r = ((const nan_replacements *)state)->FIELD;                   \
+    const T nan_value = r[0], pos = r[1], neg = r[2];                        \
+    if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                            \
+      T *o = (T *)(void *)d[0];                                              \
+      const T *a = (const T *)(void *)d[1];                                  \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = a[i];                                                          \
+        o[i] = x != x ? nan_value : x == (T)INFINITY ? pos                   \
+               : x == -(T)INFINITY ? neg : x;                                \
+      }                                                                      \
+      return;                                                                \
+    }                                                                        \
+    for (int64_t i = 0; i < n; i++) {                                        \
+      T x = *(const T *)(void *)(d[1] + i * s[1]);                           \
+      *(T *)(void *)(d[0] + i * s[0]) = x != x ? nan_value                   \
+          : x == (T)INFINITY ? pos : x == -(T)INFINITY ? neg : x;            \
+    }                                                                        \
+  }
+NAN_TO_NUM_LOOP(f32, float, f)
+NAN_TO_NUM_LOOP(f64, double, d)
 /* integers and bools have nothing to replace: a copy of the element size */
 LOOP1(copy_1, uint8_t, uint8_t, x)
 LOOP1(copy_4, uint32_t, uint32_t, x)

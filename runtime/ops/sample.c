@@ -369,8 +369,11 @@ lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
   if (!st)
     st = lg_empty(ctx, LG_INT64, weights->ndim, sizes + (2 - weights->ndim),
                   out);
-  size_t scratch_bytes = replacement ? (size_t)n * sizeof(double)
-                                     : (size_t)k * sizeof(race_entry);
+  /* one draw without replacement is one draw with it: the inverse CDF is
+   * the cheaper way (no logarithm per category) */
+  bool by_cdf = replacement || k == 1;
+  size_t scratch_bytes = by_cdf ? (size_t)n * sizeof(double)
+                                : (size_t)k * sizeof(race_entry);
   void *scratch = NULL;
   if (!st && rows > 0 && n > 0 &&
       !(scratch = lg_mem_alloc(ctx, scratch_bytes))) {
@@ -383,7 +386,7 @@ lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
     lg_stream s;
     lg_stream_open(&s, ctx);
     for (int64_t r = 0; r < rows; r++) {
-      if (replacement)
+      if (by_cdf)
         sample_with_replacement(&s, w + r * n, n, scratch, k, o + r * k);
       else
         sample_without_replacement(&s, w + r * n, n, scratch, k, o + r * k);

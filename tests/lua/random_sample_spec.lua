@@ -242,6 +242,16 @@ describe("multinomial", function()
     assert.are.equal(20, cells)
     assert_chi_square(observed, expected, 19, "multinomial without replacement")
   end)
+  it("one draw without replacement follows the weights", function()
+    lg.manual_seed(16)
+    local x = lg.multinomial(lg.tensor({W}):expand(N, 6), 1)
+    assert.are.same({N, 1}, H.shape(x))
+    local expected = {}
+    for k, w in ipairs(W) do
+      if w > 0 then expected[k] = N * w / TOTAL end
+    end
+    assert_chi_square(counts(x), expected, 4, "one draw without replacement")
+  end)
   it("without replacement, all non-zero categories: each row a permutation of them", function()
     lg.manual_seed(13)
     local x = lg.multinomial(lg.tensor({W}):expand(1000, 6), 5)
