@@ -509,6 +509,17 @@ static void push_list(lua_State *L, const lg_tensor *t, int dim,
 
 static int m_tolist(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "tolist");
+  /* the nested lists: an empty tensor can have more of them than memory
+   * (an expanded (2^53, 0)), so their count is bounded like split's pieces */
+  int64_t lists = 0, level = 1;
+  for (int d = 0; d + 1 < lg_tensor_ndim(t) && level > 0; d++) {
+    int64_t size = lg_tensor_sizes(t)[d];
+    level = size > 0 && level > INT32_MAX / size ? INT32_MAX : level * size;
+    lists += level;
+    if (lists >= INT32_MAX)
+      return luaL_error(L, "tolist: the result would hold more than %d "
+                        "nested lists", INT32_MAX);
+  }
   int64_t flat = 0;
   push_list(L, t, 0, &flat);
   return 1;
