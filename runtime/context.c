@@ -29,6 +29,7 @@ lg_ctx *lg_ctx_new(lg_alloc_fn alloc, void *ud) {
   ctx->seed = 0x853c49e6748fea9bULL;
   ctx->num_threads = 1;
   ctx->grad_enabled = true;
+  lg_print_options_profile("default", &ctx->print);
   lg_cache_init(&ctx->cache);
   lg_layer_push(ctx, &lg_autograd_layer); /* inline slots: cannot fail */
   return ctx;

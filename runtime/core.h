@@ -68,6 +68,7 @@ struct lg_ctx {
   const lg_layer **layers;
   int n_layers, cap_layers;
   const lg_layer *layers_inline[LG_LAYERS_INLINE];
+  lg_print_options print;  /* how lg_tensor_format writes tensors */
 };
 
 typedef struct lg_storage {

@@ -1,11 +1,15 @@
-/* format.c: tensors as PyTorch-style text ("tensor([1., 2., 3.])").
+/* format.c: tensors as PyTorch-style text ("tensor([1., 2., 3.])"), and
+ * the per-context print options that shape it.
  *
- * A port of torch/_tensor_str.py (PyTorch 1.13, default print options:
- * precision 4, threshold 1000, edgeitems 3, linewidth 80): one formatter
- * per tensor picks integer, fixed or scientific notation and a common
- * width from the (summarised) values; nested brackets, line wrapping and
- * the "..." elision follow the same rules, so the text matches PyTorch's
- * except that a dtype suffix names luagrad's dtype ("dtype=float64").
+ * A port of torch/_tensor_str.py (PyTorch 1.13) with its print options
+ * (precision, threshold, edgeitems, linewidth, sci_mode; by default 4,
+ * 1000, 3, 80, chosen per tensor): one formatter per tensor picks integer,
+ * fixed or scientific notation and a common width from the (summarised)
+ * values; nested brackets, line wrapping and the "..." elision follow the
+ * same rules, so the text matches PyTorch's except that a dtype suffix
+ * names luagrad's dtype ("dtype=float64"). As in PyTorch, a forced
+ * sci_mode changes the notation after the width was measured in the
+ * notation the values would have chosen.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -15,12 +19,50 @@
 #include "core.h"
 #include "dtype.h"
 
-#define PRECISION 4
-#define THRESHOLD 1000
-#define EDGE_ITEMS 3
-#define LINE_WIDTH 80
 #define PREFIX "tensor("
-#define VALUE_CHARS 64
+#define MAX_PRECISION 30
+/* the longest value: "%.0f" of DBL_MAX (309 digits), a sign, the point and
+ * MAX_PRECISION digits */
+#define VALUE_CHARS 384
+
+/* ---- print options ---------------------------------------------------- */
+
+bool lg_print_options_profile(const char *name, lg_print_options *out) {
+  lg_print_options o = {4, 1000, 3, 80, -1};
+  if (strcmp(name, "short") == 0) {
+    o.precision = 2;
+    o.edgeitems = 2;
+  } else if (strcmp(name, "full") == 0) {
+    o.threshold = INFINITY;
+  } else if (strcmp(name, "default") != 0) {
+    return false;
+  }
+  *out = o;
+  return true;
+}
+
+lg_print_options lg_ctx_print_options(const lg_ctx *ctx) { return ctx->print; }
+
+lg_status lg_ctx_set_print_options(lg_ctx *ctx, const lg_print_options *o) {
+  static const char fname[] = "set_printoptions";
+  if (o->precision < 0 || o->precision > MAX_PRECISION)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected an integer from 0 to %d "
+                   "for precision, got %d", fname, MAX_PRECISION, o->precision);
+  if (!(o->threshold >= 0)) /* NaN too */
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected a number >= 0 for "
+                   "threshold, got %g", fname, o->threshold);
+  if (o->edgeitems < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected an integer >= 1 for "
+                   "edgeitems, got %d", fname, o->edgeitems);
+  if (o->linewidth < 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected an integer >= 1 for "
+                   "linewidth, got %d", fname, o->linewidth);
+  if (o->sci_mode < -1 || o->sci_mode > 1)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: expected -1 (auto), 0 or 1 for "
+                   "sci_mode, got %d", fname, o->sci_mode);
+  ctx->print = *o;
+  return LG_OK;
+}
 
 /* ---- a growing buffer from the context's allocator ---------------------- */
 
@@ -58,6 +100,7 @@ static void put_spaces(text_buffer *b, int n) {
 /* ---- the formatter (PyTorch's _Formatter) ------------------------------- */
 
 typedef struct formatter {
+  const lg_print_options *opts;
   bool floating;
   bool int_mode;  /* floats that are all integers print as "1." */
   bool sci_mode;  /* "1.0000e+10" */
@@ -71,24 +114,32 @@ typedef struct formatter {
  * printf, which rounds like Python's format for the same double. */
 static int value_string(const formatter *f, lg_dtype dtype, const char *p,
                         char *buf) {
+  int precision = f->opts->precision, n;
+  double v = f->floating ? lg_load_double(p, dtype) : 0;
   if (dtype == LG_BOOL)
-    return snprintf(buf, VALUE_CHARS, "%s", *(const bool *)p ? "True" : "False");
-  if (!f->floating)
-    return snprintf(buf, VALUE_CHARS, "%lld", (long long)lg_load_int(p, dtype));
-  double v = lg_load_double(p, dtype);
-  if (isnan(v)) return snprintf(buf, VALUE_CHARS, "nan");
-  if (isinf(v)) return snprintf(buf, VALUE_CHARS, "%s", v < 0 ? "-inf" : "inf");
-  if (f->sci_mode) return snprintf(buf, VALUE_CHARS, "%.*e", PRECISION, v);
-  if (f->int_mode) return snprintf(buf, VALUE_CHARS, "%.0f.", v);
-  return snprintf(buf, VALUE_CHARS, "%.*f", PRECISION, v);
+    n = snprintf(buf, VALUE_CHARS, "%s", *(const bool *)p ? "True" : "False");
+  else if (!f->floating)
+    n = snprintf(buf, VALUE_CHARS, "%lld", (long long)lg_load_int(p, dtype));
+  else if (isnan(v))
+    n = snprintf(buf, VALUE_CHARS, "nan");
+  else if (isinf(v))
+    n = snprintf(buf, VALUE_CHARS, "%s", v < 0 ? "-inf" : "inf");
+  else if (f->sci_mode)
+    n = snprintf(buf, VALUE_CHARS, "%.*e", precision, v);
+  else if (f->int_mode)
+    n = snprintf(buf, VALUE_CHARS, "%.0f.", v);
+  else
+    n = snprintf(buf, VALUE_CHARS, "%.*f", precision, v);
+  return n < VALUE_CHARS ? n : VALUE_CHARS - 1; /* cannot happen; stays in buf */
 }
 
 typedef void (*visit_fn)(formatter *f, lg_dtype dtype, const char *p);
 
 /* Calls fn on every element printing shows: all of them, or with
- * summarize only the first and last EDGE_ITEMS along each dim. */
+ * summarize only the first and last edgeitems along each dim. */
 static void visit(const lg_tensor *t, int dim, int64_t offset, bool summarize,
                   formatter *f, visit_fn fn) {
+  int64_t edge = f->opts->edgeitems;
   size_t item = lg_dtype_size(t->dtype);
   if (dim == t->ndim) {
     fn(f, t->dtype, (const char *)t->storage->data + (size_t)offset * item);
@@ -96,8 +147,7 @@ static void visit(const lg_tensor *t, int dim, int64_t offset, bool summarize,
   }
   int64_t size = t->sizes[dim];
   for (int64_t i = 0; i < size; i++) {
-    if (summarize && size > 2 * EDGE_ITEMS && i == EDGE_ITEMS)
-      i = size - EDGE_ITEMS;
+    if (summarize && size > 2 * edge && i == edge) i = size - edge;
     visit(t, dim + 1, offset + i * t->strides[dim], summarize, f, fn);
   }
 }
@@ -128,8 +178,10 @@ static void scan_width(formatter *f, lg_dtype dtype, const char *p) {
   if (n > f->width) f->width = n;
 }
 
-static void formatter_init(formatter *f, const lg_tensor *t, bool summarize) {
+static void formatter_init(formatter *f, const lg_tensor *t, bool summarize,
+                           const lg_print_options *opts) {
   memset(f, 0, sizeof *f);
+  f->opts = opts;
   f->floating = lg_dtype_is_float(t->dtype);
   f->int_mode = true;
   f->width = 1;
@@ -139,6 +191,7 @@ static void formatter_init(formatter *f, const lg_tensor *t, bool summarize) {
   f->sci_mode = ratio > 1000.0 || f->max_abs > 1.0e8 ||
                 (!f->int_mode && f->min_abs < 1.0e-4);
   visit(t, 0, t->offset, summarize, f, scan_width);
+  if (opts->sci_mode >= 0) f->sci_mode = opts->sci_mode == 1;
 }
 
 /* One value padded on the left to the common width. */
@@ -158,11 +211,11 @@ static void put_value(text_buffer *b, const formatter *f, const lg_tensor *t,
 static void put_vector(text_buffer *b, const formatter *f, const lg_tensor *t,
                        int64_t offset, int indent, bool summarize) {
   int dim = t->ndim - 1;
-  int64_t size = t->sizes[dim];
-  int per_line = (LINE_WIDTH - indent) / (f->width + 2);
+  int64_t size = t->sizes[dim], edge = f->opts->edgeitems;
+  int per_line = (f->opts->linewidth - indent) / (f->width + 2);
   if (per_line < 1) per_line = 1;
-  bool elide = summarize && size > 2 * EDGE_ITEMS;
-  int64_t items = elide ? 2 * EDGE_ITEMS + 1 : size;
+  bool elide = summarize && size > 2 * edge;
+  int64_t items = elide ? 2 * edge + 1 : size;
   put(b, "[", 1);
   for (int64_t k = 0; k < items; k++) {
     if (k > 0) {
@@ -173,11 +226,11 @@ static void put_vector(text_buffer *b, const formatter *f, const lg_tensor *t,
         put(b, ", ", 2);
       }
     }
-    if (elide && k == EDGE_ITEMS) {
+    if (elide && k == edge) {
       put(b, " ...", 4);
       continue;
     }
-    int64_t i = elide && k > EDGE_ITEMS ? size - (items - k) : k;
+    int64_t i = elide && k > edge ? size - (items - k) : k;
     put_value(b, f, t, offset + i * t->strides[dim]);
   }
   put(b, "]", 1);
@@ -190,10 +243,10 @@ static void put_dims(text_buffer *b, const formatter *f, const lg_tensor *t,
     put_vector(b, f, t, offset, indent, summarize);
     return;
   }
-  int64_t size = t->sizes[dim];
+  int64_t size = t->sizes[dim], edge = f->opts->edgeitems;
   int rest = t->ndim - dim; /* dims of this sub-tensor */
-  bool elide = summarize && size > 2 * EDGE_ITEMS;
-  int64_t items = elide ? 2 * EDGE_ITEMS + 1 : size;
+  bool elide = summarize && size > 2 * edge;
+  int64_t items = elide ? 2 * edge + 1 : size;
   put(b, "[", 1);
   for (int64_t k = 0; k < items; k++) {
     if (k > 0) {
@@ -201,11 +254,11 @@ static void put_dims(text_buffer *b, const formatter *f, const lg_tensor *t,
       for (int i = 0; i < rest - 1; i++) put(b, "\n", 1);
       put_spaces(b, indent + 1);
     }
-    if (elide && k == EDGE_ITEMS) {
+    if (elide && k == edge) {
       put(b, "...", 3);
       continue;
     }
-    int64_t i = elide && k > EDGE_ITEMS ? size - (items - k) : k;
+    int64_t i = elide && k > edge ? size - (items - k) : k;
     put_dims(b, f, t, dim + 1, offset + i * t->strides[dim], indent + 1,
              summarize);
   }
@@ -215,9 +268,10 @@ static void put_dims(text_buffer *b, const formatter *f, const lg_tensor *t,
 /* Appends ", item" or, past the line width, ",\n       item"
  * (_add_suffixes); *last_line tracks the length of the current line the
  * way PyTorch counts it. */
-static void put_suffix(text_buffer *b, const char *item, size_t *last_line) {
+static void put_suffix(text_buffer *b, const char *item, size_t *last_line,
+                       int linewidth) {
   size_t n = strlen(item);
-  if (*last_line + n + 2 > LINE_WIDTH) {
+  if (*last_line + n + 2 > (size_t)linewidth) {
     put(b, ",\n", 2);
     put_spaces(b, (int)strlen(PREFIX));
     *last_line = strlen(PREFIX) + n;
@@ -258,9 +312,9 @@ lg_status lg_tensor_format(lg_ctx *ctx, const lg_tensor *t, const char *suffix,
       snprintf(items[n_items++], sizeof items[0], "dtype=%s",
                lg_dtype_name(t->dtype));
   } else {
-    bool summarize = numel > THRESHOLD;
+    bool summarize = (double)numel > ctx->print.threshold;
     formatter f;
-    formatter_init(&f, t, summarize);
+    formatter_init(&f, t, summarize, &ctx->print);
     if (t->ndim == 0)
       put_value(&b, &f, t, t->offset);
     else
@@ -274,9 +328,11 @@ lg_status lg_tensor_format(lg_ctx *ctx, const lg_tensor *t, const char *suffix,
     const char *newline = strrchr(b.data, '\n');
     size_t last_line = newline ? (size_t)(b.data + b.len - newline) + 1
                                : b.len + 2;
-    for (int i = 0; i < n_items; i++) put_suffix(&b, items[i], &last_line);
+    int linewidth = ctx->print.linewidth;
+    for (int i = 0; i < n_items; i++)
+      put_suffix(&b, items[i], &last_line, linewidth);
     if (suffix && strncmp(suffix, ", ", 2) == 0) suffix += 2;
-    if (suffix && *suffix) put_suffix(&b, suffix, &last_line);
+    if (suffix && *suffix) put_suffix(&b, suffix, &last_line, linewidth);
     put(&b, ")", 1);
   }
   if (b.failed) {

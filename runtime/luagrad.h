@@ -300,8 +300,30 @@ LG_API lg_status lg_autograd_attach_custom(
 
 /* ---- printing --------------------------------------------------------- */
 
+/* How lg_tensor_format writes tensors: PyTorch's print options, kept per
+ * context (two contexts never share them). */
+typedef struct lg_print_options {
+  int precision;    /* digits after the point, 0..30 (4)                    */
+  double threshold; /* more elements than this are summarised, >= 0 (1000;
+                       INFINITY: never)                                     */
+  int edgeitems;    /* items kept at each end of a summarised dim, >= 1 (3) */
+  int linewidth;    /* characters per line before wrapping, >= 1 (80)       */
+  int sci_mode;     /* -1: chosen per tensor (PyTorch's None), 0: fixed
+                       point, 1: scientific                                 */
+} lg_print_options;
+
+/* PyTorch's profiles: "default" (the values above), "short" (precision 2,
+ * edgeitems 2) and "full" (threshold INFINITY); *out untouched and false
+ * for another name. */
+LG_API bool lg_print_options_profile(const char *name, lg_print_options *out);
+LG_API lg_print_options lg_ctx_print_options(const lg_ctx *ctx);
+/* Checks every field and sets them all, or fails naming the field. */
+LG_API lg_status lg_ctx_set_print_options(lg_ctx *ctx,
+                                          const lg_print_options *options);
+
 /* Writes PyTorch-style text ("tensor([...])") into a buffer from the
- * context's allocator; the caller frees it with lg_string_free. */
+ * context's allocator, under the context's print options; the caller
+ * frees it with lg_string_free. */
 LG_API lg_status lg_tensor_format(lg_ctx *ctx, const lg_tensor *t,
                                   const char *suffix, char **text,
                                   size_t *length);

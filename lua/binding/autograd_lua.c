@@ -127,7 +127,9 @@ static int m_backward(lua_State *L) {
   int opts = (g || (lua_isnil(L, 2) && !lua_isnone(L, 3))) ? 3 : 2;
   if (!g && !lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TTABLE)
     return luaL_error(L, "backward: expected a gradient tensor or an options "
-                      "table, got %s", luaL_typename(L, 2));
+                      "table, got %s", lgl_typename(L, 2));
+  lgl_check_options(L, opts, "backward",
+                    LGL_OPTIONS("create_graph", "retain_graph"));
   lg_backward_opts o;
   read_backward_opts(L, opts, &o);
   lgl_state *S = lgl_get_state(L);
@@ -153,7 +155,7 @@ static lg_tensor **tensor_list(lua_State *L, int idx, const char *fname,
   }
   if (lua_type(L, idx) != LUA_TTABLE)
     luaL_error(L, "%s: expected a tensor or an array of tensors as %s, got %s",
-               fname, what, luaL_typename(L, idx));
+               fname, what, lgl_typename(L, idx));
   int len = (int)lua_rawlen(L, idx);
   lg_tensor **list = lua_newuserdatauv(L, sizeof *list * (size_t)(len + 1), 0);
   for (int i = 1; i <= len; i++) {
@@ -161,7 +163,7 @@ static lg_tensor **tensor_list(lua_State *L, int idx, const char *fname,
     list[i - 1] = lgl_to_tensor(L, -1);
     if (!list[i - 1])
       luaL_error(L, "%s: expected a tensor at position %d of %s, got %s",
-                 fname, i, what, luaL_typename(L, -1));
+                 fname, i, what, lgl_typename(L, -1));
     lua_pop(L, 1);
   }
   *n = len;
@@ -174,6 +176,8 @@ static int l_grad(lua_State *L) {
   int n_out, n_in;
   lg_tensor **outs = tensor_list(L, 1, "grad", "outputs", &n_out);
   lg_tensor **ins = tensor_list(L, 2, "grad", "inputs", &n_in);
+  lgl_check_options(L, 3, "grad", LGL_OPTIONS("allow_unused", "create_graph",
+                                              "grad_outputs", "retain_graph"));
   lg_backward_opts o;
   read_backward_opts(L, 3, &o);
   lg_tensor **grad_outs = NULL;
@@ -255,7 +259,7 @@ static int set_mode(lua_State *L, ctx_flag flag, bool enabled,
   }
   if (!lua_isnoneornil(L, 1))
     return luaL_error(L, "%s: expected a function or nothing, got %s", fname,
-                      luaL_typename(L, 1));
+                      lgl_typename(L, 1));
   mode_guard *g = lua_newuserdatauv(L, sizeof *g, 1);
   g->saved = before;
   g->flag = flag;
@@ -343,7 +347,7 @@ static lg_status custom_backward(lg_ctx *ctx, void *ud, int n_out,
       lg_status st = lg_fail(ctx, LG_ERR_ARG,
                              "backward: a Function's backward must return a "
                              "tensor or nil per input; got %s for input %d",
-                             luaL_typename(L, idx), i + 1);
+                             lgl_typename(L, idx), i + 1);
       lua_settop(L, top);
       return st;
     }

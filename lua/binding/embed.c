@@ -90,7 +90,7 @@ lg_tensor *luagrad_check_tensor(lua_State *L, int idx) {
   if (!t)
     luaL_error(L, "expected a tensor as argument %d, got %s", idx,
                luaL_testudata(L, idx, LGL_TENSOR_TYPE) ? "a released tensor"
-                                                      : luaL_typename(L, idx));
+                                                      : lgl_typename(L, idx));
   return t;
 }
 

@@ -32,7 +32,7 @@ static const char *check_path(lua_State *L, int idx, const char *fname) {
   size_t len;
   if (lua_type(L, idx) != LUA_TSTRING)
     luaL_error(L, "%s: expected a path (a string) as argument %d, got %s",
-               fname, idx, luaL_typename(L, idx));
+               fname, idx, lgl_typename(L, idx));
   const char *path = lua_tolstring(L, idx, &len);
   if (len == 0 || strlen(path) != len)
     luaL_error(L, "%s: expected a non-empty path without NUL bytes", fname);
@@ -85,7 +85,7 @@ static const char *table_string(lua_State *L, int idx, const char *fname,
                                 const char *what) {
   if (lua_type(L, idx) != LUA_TSTRING)
     luaL_error(L, "%s: expected strings as %s, got %s", fname, what,
-               luaL_typename(L, idx));
+               lgl_typename(L, idx));
   size_t len;
   const char *s = lua_tolstring(L, idx, &len);
   if (strlen(s) != len)
@@ -128,7 +128,7 @@ static int l_safetensors_save(lua_State *L) {
     tensors[i] = lgl_to_tensor(L, -1);
     if (!tensors[i])
       return luaL_error(L, "%s: expected a tensor for '%s', got %s", fname,
-                        names[i], luaL_typename(L, -1));
+                        names[i], lgl_typename(L, -1));
     i++;
     lua_pop(L, 1);
   }

@@ -60,6 +60,9 @@ lgl_box *lgl_new_box(lua_State *L);
 void lgl_push_tensor(lua_State *L, lg_tensor *t);
 /* Raises the context's last error as a Lua error. */
 int lgl_error(lua_State *L);
+/* Raises it under fname instead of the runtime's own op prefix
+ * ("fill_: ..." from zero_ reads "zero_: ..."). */
+int lgl_error_as(lua_State *L, const char *fname);
 /* Runs an op and pushes its outputs; raises on failure. The tensor in
  * inputs[0] is returned itself (same Lua value at self_idx) when in place. */
 int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
@@ -96,13 +99,29 @@ lg_dtype lgl_check_dtype(lua_State *L, int idx, const char *fname);
 lg_dtype lgl_opt_dtype(lua_State *L, int idx, lg_dtype dflt, const char *fname);
 /* A boolean field of an options table at idx (absent: dflt). */
 int lgl_opt_bool(lua_State *L, int idx, const char *field, int dflt);
+/* Raises "fname: unknown option "key" (expected a, b)" when the table at
+ * idx has a key that is not in names (NULL-terminated, e.g.
+ * LGL_OPTIONS("dtype", "requires_grad")); anything but a table passes. */
+void lgl_check_options(lua_State *L, int idx, const char *fname,
+                       const char *const *names);
+#define LGL_OPTIONS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* lg._option_problem(fname, opts, allowed_set): the message of
+ * lgl_check_options for a set of names given as keys, or nothing. */
+int lgl_l_option_problem(lua_State *L);
+/* The luagrad name of the type of the value at idx, for messages:
+ * "tensor", the __typename of a table's metatable ("module"), else Lua's
+ * type name. */
+const char *lgl_typename(lua_State *L, int idx);
+/* lg._typename(v): lgl_typename for Lua. */
+int lgl_l_typename(lua_State *L);
 /* Whether the value at idx is a Lua number; sets p's scalar fields. */
 int lgl_to_scalar(lua_State *L, int idx, lg_params *p, int slot);
 /* Registers fns on the table at -1 with the two binding upvalues, which
  * sit at state_idx and meta_idx (absolute indices). */
 void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
                   int meta_idx);
-/* Pushes a shape as an array table. */
+/* Pushes a shape as an array table whose metatable (shared) has only a
+ * __tostring: "{2, 5, 8}". */
 void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes);
 
 /* ---- registration of each family ---------------------------------------- */

@@ -65,13 +65,14 @@ static int l_memory_in_use(lua_State *L) {
 }
 
 /* lg.nn, lg.func, ... are Lua files loaded on first use. */
+static const char *const submodules[][2] = {
+    {"nn", "luagrad.nn"},         {"F", "luagrad.nn.functional"},
+    {"func", "luagrad.func"},     {"autograd", "luagrad.autograd"},
+    {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
+    {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
+};
+
 static int module_index(lua_State *L) {
-  static const char *const submodules[][2] = {
-      {"nn", "luagrad.nn"},         {"F", "luagrad.nn.functional"},
-      {"func", "luagrad.func"},     {"autograd", "luagrad.autograd"},
-      {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
-      {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
-  };
   const char *key = lua_tostring(L, 2);
   if (!key || lua_type(L, 2) != LUA_TSTRING) return 0;
   for (size_t i = 0; i < sizeof submodules / sizeof submodules[0]; i++) {
@@ -86,6 +87,18 @@ static int module_index(lua_State *L) {
   return 0;
 }
 
+/* The module metatable's __lazy_keys: {nn = "luagrad.nn", ...}, what
+ * module_index loads, for the REPL's Tab completion (luagrad.repl). */
+static int module_lazy_keys(lua_State *L) {
+  int n = (int)(sizeof submodules / sizeof submodules[0]);
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, submodules[i][1]);
+    lua_setfield(L, -2, submodules[i][0]);
+  }
+  return 1;
+}
+
 static const luaL_Reg module_functions[] = {
     {"manual_seed", l_manual_seed},
     {"initial_seed", l_initial_seed},
@@ -94,6 +107,8 @@ static const luaL_Reg module_functions[] = {
     {"is_tensor", l_is_tensor},
     {"wall_time", l_wall_time},
     {"memory_in_use", l_memory_in_use},
+    {"_option_problem", lgl_l_option_problem},
+    {"_typename", lgl_l_typename},
     {NULL, NULL},
 };
 
@@ -158,9 +173,11 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lua_setfield(L, module_idx, "Tensor"); /* methods, for extension in Lua */
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, module_idx, "_VERSION");
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushcfunction(L, module_index);
   lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, module_lazy_keys);
+  lua_setfield(L, -2, "__lazy_keys");
   lua_setmetatable(L, module_idx);
   /* keep the state alive as long as L (functions also hold it) */
   lua_pushvalue(L, state_idx);

@@ -11,36 +11,17 @@
 
 #include "lgl.h"
 
-/* Raises the runtime's message under fname, replacing the runtime's own
- * op prefix ("empty: ") when it names something else. */
-static int create_error(lua_State *L, const char *fname) {
-  lg_ctx *ctx = lgl_ctx(L);
-  const char *msg = lg_ctx_error(ctx);
-  size_t n = strlen(fname);
-  if (strncmp(msg, fname, n) == 0 && msg[n] == ':')
-    lua_pushstring(L, msg);
-  else {
-    const char *colon = strstr(msg, ": ");
-    const char *rest = msg;
-    /* drop a leading "op: " prefix whose op is a single word */
-    if (colon && strcspn(msg, " ") == (size_t)(colon - msg)) rest = colon + 2;
-    lua_pushfstring(L, "%s: %s", fname, rest);
-  }
-  lg_ctx_clear_error(ctx);
-  return lua_error(L);
-}
-
 /* Stores t into box (made earlier) or raises under fname. */
 static int finish(lua_State *L, lgl_box *box, lg_status st, lg_tensor *t,
                   const char *fname) {
-  if (st != LG_OK) return create_error(L, fname);
+  if (st != LG_OK) return lgl_error_as(L, fname);
   box->t = t;
   /* the options table, when given, is the argument just below the box */
   int opts = lua_gettop(L) - 1;
   if (opts >= 1 && lua_type(L, opts) == LUA_TTABLE &&
       lgl_opt_bool(L, opts, "requires_grad", 0) &&
       lg_tensor_set_requires_grad(lgl_ctx(L), t, true) != LG_OK)
-    return create_error(L, fname);
+    return lgl_error_as(L, fname);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
 }
@@ -52,11 +33,12 @@ static void check_options(lua_State *L, int idx, const char *fname) {
   if (type == LUA_TNONE || type == LUA_TNIL || type == LUA_TTABLE) {
     if (type == LUA_TTABLE && !lua_isnoneornil(L, idx + 1))
       luaL_error(L, "%s: unexpected argument %d (%s) after the options table",
-                 fname, idx + 1, luaL_typename(L, idx + 1));
+                 fname, idx + 1, lgl_typename(L, idx + 1));
+    lgl_check_options(L, idx, fname, LGL_OPTIONS("dtype", "requires_grad"));
     return;
   }
   luaL_error(L, "%s: expected sizes and then an options table, got %s as "
-             "argument %d", fname, luaL_typename(L, idx), idx);
+             "argument %d", fname, lgl_typename(L, idx), idx);
 }
 
 /* A shape from idx on, then options; returns the options' index. */
@@ -102,7 +84,7 @@ static void scan_nested(lua_State *L, int depth, int ndim,
       if (type != LUA_TTABLE || lgl_to_tensor(L, -1))
         luaL_error(L, "tensor: expected a table at %s, got %s",
                    path_str(where, sizeof where, depth + 1, path),
-                   luaL_typename(L, -1));
+                   lgl_typename(L, -1));
       scan_nested(L, depth + 1, ndim, sizes, path, kind);
     } else if (type == LUA_TNUMBER) {
       int k = lua_isinteger(L, -1) ? KIND_INT : KIND_FLOAT;
@@ -110,7 +92,7 @@ static void scan_nested(lua_State *L, int depth, int ndim,
     } else if (type != LUA_TBOOLEAN) {
       luaL_error(L, "tensor: expected a number or boolean at %s, got %s",
                  path_str(where, sizeof where, depth + 1, path),
-                 luaL_typename(L, -1));
+                 lgl_typename(L, -1));
     }
     lua_pop(L, 1);
   }
@@ -179,7 +161,7 @@ static int l_tensor(lua_State *L) {
   }
   if (type != LUA_TTABLE)
     luaL_error(L, "tensor: expected a number, boolean, table or tensor, got "
-               "%s", luaL_typename(L, 1));
+               "%s", lgl_typename(L, 1));
   /* the shape follows the first elements down */
   int ndim = 0;
   int64_t sizes[LG_MAX_DIMS];
@@ -245,7 +227,7 @@ static void check_value(lua_State *L, int idx, const char *fname) {
   int type = lua_type(L, idx);
   if (type != LUA_TNUMBER && type != LUA_TBOOLEAN)
     luaL_error(L, "%s: expected a number or boolean fill value, got %s",
-               fname, luaL_typename(L, idx));
+               fname, lgl_typename(L, idx));
 }
 
 /* Fills a new tensor with the Lua value at idx (integers exactly). */
@@ -278,7 +260,7 @@ static int l_full(lua_State *L) {
     while (lua_type(L, last) == LUA_TNUMBER) last++;
     if (last == 1)
       luaL_error(L, "full: expected a shape and a fill value, got %s",
-                 luaL_typename(L, 1));
+                 lgl_typename(L, 1));
     if (lua_type(L, last) == LUA_TBOOLEAN) last++;
     value_idx = last - 1;
     for (int i = 1; i < value_idx; i++) {
@@ -311,7 +293,7 @@ static int l_arange(lua_State *L) {
   while (n < 3 && lua_type(L, n + 1) == LUA_TNUMBER) n++;
   if (n == 0)
     luaL_error(L, "arange: expected ([start,] stop [, step]), got %s",
-               luaL_typename(L, 1));
+               lgl_typename(L, 1));
   check_options(L, n + 1, fname);
   bool all_int = true;
   for (int i = 1; i <= n; i++) all_int = all_int && lua_isinteger(L, i);

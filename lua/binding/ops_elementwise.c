@@ -17,6 +17,7 @@ static int unary(lua_State *L, int inplace) {
   lg_tensor *t = lgl_check_tensor(L, 1, lg_op_name(op));
   lg_params p = {0};
   if (inplace) p.flags = LG_FLAG_INPLACE;
+  lgl_check_options(L, 2, lg_op_name(op), LGL_OPTIONS("out"));
   int out_idx = inplace ? 0 : lgl_opt_out(L, 2, lg_op_name(op));
   return lgl_run_op_out(L, op, 1, &t, &p, 1, out_idx);
 }
@@ -34,6 +35,7 @@ static bool is_operand(lua_State *L, int idx) {
  * so lgl_binary can't raise between the request and the run. */
 static int l_binary(lua_State *L) {
   lg_op op = lgl_upvalue_op(L);
+  lgl_check_options(L, 3, lg_op_name(op), LGL_OPTIONS("out"));
   int out_idx = lgl_opt_out(L, 3, lg_op_name(op));
   if (out_idx && is_operand(L, 1) && is_operand(L, 2) &&
       (lgl_to_tensor(L, 1) || lgl_to_tensor(L, 2)))
@@ -47,6 +49,7 @@ static int clamp(lua_State *L, int inplace, int which) {
   lg_tensor *t = lgl_check_tensor(L, 1, "clamp");
   lg_params p = {0};
   int lo = 2, hi = 3;
+  lgl_check_options(L, 2, "clamp", LGL_OPTIONS("max", "min"));
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_getfield(L, 2, "min");
     lua_getfield(L, 2, "max");
@@ -63,7 +66,7 @@ static int clamp(lua_State *L, int inplace, int which) {
   if (lo && !lua_isnoneornil(L, lo)) {
     if (lua_type(L, lo) != LUA_TNUMBER)
       return luaL_error(L, "clamp: expected a number for min, got %s",
-                        luaL_typename(L, lo));
+                        lgl_typename(L, lo));
     p.flags |= LG_FLAG_HAS_MIN;
     p.scalar[0] = lua_tonumber(L, lo);
     all_int = all_int && lua_isinteger(L, lo);
@@ -71,7 +74,7 @@ static int clamp(lua_State *L, int inplace, int which) {
   if (hi && !lua_isnoneornil(L, hi)) {
     if (lua_type(L, hi) != LUA_TNUMBER)
       return luaL_error(L, "clamp: expected a number for max, got %s",
-                        luaL_typename(L, hi));
+                        lgl_typename(L, hi));
     p.flags |= LG_FLAG_HAS_MAX;
     p.scalar[1] = lua_tonumber(L, hi);
     all_int = all_int && lua_isinteger(L, hi);
@@ -101,7 +104,7 @@ static int where(lua_State *L, int cond_idx, int a_idx, int b_idx) {
     scalars++;
   } else
     return luaL_error(L, "where: expected a tensor or number as input, got %s",
-                      luaL_typename(L, a_idx));
+                      lgl_typename(L, a_idx));
   if (b) in[n++] = b;
   else if (lua_type(L, b_idx) == LUA_TNUMBER) {
     p.flags |= LG_FLAG_SCALAR_B;
@@ -110,7 +113,7 @@ static int where(lua_State *L, int cond_idx, int a_idx, int b_idx) {
     scalars++;
   } else
     return luaL_error(L, "where: expected a tensor or number as other, got %s",
-                      luaL_typename(L, b_idx));
+                      lgl_typename(L, b_idx));
   if (scalars && ints == scalars) p.flags |= LG_FLAG_SCALAR_INT;
   return lgl_run_op(L, LG_OP_WHERE, n, in, &p, 0);
 }

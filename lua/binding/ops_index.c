@@ -29,7 +29,7 @@ static lg_tensor *scalar_source(lua_State *L, int idx, const lg_tensor *t,
   lg_params value = {0};
   if (!lgl_to_scalar(L, idx, &value, 0))
     luaL_error(L, "%s: expected a tensor or a number as the source, got %s",
-               fname, luaL_typename(L, idx));
+               fname, lgl_typename(L, idx));
   lg_ctx *ctx = lgl_ctx(L);
   lgl_box *filled = lgl_new_box(L);
   if (lg_empty(ctx, lg_tensor_dtype(t), 0, NULL, &filled->t) != LG_OK) lgl_error(L);
@@ -102,7 +102,7 @@ static int masked_fill(lua_State *L, int inplace) {
     return luaL_error(L,
                       "%s: expected a number, boolean or 0-d tensor as "
                       "the value, got %s",
-                      fname, luaL_typename(L, 3));
+                      fname, lgl_typename(L, 3));
   }
   if (inplace) p.flags |= LG_FLAG_INPLACE;
   lg_tensor *in[2] = {t, mask};

@@ -23,6 +23,7 @@ static int product(lua_State *L, const char *fname, product_fn fn) {
 static int l_matmul(lua_State *L) {
   lg_tensor *in[2] = {lgl_check_tensor(L, 1, "matmul"),
                       lgl_check_tensor(L, 2, "matmul")};
+  lgl_check_options(L, 3, "matmul", LGL_OPTIONS("out"));
   return lgl_run_op_out(L, LG_OP_MATMUL, 2, in, NULL, 1,
                         lgl_opt_out(L, 3, "matmul"));
 }
@@ -30,6 +31,7 @@ static int l_matmul(lua_State *L) {
 /* lg.mm(a, b[, {out = y}]): with out=, the ranks are checked here and the
  * product runs as matmul into y (lg_mm itself has no output slot). */
 static int l_mm(lua_State *L) {
+  lgl_check_options(L, 3, "mm", LGL_OPTIONS("out"));
   int out_idx = lgl_opt_out(L, 3, "mm");
   if (!out_idx) return product(L, "mm", lg_mm);
   lg_tensor *in[2] = {lgl_check_tensor(L, 1, "mm"), lgl_check_tensor(L, 2, "mm")};
@@ -52,7 +54,7 @@ static double opt_number(lua_State *L, int idx, const char *field,
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TNUMBER)
       luaL_error(L, "addmm: expected a number for option %s, got %s", field,
-                 luaL_typename(L, -1));
+                 lgl_typename(L, -1));
     v = lua_tonumber(L, -1);
   }
   lua_pop(L, 1);
@@ -117,7 +119,8 @@ static int l_addmm(lua_State *L) {
   lg_tensor *b = lgl_check_tensor(L, 3, "addmm");
   if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TTABLE)
     luaL_error(L, "addmm: expected an options table {beta =, alpha =} as "
-               "argument 4, got %s", luaL_typename(L, 4));
+               "argument 4, got %s", lgl_typename(L, 4));
+  lgl_check_options(L, 4, "addmm", LGL_OPTIONS("alpha", "beta", "out"));
   double beta = opt_number(L, 4, "beta", 1);
   double alpha = opt_number(L, 4, "alpha", 1);
   int out_idx = lgl_opt_out(L, 4, "addmm");

@@ -36,7 +36,7 @@ static bool check_bool(lua_State *L, int idx, const char *fname,
                        const char *what) {
   if (!lua_isboolean(L, idx))
     return luaL_error(L, "%s: expected a boolean for %s (argument %d), got %s",
-                      fname, what, idx, luaL_typename(L, idx));
+                      fname, what, idx, lgl_typename(L, idx));
   return lua_toboolean(L, idx);
 }
 

@@ -45,7 +45,7 @@ static void opt_tensor(lua_State *L, int idx, const char *fname,
   lg_tensor *t = lgl_to_tensor(L, idx);
   if (!t)
     luaL_error(L, "%s: expected a tensor or nil for %s (argument %d), got %s",
-               fname, what, idx, luaL_typename(L, idx));
+               fname, what, idx, lgl_typename(L, idx));
   in->t[in->n++] = t;
   p->flags |= flag;
 }
@@ -56,7 +56,7 @@ static double opt_number(lua_State *L, int idx, const char *fname,
   if (lua_isnoneornil(L, idx)) return dflt;
   if (lua_type(L, idx) != LUA_TNUMBER)
     return luaL_error(L, "%s: expected a number for %s (argument %d), got %s",
-                      fname, what, idx, luaL_typename(L, idx));
+                      fname, what, idx, lgl_typename(L, idx));
   return lua_tonumber(L, idx);
 }
 
@@ -67,7 +67,7 @@ static int softmax_like(lua_State *L, lg_op op) {
   lg_params p = {0};
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "%s: expected a dim as argument 2, got %s", fname,
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(x), fname);
   return lgl_run_op(L, op, 1, &x, &p, 1);
 }
@@ -94,7 +94,7 @@ static int loss(lua_State *L, lg_op op) {
     else if (!r || strcmp(r, "mean") != 0)
       return luaL_error(L, "%s: expected reduction \"none\", \"mean\" or "
                         "\"sum\", got %s", fname,
-                        r ? r : luaL_typename(L, 4));
+                        r ? r : lgl_typename(L, 4));
   }
   if (!lua_isnoneornil(L, 5)) {
     p.scalar_int = lgl_check_integer(L, 5, fname, "ignore_index");
@@ -129,7 +129,7 @@ static int l_layer_norm(lua_State *L) {
   } else {
     return luaL_error(L, "%s: expected normalized_shape (an integer or an "
                       "array of sizes) as argument 2, got %s", fname,
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   }
   opt_tensor(L, 3, fname, "weight", &in, &p, LG_FLAG_OPT1);
   opt_tensor(L, 4, fname, "bias", &in, &p, LG_FLAG_OPT2);
@@ -149,7 +149,7 @@ static int l_batch_norm(lua_State *L) {
   opt_tensor(L, 5, fname, "bias", &in, &p, LG_FLAG_OPT4);
   if (!lua_isnoneornil(L, 6) && lua_type(L, 6) != LUA_TBOOLEAN)
     return luaL_error(L, "%s: expected a boolean for training (argument 6), "
-                      "got %s", fname, luaL_typename(L, 6));
+                      "got %s", fname, lgl_typename(L, 6));
   if (lua_toboolean(L, 6)) p.flags |= LG_FLAG_TRAINING;
   p.scalar[1] = opt_number(L, 7, fname, "momentum", 0.1);
   p.scalar[0] = opt_number(L, 8, fname, "eps", 1e-5);

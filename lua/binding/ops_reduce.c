@@ -46,7 +46,7 @@ static int opt_dims(lua_State *L, int idx, const lg_tensor *t,
   if (lua_isnone(L, idx) || lua_type(L, idx) == LUA_TTABLE) return idx;
   return luaL_error(L, "%s: expected a dim, a table of dims or an options "
                     "table as argument %d, got %s", fname, idx,
-                    luaL_typename(L, idx));
+                    lgl_typename(L, idx));
 }
 
 /* keepdim given as a bare boolean or an options table at idx. */
@@ -61,7 +61,7 @@ static bool opt_keepdim(lua_State *L, int idx, const char *fname) {
     default:
       return luaL_error(L, "%s: expected keepdim (a boolean) or an options "
                         "table as argument %d, got %s", fname, idx,
-                        luaL_typename(L, idx));
+                        lgl_typename(L, idx));
   }
 }
 
@@ -72,6 +72,7 @@ static int l_reduce(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
   int next = opt_dims(L, 2, t, fname, &p);
+  lgl_check_options(L, next, fname, LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
@@ -86,6 +87,7 @@ static int minmax(lua_State *L, bool want_max) {
   lg_params p = {0};
   if (lua_type(L, 2) == LUA_TNUMBER) {
     p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
+    lgl_check_options(L, 3, fname, LGL_OPTIONS("keepdim"));
     if (opt_keepdim(L, 3, fname)) p.flags |= LG_FLAG_KEEPDIM;
     return lgl_run_op(L, want_max ? LG_OP_MAX_DIM : LG_OP_MIN_DIM, 1, &t, &p,
                       1);
@@ -95,6 +97,7 @@ static int minmax(lua_State *L, bool want_max) {
                       "a table of dims (use %s for several dims)", fname,
                       want_max ? "amax" : "amin");
   int next = opt_dims(L, 2, t, fname, &p);
+  lgl_check_options(L, next, fname, LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   if (lg_tensor_numel(t) == 0) /* name max/min, not amax/amin */
     return luaL_error(L, "%s: expected a non-empty tensor, got one with no "
@@ -123,6 +126,7 @@ static int l_argreduce(lua_State *L) {
     p.n_ints = -1; /* flattened: see reduce.c */
     if (lua_isnil(L, 2) && !lua_isnone(L, 2)) next = 3;
   }
+  lgl_check_options(L, next, fname, LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
@@ -133,6 +137,8 @@ static int var_std(lua_State *L, lg_op op) {
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
   int next = opt_dims(L, 2, t, fname, &p);
+  lgl_check_options(L, next, fname,
+                    LGL_OPTIONS("correction", "keepdim", "unbiased"));
   if (opt_keepdim(L, next, fname)) p.flags |= LG_FLAG_KEEPDIM;
   p.scalar[0] = 1; /* unbiased by default */
   if (lua_type(L, next) == LUA_TTABLE) {
@@ -145,7 +151,7 @@ static int var_std(lua_State *L, lg_op op) {
     if (!lua_isnil(L, -1)) {
       if (lua_type(L, -1) != LUA_TNUMBER)
         return luaL_error(L, "%s: expected a number for correction, got %s",
-                          fname, luaL_typename(L, -1));
+                          fname, lgl_typename(L, -1));
       p.scalar[0] = lua_tonumber(L, -1);
     }
     lua_pop(L, 2);
@@ -170,9 +176,10 @@ static int l_norm(lua_State *L) {
                         "\"%s\"", lua_tostring(L, 2));
   } else if (!lua_isnoneornil(L, 2)) {
     return luaL_error(L, "norm: expected p to be a number or \"fro\", got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   }
   int next = opt_dims(L, 3, t, "norm", &p);
+  lgl_check_options(L, next, "norm", LGL_OPTIONS("keepdim"));
   if (opt_keepdim(L, next, "norm")) p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, LG_OP_NORM, 1, &t, &p, 1);
 }
@@ -185,7 +192,7 @@ static int l_scan(lua_State *L) {
   lg_params p = {0};
   if (lua_isnoneornil(L, 2))
     return luaL_error(L, "%s: expected a dim as argument 2, got %s", fname,
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(t), fname);
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }

@@ -366,7 +366,7 @@ static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
                                      int *n) {
   if (lua_type(L, idx) != LUA_TTABLE || lgl_to_tensor(L, idx))
     luaL_error(L, "%s: expected an array table of tensors, got %s", fname,
-               luaL_typename(L, idx));
+               lgl_typename(L, idx));
   int len = (int)lua_rawlen(L, idx);
   if (len < 1) luaL_error(L, "%s: expected a non-empty list of tensors", fname);
   lg_tensor **list = lua_newuserdatauv(L, (size_t)len * sizeof *list, 0);
@@ -377,7 +377,7 @@ static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
       luaL_error(L,
                  "%s: expected a tensor at position %d of the list, got "
                  "%s",
-                 fname, k + 1, luaL_typename(L, -1));
+                 fname, k + 1, lgl_typename(L, -1));
     lua_pop(L, 1);
   }
   *n = len;

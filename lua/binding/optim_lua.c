@@ -31,7 +31,7 @@ static double check_number(lua_State *L, int idx, const char *fname,
                            const char *what) {
   if (lua_type(L, idx) != LUA_TNUMBER)
     return luaL_error(L, "%s: expected a number for %s (argument %d), got %s",
-                      fname, what, idx, luaL_typename(L, idx));
+                      fname, what, idx, lgl_typename(L, idx));
   return lua_tonumber(L, idx);
 }
 
@@ -39,7 +39,7 @@ static bool check_boolean(lua_State *L, int idx, const char *fname,
                           const char *what) {
   if (lua_type(L, idx) != LUA_TBOOLEAN)
     return luaL_error(L, "%s: expected a boolean for %s (argument %d), got "
-                      "%s", fname, what, idx, luaL_typename(L, idx));
+                      "%s", fname, what, idx, lgl_typename(L, idx));
   return lua_toboolean(L, idx);
 }
 

@@ -32,7 +32,7 @@ lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname) {
                  fname, idx);
   }
   luaL_error(L, "%s: expected a tensor as argument %d, got %s", fname, idx,
-             luaL_typename(L, idx));
+             lgl_typename(L, idx));
   return NULL;
 }
 
@@ -91,6 +91,24 @@ void lgl_push_tensor(lua_State *L, lg_tensor *t) {
   lua_error(L); /* rethrows the error object (Lua's preallocated message) */
 }
 
+int lgl_error_as(lua_State *L, const char *fname) {
+  lg_ctx *ctx = lgl_ctx(L);
+  const char *msg = lg_ctx_error(ctx);
+  size_t n = strlen(fname);
+  if (strncmp(msg, fname, n) == 0 && msg[n] == ':') {
+    lua_pushstring(L, msg);
+  } else {
+    const char *colon = strstr(msg, ": ");
+    const char *rest = msg;
+    /* drop a leading "op: " prefix whose op is a single word */
+    if (colon && strcspn(msg, " ") == (size_t)(colon - msg) + 1)
+      rest = colon + 2;
+    lua_pushfstring(L, "%s: %s", fname, rest);
+  }
+  lg_ctx_clear_error(ctx);
+  return lua_error(L);
+}
+
 int lgl_error(lua_State *L) {
   lg_ctx *ctx = lgl_ctx(L);
   lua_pushstring(L, lg_ctx_error(ctx));
@@ -115,7 +133,7 @@ int lgl_opt_out(lua_State *L, int idx, const char *fname) {
   }
   if (!lgl_to_tensor(L, -1))
     luaL_error(L, "%s: expected a tensor for option out, got %s", fname,
-               luaL_typename(L, -1));
+               lgl_typename(L, -1));
   return lua_gettop(L);
 }
 

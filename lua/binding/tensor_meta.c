@@ -1,7 +1,9 @@
 /* tensor_meta.c: the luagrad.Tensor metatable: release (__gc/__close),
  * field access (__index: methods, properties, t[i], t[{...}], masks),
- * assignment (__newindex), #t, tostring, arithmetic operators, and the
- * basic methods (size, item, tolist, to, fill_, copy_, ...). */
+ * assignment (__newindex), #t, tostring and the print options that shape
+ * it (lg.set_printoptions), arithmetic operators, and the basic methods
+ * (size, item, tolist, to, fill_, copy_, ...). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +54,8 @@ static int64_t check_position(lua_State *L, int64_t i, int64_t n, int dim,
 
 /* Plans t[key] for an integer or a Torch7 table key, validating everything
  * before any tensor is made. Returns the number of steps; *all_ints tells
- * whether every entry selected (so a 0-d result is returned as a number). */
+ * whether every entry selected (so a 0-d result may be returned as a
+ * number: see element_as_tensor). */
 static int plan_index(lua_State *L, const lg_tensor *t, int key,
                       index_step *steps, bool *all_ints) {
   const char *what = "index";
@@ -104,7 +107,7 @@ static int plan_index(lua_State *L, const lg_tensor *t, int key,
       out_dim++;
     } else {
       luaL_error(L, "index: expected an integer or a {first, last} range at "
-                 "position %d, got %s", k, luaL_typename(L, -1));
+                 "position %d, got %s", k, lgl_typename(L, -1));
     }
     lua_pop(L, 1);
   }
@@ -157,6 +160,17 @@ static int push_property(lua_State *L, lg_tensor *t, const char *key) {
   return 1;
 }
 
+/* Whether t[i] that reaches a single element returns it as a 0-d tensor
+ * instead of a Lua number: when t takes part in autograd (requires grad,
+ * or has a grad_fn), so that the element keeps the graph. A plain
+ * tensor's element stays a number (Torch7's convention).
+ * Hook for the vmap and forward-mode work: a batched tensor (its element
+ * is a batch of numbers) and a dual tensor (its element has a tangent)
+ * must answer true here as well. */
+static bool element_as_tensor(const lg_tensor *t) {
+  return lg_tensor_requires_grad(t);
+}
+
 static int t_index(lua_State *L) {
   int type = lua_type(L, 2);
   if (type == LUA_TSTRING) {
@@ -176,13 +190,14 @@ static int t_index(lua_State *L) {
     lgl_box *box = lgl_new_box(L);
     lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
     if (!box->t) return lgl_error(L);
-    if (all_ints && lg_tensor_ndim(box->t) == 0) push_element(L, box->t, 0);
+    if (all_ints && lg_tensor_ndim(box->t) == 0 && !element_as_tensor(t))
+      push_element(L, box->t, 0);
     return 1;
   }
   lg_tensor *key = lgl_to_tensor(L, 2);
   if (key) return index_by_tensor(L, t, key);
   return luaL_error(L, "index: expected a method name, an integer, a table "
-                    "or a tensor as key, got %s", luaL_typename(L, 2));
+                    "or a tensor as key, got %s", lgl_typename(L, 2));
 }
 
 /* Writes v (number, boolean or tensor at v_idx) into the view dst. */
@@ -200,7 +215,7 @@ static void assign_into(lua_State *L, lg_tensor *dst, int v_idx) {
   } else {
     lg_tensor_release(dst);
     luaL_error(L, "assign: expected a number, boolean or tensor as the "
-               "value, got %s", luaL_typename(L, v_idx));
+               "value, got %s", lgl_typename(L, v_idx));
     return;
   }
   lg_tensor_release(out);
@@ -223,7 +238,7 @@ static int t_newindex(lua_State *L) {
     if (!lgl_to_tensor(L, 3) && lua_type(L, 3) != LUA_TNUMBER &&
         lua_type(L, 3) != LUA_TBOOLEAN)
       return luaL_error(L, "assign: expected a number, boolean or tensor as "
-                        "the value, got %s", luaL_typename(L, 3));
+                        "the value, got %s", lgl_typename(L, 3));
     lg_tensor *view = run_index(lgl_ctx(L), t, steps, n);
     if (!view) return lgl_error(L);
     assign_into(L, view, 3);
@@ -238,7 +253,7 @@ static int t_newindex(lua_State *L) {
                         lg_dtype_name(lg_tensor_dtype(mask)));
     if (!lgl_to_scalar(L, 3, &p, 0))
       return luaL_error(L, "assign: t[mask] = v expects a number, got %s",
-                        luaL_typename(L, 3));
+                        lgl_typename(L, 3));
     lg_tensor *in[2] = {t, mask};
     return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1) - 1;
   }
@@ -248,7 +263,7 @@ static int t_newindex(lua_State *L) {
     return luaL_error(L, "assign: tensors have no assignable field '%s'",
                       lua_tostring(L, 2));
   return luaL_error(L, "assign: expected an integer, table or mask as key, "
-                    "got %s", luaL_typename(L, 2));
+                    "got %s", lgl_typename(L, 2));
 }
 
 static int t_len(lua_State *L) {
@@ -282,6 +297,101 @@ static int t_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- print options ---------------------------------------------------------- */
+
+/* The value at idx as an error message shows what was given: a string
+ * quoted, a number or boolean as itself, anything else by its type. */
+static const char *given(lua_State *L, int idx) {
+  int type = lua_type(L, idx);
+  if (type == LUA_TSTRING)
+    return lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx));
+  if (type == LUA_TNUMBER || type == LUA_TBOOLEAN)
+    return luaL_tolstring(L, idx, NULL);
+  return luaL_typename(L, idx);
+}
+
+/* An integer field of the options table at 1 into *out (absent: kept). */
+static void opt_int_field(lua_State *L, const char *key, int *out) {
+  if (lua_getfield(L, 1, key) != LUA_TNIL) {
+    int64_t v = lgl_check_integer(L, -1, "set_printoptions", key);
+    if (v < INT_MIN || v > INT_MAX)
+      luaL_error(L, "set_printoptions: %s is out of range, got %I", key,
+                 (lua_Integer)v);
+    *out = (int)v;
+  }
+  lua_pop(L, 1);
+}
+
+/* lg.set_printoptions{precision, threshold, edgeitems, linewidth, profile,
+ * sci_mode}: PyTorch's, for this Lua state only. An absent key keeps its
+ * value; profile ("default", "short", "full") first resets them all;
+ * sci_mode is true, false or "auto" (PyTorch's None). */
+static int l_set_printoptions(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return luaL_error(L, "set_printoptions: expected a table of options, "
+                      "got %s", luaL_typename(L, 1));
+  lua_settop(L, 1);
+  lgl_check_options(L, 1, "set_printoptions",
+                    LGL_OPTIONS("edgeitems", "linewidth", "precision",
+                                "profile", "sci_mode", "threshold"));
+  lg_ctx *ctx = lgl_ctx(L);
+  lg_print_options o = lg_ctx_print_options(ctx);
+  if (lua_getfield(L, 1, "profile") != LUA_TNIL) {
+    const char *name = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING || !lg_print_options_profile(name, &o))
+      return luaL_error(L, "set_printoptions: expected \"default\", "
+                        "\"short\" or \"full\" for profile, got %s",
+                        given(L, -1));
+  }
+  lua_pop(L, 1);
+  opt_int_field(L, "precision", &o.precision);
+  opt_int_field(L, "edgeitems", &o.edgeitems);
+  opt_int_field(L, "linewidth", &o.linewidth);
+  if (lua_getfield(L, 1, "threshold") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      return luaL_error(L, "set_printoptions: expected a number for "
+                        "threshold, got %s", luaL_typename(L, -1));
+    o.threshold = (double)lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  int type = lua_getfield(L, 1, "sci_mode");
+  if (type == LUA_TBOOLEAN) {
+    o.sci_mode = lua_toboolean(L, -1);
+  } else if (type == LUA_TSTRING && strcmp(lua_tostring(L, -1), "auto") == 0) {
+    o.sci_mode = -1;
+  } else if (type != LUA_TNIL) {
+    return luaL_error(L, "set_printoptions: expected true, false or "
+                      "\"auto\" for sci_mode, got %s", given(L, -1));
+  }
+  lua_pop(L, 1);
+  if (lg_ctx_set_print_options(ctx, &o) != LG_OK) return lgl_error(L);
+  return 0;
+}
+
+/* lg.get_printoptions(): the options as a table set_printoptions accepts. */
+static int l_get_printoptions(lua_State *L) {
+  lg_print_options o = lg_ctx_print_options(lgl_ctx(L));
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, o.precision);
+  lua_setfield(L, -2, "precision");
+  if (isfinite(o.threshold) && o.threshold == floor(o.threshold) &&
+      fabs(o.threshold) < 0x1p62)
+    lua_pushinteger(L, (lua_Integer)o.threshold);
+  else
+    lua_pushnumber(L, o.threshold); /* math.huge for the "full" profile */
+  lua_setfield(L, -2, "threshold");
+  lua_pushinteger(L, o.edgeitems);
+  lua_setfield(L, -2, "edgeitems");
+  lua_pushinteger(L, o.linewidth);
+  lua_setfield(L, -2, "linewidth");
+  if (o.sci_mode < 0)
+    lua_pushliteral(L, "auto");
+  else
+    lua_pushboolean(L, o.sci_mode);
+  lua_setfield(L, -2, "sci_mode");
+  return 1;
+}
+
 /* ---- arithmetic operators ------------------------------------------------ */
 
 /* a op b where either side may be a number; raises naming op. */
@@ -305,11 +415,11 @@ int lgl_binary(lua_State *L, lg_op op, int inplace) {
   } else {
     if (!a && !b)
       return luaL_error(L, "%s: expected at least one tensor, got %s and %s",
-                        lg_op_name(op), luaL_typename(L, 1),
-                        luaL_typename(L, 2));
+                        lg_op_name(op), lgl_typename(L, 1),
+                        lgl_typename(L, 2));
     return luaL_error(L, "%s: expected tensors or numbers, got %s and %s",
-                      lg_op_name(op), luaL_typename(L, 1),
-                      luaL_typename(L, 2));
+                      lg_op_name(op), lgl_typename(L, 1),
+                      lgl_typename(L, 2));
   }
   if (inplace) {
     if (!a) (void)lgl_check_tensor(L, 1, lg_op_name(op));
@@ -411,9 +521,10 @@ static int m_to(lua_State *L) {
   lg_params p = {0};
   if (other)
     p.dtype = lg_tensor_dtype(other);
-  else if (lua_type(L, 2) == LUA_TTABLE)
+  else if (lua_type(L, 2) == LUA_TTABLE) {
+    lgl_check_options(L, 2, "to", LGL_OPTIONS("dtype"));
     p.dtype = lgl_opt_dtype(L, 2, lg_tensor_dtype(t), "to");
-  else
+  } else
     p.dtype = lgl_check_dtype(L, 2, "to");
   if (p.dtype == lg_tensor_dtype(t)) {
     lua_settop(L, 1);
@@ -452,7 +563,7 @@ static int m_fill_(lua_State *L) {
   p.flags = LG_FLAG_INPLACE;
   if (!lgl_to_scalar(L, 2, &p, 0))
     return luaL_error(L, "fill_: expected a number as the value, got %s",
-                      luaL_typename(L, 2));
+                      lgl_typename(L, 2));
   return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
 }
 
@@ -460,7 +571,12 @@ static int m_zero_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "zero_");
   lg_params p = {0};
   p.flags = LG_FLAG_INPLACE | LG_FLAG_SCALAR_INT;
-  return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
+  lg_tensor *out = NULL;
+  if (lg_op_run(lgl_ctx(L), LG_OP_FILL, 1, &t, &p, &out) != LG_OK)
+    return lgl_error_as(L, "zero_");
+  lg_tensor_release(out);
+  lua_settop(L, 1);
+  return 1;
 }
 
 static int m_copy_(lua_State *L) {
@@ -491,6 +607,12 @@ static const luaL_Reg methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg module_functions[] = {
+    {"set_printoptions", l_set_printoptions},
+    {"get_printoptions", l_get_printoptions},
+    {NULL, NULL},
+};
+
 static const luaL_Reg metamethods[] = {
     {"__gc", t_release},      {"__close", t_release},
     {"__newindex", t_newindex}, {"__len", t_len},
@@ -501,8 +623,11 @@ static const luaL_Reg metamethods[] = {
     {"__unm", t_unm},         {NULL, NULL},
 };
 
-/* Fills the metatable and the basic methods. */
+/* Fills the metatable, the basic methods and lg.set/get_printoptions. */
 void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T) {
+  lua_pushvalue(L, T->module);
+  lgl_setfuncs(L, module_functions, T->state, T->meta);
+  lua_pop(L, 1);
   lua_pushvalue(L, T->methods);
   lgl_setfuncs(L, methods, T->state, T->meta);
   lua_pop(L, 1);

@@ -236,7 +236,7 @@ int main(int argc, char **argv) {
   if (ok && script > 0)
     ok = report(L, run_script(L, argv, argc, script), progname) == LUA_OK;
   if (ok && ((flags & HAS_I) || (script == 0 && !(flags & (HAS_E | HAS_V)))))
-    repl_run(L, progname);
+    ok = repl_run(L, progname) == 0; /* piped input: a failed chunk fails */
   lua_close(L);
   return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

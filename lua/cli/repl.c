@@ -100,6 +100,7 @@ typedef struct repl {
   size_t plain_capacity;
   int module_ref;     /* luagrad.repl in the registry, or LUA_NOREF */
   int quit;           /* :quit ended the loop, not end of input */
+  int failures;       /* chunks that raised an error or did not compile */
 } repl;
 
 enum { LINE_OK, LINE_EOF, LINE_CLEARED };
@@ -317,7 +318,8 @@ static const char help_text[] =
     "  :quit          leave the REPL (as Ctrl-D on an empty line does)\n"
     "An expression prints its values; a trailing ';' suppresses that.\n"
     "Unfinished code continues on the next line (prompt '>>').\n"
-    "Tab completes globals, fields and methods (lg.nn.Lin<Tab>, t:su<Tab>).\n"
+    "Tab completes globals, fields and methods (lg.nn.Lin<Tab>, t:su<Tab>,\n"
+    "net[1].<Tab>); it reads the expression, never calls: none after f().\n"
     "Ctrl-C clears the line, or interrupts a running computation.\n"
     "Globals: lg, nn, F, func, optim (loaded on first use).\n";
 
@@ -337,6 +339,7 @@ static int run_command(repl *r, chunk_options *options) {
   if (IS("time")) {
     if (*rest == '\0') {
       fputs("usage: :time <expression or statement>\n", stderr);
+      r->failures++;
       lua_pop(L, 1);
       return CHUNK_SKIP;
     }
@@ -356,6 +359,7 @@ static int run_command(repl *r, chunk_options *options) {
     fflush(stdout);
     fprintf(stderr, "unknown command ':%.*s' (:help lists the commands)\n",
             (int)name_length, name);
+    r->failures++;
   }
 #undef IS
   lua_pop(L, 1);
@@ -427,7 +431,10 @@ static void print_values(repl *r, int n) {
     lua_getglobal(L, "print");
   }
   lua_insert(L, -(n + 1));
-  if (repl_call(L, n, 0) != LUA_OK) print_error(L);
+  if (repl_call(L, n, 0) != LUA_OK) {
+    print_error(L);
+    r->failures++;
+  }
 }
 
 static double now_seconds(void) {
@@ -455,6 +462,7 @@ static void run_chunk(repl *r, const chunk_options *options) {
   double elapsed = now_seconds() - start;
   if (status != LUA_OK) {
     print_error(L);
+    r->failures++;
   } else if (lua_gettop(L) > base && !options->quiet) {
     print_values(r, lua_gettop(L) - base);
   }
@@ -477,7 +485,7 @@ static void load_repl_module(repl *r) {
   r->module_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void repl_run(lua_State *L, const char *progname) {
+int repl_run(lua_State *L, const char *progname) {
   (void)progname;
   repl r;
   memset(&r, 0, sizeof r);
@@ -499,12 +507,15 @@ void repl_run(lua_State *L, const char *progname) {
     chunk_options options = {0, 0};
     int status = read_chunk(&r, &options);
     if (status == CHUNK_EOF) break;
-    if (status == CHUNK_READY)
+    if (status == CHUNK_READY) {
       run_chunk(&r, &options);
-    else if (status == CHUNK_ERROR)
+    } else if (status == CHUNK_ERROR) {
       print_error(L);
+      r.failures++;
+    }
     lua_settop(L, top);
   }
+  int interactive = r.editor != NULL;
   if (r.editor && !r.quit) { /* Ctrl-D left the cursor after the prompt */
     fputc('\n', stdout);
     fflush(stdout);
@@ -514,4 +525,7 @@ void repl_run(lua_State *L, const char *progname) {
   set_sigint_handler(SIG_DFL);
   free(r.plain_line);
   luaL_unref(L, LUA_REGISTRYINDEX, r.module_ref);
+  /* at a terminal an error is part of the conversation; piped input is a
+   * script whose caller must learn that part of it failed */
+  return interactive ? 0 : r.failures;
 }

@@ -16,8 +16,10 @@ int repl_call(lua_State *L, int nargs, int nresults);
 int repl_traceback(lua_State *L);
 
 /* Runs the REPL on L until end of input (Ctrl-D, :quit). On a terminal it
- * edits lines with libedit and keeps history in $HOME/.luagrad_history;
- * otherwise it reads plain lines without prompts, for piping. */
-void repl_run(lua_State *L, const char *progname);
+ * edits lines with libedit and keeps history in $HOME/.luagrad_history
+ * and returns 0; otherwise it reads plain lines without prompts, for
+ * piping, and returns the number of chunks that failed (a syntax or
+ * runtime error, an error while printing, an unknown :command). */
+int repl_run(lua_State *L, const char *progname);
 
 #endif

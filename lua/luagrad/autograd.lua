@@ -3,6 +3,8 @@
 -- differences. The engine itself is C (runtime/autograd/engine.c); this file is its
 -- Lua face.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local autograd = {}
 
@@ -11,31 +13,24 @@ local function as_list(value)
   return value
 end
 
--- opts as a table ({} for nil), or an error naming fname at the user's line.
-local function options(fname, opts)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" or lg.is_tensor(opts) then
-    error(("%s: expected an options table, got %s"):format(fname,
-          lg.is_tensor(opts) and "a tensor" or type(opts)), 3)
-  end
-  return opts
-end
-
 -- an array of tensors (one tensor is an array of one), or an error
 local function tensors_of(fname, what, value)
   value = as_list(value)
   if type(value) ~= "table" then
-    error(("%s: expected a tensor or an array of tensors as %s, got %s"):format(
-          fname, what, type(value)), 3)
+    raise(("%s: expected a tensor or an array of tensors as %s, got %s"):format(
+          fname, what, check.typename(value)))
   end
   return value
 end
+
+local GRAD_OPTIONS = {grad_outputs = true, create_graph = true, retain_graph = true,
+                      allow_unused = true}
 
 --- grad(outputs, inputs, {grad_outputs, create_graph, retain_graph,
 --- allow_unused}) returns the gradients of the outputs with respect to the
 --- inputs as an array (nil for unused inputs with allow_unused).
 function autograd.grad(outputs, inputs, opts)
-  opts = options("grad", opts)
+  opts = check.options("grad", opts, GRAD_OPTIONS)
   if opts.grad_outputs ~= nil then
     opts = {grad_outputs = as_list(opts.grad_outputs),
             create_graph = opts.create_graph, retain_graph = opts.retain_graph,
@@ -48,7 +43,7 @@ end
 function autograd.backward(tensors, grad_tensors, opts)
   tensors = tensors_of("backward", "tensors", tensors)
   grad_tensors = grad_tensors and tensors_of("backward", "grad_tensors", grad_tensors) or {}
-  opts = options("backward", opts)
+  opts = check.options("backward", opts, {create_graph = true, retain_graph = true})
   for i, t in ipairs(tensors) do
     local g = grad_tensors[i]
     local o = opts
@@ -91,9 +86,10 @@ end
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
       or type(def.backward) ~= "function" then
-    error("Function: expected a table with forward and backward functions, got "
-          .. type(def), 2)
+    raise("Function: expected a table with forward and backward functions, got "
+          .. check.typename(def))
   end
+  check.options("Function", def, {forward = true, backward = true, name = true})
   local name = (def.name or "CustomFunction") .. "Backward"
   local fn = {}
   local function call(_, ...)
@@ -138,17 +134,19 @@ local function values_of(t)
   return t:detach():double():reshape(-1):clone() -- a copy, never a view
 end
 
+local GRADCHECK_OPTIONS = {eps = true, atol = true, rtol = true, raise_exception = true}
+
 --- gradcheck(fn, inputs, {eps, atol, rtol, raise_exception}) compares the
 --- Jacobian of fn at inputs (float64 tensors requiring grad) from autograd
 --- with central finite differences. Returns true, or raises (or returns
 --- false and a message) naming the worst element.
 function autograd.gradcheck(fn, inputs, opts)
-  opts = options("gradcheck", opts)
+  opts = check.options("gradcheck", opts, GRADCHECK_OPTIONS)
   local eps, atol, rtol = opts.eps or 1e-6, opts.atol or 1e-5, opts.rtol or 1e-3
   inputs = tensors_of("gradcheck", "inputs", inputs)
   local function fail(message)
     if opts.raise_exception == false then return false, message end
-    error("gradcheck: " .. message, 2)
+    raise("gradcheck: " .. message)
   end
   local differentiable = {}
   for i, x in ipairs(inputs) do
@@ -221,7 +219,7 @@ end
 --- gradgradcheck: gradcheck of the vjp, i.e. second derivatives.
 function autograd.gradgradcheck(fn, inputs, opts)
   inputs = tensors_of("gradgradcheck", "inputs", inputs)
-  opts = options("gradgradcheck", opts)
+  opts = check.options("gradgradcheck", opts, GRADCHECK_OPTIONS)
   local outs = table.pack(fn(table.unpack(inputs)))
   local seeds = {}
   for i = 1, outs.n do

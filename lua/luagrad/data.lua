@@ -8,7 +8,8 @@
 -- global generator that initialises models is never touched), and the only
 -- data it copies are the rows of the current batch (index_select).
 local lg = require "luagrad"
-local check_options = require("luagrad.utils").check_options
+local check = require "luagrad.check"
+local raise = check.raise
 
 local data = {}
 
@@ -17,9 +18,7 @@ local DEFAULT_FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 ---------------------------------------------------------------------------
 -- small helpers
 
-local function shape_string(t)
-  return "{" .. table.concat(t.shape, ",") .. "}"
-end
+local shape_string = check.shape_string
 
 local function file_exists(path)
   local f = io.open(path, "rb")
@@ -34,10 +33,10 @@ end
 --- returns a tensor of the file's dtype and dimensions (ubyte -> uint8).
 function data.load_idx(path)
   if type(path) ~= "string" then
-    error("load_idx: expected a file path string, got " .. type(path), 2)
+    raise("load_idx: expected a file path string, got " .. check.typename(path))
   end
   if not lg._idx_load then
-    error("load_idx: this build has no IDX reader (lg._idx_load is missing)", 2)
+    raise("load_idx: this build has no IDX reader (lg._idx_load is missing)")
   end
   return lg._idx_load(path)
 end
@@ -58,8 +57,8 @@ local function find_idx_file(root, name, split)
         .. "or install Debian's dataset-fashion-mnist package (it puts them in "
         .. DEFAULT_FASHION_MNIST_ROOT .. ")"
   end
-  error(string.format("fashion_mnist: the %s split needs %s (or %s), not found; %s",
-                      split, gz, plain, hint), 3)
+  raise(string.format("fashion_mnist: the %s split needs %s (or %s), not found; %s",
+                      split, gz, plain, hint))
 end
 
 local FASHION_MNIST_OPTIONS = {split = true, root = true}
@@ -69,15 +68,15 @@ local FASHION_MNIST_OPTIONS = {split = true, root = true}
 --- (int64, classes 1..10: the file's 0..9 plus one). root defaults to
 --- Debian's /usr/share/datasets/fashion-mnist.
 function data.fashion_mnist(opts)
-  opts = check_options("fashion_mnist", opts, FASHION_MNIST_OPTIONS)
+  opts = check.options("fashion_mnist", opts, FASHION_MNIST_OPTIONS)
   local split = opts.split or "train"
   if split ~= "train" and split ~= "test" then
-    error(string.format("fashion_mnist: split must be \"train\" or \"test\", got %s",
-                        tostring(split)), 2)
+    raise(string.format("fashion_mnist: split must be \"train\" or \"test\", got %s",
+                        tostring(split)))
   end
   local root = opts.root or DEFAULT_FASHION_MNIST_ROOT
   if type(root) ~= "string" then
-    error("fashion_mnist: root must be a directory path string, got " .. type(root), 2)
+    raise("fashion_mnist: root must be a directory path string, got " .. check.typename(root))
   end
   local prefix = split == "train" and "train" or "t10k"
   local images_path = find_idx_file(root, prefix .. "-images-idx3-ubyte", split)
@@ -85,9 +84,9 @@ function data.fashion_mnist(opts)
   local images = data.load_idx(images_path)
   local labels = data.load_idx(labels_path)
   if images:dim() ~= 3 or labels:dim() ~= 1 or images:size(1) ~= labels:size(1) then
-    error(string.format("fashion_mnist: expected N x 28 x 28 images and N labels, got "
+    raise(string.format("fashion_mnist: expected N x 28 x 28 images and N labels, got "
                         .. "images %s in %s and labels %s in %s", shape_string(images),
-                        images_path, shape_string(labels), labels_path), 2)
+                        images_path, shape_string(labels), labels_path))
   end
   images = images:reshape(images:size(1), 1, images:size(2), images:size(3))
   labels = labels:long() + 1
@@ -123,24 +122,24 @@ end
 function data.TensorDataset(...)
   local n = select("#", ...)
   if n == 0 then
-    error("TensorDataset: expected at least one tensor, got none", 2)
+    raise("TensorDataset: expected at least one tensor, got none")
   end
   local tensors = {}
   for i = 1, n do
     local t = select(i, ...)
     if not lg.is_tensor(t) then
-      error(string.format("TensorDataset: expected a tensor as argument %d, got %s",
-                          i, type(t)), 2)
+      raise(string.format("TensorDataset: expected a tensor as argument %d, got %s",
+                          i, check.typename(t)))
     end
     if t:dim() == 0 then
-      error(string.format("TensorDataset: tensor %d is 0-dimensional; each tensor "
-                          .. "needs a first dimension indexing the samples", i), 2)
+      raise(string.format("TensorDataset: tensor %d is 0-dimensional; each tensor "
+                          .. "needs a first dimension indexing the samples", i))
     end
     if i > 1 and t:size(1) ~= tensors[1]:size(1) then
-      error(string.format("TensorDataset: every tensor needs the same size along dim 1; "
+      raise(string.format("TensorDataset: every tensor needs the same size along dim 1; "
                           .. "tensor 1 has %d (shape %s), tensor %d has %d (shape %s)",
                           tensors[1]:size(1), shape_string(tensors[1]), i, t:size(1),
-                          shape_string(t)), 2)
+                          shape_string(t)))
     end
     tensors[i] = t
   end
@@ -154,13 +153,13 @@ function TensorDataset:len() return self.size end
 --- (negative i counts from the end); ds[i] returns them in an array.
 function TensorDataset:get(i)
   if math.type(i) ~= "integer" then
-    error("TensorDataset: expected an integer sample index, got "
-          .. (math.type(i) or type(i)), 2)
+    raise("TensorDataset: expected an integer sample index, got "
+          .. (math.type(i) or check.typename(i)))
   end
   local n = self.size
   if i < 0 then i = i + n + 1 end
   if i < 1 or i > n then
-    error(string.format("TensorDataset: sample index %d out of range 1..%d", i, n), 2)
+    raise(string.format("TensorDataset: sample index %d out of range 1..%d", i, n))
   end
   local rows = {}
   for k, t in ipairs(self.tensors) do rows[k] = t[i] end
@@ -230,8 +229,8 @@ local function dataset_length(dataset)
     if ok then n = value end
   end
   if math.type(n) ~= "integer" or n < 0 then
-    error("DataLoader: the dataset's len() must return a non-negative integer, got "
-          .. tostring(n), 3)
+    raise("DataLoader: the dataset's len() must return a non-negative integer, got "
+          .. tostring(n))
   end
   return n
 end
@@ -246,25 +245,25 @@ end
 --- from the global generator.
 function data.DataLoader(dataset, opts)
   if type(dataset) ~= "table" then
-    error("DataLoader: expected a dataset (TensorDataset, or a table with len() and get(i)), got "
-          .. type(dataset), 2)
+    raise("DataLoader: expected a dataset (TensorDataset, or a table with len() and get(i)), got "
+          .. check.typename(dataset))
   end
-  opts = check_options("DataLoader", opts, LOADER_OPTIONS)
+  opts = check.options("DataLoader", opts, LOADER_OPTIONS)
   local batch_size = opts.batch_size or 1
   if math.type(batch_size) ~= "integer" or batch_size < 1 then
-    error("DataLoader: batch_size must be a positive integer, got " .. tostring(batch_size), 2)
+    raise("DataLoader: batch_size must be a positive integer, got " .. tostring(batch_size))
   end
   for _, key in ipairs({"shuffle", "drop_last"}) do
     if opts[key] ~= nil and type(opts[key]) ~= "boolean" then
-      error(string.format("DataLoader: %s must be a boolean, got %s", key, type(opts[key])), 2)
+      raise(string.format("DataLoader: %s must be a boolean, got %s", key, check.typename(opts[key])))
     end
   end
   local seed = opts.seed
   if seed ~= nil and math.type(seed) ~= "integer" then
-    error("DataLoader: seed must be an integer, got " .. tostring(seed), 2)
+    raise("DataLoader: seed must be an integer, got " .. tostring(seed))
   end
   if type(dataset.batch) ~= "function" and type(dataset.get) ~= "function" then
-    error("DataLoader: the dataset needs a get(i) method (or batch(index) like TensorDataset)", 2)
+    raise("DataLoader: the dataset needs a get(i) method (or batch(index) like TensorDataset)")
   end
   dataset_length(dataset) -- checks it now, so a bad dataset fails here
   return setmetatable({
@@ -288,7 +287,7 @@ end
 --- resuming training from a checkpoint, so the shuffles continue as before).
 function DataLoader:set_epoch(epoch)
   if math.type(epoch) ~= "integer" or epoch < 1 then
-    error("DataLoader: set_epoch expects a positive integer, got " .. tostring(epoch), 2)
+    raise("DataLoader: set_epoch expects a positive integer, got " .. tostring(epoch))
   end
   self.epoch = epoch - 1
 end
@@ -312,8 +311,8 @@ local function collate(dataset, order, first, last)
     local values = table.pack(dataset:get(order[p]))
     if count == nil then count = values.n
     elseif values.n ~= count then
-      error(string.format("DataLoader: dataset:get(%d) returned %d values, earlier samples %d",
-                          order[p], values.n, count), 3)
+      raise(string.format("DataLoader: dataset:get(%d) returned %d values, earlier samples %d",
+                          order[p], values.n, count))
     end
     for k = 1, values.n do
       columns[k] = columns[k] or {}
@@ -328,8 +327,8 @@ local function collate(dataset, order, first, last)
     elseif type(first_value) == "number" or type(first_value) == "boolean" then
       out[k] = lg.tensor(column)
     else
-      error(string.format("DataLoader: dataset:get returned a %s as value %d; "
-                          .. "expected tensors or numbers", type(first_value), k), 3)
+      raise(string.format("DataLoader: dataset:get returned a %s as value %d; "
+                          .. "expected tensors or numbers", check.typename(first_value), k))
     end
   end
   return table.unpack(out, 1, count or 0)

@@ -1,6 +1,8 @@
 -- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
--- vjp, jvp, jacrev, jacfwd, hessian) and pytrees (func.tree), built on the
--- reverse-mode engine through lg.autograd.grad.
+-- vjp, jvp, jacrev, jacfwd, hessian), built on the reverse-mode engine
+-- through lg.autograd.grad; func.tree is luagrad.tree (pytrees), and
+-- functional_call / stack_module_state load func_call.lua (and the module
+-- system) on first use.
 --
 -- How a transform works: each differentiated input leaf is replaced by an
 -- alias before f runs. An input that needs no gradient outside becomes
@@ -23,153 +25,15 @@
 -- J t. jacfwd builds its columns that way, jacrev its rows with one vjp per
 -- output element.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local func = {}
 
----------------------------------------------------------------------------
--- pytrees
-
-local tree = {}
+-- pytrees: their own module, luagrad.tree, also reached as func.tree
+local tree = require "luagrad.tree"
 func.tree = tree
-
--- A pytree node is a plain Lua table (no metatable); everything else,
--- tensors and tables with a metatable (modules, specs) included, is a leaf.
-local function is_node(value)
-  return type(value) == "table" and getmetatable(value) == nil
-end
-
--- The keys of a node in a deterministic order: the array part 1, 2, ...
--- in order, then the other keys sorted by tostring (then by type name).
-local function ordered_keys(node)
-  local keys, n = {}, 0
-  while node[n + 1] ~= nil do
-    n = n + 1
-    keys[n] = n
-  end
-  local rest = {}
-  for k in pairs(node) do
-    if not (math.type(k) == "integer" and k >= 1 and k <= n) then rest[#rest + 1] = k end
-  end
-  table.sort(rest, function(a, b)
-    local sa, sb = tostring(a), tostring(b)
-    if sa ~= sb then return sa < sb end
-    return type(a) < type(b)
-  end)
-  for _, k in ipairs(rest) do keys[#keys + 1] = k end
-  return keys
-end
-
--- A spec records the structure of a flattened tree: a leaf, or a node with
--- its ordered keys and one child spec per key; n counts the leaves.
-local Spec = {}
-Spec.__index = Spec
-local LEAF = setmetatable({leaf = true, n = 1}, Spec)
-
-function Spec:__tostring()
-  if self.leaf then return "*" end
-  local parts = {}
-  for i, k in ipairs(self.keys) do
-    local child = tostring(self.children[i])
-    if k == i then parts[i] = child
-    elseif type(k) == "string" and k:match("^[%a_][%w_]*$") then parts[i] = k .. " = " .. child
-    else parts[i] = "[" .. tostring(k) .. "] = " .. child end
-  end
-  return "{" .. table.concat(parts, ", ") .. "}"
-end
-
--- Whether two specs describe the same structure.
-local function same_spec(a, b)
-  if a == b then return true end
-  if a.leaf or b.leaf or a.n ~= b.n or #a.keys ~= #b.keys then return false end
-  for i, k in ipairs(a.keys) do
-    if b.keys[i] ~= k or not same_spec(a.children[i], b.children[i]) then return false end
-  end
-  return true
-end
-
-local function flatten_into(value, leaves, visiting)
-  if not is_node(value) then
-    leaves[#leaves + 1] = value
-    return LEAF
-  end
-  if visiting[value] then error("tree.flatten: the table contains itself (a cycle)", 0) end
-  visiting[value] = true
-  local keys, children, n = ordered_keys(value), {}, 0
-  for i, k in ipairs(keys) do
-    children[i] = flatten_into(value[k], leaves, visiting)
-    n = n + children[i].n
-  end
-  visiting[value] = nil
-  return setmetatable({keys = keys, children = children, n = n}, Spec)
-end
-
---- tree.flatten(tree) returns the leaves (an array, in the deterministic key
---- order) and a spec from which tree.unflatten rebuilds the structure.
-function tree.flatten(value)
-  local leaves = {}
-  local spec = flatten_into(value, leaves, {})
-  return leaves, spec
-end
-
---- tree.leaves(tree) returns the leaves as an array.
-function tree.leaves(value)
-  return (tree.flatten(value))
-end
-
-local function build(spec, leaves, position)
-  if spec.leaf then return leaves[position], position + 1 end
-  local node = {}
-  for i, k in ipairs(spec.keys) do
-    node[k], position = build(spec.children[i], leaves, position)
-  end
-  return node, position
-end
-
---- tree.unflatten(spec, leaves) rebuilds a tree of spec's structure holding
---- the given leaves (an array of exactly spec's leaf count).
-function tree.unflatten(spec, leaves)
-  if getmetatable(spec) ~= Spec then
-    error("tree.unflatten: expected a spec from tree.flatten as argument 1, got " .. type(spec), 2)
-  end
-  if type(leaves) ~= "table" then
-    error("tree.unflatten: expected an array of leaves as argument 2, got " .. type(leaves), 2)
-  end
-  local count = leaves.n or #leaves
-  if count ~= spec.n then
-    error(("tree.unflatten: the spec %s has %d leaves, got %d"):format(
-      tostring(spec), spec.n, count), 2)
-  end
-  return (build(spec, leaves, 1))
-end
-
---- tree.map(fn, tree, ...) applies fn to every tensor leaf and returns a new
---- tree of the same structure; other leaves pass through unchanged. Extra
---- trees of the same structure give fn their corresponding leaves as more
---- arguments: map(fn, a, b) calls fn(a_leaf, b_leaf).
-function tree.map(fn, value, ...)
-  local leaves, spec = tree.flatten(value)
-  local others = table.pack(...)
-  local other_leaves = {}
-  for j = 1, others.n do
-    local l, s = tree.flatten(others[j])
-    if not same_spec(spec, s) then
-      error(("tree.map: tree %d has structure %s, expected %s like the first"):format(
-        j + 1, tostring(s), tostring(spec)), 2)
-    end
-    other_leaves[j] = l
-  end
-  local mapped, extra = {}, {}
-  for i, leaf in ipairs(leaves) do
-    if lg.is_tensor(leaf) then
-      for j = 1, others.n do extra[j] = other_leaves[j][i] end
-      mapped[i] = fn(leaf, table.unpack(extra, 1, others.n))
-    else
-      mapped[i] = leaf
-    end
-  end
-  mapped.n = #leaves
-  return tree.unflatten(spec, mapped)
-end
+local is_node, same_spec = tree.is_node, tree.same_spec
 
 ---------------------------------------------------------------------------
 -- shared machinery of the transforms
@@ -181,48 +45,18 @@ end
 local depth = 0
 local LEAVE = setmetatable({}, {__close = function() depth = depth - 1 end})
 
-local function shape_string(shape)
-  return "{" .. table.concat(shape, ",") .. "}"
-end
-
-local function describe(value)
-  if lg.is_tensor(value) then
-    return ("a %s tensor of shape %s"):format(value.dtype, shape_string(value.shape))
-  end
-  return "a " .. type(value)
-end
+local shape_string, describe = check.shape_string, check.describe
 
 local FLOATING = {float32 = true, float64 = true}
 
-local function is_callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local is_callable = check.is_callable
 
 local function check_function(fname, f)
   if not is_callable(f) then
-    error(("%s: expected a function as argument 1, got %s"):format(fname, type(f)), 3)
+    raise(("%s: expected a function as argument 1, got %s"):format(fname, check.typename(f)))
   end
 end
 
--- Checks an options table against the names fname accepts.
-local function check_opts(fname, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(fname, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not allowed[k] then
-      local names = {}
-      for name in pairs(allowed) do names[#names + 1] = name end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected %s)"):format(
-        fname, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
 
 -- The 1-based argument positions named by argnums (an integer or a
 -- non-empty array of distinct integers; negative counts from the end), and
@@ -231,25 +65,25 @@ local function resolve_argnums(fname, argnums, nargs)
   local function position(a)
     local i = type(a) == "number" and math.tointeger(a)
     if not i then
-      error(("%s: argnums must be an integer or an array of integers, got %s"):format(
-        fname, type(a) == "number" and tostring(a) or type(a)), 4)
+      raise(("%s: argnums must be an integer or an array of integers, got %s"):format(
+        fname, check.typename(a) == "number" and tostring(a) or check.typename(a)))
     end
     local p = i < 0 and nargs + 1 + i or i
     if i == 0 or p < 1 or p > nargs then
-      error(("%s: argnums %d is out of range for a call with %d argument(s) "
-        .. "(expected 1..%d or -%d..-1)"):format(fname, i, nargs, nargs, nargs), 4)
+      raise(("%s: argnums %d is out of range for a call with %d argument(s) "
+        .. "(expected 1..%d or -%d..-1)"):format(fname, i, nargs, nargs, nargs))
     end
     return p
   end
   if type(argnums) ~= "table" then return {position(argnums)}, false end
   if #argnums == 0 then
-    error(fname .. ": argnums must not be an empty array", 3)
+    raise(fname .. ": argnums must not be an empty array")
   end
   local positions, seen = {}, {}
   for k, a in ipairs(argnums) do
     local p = position(a)
     if seen[p] then
-      error(("%s: argnums names argument %d twice"):format(fname, p), 4)
+      raise(("%s: argnums names argument %d twice"):format(fname, p))
     end
     seen[p], positions[k] = true, p
   end
@@ -260,12 +94,12 @@ end
 -- level 4 is the same function as it would be from alias_of.
 local function alias_error(fname, x, what)
   if not lg.is_tensor(x) then
-    error(("%s: %s must be a tensor or a table of tensors; found %s"):format(
-      fname, what, describe(x)), 4)
+    raise(("%s: %s must be a tensor or a table of tensors; found %s"):format(
+      fname, what, describe(x)))
   end
   if not FLOATING[x.dtype] then
-    error(("%s: %s is a %s tensor; only float32 and float64 tensors can be "
-      .. "differentiated"):format(fname, what, x.dtype), 4)
+    raise(("%s: %s is a %s tensor; only float32 and float64 tensors can be "
+      .. "differentiated"):format(fname, what, x.dtype))
   end
 end
 
@@ -318,7 +152,7 @@ local function alias_arguments(fname, args, positions)
       outer = outer or required
     end
     if #leaves == 0 then
-      error(("%s: argument %d holds no tensors to differentiate"):format(fname, p), 3)
+      raise(("%s: argument %d holds no tensors to differentiate"):format(fname, p))
     end
     plan.groups[k] = {spec = spec, first = first, count = #leaves}
     call_args[p] = tree.unflatten(spec, aliased)
@@ -352,14 +186,14 @@ end
 local function split_results(fname, results, has_aux)
   if has_aux then
     if results.n ~= 2 then
-      error(("%s: has_aux is set, so f must return two values (output, aux); it "
-        .. "returned %d"):format(fname, results.n), 3)
+      raise(("%s: has_aux is set, so f must return two values (output, aux); it "
+        .. "returned %d"):format(fname, results.n))
     end
     return results[1], results[2]
   end
   if results.n ~= 1 then
-    error(("%s: f returned %d values; return one, or set has_aux = true to return "
-      .. "(output, aux)"):format(fname, results.n), 3)
+    raise(("%s: f returned %d values; return one, or set has_aux = true to return "
+      .. "(output, aux)"):format(fname, results.n))
   end
   return results[1]
 end
@@ -369,8 +203,8 @@ local function output_leaves(fname, output)
   local leaves, spec = tree.flatten(output)
   for i, leaf in ipairs(leaves) do
     if not lg.is_tensor(leaf) then
-      error(("%s: f must return a tensor or a table of tensors; output leaf %d is %s"):format(
-        fname, i, describe(leaf)), 3)
+      raise(("%s: f must return a tensor or a table of tensors; output leaf %d is %s"):format(
+        fname, i, describe(leaf)))
     end
   end
   return leaves, spec
@@ -425,7 +259,7 @@ end
 -- The function of grad and grad_and_value: returns grads, value, aux.
 local function grad_and_value_impl(fname, f, opts)
   check_function(fname, f)
-  opts = check_opts(fname, opts, {argnums = true, has_aux = true})
+  opts = check.options(fname, opts, {argnums = true, has_aux = true})
   local argnums = opts.argnums == nil and 1 or opts.argnums
   local has_aux = opts.has_aux
   return function(...)
@@ -435,15 +269,15 @@ local function grad_and_value_impl(fname, f, opts)
     local recorded = wants_graph(outer)
     local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
     if not lg.is_tensor(output) then
-      error(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)), 2)
+      raise(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)))
     end
     if output:dim() ~= 0 then
-      error(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
-        .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)), 2)
+      raise(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
+        .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)))
     end
     if not FLOATING[output.dtype] then
-      error(("%s: f returned %s; only float32 and float64 outputs can be "
-        .. "differentiated"):format(fname, describe(output)), 2)
+      raise(("%s: f returned %s; only float32 and float64 outputs can be "
+        .. "differentiated"):format(fname, describe(output)))
     end
     local grads = assemble(plan, vjp_flat({output}, nil, plan.aliases, recorded))
     local result = multi and grads or grads[1]
@@ -485,17 +319,17 @@ end
 local function matching_leaves(fname, what, value, like_leaves, like_spec)
   local leaves, spec = tree.flatten(value)
   if not same_spec(spec, like_spec) then
-    error(("%s: %s has structure %s, expected %s"):format(
-      fname, what, tostring(spec), tostring(like_spec)), 3)
+    raise(("%s: %s has structure %s, expected %s"):format(
+      fname, what, tostring(spec), tostring(like_spec)))
   end
   for i, leaf in ipairs(leaves) do
     local like = like_leaves[i]
     if not lg.is_tensor(leaf) then
-      error(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)), 3)
+      raise(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)))
     end
     if shape_string(leaf.shape) ~= shape_string(like.shape) then
-      error(("%s: %s leaf %d has shape %s, expected %s"):format(
-        fname, what, i, shape_string(leaf.shape), shape_string(like.shape)), 3)
+      raise(("%s: %s leaf %d has shape %s, expected %s"):format(
+        fname, what, i, shape_string(leaf.shape), shape_string(like.shape)))
     end
   end
   return leaves
@@ -523,16 +357,16 @@ end
 function func.vjp(f, ...)
   local has_aux = false
   if is_node(f) then
-    for k in pairs(f) do
-      if k ~= 1 and k ~= "has_aux" then
-        error(("vjp: unknown option '%s' in {f, has_aux = ...}"):format(tostring(k)), 2)
-      end
+    local opts = {}
+    for k, v in pairs(f) do
+      if k ~= 1 then opts[k] = v end
     end
+    check.options("vjp", opts, {has_aux = true})
     has_aux, f = f.has_aux, f[1]
   end
   check_function("vjp", f)
   local primals = table.pack(...)
-  if primals.n == 0 then error("vjp: expected at least one primal after f", 2) end
+  if primals.n == 0 then raise("vjp: expected at least one primal after f") end
   local call_args, plan, outer = alias_arguments("vjp", primals, all_positions(primals.n))
   local recorded = wants_graph(outer)
   local output, aux = split_results("vjp", call_traced(f, call_args), has_aux)
@@ -580,20 +414,20 @@ end
 --- works); tangents has the same structure and shapes.
 function func.jvp(f, primals, tangents, opts)
   check_function("jvp", f)
-  opts = check_opts("jvp", opts, {has_aux = true})
+  opts = check.options("jvp", opts, {has_aux = true})
   if lg.is_tensor(primals) then primals = {primals} end
   if lg.is_tensor(tangents) then tangents = {tangents} end
   if not is_node(primals) then
-    error("jvp: expected an array of primals as argument 2, got " .. type(primals), 2)
+    raise("jvp: expected an array of primals as argument 2, got " .. check.typename(primals))
   end
   local n = #primals
   for k in pairs(primals) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
-      error("jvp: primals must be an array of f's arguments; to pass one table, "
-        .. "write {tbl}", 2)
+      raise("jvp: primals must be an array of f's arguments; to pass one table, "
+        .. "write {tbl}")
     end
   end
-  if n == 0 then error("jvp: expected at least one primal", 2) end
+  if n == 0 then raise("jvp: expected at least one primal") end
   local args = table.pack(table.unpack(primals, 1, n))
   local call_args, plan, outer = alias_arguments("jvp", args, all_positions(n))
   local _, primal_spec = tree.flatten(primals)
@@ -628,7 +462,7 @@ end
 -- blocks[i][j], the jacobian of output leaf i with respect to alias j.
 local function jacobian_transform(fname, f, opts, fill)
   check_function(fname, f)
-  opts = check_opts(fname, opts, {argnums = true, has_aux = true})
+  opts = check.options(fname, opts, {argnums = true, has_aux = true})
   local argnums = opts.argnums == nil and 1 or opts.argnums
   return function(...)
     local args = table.pack(...)
@@ -711,14 +545,18 @@ end
 --- f's scalar output, of shape I .. I for an input of shape I.
 function func.hessian(f, opts)
   check_function("hessian", f)
-  opts = check_opts("hessian", opts, {argnums = true})
+  opts = check.options("hessian", opts, {argnums = true})
   local inner = {argnums = opts.argnums}
   return func.jacfwd(func.jacrev(f, inner), inner)
 end
 
--- functional_call and stack_module_state live beside the module system.
-local func_call = require "luagrad.func_call"
-func.functional_call = func_call.functional_call
-func.stack_module_state = func_call.stack_module_state
+-- functional_call and stack_module_state live beside the module system,
+-- which is loaded on their first use only.
+function func.functional_call(...)
+  return require("luagrad.func_call").functional_call(...)
+end
+function func.stack_module_state(...)
+  return require("luagrad.func_call").stack_module_state(...)
+end
 
 return func

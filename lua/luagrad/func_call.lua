@@ -16,6 +16,8 @@
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local parametrize = require "luagrad.nn.parametrize"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local registry_of, class_name, join = M.registry_of, M.class_name, M.join
 local rawget, rawset, rawequal, pairs, ipairs, type, getmetatable, error, pcall, select =
@@ -89,7 +91,7 @@ local function build_plan(root)
   local computed = {}
   local function visit(m, prefix)
     if on_path[m] then
-      error("functional_call: the module tree contains a cycle at '" .. prefix .. "'", 0)
+      raise("functional_call: the module tree contains a cycle at '" .. prefix .. "'")
     end
     local mi = plan.index_of[m]
     if mi == nil then
@@ -170,15 +172,15 @@ local function extra_slot(plan, root, name)
   if prefix == nil then prefix, attr = "", name end
   local ok, owner = pcall(root.get_submodule, root, prefix)
   if not ok then
-    error(string.format("functional_call: the key \"%s\" names no submodule \"%s\" of %s",
-                        name, prefix, class_name(root)), 0)
+    raise(string.format("functional_call: the key \"%s\" names no submodule \"%s\" of %s",
+                        name, prefix, class_name(root)))
   end
   local mi = plan.index_of[owner]
   local key = registry_of(owner).key_of[attr] or attr
   local current = owner[key]
   if current ~= nil and not lg.is_tensor(current) then
-    error(string.format("functional_call: the key \"%s\" names a %s of %s, not a tensor",
-                        name, type(current), class_name(owner)), 0)
+    raise(string.format("functional_call: the key \"%s\" names a %s of %s, not a tensor",
+                        name, check.typename(current), class_name(owner)))
   end
   local s = slot_for(plan, mi, key)
   plan.slot_of[name] = s
@@ -193,24 +195,24 @@ end
 local function assign_table(plan, root, tbl, values, tie, group_value)
   for k, v in pairs(tbl) do
     if type(k) ~= "string" then
-      error("functional_call: expected dotted names (strings) as keys of params, got a "
-            .. type(k) .. " key", 0)
+      raise("functional_call: expected dotted names (strings) as keys of params, got a "
+            .. check.typename(k) .. " key")
     end
     if not is_tensor(v) then
-      error(string.format("functional_call: expected a tensor for \"%s\", got %s", k, type(v)), 0)
+      raise(string.format("functional_call: expected a tensor for \"%s\", got %s", k, check.typename(v)))
     end
     local s = plan.slot_of[k] or extra_slot(plan, root, k)
     local g = group_value and plan.group_of[s]
     if g then
       local seen = group_value[g]
       if seen ~= nil and not rawequal(seen, v) then
-        error("functional_call: got different values for the keys " .. plan.groups[g].names
-              .. ", which are tied; pass {tie_weights = false} to give them separate values", 0)
+        raise("functional_call: got different values for the keys " .. plan.groups[g].names
+              .. ", which are tied; pass {tie_weights = false} to give them separate values")
       end
       group_value[g] = v
     elseif values[s] ~= nil and not rawequal(values[s], v) then
-      error("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
-            .. ", which are the same tensor slot (a shared submodule)", 0)
+      raise("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
+            .. ", which are the same tensor slot (a shared submodule)")
     end
     values[s] = v
   end
@@ -232,8 +234,8 @@ local function check_strict(plan, root, tables, values)
   local parts = {}
   if #unexpected > 0 then parts[#parts + 1] = "unexpected key(s): " .. M.quoted_list(unexpected) end
   if #missing > 0 then parts[#parts + 1] = "missing key(s): " .. M.quoted_list(missing) end
-  error("functional_call: error(s) in reparametrizing for " .. class_name(root) .. ":\n\t"
-        .. table.concat(parts, "\n\t"), 0)
+  raise("functional_call: error(s) in reparametrizing for " .. class_name(root) .. ":\n\t"
+        .. table.concat(parts, "\n\t"))
 end
 
 -- Calls root with the arguments as described in functional_call.
@@ -245,7 +247,7 @@ local function call_module(root, args, kwargs)
     return pcall(root, table.unpack(args, 1, args.n or #args))
   end
   if type(kwargs) ~= "table" then
-    error("functional_call: expected kwargs to be nil or a table, got " .. type(kwargs), 0)
+    raise("functional_call: expected kwargs to be nil or a table, got " .. check.typename(kwargs))
   end
   local list, n = {}, 0
   if plain then
@@ -271,20 +273,14 @@ end
 --- Returns what forward returns.
 function fc.functional_call(module, params, args, kwargs, opts)
   if not M.is_module(module) then
-    error("functional_call: expected a Module, got " .. type(module), 2)
+    raise("functional_call: expected a Module, got " .. check.typename(module))
   end
   if type(params) ~= "table" or getmetatable(params) ~= nil then
-    error("functional_call: expected params to be a table of dotted names -> tensors or an array of such tables, got "
-          .. type(params), 2)
+    raise("functional_call: expected params to be a table of dotted names -> tensors or an array of such tables, got "
+          .. check.typename(params))
   end
-  local tie, strict = true, false
-  if opts ~= nil then
-    if type(opts) ~= "table" then
-      error("functional_call: expected an options table {tie_weights, strict}, got " .. type(opts), 2)
-    end
-    tie = opts.tie_weights ~= false
-    strict = opts.strict == true
-  end
+  opts = check.options("functional_call", opts, {tie_weights = true, strict = true})
+  local tie, strict = opts.tie_weights ~= false, opts.strict == true
 
   local plan = plan_of(module)
   if tie then
@@ -306,8 +302,8 @@ function fc.functional_call(module, params, args, kwargs, opts)
     local repeated = {}
     for i, tbl in ipairs(params) do
       if type(tbl) ~= "table" or getmetatable(tbl) ~= nil then
-        error(string.format("functional_call: expected params[%d] to be a table of dotted names -> tensors, got %s",
-                            i, type(tbl)), 2)
+        raise(string.format("functional_call: expected params[%d] to be a table of dotted names -> tensors, got %s",
+                            i, check.typename(tbl)))
       end
       for k in pairs(tbl) do
         if owner_of[k] ~= nil then repeated[#repeated + 1] = tostring(k) end
@@ -315,8 +311,8 @@ function fc.functional_call(module, params, args, kwargs, opts)
       end
     end
     if #repeated > 0 then
-      error("functional_call: the tables of params repeat the key(s) " .. M.quoted_list(repeated)
-            .. "; their keys must be distinct", 2)
+      raise("functional_call: the tables of params repeat the key(s) " .. M.quoted_list(repeated)
+            .. "; their keys must be distinct")
     end
   end
 
@@ -375,14 +371,14 @@ local function stack_named(models, list_method, map_method, what)
     for i = 1, #models do
       local t = maps[i][name]
       if t == nil then
-        error(string.format("stack_module_state: model %d has no %s \"%s\" (model 1 has)", i, what, name), 0)
+        raise(string.format("stack_module_state: model %d has no %s \"%s\" (model 1 has)", i, what, name))
       end
       tensors[i] = t
       if t.requires_grad then grads = grads + 1 end
     end
     if grads ~= 0 and grads ~= #models then
-      error(string.format("stack_module_state: expected %s \"%s\" of every model to have the same requires_grad",
-                          what, name), 0)
+      raise(string.format("stack_module_state: expected %s \"%s\" of every model to have the same requires_grad",
+                          what, name))
     end
     local stacked = lg.no_grad(lg.stack, tensors, 1)
     if grads > 0 then stacked:requires_grad_() end
@@ -396,19 +392,19 @@ end
 --- parameters are new leaves that require grad when the models' do.
 function fc.stack_module_state(models)
   if type(models) ~= "table" or M.is_module(models) then
-    error("stack_module_state: expected an array of modules, got " .. type(models), 2)
+    raise("stack_module_state: expected an array of modules, got " .. check.typename(models))
   end
-  if #models == 0 then error("stack_module_state: expected at least one model, got 0", 2) end
+  if #models == 0 then raise("stack_module_state: expected at least one model, got 0") end
   for i, m in ipairs(models) do
     if not M.is_module(m) then
-      error(string.format("stack_module_state: expected a Module at position %d, got %s", i, type(m)), 2)
+      raise(string.format("stack_module_state: expected a Module at position %d, got %s", i, check.typename(m)))
     end
     if m.training ~= models[1].training then
-      error("stack_module_state: expected all models to have the same training/eval mode", 2)
+      raise("stack_module_state: expected all models to have the same training/eval mode")
     end
     if getmetatable(m) ~= getmetatable(models[1]) then
-      error(string.format("stack_module_state: expected all models to be of the same class, got %s and %s",
-                          class_name(models[1]), class_name(m)), 2)
+      raise(string.format("stack_module_state: expected all models to be of the same class, got %s and %s",
+                          class_name(models[1]), class_name(m)))
     end
   end
   local params = stack_named(models, "named_parameters_list", "named_parameters", "parameter")

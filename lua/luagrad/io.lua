@@ -7,13 +7,15 @@
 -- that fails leaves the target untouched. This file checks arguments and
 -- shapes the Lua-side results.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local io_ = {}
 
 local function check_path(fname, path)
   if type(path) ~= "string" or path == "" then
-    error(("%s: expected a path (a non-empty string) as argument 1, got %s")
-      :format(fname, type(path) == "string" and "an empty string" or type(path)), 3)
+    raise(("%s: expected a path (a non-empty string) as argument 1, got %s")
+      :format(fname, check.typename(path) == "string" and "an empty string" or check.typename(path)))
   end
 end
 
@@ -24,17 +26,17 @@ local function tensors_of(fname, value)
     value = value:state_dict()
   end
   if type(value) ~= "table" or lg.is_tensor(value) then
-    error(("%s: expected a table of tensors (name -> tensor) or a module as "
+    raise(("%s: expected a table of tensors (name -> tensor) or a module as "
       .. "argument 2, got %s"):format(fname, lg.is_tensor(value) and "a tensor"
-      or type(value)), 3)
+      or check.typename(value)))
   end
   for name, t in pairs(value) do
     if type(name) ~= "string" then
-      error(("%s: expected string names for the tensors, got the %s key %s")
-        :format(fname, type(name), tostring(name)), 3)
+      raise(("%s: expected string names for the tensors, got the %s key %s")
+        :format(fname, check.typename(name), tostring(name)))
     end
     if not lg.is_tensor(t) then
-      error(("%s: expected a tensor for '%s', got %s"):format(fname, name, type(t)), 3)
+      raise(("%s: expected a tensor for '%s', got %s"):format(fname, name, check.typename(t)))
     end
   end
   return value
@@ -45,13 +47,13 @@ local function metadata_of(fname, metadata)
   local merged = {format = "pt"}
   if metadata == nil then return merged end
   if type(metadata) ~= "table" then
-    error(("%s: expected a table of strings as metadata (argument 3), got %s")
-      :format(fname, type(metadata)), 3)
+    raise(("%s: expected a table of strings as metadata (argument 3), got %s")
+      :format(fname, check.typename(metadata)))
   end
   for k, v in pairs(metadata) do
     if type(k) ~= "string" or type(v) ~= "string" then
-      error(("%s: metadata must map strings to strings, got %s -> %s")
-        :format(fname, type(k), type(v)), 3)
+      raise(("%s: metadata must map strings to strings, got %s -> %s")
+        :format(fname, check.typename(k), check.typename(v)))
     end
     merged[k] = v
   end
@@ -78,7 +80,7 @@ end
 function io_.save_npy(path, tensor)
   check_path("io.save_npy", path)
   if not lg.is_tensor(tensor) then
-    error(("io.save_npy: expected a tensor as argument 2, got %s"):format(type(tensor)), 2)
+    raise(("io.save_npy: expected a tensor as argument 2, got %s"):format(check.typename(tensor)))
   end
   lg._npy_save(path, tensor)
 end

@@ -5,15 +5,50 @@
 --
 -- Printing never calls user code except __tostring (tensors, modules), and
 -- walks tables raw (next/rawget/rawlen), so a value with odd metamethods prints
--- as what it holds. Completion indexes live values only through pcall.
+-- as what it holds. Completion reads values without calling user code: raw
+-- fields, __index tables, tensors, and libraries loaded on first use (see
+-- peek below).
 
 local M = {}
 
--- How much of a table is shown: nesting depth, entries per table, and the
--- width under which a table stays on one line.
+-- How much of a table is shown: nesting depth and entries per table.
 M.max_depth = 4
 M.max_items = 100
-M.width = 80
+
+-- M.width, the characters per line under which a table stays on one line
+-- and at which tensors wrap, is luagrad's `linewidth` print option, so
+-- `repl.width = 60` and `lg.set_printoptions{linewidth = 60}` are one
+-- setting (of this Lua state). Without luagrad it is a value of its own.
+local own_width = 80
+local luagrad_or_false -- require "luagrad", or false when it is not there
+
+local function luagrad()
+  if luagrad_or_false == nil then
+    local ok, lg = pcall(require, "luagrad")
+    luagrad_or_false = ok and type(lg) == "table" and lg.get_printoptions
+      and lg or false
+  end
+  return luagrad_or_false
+end
+
+setmetatable(M, {
+  __index = function(_, key)
+    if key ~= "width" then return nil end
+    local lg = luagrad()
+    return lg and lg.get_printoptions().linewidth or own_width
+  end,
+  __newindex = function(t, key, value)
+    if key ~= "width" then return rawset(t, key, value) end
+    local lg = luagrad()
+    if lg then
+      lg.set_printoptions{linewidth = value}
+    elseif math.type(value) ~= "integer" or value < 1 then
+      error("repl.width: expected an integer >= 1, got " .. tostring(value), 2)
+    else
+      own_width = value
+    end
+  end,
+})
 
 local keywords = {
   "and", "break", "do", "else", "elseif", "end", "false", "for", "function",
@@ -186,13 +221,6 @@ M.lazy_globals = {
   optim = "luagrad.optim",
 }
 
--- The sub-libraries that lg resolves on first access (lua/binding/luagrad.c).
-local luagrad_submodules = {
-  nn = "luagrad.nn", F = "luagrad.nn.functional", func = "luagrad.func",
-  autograd = "luagrad.autograd", optim = "luagrad.optim",
-  data = "luagrad.data", io = "luagrad.io", utils = "luagrad.utils",
-}
-
 -- Whether require(name) would find a module, without loading it.
 local function module_available(name)
   if package.loaded[name] ~= nil or package.preload[name] ~= nil then
@@ -241,15 +269,64 @@ end
 ---------------------------------------------------------------------------
 -- completion
 
-local function safe_index(obj, key)
-  local ok, v = pcall(function() return obj[key] end)
-  if ok then return v end
+-- Completion evaluates the expression before the cursor's name only as far
+-- as that has no side effects: it reads globals and fields, never calls.
+-- A read takes the raw field, then follows __index tables; an __index
+-- function runs only for a tensor (luagrad's C code: a property or a view)
+-- and for a key the metatable's __lazy_keys lists (a library loaded on
+-- first use, as lg.nn or nn.LSTM). Any other __index function may compute
+-- or count, so the read stops there.
+--
+-- The __lazy_keys protocol: a metatable field holding function(obj) that
+-- returns {name = module name or true}, the keys its __index resolves by
+-- loading a library (the module name, when given, must be found by
+-- require); completion lists them without loading anything.
+
+-- The placeholder value of a lazy name that is not loaded yet.
+local NOT_LOADED = {}
+
+local function is_tensor(obj)
+  local mt = debug.getmetatable(obj)
+  return type(mt) == "table" and rawget(mt, "__name") == "luagrad.Tensor"
+end
+
+-- The lazy keys of obj ({name = module name or true}), or nil.
+local function lazy_keys(obj)
+  if obj == _G then return M.lazy_globals end
+  local mt = debug.getmetatable(obj)
+  local keys_of = type(mt) == "table" and rawget(mt, "__lazy_keys")
+  if type(keys_of) ~= "function" then return nil end
+  local ok, keys = pcall(keys_of, obj)
+  return ok and type(keys) == "table" and keys or nil
+end
+
+-- obj[key] as completion may read it (see above); nil where it may not.
+local function peek(obj, key)
+  for _ = 1, 64 do -- a longer __index chain is a cycle
+    if type(obj) == "table" then
+      local v = rawget(obj, key)
+      if v ~= nil then return v end
+    end
+    local mt = debug.getmetatable(obj)
+    local index = type(mt) == "table" and rawget(mt, "__index") or nil
+    if type(index) ~= "function" then
+      if type(index) ~= "table" then return nil end
+      obj = index
+    else
+      local lazy = lazy_keys(obj)
+      if not is_tensor(obj) and not (lazy and lazy[key]) then return nil end
+      local ok, v = pcall(index, obj, key)
+      if ok then return v end
+      return nil
+    end
+  end
   return nil
 end
 
 -- Adds to `found` (name -> value) the identifier keys of obj: its own
 -- fields, those reachable through __index tables of its metatables, tensor
--- methods and properties, and lg's sub-libraries not loaded yet.
+-- methods and properties, and the lazy keys whose library can be found
+-- (as NOT_LOADED).
 local function collect(obj, found, seen)
   if seen[obj] then return end
   seen[obj] = true
@@ -257,27 +334,22 @@ local function collect(obj, found, seen)
     for k, v in next, obj do
       if is_identifier(k) and found[k] == nil then found[k] = v end
     end
-    if obj == package.loaded.luagrad then
-      for k, name in pairs(luagrad_submodules) do
-        if found[k] == nil and module_available(name) then found[k] = {} end
-      end
-    end
-    if obj == _G then
-      for k, name in pairs(M.lazy_globals) do
-        if found[k] == nil and module_available(name) then found[k] = {} end
-      end
+  end
+  for k, name in pairs(lazy_keys(obj) or {}) do
+    if is_identifier(k) and found[k] == nil
+       and (name == true or type(name) == "string" and module_available(name)) then
+      found[k] = NOT_LOADED
     end
   end
   local mt = debug.getmetatable(obj)
   if type(mt) ~= "table" then return end
   local index = rawget(mt, "__index")
-  local is_tensor = rawget(mt, "__name") == "luagrad.Tensor"
   if type(index) == "table" then
     collect(index, found, seen)
-  elseif type(index) == "function" and not is_tensor then
+  elseif type(index) == "function" and not is_tensor(obj) then
     collect(mt, found, seen) -- a class with an __index function keeps its
   end                        -- methods in itself, as a rule
-  if is_tensor then
+  if is_tensor(obj) then
     local lg = package.loaded.luagrad
     if type(lg) == "table" and type(rawget(lg, "Tensor")) == "table" then
       collect(rawget(lg, "Tensor"), found, seen)
@@ -286,6 +358,59 @@ local function collect(obj, found, seen)
       if found[k] == nil then found[k] = true end
     end
   end
+end
+
+-- The key inside the brackets that end text at `close`: a number or a
+-- quoted string (without escapes); returns the key and the position of
+-- '[', or nil for anything else (an expression would have to be run).
+local function bracket_key(text, close)
+  local head = text:sub(1, close)
+  local open, _, body = head:match("()%[%s*([\"'])(.-)%2%s*%]$")
+  if open and not body:find("\\", 1, true) then return body, open end
+  local number
+  open, number = head:match("()%[%s*([%-%w%.]+)%s*%]$")
+  number = tonumber(number)
+  if not number then return nil end
+  return math.tointeger(number) or number, open
+end
+
+-- The expression ending `text` as the chain of keys it reads: a global
+-- name, then fields, numbers or strings; and its last name, partly typed.
+-- Returns keys (empty for a bare name), the separator before that name
+-- ("." or ":"; nil for a bare name) and the prefix; nil when the chain
+-- holds a call, a literal or anything else that is not a plain read.
+local function parse_chain(text)
+  local prefix = text:match("[%w_]*$")
+  local i = #text - #prefix
+  local sep = text:sub(i, i)
+  if prefix:match("^%d") then return nil end
+  if sep ~= "." and sep ~= ":" or text:sub(i - 1, i) == ".." then
+    return {}, nil, prefix
+  end
+  local keys = {}
+  i = i - 1
+  while true do
+    local c = text:sub(i, i)
+    if c == "]" then
+      local key, open = bracket_key(text, i)
+      if key == nil then return nil end
+      table.insert(keys, 1, key)
+      i = open - 1
+    elseif c:match("[%w_]") then
+      local name = text:sub(1, i):match("[%w_]+$")
+      if not is_identifier(name) then return nil end
+      table.insert(keys, 1, name)
+      i = i - #name
+      local before = text:sub(i, i)
+      if before == ":" then return nil end -- a method call inside
+      if before ~= "." or text:sub(i - 1, i) == ".." then break end
+      i = i - 1
+    else
+      return nil -- ')' of a call, a string, a table constructor, ...
+    end
+  end
+  if type(keys[1]) ~= "string" then return nil end -- `[1].x`: no root
+  return keys, sep, prefix
 end
 
 local function common_prefix(list)
@@ -298,55 +423,42 @@ local function common_prefix(list)
   return p
 end
 
-local function is_callable(v)
-  if type(v) == "function" then return true end
-  local mt = debug.getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__call") ~= nil
-end
+local is_callable = require("luagrad.check").is_callable
 
 -- The names that can complete the Lua expression ending `text` (the line up
--- to the cursor): returns the sorted candidates for its last name and that
--- name's typed prefix. Handles globals and keywords, `a.b.c` paths through
--- tables and metatables, and `obj:method` (callables only). Names that
--- start with "__" (metamethods) are offered only when the prefix does.
+-- to the cursor): returns the sorted candidates for its last name, that
+-- name's typed prefix, and the table name -> value they came from and the
+-- value whose names they are. Handles globals and keywords, chains of
+-- fields and indexes (`a.b[1]["c"].d`, through tables, metatables and lazy
+-- libraries, see peek) and `obj:method` (callables only); not chains with
+-- a call. Names starting with "_" are offered only when the prefix does,
+-- those starting with "__" (metamethods) when it starts with "__".
 function M.candidates(text)
-  local word = text:match("[%w_%.:]*$")
-  local base, sep, prefix = word:match("^(.*)([%.:])([%w_]*)$")
-  local found, methods_only = {}, false
-  if not base then
-    prefix = word
-    if prefix:match("^%d") then return {}, prefix end
-    collect(_G, found, {})
+  local keys, sep, prefix = parse_chain(text)
+  if keys == nil then return {}, text:match("[%w_]*$") end
+  local found, obj = {}, _G
+  for _, key in ipairs(keys) do
+    local t = type(obj)
+    if t ~= "table" and t ~= "userdata" and t ~= "string" then return {}, prefix end
+    obj = peek(obj, key)
+    if obj == nil then return {}, prefix end
+  end
+  collect(obj, found, {})
+  if sep == nil then
     for _, k in ipairs(keywords) do found[k] = found[k] or false end
-  else
-    if base == "" or base:find(":", 1, true) then return {}, prefix end
-    local obj
-    for part in (base .. "."):gmatch("(.-)%.") do
-      if not part:match("^[%a_][%w_]*$") then return {}, prefix end
-      if obj == nil then
-        obj = safe_index(_G, part)
-      else
-        local t = type(obj)
-        if t ~= "table" and t ~= "userdata" and t ~= "string" then
-          return {}, prefix
-        end
-        obj = safe_index(obj, part)
-      end
-      if obj == nil then return {}, prefix end
-    end
-    collect(obj, found, {})
-    methods_only = sep == ":"
   end
   local list = {}
-  local dunder = prefix:sub(1, 2) == "__" -- metamethods only when asked for
+  local private = prefix:sub(1, 1) == "_"
+  local dunder = prefix:sub(1, 2) == "__"
   for k, v in pairs(found) do
-    if k:sub(1, #prefix) == prefix and (dunder or k:sub(1, 2) ~= "__")
-       and (not methods_only or is_callable(v)) then
+    if k:sub(1, #prefix) == prefix
+       and (dunder or k:sub(1, 2) ~= "__") and (private or k:sub(1, 1) ~= "_")
+       and (sep ~= ":" or is_callable(v)) then
       list[#list + 1] = k
     end
   end
   table.sort(list)
-  return list, prefix, found
+  return list, prefix, found, obj
 end
 
 -- Lays out names in columns that fit `width` characters.
@@ -372,11 +484,15 @@ end
 -- and, when there is nothing to insert but several candidates, their list
 -- laid out for a terminal `width` wide.
 function M.complete(text, width)
-  local list, prefix, found = M.candidates(text)
+  local list, prefix, found, obj = M.candidates(text)
   if #list == 0 then return "", nil end
   local common = common_prefix(list)
   local insert = common:sub(#prefix + 1)
-  if #list == 1 and is_callable(found[list[1]]) then insert = insert .. "(" end
+  local only = list[1]
+  if #list == 1 and found[only] == NOT_LOADED then
+    found[only] = peek(obj, only) -- one library to load, the one typed
+  end
+  if #list == 1 and is_callable(found[only]) then insert = insert .. "(" end
   if insert ~= "" or #list == 1 then return insert, nil end
   return "", M.columns(list, width)
 end

@@ -371,6 +371,14 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
 
 /* ---- running ops with recording ------------------------------------------ */
 
+/* What makes op's name its in-place spelling in messages: "_" for add
+ * (add_), nothing for fill_, whose name already is. */
+static const char *inplace_suffix(lg_op op) {
+  const char *name = lg_op_name(op);
+  size_t n = strlen(name);
+  return n > 0 && name[n - 1] == '_' ? "" : "_";
+}
+
 /* out= never records (as in PyTorch): refused when the graph would need
  * the op, else the op runs below without a node. */
 static lg_status check_out(lg_ctx *ctx, lg_op op, int n_in,
@@ -431,14 +439,14 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
   lg_autograd_meta *m = meta_of(self);
   if (m && m->requires_grad && !m->grad_fn)
     return lg_fail(ctx, LG_ERR_ARG,
-                   "%s_: a leaf tensor that requires grad can't be modified "
+                   "%s%s: a leaf tensor that requires grad can't be modified "
                    "in place; use out-of-place ops or wrap the update in "
-                   "lg.no_grad()", lg_op_name(op));
+                   "lg.no_grad()", lg_op_name(op), inplace_suffix(op));
   if (m && m->is_view)
     return lg_fail(ctx, LG_ERR_ARG,
-                   "%s_: in-place changes to a view of a tensor that "
+                   "%s%s: in-place changes to a view of a tensor that "
                    "requires grad are not supported; clone() it first",
-                   lg_op_name(op));
+                   lg_op_name(op), inplace_suffix(op));
   lg_tensor *old = NULL, *result = NULL;
   lg_tensor *args[4];
   lg_status st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
@@ -466,8 +474,8 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
   if (!st && result->dtype != self->dtype) {
     lg_tensor_release(result);
     result = NULL;
-    st = lg_fail(ctx, LG_ERR_DTYPE, "%s_: result type can't be written into "
-                 "a %s tensor", lg_op_name(op), lg_dtype_name(self->dtype));
+    st = lg_fail(ctx, LG_ERR_DTYPE, "%s%s: result type can't be written into "
+                 "a %s tensor", lg_op_name(op), inplace_suffix(op), lg_dtype_name(self->dtype));
   }
   if (!st) { /* write the values back without recording */
     bool mode = ctx->grad_enabled;

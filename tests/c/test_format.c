@@ -1,6 +1,8 @@
 /* test_format.c: lg_tensor_format against PyTorch 1.13's str(tensor) for
  * the cases its formatter distinguishes (fixed, integer-valued, scientific,
- * ints, bools, 0-d, empty, non-finite, elided, wrapped suffixes). */
+ * ints, bools, 0-d, empty, non-finite, elided, wrapped suffixes), and the
+ * print options kept per context (the Lua spec print_options_spec checks
+ * them against PyTorch). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,6 +146,64 @@ int main(void) {
   lg_tensor_view_of(ctx, m, 2, ts, tst, 0, &mt);
   EXPECT(mt, NULL, "tensor([[1, 3],\n        [2, 4]])");
   lg_tensor_release(m);
+
+  /* print options belong to a context: another context keeps PyTorch's
+   * defaults, and a rejected setting changes nothing */
+  lg_ctx *other = lg_ctx_new(NULL, NULL);
+  lg_print_options o = lg_ctx_print_options(ctx);
+  o.precision = 2;
+  o.linewidth = 30;
+  if (lg_ctx_set_print_options(ctx, &o) != LG_OK) failures++;
+  EXPECT(ramp(ctx, LG_FLOAT32, 1, s40, 1.0 / 7.0), NULL,
+         "tensor([0.00, 0.14, 0.29,\n"
+         "        0.43, 0.57, 0.71,\n"
+         "        0.86, 1.00, 1.14,\n"
+         "        1.29, 1.43, 1.57,\n"
+         "        1.71, 1.86, 2.00,\n"
+         "        2.14, 2.29, 2.43,\n"
+         "        2.57, 2.71, 2.86,\n"
+         "        3.00, 3.14, 3.29,\n"
+         "        3.43, 3.57, 3.71,\n"
+         "        3.86, 4.00, 4.14,\n"
+         "        4.29, 4.43, 4.57,\n"
+         "        4.71, 4.86, 5.00,\n"
+         "        5.14, 5.29, 5.43,\n"
+         "        5.57])");
+  expect(other, make(other, LG_FLOAT32, 1, s2, (double[]){0.5, 1.25}), NULL,
+         "tensor([0.5000, 1.2500])", __LINE__);
+  lg_print_options bad = o;
+  bad.edgeitems = 0;
+  if (lg_ctx_set_print_options(ctx, &bad) != LG_ERR_ARG ||
+      strstr(lg_ctx_error(ctx), "edgeitems") == NULL ||
+      lg_ctx_print_options(ctx).edgeitems != 3) {
+    failures++;
+    fprintf(stderr, "a bad edgeitems was not refused: %s\n", lg_ctx_error(ctx));
+  }
+  lg_print_options profile;
+  if (lg_print_options_profile("long", &profile) ||
+      !lg_print_options_profile("default", &profile) ||
+      lg_ctx_set_print_options(ctx, &profile) != LG_OK) {
+    failures++;
+    fprintf(stderr, "profiles: unknown accepted or default refused\n");
+  }
+  EXPECT(make(ctx, LG_FLOAT32, 1, s2, (double[]){0.5, 1.25}), NULL,
+         "tensor([0.5000, 1.2500])");
+  /* the longest value a forced fixed notation can print */
+  profile.sci_mode = 0;
+  profile.precision = 30;
+  lg_ctx_set_print_options(ctx, &profile);
+  lg_tensor *huge = make(ctx, LG_FLOAT64, 1, s2, (double[]){-1.7976931348623157e308, 0.5});
+  char *text = NULL;
+  size_t text_length = 0;
+  if (lg_tensor_format(ctx, huge, NULL, &text, &text_length) != LG_OK ||
+      strstr(text, "[-179769313486231570") == NULL || text_length < 340 ||
+      strstr(text, " 0.500000000000000000000000000000]") == NULL) {
+    failures++;
+    fprintf(stderr, "DBL_MAX in fixed notation: %s\n", text ? text : "failed");
+  }
+  lg_string_free(ctx, text, text_length);
+  lg_tensor_release(huge);
+  lg_ctx_free(other);
 
   if (lg_ctx_bytes_in_use(ctx) != 0) {
     failures++;

@@ -197,7 +197,7 @@ describe("DataLoader", function()
     assert.error_matches(function() data.DataLoader(ds, {batch_size = 0}) end,
                          "batch_size must be a positive integer, got 0")
     assert.error_matches(function() data.DataLoader(ds, {batchsize = 2}) end,
-                         "unknown option 'batchsize'")
+                         'unknown option "batchsize"')
     assert.error_matches(function() data.DataLoader(ds, {shuffle = 1}) end,
                          "shuffle must be a boolean")
     assert.error_matches(function() data.DataLoader(ds, {seed = 1.5}) end,
@@ -278,7 +278,7 @@ describe("fashion_mnist", function()
     assert.error_matches(function() data.fashion_mnist({split = "valid"}) end,
                          'split must be "train" or "test", got valid')
     assert.error_matches(function() data.fashion_mnist({splt = "train"}) end,
-                         "unknown option 'splt'")
+                         'unknown option "splt"')
   end)
 
   local installed = io.open(FASHION_MNIST_DIR .. "/train-labels-idx1-ubyte.gz", "rb")

@@ -132,3 +132,69 @@ describe("index op gradients", function()
     H.assert_tensor(g, {2, 2}, "float64", {1, 3, 5, 4})
   end)
 end)
+
+-- t[i] down to one element: a Lua number for a plain tensor, a 0-d tensor
+-- that keeps the graph when the tensor takes part in autograd (issue 12:
+-- a loss built from x[i] silently lost its gradient).
+describe("t[i] of a tensor in the graph", function()
+  local function leaf(data)
+    return lg.tensor(data, {dtype = "float64", requires_grad = true})
+  end
+
+  it("is a 0-d tensor for a leaf requiring grad, so backward reaches x", function()
+    local x = leaf({0.5, -1.5, 2.0})
+    local e = x[1]
+    assert.is_true(lg.is_tensor(e))
+    assert.are.same({}, H.shape(e))
+    assert.are.equal("float64", e.dtype)
+    assert.are.equal(0.5, e:item())
+    assert.are.equal("SelectBackward0", e.grad_fn:name())
+    ;(x[1] * 2):backward()
+    H.assert_tensor(x.grad, {3}, "float64", {2, 0, 0})
+  end)
+
+  it("keeps the gradient of a loss built from elements, negative indices too", function()
+    local x = leaf({0.5, -1.5, 2.0})
+    local loss = x[1] * x[1] + x[2] * x[-1] + 3 * x[-1]
+    loss:backward()
+    H.assert_tensor(x.grad, {3}, "float64", {1.0, 2.0, -1.5 + 3})
+  end)
+
+  it("is a 0-d tensor for a result with a grad_fn, and for t[{i, j}]", function()
+    local x = leaf({{1, 2}, {3, 4}})
+    local y = x * 3
+    local e = y[{2, 1}]
+    assert.is_true(lg.is_tensor(e))
+    assert.are.equal(9, e:item())
+    assert.is_true(lg.is_tensor(y[2][2]))
+    e:backward()
+    H.assert_tensor(x.grad, {2, 2}, "float64", {0, 0, 3, 0})
+  end)
+
+  it("passes gradcheck and gradgradcheck", function()
+    local x = leaf({0.3, -0.7, 1.1, 0.9})
+    local f = function(v) return v[1] * v[3] + v[-1]:sin() * v[{2}] end
+    assert.is_true(A.gradcheck(f, {x}))
+    assert.is_true(A.gradgradcheck(f, {x}))
+  end)
+
+  it("works inside func.grad", function()
+    local g = lg.func.grad(function(v) return v[2] * v[2] * v[3] end)(
+      lg.tensor({1.0, 2.0, 3.0}, {dtype = "float64"}))
+    H.assert_tensor(g, {3}, "float64", {0, 12, 4})
+  end)
+
+  it("stays a Lua number for plain and detached tensors", function()
+    local x = leaf({0.5, -1.5})
+    assert.are.equal("number", type(x:detach()[1]))
+    assert.are.equal(-1.5, x:detach()[-1])
+    assert.are.equal("number", type(lg.tensor({1.0, 2.0})[2]))
+    assert.are.equal("number", type(lg.tensor({{1.0, 2.0}})[{1, 2}]))
+    local y = lg.no_grad(function() return x * 2 end) -- no graph recorded
+    assert.are.equal("number", type(y[1]))
+    -- the rule follows the tensor, not the grad mode
+    local e = lg.no_grad(function() return x[1] end)
+    assert.is_true(lg.is_tensor(e))
+    assert.is_false(e.requires_grad)
+  end)
+end)

@@ -9,6 +9,32 @@ describe("inspect", function()
     assert.are.equal(3, #x.shape)
     assert.are.same({}, H.shape(lg.tensor(1.5)))
   end)
+  it("a shape prints as {2, 3, 4} and stays a plain array", function()
+    local s = x.shape
+    assert.are.equal("{2, 3, 4}", tostring(s))
+    assert.are.equal("{}", tostring(lg.tensor(1.5).shape))
+    assert.are.equal("{5}", tostring(lg.zeros(5).shape))
+    assert.are.equal("{2, 3, 4}", tostring(x:size()))
+    assert.are.equal("{12, 4, 1}", tostring(x:stride()))
+    assert.are.equal(3, #s)
+    local seen = {}
+    for i, v in ipairs(s) do seen[i] = v end
+    assert.are.same({2, 3, 4}, seen)
+    assert.are.same({2, 3, 4}, s)
+    assert.are.equal("table", type(s))
+    -- one metatable for all shapes, holding nothing but __tostring
+    local mt = getmetatable(s)
+    assert.are.equal(mt, getmetatable(lg.ones(1).shape))
+    local keys = {}
+    for k in pairs(mt) do keys[#keys + 1] = k end
+    assert.are.same({"__tostring"}, keys)
+    assert.is_nil(s.size) -- no methods: a plain array
+    -- still writable and usable as a shape argument
+    s[1] = 4
+    assert.are.equal("{4, 3, 4}", tostring(s))
+    assert.are.same({4, 3, 4}, H.shape(lg.zeros(s)))
+    assert.are.same({2, 3, 4}, H.shape(x)) -- x's own shape is unchanged
+  end)
   it("t:size(d) with positive and negative d; t:size() is the shape", function()
     assert.are.equal(2, x:size(1))
     assert.are.equal(3, x:size(2))

@@ -287,7 +287,7 @@ describe("nn.Module modes, gradients, conversion", function()
     H.assert_error_names({"to"}, m.to, m, "int32")
   end)
 
-  it("tostring draws the tree with parameter shapes", function()
+  it("tostring draws the tree with parameter shapes and the count", function()
     local Small = nn.Module:extend("Net")
     function Small:init()
       self.fc1 = Affine(4, 8)
@@ -297,22 +297,59 @@ describe("nn.Module modes, gradients, conversion", function()
     assert.are.equal([[
 Net(
   (fc1): Affine(in_features=4, out_features=8, bias=true)
+           weight {8, 4}, bias {8}
   (fc2): Affine(in_features=8, out_features=2, bias=true)
+           weight {2, 8}, bias {2}
   scale: Parameter {1}
-)]], tostring(Small()))
+)
+-- 59 parameters]], tostring(Small()))
+    -- nested: the count only at the top
     local outer = nn.Sequential(Small(), nn.Module())
     assert.are.equal([[
 Sequential(
   (1): Net(
     (fc1): Affine(in_features=4, out_features=8, bias=true)
+             weight {8, 4}, bias {8}
     (fc2): Affine(in_features=8, out_features=2, bias=true)
+             weight {2, 8}, bias {2}
     scale: Parameter {1}
   )
   (2): Module()
-)]], tostring(outer))
+)
+-- 59 parameters]], tostring(outer))
+    -- buffers of a module without extra_repr, dtypes other than float32
     local m = nn.Module()
     m:register_buffer("b", lg.zeros(2, 3, {dtype = "float64"}))
-    assert.are.equal("Module(\n  b: Buffer {2,3} float64\n)", tostring(m))
+    assert.are.equal("Module(\n  b: Buffer {2, 3} float64\n)", tostring(m))
+    m.w = nn.Parameter(lg.zeros(3, {dtype = "float64"}))
+    assert.are.equal("Module(\n  b: Buffer {2, 3} float64\n  w: Parameter {3} float64\n)\n"
+                     .. "-- 3 parameters", tostring(m))
+    -- a shared tensor counts once; frozen ones are told apart
+    local tied = nn.Sequential(Affine(2, 2), Affine(2, 2))
+    tied[2].weight = nil
+    tied[2].weight = tied[1].weight
+    tied[1].bias:requires_grad_(false)
+    assert.truthy(tostring(tied):find("\n%-%- 8 parameters %(6 trainable%)$"), tostring(tied))
+    local one = nn.Module()
+    one.p = nn.Parameter(lg.ones(1))
+    assert.truthy(tostring(one):find("\n%-%- 1 parameter$"))
+  end)
+
+  it("tostring keeps a class's own __tostring for its children", function()
+    local Custom = nn.Module:extend("Custom")
+    function Custom:init() self.w = nn.Parameter(lg.ones(2)) end
+    Custom.__tostring = function() return "<custom>" end
+    local seq = nn.Sequential(Custom())
+    assert.are.equal("Sequential(\n  (1): <custom>\n)\n-- 2 parameters", tostring(seq))
+  end)
+
+  it("tostring wraps the shapes at the print options' linewidth", function()
+    lg.set_printoptions{linewidth = 120}
+    local ok, text = pcall(tostring, nn.Sequential(Affine(4, 8)))
+    lg.set_printoptions{profile = "default"}
+    assert.is_true(ok, text)
+    assert.are.equal("Sequential(\n  (1): Affine(in_features=4, out_features=8, bias=true)  weight {8, 4}, "
+                     .. "bias {8}\n)\n-- 40 parameters", text)
   end)
 end)
 

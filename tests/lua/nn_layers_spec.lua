@@ -124,17 +124,44 @@ describe("nn layer construction", function()
   end)
 
   it("tostring shows PyTorch's extra_repr", function()
-    assert.are.equal("Linear(in_features=4, out_features=8, bias=true)", tostring(nn.Linear(4, 8)))
+    -- the first line up to the parameter shapes, which follow two spaces
+    local function repr(m) return (tostring(m):match("^[^\n]*"):gsub("  .*$", "")) end
+    assert.are.equal("Linear(in_features=4, out_features=8, bias=true)", repr(nn.Linear(4, 8)))
     assert.are.equal("Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))",
-                     tostring(nn.Conv2d(3, 8, 3, {stride = 2, padding = 1})))
+                     repr(nn.Conv2d(3, 8, 3, {stride = 2, padding = 1})))
     assert.are.equal("BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)",
-                     tostring(nn.BatchNorm2d(4)))
-    assert.are.equal("LayerNorm((8,), eps=1e-05, elementwise_affine=true)", tostring(nn.LayerNorm(8)))
-    assert.are.equal("Embedding(5, 3, padding_idx=2)", tostring(nn.Embedding(5, 3, 2)))
+                     repr(nn.BatchNorm2d(4)))
+    assert.are.equal("LayerNorm((8,), eps=1e-05, elementwise_affine=true)", repr(nn.LayerNorm(8)))
+    assert.are.equal("Embedding(5, 3, padding_idx=2)", repr(nn.Embedding(5, 3, 2)))
     assert.are.equal("LSTM(3, 4, num_layers=2, batch_first=true)",
-                     tostring(nn.LSTM(3, 4, {num_layers = 2, batch_first = true})))
+                     repr(nn.LSTM(3, 4, {num_layers = 2, batch_first = true})))
     assert.are.equal("Dropout(p=0.5)", tostring(nn.Dropout()))
     assert.are.equal("ReLU()", tostring(nn.ReLU()))
+  end)
+
+  it("tostring adds the parameters' shapes and their count", function()
+    assert.are.equal("Linear(in_features=4, out_features=8, bias=true)  weight {8, 4}, bias {8}\n"
+                     .. "-- 40 parameters", tostring(nn.Linear(4, 8)))
+    assert.are.equal("Linear(in_features=4, out_features=8, bias=false)  weight {8, 4}\n"
+                     .. "-- 32 parameters", tostring(nn.Linear(4, 8, false)))
+    -- too long for one line: the shapes go below, two columns in
+    assert.are.equal([[
+BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)
+  weight {4}, bias {4}
+-- 8 parameters]], tostring(nn.BatchNorm2d(4)))
+    assert.are.equal([[
+Sequential(
+  (1): Embedding(10, 3)  weight {10, 3}
+  (2): LSTM(3, 4, num_layers=2, batch_first=true)
+         weight_ih_l0 {16, 3}, weight_hh_l0 {16, 4}, bias_ih_l0 {16},
+         bias_hh_l0 {16}, weight_ih_l1 {16, 4}, weight_hh_l1 {16, 4},
+         bias_ih_l1 {16}, bias_hh_l1 {16}
+  (3): ReLU()
+  (4): Linear(in_features=4, out_features=2, bias=true)  weight {2, 4}, bias {2}
+)
+-- 344 parameters]], tostring(nn.Sequential(nn.Embedding(10, 3),
+                                              nn.LSTM(3, 4, {num_layers = 2, batch_first = true}),
+                                              nn.ReLU(), nn.Linear(4, 2))))
   end)
 
   it("Dropout is active only in train mode", function()

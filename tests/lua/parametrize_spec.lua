@@ -128,11 +128,12 @@ ParametrizedAffine(
   bias: Parameter {2} float64
   (parametrizations): ModuleDict(
     (weight): ParametrizationList(
-      original: Parameter {2,2} float64
+      original: Parameter {2, 2} float64
       (1): Symmetric()
     )
   )
-)]], tostring(m))
+)
+-- 6 parameters]], tostring(m))
   end)
 end)
 

@@ -200,6 +200,97 @@ describe("repl.candidates", function()
   it("does not complete after a call or a number", function()
     assert.same({}, (repl.candidates("f().x")))
     assert.same({}, (repl.candidates("12")))
+    _G.repl_spec_f = function() return {abc = 1} end
+    assert.same({}, (repl.candidates("repl_spec_f().a")))
+    assert.same({}, (repl.candidates("repl_spec_f():a")))
+    assert.same({}, (repl.candidates("repl_spec_f{}.a")))
+    assert.same({}, (repl.candidates("repl_spec_f'x'.a")))
+    assert.same({}, (repl.candidates("lg.zeros(3):su")))
+    assert.same({}, (repl.candidates("1.5")))
+    assert.same({}, (repl.candidates("('x'):up")))
+    _G.repl_spec_f = nil
+  end)
+
+  it("hides names starting with '_' unless the prefix does", function()
+    _G.repl_spec_p = {_private = 1, __meta = 2, public = 3}
+    assert.same({"public"}, (repl.candidates("repl_spec_p.")))
+    assert.same({"_private"}, (repl.candidates("repl_spec_p._")))
+    assert.same({"__meta"}, (repl.candidates("repl_spec_p.__")))
+    _G.repl_spec_p = nil
+    local saved_lg = rawget(_G, "lg")
+    _G.lg = lg
+    local all = repl.candidates("lg.")
+    for _, name in ipairs(all) do assert.are_not.equal("_", name:sub(1, 1), name) end
+    assert.truthy(has(all, "tensor"))
+    assert.truthy(has(repl.candidates("lg._"), "_VERSION"))
+    _G.lg = saved_lg
+    local F = require "luagrad.nn.functional"
+    _G.repl_spec_F = F
+    assert.falsy(has(repl.candidates("repl_spec_F."), "_optional_args"))
+    assert.truthy(has(repl.candidates("repl_spec_F._"), "_optional_args"))
+    _G.repl_spec_F = nil
+  end)
+
+  it("lists nn's layers before they are loaded, and loads one only to complete it", function()
+    local nn = require "luagrad.nn"
+    _G.repl_spec_nn = nn
+    local names = repl.candidates("repl_spec_nn.")
+    for _, name in ipairs({"Linear", "LSTM", "GRU", "Conv2d", "MSELoss", "functional", "F",
+                           "Sequential", "Module"}) do
+      assert.truthy(has(names, name), name)
+    end
+    assert.same({"GRU"}, (repl.candidates("repl_spec_nn.GR")))
+    repl.candidates("repl_spec_nn.Mul") -- listing loads nothing
+    assert.is_nil(rawget(nn, "MultiheadAttention"))
+    assert.is_nil(package.loaded["luagrad.nn.layers.attention"])
+    -- a unique lazy name is loaded to learn that it is callable
+    assert.equal("iheadAttention(", (repl.complete("repl_spec_nn.Mult")))
+    assert.is_not_nil(rawget(nn, "MultiheadAttention"))
+    _G.repl_spec_nn = nil
+  end)
+
+  it("completes after indexes with numbers and strings", function()
+    local nn = require "luagrad.nn"
+    _G.repl_spec_net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    assert.truthy(has(repl.candidates("repl_spec_net[1]."), "weight"))
+    assert.same({"out_features"}, (repl.candidates("repl_spec_net[1].out_")))
+    assert.same({"forward"}, (repl.candidates("x = repl_spec_net[ 2 ]:forw")))
+    assert.same({}, (repl.candidates("repl_spec_net[-1.0 + 3]:forw"))) -- an expression
+    assert.truthy(has(repl.candidates("repl_spec_net[1].weight:"), "sum"))
+    _G.repl_spec_net = nil
+    _G.repl_spec_d = {["a.b"] = {deep = {leaf_x = 1}}, [2] = {two = 2}}
+    assert.same({"leaf_x"}, (repl.candidates('repl_spec_d["a.b"].deep.le')))
+    assert.same({"leaf_x"}, (repl.candidates("repl_spec_d['a.b'].deep.le")))
+    assert.same({"two"}, (repl.candidates("repl_spec_d[2].t")))
+    assert.same({}, (repl.candidates("repl_spec_d[k].t")))      -- a variable key
+    assert.same({}, (repl.candidates("repl_spec_d[3].t")))      -- nothing there
+    _G.repl_spec_d = nil
+    _G.repl_spec_t = lg.ones(2, 3)
+    assert.truthy(has(repl.candidates("repl_spec_t[2]:"), "sum"))
+    assert.truthy(has(repl.candidates("repl_spec_t[-1]:"), "sum"))
+    assert.same({}, (repl.candidates("repl_spec_t[{1, 2}]:"))) -- a table: an expression
+    assert.same({}, (repl.candidates("repl_spec_t.shape."))) -- an array: no names
+    _G.repl_spec_t = nil
+  end)
+
+  it("never runs a user's __index function to evaluate the prefix", function()
+    local calls = 0
+    local proxy = setmetatable({}, {__index = function(_, k)
+      calls = calls + 1
+      return {inner_name = k}
+    end})
+    _G.repl_spec_proxy = proxy
+    assert.same({}, (repl.candidates("repl_spec_proxy.anything.inn")))
+    assert.same({}, (repl.candidates("repl_spec_proxy[1].inn")))
+    repl.complete("repl_spec_proxy.anything.inn")
+    assert.equal(0, calls)
+    -- raw fields and __index tables still work
+    local Base = {method_x = function() end}
+    _G.repl_spec_proxy = setmetatable({child = setmetatable({}, {__index = Base})},
+                                      {__index = function() calls = calls + 1 end})
+    assert.same({"method_x"}, (repl.candidates("repl_spec_proxy.child:meth")))
+    assert.equal(0, calls)
+    _G.repl_spec_proxy = nil
   end)
 end)
 
@@ -269,7 +360,7 @@ describe("the REPL on piped input", function()
   it("reads multi-line chunks and goes on after errors", function()
     local out, code = pipe_repl("function f(a)\n  return a * 2\nend\n"
                                 .. "error('boom')\nf(21)\nx = = 1\n{\n3}\n")
-    assert.equal(0, code)
+    assert.equal(1, code) -- the chunks after the errors ran, then exit 1
     assert.truthy(out:find("^stdin:1: boom\nstack traceback:\n"), out)
     assert.truthy(out:find("\n42\nstdin:1: unexpected symbol near '='\n{3}\n$"),
                   out)
@@ -284,6 +375,25 @@ describe("the REPL on piped input", function()
     assert.falsy(out:find("not reached", 1, true))
   end)
 
+  it("exits non-zero when any chunk failed, 0 when none did", function()
+    local cases = {
+      {"error('e')\n", 1},                  -- a runtime error
+      {"print(1)\nerror('e')\nprint(2)\n", 1}, -- the rest still runs
+      {"x = = 1\n", 1},                     -- a syntax error
+      {":bogus\n", 1},                      -- an unknown command
+      {"error('e')\n:quit\n", 1},           -- :quit keeps the failure
+      {"print(1)\n:quit\n", 0},
+      {"x = 1\nx\n", 0},
+    }
+    for _, case in ipairs(cases) do
+      local out, code = pipe_repl(case[1])
+      assert.equal(case[2], code, case[1] .. " -> " .. out)
+    end
+    local out, code = pipe_repl("print('a')\nerror('boom')\nprint('b')\n")
+    assert.equal(1, code)
+    assert.truthy(out:find("^a\nstdin:1: boom\n.*\nb\n$"), out)
+  end)
+
   it("has nn, F, func and optim at the prompt without errors", function()
     local out, code = pipe_repl("type(nn), type(F), type(func), type(optim)\n")
     assert.equal(0, code)
@@ -294,7 +404,7 @@ describe("the REPL on piped input", function()
 
   it("reports an unfinished chunk at the end of input", function()
     local out, code = pipe_repl("function f(\n")
-    assert.equal(0, code)
+    assert.equal(1, code)
     assert.truthy(out:find("<eof>", 1, true), out)
   end)
 end)

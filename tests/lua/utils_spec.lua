@@ -155,7 +155,7 @@ describe("progress", function()
   end)
 
   it("rejects bad arguments", function()
-    assert.error_matches(function() utils.progress(loader, {dsc = "x"}) end, "unknown option 'dsc'")
+    assert.error_matches(function() utils.progress(loader, {dsc = "x"}) end, 'unknown option "dsc"')
     assert.error_matches(function() utils.progress(-1) end, "non%-negative integer")
     assert.error_matches(function() utils.progress("x") end, "expected a loader")
     local bar = utils.progress(nil, {out = function() end})

@@ -3,6 +3,8 @@
 -- hold them at integer keys 1..n (`seq[2]`, `#seq`, `ipairs(list)`; dotted
 -- names "1", "2", ...), ModuleDict at string keys.
 local M = require "luagrad.nn.module"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local Module, is_module, class_name = M.Module, M.is_module, M.class_name
 
@@ -10,7 +12,7 @@ local containers = {}
 
 local function check_child(fname, i, m)
   if not is_module(m) then
-    error(string.format("%s: expected a Module at position %d, got %s", fname, i, type(m)), 3)
+    raise(string.format("%s: expected a Module at position %d, got %s", fname, i, check.typename(m)))
   end
 end
 
@@ -51,7 +53,7 @@ local function define_list_methods(class)
   --- extend(modules): appends each module of an array; returns self.
   function class:extend(modules)
     if type(modules) ~= "table" or is_module(modules) and getmetatable(modules) ~= class then
-      error(class.__name .. ":extend: expected an array of modules, got " .. type(modules), 2)
+      raise(class.__name .. ":extend: expected an array of modules, got " .. check.typename(modules))
     end
     local list = {}
     for i = 1, #modules do list[i] = modules[i] end
@@ -62,7 +64,7 @@ local function define_list_methods(class)
   function class:insert(i, m)
     local n = #self
     if math.type(i) ~= "integer" or i < 1 or i > n + 1 then
-      error(string.format("%s:insert: expected a position in 1..%d, got %s", class.__name, n + 1, tostring(i)), 2)
+      raise(string.format("%s:insert: expected a position in 1..%d, got %s", class.__name, n + 1, tostring(i)))
     end
     check_child(class.__name .. ":insert", i, m)
     for k = n, i, -1 do rawset(self, k + 1, rawget(self, k)) end
@@ -76,7 +78,7 @@ local function define_list_methods(class)
     local n = #self
     i = i or n
     if math.type(i) ~= "integer" or i < 1 or i > n then
-      error(string.format("%s:pop: expected a position in 1..%d, got %s", class.__name, n, tostring(i)), 2)
+      raise(string.format("%s:pop: expected a position in 1..%d, got %s", class.__name, n, tostring(i)))
     end
     local m = rawget(self, i)
     for k = i, n - 1 do rawset(self, k, rawget(self, k + 1)) end
@@ -142,14 +144,14 @@ define_list_methods(ModuleList)
 function ModuleList:init(modules)
   if modules ~= nil then
     if type(modules) ~= "table" or is_module(modules) then
-      error("ModuleList: expected an array of modules, got " .. type(modules), 3)
+      raise("ModuleList: expected an array of modules, got " .. check.typename(modules))
     end
     append_all(self, "ModuleList", modules)
   end
 end
 
 function ModuleList:forward()
-  error("ModuleList: has no forward; iterate over it (for i, m in ipairs(list))", 2)
+  raise("ModuleList: has no forward; iterate over it (for i, m in ipairs(list))")
 end
 
 ---------------------------------------------------------------------------
@@ -168,15 +170,15 @@ end
 --- set(name, m): adds or replaces child name.
 function ModuleDict:set(name, m)
   if type(name) ~= "string" then
-    error("ModuleDict:set: expected a string name, got " .. type(name), 2)
+    raise("ModuleDict:set: expected a string name, got " .. check.typename(name))
   end
   if not is_module(m) then
-    error("ModuleDict:set: expected a Module for '" .. name .. "', got " .. type(m), 2)
+    raise("ModuleDict:set: expected a Module for '" .. name .. "', got " .. check.typename(m))
   end
   local reg = M.registry_of(self)
   if reg.kind[name] == nil then
     if rawget(self, name) ~= nil or ModuleDict[name] ~= nil then
-      error("ModuleDict:set: the name '" .. name .. "' is taken by a field or method of ModuleDict", 2)
+      raise("ModuleDict:set: the name '" .. name .. "' is taken by a field or method of ModuleDict")
     end
     self:register_module(name, m)
   else
@@ -189,7 +191,7 @@ end
 --- name) or of an array of {name, module} pairs (in order).
 function ModuleDict:update(modules)
   if type(modules) ~= "table" or is_module(modules) then
-    error("ModuleDict:update: expected a table of modules, got " .. type(modules), 2)
+    raise("ModuleDict:update: expected a table of modules, got " .. check.typename(modules))
   end
   if modules[1] ~= nil then
     for _, pair in ipairs(modules) do self:set(pair[1], pair[2]) end
@@ -223,7 +225,7 @@ end
 function ModuleDict:values() return self:children() end
 
 function ModuleDict:forward()
-  error("ModuleDict: has no forward; index it by name", 2)
+  raise("ModuleDict: has no forward; index it by name")
 end
 
 return containers

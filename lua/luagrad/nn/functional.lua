@@ -14,6 +14,8 @@
 -- (lua/binding/ops_nn_loss.c, ops_nn_conv.c); everything else is composed
 -- from differentiable tensor ops, so gradients of gradients work.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local F = {}
 
@@ -22,60 +24,21 @@ local F = {}
 
 local is_tensor = lg.is_tensor
 
--- Whether v is a trailing options table (a plain table without array part).
-local function is_options(v)
-  return type(v) == "table" and not is_tensor(v) and rawlen(v) == 0
-end
-
--- Builds a parser for the optional arguments of fname: names in PyTorch's
--- positional order, defaults a table of their default values. The parser
--- takes the optional arguments (...) and returns a table name -> value.
-local function optional_args(fname, names, defaults)
-  local known = {}
-  for i, n in ipairs(names) do known[n] = i end
-  local expected = table.concat(names, ", ")
-  return function(...)
-    local n = select("#", ...)
-    local o = {}
-    for k, v in pairs(defaults) do o[k] = v end
-    if n > 0 then
-      local last = select(n, ...)
-      if is_options(last) then
-        for k, v in pairs(last) do
-          if not known[k] then
-            error(string.format("%s: unknown option '%s' (expected one of: %s)",
-                                fname, tostring(k), expected), 3)
-          end
-          o[k] = v
-        end
-        n = n - 1
-      end
-    end
-    if n > #names then
-      error(string.format("%s: expected at most %d optional arguments (%s), got %d",
-                          fname, #names, expected, n), 3)
-    end
-    for i = 1, n do
-      local v = select(i, ...)
-      if v ~= nil then o[names[i]] = v end
-    end
-    return o
-  end
-end
+local is_options, optional_args = check.is_options, check.optional_args
 F._optional_args = optional_args
 
 local function check_tensor(v, fname, what)
   if not is_tensor(v) then
-    error(string.format("%s: expected a tensor as %s, got %s", fname, what,
-                        type(v)), 3)
+    raise(string.format("%s: expected a tensor as %s, got %s", fname, what,
+                        check.typename(v)))
   end
   return v
 end
 
 local function check_optional_tensor(v, fname, what)
   if v ~= nil and not is_tensor(v) then
-    error(string.format("%s: expected a tensor or nil as %s, got %s", fname, what,
-                        type(v)), 3)
+    raise(string.format("%s: expected a tensor or nil as %s, got %s", fname, what,
+                        check.typename(v)))
   end
   return v
 end
@@ -95,8 +58,8 @@ local function tuple(v, n, fname, what)
     end
     if #out == n then return out end
   end
-  error(string.format("%s: expected %s as an integer or a table of %d integers, got %s",
-                      fname, what, n, type(v) == "table" and "a table" or tostring(v)), 3)
+  raise(string.format("%s: expected %s as an integer or a table of %d integers, got %s",
+                      fname, what, n, check.typename(v) == "table" and "a table" or tostring(v)))
 end
 F._tuple = tuple
 
@@ -106,14 +69,14 @@ local function reduce(loss, reduction, fname)
   if reduction == "mean" then return loss:mean() end
   if reduction == "sum" then return loss:sum() end
   if reduction == "none" then return loss end
-  error(string.format("%s: expected reduction 'mean', 'sum' or 'none', got %s",
-                      fname, tostring(reduction)), 3)
+  raise(string.format("%s: expected reduction 'mean', 'sum' or 'none', got %s",
+                      fname, tostring(reduction)))
 end
 
 local function check_reduction(reduction, fname)
   if not REDUCTIONS[reduction] then
-    error(string.format("%s: expected reduction 'mean', 'sum' or 'none', got %s",
-                        fname, tostring(reduction)), 3)
+    raise(string.format("%s: expected reduction 'mean', 'sum' or 'none', got %s",
+                        fname, tostring(reduction)))
   end
 end
 
@@ -121,17 +84,13 @@ end
 local function raw(name, fname)
   local f = lg[name]
   if not f then
-    error(string.format("%s: the fused kernel lg.%s is not built into this luagrad",
-                        fname, name), 3)
+    raise(string.format("%s: the fused kernel lg.%s is not built into this luagrad",
+                        fname, name))
   end
   return f
 end
 
-local function shape_of(t)
-  local s, out = t.shape, {}
-  for i = 1, #s do out[i] = s[i] end
-  return out
-end
+local shape_of = require("luagrad.check").shape_of
 
 ---------------------------------------------------------------------------
 -- linear layers
@@ -153,12 +112,12 @@ function F.bilinear(x1, x2, weight, bias)
   check_tensor(weight, "bilinear", "weight")
   check_optional_tensor(bias, "bilinear", "bias")
   if weight:dim() ~= 3 then
-    error("bilinear: expected a 3-D weight (out, in1, in2), got " .. weight:dim() .. "-D", 2)
+    raise("bilinear: expected a 3-D weight (out, in1, in2), got " .. weight:dim() .. "-D")
   end
   local out, in1, in2 = weight:size(1), weight:size(2), weight:size(3)
   if x1:size(-1) ~= in1 or x2:size(-1) ~= in2 then
-    error(string.format("bilinear: expected inputs with last sizes %d and %d, got %d and %d",
-                        in1, in2, x1:size(-1), x2:size(-1)), 2)
+    raise(string.format("bilinear: expected inputs with last sizes %d and %d, got %d and %d",
+                        in1, in2, x1:size(-1), x2:size(-1)))
   end
   -- (..., in1) @ (in1, out*in2) -> (..., out, in2), then contract with x2
   local w = weight:permute(2, 1, 3):reshape(in1, out * in2)
@@ -183,14 +142,14 @@ local function conv_padding(padding, kernel, dilation, stride, fname)
   if padding == "same" then
     for i = 1, #kernel do
       if stride[i] ~= 1 then
-        error(fname .. ": padding='same' is not supported for strided convolutions", 3)
+        raise(fname .. ": padding='same' is not supported for strided convolutions")
       end
     end
     local p = {}
     for i = 1, #kernel do
       local total = dilation[i] * (kernel[i] - 1)
       if total % 2 ~= 0 then
-        error(fname .. ": padding='same' needs an even total padding (odd kernel or even dilation)", 3)
+        raise(fname .. ": padding='same' needs an even total padding (odd kernel or even dilation)")
       end
       p[i] = total // 2
     end
@@ -203,8 +162,8 @@ end
 local function batchify(x, expected_dim, fname, layout)
   if x:dim() == expected_dim then return x, false end
   if x:dim() == expected_dim - 1 then return x:unsqueeze(1), true end
-  error(string.format("%s: expected a %d-D %s or %d-D unbatched input, got %d-D",
-                      fname, expected_dim, layout, expected_dim - 1, x:dim()), 3)
+  raise(string.format("%s: expected a %d-D %s or %d-D unbatched input, got %d-D",
+                      fname, expected_dim, layout, expected_dim - 1, x:dim()))
 end
 
 --- conv2d(x, weight[, bias, stride, padding, dilation, groups]):
@@ -238,7 +197,7 @@ function F.conv1d(x, weight, ...)
   local o = conv1d_args(...)
   local xb, unbatched = batchify(x, 3, "conv1d", "(N,C,L)")
   if weight:dim() ~= 3 then
-    error("conv1d: expected a 3-D weight (O,C/groups,k), got " .. weight:dim() .. "-D", 2)
+    raise("conv1d: expected a 3-D weight (O,C/groups,k), got " .. weight:dim() .. "-D")
   end
   local stride = tuple(o.stride, 1, "conv1d", "stride")
   local dilation = tuple(o.dilation, 1, "conv1d", "dilation")
@@ -357,16 +316,16 @@ function F.batch_norm(x, running_mean, running_var, ...)
   check_optional_tensor(o.weight, "batch_norm", "weight")
   check_optional_tensor(o.bias, "batch_norm", "bias")
   if x:dim() < 2 then
-    error("batch_norm: expected an input of at least 2 dims (N,C,...), got " .. x:dim() .. "-D", 2)
+    raise("batch_norm: expected an input of at least 2 dims (N,C,...), got " .. x:dim() .. "-D")
   end
   if not o.training and not (running_mean and running_var) then
-    error("batch_norm: running_mean and running_var are required when training is false", 2)
+    raise("batch_norm: running_mean and running_var are required when training is false")
   end
   if o.training then
     local count = x:numel() // x:size(2)
     if count <= 1 then
-      error(string.format("batch_norm: expected more than 1 value per channel when training, got input of shape {%s}",
-                          table.concat(shape_of(x), ",")), 2)
+      raise(string.format("batch_norm: expected more than 1 value per channel when training, got input of shape {%s}",
+                          table.concat(shape_of(x), ",")))
     end
   end
   return raw("_batch_norm", "batch_norm")(x, running_mean, running_var, o.weight, o.bias,
@@ -384,8 +343,8 @@ function F.layer_norm(x, normalized_shape, ...)
   check_optional_tensor(o.bias, "layer_norm", "bias")
   if type(normalized_shape) == "number" then normalized_shape = {normalized_shape} end
   if type(normalized_shape) ~= "table" or is_tensor(normalized_shape) then
-    error("layer_norm: expected normalized_shape as an integer or a table of integers, got " ..
-          type(normalized_shape), 2)
+    raise("layer_norm: expected normalized_shape as an integer or a table of integers, got " ..
+          check.typename(normalized_shape))
   end
   local k = #normalized_shape
   local ok = k >= 1 and k <= x:dim()
@@ -394,8 +353,8 @@ function F.layer_norm(x, normalized_shape, ...)
     ok = x:size(x:dim() - k + i) == normalized_shape[i]
   end
   if not ok then
-    error(string.format("layer_norm: normalized_shape {%s} does not match the trailing dims of an input of shape {%s}",
-                        table.concat(normalized_shape, ","), table.concat(shape_of(x), ",")), 2)
+    raise(string.format("layer_norm: normalized_shape {%s} does not match the trailing dims of an input of shape {%s}",
+                        table.concat(normalized_shape, ","), table.concat(shape_of(x), ",")))
   end
   return raw("_layer_norm", "layer_norm")(x, normalized_shape, o.weight, o.bias, o.eps)
 end
@@ -410,8 +369,8 @@ function F.group_norm(x, num_groups, ...)
   check_optional_tensor(o.weight, "group_norm", "weight")
   check_optional_tensor(o.bias, "group_norm", "bias")
   if x:dim() < 2 or type(num_groups) ~= "number" or num_groups < 1 or x:size(2) % num_groups ~= 0 then
-    error(string.format("group_norm: expected an input (N,C,...) with C divisible by num_groups, got shape {%s} and num_groups %s",
-                        table.concat(shape_of(x), ","), tostring(num_groups)), 2)
+    raise(string.format("group_norm: expected an input (N,C,...) with C divisible by num_groups, got shape {%s} and num_groups %s",
+                        table.concat(shape_of(x), ","), tostring(num_groups)))
   end
   return raw("_group_norm", "group_norm")(x, num_groups, o.weight, o.bias, o.eps)
 end
@@ -429,10 +388,10 @@ function F.embedding(ids, weight, ...)
   check_tensor(weight, "embedding", "weight")
   local o = embedding_args(...)
   if ids.dtype ~= "int64" and ids.dtype ~= "int32" then
-    error("embedding: expected an integer tensor of ids (int64), got " .. ids.dtype, 2)
+    raise("embedding: expected an integer tensor of ids (int64), got " .. ids.dtype)
   end
   if weight:dim() ~= 2 then
-    error("embedding: expected a 2-D weight (num_embeddings, dim), got " .. weight:dim() .. "-D", 2)
+    raise("embedding: expected a 2-D weight (num_embeddings, dim), got " .. weight:dim() .. "-D")
   end
   local shape = shape_of(ids)
   shape[#shape + 1] = weight:size(2)
@@ -459,7 +418,7 @@ function F.dropout(x, ...)
   local o = dropout_args(...)
   local p = o.p
   if type(p) ~= "number" or p < 0 or p > 1 then
-    error("dropout: expected a probability p in [0, 1], got " .. tostring(p), 2)
+    raise("dropout: expected a probability p in [0, 1], got " .. tostring(p))
   end
   if not o.training or p == 0 then return x end
   if p == 1 then return x * 0 end
@@ -476,7 +435,9 @@ function F.relu(x) return check_tensor(x, "relu", "input"):relu() end
 --- leaky_relu(x[, negative_slope = 0.01])
 function F.leaky_relu(x, negative_slope)
   check_tensor(x, "leaky_relu", "input")
-  if is_options(negative_slope) then negative_slope = negative_slope.negative_slope end
+  if is_options(negative_slope) then
+    negative_slope = check.options("leaky_relu", negative_slope, {negative_slope = true}).negative_slope
+  end
   negative_slope = negative_slope or 0.01
   return lg.where(x:gt(0), x, x * negative_slope)
 end
@@ -484,14 +445,16 @@ end
 --- gelu(x[, approximate = "none"]): "tanh" uses the tanh approximation.
 function F.gelu(x, approximate)
   check_tensor(x, "gelu", "input")
-  if is_options(approximate) then approximate = approximate.approximate end
+  if is_options(approximate) then
+    approximate = check.options("gelu", approximate, {approximate = true}).approximate
+  end
   approximate = approximate or "none"
   if approximate == "none" then return x:gelu() end
   if approximate == "tanh" then
     local inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
     return x * 0.5 * (inner:tanh() + 1)
   end
-  error("gelu: expected approximate 'none' or 'tanh', got " .. tostring(approximate), 2)
+  raise("gelu: expected approximate 'none' or 'tanh', got " .. tostring(approximate))
 end
 
 --- silu(x)
@@ -521,7 +484,7 @@ local function softmax_dim(x, dim, fname)
     return (n == 0 or n == 1 or n == 3) and 1 or 2
   end
   if type(dim) ~= "number" then
-    error(fname .. ": expected dim as an integer, got " .. type(dim), 3)
+    raise(fname .. ": expected dim as an integer, got " .. check.typename(dim))
   end
   return dim
 end
@@ -529,14 +492,18 @@ end
 --- softmax(x, dim): along the 1-based dim.
 function F.softmax(x, dim)
   check_tensor(x, "softmax", "input")
-  if is_options(dim) then dim = dim.dim end
+  if is_options(dim) then
+    dim = check.options("softmax", dim, {dim = true}).dim
+  end
   return raw("_softmax", "softmax")(x, softmax_dim(x, dim, "softmax"))
 end
 
 --- log_softmax(x, dim): along the 1-based dim.
 function F.log_softmax(x, dim)
   check_tensor(x, "log_softmax", "input")
-  if is_options(dim) then dim = dim.dim end
+  if is_options(dim) then
+    dim = check.options("log_softmax", dim, {dim = true}).dim
+  end
   return raw("_log_softmax", "log_softmax")(x, softmax_dim(x, dim, "log_softmax"))
 end
 
@@ -548,8 +515,8 @@ local function check_pair(input, target, fname)
   check_tensor(target, fname, "target")
   local a, b = shape_of(input), shape_of(target)
   if table.concat(a, ",") ~= table.concat(b, ",") then
-    error(string.format("%s: expected input and target of the same shape, got {%s} and {%s}",
-                        fname, table.concat(a, ","), table.concat(b, ",")), 3)
+    raise(string.format("%s: expected input and target of the same shape, got {%s} and {%s}",
+                        fname, table.concat(a, ","), table.concat(b, ",")))
   end
 end
 
@@ -614,13 +581,13 @@ function F.cross_entropy(input, target, ...)
   check_reduction(o.reduction, "cross_entropy")
   local ls = o.label_smoothing
   if type(ls) ~= "number" or ls < 0 or ls > 1 then
-    error("cross_entropy: expected label_smoothing in [0, 1], got " .. tostring(ls), 2)
+    raise("cross_entropy: expected label_smoothing in [0, 1], got " .. tostring(ls))
   end
   if target.dtype ~= "int64" and target.dtype ~= "int32" then
     if target:dim() ~= input:dim() then
-      error(string.format("cross_entropy: expected int64 class indices or probabilities of the input's shape {%s}, got a %s target of shape {%s}",
+      raise(string.format("cross_entropy: expected int64 class indices or probabilities of the input's shape {%s}, got a %s target of shape {%s}",
                           table.concat(shape_of(input), ","), target.dtype,
-                          table.concat(shape_of(target), ",")), 2)
+                          table.concat(shape_of(target), ",")))
     end
     check_pair(input, target, "cross_entropy")
   end
@@ -640,7 +607,7 @@ function F.nll_loss(input, target, ...)
   check_optional_tensor(o.weight, "nll_loss", "weight")
   check_reduction(o.reduction, "nll_loss")
   if target.dtype ~= "int64" and target.dtype ~= "int32" then
-    error("nll_loss: expected int64 class indices as target, got " .. target.dtype, 2)
+    raise("nll_loss: expected int64 class indices as target, got " .. target.dtype)
   end
   return raw("_nll_loss", "nll_loss")(input, target, o.weight, o.reduction, o.ignore_index)
 end

@@ -16,6 +16,7 @@
 --   * `nn.functional` is lua/luagrad/nn/functional.lua, loaded on first use.
 -- `nn.Linear` and the other layer names are looked up in that table on first
 -- use and then cached as plain fields of nn. A name nn does not know is nil.
+-- The metatable's __lazy_keys lists those names for Tab completion.
 local module = require "luagrad.nn.module"
 local containers = require "luagrad.nn.containers"
 
@@ -33,6 +34,16 @@ nn.utils = require "luagrad.nn.utils"
 
 local layers -- the registry of layer classes, loaded on first use
 
+-- The layer index (it loads no layer file), or nil while there is none.
+local function layer_index()
+  if layers == nil then
+    -- absent only while the layer files are not written yet
+    if not package.searchpath("luagrad.nn.layers", package.path) then return nil end
+    layers = require "luagrad.nn.layers"
+  end
+  return layers
+end
+
 setmetatable(nn, {
   __index = function(self, key)
     if key == "functional" or key == "F" then
@@ -41,16 +52,21 @@ setmetatable(nn, {
       rawset(self, "F", functional)
       return functional
     end
-    if type(key) ~= "string" then return nil end
-    if layers == nil then
-      -- absent only while the layer files are not written yet
-      if not package.searchpath("luagrad.nn.layers", package.path) then return nil end
-      layers = require "luagrad.nn.layers"
-    end
+    if type(key) ~= "string" or layer_index() == nil then return nil end
     local class = layers[key]
     if type(class) ~= "table" or not class.__is_module_class then return nil end -- helpers of the index
     rawset(self, key, class)
     return class
+  end,
+  -- The names __index loads, name -> module, for the REPL's completion
+  -- (the __lazy_keys protocol of luagrad.repl): nothing is loaded.
+  __lazy_keys = function()
+    local keys = {functional = "luagrad.nn.functional", F = "luagrad.nn.functional"}
+    if layer_index() == nil then return keys end
+    for _, name in ipairs(layers.names()) do
+      keys[name] = "luagrad.nn.layers." .. layers.family(name)
+    end
+    return keys
   end,
 })
 

@@ -4,33 +4,25 @@
 -- trailing options table or positional arguments in PyTorch's order:
 -- `kaiming_uniform_(w, math.sqrt(5))` equals `kaiming_uniform_(w, {a = math.sqrt(5)})`.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local init = {}
 
 local function check_tensor(fname, t)
   if not lg.is_tensor(t) then
-    error(fname .. ": expected a tensor, got " .. type(t), 3)
+    raise(fname .. ": expected a tensor, got " .. check.typename(t))
   end
 end
 
--- Positional arguments (names in order) or one options table, with defaults.
-local function arguments(names, defaults, ...)
-  local first = ...
+-- The optional arguments of fname: positional (names in order) and/or one
+-- trailing options table, with defaults (check.optional_args), as values.
+local function arguments(fname, names, defaults, ...)
+  local by_name = {}
+  for i, name in ipairs(names) do by_name[name] = defaults[i] end
+  local o = check.optional_args(fname, names, by_name)(...)
   local out = {}
-  if type(first) == "table" then
-    for i, name in ipairs(names) do
-      local v = first[name]
-      if v == nil then v = defaults[i] end
-      out[i] = v
-    end
-  else
-    local given = table.pack(...)
-    for i = 1, #names do
-      local v = given[i]
-      if v == nil then v = defaults[i] end
-      out[i] = v
-    end
-  end
+  for i, name in ipairs(names) do out[i] = o[name] end
   return table.unpack(out, 1, #names)
 end
 
@@ -40,11 +32,7 @@ local function fill_with(t, value)
   return t
 end
 
-local function shape_of(t)
-  local s, out = t.shape, {}
-  for i = 1, #s do out[i] = s[i] end
-  return out
-end
+local shape_of = require("luagrad.check").shape_of
 
 --- calculate_gain(nonlinearity, param) as torch.nn.init.calculate_gain.
 function init.calculate_gain(nonlinearity, param)
@@ -58,12 +46,12 @@ function init.calculate_gain(nonlinearity, param)
     local slope = param
     if slope == nil then slope = 0.01 end
     if type(slope) ~= "number" then
-      error("calculate_gain: expected a number negative_slope, got " .. type(slope), 2)
+      raise("calculate_gain: expected a number negative_slope, got " .. check.typename(slope))
     end
     return math.sqrt(2 / (1 + slope * slope))
   end
   if nonlinearity == "selu" then return 3 / 4 end
-  error("calculate_gain: unsupported nonlinearity " .. tostring(nonlinearity), 2)
+  raise("calculate_gain: unsupported nonlinearity " .. tostring(nonlinearity))
 end
 
 --- calculate_fan_in_and_fan_out(t) returns fan_in, fan_out: size(2) and
@@ -72,8 +60,8 @@ function init.calculate_fan_in_and_fan_out(t)
   check_tensor("calculate_fan_in_and_fan_out", t)
   local shape = shape_of(t)
   if #shape < 2 then
-    error("calculate_fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer than 2 dimensions, got shape {"
-          .. table.concat(shape, ",") .. "}", 3)
+    raise("calculate_fan_in_and_fan_out: fan in and fan out can not be computed for a tensor with fewer than 2 dimensions, got shape {"
+          .. table.concat(shape, ",") .. "}")
   end
   local receptive = 1
   for d = 3, #shape do receptive = receptive * shape[d] end
@@ -83,14 +71,14 @@ end
 --- uniform_(t, a = 0, b = 1): values drawn uniformly from [a, b).
 function init.uniform_(t, ...)
   check_tensor("uniform_", t)
-  local a, b = arguments({"a", "b"}, {0, 1}, ...)
+  local a, b = arguments("uniform_", {"a", "b"}, {0, 1}, ...)
   return fill_with(t, lg.rand(shape_of(t), {dtype = t.dtype}) * (b - a) + a)
 end
 
 --- normal_(t, mean = 0, std = 1): values drawn from N(mean, std^2).
 function init.normal_(t, ...)
   check_tensor("normal_", t)
-  local mean, std = arguments({"mean", "std"}, {0, 1}, ...)
+  local mean, std = arguments("normal_", {"mean", "std"}, {0, 1}, ...)
   return fill_with(t, lg.randn(shape_of(t), {dtype = t.dtype}) * std + mean)
 end
 
@@ -98,7 +86,7 @@ end
 function init.constant_(t, val)
   check_tensor("constant_", t)
   if type(val) ~= "number" then
-    error("constant_: expected a number value, got " .. type(val), 2)
+    raise("constant_: expected a number value, got " .. check.typename(val))
   end
   lg.no_grad(function() t:fill_(val) end)
   return t
@@ -117,7 +105,7 @@ end
 --- xavier_uniform_(t, gain = 1): U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
 function init.xavier_uniform_(t, ...)
   check_tensor("xavier_uniform_", t)
-  local gain = arguments({"gain"}, {1}, ...)
+  local gain = arguments("xavier_uniform_", {"gain"}, {1}, ...)
   local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
   local a = math.sqrt(3) * gain * math.sqrt(2 / (fan_in + fan_out))
   return init.uniform_(t, -a, a)
@@ -126,7 +114,7 @@ end
 --- xavier_normal_(t, gain = 1): N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
 function init.xavier_normal_(t, ...)
   check_tensor("xavier_normal_", t)
-  local gain = arguments({"gain"}, {1}, ...)
+  local gain = arguments("xavier_normal_", {"gain"}, {1}, ...)
   local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
   return init.normal_(t, 0, gain * math.sqrt(2 / (fan_in + fan_out)))
 end
@@ -134,7 +122,7 @@ end
 -- std = gain / sqrt(fan) of the kaiming initialisers.
 local function kaiming_std(fname, t, a, mode, nonlinearity)
   if mode ~= "fan_in" and mode ~= "fan_out" then
-    error(fname .. ": expected mode \"fan_in\" or \"fan_out\", got " .. tostring(mode), 3)
+    raise(fname .. ": expected mode \"fan_in\" or \"fan_out\", got " .. tostring(mode))
   end
   local fan_in, fan_out = init.calculate_fan_in_and_fan_out(t)
   local fan = mode == "fan_in" and fan_in or fan_out
@@ -145,7 +133,7 @@ end
 --- U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan).
 function init.kaiming_uniform_(t, ...)
   check_tensor("kaiming_uniform_", t)
-  local a, mode, nonlinearity = arguments({"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
+  local a, mode, nonlinearity = arguments("kaiming_uniform_", {"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
   local bound = math.sqrt(3) * kaiming_std("kaiming_uniform_", t, a, mode, nonlinearity)
   return init.uniform_(t, -bound, bound)
 end
@@ -154,7 +142,7 @@ end
 --- N(0, std^2), std = gain / sqrt(fan).
 function init.kaiming_normal_(t, ...)
   check_tensor("kaiming_normal_", t)
-  local a, mode, nonlinearity = arguments({"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
+  local a, mode, nonlinearity = arguments("kaiming_normal_", {"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
   return init.normal_(t, 0, kaiming_std("kaiming_normal_", t, a, mode, nonlinearity))
 end
 
@@ -180,11 +168,11 @@ end
 --- factorisation of a normal random matrix (t viewed as size(1) x rest).
 function init.orthogonal_(t, ...)
   check_tensor("orthogonal_", t)
-  local gain = arguments({"gain"}, {1}, ...)
+  local gain = arguments("orthogonal_", {"gain"}, {1}, ...)
   local shape = shape_of(t)
   if #shape < 2 then
-    error("orthogonal_: only tensors with 2 or more dimensions are supported, got shape {"
-          .. table.concat(shape, ",") .. "}", 2)
+    raise("orthogonal_: only tensors with 2 or more dimensions are supported, got shape {"
+          .. table.concat(shape, ",") .. "}")
   end
   if t:numel() == 0 then return t end
   local rows = shape[1]

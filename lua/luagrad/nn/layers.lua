@@ -7,6 +7,8 @@
 -- nn.functional for the computation. The helpers below are shared by the
 -- family files (PyTorch's default initialisation, constructor options).
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local FAMILY = {
   Identity = "linear", Linear = "linear", Bilinear = "linear", Flatten = "linear",
@@ -35,8 +37,8 @@ function layers.sizes(cname, names, ...)
   for i, name in ipairs(names) do
     local v = select(i, ...)
     if math.type(v) ~= "integer" and not (type(v) == "number" and v == math.floor(v)) or v < 1 then
-      error(string.format("%s: expected a positive integer for %s, got %s", cname, name,
-                          type(v) == "number" and tostring(v) or type(v)), 4)
+      raise(string.format("%s: expected a positive integer for %s, got %s", cname, name,
+                          check.typename(v) == "number" and tostring(v) or check.typename(v)))
     end
   end
 end
@@ -67,11 +69,15 @@ function layers.xavier_uniform(shape, dtype)
   return layers.uniform(shape, math.sqrt(6 / (shape[1] + shape[2])), dtype)
 end
 
+--- layers.raise(message) and layers.typename(v): luagrad.check's, for the
+--- family files (errors at the user's line, type names in messages).
+layers.raise, layers.typename = check.raise, check.typename
+
 --- layers.args(cname, names, defaults): a parser of a constructor's optional
 --- arguments (positional in PyTorch's order, or one trailing options table);
 --- see nn.functional's calling convention.
 function layers.args(cname, names, defaults)
-  return require("luagrad.nn.functional")._optional_args(cname, names, defaults)
+  return check.optional_args(cname, names, defaults)
 end
 
 --- layers.repr(fields): "k1=v1, k2=v2" for extra_repr, from an array of

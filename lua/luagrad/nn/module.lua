@@ -28,6 +28,8 @@
 -- registration order; tensors and modules reached twice are reported once
 -- unless `remove_duplicate = false`.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local M = {}
 
@@ -45,7 +47,7 @@ local parameter_marks = setmetatable({}, {__mode = "k"})
 --- parameter, so that assigning it to a module field registers it.
 function M.Parameter(t, requires_grad)
   if not lg.is_tensor(t) then
-    error("Parameter: expected a tensor, got " .. type(t), 2)
+    raise("Parameter: expected a tensor, got " .. check.typename(t))
   end
   local p = t:detach()
   p:requires_grad_(requires_grad ~= false)
@@ -108,13 +110,13 @@ M.class_name = class_name
 
 local function check_name(fname, m, key)
   if type(key) == "string" then
-    if key == "" then error(fname .. ": the name must not be empty", 3) end
+    if key == "" then raise(fname .. ": the name must not be empty") end
     if key:find(".", 1, true) then
-      error(fname .. ": the name must not contain \".\", got \"" .. key .. "\"", 3)
+      raise(fname .. ": the name must not contain \".\", got \"" .. key .. "\"")
     end
-    if key == REGISTRY then error(fname .. ": the name \"" .. REGISTRY .. "\" is reserved", 3) end
+    if key == REGISTRY then raise(fname .. ": the name \"" .. REGISTRY .. "\" is reserved") end
   elseif math.type(key) ~= "integer" then
-    error(fname .. ": expected a string or integer name, got " .. type(key), 3)
+    raise(fname .. ": expected a string or integer name, got " .. check.typename(key))
   end
 end
 
@@ -159,8 +161,8 @@ local function module_newindex(self, key, value)
       register_key(self, key, "parameter")
     end
   elseif kind == "module" and value ~= nil and not is_module(value) then
-    error(string.format("%s: cannot assign a %s to child module '%s' (a Module or nil expected)",
-                        class_name(self), lg.is_tensor(value) and "tensor" or type(value), tostring(key)), 2)
+    raise(string.format("%s: cannot assign a %s to child module '%s' (a Module or nil expected)",
+                        class_name(self), lg.is_tensor(value) and "tensor" or check.typename(value), tostring(key)))
   elseif kind ~= nil then
     bump(reg) -- an emptied registered slot is filled again
   end
@@ -190,7 +192,7 @@ local METAMETHODS = {"__call", "__tostring", "__newindex", "__len", "__eq", "__l
 --- `Class.init(self, ...)`; `instance(...)` calls `instance:forward(...)`.
 function Module.extend(parent, name)
   if type(name) ~= "string" or name == "" then
-    error("Module:extend: expected a class name (a string), got " .. type(name), 2)
+    raise("Module:extend: expected a class name (a string), got " .. check.typename(name))
   end
   local class = {}
   for _, mm in ipairs(METAMETHODS) do class[mm] = rawget(parent, mm) end
@@ -204,6 +206,7 @@ Module.__index = Module
 Module.__name = "Module"
 Module.__newindex = module_newindex
 Module.__is_module_class = true
+Module.__typename = "module" -- the type name in messages (lg._typename)
 setmetatable(Module, {__call = construct, __tostring = class_tostring})
 
 function Module.__call(self, ...)
@@ -215,8 +218,8 @@ function Module.init() end
 
 --- Module:forward(...): subclasses define it.
 function Module:forward()
-  error(class_name(self) .. ": forward is not defined (define " .. class_name(self)
-        .. ":forward)", 2)
+  raise(class_name(self) .. ": forward is not defined (define " .. class_name(self)
+        .. ":forward)")
 end
 
 ---------------------------------------------------------------------------
@@ -226,11 +229,11 @@ end
 function Module:register_parameter(name, t)
   check_name("register_parameter", self, name)
   if t ~= nil and not lg.is_tensor(t) then
-    error("register_parameter: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t), 2)
+    raise("register_parameter: expected a tensor or nil for '" .. tostring(name) .. "', got " .. check.typename(t))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "parameter" and (kind ~= nil or rawget(self, name) ~= nil) then
-    error("register_parameter: attribute '" .. tostring(name) .. "' already exists", 2)
+    raise("register_parameter: attribute '" .. tostring(name) .. "' already exists")
   end
   if t ~= nil then M.mark_parameter(t) end
   register_key(self, name, "parameter")
@@ -243,11 +246,11 @@ end
 function Module:register_buffer(name, t, persistent)
   check_name("register_buffer", self, name)
   if t ~= nil and not lg.is_tensor(t) then
-    error("register_buffer: expected a tensor or nil for '" .. tostring(name) .. "', got " .. type(t), 2)
+    raise("register_buffer: expected a tensor or nil for '" .. tostring(name) .. "', got " .. check.typename(t))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "buffer" and (kind ~= nil or rawget(self, name) ~= nil) then
-    error("register_buffer: attribute '" .. tostring(name) .. "' already exists", 2)
+    raise("register_buffer: attribute '" .. tostring(name) .. "' already exists")
   end
   register_key(self, name, "buffer", persistent)
   rawset(self, name, t)
@@ -258,11 +261,11 @@ end
 function Module:register_module(name, m)
   check_name("register_module", self, name)
   if m ~= nil and not is_module(m) then
-    error("register_module: expected a Module or nil for '" .. tostring(name) .. "', got " .. type(m), 2)
+    raise("register_module: expected a Module or nil for '" .. tostring(name) .. "', got " .. check.typename(m))
   end
   local kind = registry_of(self).kind[name]
   if kind ~= "module" and (kind ~= nil or rawget(self, name) ~= nil) then
-    error("register_module: attribute '" .. tostring(name) .. "' already exists", 2)
+    raise("register_module: attribute '" .. tostring(name) .. "' already exists")
   end
   register_key(self, name, "module")
   rawset(self, name, m)
@@ -296,12 +299,9 @@ local function walk_modules(m, prefix, visit, seen)
 end
 M.walk_modules = walk_modules
 
-local function check_opts(fname, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(fname .. ": expected an options table, got " .. type(opts), 3)
-  end
-  return opts or {}
-end
+-- The options each traversal method takes.
+local MEMBER_OPTIONS = {prefix = true, recurse = true, remove_duplicate = true}
+local MODULE_OPTIONS = {prefix = true, remove_duplicate = true}
 
 -- The {name, value} pairs of kind ("parameter" or "buffer"), in order.
 local function named_members(self, kind, opts, persistent_only)
@@ -343,33 +343,33 @@ end
 --- remove_duplicate (default true: a tensor held under two names is
 --- reported under the first).
 function Module:named_parameters_list(opts)
-  return named_members(self, "parameter", check_opts("named_parameters", opts))
+  return named_members(self, "parameter", check.options("named_parameters", opts, MEMBER_OPTIONS))
 end
 
 --- named_parameters(opts) returns a table dotted name -> tensor (a plain
 --- table, so it is a pytree for func.grad); for the order use
 --- named_parameters_list.
 function Module:named_parameters(opts)
-  return to_map(named_members(self, "parameter", check_opts("named_parameters", opts)))
+  return to_map(named_members(self, "parameter", check.options("named_parameters", opts, MEMBER_OPTIONS)))
 end
 
 --- parameters(opts) returns the parameters as an array, in order.
 function Module:parameters(opts)
-  return to_values(named_members(self, "parameter", check_opts("parameters", opts)))
+  return to_values(named_members(self, "parameter", check.options("parameters", opts, MEMBER_OPTIONS)))
 end
 
 --- named_buffers_list(opts), named_buffers(opts), buffers(opts): as for
 --- parameters (non-persistent buffers included).
 function Module:named_buffers_list(opts)
-  return named_members(self, "buffer", check_opts("named_buffers", opts))
+  return named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS))
 end
 
 function Module:named_buffers(opts)
-  return to_map(named_members(self, "buffer", check_opts("named_buffers", opts)))
+  return to_map(named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS)))
 end
 
 function Module:buffers(opts)
-  return to_values(named_members(self, "buffer", check_opts("buffers", opts)))
+  return to_values(named_members(self, "buffer", check.options("buffers", opts, MEMBER_OPTIONS)))
 end
 
 --- named_children() returns the direct children as {name, module} pairs in
@@ -393,7 +393,7 @@ end
 --- named_modules(opts) returns {name, module} pairs in preorder, this
 --- module first with name "" (or opts.prefix); modules() the modules.
 function Module:named_modules(opts)
-  opts = check_opts("named_modules", opts)
+  opts = check.options("named_modules", opts, MODULE_OPTIONS)
   local out = {}
   walk_modules(self, opts.prefix or "", function(prefix, m) out[#out + 1] = {prefix, m} end,
                opts.remove_duplicate ~= false and {} or nil)
@@ -409,7 +409,7 @@ end
 function Module:get_submodule(target)
   if target == "" then return self end
   if type(target) ~= "string" then
-    error("get_submodule: expected a dotted name, got " .. type(target), 2)
+    raise("get_submodule: expected a dotted name, got " .. check.typename(target))
   end
   local m, path = self, ""
   for part in (target .. "."):gmatch("([^.]*)%.") do
@@ -417,9 +417,9 @@ function Module:get_submodule(target)
     local key = reg.key_of[part]
     local child = key ~= nil and reg.kind[key] == "module" and rawget(m, key) or nil
     if child == nil then
-      error(string.format("get_submodule: %s has no submodule '%s' (looking for '%s')",
+      raise(string.format("get_submodule: %s has no submodule '%s' (looking for '%s')",
                           path == "" and class_name(m) or class_name(m) .. " '" .. path .. "'",
-                          part, target), 2)
+                          part, target))
     end
     m, path = child, join(path, part)
   end
@@ -434,7 +434,7 @@ end
 function Module:train(mode)
   if mode == nil then mode = true end
   if type(mode) ~= "boolean" then
-    error("train: expected a boolean mode, got " .. type(mode), 2)
+    raise("train: expected a boolean mode, got " .. check.typename(mode))
   end
   walk_modules(self, "", function(_, m) m.training = mode end, {})
   return self
@@ -462,7 +462,7 @@ end
 --- num_parameters(opts): the number of parameter elements (each tensor
 --- counted once); opts.only_trainable counts those requiring grad.
 function Module:num_parameters(opts)
-  opts = check_opts("num_parameters", opts)
+  opts = check.options("num_parameters", opts, {only_trainable = true})
   local n = 0
   for _, p in ipairs(self:parameters()) do
     if not opts.only_trainable or p.requires_grad then n = n + p:numel() end
@@ -479,7 +479,7 @@ local FLOAT_DTYPES = {float32 = true, float64 = true}
 --- stay tied). Returns self.
 function Module:to(dtype)
   if not FLOAT_DTYPES[dtype] then
-    error("to: expected a floating dtype (\"float32\" or \"float64\"), got " .. tostring(dtype), 2)
+    raise("to: expected a floating dtype (\"float32\" or \"float64\"), got " .. tostring(dtype))
   end
   local converted = {}
   local function convert(t, is_param)
@@ -517,13 +517,7 @@ function Module:double() return self:to("float64") end
 ---------------------------------------------------------------------------
 -- state dicts
 
-local function shape_string(t)
-  local s = t.shape
-  local parts = {}
-  for i = 1, #s do parts[i] = tostring(s[i]) end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-M.shape_string = shape_string
+local shape_string = check.shape_string
 
 -- The {name, tensor} pairs of the state dict (raw, not detached), in order:
 -- per module its parameters, then its persistent buffers, then children.
@@ -553,7 +547,7 @@ end
 --- opts.keep_vars. Non-persistent buffers are left out; a tensor held under
 --- two names appears under both, as in PyTorch.
 function Module:state_dict_list(opts)
-  opts = check_opts("state_dict", opts)
+  opts = check.options("state_dict", opts, {keep_vars = true})
   local out = state_entries(self)
   if not opts.keep_vars then
     for _, pair in ipairs(out) do pair[2] = pair[2]:detach() end
@@ -594,9 +588,9 @@ end
 --- Returns {missing_keys = {...}, unexpected_keys = {...}}.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then
-    error("load_state_dict: expected a table name -> tensor, got " .. type(sd), 2)
+    raise("load_state_dict: expected a table name -> tensor, got " .. check.typename(sd))
   end
-  opts = check_opts("load_state_dict", opts)
+  opts = check.options("load_state_dict", opts, {strict = true})
   local strict = opts.strict ~= false
   local entries = state_entries(self)
   local known, missing, unexpected, errors = {}, {}, {}, {}
@@ -607,7 +601,7 @@ function Module:load_state_dict(sd, opts)
     if v == nil then
       missing[#missing + 1] = name
     elseif not lg.is_tensor(v) then
-      errors[#errors + 1] = string.format("expected a tensor for \"%s\", got %s", name, type(v))
+      errors[#errors + 1] = string.format("expected a tensor for \"%s\", got %s", name, check.typename(v))
     elseif shape_string(v) ~= shape_string(target) then
       errors[#errors + 1] = string.format(
         "size mismatch for %s: copying a tensor of shape %s from the state dict, the shape in the current model is %s",
@@ -622,8 +616,8 @@ function Module:load_state_dict(sd, opts)
     if #unexpected > 0 then table.insert(errors, 1, "unexpected key(s): " .. quoted_list(unexpected)) end
   end
   if #errors > 0 then
-    error("load_state_dict: error(s) in loading the state dict for " .. class_name(self) .. ":\n\t"
-          .. table.concat(errors, "\n\t"), 2)
+    raise("load_state_dict: error(s) in loading the state dict for " .. class_name(self) .. ":\n\t"
+          .. table.concat(errors, "\n\t"))
   end
   lg.no_grad(function()
     for _, pair in ipairs(entries) do
@@ -643,44 +637,110 @@ end
 --- (e.g. "in_features=4, out_features=8, bias=true").
 function Module.extra_repr() return nil end
 
-local function indent(text)
-  return (text:gsub("\n", "\n  "))
+-- The line width a summary of parameters wraps at: the tensors' linewidth.
+local function line_width()
+  return lg.get_printoptions().linewidth
 end
 
-local function tensor_line(kind, t)
-  local line = kind .. " " .. shape_string(t)
-  if t.dtype ~= "float32" then line = line .. " " .. t.dtype end
-  return line
+-- "{16, 4}", with the dtype after it when it is not float32.
+local function tensor_text(t)
+  local text = tostring(t.shape)
+  if t.dtype ~= "float32" then text = text .. " " .. t.dtype end
+  return text
 end
 
---- tostring(module) draws the module tree: children as "(name): ...", and,
---- in a module without extra_repr, its own parameters and buffers with
---- their shapes.
-function Module:__tostring()
-  local reg = registry_of(self)
-  local extra = self:extra_repr()
+-- The keys of m's registry of one kind whose slot holds a value, in order.
+local function registered(reg, m, kind)
+  local out = {}
+  for _, key in ipairs(reg.order) do
+    if reg.kind[key] == kind and rawget(m, key) ~= nil then out[#out + 1] = key end
+  end
+  return out
+end
+
+-- items joined by ", " on lines that start with pad and stop before
+-- column `width` (a line's first column is `column`); an item longer than
+-- a line gets a line of its own.
+local function wrap(items, pad, column, width)
+  local lines, line, count = {}, pad, 0
+  for i, item in ipairs(items) do
+    local piece = item .. (i < #items and "," or "")
+    if count > 0 and column + #line + 1 + #piece > width then
+      lines[#lines + 1] = line
+      line, count = pad, 0
+    end
+    line = line .. (count > 0 and " " or "") .. piece
+    count = count + 1
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+local render
+
+-- A child's text: the tree of a plain module, or its own __tostring when a
+-- class replaced it.
+local function child_text(child, indent, lead)
+  local mt = getmetatable(child)
+  if mt and rawget(mt, "__tostring") ~= Module.__tostring then return tostring(child) end
+  return render(child, indent, lead)
+end
+
+-- The tree of m, PyTorch's layout: "Name(extra_repr)", children as
+-- "(name): ..." lines. Own parameters with their shapes: after a one-line
+-- module ("Linear(...)  weight {16, 4}, bias {16}", wrapped at the line
+-- width), as "name: Parameter {shape}" lines in a multi-line one; a module
+-- without extra_repr lists its buffers too. indent is the column where m's
+-- block starts, lead the width of what precedes m's name on its first line.
+function render(m, indent, lead)
+  local reg = registry_of(m)
+  local extra = m:extra_repr()
+  local name = class_name(m)
+  local params = registered(reg, m, "parameter")
+  local children = registered(reg, m, "module")
   local lines = {}
   if extra ~= nil and extra ~= "" then
     for line in (tostring(extra) .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
   end
+  if #children == 0 and extra ~= nil and #lines <= 1 then
+    local head = name .. "(" .. (lines[1] or "") .. ")"
+    if #params == 0 then return head end
+    local items = {}
+    for i, key in ipairs(params) do items[i] = tostring(key) .. " " .. tensor_text(rawget(m, key)) end
+    local width, start = line_width(), indent + lead
+    local one_line = head .. "  " .. table.concat(items, ", ")
+    if start + #one_line <= width then return one_line end
+    -- on the lines below, under the name and two columns in
+    local pad = string.rep(" ", lead + 2)
+    return head .. "\n" .. wrap(items, pad, indent, width)
+  end
   for _, key in ipairs(reg.order) do
-    local kind, v = reg.kind[key], rawget(self, key)
-    if kind == "module" and v ~= nil then
-      lines[#lines + 1] = "(" .. tostring(key) .. "): " .. indent(tostring(v))
-    elseif extra == nil and v ~= nil and kind == "parameter" then
-      lines[#lines + 1] = tostring(key) .. ": " .. tensor_line("Parameter", v)
-    elseif extra == nil and v ~= nil and kind == "buffer" then
-      lines[#lines + 1] = tostring(key) .. ": " .. tensor_line("Buffer", v)
+    local kind, v = reg.kind[key], rawget(m, key)
+    if v == nil then -- an emptied slot
+    elseif kind == "module" then
+      local prefix = "(" .. tostring(key) .. "): "
+      lines[#lines + 1] = prefix .. child_text(v, indent + 2, #prefix):gsub("\n", "\n  ")
+    elseif kind == "parameter" then
+      lines[#lines + 1] = tostring(key) .. ": Parameter " .. tensor_text(v)
+    elseif kind == "buffer" and extra == nil then
+      lines[#lines + 1] = tostring(key) .. ": Buffer " .. tensor_text(v)
     end
   end
-  local name = class_name(self)
   if #lines == 0 then return name .. "()" end
-  local has_children = false
-  for _, key in ipairs(reg.order) do
-    if reg.kind[key] == "module" and rawget(self, key) ~= nil then has_children = true end
-  end
-  if not has_children and extra ~= nil and #lines == 1 then return name .. "(" .. lines[1] .. ")" end
   return name .. "(\n  " .. table.concat(lines, "\n  ") .. "\n)"
+end
+
+--- tostring(module) draws the module tree with the shapes of the
+--- parameters (see render), and under a tree that holds parameters the
+--- line "-- N parameters" (each tensor counted once; "(K trainable)" when
+--- some do not require grad).
+function Module:__tostring()
+  local text = render(self, 0, 0)
+  local total = self:num_parameters()
+  if total == 0 then return text end
+  local trainable = self:num_parameters({only_trainable = true})
+  return text .. "\n-- " .. total .. (total == 1 and " parameter" or " parameters")
+    .. (trainable ~= total and " (" .. trainable .. " trainable)" or "")
 end
 
 return M

@@ -13,6 +13,8 @@
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local containers = require "luagrad.nn.containers"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local Module, is_module, registry_of, class_name = M.Module, M.is_module, M.registry_of, M.class_name
 
@@ -40,8 +42,8 @@ function ParametrizationList:set_value(v)
     for i = #self, 1, -1 do
       local p = rawget(self, i)
       if p.right_inverse == nil then
-        error(string.format("parametrize: cannot assign to a parametrized tensor: parametrization %d (%s) does not implement right_inverse",
-                            i, class_name(p)), 0)
+        raise(string.format("parametrize: cannot assign to a parametrized tensor: parametrization %d (%s) does not implement right_inverse",
+                            i, class_name(p)))
       end
       v = p:right_inverse(v)
     end
@@ -120,7 +122,7 @@ function parametrize.parametrized_names(mod)
 end
 
 local function same_shape(a, b)
-  return M.shape_string(a) == M.shape_string(b)
+  return check.shape_string(a) == check.shape_string(b)
 end
 
 --- register_parametrization(mod, name, p, {unsafe = false}): p is a module
@@ -129,26 +131,26 @@ end
 --- Returns mod.
 function parametrize.register_parametrization(mod, name, p, opts)
   local fname = "register_parametrization"
-  if not is_module(mod) then error(fname .. ": expected a Module, got " .. type(mod), 2) end
-  if type(name) ~= "string" then error(fname .. ": expected a tensor name, got " .. type(name), 2) end
+  if not is_module(mod) then raise(fname .. ": expected a Module, got " .. check.typename(mod)) end
+  if type(name) ~= "string" then raise(fname .. ": expected a tensor name, got " .. check.typename(name)) end
   if type(p) == "function" then p = FunctionParametrization(p)
   elseif not is_module(p) then
-    error(fname .. ": expected a Module or a function as parametrization, got " .. type(p), 2)
+    raise(fname .. ": expected a Module or a function as parametrization, got " .. check.typename(p))
   end
-  opts = opts or {}
+  opts = check.options(fname, opts, {unsafe = true})
   local existing = plist_of(mod, name)
   local original = existing and rawget(existing, "original") or rawget(mod, name)
   local reg = registry_of(mod)
   local kind = reg.kind[name]
   if existing == nil and (original == nil or (kind ~= "parameter" and kind ~= "buffer")) then
-    error(string.format("%s: %s has no parameter or buffer named '%s'", fname, class_name(mod), name), 2)
+    raise(string.format("%s: %s has no parameter or buffer named '%s'", fname, class_name(mod), name))
   end
   if existing == nil and p.right_inverse ~= nil then
     lg.no_grad(function()
       local v = p:right_inverse(original)
       if not same_shape(v, original) then
-        error(string.format("%s: right_inverse changes the shape of '%s' from %s to %s",
-                            fname, name, M.shape_string(original), M.shape_string(v)), 0)
+        raise(string.format("%s: right_inverse changes the shape of '%s' from %s to %s",
+                            fname, name, check.shape_string(original), check.shape_string(v)))
       end
       original:copy_(v)
     end)
@@ -157,11 +159,11 @@ function parametrize.register_parametrization(mod, name, p, opts)
     local before = existing and existing:value() or original
     local after = lg.no_grad(function() return p(before) end)
     if not lg.is_tensor(after) then
-      error(string.format("%s: the parametrization must return a tensor, got %s", fname, type(after)), 2)
+      raise(string.format("%s: the parametrization must return a tensor, got %s", fname, check.typename(after)))
     end
     if not same_shape(after, before) or after.dtype ~= before.dtype then
-      error(string.format("%s: the parametrization changes '%s' from %s %s to %s %s (pass {unsafe = true} to allow it)",
-                          fname, name, M.shape_string(before), before.dtype, M.shape_string(after), after.dtype), 2)
+      raise(string.format("%s: the parametrization changes '%s' from %s %s to %s %s (pass {unsafe = true} to allow it)",
+                          fname, name, check.shape_string(before), before.dtype, check.shape_string(after), after.dtype))
     end
   end
   if existing ~= nil then
@@ -191,12 +193,12 @@ end
 --- tensor) or, with leave_parametrized = false, the original. Returns mod.
 function parametrize.remove_parametrizations(mod, name, opts)
   local fname = "remove_parametrizations"
-  if not is_module(mod) then error(fname .. ": expected a Module, got " .. type(mod), 2) end
+  if not is_module(mod) then raise(fname .. ": expected a Module, got " .. check.typename(mod)) end
   local plist = plist_of(mod, name)
   if plist == nil then
-    error(string.format("%s: %s has no parametrization on '%s'", fname, class_name(mod), tostring(name)), 2)
+    raise(string.format("%s: %s has no parametrization on '%s'", fname, class_name(mod), tostring(name)))
   end
-  opts = opts or {}
+  opts = check.options(fname, opts, {leave_parametrized = true})
   local preg = registry_of(plist)
   local kind = preg.kind["original"]
   local persistent = not preg.transient["original"]

@@ -1,5 +1,7 @@
 -- luagrad.nn.utils: gradient clipping and nn.utils.parametrize.
 local lg = require "luagrad"
+local check = require "luagrad.check"
+local raise = check.raise
 
 local utils = {}
 
@@ -9,11 +11,11 @@ utils.parametrize = require "luagrad.nn.parametrize"
 local function tensor_list(fname, params)
   if lg.is_tensor(params) then return {params} end
   if type(params) ~= "table" then
-    error(fname .. ": expected a tensor or an array of tensors, got " .. type(params), 3)
+    raise(fname .. ": expected a tensor or an array of tensors, got " .. check.typename(params))
   end
   for i = 1, #params do
     if not lg.is_tensor(params[i]) then
-      error(string.format("%s: expected a tensor at position %d, got %s", fname, i, type(params[i])), 3)
+      raise(string.format("%s: expected a tensor at position %d, got %s", fname, i, check.typename(params[i])))
     end
   end
   return params
@@ -27,14 +29,14 @@ end
 function utils.clip_grad_norm_(params, max_norm, norm_type, opts)
   local list = tensor_list("clip_grad_norm_", params)
   if type(max_norm) ~= "number" then
-    error("clip_grad_norm_: expected a number max_norm, got " .. type(max_norm), 2)
+    raise("clip_grad_norm_: expected a number max_norm, got " .. check.typename(max_norm))
   end
   if type(norm_type) == "table" then norm_type, opts = nil, norm_type end
   norm_type = norm_type or 2
   if type(norm_type) ~= "number" or norm_type <= 0 then
-    error("clip_grad_norm_: expected a positive norm_type (or math.huge), got " .. tostring(norm_type), 2)
+    raise("clip_grad_norm_: expected a positive norm_type (or math.huge), got " .. tostring(norm_type))
   end
-  opts = opts or {}
+  opts = check.options("clip_grad_norm_", opts, {error_if_nonfinite = true})
   local grads = {}
   for _, p in ipairs(list) do
     if p.grad ~= nil then grads[#grads + 1] = p.grad end
@@ -50,8 +52,8 @@ function utils.clip_grad_norm_(params, max_norm, norm_type, opts)
     local total = norm_type == math.huge and stacked:max() or stacked:norm(norm_type)
     local value = total:item()
     if opts.error_if_nonfinite and (value ~= value or value == math.huge) then
-      error("clip_grad_norm_: the total norm of the gradients is " .. tostring(value)
-            .. "; pass {error_if_nonfinite = false} to clip anyway", 0)
+      raise("clip_grad_norm_: the total norm of the gradients is " .. tostring(value)
+            .. "; pass {error_if_nonfinite = false} to clip anyway")
     end
     local coef = max_norm / (value + 1e-6)
     if coef < 1 then
@@ -66,7 +68,7 @@ end
 function utils.clip_grad_value_(params, clip_value)
   local list = tensor_list("clip_grad_value_", params)
   if type(clip_value) ~= "number" then
-    error("clip_grad_value_: expected a number clip_value, got " .. type(clip_value), 2)
+    raise("clip_grad_value_: expected a number clip_value, got " .. check.typename(clip_value))
   end
   lg.no_grad(function()
     for _, p in ipairs(list) do

@@ -21,8 +21,8 @@ function MultiheadAttention:init(embed_dim, num_heads, ...)
   L.sizes("MultiheadAttention", {"embed_dim", "num_heads"}, embed_dim, num_heads)
   local o = mha_args(...)
   if embed_dim % num_heads ~= 0 then
-    error(string.format("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)",
-                        embed_dim, num_heads), 2)
+    L.raise(string.format("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)",
+                        embed_dim, num_heads))
   end
   self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
   self.dropout, self.batch_first = o.dropout, o.batch_first
@@ -58,8 +58,8 @@ function MultiheadAttention:forward(query, key, value, ...)
   local fname = "MultiheadAttention.forward"
   for i, t in ipairs({query, key, value}) do
     if not lg.is_tensor(t) then
-      error(string.format("%s: expected a tensor as %s, got %s", fname,
-                          ({"query", "key", "value"})[i], type(t)), 2)
+      L.raise(string.format("%s: expected a tensor as %s, got %s", fname,
+                          ({"query", "key", "value"})[i], L.typename(t)))
     end
   end
   local batched = query:dim() == 3
@@ -72,7 +72,7 @@ function MultiheadAttention:forward(query, key, value, ...)
   end
   local tgt_len, n, e = query:size(1), query:size(2), query:size(3)
   if e ~= self.embed_dim then
-    error(string.format("%s: expected embedding size %d, got %d", fname, self.embed_dim, e), 2)
+    L.raise(string.format("%s: expected embedding size %d, got %d", fname, self.embed_dim, e))
   end
   local src_len, heads, hd = key:size(1), self.num_heads, self.head_dim
   local w, b = self.in_proj_weight, self.in_proj_bias
@@ -136,8 +136,8 @@ function TransformerEncoderLayer:init(d_model, nhead, ...)
   if type(act) == "string" then
     act = ACTIVATIONS[act]
     if not act then
-      error("TransformerEncoderLayer: expected activation 'relu' or 'gelu', got '" ..
-            o.activation .. "'", 2)
+      L.raise("TransformerEncoderLayer: expected activation 'relu' or 'gelu', got '" ..
+            o.activation .. "'")
     end
   end
   local dtype = o.dtype

@@ -3,6 +3,7 @@
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
+local raise = require("luagrad.check").raise
 
 local M = {}
 
@@ -11,8 +12,8 @@ local M = {}
 local function init_conv(self, cname, nd, in_channels, out_channels, kernel_size, o, transposed)
   local groups = o.groups
   if in_channels % groups ~= 0 or out_channels % groups ~= 0 then
-    error(string.format("%s: in_channels (%d) and out_channels (%d) must be divisible by groups (%d)",
-                        cname, in_channels, out_channels, groups), 3)
+    raise(string.format("%s: in_channels (%d) and out_channels (%d) must be divisible by groups (%d)",
+                        cname, in_channels, out_channels, groups))
   end
   local kernel = F._tuple(kernel_size, nd, cname, "kernel_size")
   self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -73,7 +74,7 @@ local function conv_class(name, nd, fn)
     L.sizes(name, {"in_channels", "out_channels"}, in_channels, out_channels)
     local o = args(...)
     if o.padding_mode ~= "zeros" then
-      error(name .. ": only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode), 2)
+      raise(name .. ": only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode))
     end
     init_conv(self, name, nd, in_channels, out_channels, kernel_size, o, false)
   end
@@ -100,7 +101,7 @@ function ConvTranspose2d:init(in_channels, out_channels, kernel_size, ...)
   L.sizes("ConvTranspose2d", {"in_channels", "out_channels"}, in_channels, out_channels)
   local o = transpose_args(...)
   if o.padding_mode ~= "zeros" then
-    error("ConvTranspose2d: only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode), 2)
+    raise("ConvTranspose2d: only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode))
   end
   init_conv(self, "ConvTranspose2d", 2, in_channels, out_channels, kernel_size, o, true)
 end

@@ -2,6 +2,7 @@
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
+local raise = require("luagrad.check").raise
 
 local M = {}
 
@@ -13,7 +14,7 @@ local Dropout = nn.Module:extend("Dropout")
 function Dropout:init(...)
   local p = dropout_args(...).p
   if type(p) ~= "number" or p < 0 or p > 1 then
-    error("Dropout: expected a probability p in [0, 1], got " .. tostring(p), 2)
+    raise("Dropout: expected a probability p in [0, 1], got " .. tostring(p))
   end
   self.p = p
 end

@@ -23,7 +23,7 @@ local function loss_class(name, fn, names, defaults, buffers)
     for _, b in ipairs(buffers or {}) do
       if o[b] ~= nil then
         if not lg.is_tensor(o[b]) then
-          error(string.format("%s: expected %s as a tensor, got %s", name, b, type(o[b])), 2)
+          L.raise(string.format("%s: expected %s as a tensor, got %s", name, b, L.typename(o[b])))
         end
         self:register_buffer(b, o[b])
       end

@@ -9,12 +9,11 @@ local L = require "luagrad.nn.layers"
 
 local M = {}
 
-local bn_args = L.args("BatchNorm",
-  {"eps", "momentum", "affine", "track_running_stats", "dtype"},
-  {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
-
 local function batch_norm_class(name, dims, layout)
   local BatchNorm = nn.Module:extend(name)
+  local bn_args = L.args(name,
+    {"eps", "momentum", "affine", "track_running_stats", "dtype"},
+    {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
   --- BatchNorm1d / BatchNorm2d(num_features[, eps = 1e-5, momentum = 0.1,
   --- affine = true, track_running_stats = true]); momentum = false (PyTorch's
   --- None) gives the cumulative average 1/num_batches_tracked.
@@ -37,10 +36,10 @@ local function batch_norm_class(name, dims, layout)
 
   function BatchNorm:forward(x)
     if not lg.is_tensor(x) then
-      error(string.format("%s: expected a tensor as input, got %s", name, type(x)), 2)
+      L.raise(string.format("%s: expected a tensor as input, got %s", name, L.typename(x)))
     end
     if not dims[x:dim()] then
-      error(string.format("%s: expected %s input, got %d-D", name, layout, x:dim()), 2)
+      L.raise(string.format("%s: expected %s input, got %d-D", name, layout, x:dim()))
     end
     local factor = self.momentum or 0
     if self.training and self.track_running_stats and self.num_batches_tracked then
@@ -98,8 +97,8 @@ function GroupNorm:init(num_groups, num_channels, ...)
   L.sizes("GroupNorm", {"num_groups", "num_channels"}, num_groups, num_channels)
   local o = gn_args(...)
   if num_channels % num_groups ~= 0 then
-    error(string.format("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)",
-                        num_channels, num_groups), 2)
+    L.raise(string.format("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)",
+                        num_channels, num_groups))
   end
   self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, o.eps, o.affine
   if o.affine then

@@ -61,7 +61,7 @@ local function rnn_class(mode)
     L.sizes(mode, {"input_size", "hidden_size"}, input_size, hidden_size)
     local o = args(...)
     if mode == "RNN" and o.nonlinearity ~= "tanh" and o.nonlinearity ~= "relu" then
-      error("RNN: expected nonlinearity 'tanh' or 'relu', got " .. tostring(o.nonlinearity), 2)
+      L.raise("RNN: expected nonlinearity 'tanh' or 'relu', got " .. tostring(o.nonlinearity))
     end
     self.mode, self.nonlinearity = mode, o.nonlinearity
     self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, o.num_layers
@@ -108,16 +108,16 @@ local function rnn_class(mode)
   function Cls:forward(input, hx)
     local fname = mode .. ".forward"
     if not lg.is_tensor(input) then
-      error(fname .. ": expected a tensor as input, got " .. type(input), 2)
+      L.raise(fname .. ": expected a tensor as input, got " .. L.typename(input))
     end
     local batched = input:dim() == 3
     if not batched and input:dim() ~= 2 then
-      error(string.format("%s: expected a 3-D (batched) or 2-D (unbatched) input, got %d-D",
-                          fname, input:dim()), 2)
+      L.raise(string.format("%s: expected a 3-D (batched) or 2-D (unbatched) input, got %d-D",
+                          fname, input:dim()))
     end
     if input:size(-1) ~= self.input_size then
-      error(string.format("%s: expected input size %d in the last dim, got %d",
-                          fname, self.input_size, input:size(-1)), 2)
+      L.raise(string.format("%s: expected input size %d in the last dim, got %d",
+                          fname, self.input_size, input:size(-1)))
     end
     local x = input
     if not batched then
@@ -136,9 +136,9 @@ local function rnn_class(mode)
       if not batched then s = s:unsqueeze(2) end
       if s:dim() ~= 3 or s:size(1) ~= self.num_layers * directions or s:size(2) ~= n
          or s:size(3) ~= hidden then
-        error(string.format("%s: expected %s of shape {%d,%d,%d}, got {%s}", fname, what,
+        L.raise(string.format("%s: expected %s of shape {%d,%d,%d}, got {%s}", fname, what,
                             self.num_layers * directions, n, hidden,
-                            table.concat(s.shape, ",")), 3)
+                            table.concat(s.shape, ",")))
       end
       return s
     end

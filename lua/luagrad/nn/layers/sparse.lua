@@ -3,6 +3,7 @@ local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
+local raise = require("luagrad.check").raise
 
 local M = {}
 
@@ -20,8 +21,8 @@ function Embedding:init(num_embeddings, embedding_dim, ...)
   if padding_idx ~= nil then
     if padding_idx < 0 then padding_idx = padding_idx + num_embeddings + 1 end
     if padding_idx < 1 or padding_idx > num_embeddings then
-      error(string.format("Embedding: padding_idx must be within 1..%d (or negative from the end), got %s",
-                          num_embeddings, tostring(o.padding_idx)), 2)
+      raise(string.format("Embedding: padding_idx must be within 1..%d (or negative from the end), got %s",
+                          num_embeddings, tostring(o.padding_idx)))
     end
   end
   self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
