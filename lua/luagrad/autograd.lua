@@ -13,6 +13,12 @@ local function as_list(value)
   return value
 end
 
+local function check_function(fname, fn)
+  if not check.is_callable(fn) then
+    raise(("%s: expected a function as argument 1, got %s"):format(fname, check.typename(fn)))
+  end
+end
+
 -- an array of tensors (one tensor is an array of one), or an error
 local function tensors_of(fname, what, value)
   value = as_list(value)
@@ -44,6 +50,11 @@ function autograd.backward(tensors, grad_tensors, opts)
   tensors = tensors_of("backward", "tensors", tensors)
   grad_tensors = grad_tensors and tensors_of("backward", "grad_tensors", grad_tensors) or {}
   opts = check.options("backward", opts, {create_graph = true, retain_graph = true})
+  for i, t in ipairs(tensors) do
+    if not lg.is_tensor(t) then
+      raise(("backward: expected a tensor at position %d of tensors, got %s"):format(i, check.typename(t)))
+    end
+  end
   for i, t in ipairs(tensors) do
     local g = grad_tensors[i]
     local o = opts
@@ -141,6 +152,7 @@ local GRADCHECK_OPTIONS = {eps = true, atol = true, rtol = true, raise_exception
 --- with central finite differences. Returns true, or raises (or returns
 --- false and a message) naming the worst element.
 function autograd.gradcheck(fn, inputs, opts)
+  check_function("gradcheck", fn)
   opts = check.options("gradcheck", opts, GRADCHECK_OPTIONS)
   local eps, atol, rtol = opts.eps or 1e-6, opts.atol or 1e-5, opts.rtol or 1e-3
   inputs = tensors_of("gradcheck", "inputs", inputs)
@@ -218,6 +230,7 @@ end
 
 --- gradgradcheck: gradcheck of the vjp, i.e. second derivatives.
 function autograd.gradgradcheck(fn, inputs, opts)
+  check_function("gradgradcheck", fn)
   inputs = tensors_of("gradgradcheck", "inputs", inputs)
   opts = check.options("gradgradcheck", opts, GRADCHECK_OPTIONS)
   local outs = table.pack(fn(table.unpack(inputs)))

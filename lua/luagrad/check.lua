@@ -2,13 +2,16 @@
 -- and report bad ones: errors raised at the user's line (the first caller
 -- outside lua/luagrad/), the one options checker (its message is made by
 -- the C binding's checker, lg._option_problem, so C and Lua read alike),
--- and the luagrad names of values in messages ("tensor", "module", ...).
+-- the luagrad names of values in messages ("tensor", "module", ...), and
+-- the few helpers several files would otherwise each write (shape strings,
+-- nn.functional's optional-argument parser, copies of option values).
 local lg = require "luagrad"
 
 local check = {}
 
--- "@/path/to/lua/luagrad/": every library file's chunk name starts so.
-local LIBRARY = debug.getinfo(1, "S").source:match("^(@.*[/\\])") or "@"
+-- "@/path/to/lua/luagrad/": every library file's chunk name starts so (a
+-- chunk not loaded from a file matches nothing: errors at the raising line).
+local LIBRARY = debug.getinfo(1, "S").source:match("^(@.*[/\\])") or "\0"
 
 --- raise(message): error(message) at the first frame outside the library
 --- (C frames skipped too), so the message starts with the user's file and

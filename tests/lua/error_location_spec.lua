@@ -36,6 +36,11 @@ describe("library errors", function()
       {"io.save", function() lg.io.save("", {}) end},
       {"progress", function() lg.utils.progress(-1) end},
       {"functional_call", function() lg.func.functional_call(lg.nn.Linear(2, 2), 1, x) end},
+      -- argument checks the API fuzz found missing (they failed inside the library)
+      {"gradcheck", function() lg.autograd.gradcheck({}, {x:double()}) end},
+      {"gradgradcheck", function() lg.autograd.gradgradcheck(nil, {x:double()}) end},
+      {"backward", function() lg.autograd.backward({x:sum(), 3}) end},
+      {"GRU.forward", function() lg.nn.GRU(2, 3)(lg.ones(4, 1, 2), 5) end},
     }
     for _, case in ipairs(cases) do
       local err, line = error_of(case[2])

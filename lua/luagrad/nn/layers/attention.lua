@@ -22,7 +22,7 @@ function MultiheadAttention:init(embed_dim, num_heads, ...)
   local o = mha_args(...)
   if embed_dim % num_heads ~= 0 then
     L.raise(string.format("MultiheadAttention: embed_dim (%d) must be divisible by num_heads (%d)",
-                        embed_dim, num_heads))
+                          embed_dim, num_heads))
   end
   self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
   self.dropout, self.batch_first = o.dropout, o.batch_first
@@ -59,7 +59,7 @@ function MultiheadAttention:forward(query, key, value, ...)
   for i, t in ipairs({query, key, value}) do
     if not lg.is_tensor(t) then
       L.raise(string.format("%s: expected a tensor as %s, got %s", fname,
-                          ({"query", "key", "value"})[i], L.typename(t)))
+                            ({"query", "key", "value"})[i], L.typename(t)))
     end
   end
   local batched = query:dim() == 3

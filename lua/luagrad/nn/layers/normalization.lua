@@ -98,7 +98,7 @@ function GroupNorm:init(num_groups, num_channels, ...)
   local o = gn_args(...)
   if num_channels % num_groups ~= 0 then
     L.raise(string.format("GroupNorm: num_channels (%d) must be divisible by num_groups (%d)",
-                        num_channels, num_groups))
+                          num_channels, num_groups))
   end
   self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, o.eps, o.affine
   if o.affine then

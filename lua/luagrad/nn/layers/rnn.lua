@@ -113,11 +113,11 @@ local function rnn_class(mode)
     local batched = input:dim() == 3
     if not batched and input:dim() ~= 2 then
       L.raise(string.format("%s: expected a 3-D (batched) or 2-D (unbatched) input, got %d-D",
-                          fname, input:dim()))
+                            fname, input:dim()))
     end
     if input:size(-1) ~= self.input_size then
       L.raise(string.format("%s: expected input size %d in the last dim, got %d",
-                          fname, self.input_size, input:size(-1)))
+                            fname, self.input_size, input:size(-1)))
     end
     local x = input
     if not batched then
@@ -133,12 +133,15 @@ local function rnn_class(mode)
       if s == nil then
         return lg.zeros({self.num_layers * directions, n, hidden}, {dtype = x.dtype})
       end
+      if not lg.is_tensor(s) then
+        L.raise(string.format("%s: expected a tensor or nil as %s, got %s", fname, what, L.typename(s)))
+      end
       if not batched then s = s:unsqueeze(2) end
       if s:dim() ~= 3 or s:size(1) ~= self.num_layers * directions or s:size(2) ~= n
          or s:size(3) ~= hidden then
         L.raise(string.format("%s: expected %s of shape {%d,%d,%d}, got {%s}", fname, what,
-                            self.num_layers * directions, n, hidden,
-                            table.concat(s.shape, ",")))
+                              self.num_layers * directions, n, hidden,
+                              table.concat(s.shape, ",")))
       end
       return s
     end
