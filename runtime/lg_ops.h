@@ -30,7 +30,8 @@
  *   batch    the batching rule (vmap); lg_batch_none: not supported yet
  *   jvp      the jvp rule (forward-mode AD); lg_jvp_none: not supported yet
  *
- * Adding an op, in order (each step is needed; the specs fail without it):
+ * Adding an op, in order (the build and tests/c/test_dispatch.c catch
+ * misses in steps 1-4; steps 5-8 are on the author):
  *   1. a row here (all columns; a comment above a group states its params
  *      convention);
  *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
