@@ -30,8 +30,9 @@
  *   batch    the batching rule (vmap); lg_batch_none: not supported yet
  *   jvp      the jvp rule (forward-mode AD); lg_jvp_none: not supported yet
  *
- * Adding an op, in order (the build and tests/c/test_dispatch.c catch
- * misses in steps 1-4; steps 5-8 are on the author):
+ * Adding an op, in order (the link fails without the kernel or the rule
+ * family, test_dispatch on columns that disagree, luagrad's open on a
+ * generated kind without a wrapper; the rest only the specs can catch):
  *   1. a row here (all columns; a comment above a group states its params
  *      convention);
  *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
