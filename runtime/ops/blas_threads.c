@@ -7,7 +7,6 @@
 /* from OpenBLAS's cblas.h, declared here so that this file needs no BLAS
  * header of its own */
 void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_turn = PTHREAD_COND_INITIALIZER;
@@ -28,8 +27,10 @@ void lg_blas_enter(const lg_ctx *ctx) {
     gate_waiting--;
   }
   if (!gate_active) {
-    /* nothing of ours in flight: the count may change */
-    if (openblas_get_num_threads() != count) openblas_set_num_threads(count);
+    /* nothing of ours in flight: the count may change. Set it even when
+     * gate_count says it is right, as a host may have set its own since
+     * (openblas_get_num_threads would cost ten times as much). */
+    openblas_set_num_threads(count);
     gate_count = count;
   }
   gate_active++;
