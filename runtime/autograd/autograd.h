@@ -89,6 +89,11 @@ void lg_node_release(lg_node *node);
 /* The node's grad_fn name ("MulBackward0", a custom node's own name) in
  * buf; NULL when size is 0. */
 const char *lg_node_name(const lg_node *n, char *buf, size_t size);
+/* While grad mode is on, fails naming name (the user-facing op, such as
+ * "uniform_") when t is a leaf that requires grad or a view of a tensor
+ * that requires grad: those can't be written in place. */
+lg_status lg_autograd_check_inplace(lg_ctx *ctx, const lg_tensor *t,
+                                    const char *name);
 /* The edge through which gradient reaches t: its grad_fn, or its leaf's
  * sink (created on first need); NULL node when t needs no gradient. The
  * edge holds a new node reference. */

@@ -376,6 +376,23 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
 
 /* ---- running ops with recording ------------------------------------------ */
 
+lg_status lg_autograd_check_inplace(lg_ctx *ctx, const lg_tensor *t,
+                                    const char *name) {
+  const lg_autograd_meta *m = meta_of(t);
+  if (!ctx->grad_enabled || !m) return LG_OK;
+  if (m->requires_grad && !m->grad_fn)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s: a leaf tensor that requires grad can't be modified "
+                   "in place; use out-of-place ops or wrap the update in "
+                   "lg.no_grad()", name);
+  if (m->is_view)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s: in-place changes to a view of a tensor that "
+                   "requires grad are not supported; clone() it first",
+                   name);
+  return LG_OK;
+}
+
 /* What makes op's name its in-place spelling in messages: "_" for add
  * (add_), nothing for fill_, whose name already is. */
 static const char *inplace_suffix(lg_op op) {
@@ -441,20 +458,13 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
                           lg_tensor *const *in, const lg_params *p,
                           lg_tensor **outs) {
   lg_tensor *self = in[0];
-  lg_autograd_meta *m = meta_of(self);
-  if (m && m->requires_grad && !m->grad_fn)
-    return lg_fail(ctx, LG_ERR_ARG,
-                   "%s%s: a leaf tensor that requires grad can't be modified "
-                   "in place; use out-of-place ops or wrap the update in "
-                   "lg.no_grad()", lg_op_name(op), inplace_suffix(op));
-  if (m && m->is_view)
-    return lg_fail(ctx, LG_ERR_ARG,
-                   "%s%s: in-place changes to a view of a tensor that "
-                   "requires grad are not supported; clone() it first",
-                   lg_op_name(op), inplace_suffix(op));
+  char name[64];
+  snprintf(name, sizeof name, "%s%s", lg_op_name(op), inplace_suffix(op));
+  lg_status st = lg_autograd_check_inplace(ctx, self, name);
+  if (st) return st;
   lg_tensor *old = NULL, *result = NULL;
   lg_tensor *args[4];
-  lg_status st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
+  st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
   if (st) return st;
   /* every use of self reads the clone (x:mul_(x) too): a node saving self
    * itself would both cycle back to it and fail the version check */
