@@ -112,7 +112,14 @@ static lg_status run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
 lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op, int n_in,
                       lg_tensor *const *in, const lg_params *p,
                       lg_tensor **outs) {
-  if (level <= 0) return run_kernel(ctx, op, n_in, in, p, outs);
+  if (level <= 0) {
+    for (int i = 0; i < n_in; i++)
+      if (in[i]->batched) /* its vmap has returned: no layer unwrapped it */
+        return lg_fail(ctx, LG_ERR_ARG, "%s: a batched tensor escaped the "
+                       "vmap that made it (return it from the vmapped "
+                       "function instead of keeping it)", lg_op_name(op));
+    return run_kernel(ctx, op, n_in, in, p, outs);
+  }
   const lg_layer *layer = ctx->layers[level - 1];
   return layer->run(ctx, layer, level - 1, op, n_in, in, p, outs);
 }

@@ -142,6 +142,7 @@ void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
+void lgl_open_vmap(lua_State *L, const lgl_tables *T);
 
 /* ---- wrappers generated from the op table (ops_table.c) ----------------- */
 /* Registers fn as the module function and method of every op of kind, and

@@ -22,10 +22,16 @@
 --
 -- jvp is the double-vjp construction: with u a dummy cotangent requiring
 -- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
--- J t. jacfwd builds its columns that way, jacrev its rows with one vjp per
--- output element.
+-- J t. jacfwd builds its columns that way; jacrev computes all its rows in
+-- one vjp, vmapped over the one-hot cotangents (chunk_size bounds memory).
+--
+-- Inside vmap (func_vmap.lua), an alias is batched at every active vmap
+-- level (an unbatched input's examples share it), so that each example's
+-- gradient lands in its own slot: vjp_flat hands the engine the physical
+-- tensors (batch dims first) and wraps the gradients back.
 local lg = require "luagrad"
 local check = require "luagrad.check"
+local vmapping = require "luagrad.func_vmap"
 local raise = check.raise
 
 local func = {}
@@ -113,8 +119,11 @@ local function alias_of(fname, x, p, i, leaf)
     if not leaf then what = what .. (" (leaf %d)"):format(i) end
     return alias_error(fname, x, what)
   end
-  if x.requires_grad and lg.is_grad_enabled() then return x:view(x.shape), true end
-  return x:detach():requires_grad_(), false
+  local batch = #vmapping.active > 0 and vmapping.batch_at_all_levels
+  if x.requires_grad and lg.is_grad_enabled() then
+    return (batch and batch(x) or x):view(x.shape), true
+  end
+  return (batch and batch(x:detach()) or x:detach()):requires_grad_(), false
 end
 
 -- Whether value (a tensor, or plain tables holding tensors) holds a
@@ -221,7 +230,7 @@ end
 -- Gradients of outputs (with cotangents) with respect to inputs, zeros for
 -- the inputs the outputs do not depend on. Outputs that carry no graph
 -- contribute nothing.
-local function vjp_flat(outputs, cotangents, inputs, create_graph)
+local function engine_vjp(outputs, cotangents, inputs, create_graph)
   local outs, cts = {}, {}
   for i, o in ipairs(outputs) do
     if o.requires_grad then
@@ -238,6 +247,32 @@ local function vjp_flat(outputs, cotangents, inputs, create_graph)
   for i, x in ipairs(inputs) do
     grads[i] = grads[i] or lg.zeros_like(x)
   end
+  return grads
+end
+
+-- Whether any output is a batched tensor (f ran inside vmap).
+local function any_batched(outputs)
+  for _, o in ipairs(outputs) do
+    if lg._vmap_level(o) ~= 0 then return true end
+  end
+  return false
+end
+
+local function vjp_flat(outputs, cotangents, inputs, create_graph)
+  if #vmapping.active == 0 or not any_batched(outputs) then
+    return engine_vjp(outputs, cotangents, inputs, create_graph)
+  end
+  -- inside vmap: the physical graph, every example in its own slot
+  local pouts, pcts = {}, {}
+  for i, o in ipairs(outputs) do
+    pouts[i] = vmapping.physical(o)
+    local ct = cotangents and cotangents[i]
+    pcts[i] = ct and vmapping.physical(ct) or lg.ones_like(pouts[i])
+  end
+  local pins, layouts = {}, {}
+  for j, x in ipairs(inputs) do pins[j], layouts[j] = vmapping.unwrap_all(x) end
+  local grads = engine_vjp(pouts, pcts, pins, create_graph)
+  for j = 1, #inputs do grads[j] = vmapping.rewrap_all(grads[j], layouts[j]) end
   return grads
 end
 
@@ -549,6 +584,10 @@ function func.hessian(f, opts)
   local inner = {argnums = opts.argnums}
   return func.jacfwd(func.jacrev(f, inner), inner)
 end
+
+--- vmap(f, {in_dims = 1, out_dims = 1, randomness = "error", chunk_size}):
+--- f mapped over a batch dim of its inputs (func_vmap.lua).
+func.vmap = vmapping.vmap
 
 -- functional_call and stack_module_state live beside the module system,
 -- which is loaded on their first use only.

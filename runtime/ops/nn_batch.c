@@ -1,0 +1,113 @@
+/* nn_batch.c: the batching rules (vmap.h) of the nn kernels. Ops whose
+ * examples are batches of independent rows or planes fold the vmap batch
+ * into their own leading batch dim (N): pooling, and conv2d, layer_norm and
+ * group_norm with shared weights. The fused losses reduce over each example
+ * only: they run with reduction "none" on the folded batch and reduce per
+ * example. Per-example weights (an ensemble's conv), weighted or ignoring
+ * means, and batch_norm run the per-example loop. */
+#include "vmap.h"
+
+/* Runs op on x (batch dim first) with N folded into the batch (when the
+ * example has `rank_n` dims, N being its first) and the other inputs
+ * unbatched; splits the outputs back. */
+static lg_status fold_n(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
+                        const int *in_bdim, const lg_params *p, int rank_n,
+                        lg_tensor **outs, int *out_bdim) {
+  enum { MAX_IN = 8 };
+  int r = vb_rank(in[0], in_bdim[0]);
+  int nout = lg_op_num_outputs(op);
+  lg_tensor *x = NULL, *args[MAX_IN] = {0}, *o[2] = {0};
+  lg_status st = vb_front(ctx, in[0], in_bdim[0], 0, &x);
+  if (st) return st;
+  int64_t b = x->sizes[0];
+  bool fold = r == rank_n;
+  if (fold) {
+    st = vb_fold(ctx, x, 2, &args[0]);
+    lg_tensor_release(x);
+  } else {
+    args[0] = x;
+  }
+  for (int i = 1; i < n_in; i++) args[i] = in[i];
+  if (!st) st = vb_run(ctx, op, n_in, args, p, o);
+  lg_tensor_release(args[0]);
+  for (int k = 0; k < nout; k++) {
+    out_bdim[k] = 0;
+    if (!st && fold) st = vb_unfold(ctx, o[k], b, &outs[k]);
+    else if (!st) outs[k] = lg_tensor_retain(o[k]);
+  }
+  vb_release(nout, o);
+  if (st) vb_release(nout, outs);
+  return st;
+}
+
+static bool others_unbatched(int n_in, const int *in_bdim) {
+  for (int i = 1; i < n_in; i++)
+    if (in_bdim[i] >= 0) return false;
+  return true;
+}
+
+/* conv2d, conv_transpose2d (x (N,C,H,W)), the pools ((N,C,H,W) or
+ * (C,H,W)), layer_norm (rows), group_norm ((N,C,...)). */
+lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
+                      const int *in_bdim, const lg_params *p, lg_tensor **outs,
+                      int *out_bdim) {
+  if (in_bdim[0] < 0 || !others_unbatched(n_in, in_bdim) ||
+      vb_rank(in[0], in_bdim[0]) < 2 || n_in > 8)
+    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
+  int rank_n = op == LG_OP_LAYER_NORM ? -1 /* rows: no fold needed */
+               : op == LG_OP_GROUP_NORM ? vb_rank(in[0], in_bdim[0])
+                                        : 4;
+  return fold_n(ctx, op, n_in, in, in_bdim, p, rank_n, outs, out_bdim);
+}
+
+/* cross_entropy, nll_loss: (logits, target[, weight]) per example. */
+lg_status lg_batch_loss(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
+                        const int *in_bdim, const lg_params *p,
+                        lg_tensor **outs, int *out_bdim) {
+  int reduction = (int)p->ints[0];
+  bool index_target = !lg_dtype_is_float(in[1]->dtype);
+  if (n_in > 2 && in_bdim[2] >= 0)
+    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
+  if (reduction == 1 && index_target &&
+      (n_in > 2 || (p->flags & LG_FLAG_SCALAR_INT)))
+    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
+  int64_t b = vb_batch_size(n_in, in, in_bdim);
+  int r = vb_rank(in[0], in_bdim[0]);
+  lg_tensor *x = NULL, *t = NULL, *l = NULL, *u = NULL;
+  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &x);
+  if (!st) st = vb_all(ctx, in[1], in_bdim[1], b, &t);
+  bool fold = r >= 2; /* (N, C, ...): the batch folds into N */
+  if (!st && fold) {
+    st = vb_fold(ctx, x, 2, &u);
+    lg_tensor_release(x);
+    x = u;
+    u = NULL;
+    if (!st) st = vb_fold(ctx, t, 2, &u);
+    lg_tensor_release(t);
+    t = u;
+    u = NULL;
+  }
+  lg_params q = *p;
+  q.ints[0] = 0; /* none */
+  if (!st) st = vb_run(ctx, op, n_in, (lg_tensor *[]){x, t, n_in > 2 ? in[2] : NULL}, &q, &l);
+  lg_tensor_release(x);
+  lg_tensor_release(t);
+  if (!st && fold) {
+    st = vb_unfold(ctx, l, b, &u);
+    lg_tensor_release(l);
+    l = u;
+    u = NULL;
+  }
+  out_bdim[0] = 0;
+  if (st || reduction == 0 || l->ndim == 1) { /* none, or one position each */
+    if (st) lg_tensor_release(l);
+    else outs[0] = l;
+    return st;
+  }
+  lg_params ps = {0};
+  ps.n_ints = l->ndim - 1;
+  for (int i = 1; i < l->ndim; i++) ps.ints[i - 1] = i;
+  st = vb_run1(ctx, reduction == 1 ? LG_OP_MEAN : LG_OP_SUM, l, &ps, outs);
+  lg_tensor_release(l);
+  return st;
+}
