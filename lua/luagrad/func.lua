@@ -497,7 +497,11 @@ end
 -- blocks[i][j], the jacobian of output leaf i with respect to alias j.
 local function jacobian_transform(fname, f, opts, fill)
   check_function(fname, f)
-  opts = check.options(fname, opts, {argnums = true, has_aux = true})
+  opts = check.options(fname, opts, {argnums = true, has_aux = true, chunk_size = true})
+  local chunk = opts.chunk_size
+  if chunk ~= nil and not (math.type(chunk) == "integer" and chunk >= 1) then
+    raise(("%s: chunk_size must be a positive integer, got %s"):format(fname, describe(chunk)))
+  end
   local argnums = opts.argnums == nil and 1 or opts.argnums
   return function(...)
     local args = table.pack(...)
@@ -506,31 +510,34 @@ local function jacobian_transform(fname, f, opts, fill)
     local recorded = wants_graph(outer)
     local output, aux = split_results(fname, call_traced(f, call_args), opts.has_aux)
     local outs, out_spec = output_leaves(fname, output)
-    local blocks = fill(outs, plan.aliases, recorded)
+    local blocks = fill(outs, plan.aliases, recorded, chunk)
     local jac = jacobian_tree(out_spec, plan, multi, blocks)
     if opts.has_aux then return jac, finish(aux, recorded) end
     return jac
   end
 end
 
--- Reverse mode: row k of output leaf i's jacobian is one vjp with the
--- one-hot cotangent e_k.
-local function reverse_blocks(outs, aliases, recorded)
+-- Reverse mode: the rows of output leaf i's jacobian are the vjps with the
+-- one-hot cotangents e_k, all in one backward pass vmapped over the rows
+-- of an identity matrix (chunk_size rows at a time when given).
+local function reverse_blocks(outs, aliases, recorded, chunk_size)
   local blocks = {}
   for i, o in ipairs(outs) do
-    local rows = {}
-    for j = 1, #aliases do rows[j] = {} end
-    for k = 1, o.requires_grad and o:numel() or 0 do
-      local grads = vjp_flat({o}, {one_hot(o, k)}, aliases, recorded)
-      for j = 1, #aliases do rows[j][k] = grads[j] end
-    end
     blocks[i] = {}
+    local n = o:numel()
+    local rows
+    if o.requires_grad and n > 0 then
+      local basis = lg.eye(n, {dtype = o.dtype}):view(concat_shapes({n}, o.shape))
+      rows = table.pack(func.vmap(function(ct)
+        return table.unpack(vjp_flat({o}, {ct}, aliases, recorded))
+      end, {chunk_size = chunk_size})(basis))
+    end
     for j, x in ipairs(aliases) do
       local shape = concat_shapes(o.shape, x.shape)
-      if #rows[j] == 0 then
+      if not rows then
         blocks[i][j] = lg.zeros(shape, {dtype = x.dtype})
       else
-        blocks[i][j] = lg.stack(rows[j], 1):reshape(shape)
+        blocks[i][j] = rows[j]:reshape(shape)
       end
     end
   end
@@ -562,15 +569,15 @@ local function forward_blocks(outs, aliases, recorded)
   return blocks
 end
 
---- jacrev(f, {argnums = 1, has_aux = false}): the jacobian of f by reverse
---- mode. For an output leaf of shape O and an input leaf of shape I the
+--- jacrev(f, {argnums = 1, has_aux = false, chunk_size}): the jacobian of
+--- f by reverse mode, its rows vmapped (chunk_size rows per pass). For an output leaf of shape O and an input leaf of shape I the
 --- block has shape O .. I; the result has f's output structure, each leaf
 --- replaced by the gradient structure of argnums (as in grad).
 function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
 
---- jacfwd(f, {argnums = 1, has_aux = false}): the same jacobian, built one
+--- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same jacobian, built one
 --- input element at a time by forward products.
 function func.jacfwd(f, opts)
   return jacobian_transform("jacfwd", f, opts, forward_blocks)

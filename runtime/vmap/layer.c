@@ -258,6 +258,60 @@ lg_status vb_unfold(lg_ctx *ctx, lg_tensor *x, int64_t b, lg_tensor **out) {
   return vb_run1(ctx, LG_OP_RESHAPE, x, &p, out);
 }
 
+/* ---- random draws ----------------------------------------------------- */
+
+lg_status lg_vmap_random_check(lg_ctx *ctx, const char *name,
+                               bool different) {
+  lg_vmap_state *S = ctx->vmap;
+  for (int i = 0; S && i < S->n_levels; i++) {
+    int r = S->levels[i]->randomness;
+    if (r == LG_RANDOMNESS_ERROR)
+      return lg_fail(ctx, LG_ERR_ARG, "%s: a random op inside vmap with "
+                     "randomness = \"error\"; pass randomness = "
+                     "\"different\" (each example draws its own numbers) or "
+                     "\"same\" (all examples draw the same) to func.vmap",
+                     name);
+    if (r == LG_RANDOMNESS_DIFFERENT && !different)
+      return lg_fail(ctx, LG_ERR_ARG, "%s: randomness = \"different\" is not "
+                     "supported for it inside vmap; use \"same\"", name);
+  }
+  return LG_OK;
+}
+
+lg_status lg_vmap_random_empty(lg_ctx *ctx, const char *name, lg_dtype dtype,
+                               int ndim, const int64_t *sizes,
+                               lg_tensor **out) {
+  lg_status st = lg_vmap_random_check(ctx, name, true);
+  if (st) return st;
+  lg_vmap_state *S = ctx->vmap;
+  int64_t all[LG_MAX_DIMS];
+  int n = 0;
+  for (int i = 0; S && i < S->n_levels; i++)
+    if (S->levels[i]->randomness == LG_RANDOMNESS_DIFFERENT) {
+      if (n == LG_MAX_DIMS) break;
+      all[n++] = S->levels[i]->batch_size;
+    }
+  if (n == 0) return lg_empty(ctx, dtype, ndim, sizes, out);
+  if (ndim < 0 || n + ndim > LG_MAX_DIMS)
+    return lg_fail(ctx, LG_ERR_ARG, "%s: more than %d dims inside vmap",
+                   name, LG_MAX_DIMS);
+  for (int i = 0; i < ndim; i++) all[n + i] = sizes[i];
+  return lg_empty(ctx, dtype, n + ndim, all, out);
+}
+
+lg_status lg_vmap_random_wrap(lg_ctx *ctx, lg_tensor **t) {
+  lg_vmap_state *S = ctx->vmap;
+  for (int i = 0; S && i < S->n_levels; i++) {
+    if (S->levels[i]->randomness != LG_RANDOMNESS_DIFFERENT) continue;
+    lg_tensor *w = NULL;
+    lg_status st = lg_vmap_wrap(ctx, *t, 0, S->levels[i]->level, &w);
+    lg_tensor_release(*t);
+    *t = w;
+    if (st) return st;
+  }
+  return LG_OK;
+}
+
 /* ---- the per-example loop -------------------------------------------- */
 
 static void warn_once(lg_ctx *ctx, lg_op op) {

@@ -86,6 +86,19 @@ lg_status lg_batch_loop(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                         const int *in_bdim, const lg_params *p,
                         lg_tensor **outs, int *out_bdim);
 
+/* Random draws inside vmap (random.c): under randomness "error" at any
+ * active level, fail naming the function; check also fails under
+ * "different" when the draw can't have batch dims (different false). */
+lg_status lg_vmap_random_check(lg_ctx *ctx, const char *name,
+                               bool different);
+/* An empty tensor for a draw of sizes, with a batch dim in front for every
+ * active level whose randomness is "different" (outer first)... */
+lg_status lg_vmap_random_empty(lg_ctx *ctx, const char *name, lg_dtype dtype,
+                               int ndim, const int64_t *sizes,
+                               lg_tensor **out);
+/* ... and the drawn tensor batched at those levels (replaces *t). */
+lg_status lg_vmap_random_wrap(lg_ctx *ctx, lg_tensor **t);
+
 /* Releases n tensors of an array (NULLs allowed). */
 void vb_release(int n, lg_tensor **t);
 
