@@ -31,7 +31,6 @@
 -- tensors (batch dims first) and wraps the gradients back.
 local lg = require "luagrad"
 local check = require "luagrad.check"
-local vmapping = require "luagrad.func_vmap"
 local raise = check.raise
 
 local func = {}
@@ -56,6 +55,12 @@ local shape_string, describe = check.shape_string, check.describe
 local FLOATING = {float32 = true, float64 = true}
 
 local is_callable = check.is_callable
+
+-- func_vmap.lua when a vmap level is active (it is loaded on first use).
+local function vmapping()
+  local V = package.loaded["luagrad.func_vmap"]
+  return V and #V.active > 0 and V or nil
+end
 
 local function check_function(fname, f)
   if not is_callable(f) then
@@ -119,7 +124,8 @@ local function alias_of(fname, x, p, i, leaf)
     if not leaf then what = what .. (" (leaf %d)"):format(i) end
     return alias_error(fname, x, what)
   end
-  local batch = #vmapping.active > 0 and vmapping.batch_at_all_levels
+  local V = vmapping()
+  local batch = V and V.batch_at_all_levels
   if x.requires_grad and lg.is_grad_enabled() then
     return (batch and batch(x) or x):view(x.shape), true
   end
@@ -259,20 +265,21 @@ local function any_batched(outputs)
 end
 
 local function vjp_flat(outputs, cotangents, inputs, create_graph)
-  if #vmapping.active == 0 or not any_batched(outputs) then
+  local V = vmapping()
+  if not V or not any_batched(outputs) then
     return engine_vjp(outputs, cotangents, inputs, create_graph)
   end
   -- inside vmap: the physical graph, every example in its own slot
   local pouts, pcts = {}, {}
   for i, o in ipairs(outputs) do
-    pouts[i] = vmapping.physical(o)
+    pouts[i] = V.physical(o)
     local ct = cotangents and cotangents[i]
-    pcts[i] = ct and vmapping.physical(ct) or lg.ones_like(pouts[i])
+    pcts[i] = ct and V.physical(ct) or lg.ones_like(pouts[i])
   end
   local pins, layouts = {}, {}
-  for j, x in ipairs(inputs) do pins[j], layouts[j] = vmapping.unwrap_all(x) end
+  for j, x in ipairs(inputs) do pins[j], layouts[j] = V.unwrap_all(x) end
   local grads = engine_vjp(pouts, pcts, pins, create_graph)
-  for j = 1, #inputs do grads[j] = vmapping.rewrap_all(grads[j], layouts[j]) end
+  for j = 1, #inputs do grads[j] = V.rewrap_all(grads[j], layouts[j]) end
   return grads
 end
 
@@ -594,7 +601,9 @@ end
 
 --- vmap(f, {in_dims = 1, out_dims = 1, randomness = "error", chunk_size}):
 --- f mapped over a batch dim of its inputs (func_vmap.lua).
-func.vmap = vmapping.vmap
+function func.vmap(f, opts)
+  return require("luagrad.func_vmap").vmap(f, opts)
+end
 
 -- functional_call and stack_module_state live beside the module system,
 -- which is loaded on their first use only.

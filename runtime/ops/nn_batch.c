@@ -3,8 +3,9 @@
  * into their own leading batch dim (N): pooling, and conv2d, layer_norm and
  * group_norm with shared weights. The fused losses reduce over each example
  * only: they run with reduction "none" on the folded batch and reduce per
- * example. Per-example weights (an ensemble's conv), weighted or ignoring
- * means, and batch_norm run the per-example loop. */
+ * example (a mean over the targets that are not ignored). Per-example
+ * weights (an ensemble's conv), weighted means and batch_norm run the
+ * per-example loop. */
 #include "vmap.h"
 
 /* Runs op on x (batch dim first) with N folded into the batch (when the
@@ -60,16 +61,52 @@ lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   return fold_n(ctx, op, n_in, in, in_bdim, p, rank_n, outs, out_bdim);
 }
 
+/* Sums l (batch first) over every dim but the batch (op SUM or MEAN). */
+static lg_status per_example(lg_ctx *ctx, lg_op op, lg_tensor *l,
+                             lg_tensor **out) {
+  if (l->ndim == 1) {
+    *out = lg_tensor_retain(l);
+    return LG_OK;
+  }
+  lg_params ps = {0};
+  ps.n_ints = l->ndim - 1;
+  for (int i = 1; i < l->ndim; i++) ps.ints[i - 1] = i;
+  return vb_run1(ctx, op, l, &ps, out);
+}
+
+/* The mean over an example's non-ignored index targets t (batch first):
+ * its summed loss over their count (NaN when all are ignored, as the
+ * kernel's mean). */
+static lg_status ignoring_mean(lg_ctx *ctx, lg_tensor *l, lg_tensor *t,
+                               int64_t ignore, lg_tensor **out) {
+  lg_tensor *total = NULL, *keep = NULL, *count = NULL, *f = NULL;
+  lg_params pn = {0};
+  pn.flags = LG_FLAG_SCALAR_B | LG_FLAG_SCALAR_INT;
+  pn.scalar_int = ignore;
+  pn.scalar[0] = (double)ignore;
+  lg_params pf = {0};
+  pf.dtype = l->dtype;
+  lg_status st = per_example(ctx, LG_OP_SUM, l, &total);
+  if (!st) st = vb_run1(ctx, LG_OP_NE, t, &pn, &keep);
+  if (!st) st = vb_run1(ctx, LG_OP_TO_DTYPE, keep, &pf, &f);
+  if (!st) st = per_example(ctx, LG_OP_SUM, f, &count);
+  if (!st) st = vb_run(ctx, LG_OP_DIV, 2, (lg_tensor *[]){total, count}, NULL, out);
+  lg_tensor_release(total);
+  lg_tensor_release(keep);
+  lg_tensor_release(f);
+  lg_tensor_release(count);
+  return st;
+}
+
 /* cross_entropy, nll_loss: (logits, target[, weight]) per example. */
 lg_status lg_batch_loss(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                         const int *in_bdim, const lg_params *p,
                         lg_tensor **outs, int *out_bdim) {
   int reduction = (int)p->ints[0];
   bool index_target = !lg_dtype_is_float(in[1]->dtype);
-  if (n_in > 2 && in_bdim[2] >= 0)
-    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
-  if (reduction == 1 && index_target &&
-      (n_in > 2 || (p->flags & LG_FLAG_SCALAR_INT)))
+  bool ignoring = index_target && (p->flags & LG_FLAG_SCALAR_INT);
+  /* per-example class weights, or a weighted mean: the loop */
+  if (n_in > 2 && (in_bdim[2] >= 0 || reduction == 1))
     return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
   int64_t b = vb_batch_size(n_in, in, in_bdim);
   int r = vb_rank(in[0], in_bdim[0]);
@@ -91,23 +128,25 @@ lg_status lg_batch_loss(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   q.ints[0] = 0; /* none */
   if (!st) st = vb_run(ctx, op, n_in, (lg_tensor *[]){x, t, n_in > 2 ? in[2] : NULL}, &q, &l);
   lg_tensor_release(x);
-  lg_tensor_release(t);
   if (!st && fold) {
     st = vb_unfold(ctx, l, b, &u);
     lg_tensor_release(l);
     l = u;
     u = NULL;
+    if (!st) st = vb_unfold(ctx, t, b, &u);
+    lg_tensor_release(t);
+    t = u;
   }
   out_bdim[0] = 0;
-  if (st || reduction == 0 || l->ndim == 1) { /* none, or one position each */
-    if (st) lg_tensor_release(l);
-    else outs[0] = l;
-    return st;
+  if (!st) {
+    if (reduction == 0)
+      outs[0] = lg_tensor_retain(l);
+    else if (reduction == 1 && ignoring)
+      st = ignoring_mean(ctx, l, t, p->scalar_int, outs);
+    else
+      st = per_example(ctx, reduction == 1 ? LG_OP_MEAN : LG_OP_SUM, l, outs);
   }
-  lg_params ps = {0};
-  ps.n_ints = l->ndim - 1;
-  for (int i = 1; i < l->ndim; i++) ps.ints[i - 1] = i;
-  st = vb_run1(ctx, reduction == 1 ? LG_OP_MEAN : LG_OP_SUM, l, &ps, outs);
   lg_tensor_release(l);
+  lg_tensor_release(t);
   return st;
 }
