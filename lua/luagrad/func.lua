@@ -256,28 +256,25 @@ local function engine_vjp(outputs, cotangents, inputs, create_graph)
   return grads
 end
 
--- Whether any output is a batched tensor (f ran inside vmap).
-local function any_batched(outputs)
-  for _, o in ipairs(outputs) do
-    if lg._vmap_level(o) ~= 0 then return true end
-  end
-  return false
-end
-
+-- Inside vmap, the aliases are batched at the levels active when they
+-- were made: the engine gets the physical tensors of those levels (their
+-- batch dims in front, every example in its own slot); levels entered
+-- since (vmap over a vjp, as in jacrev) stay batched in the cotangents,
+-- and the engine's backward ops run their batching rules.
 local function vjp_flat(outputs, cotangents, inputs, create_graph)
   local V = vmapping()
-  if not V or not any_batched(outputs) then
+  if not V then return engine_vjp(outputs, cotangents, inputs, create_graph) end
+  local pins, layouts, levels = {}, {}, nil
+  for j, x in ipairs(inputs) do pins[j], layouts[j], levels = V.unwrap_all(x) end
+  if not levels or #levels == 0 then
     return engine_vjp(outputs, cotangents, inputs, create_graph)
   end
-  -- inside vmap: the physical graph, every example in its own slot
   local pouts, pcts = {}, {}
   for i, o in ipairs(outputs) do
-    pouts[i] = V.physical(o)
+    pouts[i] = V.physical(o, levels)
     local ct = cotangents and cotangents[i]
-    pcts[i] = ct and V.physical(ct) or lg.ones_like(pouts[i])
+    pcts[i] = ct and V.physical(ct, levels) or lg.ones_like(pouts[i])
   end
-  local pins, layouts = {}, {}
-  for j, x in ipairs(inputs) do pins[j], layouts[j] = V.unwrap_all(x) end
   local grads = engine_vjp(pouts, pcts, pins, create_graph)
   for j = 1, #inputs do grads[j] = V.rewrap_all(grads[j], layouts[j]) end
   return grads

@@ -343,45 +343,65 @@ function V.batch_at_all_levels(x)
   return add(x, #active)
 end
 
--- The physical tensor of t with every active level's batch dim in front
--- (outer first), a level t is not batched at expanded.
-function V.physical(t)
-  for i = #active, 1, -1 do
-    local lvl = active[i]
-    local value, bdim = lg._vmap_unwrap(t, lvl.level)
-    if value then
-      t = movedim(value, bdim, 1)
-    else
-      -- t is the same for every example of this level; it is wrapped at
-      -- lower levels at most, so expanding it keeps their nesting
-      t = expand_at(t, 1, lvl.size)
-    end
+-- The active level numbered n ({level =, size =}).
+local function level_info(n)
+  for _, lvl in ipairs(active) do
+    if lvl.level == n then return lvl end
   end
+  raise(("vmap: level %d is not active (a tensor of a vmap that has returned)"):format(n))
+end
+
+-- t unbatched at level lvl, with that level's examples in a new leading
+-- dim (expanded when t is the same for all of them); levels inside lvl
+-- keep wrapping the result.
+local function to_front(t, lvl)
+  local top = lg._vmap_level(t)
+  if top > lvl.level then
+    local value, bdim = lg._vmap_unwrap(t, top)
+    return lg._vmap_wrap(to_front(value, lvl), bdim + 1, top)
+  elseif top == lvl.level then
+    local value, bdim = lg._vmap_unwrap(t, top)
+    return movedim(value, bdim, 1)
+  end
+  return expand_at(t, 1, lvl.size)
+end
+
+-- t with the batch dims of levels (outer first) in front, outer first.
+function V.physical(t, levels)
+  for i = #levels, 1, -1 do t = to_front(t, levels[i]) end
   return t
 end
 
--- The innermost plain tensor under t's wrappers and the layout to wrap a
--- tensor like it back ({level, bdim} pairs, outer first).
+-- The innermost plain tensor under t's wrappers, the layout to wrap a
+-- tensor like it back ({level, bdim} pairs, outer first) and the levels.
 function V.unwrap_all(t)
-  local layout = {}
+  local layout, levels = {}, {}
   local level = lg._vmap_level(t)
   while level ~= 0 do
     local value, bdim = lg._vmap_unwrap(t, level)
     table.insert(layout, 1, {level, bdim})
+    table.insert(levels, 1, level_info(level))
     t, level = value, lg._vmap_level(value)
   end
-  return t, layout
+  return t, layout, levels
 end
 
-function V.rewrap_all(t, layout)
-  for _, lb in ipairs(layout) do t = lg._vmap_wrap(t, lb[2], lb[1]) end
-  return t
+-- g batched at level with its batch dim at bdim of g's own dims, placed
+-- under the wrappers of levels inside that one.
+local function wrap_under(g, bdim, level)
+  local top = lg._vmap_level(g)
+  if top > level then
+    local value, b = lg._vmap_unwrap(g, top)
+    local inner_bdim = bdim + (b <= bdim and 1 or 0)
+    local inner = wrap_under(value, inner_bdim, level)
+    return lg._vmap_wrap(inner, b - (inner_bdim < b and 1 or 0), top)
+  end
+  return lg._vmap_wrap(g, bdim, level)
 end
 
--- The inverse of physical for a tensor laid out that way.
-function V.from_physical(t)
-  for i = 1, #active do t = lg._vmap_wrap(t, 1, active[i].level) end
-  return t
+function V.rewrap_all(g, layout)
+  for _, lb in ipairs(layout) do g = wrap_under(g, lb[2], lb[1]) end
+  return g
 end
 
 return V
