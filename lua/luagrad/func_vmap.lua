@@ -245,8 +245,8 @@ end
 
 local function warn_fallbacks()
   for _, name in ipairs(lg._vmap_warnings()) do
-    io.stderr:write(("luagrad warning: vmap: %s has no batching rule yet and "
-      .. "runs once per example (slower)\n"):format(name))
+    io.stderr:write(("luagrad warning: vmap: %s runs once per example (no "
+      .. "batching rule for these inputs yet; slower)\n"):format(name))
   end
 end
 

@@ -1,11 +1,12 @@
 /* nn_batch.c: the batching rules (vmap.h) of the nn kernels. Ops whose
  * examples are batches of independent rows or planes fold the vmap batch
  * into their own leading batch dim (N): pooling, and conv2d, layer_norm and
- * group_norm with shared weights. The fused losses reduce over each example
+ * group_norm with shared weights; conv2d with per-example weights is one
+ * grouped conv. The fused losses reduce over each example
  * only: they run with reduction "none" on the folded batch and reduce per
  * example (a mean over the targets that are not ignored). Per-example
- * weights (an ensemble's conv), weighted means and batch_norm run the
- * per-example loop. */
+ * weights of the norms and conv_transpose2d, weighted means and batch_norm
+ * run the per-example loop. */
 #include "vmap.h"
 
 /* Runs op on x (batch dim first) with N folded into the batch (when the
@@ -47,11 +48,68 @@ static bool others_unbatched(int n_in, const int *in_bdim) {
   return true;
 }
 
+/* conv2d with per-example weights (an ensemble, or grad's batched alias):
+ * one grouped conv. x (b, N, C, H, W) -> (N, b*C, H, W), w (b, O, C/g, kh,
+ * kw) -> (b*O, C/g, kh, kw), groups b*g, bias (b, O) -> (b*O); the result
+ * (N, b*O, OH, OW) is viewed as (N, b, O, OH, OW), batch dim 1. */
+static lg_status grouped_conv(lg_ctx *ctx, int n_in, lg_tensor *const *in,
+                              const int *in_bdim, const lg_params *p,
+                              lg_tensor **outs, int *out_bdim) {
+  int64_t b = vb_batch_size(n_in, in, in_bdim);
+  lg_tensor *x = NULL, *xs = NULL, *w = NULL, *bias = NULL, *y = NULL;
+  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &x); /* (b,N,C,H,W) */
+  lg_params pp = {0};
+  pp.n_ints = 5;
+  pp.ints[0] = 1, pp.ints[1] = 0, pp.ints[2] = 2, pp.ints[3] = 3, pp.ints[4] = 4;
+  if (!st) st = vb_run1(ctx, LG_OP_PERMUTE, x, &pp, &xs);
+  lg_tensor_release(x);
+  x = NULL;
+  lg_params pr = {0};
+  if (!st) {
+    pr.n_ints = 4;
+    pr.ints[0] = xs->sizes[0];
+    pr.ints[1] = b * xs->sizes[2];
+    pr.ints[2] = xs->sizes[3], pr.ints[3] = xs->sizes[4];
+    st = vb_run1(ctx, LG_OP_RESHAPE, xs, &pr, &x);
+  }
+  lg_tensor *ws = NULL;
+  if (!st) st = vb_all(ctx, in[1], in_bdim[1], b, &ws);
+  if (!st) st = vb_fold(ctx, ws, 2, &w);
+  lg_tensor_release(ws);
+  if (!st && n_in > 2) {
+    lg_tensor *bs = NULL;
+    st = vb_all(ctx, in[2], in_bdim[2], b, &bs);
+    if (!st) st = vb_fold(ctx, bs, 2, &bias);
+    lg_tensor_release(bs);
+  }
+  lg_params q = *p;
+  q.scalar_int = b * (p->scalar_int == 0 ? 1 : p->scalar_int);
+  if (!st) st = vb_run(ctx, LG_OP_CONV2D, n_in, (lg_tensor *[]){x, w, bias}, &q, &y);
+  lg_params pv = {0};
+  if (!st) {
+    pv.n_ints = 5;
+    pv.ints[0] = y->sizes[0], pv.ints[1] = b, pv.ints[2] = y->sizes[1] / (b ? b : 1);
+    pv.ints[3] = y->sizes[2], pv.ints[4] = y->sizes[3];
+    st = vb_run1(ctx, LG_OP_RESHAPE, y, &pv, outs);
+  }
+  out_bdim[0] = 1;
+  lg_tensor_release(xs);
+  lg_tensor_release(x);
+  lg_tensor_release(w);
+  lg_tensor_release(bias);
+  lg_tensor_release(y);
+  return st;
+}
+
 /* conv2d, conv_transpose2d (x (N,C,H,W)), the pools ((N,C,H,W) or
  * (C,H,W)), layer_norm (rows), group_norm ((N,C,...)). */
 lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                       const int *in_bdim, const lg_params *p, lg_tensor **outs,
                       int *out_bdim) {
+  if (op == LG_OP_CONV2D && n_in >= 2 && n_in <= 3 &&
+      vb_rank(in[0], in_bdim[0]) == 4 && vb_rank(in[1], in_bdim[1]) == 4 &&
+      (in_bdim[1] >= 0 || (n_in == 3 && in_bdim[2] >= 0)))
+    return grouped_conv(ctx, n_in, in, in_bdim, p, outs, out_bdim);
   if (in_bdim[0] < 0 || !others_unbatched(n_in, in_bdim) ||
       vb_rank(in[0], in_bdim[0]) < 2 || n_in > 8)
     return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);

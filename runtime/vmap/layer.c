@@ -321,6 +321,26 @@ static void warn_once(lg_ctx *ctx, lg_op op) {
   S->pending[S->n_pending++] = op;
 }
 
+/* Concatenates n tensors on dim 0 (through the ops), in groups of at most
+ * LOOP_GROUP so that cat's backward stays within a rule's temporaries. */
+enum { LOOP_GROUP = 16 };
+static lg_status cat0(lg_ctx *ctx, int64_t n, lg_tensor **parts,
+                      lg_tensor **out) {
+  lg_params pc = {0};
+  *out = NULL;
+  if (n <= LOOP_GROUP) return vb_run(ctx, LG_OP_CAT, (int)n, parts, &pc, out);
+  /* LOOP_GROUP groups of `per` parts, each concatenated (recursively) */
+  int64_t per = (n + LOOP_GROUP - 1) / LOOP_GROUP;
+  lg_tensor *g[LOOP_GROUP] = {0};
+  lg_status st = LG_OK;
+  int k = 0;
+  for (int64_t i = 0; i < n && !st; i += per, k++)
+    st = cat0(ctx, n - i < per ? n - i : per, parts + i, &g[k]);
+  if (!st) st = vb_run(ctx, LG_OP_CAT, k, g, &pc, out);
+  vb_release(k, g);
+  return st;
+}
+
 /* Stacks n equally shaped tensors on a new dim 0 (through the ops). */
 static lg_status stack0(lg_ctx *ctx, int64_t n, lg_tensor **parts,
                         lg_tensor **out) {
@@ -331,11 +351,7 @@ static lg_status stack0(lg_ctx *ctx, int64_t n, lg_tensor **parts,
   lg_params pu = {0};
   for (int64_t i = 0; i < n && !st; i++)
     st = vb_run1(ctx, LG_OP_UNSQUEEZE, parts[i], &pu, &u[i]);
-  if (!st) {
-    lg_params pc = {0};
-    *out = NULL;
-    st = vb_run(ctx, LG_OP_CAT, (int)n, u, &pc, out);
-  }
+  if (!st) st = cat0(ctx, n, u, out);
   vb_release((int)n, u);
   lg_mem_free(ctx, u, sizeof *u * (size_t)(n ? n : 1));
   return st;

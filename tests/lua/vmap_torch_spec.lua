@@ -52,6 +52,7 @@ local FNS = {
   cross_entropy_sum = function(x, t) return F.cross_entropy(x, t, {reduction = "sum"}) end,
   mse = function(a, b) return F.mse_loss(a, b) end,
   conv2d = function(x, w) return F.conv2d(x, w, {padding = 1}) end,
+  conv2d_bias = function(x, w, b) return F.conv2d(x, w, b, {padding = 1}) end,
   max_pool2d = function(x) return F.max_pool2d(x, 2) end,
   two_out = function(x) return x:sum(1), x * 2 end,
   psg = func.grad(loss),
