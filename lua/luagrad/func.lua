@@ -425,10 +425,12 @@ end
 -- tangents (nil where zero) to one tangent per output leaf.
 local function forward_products(outs, aliases, create_graph)
   local live, live_outs, dummies = {}, {}, {} -- the outputs in the graph
+  local V = vmapping() -- inside vmap the dummies are batched like aliases
   for i, o in ipairs(outs) do
     if o.requires_grad then
       live[#live + 1], live_outs[#live + 1] = i, o
-      dummies[#live] = lg.zeros_like(o):requires_grad_()
+      local u = lg.zeros_like(o)
+      dummies[#live] = (V and V.batch_at_all_levels(u) or u):requires_grad_()
     end
   end
   local g = #live > 0 and vjp_flat(live_outs, dummies, aliases, true) or {}

@@ -221,6 +221,18 @@ describe("func.vmap", function()
       for i = 1, 3 do agree(batched[i], func.jacfwd(f)(xs[i]), 1e-12, "vmap(jacrev) " .. i) end
     end)
 
+    it("vmap(hessian) and vmap(jvp) match per-example calls", function()
+      local f = function(v) return v:pow(3):sum() + v[1] * v[2] end
+      local xs, ts = randn(3, 4), randn(3, 4)
+      local hs = func.vmap(func.hessian(f))(xs)
+      local _, tangents = func.vmap(function(v, t) return func.jvp(f, {v}, {t}) end)(xs, ts)
+      for i = 1, 3 do
+        agree(hs[i], func.hessian(f)(xs[i]), 1e-12, "hessian " .. i)
+        local _, ti = func.jvp(f, {xs[i]}, {ts[i]})
+        agree(tangents[i], ti, 1e-12, "jvp " .. i)
+      end
+    end)
+
     it("per-sample gradients over functional_call match the loop", function()
       local model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)):to("float64")
       local params = {}
