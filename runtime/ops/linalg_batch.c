@@ -6,14 +6,29 @@
  * the batch dim first. */
 #include "vmap.h"
 
-/* An example's vector operand as a matrix: a (k) -> (1,k), b (k) -> (k,1);
- * x has its batch dim first (or none). */
-static lg_status as_matrix(lg_ctx *ctx, lg_tensor *x, bool batched, bool left,
-                           lg_tensor **out) {
+/* One matmul operand with its batch dim first (or none): an example's
+ * vector as a matrix (left: (k) -> (1,k); right: (k) -> (k,1)), a batched
+ * operand padded with size-1 dims to an example of rank r. */
+static lg_status operand(lg_ctx *ctx, lg_tensor *x, int bdim, int r, bool left,
+                         lg_tensor **out) {
+  int rank = vb_rank(x, bdim);
+  lg_tensor *f = NULL, *m = NULL;
+  lg_status st = vb_front(ctx, x, bdim, rank == 1 ? 0 : r, &f);
+  if (st || rank != 1) {
+    *out = f;
+    return st;
+  }
   lg_params pu = {0};
-  pu.dim = left ? x->ndim - 1 : x->ndim;
-  (void)batched;
-  return vb_run1(ctx, LG_OP_UNSQUEEZE, x, &pu, out);
+  pu.dim = left ? f->ndim - 1 : f->ndim;
+  st = vb_run1(ctx, LG_OP_UNSQUEEZE, f, &pu, &m);
+  lg_tensor_release(f);
+  if (st || bdim < 0) {
+    *out = m;
+    return st;
+  }
+  st = vb_front(ctx, m, 0, r, out);
+  lg_tensor_release(m);
+  return st;
 }
 
 lg_status lg_batch_matmul(lg_ctx *ctx, lg_op op, int n_in,
@@ -36,32 +51,8 @@ lg_status lg_batch_matmul(lg_ctx *ctx, lg_op op, int n_in,
   }
   /* vectors become matrices, both sides padded to one rank, batch first */
   int r = (ra > rb ? ra : rb) < 2 ? 2 : (ra > rb ? ra : rb);
-  st = vb_front(ctx, in[0], in_bdim[0], ra == 1 ? 0 : r, &a);
-  if (!st && ra == 1) {
-    st = as_matrix(ctx, a, in_bdim[0] >= 0, true, &m);
-    lg_tensor_release(a);
-    a = m;
-    m = NULL;
-    if (!st && in_bdim[0] >= 0) st = vb_front(ctx, a, 0, r, &m);
-    if (!st && m) {
-      lg_tensor_release(a);
-      a = m;
-      m = NULL;
-    }
-  }
-  if (!st) st = vb_front(ctx, in[1], in_bdim[1], rb == 1 ? 0 : r, &b);
-  if (!st && rb == 1) {
-    st = as_matrix(ctx, b, in_bdim[1] >= 0, false, &m);
-    lg_tensor_release(b);
-    b = m;
-    m = NULL;
-    if (!st && in_bdim[1] >= 0) st = vb_front(ctx, b, 0, r, &m);
-    if (!st && m) {
-      lg_tensor_release(b);
-      b = m;
-      m = NULL;
-    }
-  }
+  st = operand(ctx, in[0], in_bdim[0], r, true, &a);
+  if (!st) st = operand(ctx, in[1], in_bdim[1], r, false, &b);
   if (!st) st = vb_run(ctx, LG_OP_MATMUL, 2, (lg_tensor *[]){a, b}, p, &m);
   lg_tensor_release(a);
   lg_tensor_release(b);

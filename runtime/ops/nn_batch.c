@@ -93,11 +93,7 @@ static lg_status grouped_conv(lg_ctx *ctx, int n_in, lg_tensor *const *in,
     st = vb_run1(ctx, LG_OP_RESHAPE, y, &pv, outs);
   }
   out_bdim[0] = 1;
-  lg_tensor_release(xs);
-  lg_tensor_release(x);
-  lg_tensor_release(w);
-  lg_tensor_release(bias);
-  lg_tensor_release(y);
+  vb_release(5, (lg_tensor *[]){xs, x, w, bias, y});
   return st;
 }
 
@@ -149,10 +145,7 @@ static lg_status ignoring_mean(lg_ctx *ctx, lg_tensor *l, lg_tensor *t,
   if (!st) st = vb_run1(ctx, LG_OP_TO_DTYPE, keep, &pf, &f);
   if (!st) st = per_example(ctx, LG_OP_SUM, f, &count);
   if (!st) st = vb_run(ctx, LG_OP_DIV, 2, (lg_tensor *[]){total, count}, NULL, out);
-  lg_tensor_release(total);
-  lg_tensor_release(keep);
-  lg_tensor_release(f);
-  lg_tensor_release(count);
+  vb_release(4, (lg_tensor *[]){total, keep, f, count});
   return st;
 }
 
