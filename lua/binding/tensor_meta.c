@@ -635,7 +635,25 @@ static const luaL_Reg module_functions[] = {
     {NULL, NULL},
 };
 
+/* a < b, a <= b (and so >, >=) with a tensor operand: never a Lua boolean,
+ * which would hide data-dependent control flow (and, inside vmap, has one
+ * answer per example). */
+static int t_compare(lua_State *L) {
+  for (int i = 1; i <= 2; i++) {
+    lg_tensor *t = lgl_to_tensor(L, i);
+    if (t && lg_tensor_batch_level(t))
+      return luaL_error(L, "compare: a batched tensor (inside vmap) can't be "
+                        "compared with <, <=, > or >= in Lua: data-dependent "
+                        "control flow can't be vmapped; compute both "
+                        "branches and pick with lg.where");
+  }
+  return luaL_error(L, "compare: tensors can't be compared with <, <=, > or "
+                    ">= in Lua; use t:lt(u), t:le(u), t:gt(u), t:ge(u) for "
+                    "elementwise results, or t:item() for a number");
+}
+
 static const luaL_Reg metamethods[] = {
+    {"__lt", t_compare},      {"__le", t_compare},
     {"__gc", t_release},      {"__close", t_release},
     {"__newindex", t_newindex}, {"__len", t_len},
     {"__tostring", t_tostring}, {"__add", t_add},

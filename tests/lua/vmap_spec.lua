@@ -63,6 +63,18 @@ describe("func.vmap", function()
       raises("tolist: the tensor is batched", func.vmap(function(v) return v:tolist() end), randn(3, 2))
     end)
 
+    it("refuses Lua comparisons, pointing to lg.where", function()
+      raises("compare: a batched tensor (inside vmap) can't be compared",
+        func.vmap(function(v) if v:sum() > 0 then return v end return -v end), randn(3, 2))
+      raises("compare: tensors can't be compared with <", function() return lg.ones(1) < lg.ones(1) end)
+    end)
+
+    it("refuses a batched tensor used after its vmap returned", function()
+      local kept
+      func.vmap(function(v) kept = v return v end)(randn(3, 2))
+      raises("a batched tensor escaped the vmap that made it", function() return kept + 1 end)
+    end)
+
     it("prints as a batched tensor", function()
       local text
       func.vmap(function(v) text = tostring(v) return v end)(lg.tensor({{1, 2}, {3, 4}}))
