@@ -291,6 +291,18 @@ describe("func.vmap", function()
     for i = 1, 40, 13 do agree(g[i], func.grad(loss)(w, xs[i]), 1e-10, "grad " .. i) end
   end)
 
+  it("runs an autograd.Function once per example, differentiably", function()
+    local Cube = lg.autograd.Function{
+      name = "Cube",
+      forward = function(ctx, x) ctx:save_for_backward(x) return x * x * x end,
+      backward = function(ctx, g) local x = ctx.saved_tensors[1] return g * 3 * x * x end,
+    }
+    local xs = randn(5, 3)
+    agree(func.vmap(function(v) return Cube(v):sum() end)(xs), xs:pow(3):sum(2))
+    local g = func.vmap(func.grad(function(v) return Cube(v):sum() end))(xs)
+    agree(g, xs:pow(2) * 3, 1e-12)
+  end)
+
   it("keeps memory flat over many vmap(grad) calls", function()
     local w, x, t = randn(8, 4), randn(16, 8), randn(16, 4)
     local psg = func.vmap(func.grad(function(ww, xx, tt)
