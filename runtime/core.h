@@ -94,6 +94,9 @@ struct lg_tensor {
   void *autograd;                  /* autograd/record.c's per-tensor state */
   struct lg_batched *batched;      /* vmap: non-NULL for a batched tensor
                                       (runtime/vmap/vmap.h) */
+  int autograd_holds;              /* references to it from autograd
+                                    * state: saves, sinks, .grad (the
+                                    * cycle check of autograd/reach.c) */
   uint32_t binding_flags;          /* free for bindings (identity)   */
 };
 

@@ -278,6 +278,17 @@ lg_status lg_vmap_random_check(lg_ctx *ctx, const char *name,
   return LG_OK;
 }
 
+lg_status lg_vmap_random_plain(lg_ctx *ctx, const char *name, int n,
+                               const lg_tensor *const *ts) {
+  if (!ctx->vmap || ctx->vmap->n_levels == 0) return LG_OK;
+  lg_status st = lg_vmap_random_check(ctx, name, false);
+  for (int i = 0; i < n && !st; i++)
+    if (ts[i] && ts[i]->batched)
+      st = lg_fail(ctx, LG_ERR_ARG, "%s: batched tensors (inside vmap) are "
+                   "not supported by it yet", name);
+  return st;
+}
+
 lg_status lg_vmap_random_empty(lg_ctx *ctx, const char *name, lg_dtype dtype,
                                int ndim, const int64_t *sizes,
                                lg_tensor **out) {

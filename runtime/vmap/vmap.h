@@ -91,6 +91,10 @@ lg_status lg_batch_loop(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
  * "different" when the draw can't have batch dims (different false). */
 lg_status lg_vmap_random_check(lg_ctx *ctx, const char *name,
                                bool different);
+/* The samplers of tensors (sample.c): lg_vmap_random_check without
+ * "different", and none of ts (n of them; NULLs allowed) batched. */
+lg_status lg_vmap_random_plain(lg_ctx *ctx, const char *name, int n,
+                               const lg_tensor *const *ts);
 /* An empty tensor for a draw of sizes, with a batch dim in front for every
  * active level whose randomness is "different" (outer first)... */
 lg_status lg_vmap_random_empty(lg_ctx *ctx, const char *name, lg_dtype dtype,
