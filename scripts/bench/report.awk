@@ -37,6 +37,10 @@ function label(key) {
   if (key == "conv2d_fwd_bwd") return "(7) conv2d fwd+bwd b64 1-32-64 3x3 28x28"
   if (key == "epoch_mlp") return "(8) Fashion-MNIST epoch, MLP 784-256-10 Adam *"
   if (key == "epoch_cnn") return "(8) Fashion-MNIST epoch, CNN Adam *"
+  if (key == "per_sample_grads") return "(9) vmap(grad) per-sample grads MLP 784-128-10 b64"
+  if (key == "per_sample_grads_loop") return "(9) per-example loop of grad (the same)"
+  if (key == "ensemble_forward") return "(9) ensemble of 10 MLPs 784-128-10 b64 forward"
+  if (key == "jacrev") return "(9) jacrev 64->64 two-layer tanh MLP"
   return key
 }
 
