@@ -63,6 +63,11 @@ describe("func.vmap", function()
       raises("tolist: the tensor is batched", func.vmap(function(v) return v:tolist() end), randn(3, 2))
     end)
 
+    it("refuses a batched masked_fill value, pointing to lg.where", function()
+      raises("masked_fill: the value is a batched tensor",
+        func.vmap(function(v, s) return v:masked_fill(v:gt(0), s) end), randn(3, 2), randn(3))
+    end)
+
     it("refuses Lua comparisons, pointing to lg.where", function()
       raises("compare: a batched tensor (inside vmap) can't be compared",
         func.vmap(function(v) if v:sum() > 0 then return v end return -v end), randn(3, 2))
