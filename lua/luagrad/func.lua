@@ -22,8 +22,9 @@
 --
 -- jvp is the double-vjp construction: with u a dummy cotangent requiring
 -- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
--- J t. jacfwd builds its columns that way; jacrev computes all its rows in
--- one vjp, vmapped over the one-hot cotangents (chunk_size bounds memory).
+-- J t. jacfwd builds its columns that way and jacrev its rows from vjps,
+-- each in one pass vmapped over the one-hot tangents or cotangents
+-- (chunk_size bounds memory).
 --
 -- Inside vmap (func_vmap.lua), an alias is batched at every active vmap
 -- level (an unbatched input's examples share it), so that each example's
@@ -278,13 +279,6 @@ local function vjp_flat(outputs, cotangents, inputs, create_graph)
   local grads = engine_vjp(pouts, pcts, pins, create_graph)
   for j = 1, #inputs do grads[j] = V.rewrap_all(grads[j], layouts[j]) end
   return grads
-end
-
--- A tensor of shape like t holding 1 at flat position k, 0 elsewhere.
-local function one_hot(t, k)
-  local flat = lg.zeros(t:numel(), {dtype = t.dtype})
-  flat[k] = 1
-  return flat:view(t.shape)
 end
 
 local function concat_shapes(a, b)
@@ -551,24 +545,30 @@ local function reverse_blocks(outs, aliases, recorded, chunk_size)
 end
 
 -- Forward mode: column k of the jacobian with respect to alias j is the
--- forward product with the one-hot tangent e_k of alias j.
-local function forward_blocks(outs, aliases, recorded)
+-- forward product with the one-hot tangent e_k of alias j; all columns in
+-- one pass vmapped over the rows of an identity matrix (chunk_size at a
+-- time when given).
+local function forward_blocks(outs, aliases, recorded, chunk_size)
   local product = forward_products(outs, aliases, recorded)
   local blocks = {}
   for i = 1, #outs do blocks[i] = {} end
   for j, x in ipairs(aliases) do
-    local columns = {}
-    for i = 1, #outs do columns[i] = {} end
-    for k = 1, x:numel() do
-      local tangent_out = product({[j] = one_hot(x, k)})
-      for i = 1, #outs do columns[i][k] = tangent_out[i] end
+    local n = x:numel()
+    local columns
+    if n > 0 then
+      local basis = lg.eye(n, {dtype = x.dtype}):view(concat_shapes({n}, x.shape))
+      columns = table.pack(func.vmap(function(t)
+        return table.unpack(product({[j] = t}), 1, #outs)
+      end, {chunk_size = chunk_size})(basis))
     end
     for i, o in ipairs(outs) do
       local shape = concat_shapes(o.shape, x.shape)
-      if #columns[i] == 0 then
+      if not columns then
         blocks[i][j] = lg.zeros(shape, {dtype = o.dtype})
       else
-        blocks[i][j] = lg.stack(columns[i], -1):reshape(shape)
+        -- columns[i] is (n, O): move the input's dims last
+        local c = columns[i]:reshape(concat_shapes({n}, {o:numel()}))
+        blocks[i][j] = c:t():reshape(shape)
       end
     end
   end
@@ -583,8 +583,8 @@ function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
 
---- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same jacobian, built one
---- input element at a time by forward products.
+--- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same
+--- jacobian by forward products, its columns vmapped.
 function func.jacfwd(f, opts)
   return jacobian_transform("jacfwd", f, opts, forward_blocks)
 end
