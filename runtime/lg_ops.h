@@ -193,7 +193,7 @@
   X(CROSS_ENTROPY,       "cross_entropy",       LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_loss, lg_jvp_none) \
   X(NLL_LOSS,            "nll_loss",            LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_loss, lg_jvp_none) \
   X(LAYER_NORM,          "layer_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
-  X(BATCH_NORM,          "batch_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(BATCH_NORM,          "batch_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
   X(GROUP_NORM,          "group_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
   X(CONV2D,              "conv2d",              LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
   X(CONV_TRANSPOSE2D,    "conv_transpose2d",    LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \

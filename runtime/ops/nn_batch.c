@@ -4,9 +4,11 @@
  * group_norm with shared weights; conv2d with per-example weights is one
  * grouped conv. The fused losses reduce over each example
  * only: they run with reduction "none" on the folded batch and reduce per
- * example (a mean over the targets that are not ignored). Per-example
- * weights of the norms and conv_transpose2d, weighted means and batch_norm
- * run the per-example loop. */
+ * example (a mean over the targets that are not ignored); layer_norm with
+ * per-example weights normalises all rows, then scales and shifts. The
+ * per-example loop runs for conv_transpose2d and group_norm with
+ * per-example weights, weighted means and batch_norm with batch
+ * statistics. */
 #include "vmap.h"
 
 /* Runs op on x (batch dim first) with N folded into the batch (when the
@@ -97,8 +99,40 @@ static lg_status grouped_conv(lg_ctx *ctx, int n_in, lg_tensor *const *in,
   return st;
 }
 
+/* layer_norm with per-example weight or bias: the norm without them over
+ * all examples' rows, then * weight + bias, each padded to the example. */
+static lg_status layer_norm_affine(lg_ctx *ctx, int n_in, lg_tensor *const *in,
+                                   const int *in_bdim, const lg_params *p,
+                                   lg_tensor **outs, int *out_bdim) {
+  int64_t b = vb_batch_size(n_in, in, in_bdim);
+  int r = vb_rank(in[0], in_bdim[0]), k = 1;
+  lg_tensor *x = NULL, *y = NULL, *t = NULL, *f = NULL;
+  lg_params q = *p;
+  q.flags &= ~(LG_FLAG_OPT1 | LG_FLAG_OPT2);
+  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &x);
+  if (!st) st = vb_run1(ctx, LG_OP_LAYER_NORM, x, &q, &y);
+  lg_op ops[2] = {LG_OP_MUL, LG_OP_ADD};
+  int flags[2] = {LG_FLAG_OPT1, LG_FLAG_OPT2};
+  for (int i = 0; i < 2 && !st; i++) {
+    if (!(p->flags & flags[i]) || k >= n_in) continue;
+    st = vb_front(ctx, in[k], in_bdim[k], r, &f);
+    k++;
+    if (!st) st = vb_run(ctx, ops[i], 2, (lg_tensor *[]){y, f}, NULL, &t);
+    vb_release(1, &f);
+    vb_release(1, &y);
+    y = t;
+    t = NULL;
+  }
+  out_bdim[0] = 0;
+  lg_tensor_release(x);
+  if (st) lg_tensor_release(y);
+  else outs[0] = y;
+  return st;
+}
+
 /* conv2d, conv_transpose2d (x (N,C,H,W)), the pools ((N,C,H,W) or
- * (C,H,W)), layer_norm (rows), group_norm ((N,C,...)). */
+ * (C,H,W)), layer_norm (rows), group_norm ((N,C,...)), batch_norm by its
+ * running statistics ((N,C,...); with batch statistics: the loop). */
 lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                       const int *in_bdim, const lg_params *p, lg_tensor **outs,
                       int *out_bdim) {
@@ -106,12 +140,18 @@ lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
       vb_rank(in[0], in_bdim[0]) == 4 && vb_rank(in[1], in_bdim[1]) == 4 &&
       (in_bdim[1] >= 0 || (n_in == 3 && in_bdim[2] >= 0)))
     return grouped_conv(ctx, n_in, in, in_bdim, p, outs, out_bdim);
+  if (op == LG_OP_LAYER_NORM && !others_unbatched(n_in, in_bdim))
+    return layer_norm_affine(ctx, n_in, in, in_bdim, p, outs, out_bdim);
+  /* batch_norm normalising by the running statistics is per element */
+  bool eval_bn = op == LG_OP_BATCH_NORM && !(p->flags & LG_FLAG_TRAINING);
+  if (op == LG_OP_BATCH_NORM && !eval_bn)
+    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
   if (in_bdim[0] < 0 || !others_unbatched(n_in, in_bdim) ||
       vb_rank(in[0], in_bdim[0]) < 2 || n_in > 8)
     return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
   int rank_n = op == LG_OP_LAYER_NORM ? -1 /* rows: no fold needed */
-               : op == LG_OP_GROUP_NORM ? vb_rank(in[0], in_bdim[0])
-                                        : 4;
+               : op == LG_OP_GROUP_NORM || eval_bn ? vb_rank(in[0], in_bdim[0])
+                                                   : 4;
   return fold_n(ctx, op, n_in, in, in_bdim, p, rank_n, outs, out_bdim);
 }
 

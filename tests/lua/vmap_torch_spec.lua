@@ -81,6 +81,8 @@ local FNS = {
   adaptive_avg_pool2d = function(x) return F.adaptive_avg_pool2d(x, {1, 2}) end,
   conv_transpose2d = function(x, w) return F.conv_transpose2d(x, w) end,
   batch_norm = function(x) return F.batch_norm(x, nil, nil, nil, nil, true) end,
+  batch_norm_eval = function(x, m, v) return F.batch_norm(x, m, v) end,
+  layer_norm_b = function(x, b) return F.layer_norm(x, {3}, nil, b) end,
   inplace_mul = function(x, y) return x:clone():mul_(y) end,
   psg = func.grad(loss),
   psg_x = func.grad(loss, {argnums = 2}),
