@@ -1,9 +1,37 @@
 /* index_batch.c: the batching rule (vmap.h) of the index ops: the batch
  * dim goes to the front of every operand (an unbatched one expanded when
- * the op needs equal ranks) and the op's dim shifts past it. Batched
- * indices of index_select run the per-example loop; masked_select is
- * refused, its result's shape depending on the values. */
+ * the op needs equal ranks) and the op's dim shifts past it; index_select
+ * with per-example indices is a gather. masked_select is refused, its
+ * result's shape depending on the values. */
 #include "vmap.h"
+
+/* index_select with per-example indices (b, k): a gather along the dim with
+ * the indices viewed as (b, 1.., k, 1..) and expanded over x's other dims. */
+static lg_status index_select_batched(lg_ctx *ctx, lg_tensor *const *in,
+                                      const int *in_bdim, const lg_params *p,
+                                      lg_tensor **outs) {
+  int64_t b = vb_batch_size(2, in, in_bdim);
+  int r = vb_rank(in[0], in_bdim[0]);
+  int64_t dim = vb_dim(p->dim, r);
+  lg_tensor *x = NULL, *i = NULL, *v = NULL, *e = NULL;
+  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &x);
+  if (!st) st = vb_all(ctx, in[1], in_bdim[1], b, &i); /* (b, k) */
+  lg_params pv = {0}, pe = {0};
+  if (!st) {
+    pv.n_ints = pe.n_ints = x->ndim;
+    for (int d = 0; d < x->ndim; d++) {
+      pv.ints[d] = d == 0 ? b : d == dim ? i->sizes[1] : 1;
+      pe.ints[d] = d == dim ? i->sizes[1] : x->sizes[d];
+    }
+    st = vb_run1(ctx, LG_OP_RESHAPE, i, &pv, &v);
+  }
+  if (!st) st = vb_run1(ctx, LG_OP_EXPAND, v, &pe, &e);
+  lg_params pg = {0};
+  pg.dim = dim;
+  if (!st) st = vb_run(ctx, LG_OP_GATHER, 2, (lg_tensor *[]){x, e}, &pg, outs);
+  vb_release(4, (lg_tensor *[]){x, i, v, e});
+  return st;
+}
 
 lg_status lg_batch_index(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                          const int *in_bdim, const lg_params *p,
@@ -13,6 +41,10 @@ lg_status lg_batch_index(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
     return lg_fail(ctx, LG_ERR_ARG, "masked_select: its result's shape "
                    "depends on the values, so it can't run inside vmap; use "
                    "lg.where (or masked_fill) instead");
+  if (op == LG_OP_INDEX_SELECT && in_bdim[1] >= 0 && in[1]->ndim == 2) {
+    out_bdim[0] = 0;
+    return index_select_batched(ctx, in, in_bdim, p, outs);
+  }
   if ((op == LG_OP_INDEX_SELECT && in_bdim[1] >= 0) || n_in > MAX_IN)
     return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
   int64_t b = vb_batch_size(n_in, in, in_bdim);

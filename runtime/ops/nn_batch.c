@@ -6,9 +6,8 @@
  * only: they run with reduction "none" on the folded batch and reduce per
  * example (a mean over the targets that are not ignored); layer_norm with
  * per-example weights normalises all rows, then scales and shifts. The
- * per-example loop runs for conv_transpose2d and group_norm with
- * per-example weights, weighted means and batch_norm with batch
- * statistics. */
+ * per-example loop runs for group_norm with per-example weights, weighted
+ * means and batch_norm with batch statistics. */
 #include "vmap.h"
 
 /* Runs op on x (batch dim first) with N folded into the batch (when the
@@ -50,11 +49,13 @@ static bool others_unbatched(int n_in, const int *in_bdim) {
   return true;
 }
 
-/* conv2d with per-example weights (an ensemble, or grad's batched alias):
- * one grouped conv. x (b, N, C, H, W) -> (N, b*C, H, W), w (b, O, C/g, kh,
- * kw) -> (b*O, C/g, kh, kw), groups b*g, bias (b, O) -> (b*O); the result
- * (N, b*O, OH, OW) is viewed as (N, b, O, OH, OW), batch dim 1. */
-static lg_status grouped_conv(lg_ctx *ctx, int n_in, lg_tensor *const *in,
+/* conv2d (or conv_transpose2d) with per-example weights (an ensemble, or
+ * grad's batched alias): one grouped conv. x (b, N, C, H, W) -> (N, b*C, H,
+ * W), w (b, O, C/g, kh, kw) -> (b*O, C/g, kh, kw) (transposed: (b, C, O/g,
+ * kh, kw) -> (b*C, O/g, kh, kw)), groups b*g, bias (b, O) -> (b*O); the
+ * result (N, b*O, OH, OW) is viewed as (N, b, O, OH, OW), batch dim 1. */
+static lg_status grouped_conv(lg_ctx *ctx, lg_op op, int n_in,
+                              lg_tensor *const *in,
                               const int *in_bdim, const lg_params *p,
                               lg_tensor **outs, int *out_bdim) {
   int64_t b = vb_batch_size(n_in, in, in_bdim);
@@ -86,7 +87,7 @@ static lg_status grouped_conv(lg_ctx *ctx, int n_in, lg_tensor *const *in,
   }
   lg_params q = *p;
   q.scalar_int = b * (p->scalar_int == 0 ? 1 : p->scalar_int);
-  if (!st) st = vb_run(ctx, LG_OP_CONV2D, n_in, (lg_tensor *[]){x, w, bias}, &q, &y);
+  if (!st) st = vb_run(ctx, op, n_in, (lg_tensor *[]){x, w, bias}, &q, &y);
   lg_params pv = {0};
   if (!st) {
     pv.n_ints = 5;
@@ -136,10 +137,10 @@ static lg_status layer_norm_affine(lg_ctx *ctx, int n_in, lg_tensor *const *in,
 lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                       const int *in_bdim, const lg_params *p, lg_tensor **outs,
                       int *out_bdim) {
-  if (op == LG_OP_CONV2D && n_in >= 2 && n_in <= 3 &&
+  if ((op == LG_OP_CONV2D || op == LG_OP_CONV_TRANSPOSE2D) && n_in >= 2 && n_in <= 3 &&
       vb_rank(in[0], in_bdim[0]) == 4 && vb_rank(in[1], in_bdim[1]) == 4 &&
       (in_bdim[1] >= 0 || (n_in == 3 && in_bdim[2] >= 0)))
-    return grouped_conv(ctx, n_in, in, in_bdim, p, outs, out_bdim);
+    return grouped_conv(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
   if (op == LG_OP_LAYER_NORM && !others_unbatched(n_in, in_bdim))
     return layer_norm_affine(ctx, n_in, in, in_bdim, p, outs, out_bdim);
   /* batch_norm normalising by the running statistics is per element */
