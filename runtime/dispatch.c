@@ -85,6 +85,11 @@ lg_status lg_run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
                         lg_tensor *const *inputs, const lg_params *params,
                         lg_tensor **outs) {
   const op_info *info = &op_table[op];
+  for (int i = 0; i < n_inputs; i++)
+    if (inputs[i]->batched) /* its vmap has returned: no layer unwrapped it */
+      return lg_fail(ctx, LG_ERR_ARG, "%s: a batched tensor escaped the "
+                     "vmap that made it (return it from the vmapped "
+                     "function instead of keeping it)", info->name);
   bool inplace = (params->flags & LG_FLAG_INPLACE) != 0;
   /* out=: the kernel validates the given outs[0] (lg_prepare_out) and
    * writes into it; kernels without out support replace it, caught below */
@@ -109,24 +114,6 @@ lg_status lg_run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
   return LG_OK;
 }
 
-<<<<<<< HEAD
-lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op, int n_in,
-                      lg_tensor *const *in, const lg_params *p,
-                      lg_tensor **outs) {
-  if (level <= 0) {
-    for (int i = 0; i < n_in; i++)
-      if (in[i]->batched) /* its vmap has returned: no layer unwrapped it */
-        return lg_fail(ctx, LG_ERR_ARG, "%s: a batched tensor escaped the "
-                       "vmap that made it (return it from the vmapped "
-                       "function instead of keeping it)", lg_op_name(op));
-    return run_kernel(ctx, op, n_in, in, p, outs);
-  }
-  const lg_layer *layer = ctx->layers[level - 1];
-  return layer->run(ctx, layer, level - 1, op, n_in, in, p, outs);
-}
-
-=======
->>>>>>> main
 /* out= requests: checks what no layer can fix. */
 static lg_status check_out(lg_ctx *ctx, const op_info *info,
                            const lg_params *params, lg_tensor **outs) {
