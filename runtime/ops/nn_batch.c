@@ -242,3 +242,35 @@ lg_status lg_batch_loss(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
   lg_tensor_release(t);
   return st;
 }
+
+/* lstm_cell, gru_cell: independent rows (N, G*H) of every input, so the
+ * batch folds into N (every input batched, an unbatched one expanded). */
+lg_status lg_batch_rows(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
+                        const int *in_bdim, const lg_params *p,
+                        lg_tensor **outs, int *out_bdim) {
+  enum { MAX_IN = 4 };
+  if (n_in > MAX_IN)
+    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
+  int64_t b = vb_batch_size(n_in, in, in_bdim);
+  int nout = lg_op_num_outputs(op);
+  lg_tensor *x[MAX_IN] = {0}, *o[2] = {0};
+  lg_status st = LG_OK;
+  for (int i = 0; i < n_in && !st; i++) {
+    lg_tensor *all = NULL;
+    st = vb_all(ctx, in[i], in_bdim[i], b, &all);
+    if (!st && all->ndim == 3) st = vb_fold(ctx, all, 2, &x[i]);
+    else if (!st) x[i] = lg_tensor_retain(all);
+    lg_tensor_release(all);
+  }
+  bool folded = vb_rank(in[0], in_bdim[0]) == 2;
+  if (!st) st = vb_run(ctx, op, n_in, x, p, o);
+  for (int k = 0; k < nout && !st; k++) {
+    out_bdim[k] = 0;
+    if (folded) st = vb_unfold(ctx, o[k], b, &outs[k]);
+    else outs[k] = lg_tensor_retain(o[k]);
+  }
+  vb_release(n_in, x);
+  vb_release(nout, o);
+  if (st) vb_release(nout, outs);
+  return st;
+}

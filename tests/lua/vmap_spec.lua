@@ -296,6 +296,20 @@ describe("func.vmap", function()
     for i = 1, 40, 13 do agree(g[i], func.grad(loss)(w, xs[i]), 1e-10, "grad " .. i) end
   end)
 
+  it("batches the fused LSTM and GRU cells, rows of one example or many", function()
+    local xg, hg, c = randn(4, 2, 12), randn(2, 12), randn(4, 2, 3)
+    local h1, c1 = func.vmap(function(a, b, d) return lg._lstm_cell(a, b, d) end,
+      {in_dims = {1, false, 1}})(xg, hg, c)
+    local g = func.vmap(function(a, b, d) return lg._gru_cell(a, b, d) end)(
+      randn(4, 1, 9), randn(4, 1, 9), randn(4, 1, 3))
+    assert.are.same({4, 1, 3}, H.shape(g))
+    for i = 1, 4 do
+      local hi, ci = lg._lstm_cell(xg[i], hg, c[i])
+      agree(h1[i], hi, 1e-12, "h " .. i)
+      agree(c1[i], ci, 1e-12, "c " .. i)
+    end
+  end)
+
   it("runs an autograd.Function once per example, differentiably", function()
     local Cube = lg.autograd.Function{
       name = "Cube",
