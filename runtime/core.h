@@ -69,6 +69,7 @@ struct lg_ctx {
   int n_layers, cap_layers;
   const lg_layer *layers_inline[LG_LAYERS_INLINE];
   lg_print_options print;  /* how lg_tensor_format writes tensors */
+  struct lg_vmap_state *vmap; /* vmap levels (runtime/vmap), NULL until used */
 };
 
 typedef struct lg_storage {
@@ -91,6 +92,8 @@ struct lg_tensor {
   int64_t sizes[LG_MAX_DIMS];
   int64_t strides[LG_MAX_DIMS];    /* in elements; may be 0 (expand) */
   void *autograd;                  /* autograd/record.c's per-tensor state */
+  struct lg_batched *batched;      /* vmap: non-NULL for a batched tensor
+                                      (runtime/vmap/vmap.h) */
   int autograd_holds;              /* references to it from autograd
                                     * state: saves, sinks, .grad (the
                                     * cycle check of autograd/reach.c) */

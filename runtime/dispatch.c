@@ -85,6 +85,11 @@ lg_status lg_run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
                         lg_tensor *const *inputs, const lg_params *params,
                         lg_tensor **outs) {
   const op_info *info = &op_table[op];
+  for (int i = 0; i < n_inputs; i++)
+    if (inputs[i]->batched) /* its vmap has returned: no layer unwrapped it */
+      return lg_fail(ctx, LG_ERR_ARG, "%s: a batched tensor escaped the "
+                     "vmap that made it (return it from the vmapped "
+                     "function instead of keeping it)", info->name);
   bool inplace = (params->flags & LG_FLAG_INPLACE) != 0;
   /* out=: the kernel validates the given outs[0] (lg_prepare_out) and
    * writes into it; kernels without out support replace it, caught below */

@@ -161,6 +161,7 @@ void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
+void lgl_open_vmap(lua_State *L, const lgl_tables *T);
 
 /* ---- wrappers generated from the op table (ops_table.c) ----------------- */
 /* Registers fn as the module function and method of every op of kind, and

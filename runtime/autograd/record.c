@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "vmap.h"
 #include "dtype.h"
 
 /* ---- per-tensor state ---------------------------------------------------- */
@@ -62,11 +63,19 @@ void lg_autograd_meta_free(lg_tensor *t) {
   lg_mem_free(ctx, m, sizeof *m);
 }
 
+/* A batched tensor (vmap) answers for its value, which autograd records. */
+static lg_tensor *physical(const lg_tensor *t) {
+  while (t->batched) t = t->batched->value;
+  return (lg_tensor *)t;
+}
+#define VALUE_OF(t) physical(t)
+
 bool lg_tensor_requires_grad(const lg_tensor *t) {
-  return lg_autograd_needs_grad(t);
+  return lg_autograd_needs_grad(VALUE_OF(t));
 }
 
 bool lg_tensor_is_leaf(const lg_tensor *t) {
+  t = VALUE_OF(t);
   return !meta_of(t) || !meta_of(t)->grad_fn;
 }
 
@@ -76,6 +85,7 @@ lg_tensor *lg_tensor_grad(const lg_tensor *t) {
 
 lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
                                       bool requires_grad) {
+  t = VALUE_OF(t);
   lg_autograd_meta *m = meta_of(t);
   if (m && m->grad_fn) {
     if (requires_grad) return LG_OK;
@@ -130,6 +140,13 @@ lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
 }
 
 lg_status lg_tensor_detach(lg_ctx *ctx, lg_tensor *t, lg_tensor **out) {
+  if (t->batched) {
+    lg_tensor *v = NULL;
+    lg_status st = lg_tensor_detach(ctx, t->batched->value, &v);
+    if (!st) st = lg_vmap_wrap(ctx, v, t->batched->bdim, t->batched->level, out);
+    lg_tensor_release(v);
+    return st;
+  }
   return lg_tensor_view_of(ctx, t, t->ndim, t->sizes, t->strides, t->offset,
                            out);
 }
@@ -607,7 +624,7 @@ const char *lg_node_name(const lg_node *n, char *buf, size_t size) {
 
 const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
                                    size_t size) {
-  lg_autograd_meta *m = meta_of(t);
+  lg_autograd_meta *m = meta_of(VALUE_OF(t));
   if (!m || !m->grad_fn) return NULL;
   return lg_node_name(m->grad_fn, buf, size);
 }

@@ -41,6 +41,10 @@ function label(key) {
     split(key, p, "_T"); return "(9) nn." toupper(p[1]) " fwd+bwd b32 64-128, T=" p[2]
   }
   if (key == "char_rnn_step") return "(10) char_rnn train step, LSTM 256, T=128 b32"
+  if (key == "per_sample_grads") return "(11) vmap(grad) per-sample grads MLP 784-128-10 b64"
+  if (key == "per_sample_grads_loop") return "(11) per-example loop of grad (the same)"
+  if (key == "ensemble_forward") return "(11) ensemble of 10 MLPs 784-128-10 b64 forward"
+  if (key == "jacrev") return "(11) jacrev 64->64 two-layer tanh MLP"
   return key
 }
 
