@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "gemm_tiled.h"
 #include "ops.h"
 #include "iter.h"
 
@@ -202,10 +203,12 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t row_stride,
 }
 
 /* a, b (float32 or float64, BLAS-readable) -> out. Calls one gemm per batch
- * entry, or a single gemm when the batch folds into M. */
-static void run_blas(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
-                     CBLAS_TRANSPOSE ta, int64_t lda, const lg_tensor *b,
-                     CBLAS_TRANSPOSE tb, int64_t ldb, lg_tensor *out) {
+ * entry, or a single gemm when the batch folds into M; lg_gemm tiles a
+ * large one so an interrupt stops it between tiles. */
+static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
+                          const lg_tensor *a, CBLAS_TRANSPOSE ta, int64_t lda,
+                          const lg_tensor *b, CBLAS_TRANSPOSE tb, int64_t ldb,
+                          lg_tensor *out) {
   /* openblas_set_num_threads is process-global: two contexts with different
    * thread counts in one process each set it before their own calls. */
   openblas_set_num_threads(lg_ctx_num_threads(ctx));
@@ -221,24 +224,18 @@ static void run_blas(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
     m = batches * m;
     batches = 1;
   }
-  int M = (int)m, N = (int)pr->n, K = (int)pr->k;
+  size_t es = lg_dtype_size(pr->dtype);
   for (int64_t bi = 0; bi < batches; bi++) {
     int64_t oa, ob;
     batch_offsets(pr, bi, &oa, &ob);
-    if (pr->dtype == LG_FLOAT32) {
-      const float *pa = (const float *)(const void *)lg_data_ptr(a) + oa;
-      const float *pb = (const float *)(const void *)lg_data_ptr(b) + ob;
-      float *po = (float *)(void *)lg_data_ptr(out) + bi * m * pr->n;
-      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, pa, (int)lda, pb,
-                  (int)ldb, 0.0f, po, N > 1 ? N : 1);
-    } else {
-      const double *pa = (const double *)(const void *)lg_data_ptr(a) + oa;
-      const double *pb = (const double *)(const void *)lg_data_ptr(b) + ob;
-      double *po = (double *)(void *)lg_data_ptr(out) + bi * m * pr->n;
-      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, pa, (int)lda, pb,
-                  (int)ldb, 0.0, po, N > 1 ? N : 1);
-    }
+    lg_status st = lg_gemm(ctx, pr->dtype, ta == CblasTrans, tb == CblasTrans,
+                           m, pr->n, pr->k, lg_data_ptr(a) + oa * (int64_t)es,
+                           lda, lg_data_ptr(b) + ob * (int64_t)es, ldb, 0.0,
+                           lg_data_ptr(out) + bi * m * pr->n * (int64_t)es,
+                           pr->n > 1 ? pr->n : 1);
+    if (st) return st;
   }
+  return LG_OK;
 }
 
 /* Replaces *t (a reference owned by the caller) by a contiguous copy of
@@ -313,7 +310,7 @@ static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
       goto done;
     }
   }
-  run_blas(ctx, &pr, a, trans[0], ld[0], b, trans[1], ld[1], out);
+  st = run_blas(ctx, &pr, a, trans[0], ld[0], b, trans[1], ld[1], out);
 done:
   lg_tensor_release(a);
   lg_tensor_release(b);

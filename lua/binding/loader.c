@@ -1,0 +1,92 @@
+/* loader.c: where lg.nn, lg.func, lg.optim, ... come from. Under
+ * luaopen_luagrad (require "luagrad", the executable) they load through
+ * the interpreter's own `require`, so package.path decides. Under
+ * luagrad_open (a host) they load from the sources built into the library
+ * (lgl_lua_sources), whether or not the host opened `package`.
+ *
+ * A built-in chunk runs with an environment table holding its own
+ * `require` (this loader) and reading and writing every other global
+ * through the host's globals, so the library needs no `package`; each
+ * module is loaded once per state (registry "luagrad.loaded") and is also
+ * put in package.loaded when the host has one, so a script's require
+ * finds the same table. */
+#include <string.h>
+
+#include "lgl.h"
+
+static const lgl_lua_source *find_source(const char *name) {
+  for (const lgl_lua_source *s = lgl_lua_sources; s->name; s++)
+    if (strcmp(s->name, name) == 0) return s;
+  return NULL;
+}
+
+static int l_require(lua_State *L) {
+  lgl_require(L, luaL_checkstring(L, 1));
+  return 1;
+}
+
+/* Pushes the environment of built-in chunks, made on first use. */
+static void push_env(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.env") == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, l_require);
+  lua_setfield(L, -2, "require");
+  lua_createtable(L, 0, 2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");
+  lua_setfield(L, -2, "__newindex");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.env");
+}
+
+static bool opened_by_host(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.state");
+  lgl_state *S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return S && S->hosted;
+}
+
+void lgl_require(lua_State *L, const char *name) {
+  if (!opened_by_host(L)) {
+    lua_getglobal(L, "require");
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    return;
+  }
+  if (strcmp(name, "luagrad") == 0) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.module");
+    return;
+  }
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, "luagrad.loaded");
+  if (lua_getfield(L, -1, name) != LUA_TNIL) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  const lgl_lua_source *src = find_source(name);
+  if (!src) luaL_error(L, "module '%s' is not part of luagrad's library", name);
+  if (luaL_loadbufferx(L, src->text, src->length, src->chunk, "t") != LUA_OK)
+    lua_error(L);
+  push_env(L);
+  lua_setupvalue(L, -2, 1); /* the chunk's _ENV */
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, name);
+  lua_remove(L, -2); /* luagrad.loaded */
+  int top = lua_gettop(L);
+  if (lua_getglobal(L, "package") == LUA_TTABLE &&
+      lua_getfield(L, -1, "loaded") == LUA_TTABLE &&
+      lua_getfield(L, -1, name) == LUA_TNIL) {
+    lua_pushvalue(L, top);
+    lua_setfield(L, top + 2, name);
+  }
+  lua_settop(L, top);
+}
