@@ -43,9 +43,13 @@ static lg_ctx *interrupted_ctx = NULL;
  * process. While a line is edited the terminal sends no SIGINT at all. */
 static int sigint_between_calls = 0;
 
+/* Stops Lua code; when a kernel already took the request (its error
+ * "interrupted" is unwinding and runs the message handler, which is what
+ * fired the hook) it only removes itself. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  if (interrupted_ctx && !lg_ctx_clear_interrupt(interrupted_ctx)) return;
   luaL_error(L, "interrupted!");
 }
 
