@@ -51,6 +51,14 @@ void luagrad_set_writer(lua_State *L, luagrad_write_fn write, void *ud) {
 
 void luagrad_interrupt(lg_ctx *ctx) { lg_ctx_interrupt(ctx); }
 
+void luagrad_set_source_loader(lua_State *L, luagrad_source_fn source,
+                               void *ud) {
+  lgl_state *S = state_of(L);
+  if (!S) return;
+  S->source = source;
+  S->source_ud = ud;
+}
+
 typedef struct open_args {
   lg_alloc_fn alloc;
   void *ud;

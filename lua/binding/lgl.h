@@ -30,6 +30,9 @@ typedef struct lgl_state {
   bool hosted;
   void (*writer)(void *ud, const char *text, size_t len);
   void *writer_ud;
+  /* the host's own sources of library modules (luagrad_set_source_loader) */
+  const char *(*source)(void *ud, const char *module, size_t *length);
+  void *source_ud;
 } lgl_state;
 
 /* One file of the Lua library built into the binding (generated from

@@ -2,7 +2,8 @@
  * luaopen_luagrad (require "luagrad", the executable) they load through
  * the interpreter's own `require`, so package.path decides. Under
  * luagrad_open (a host) they load from the sources built into the library
- * (lgl_lua_sources), whether or not the host opened `package`.
+ * (lgl_lua_sources), or from the host's own loader when it set one
+ * (luagrad_set_source_loader), whether or not it opened `package`.
  *
  * A built-in chunk runs with an environment table holding its own
  * `require` (this loader) and reading and writing every other global
@@ -42,15 +43,41 @@ static void push_env(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.env");
 }
 
-static bool opened_by_host(lua_State *L) {
+static lgl_state *host_state(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.state");
   lgl_state *S = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  return S && S->hosted;
+  return S && S->hosted ? S : NULL;
+}
+
+/* Loads module name's chunk: the host's source when its loader gives one
+ * (named like a built-in file, so check.raise sees it as the library),
+ * else the built-in one. */
+static void load_chunk(lua_State *L, lgl_state *S, const char *name) {
+  size_t length = 0;
+  const char *text = S->source ? S->source(S->source_ud, name, &length)
+                               : NULL;
+  if (text) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "@[luagrad]/");
+    for (const char *c = name; *c; c++) luaL_addchar(&b, *c == '.' ? '/' : *c);
+    luaL_addstring(&b, ".lua");
+    luaL_pushresult(&b);
+    int status = luaL_loadbufferx(L, text, length, lua_tostring(L, -1), "t");
+    lua_remove(L, -2); /* the chunk name */
+    if (status != LUA_OK) lua_error(L);
+    return;
+  }
+  const lgl_lua_source *src = find_source(name);
+  if (!src) luaL_error(L, "module '%s' is not part of luagrad's library", name);
+  if (luaL_loadbufferx(L, src->text, src->length, src->chunk, "t") != LUA_OK)
+    lua_error(L);
 }
 
 void lgl_require(lua_State *L, const char *name) {
-  if (!opened_by_host(L)) {
+  lgl_state *S = host_state(L);
+  if (!S) {
     lua_getglobal(L, "require");
     lua_pushstring(L, name);
     lua_call(L, 1, 1);
@@ -66,10 +93,7 @@ void lgl_require(lua_State *L, const char *name) {
     return;
   }
   lua_pop(L, 1);
-  const lgl_lua_source *src = find_source(name);
-  if (!src) luaL_error(L, "module '%s' is not part of luagrad's library", name);
-  if (luaL_loadbufferx(L, src->text, src->length, src->chunk, "t") != LUA_OK)
-    lua_error(L);
+  load_chunk(L, S, name);
   push_env(L);
   lua_setupvalue(L, -2, 1); /* the chunk's _ENV */
   lua_pushstring(L, name);

@@ -115,6 +115,15 @@ typedef void (*luagrad_write_fn)(void *ud, const char *text, size_t len);
 LG_API void luagrad_set_writer(lua_State *L, luagrad_write_fn write,
                                void *ud);
 
+/* Where luagrad_open's states find the Lua library: source(ud, module,
+ * &length) returns the text of a module ("luagrad.nn.module"), valid
+ * until the next call, or NULL for the one built into libluagrad. Set it
+ * before the script first touches lg.nn (each module loads once). */
+typedef const char *(*luagrad_source_fn)(void *ud, const char *module,
+                                         size_t *length);
+LG_API void luagrad_set_source_loader(lua_State *L, luagrad_source_fn source,
+                                      void *ud);
+
 /* Stops the op running in the state whose context is ctx (take it with
  * luagrad_context(L) on L's thread beforehand) at its next safe point:
  * the script gets the Lua error "interrupted", the state stays usable.

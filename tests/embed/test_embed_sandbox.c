@@ -145,6 +145,29 @@ static void test_library(void) {
   lua_close(L);
 }
 
+/* A host's own library source: its luagrad.utils, the rest built in. */
+static const char *host_source(void *ud, const char *module, size_t *length) {
+  int *asked = ud;
+  ++*asked;
+  if (strcmp(module, "luagrad.utils") != 0) return NULL;
+  static const char text[] = "local lg = require 'luagrad'\n"
+                             "return {marker = 42, lg = lg}\n";
+  *length = sizeof text - 1;
+  return text;
+}
+
+static void test_source_loader(void) {
+  lua_State *L = sandbox_state();
+  if (!L) return (void)test_failures++;
+  int asked = 0;
+  luagrad_set_source_loader(L, host_source, &asked);
+  CHECK_SCRIPT(L, "=loader",
+      "if lg.utils.marker ~= 42 or lg.utils.lg ~= lg then return 'not the host loader' end\n"
+      "return lg.nn.Linear(2, 2)(lg.ones(1, 2)):numel() == 2 and '' or 'nn'\n");
+  CHECK(asked > 2); /* also asked for luagrad.nn and its files */
+  lua_close(L);
+}
+
 static void test_limits(void) {
   lua_State *L = sandbox_state();
   if (!L) return (void)test_failures++;
@@ -226,6 +249,8 @@ static void test_granted(void) {
       "lg.nn.Linear(3, 2):save(DIR .. '/outside/secret.safetensors')\n"
       "return ''\n");
   lua_close(H);
+  snprintf(path, sizeof path, "%s/passwd", models);
+  write_text(path, "root:x:0:0:SECRET-CONTENT\n");
   snprintf(path, sizeof path, "%s/link.safetensors", models);
   snprintf(target, sizeof target, "%s/secret.safetensors", outside);
   CHECK(symlink(target, path) == 0);
@@ -252,6 +277,11 @@ static void test_granted(void) {
       "  if ok or not err:find('not found, or outside the directories the host allows', 1, true) then\n"
       "    return p .. ': ' .. tostring(err) end\n"
       "end\n"
+      "for _, f in ipairs({lg.io.load, lg.io.load_npy, lg.data.load_idx}) do\n"
+      "  local ok, err = pcall(f, DIR .. '/models/passwd')\n" /* readable */
+      "  if ok or err:find('SECRET', 1, true) or err:find('root:', 1, true) then\n"
+      "    return 'content in a message: ' .. tostring(err) end\n"
+      "end\n"
       "local ok, err = pcall(net.save, net, DIR .. '/models/new.safetensors')\n"
       "if ok or err ~= 'io.save: writing files is disabled by the host' then\n"
       "  return 'save: ' .. tostring(err) end\n"
@@ -270,9 +300,9 @@ static void test_granted(void) {
       "if ok or not err:find('the host did not open it', 1, true) then return tostring(err) end\n"
       "return ''\n");
   lua_close(L);
-  const char *rm[] = {"models/net.safetensors", "models/copy.safetensors",
-                      "models/link.safetensors", "models/dirlink",
-                      "outside/secret.safetensors"};
+  const char *rm[] = {"models/passwd", "models/net.safetensors",
+                      "models/copy.safetensors", "models/link.safetensors",
+                      "models/dirlink", "outside/secret.safetensors"};
   for (size_t i = 0; i < sizeof rm / sizeof rm[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, rm[i]);
     unlink(path);
@@ -289,6 +319,7 @@ int main(void) {
   if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
   test_files_refused();
   test_library();
+  test_source_loader();
   test_limits();
   test_granted();
   test_fuzz();
