@@ -132,10 +132,12 @@ static void batch_offsets(const mm_problem *pr, int64_t index, int64_t *oa,
 /* ---- naive strided kernel ------------------------------------------------ */
 
 /* Integers multiply and add in uint64 so overflow wraps as in PyTorch;
- * floating point accumulates in double. */
+ * floating point accumulates in double. An interrupt stops it between
+ * rows. */
 #define NAIVE_KERNEL(NAME, T, ACC, PRODUCT)                                  \
-  static void NAME(const mm_problem *pr, const char *a_data,                 \
-                   const char *b_data, char *out_data) {                     \
+  static lg_status NAME(lg_ctx *ctx, const mm_problem *pr,                   \
+                        const char *a_data, const char *b_data,              \
+                        char *out_data) {                                    \
     const T *a = (const T *)(const void *)a_data;                            \
     const T *b = (const T *)(const void *)b_data;                            \
     T *out = (T *)(void *)out_data;                                          \
@@ -143,7 +145,8 @@ static void batch_offsets(const mm_problem *pr, int64_t index, int64_t *oa,
       int64_t oa, ob;                                                        \
       batch_offsets(pr, bi, &oa, &ob);                                       \
       T *o = out + bi * pr->m * pr->n;                                       \
-      for (int64_t i = 0; i < pr->m; i++)                                    \
+      for (int64_t i = 0; i < pr->m; i++) {                                  \
+        if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);       \
         for (int64_t j = 0; j < pr->n; j++) {                                \
           ACC sum = 0;                                                       \
           const T *pa = a + oa + i * pr->a_row;                              \
@@ -152,7 +155,9 @@ static void batch_offsets(const mm_problem *pr, int64_t index, int64_t *oa,
             sum += PRODUCT(pa[kk * pr->a_col], pb[kk * pr->b_row]);          \
           o[i * pr->n + j] = (T)sum;                                         \
         }                                                                    \
+      }                                                                      \
     }                                                                        \
+    return LG_OK;                                                            \
   }
 #define INT_PRODUCT(x, y) ((uint64_t)(x) * (uint64_t)(y))
 #define FLOAT_PRODUCT(x, y) ((double)(x) * (double)(y))
@@ -163,17 +168,18 @@ NAIVE_KERNEL(naive_f32, float, double, FLOAT_PRODUCT)
 NAIVE_KERNEL(naive_f64, double, double, FLOAT_PRODUCT)
 
 /* a, b (already of pr->dtype) -> out (contiguous, pr->dtype) */
-static void run_naive(const mm_problem *pr, const lg_tensor *a,
-                      const lg_tensor *b, lg_tensor *out) {
+static lg_status run_naive(lg_ctx *ctx, const mm_problem *pr,
+                           const lg_tensor *a, const lg_tensor *b,
+                           lg_tensor *out) {
   const char *da = lg_data_ptr(a), *db = lg_data_ptr(b);
   char *d = lg_data_ptr(out);
   switch (pr->dtype) {
-    case LG_UINT8: naive_u8(pr, da, db, d); break;
-    case LG_INT32: naive_i32(pr, da, db, d); break;
-    case LG_INT64: naive_i64(pr, da, db, d); break;
-    case LG_FLOAT32: naive_f32(pr, da, db, d); break;
-    case LG_FLOAT64: naive_f64(pr, da, db, d); break;
-    default: break;
+    case LG_UINT8: return naive_u8(ctx, pr, da, db, d);
+    case LG_INT32: return naive_i32(ctx, pr, da, db, d);
+    case LG_INT64: return naive_i64(ctx, pr, da, db, d);
+    case LG_FLOAT32: return naive_f32(ctx, pr, da, db, d);
+    case LG_FLOAT64: return naive_f64(ctx, pr, da, db, d);
+    default: return LG_OK;
   }
 }
 
@@ -292,7 +298,7 @@ static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
   bool blas = use_blas && lg_dtype_is_float(pr.dtype) && pr.m <= INT_MAX &&
               pr.n <= INT_MAX && pr.k <= INT_MAX && pr.k > 0;
   if (!blas) {
-    run_naive(&pr, a, b, out);
+    st = run_naive(ctx, &pr, a, b, out);
     goto done;
   }
   CBLAS_TRANSPOSE trans[2];
@@ -306,7 +312,7 @@ static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
     problem_strides(&pr, a, b);
     operand_matrix(&pr, which == 0, &rows, &cols, &rs, &cs);
     if (!blas_layout(rows, cols, rs, cs, &trans[which], &ld[which])) {
-      run_naive(&pr, a, b, out); /* leading dims past INT_MAX */
+      st = run_naive(ctx, &pr, a, b, out); /* leading dims past INT_MAX */
       goto done;
     }
   }
