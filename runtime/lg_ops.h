@@ -30,7 +30,9 @@
  *   batch    the batching rule (vmap); lg_batch_none: not supported yet
  *   jvp      the jvp rule (forward-mode AD); lg_jvp_none: not supported yet
  *
- * Adding an op, in order (each step is needed; the specs fail without it):
+ * Adding an op, in order (the link fails without the kernel or the rule
+ * family, test_dispatch on columns that disagree, luagrad's open on a
+ * generated kind without a wrapper; the rest only the specs can catch):
  *   1. a row here (all columns; a comment above a group states its params
  *      convention);
  *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
@@ -66,7 +68,7 @@
 #define LG_KIND_REDUCE      5  /* t:op([dims][, keepdim]) over params->dims  */
 #define LG_KIND_OTHER       6  /* hand-written binding                       */
 #define LG_KIND_PREDICATE   7  /* elementwise, bool result, no in-place form */
-#define LG_KIND_SCAN        8  /* t:op(dim), dim required (params->dim)      */
+#define LG_KIND_ALONG_DIM   8  /* t:op(dim) along one required params->dim  */
 #define LG_KIND_ARGREDUCE   9  /* t:op([dim][, keepdim]); no dim: flattened  */
 
 /* The saves column: bit i for input i (< 24), bit 24 + k for output k. */
@@ -109,6 +111,16 @@
   X(LOGICAL_NOT,         "logical_not",         LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* clamp: scalar[0] = min (LG_FLAG_HAS_MIN), scalar[1] = max (HAS_MAX) */  \
   X(CLAMP,               "clamp",               LG_KIND_OTHER,        1, 1, lg_kernel_clamp,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  /* floating-point checks (bool results: integer and bool inputs are never \
+   * nan or inf) and repair; nan_to_num: scalar[0] replaces NaN, scalar[1] \
+   * +inf, scalar[2] -inf (all three given; integer inputs are copied) */  \
+  X(ISNAN,               "isnan",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ISINF,               "isinf",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ISFINITE,            "isfinite",            LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(NAN_TO_NUM,          "nan_to_num",          LG_KIND_OTHER,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  /* isclose(a, b): a == b or |a - b| <= atol + rtol |b|, broadcast, equal  \
+   * dtypes; scalar[0] = rtol, scalar[1] = atol, LG_FLAG_EQUAL_NAN */      \
+  X(ISCLOSE,             "isclose",             LG_KIND_OTHER,        2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* elementwise binary; one side may be params->scalar (LG_FLAG_SCALAR_*) */\
   X(ADD,                 "add",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(SUB,                 "sub",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
@@ -151,7 +163,7 @@
   X(MIN_DIM,             "min",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(ARGMAX,              "argmax",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(ARGMIN,              "argmin",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CUMSUM,              "cumsum",              LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CUMSUM,              "cumsum",              LG_KIND_ALONG_DIM,    1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* views: share the input's storage */                                     \
   X(VIEW,                "view",                LG_KIND_OTHER,        1, 1, lg_kernel_view,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
   X(EXPAND,              "expand",              LG_KIND_OTHER,        1, 1, lg_kernel_expand,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
@@ -165,7 +177,7 @@
   X(FLIP,                "flip",                LG_KIND_OTHER,        1, 1, lg_kernel_flip,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(TILE,                "tile",                LG_KIND_OTHER,        1, 1, lg_kernel_tile,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(CAT,                 "cat",                 LG_KIND_OTHER,       -1, 1, lg_kernel_cat,           lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CUMPROD,             "cumprod",             LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CUMPROD,             "cumprod",             LG_KIND_ALONG_DIM,    1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   /* indexing with 1-based int64 index tensors */                            \
   X(INDEX_SELECT,        "index_select",        LG_KIND_OTHER,        2, 1, lg_kernel_index_select,  lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(GATHER,              "gather",              LG_KIND_OTHER,        2, 1, lg_kernel_gather,        lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
@@ -176,8 +188,8 @@
   /* neural-network kernels (nn.functional): fused forwards; the params    \
    * conventions are in the header comments of nn_*.c / conv.c             \
    * (optional inputs are passed only when present, flagged LG_FLAG_OPT*) */\
-  X(SOFTMAX,             "softmax",             LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SOFTMAX,             "softmax",             LG_KIND_ALONG_DIM,    1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_ALONG_DIM,    1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(CROSS_ENTROPY,       "cross_entropy",       LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(NLL_LOSS,            "nll_loss",            LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
   X(LAYER_NORM,          "layer_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
