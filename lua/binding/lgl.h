@@ -47,8 +47,8 @@ typedef struct lgl_lua_source {
 extern const lgl_lua_source lgl_lua_sources[];
 
 /* Pushes the Lua library module name (loader.c): through `require` when
- * luagrad was opened by luaopen_luagrad, from the built-in sources when
- * by luagrad_open (no `package` needed). */
+ * luagrad was opened by luaopen_luagrad into a state that has it, else
+ * from the built-in sources (luagrad_open always: no `package` needed). */
 void lgl_require(lua_State *L, const char *name);
 
 /* The userdata of a tensor: the tensor pointer t (NULL after release) and

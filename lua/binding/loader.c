@@ -1,6 +1,7 @@
 /* loader.c: where lg.nn, lg.func, lg.optim, ... come from. Under
  * luaopen_luagrad (require "luagrad", the executable) they load through
- * the interpreter's own `require`, so package.path decides. Under
+ * the interpreter's own `require`, so package.path decides (the built-in
+ * sources when the interpreter has no `require`). Under
  * luagrad_open (a host) they load from the sources built into the library
  * (lgl_lua_sources), or from the host's own loader when it set one
  * (luagrad_set_source_loader), whether or not it opened `package`.
@@ -43,11 +44,11 @@ static void push_env(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.env");
 }
 
-static lgl_state *host_state(lua_State *L) {
+static lgl_state *state_of(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.state");
   lgl_state *S = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  return S && S->hosted ? S : NULL;
+  return S;
 }
 
 /* Loads module name's chunk: the host's source when its loader gives one
@@ -76,12 +77,14 @@ static void load_chunk(lua_State *L, lgl_state *S, const char *name) {
 }
 
 void lgl_require(lua_State *L, const char *name) {
-  lgl_state *S = host_state(L);
-  if (!S) {
-    lua_getglobal(L, "require");
-    lua_pushstring(L, name);
-    lua_call(L, 1, 1);
-    return;
+  lgl_state *S = state_of(L);
+  if (!S->hosted) {
+    if (lua_getglobal(L, "require") == LUA_TFUNCTION) {
+      lua_pushstring(L, name);
+      lua_call(L, 1, 1);
+      return;
+    }
+    lua_pop(L, 1); /* no package library: the built-in sources */
   }
   if (strcmp(name, "luagrad") == 0) {
     lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.module");

@@ -168,6 +168,22 @@ static void test_source_loader(void) {
   lua_close(L);
 }
 
+/* luaopen_luagrad (full file access) into a state without package: the
+ * library comes from the built-in sources too. */
+static void test_luaopen_without_package(void) {
+  lua_State *L = luaL_newstate();
+  if (!L) return (void)test_failures++;
+  lua_pushcfunction(L, sandbox_libs);
+  lua_call(L, 0, 0);
+  luaL_requiref(L, "lg", luaopen_luagrad, 1);
+  lua_pop(L, 1);
+  CHECK_SCRIPT(L, "=luaopen",
+      "local y = lg.nn.Linear(3, 2)(lg.ones(4, 3))\n"
+      "local g = lg.func.grad(function(x) return (x * x):sum() end)(lg.ones(2))\n"
+      "return (y:numel() == 8 and g[1] == 2) and '' or 'wrong'\n");
+  lua_close(L);
+}
+
 static void test_limits(void) {
   lua_State *L = sandbox_state();
   if (!L) return (void)test_failures++;
@@ -320,6 +336,7 @@ int main(void) {
   test_files_refused();
   test_library();
   test_source_loader();
+  test_luaopen_without_package();
   test_limits();
   test_granted();
   test_fuzz();
