@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
 #include "gemm_tiled.h"
@@ -215,9 +216,7 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
                           const lg_tensor *a, CBLAS_TRANSPOSE ta, int64_t lda,
                           const lg_tensor *b, CBLAS_TRANSPOSE tb, int64_t ldb,
                           lg_tensor *out) {
-  /* openblas_set_num_threads is process-global: two contexts with different
-   * thread counts in one process each set it before their own calls. */
-  openblas_set_num_threads(lg_ctx_num_threads(ctx));
+  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
   int64_t batches = pr->batch_count, m = pr->m;
   /* a's batch of row-major matrices stacked contiguously against one b:
    * one (batches*M, K) @ (K, N) product */
@@ -231,17 +230,19 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
     batches = 1;
   }
   size_t es = lg_dtype_size(pr->dtype);
+  lg_status st = LG_OK;
   for (int64_t bi = 0; bi < batches; bi++) {
     int64_t oa, ob;
     batch_offsets(pr, bi, &oa, &ob);
-    lg_status st = lg_gemm(ctx, pr->dtype, ta == CblasTrans, tb == CblasTrans,
-                           m, pr->n, pr->k, lg_data_ptr(a) + oa * (int64_t)es,
-                           lda, lg_data_ptr(b) + ob * (int64_t)es, ldb, 0.0,
-                           lg_data_ptr(out) + bi * m * pr->n * (int64_t)es,
-                           pr->n > 1 ? pr->n : 1);
-    if (st) return st;
+    st = lg_gemm(ctx, pr->dtype, ta == CblasTrans, tb == CblasTrans, m, pr->n,
+                 pr->k, lg_data_ptr(a) + oa * (int64_t)es, lda,
+                 lg_data_ptr(b) + ob * (int64_t)es, ldb, 0.0,
+                 lg_data_ptr(out) + bi * m * pr->n * (int64_t)es,
+                 pr->n > 1 ? pr->n : 1);
+    if (st) break;
   }
-  return LG_OK;
+  lg_blas_leave();
+  return st;
 }
 
 /* Replaces *t (a reference owned by the caller) by a contiguous copy of

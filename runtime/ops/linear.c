@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
 #include "gemm_tiled.h"
@@ -94,7 +95,7 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     st = lg_fail(ctx, LG_ERR_SHAPE, "linear: dims beyond INT_MAX for BLAS");
     goto done;
   }
-  openblas_set_num_threads(lg_ctx_num_threads(ctx)); /* process-global */
+  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
   if (m > 1) { /* tiled when large: an interrupt stops it between tiles */
     st = lg_gemm(ctx, dt, false, true, m, n, k, lg_data_ptr(x), k,
                  lg_data_ptr(w), k, 1.0, y, n);
@@ -108,6 +109,7 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                 (const double *)(void *)lg_data_ptr(w), (int)k,
                 (const double *)(void *)lg_data_ptr(x), 1, 1.0, y, 1);
   }
+  lg_blas_leave();
 done:
   lg_tensor_release(x);
   lg_tensor_release(w);
