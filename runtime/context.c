@@ -44,6 +44,7 @@ void lg_ctx_free(lg_ctx *ctx) {
   if (--ctx->refcount > 0) return;
   lg_layers_free(ctx);
   lg_vmap_state_free(ctx);
+  lg_file_access_free(ctx);
   lg_cache_flush(ctx);
   ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);
 }

@@ -9,6 +9,7 @@
 #define LG_CORE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 #ifdef LGL_BINDING
 #error "the binding includes luagrad.h and luagrad_ext.h only"
@@ -70,6 +71,11 @@ struct lg_ctx {
   const lg_layer *layers_inline[LG_LAYERS_INLINE];
   lg_print_options print;  /* how lg_tensor_format writes tensors */
   struct lg_vmap_state *vmap; /* vmap levels (runtime/vmap), NULL until used */
+  /* what the host allows (limits.c, io/file_access.c) */
+  size_t max_live_bytes;     /* 0: no limit on live tensor bytes */
+  int64_t max_op_elements;   /* 0: no limit on one result's elements */
+  atomic_int interrupt;      /* set by lg_ctx_interrupt, any thread */
+  struct lg_file_access *files; /* NULL: every file may be read and written */
 };
 
 typedef struct lg_storage {
@@ -116,6 +122,21 @@ void lg_ctx_set_cache_limit(lg_ctx *ctx, size_t bytes);
 size_t lg_ctx_cache_limit(const lg_ctx *ctx);
 /* Bytes waiting in the cache. */
 size_t lg_ctx_cached_bytes(const lg_ctx *ctx);
+
+/* ---- host limits and interrupts (limits.c) ----------------------------- */
+
+/* Whether an interrupt is pending (a relaxed load: cheap in loops). */
+static inline bool lg_interrupt_pending(lg_ctx *ctx) {
+  return atomic_load_explicit(&ctx->interrupt, memory_order_relaxed) != 0;
+}
+/* LG_OK, or takes the pending interrupt and fails "interrupted": call at
+ * a safe point (between panels, rows, blocks), then free and return. */
+lg_status lg_check_interrupt(lg_ctx *ctx);
+/* Fails with LG_ERR_LIMIT when a new storage of nbytes, or a tensor of
+ * numel elements, would pass the host's limits. */
+lg_status lg_check_limits(lg_ctx *ctx, size_t nbytes, int64_t numel);
+/* Frees the file policy (io/file_access.c), for lg_ctx_free. */
+void lg_file_access_free(lg_ctx *ctx);
 
 /* numel of a shape with overflow and negative-size checks; -1 when bad. */
 int64_t lg_shape_numel(int ndim, const int64_t *sizes);

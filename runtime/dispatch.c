@@ -155,6 +155,7 @@ lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
     lg_status st = check_out(ctx, info, params, outs);
     if (st) return st;
   }
+  if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);
   return lg_dispatch(ctx, ctx->n_layers, op, n_inputs, inputs, params, outs);
 }
 

@@ -60,7 +60,9 @@ typedef enum lg_status {
   LG_ERR_INDEX,   /* an index out of range                               */
   LG_ERR_MEMORY,  /* the allocator refused, or a size overflowed         */
   LG_ERR_IO,      /* a file could not be read or written                 */
-  LG_ERR_RUNTIME  /* anything else                                       */
+  LG_ERR_RUNTIME, /* anything else                                       */
+  LG_ERR_LIMIT,   /* a limit the host set was reached (limits.c)         */
+  LG_ERR_INTERRUPTED /* lg_ctx_interrupt stopped the op                  */
 } lg_status;
 
 /* Ordered by type promotion: a later dtype wins within a category. */
@@ -100,6 +102,49 @@ LG_API void lg_ctx_set_detect_anomaly(lg_ctx *ctx, bool enabled);
 LG_API bool lg_ctx_detect_anomaly(const lg_ctx *ctx);
 /* Bytes currently held by tensor storages of this context. */
 LG_API size_t lg_ctx_bytes_in_use(const lg_ctx *ctx);
+
+/* ---- what a host allows (sandboxing) ---------------------------------- */
+
+/* Limits (0: none, the default): the bytes of live tensor data, and the
+ * elements of one tensor an op makes. Reaching one fails the op with
+ * LG_ERR_LIMIT; nothing else changes, so the context stays usable. They
+ * are separate from the allocator, which may refuse on its own. */
+LG_API void lg_ctx_set_memory_limit(lg_ctx *ctx, size_t max_live_bytes);
+LG_API void lg_ctx_set_op_size_limit(lg_ctx *ctx, int64_t max_elements);
+
+/* Asks the op running in ctx to stop at its next safe point (between
+ * rows, tiles or gemm panels; a new op checks on entry) and fail with
+ * LG_ERR_INTERRUPTED "interrupted", freeing what it allocated. Only sets
+ * an atomic flag: safe from another thread and from a signal handler.
+ * The op that stops clears it; lg_ctx_clear_interrupt withdraws a request
+ * that no op saw (returns whether one was pending). */
+LG_API void lg_ctx_interrupt(lg_ctx *ctx);
+LG_API bool lg_ctx_clear_interrupt(lg_ctx *ctx);
+
+/* File access of the serializers (safetensors, .npy, IDX, text files).
+ * A new context may read and write anywhere (LG_FILES_ALL); a sandboxing
+ * host (luagrad_open does this) starts from LG_FILES_NONE and grants:
+ * everywhere (lg_ctx_allow_files), beneath directories
+ * (lg_ctx_allow_directory: the path is resolved with realpath, so `..`
+ * and symlinks cannot leave the directory), or through an opener the host
+ * writes (lg_ctx_set_file_opener: every open goes to it, e.g. to serve
+ * files from an engine's packed assets as memfds; writes go straight to
+ * the descriptor it returns). Refusals fail with LG_ERR_IO and say the
+ * host disabled it; they never reveal whether a file exists. */
+enum { LG_FILES_NONE = 0, LG_FILES_READ = 1, LG_FILES_WRITE = 2,
+       LG_FILES_ALL = 3 };
+/* LG_ERR_MEMORY when out of memory (the policy is then unchanged). */
+LG_API lg_status lg_ctx_allow_files(lg_ctx *ctx, unsigned access);
+/* Adds a directory (it must exist); LG_ERR_IO when it does not resolve,
+ * LG_ERR_MEMORY when out of memory. */
+LG_API lg_status lg_ctx_allow_directory(lg_ctx *ctx, const char *dir,
+                                        unsigned access);
+/* Opens path for luagrad: writing 0 for reading (a regular file), 1 for
+ * writing (created or truncated); returns a descriptor luagrad closes, or
+ * -1 to refuse. open NULL removes the opener. */
+typedef int (*lg_file_open_fn)(void *ud, const char *path, int writing);
+LG_API lg_status lg_ctx_set_file_opener(lg_ctx *ctx, lg_file_open_fn open,
+                                   void *ud);
 
 /* ---- dtypes ----------------------------------------------------------- */
 

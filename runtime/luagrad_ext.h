@@ -39,6 +39,19 @@ lg_status lg_run2(lg_ctx *ctx, lg_op op, lg_tensor *a, lg_tensor *b,
 void lg_store_double(void *p, lg_dtype dtype, double v);
 void lg_store_int(void *p, lg_dtype dtype, int64_t v);
 
+/* LG_OK when the context's file policy grants reading (write false) or
+ * writing anywhere at all; else fails "file access is disabled by the
+ * host" ("writing files is disabled by the host" under read-only). Each
+ * open still checks its own path (io/file_access.c). */
+lg_status lg_file_permitted(lg_ctx *ctx, bool write);
+/* Whether path can be opened for reading (false also when it lies outside
+ * the granted directories); fails only when reading is disabled. */
+lg_status lg_file_exists(lg_ctx *ctx, const char *path, bool *exists);
+/* Writes n bytes to path atomically, through the file policy; what names
+ * the caller in errors ("svg_curves"). */
+lg_status lg_file_write(lg_ctx *ctx, const char *what, const char *path,
+                        const void *data, size_t n);
+
 /* Host memory wrapped by lg_tensor_wrap: the ud given with release when t's
  * storage was made with that release hook, else NULL. */
 void *lg_tensor_wrapped_ud(const lg_tensor *t, lg_release_fn release);

@@ -150,6 +150,7 @@ lg_status lg_empty(lg_ctx *ctx, lg_dtype dtype, int ndim,
                    lg_shape_str(buf, sizeof buf, ndim, sizes));
   }
   lg_storage *s = NULL;
+  if ((st = lg_check_limits(ctx, (size_t)numel * item, numel))) return st;
   st = storage_new(ctx, (size_t)numel * item, &s);
   if (st) return st;
   int64_t strides[LG_MAX_DIMS];

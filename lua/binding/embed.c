@@ -30,11 +30,33 @@ static void wrap_release(void *ud, void *data) {
   lg_mem_free(info->ctx, info, sizeof *info);
 }
 
-lg_ctx *luagrad_context(lua_State *L) {
+static lgl_state *state_of(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.state");
   lgl_state *S = lua_touserdata(L, -1);
   lua_pop(L, 1);
+  return S;
+}
+
+lg_ctx *luagrad_context(lua_State *L) {
+  lgl_state *S = state_of(L);
   return S ? S->ctx : NULL;
+}
+
+void luagrad_set_writer(lua_State *L, luagrad_write_fn write, void *ud) {
+  lgl_state *S = state_of(L);
+  if (!S) return;
+  S->writer = write;
+  S->writer_ud = ud;
+}
+
+void luagrad_interrupt(lg_ctx *ctx) { lg_ctx_interrupt(ctx); }
+
+void luagrad_set_source_loader(lua_State *L, luagrad_source_fn source,
+                               void *ud) {
+  lgl_state *S = state_of(L);
+  if (!S) return;
+  S->source = source;
+  S->source_ud = ud;
 }
 
 typedef struct open_args {
@@ -46,6 +68,10 @@ typedef struct open_args {
 static int open_protected(lua_State *L) {
   const open_args *a = lua_touserdata(L, 1);
   lgl_open_with(L, a->alloc, a->ud);
+  lgl_state *S = state_of(L);
+  S->hosted = true; /* built-in library, text to the host's writer */
+  if (lg_ctx_allow_files(S->ctx, LG_FILES_NONE) != LG_OK)
+    return luaL_error(L, "luagrad_open: out of memory");
   lua_replace(L, 1); /* the module, over the arguments and temporaries */
   lua_settop(L, 1);
   if (lua_getglobal(L, "package") == LUA_TTABLE &&

@@ -28,7 +28,8 @@ static int holder_release(lua_State *L) {
   return 0;
 }
 
-static const char *check_path(lua_State *L, int idx, const char *fname) {
+const char *lgl_check_path(lua_State *L, int idx, const char *fname,
+                           bool write) {
   size_t len;
   if (lua_type(L, idx) != LUA_TSTRING)
     luaL_error(L, "%s: expected a path (a string) as argument %d, got %s",
@@ -36,13 +37,14 @@ static const char *check_path(lua_State *L, int idx, const char *fname) {
   const char *path = lua_tolstring(L, idx, &len);
   if (len == 0 || strlen(path) != len)
     luaL_error(L, "%s: expected a non-empty path without NUL bytes", fname);
+  if (lg_file_permitted(lgl_ctx(L), write) != LG_OK) lgl_error_as(L, fname);
   return path;
 }
 
 /* _safetensors_load(path) -> {name = tensor}, {key = value}, {names in
  * file order} */
 static int l_safetensors_load(lua_State *L) {
-  const char *path = check_path(L, 1, "io.load");
+  const char *path = lgl_check_path(L, 1, "io.load", false);
   lgl_state *S = lgl_get_state(L);
   file_holder *h = lua_newuserdatauv(L, sizeof *h, 0);
   h->ctx = NULL;
@@ -107,7 +109,7 @@ static int64_t table_count(lua_State *L, int idx) {
 /* _safetensors_save(path, {name = tensor}, {key = value} or nil) */
 static int l_safetensors_save(lua_State *L) {
   const char *fname = "io.save";
-  const char *path = check_path(L, 1, fname);
+  const char *path = lgl_check_path(L, 1, fname, true);
   luaL_argexpected(L, lua_type(L, 2) == LUA_TTABLE && !lgl_to_tensor(L, 2), 2,
                    "table of tensors");
   bool has_meta = !lua_isnoneornil(L, 3);
@@ -150,7 +152,7 @@ static int l_safetensors_save(lua_State *L) {
 
 /* _npy_load(path) -> tensor */
 static int l_npy_load(lua_State *L) {
-  const char *path = check_path(L, 1, "io.load_npy");
+  const char *path = lgl_check_path(L, 1, "io.load_npy", false);
   lgl_box *box = lgl_new_box(L);
   if (lg_npy_load(lgl_ctx(L), path, &box->t) != LG_OK) return lgl_error(L);
   lgl_gc_pressure(L, lgl_get_state(L));
@@ -159,7 +161,7 @@ static int l_npy_load(lua_State *L) {
 
 /* _npy_save(path, tensor) */
 static int l_npy_save(lua_State *L) {
-  const char *path = check_path(L, 1, "io.save_npy");
+  const char *path = lgl_check_path(L, 1, "io.save_npy", true);
   lg_tensor *t = lgl_check_tensor(L, 2, "io.save_npy");
   if (lg_npy_save(lgl_ctx(L), path, t) != LG_OK) return lgl_error(L);
   return 0;
@@ -167,7 +169,7 @@ static int l_npy_save(lua_State *L) {
 
 /* _idx_load(path) -> tensor */
 static int l_idx_load(lua_State *L) {
-  const char *path = check_path(L, 1, "data.load_idx");
+  const char *path = lgl_check_path(L, 1, "data.load_idx", false);
   lgl_box *box = lgl_new_box(L);
   if (lg_idx_load(lgl_ctx(L), path, &box->t) != LG_OK) return lgl_error(L);
   lgl_gc_pressure(L, lgl_get_state(L));

@@ -25,7 +25,31 @@ typedef struct lgl_state {
   lg_ctx *ctx;
   size_t gc_mark; /* tensor bytes in use when the collector was last nudged */
   lua_State *current_L; /* the thread running a backward (custom nodes) */
+  /* opened by luagrad_open (host.c): the Lua library comes from the
+   * built-in sources, text goes to the host's writer, no environment */
+  bool hosted;
+  void (*writer)(void *ud, const char *text, size_t len);
+  void *writer_ud;
+  /* the host's own sources of library modules (luagrad_set_source_loader) */
+  const char *(*source)(void *ud, const char *module, size_t *length);
+  void *source_ud;
 } lgl_state;
+
+/* One file of the Lua library built into the binding (generated from
+ * lua/luagrad by cmake/embed_lua_sources.c); the table ends with a NULL
+ * name. */
+typedef struct lgl_lua_source {
+  const char *name;  /* "luagrad.nn.module" */
+  const char *chunk; /* "@[luagrad]/luagrad/nn/module.lua" */
+  const char *text;
+  size_t length;
+} lgl_lua_source;
+extern const lgl_lua_source lgl_lua_sources[];
+
+/* Pushes the Lua library module name (loader.c): through `require` when
+ * luagrad was opened by luaopen_luagrad into a state that has it, else
+ * from the built-in sources (luagrad_open always: no `package` needed). */
+void lgl_require(lua_State *L, const char *name);
 
 /* The userdata of a tensor: the tensor pointer t (NULL after release) and
  * a check word, t ^ LGL_BOX_KEY once lgl_box_set filled the box:
@@ -136,6 +160,12 @@ void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
  * __tostring: "{2, 5, 8}". */
 void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes);
 
+/* The path string at idx, after the context's file policy granted
+ * reading (or writing) at all; raises "fname: file access is disabled by
+ * the host" otherwise (io_lua.c). */
+const char *lgl_check_path(lua_State *L, int idx, const char *fname,
+                           bool write);
+
 /* ---- registration of each family ---------------------------------------- */
 /* Each takes the module table at module_idx and the methods table at
  * methods_idx (absolute), plus the upvalues at state_idx and meta_idx. */
@@ -159,6 +189,7 @@ void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_rnn(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
+void lgl_open_host(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
 void lgl_open_vmap(lua_State *L, const lgl_tables *T);

@@ -77,9 +77,7 @@ static int module_index(lua_State *L) {
   if (!key || lua_type(L, 2) != LUA_TSTRING) return 0;
   for (size_t i = 0; i < sizeof submodules / sizeof submodules[0]; i++) {
     if (strcmp(key, submodules[i][0]) != 0) continue;
-    lua_getglobal(L, "require");
-    lua_pushstring(L, submodules[i][1]);
-    lua_call(L, 1, 1);
+    lgl_require(L, submodules[i][1]);
     lua_pushvalue(L, -1);
     lua_setfield(L, 1, key); /* cache: later lookups are plain fields */
     return 1;
@@ -168,6 +166,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_rnn(L, &T);
   lgl_open_io(L, &T);
   lgl_open_optim(L, &T);
+  lgl_open_host(L, &T);
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
   lgl_open_vmap(L, &T);

@@ -88,7 +88,18 @@ LUALIB_API int luaopen_luagrad(lua_State *L);
 
 /* Opens luagrad into L with alloc (NULL: malloc) for every tensor byte,
  * registers it as package.loaded.luagrad (when the package library is
- * open) and pushes the module table. On failure pushes the message and
+ * open) and pushes the module table. Made for sandboxes: lg.nn, lg.func,
+ * lg.optim, ... load from the Lua sources built into the library (no
+ * `package`, `io`, `os` or `debug` needed); every file operation
+ * (lg.io.*, module:save/load, lg.data.load_idx and fashion_mnist,
+ * lg.utils.svg_curves) fails with "<fn>: file access is disabled by the
+ * host" until the host grants it on luagrad_context(L):
+ * lg_ctx_allow_files (everywhere: LG_FILES_READ or LG_FILES_ALL),
+ * lg_ctx_allow_directory (beneath a directory; `..` and symlinks can't
+ * leave it) or lg_ctx_set_file_opener (the host opens every file, e.g.
+ * from packed assets). Library text (progress bars) goes to
+ * luagrad_set_writer's function, nowhere without one. Limits:
+ * lg_ctx_set_memory_limit, lg_ctx_set_op_size_limit (luagrad.h). On failure pushes the message and
  * returns LG_ERR_MEMORY, or LG_ERR_RUNTIME when luagrad is already open in
  * L (then the allocator could not be applied). Needs 3 free stack slots. */
 LG_API lg_status luagrad_open(lua_State *L, lg_alloc_fn alloc, void *ud);
@@ -97,6 +108,31 @@ LG_API lg_status luagrad_open(lua_State *L, lg_alloc_fn alloc, void *ud);
  * lg_ctx_error, lg_ctx_manual_seed, and running lg_* functions on tensors
  * of this state. */
 LG_API lg_ctx *luagrad_context(lua_State *L);
+
+/* Where library text (progress bars) goes under luagrad_open; write NULL
+ * (the default) drops it. luaopen_luagrad's states write to stdout. */
+typedef void (*luagrad_write_fn)(void *ud, const char *text, size_t len);
+LG_API void luagrad_set_writer(lua_State *L, luagrad_write_fn write,
+                               void *ud);
+
+/* Where luagrad_open's states find the Lua library: source(ud, module,
+ * &length) returns the text of a module ("luagrad.nn.module"), valid
+ * until the next call, or NULL for the one built into libluagrad. Set it
+ * before the script first touches lg.nn (each module loads once). */
+typedef const char *(*luagrad_source_fn)(void *ud, const char *module,
+                                         size_t *length);
+LG_API void luagrad_set_source_loader(lua_State *L, luagrad_source_fn source,
+                                      void *ud);
+
+/* Stops the op running in the state whose context is ctx (take it with
+ * luagrad_context(L) on L's thread beforehand) at its next safe point:
+ * the script gets the Lua error "interrupted", the state stays usable.
+ * Safe from any thread and from a signal handler (lg_ctx_interrupt: one
+ * atomic store; it does not touch the lua_State, which another thread is
+ * running). A request no op saw stays pending: call
+ * lg_ctx_clear_interrupt(ctx) before the next run (a frame). Lua code
+ * between ops is stopped the usual way, with lua_sethook. */
+LG_API void luagrad_interrupt(lg_ctx *ctx);
 
 /* The tensor at idx, borrowed (valid while the Lua value lives), or NULL
  * when the value is not a live tensor. */

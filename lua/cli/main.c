@@ -41,6 +41,10 @@ static void setup_paths(lua_State *L) {
   lua_pushcfunction(L, luaopen_luagrad);
   lua_setfield(L, -2, "luagrad");
   lua_pop(L, 1);
+  /* opened now, so its context exists before any chunk runs: Ctrl-C
+   * (repl.c) reaches a running kernel through it */
+  luaL_requiref(L, "luagrad", luaopen_luagrad, 0);
+  lua_pop(L, 1);
 }
 
 static int report(lua_State *L, int status, const char *progname) {

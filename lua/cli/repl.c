@@ -8,6 +8,7 @@
  * libedit or this loop, and the loop's Lua stack is balanced after each
  * chunk. libedit is BSD-licensed; GNU readline would make the executable GPL. */
 #include "repl.h"
+#include "luagrad_lua.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,15 +34,22 @@ static char prompt_more[] = ">> ";
 /* The state whose hook SIGINT sets: a signal handler can reach nothing
  * else (lua.c keeps the same static). Set before the handler is installed. */
 static lua_State *interrupted_state = NULL;
+/* Its luagrad context: SIGINT also stops a running kernel (a large matmul
+ * or conv) at its next tile, with the error "interrupted". */
+static lg_ctx *interrupted_ctx = NULL;
 
 /* In the REPL the handler stays installed between calls too, so a Ctrl-C
  * pressed just as a chunk starts interrupts it instead of ending the
  * process. While a line is edited the terminal sends no SIGINT at all. */
 static int sigint_between_calls = 0;
 
+/* Stops Lua code; when a kernel already took the request (its error
+ * "interrupted" is unwinding and runs the message handler, which is what
+ * fired the hook) it only removes itself. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  if (interrupted_ctx && !lg_ctx_clear_interrupt(interrupted_ctx)) return;
   luaL_error(L, "interrupted!");
 }
 
@@ -57,6 +65,7 @@ static void set_sigint_handler(void (*handler)(int)) {
 static void on_sigint(int sig) {
   (void)sig;
   set_sigint_handler(SIG_DFL); /* a second Ctrl-C ends the process */
+  lg_ctx_interrupt(interrupted_ctx); /* an atomic store */
   lua_sethook(interrupted_state, stop_hook,
               LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
@@ -78,10 +87,12 @@ int repl_call(lua_State *L, int nargs, int nresults) {
   lua_pushcfunction(L, repl_traceback);
   lua_insert(L, base);
   interrupted_state = L;
+  interrupted_ctx = luagrad_context(L);
   set_sigint_handler(on_sigint);
   int status = lua_pcall(L, nargs, nresults, base);
   /* a Ctrl-C that came after the call ended must not stop the next one */
   if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);
+  lg_ctx_clear_interrupt(interrupted_ctx);
   set_sigint_handler(sigint_between_calls ? on_sigint : SIG_DFL);
   lua_remove(L, base);
   return status;
@@ -239,6 +250,7 @@ static int read_line(repl *r, char *prompt) {
     if (count < 0 && errno == EINTR) { /* Ctrl-C while waiting */
       clearerr(stdin);
       if (lua_gethook(r->L) == stop_hook) lua_sethook(r->L, NULL, 0, 0);
+      lg_ctx_clear_interrupt(interrupted_ctx);
       set_sigint_handler(on_sigint);
       fputc('\n', stdout);
       fflush(stdout);
@@ -494,6 +506,7 @@ int repl_run(lua_State *L, const char *progname) {
   r.prompt = prompt_first;
   int top = lua_gettop(L);
   interrupted_state = L;
+  interrupted_ctx = luagrad_context(L);
   sigint_between_calls = 1;
   set_sigint_handler(on_sigint);
   load_repl_module(&r);

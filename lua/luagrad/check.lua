@@ -9,23 +9,14 @@ local lg = require "luagrad"
 
 local check = {}
 
--- "@/path/to/lua/luagrad/": every library file's chunk name starts so (a
--- chunk not loaded from a file matches nothing: errors at the raising line).
-local LIBRARY = debug.getinfo(1, "S").source:match("^(@.*[/\\])") or "\0"
-
 --- raise(message): error(message) at the first frame outside the library
 --- (C frames skipped too), so the message starts with the user's file and
---- line; with no such frame, the message alone.
+--- line; with no such frame, the message alone. The frame comes from
+--- lg._user_level (C), so the library needs no `debug` library.
 function check.raise(message)
-  local level = 2
-  while true do
-    local info = debug.getinfo(level, "S")
-    if not info then return error(message, 0) end
-    if info.what ~= "C" and info.source:sub(1, #LIBRARY) ~= LIBRARY then
-      return error(message, level)
-    end
-    level = level + 1
-  end
+  local level = lg._user_level()
+  if not level then return error(message, 0) end
+  return error(message, level)
 end
 local raise = check.raise
 
@@ -63,9 +54,7 @@ end
 --- is_callable(v): a function, or a value whose metatable has __call (read
 --- raw, as Lua does, so asking runs no metamethod: the REPL asks too).
 function check.is_callable(v)
-  if type(v) == "function" then return true end
-  local mt = debug.getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__call") ~= nil
+  return type(v) == "function" or lg._has_call(v)
 end
 
 --- options(fname, opts, allowed): opts ({} for nil) after checking that it

@@ -57,9 +57,13 @@ local FLOATING = {float32 = true, float64 = true}
 
 local is_callable = check.is_callable
 
--- func_vmap.lua when a vmap level is active (it is loaded on first use).
+-- func_vmap.lua, loaded by the first func.vmap (without `package`, so a
+-- sandboxed host that never opened it runs func too).
+local vmap_module
+
+-- func_vmap.lua when a vmap level is active.
 local function vmapping()
-  local V = package.loaded["luagrad.func_vmap"]
+  local V = vmap_module
   return V and #V.active > 0 and V or nil
 end
 
@@ -602,7 +606,8 @@ end
 --- vmap(f, {in_dims = 1, out_dims = 1, randomness = "error", chunk_size}):
 --- f mapped over a batch dim of its inputs (func_vmap.lua).
 function func.vmap(f, opts)
-  return require("luagrad.func_vmap").vmap(f, opts)
+  vmap_module = vmap_module or require("luagrad.func_vmap")
+  return vmap_module.vmap(f, opts)
 end
 
 -- functional_call and stack_module_state live beside the module system,

@@ -251,16 +251,8 @@ function plot.svg_curves(path, history, opts)
   end
   parts[#parts + 1] = "</svg>\n"
 
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then raise("svg_curves: cannot write " .. tmp .. ": " .. tostring(err)) end
-  local ok, write_err = f:write(table.concat(parts, "\n"))
-  f:close()
-  if ok then ok, write_err = os.rename(tmp, path) end
-  if not ok then
-    os.remove(tmp)
-    raise("svg_curves: cannot write " .. path .. ": " .. tostring(write_err))
-  end
+  -- atomic, and through the host's file policy (no io needed)
+  lg._write_file(path, table.concat(parts, "\n"), "svg_curves")
   return path
 end
 

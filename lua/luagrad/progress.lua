@@ -47,21 +47,15 @@ local Progress = {}
 Progress.__index = Progress
 Progress.__name = "Progress"
 
-local stdout_is_terminal -- cached: asking costs a process
-
+-- Through the binding (no io or os needed): under luagrad_open, text
+-- goes to the host's writer (silent without one), no variable is set and
+-- stdout is no terminal.
 local function default_terminal()
-  if stdout_is_terminal == nil then
-    local term = os.getenv("TERM")
-    -- The shell inherits our stdout, so `test -t 1` asks about it.
-    stdout_is_terminal = term ~= nil and term ~= "dumb" and os.execute("test -t 1") == true
-  end
-  return stdout_is_terminal
+  local term = lg._getenv("TERM")
+  return term ~= nil and term ~= "dumb" and lg._stdout_is_terminal()
 end
 
-local function write_stdout(s)
-  io.stdout:write(s)
-  io.stdout:flush()
-end
+local write_stdout = lg._write
 
 local EMA_WEIGHT = 0.1 -- the weight of the newest value in a running metric
 local BLOCKS = {"▏", "▎", "▍", "▌", "▋", "▊", "▉"}
@@ -111,7 +105,7 @@ function progress.progress(iterable, opts)
     raise("progress: out must be a function receiving text, got " .. check.typename(opts.out))
   end
 
-  local mode = os.getenv("LUAGRAD_PROGRESS")
+  local mode = lg._getenv("LUAGRAD_PROGRESS")
   local tty = opts.tty
   local disabled = opts.disable or (opts.tty == nil and mode == "off")
   if tty == nil then
@@ -128,7 +122,7 @@ function progress.progress(iterable, opts)
     clock = clock,
     iterable = iterable, total = total, n = 0, desc = opts.desc,
     tty = tty, disabled = disabled, out = opts.out or write_stdout,
-    width = opts.width or tonumber(os.getenv("COLUMNS") or "") or 80,
+    width = opts.width or tonumber(lg._getenv("COLUMNS") or "") or 80,
     ascii = opts.ascii, unit = opts.unit or "it",
     min_interval = opts.min_interval or 0.1,
     start = clock(), last_draw = -math.huge, closed = false,

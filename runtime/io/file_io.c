@@ -212,23 +212,6 @@ bool lg_io_valid_utf8(const char *s) {
 
 /* ---- reading files ------------------------------------------------------- */
 
-/* Opens a regular file for reading; its size in *size. */
-lg_status lg_io_open_input(const lg_io_job *job, int *fd, uint64_t *size) {
-  char buf[128];
-  *fd = open(job->path, O_RDONLY | O_CLOEXEC);
-  if (*fd < 0)
-    return lg_io_fail(job, LG_ERR_IO, "cannot open: %s",
-                      lg_io_errno_text(errno, buf, sizeof buf));
-  struct stat st;
-  if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(*fd);
-    *fd = -1;
-    return lg_io_fail(job, LG_ERR_IO, "not a regular file");
-  }
-  *size = (uint64_t)st.st_size;
-  return LG_OK;
-}
-
 /* Reads up to n bytes (fewer only at the end of the file); -1 on error. */
 int64_t lg_io_read_up_to(int fd, void *dst, size_t n) {
   size_t got = 0;
@@ -323,25 +306,45 @@ static void remove_stale_temporaries(const char *path) {
   closedir(d);
 }
 
-/* Creates the temporary file beside job->path, after removing the stale
- * ones of dead processes. */
+/* Creates the temporary file beside the target (where the file policy
+ * resolved job->path), after removing the stale ones of dead processes;
+ * or lets the host's opener open the target. */
 lg_status lg_io_out_open(const lg_io_job *job, lg_io_out *o) {
-  char buf[128];
-  remove_stale_temporaries(job->path);
+  char buf[128], resolved[PATH_MAX];
+  const char *target;
+  bool direct;
   o->fd = -1;
-  o->tmp_size = strlen(job->path) + 48;
+  o->tmp_path = o->final_path = NULL;
+  lg_status st = lg_io_write_target(job, resolved, sizeof resolved, &target,
+                                    &direct);
+  if (st) return st;
+  if (direct) {
+    o->fd = lg_io_open_direct(job, target);
+    return o->fd < 0 ? lg_io_fail(job, LG_ERR_IO, "the host did not open it")
+                     : LG_OK;
+  }
+  remove_stale_temporaries(target);
+  o->final_size = strlen(target) + 1;
+  o->tmp_size = o->final_size + 48;
+  o->final_path = lg_mem_alloc(job->ctx, o->final_size);
   o->tmp_path = lg_mem_alloc(job->ctx, o->tmp_size);
-  if (!o->tmp_path) return lg_io_out_of_memory(job);
+  if (!o->tmp_path || !o->final_path) {
+    lg_io_out_abort(job, o);
+    return lg_io_out_of_memory(job);
+  }
+  memcpy(o->final_path, target, o->final_size);
   for (int attempt = 0; attempt < 1000; attempt++) {
-    snprintf(o->tmp_path, o->tmp_size, "%s.tmp-%ld-%d", job->path,
+    snprintf(o->tmp_path, o->tmp_size, "%s.tmp-%ld-%d", target,
              (long)getpid(), attempt);
-    o->fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    o->fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+                 O_NOFOLLOW, 0666);
     if (o->fd >= 0) return LG_OK;
     if (errno != EEXIST) break;
   }
   int code = errno;
   lg_mem_free(job->ctx, o->tmp_path, o->tmp_size);
   o->tmp_path = NULL;
+  lg_io_out_abort(job, o);
   return lg_io_fail(job, LG_ERR_IO, "cannot create a temporary file beside "
                     "it: %s", lg_io_errno_text(code, buf, sizeof buf));
 }
@@ -364,7 +367,8 @@ lg_status lg_io_out_write(const lg_io_job *job, lg_io_out *o, const void *data,
   return LG_OK;
 }
 
-/* Removes the temporary file; the target was never touched. */
+/* Removes the temporary file; the target was never touched (a write
+ * through the host's opener is left as far as it got). */
 void lg_io_out_abort(const lg_io_job *job, lg_io_out *o) {
   if (o->fd >= 0) close(o->fd);
   o->fd = -1;
@@ -373,6 +377,8 @@ void lg_io_out_abort(const lg_io_job *job, lg_io_out *o) {
     lg_mem_free(job->ctx, o->tmp_path, o->tmp_size);
     o->tmp_path = NULL;
   }
+  lg_mem_free(job->ctx, o->final_path, o->final_size);
+  o->final_path = NULL;
 }
 
 /* Flushes the temporary file to disk and renames it over the target. */
@@ -382,14 +388,14 @@ lg_status lg_io_out_commit(const lg_io_job *job, lg_io_out *o) {
   if (fsync(o->fd) != 0 && errno != EINVAL && errno != EROFS) code = errno;
   if (close(o->fd) != 0 && !code) code = errno;
   o->fd = -1;
-  if (!code && rename(o->tmp_path, job->path) != 0) code = errno;
+  if (!code && o->tmp_path && rename(o->tmp_path, o->final_path) != 0)
+    code = errno;
   if (code) {
     lg_io_out_abort(job, o);
     return lg_io_fail(job, LG_ERR_IO, "cannot write the file: %s",
                       lg_io_errno_text(code, buf, sizeof buf));
   }
-  lg_mem_free(job->ctx, o->tmp_path, o->tmp_size);
-  o->tmp_path = NULL;
+  lg_io_out_abort(job, o); /* frees the names; nothing left to remove */
   return LG_OK;
 }
 

@@ -121,8 +121,15 @@ lg_status lg_io_parse_uint(lg_io_cursor *P, uint64_t *out);
 
 /* ---- reading files ------------------------------------------------------- */
 
-/* Opens a regular file for reading; its size in *size. */
+/* Opens a regular file for reading, as the context's file policy allows
+ * (file_access.c); its size in *size. */
 lg_status lg_io_open_input(const lg_io_job *job, int *fd, uint64_t *size);
+/* Where a write to job->path goes under the file policy: *target (buf
+ * holds a resolved path), *direct when the host's opener takes it. */
+lg_status lg_io_write_target(const lg_io_job *job, char *buf, size_t size,
+                             const char **target, bool *direct);
+/* The host's opener for writing target; -1 when it refused. */
+int lg_io_open_direct(const lg_io_job *job, const char *target);
 /* Reads up to n bytes (fewer only at the end of the file); -1 on error. */
 int64_t lg_io_read_up_to(int fd, void *dst, size_t n);
 /* Reads exactly n bytes of what (sizes were checked against the file's). */
@@ -134,8 +141,10 @@ lg_status lg_io_read_exact(const lg_io_job *job, int fd, void *dst, size_t n,
 /* A temporary file beside the target, renamed into place on commit. */
 typedef struct lg_io_out {
   int fd;
-  char *tmp_path;
+  char *tmp_path;   /* NULL when the host's opener took the write */
   size_t tmp_size;
+  char *final_path; /* the target, resolved by the file policy */
+  size_t final_size;
 } lg_io_out;
 
 /* Creates the temporary file beside job->path (<path>.tmp-<pid>-<n>),

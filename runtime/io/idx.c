@@ -230,12 +230,12 @@ lg_status lg_idx_load(lg_ctx *ctx, const char *path, lg_tensor **out) {
   unsigned code = head[2], ndim = head[3];
   if (head[0] != 0 || head[1] != 0 || !idx_type(code, &elem, &dtype,
                                                 &type_name))
-    FAIL(lg_io_fail(&job, LG_ERR_IO, "bad magic 0x%02x%02x%02x%02x (expected "
-                    "00 00, a type code 08 09 0B 0C 0D or 0E, then the number "
-                    "of dims)", head[0], head[1], head[2], head[3]));
+    FAIL(lg_io_fail(&job, LG_ERR_IO, "not an IDX file (it does not start "
+                    "with 00 00, a type code 08 09 0B 0C 0D or 0E, then the "
+                    "number of dims)"));
   if (ndim < 1 || ndim > LG_MAX_DIMS) {
-    st = lg_io_fail(&job, LG_ERR_IO, "%u dims in the magic; 1 to %d are "
-                    "supported", ndim, LG_MAX_DIMS);
+    st = lg_io_fail(&job, LG_ERR_IO, "unsupported IDX file: it has more "
+                    "dims than the %d supported, or none", LG_MAX_DIMS);
     goto done;
   }
   if ((st = source_read(&s, head + 4, 4 * ndim, &got))) goto done;

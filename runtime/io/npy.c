@@ -82,9 +82,10 @@ static lg_status npy_parse_header(npy_header *H) {
     for (int i = 0; i < 3; i++)
       if (strcmp(key, keys[i]) == 0) which = i;
     if (which < 0)
-      return lg_io_fail(H->c.job, LG_ERR_IO, "unexpected header key '%s'", key);
+      return lg_io_fail(H->c.job, LG_ERR_IO, "unexpected header key (expected "
+                        "descr, fortran_order and shape)");
     if (seen[which])
-      return lg_io_fail(H->c.job, LG_ERR_IO, "duplicate header key '%s'", key);
+      return lg_io_fail(H->c.job, LG_ERR_IO, "duplicate header key '%s'", keys[which]);
     seen[which] = true;
     if (which == 0) {
       lg_io_skip_space(&H->c);
@@ -130,11 +131,10 @@ static lg_status npy_dtype(const lg_io_job *job, const char *descr,
     }
   if (descr[0] == '>' && descr[1] && descr[2] != '1')
     return lg_io_fail(job, LG_ERR_IO,
-                      "big-endian data ('%s') is not supported; "
-                      "save it little-endian (astype('<%s'))",
-                      descr, descr + 1);
-  return lg_io_fail(job, LG_ERR_IO, "unsupported dtype '%s' (supported: '<f4' "
-                    "'<f8' '<i4' '<i8' '|u1' '|b1')", descr);
+                      "big-endian data is not supported; save it "
+                      "little-endian (astype('<...'))");
+  return lg_io_fail(job, LG_ERR_IO, "unsupported dtype (supported: '<f4' "
+                    "'<f8' '<i4' '<i8' '|u1' '|b1')");
 }
 
 /* Reads a .npy file (see serialize.h). */

@@ -185,7 +185,8 @@ static lg_status st_parse_dtype(st_parser *P, st_entry *e) {
                         "%s (supported: F32 F64 I32 I64 U8 BOOL)",
                         e->name, name);
   return lg_io_fail(P->c.job, LG_ERR_IO,
-                    "tensor '%.80s': unknown dtype '%.40s'", e->name, name);
+                    "tensor '%.80s': unknown dtype (supported: F32 F64 "
+                    "I32 I64 U8 BOOL)", e->name);
 }
 
 /* "shape" of a tensor entry: an array of at most LG_MAX_DIMS sizes. */
@@ -247,10 +248,10 @@ static lg_status st_parse_tensor(st_parser *P, const char *name) {
       if (strcmp(key, fields[i]) == 0) which = i;
     if (which < 0)
       return lg_io_fail(P->c.job, LG_ERR_IO, "tensor '%.80s': unknown field "
-                        "'%.40s'", name, key);
+                        "(expected dtype, shape, data_offsets)", name);
     if (seen[which])
       return lg_io_fail(P->c.job, LG_ERR_IO, "tensor '%.80s': duplicate field "
-                        "'%s'", name, key);
+                        "'%s'", name, fields[which]);
     seen[which] = true;
     st = which == 0   ? st_parse_dtype(P, e)
          : which == 1 ? st_parse_shape(P, e)

@@ -39,6 +39,7 @@
 #include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
+#include "gemm_tiled.h"
 #include "ops.h"
 
 
@@ -389,20 +390,6 @@ static void col2im(const conv_geom *g, const void *col, int64_t ld,
     col2im_f64(g, col, ld, img);
 }
 
-/* c (m,n) = op(a) (m,k) @ op(b) (k,n) + beta c, row-major */
-static void gemm(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
-                 int64_t k, const void *a, int64_t lda, const void *b,
-                 int64_t ldb, double beta, void *c, int64_t ldc) {
-  CBLAS_TRANSPOSE ta_ = ta ? CblasTrans : CblasNoTrans;
-  CBLAS_TRANSPOSE tb_ = tb ? CblasTrans : CblasNoTrans;
-  if (dtype == LG_FLOAT32)
-    cblas_sgemm(CblasRowMajor, ta_, tb_, (int)m, (int)n, (int)k, 1.0f, a,
-                (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta_, tb_, (int)m, (int)n, (int)k, 1.0, a,
-                (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
-
 /* Whether the image is its own column matrix (1x1 kernel, unit stride, no
  * padding): im2col would only copy it. */
 static bool image_is_col(const conv_geom *g) {
@@ -461,9 +448,12 @@ static void move_response(const conv_geom *g, char *rsp, char *blk,
 /* The solved tensor from the two others, one block of nb images and one
  * group at a time (see block_scratch for col and rbuf). The image side
  * accumulates (its tensor comes zeroed); the response and weight sides are
- * overwritten (the weight by the first block, beta = 0). */
-static void fast_conv(const conv_geom *g, char *image, char *weight,
-                      char *response, char *col, char *rbuf, int64_t nb) {
+ * overwritten (the weight by the first block, beta = 0). An interrupt
+ * stops it between blocks and gemm tiles (lg_gemm). */
+static lg_status fast_conv(lg_ctx *ctx, const conv_geom *g, char *image,
+                           char *weight, char *response, char *col,
+                           char *rbuf, int64_t nb) {
+  lg_status st = LG_OK;
   size_t es = lg_dtype_size(g->dtype);
   int64_t og = g->o / g->groups, cg = g->c / g->groups;
   int64_t kg = cg * g->kh * g->kw, plane = g->oh * g->ow, hw = g->h * g->w;
@@ -481,15 +471,15 @@ static void fast_conv(const conv_geom *g, char *image, char *weight,
           for (int64_t b = 0; b < count && !direct; b++)
             im2col(g, img + (size_t)(b * g->c * hw) * es,
                    col + (size_t)(b * plane) * es, width);
-          gemm(g->dtype, false, false, og, width, kg, wg, kg, cols, width, 0,
-               rblk, width);
-          if (!lone) move_response(g, rsp, rbuf, count, false);
+          st = lg_gemm(ctx, g->dtype, false, false, og, width, kg, wg, kg,
+                       cols, width, 0, rblk, width);
+          if (!lone && !st) move_response(g, rsp, rbuf, count, false);
           break;
         case SOLVE_IMAGE: /* cols (kg,width) = wg^T (kg,og) @ rblk (og,width) */
           if (!lone) move_response(g, rsp, rbuf, count, true);
-          gemm(g->dtype, true, false, kg, width, og, wg, kg, rblk, width, 0,
-               cols, width);
-          for (int64_t b = 0; b < count && !direct; b++)
+          st = lg_gemm(ctx, g->dtype, true, false, kg, width, og, wg, kg,
+                       rblk, width, 0, cols, width);
+          for (int64_t b = 0; b < count && !direct && !st; b++)
             col2im(g, col + (size_t)(b * plane) * es, width,
                    img + (size_t)(b * g->c * hw) * es);
           break;
@@ -498,12 +488,14 @@ static void fast_conv(const conv_geom *g, char *image, char *weight,
           for (int64_t b = 0; b < count && !direct; b++)
             im2col(g, img + (size_t)(b * g->c * hw) * es,
                    col + (size_t)(b * plane) * es, width);
-          gemm(g->dtype, false, true, og, kg, width, rblk, width, cols, width,
-               n0 == 0 ? 0 : 1, wg, kg);
+          st = lg_gemm(ctx, g->dtype, false, true, og, kg, width, rblk, width,
+                       cols, width, n0 == 0 ? 0 : 1, wg, kg);
           break;
       }
+      if (st) return st;
     }
   }
+  return LG_OK;
 }
 
 /* out (N,B,...) += b (B) broadcast over each plane of size plane */
@@ -561,9 +553,10 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
       }
     }
     lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count */
-    fast_conv(g, data[0], data[1], data[2], scratch,
-              rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
+    st = fast_conv(ctx, g, data[0], data[1], data[2], scratch,
+                   rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
     lg_blas_leave();
+    if (st) goto done;
   } else if (!empty) {
     naive_conv(g, (double *)(void *)data[0], (double *)(void *)data[1],
                (double *)(void *)data[2]);

@@ -16,6 +16,7 @@
 #include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
+#include "gemm_tiled.h"
 #include "ops.h"
 #include "iter.h"
 
@@ -132,10 +133,12 @@ static void batch_offsets(const mm_problem *pr, int64_t index, int64_t *oa,
 /* ---- naive strided kernel ------------------------------------------------ */
 
 /* Integers multiply and add in uint64 so overflow wraps as in PyTorch;
- * floating point accumulates in double. */
+ * floating point accumulates in double. An interrupt stops it between
+ * rows. */
 #define NAIVE_KERNEL(NAME, T, ACC, PRODUCT)                                  \
-  static void NAME(const mm_problem *pr, const char *a_data,                 \
-                   const char *b_data, char *out_data) {                     \
+  static lg_status NAME(lg_ctx *ctx, const mm_problem *pr,                   \
+                        const char *a_data, const char *b_data,              \
+                        char *out_data) {                                    \
     const T *a = (const T *)(const void *)a_data;                            \
     const T *b = (const T *)(const void *)b_data;                            \
     T *out = (T *)(void *)out_data;                                          \
@@ -143,7 +146,8 @@ static void batch_offsets(const mm_problem *pr, int64_t index, int64_t *oa,
       int64_t oa, ob;                                                        \
       batch_offsets(pr, bi, &oa, &ob);                                       \
       T *o = out + bi * pr->m * pr->n;                                       \
-      for (int64_t i = 0; i < pr->m; i++)                                    \
+      for (int64_t i = 0; i < pr->m; i++) {                                  \
+        if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);       \
         for (int64_t j = 0; j < pr->n; j++) {                                \
           ACC sum = 0;                                                       \
           const T *pa = a + oa + i * pr->a_row;                              \
@@ -152,7 +156,9 @@ static void batch_offsets(const mm_problem *pr, int64_t index, int64_t *oa,
             sum += PRODUCT(pa[kk * pr->a_col], pb[kk * pr->b_row]);          \
           o[i * pr->n + j] = (T)sum;                                         \
         }                                                                    \
+      }                                                                      \
     }                                                                        \
+    return LG_OK;                                                            \
   }
 #define INT_PRODUCT(x, y) ((uint64_t)(x) * (uint64_t)(y))
 #define FLOAT_PRODUCT(x, y) ((double)(x) * (double)(y))
@@ -163,17 +169,18 @@ NAIVE_KERNEL(naive_f32, float, double, FLOAT_PRODUCT)
 NAIVE_KERNEL(naive_f64, double, double, FLOAT_PRODUCT)
 
 /* a, b (already of pr->dtype) -> out (contiguous, pr->dtype) */
-static void run_naive(const mm_problem *pr, const lg_tensor *a,
-                      const lg_tensor *b, lg_tensor *out) {
+static lg_status run_naive(lg_ctx *ctx, const mm_problem *pr,
+                           const lg_tensor *a, const lg_tensor *b,
+                           lg_tensor *out) {
   const char *da = lg_data_ptr(a), *db = lg_data_ptr(b);
   char *d = lg_data_ptr(out);
   switch (pr->dtype) {
-    case LG_UINT8: naive_u8(pr, da, db, d); break;
-    case LG_INT32: naive_i32(pr, da, db, d); break;
-    case LG_INT64: naive_i64(pr, da, db, d); break;
-    case LG_FLOAT32: naive_f32(pr, da, db, d); break;
-    case LG_FLOAT64: naive_f64(pr, da, db, d); break;
-    default: break;
+    case LG_UINT8: return naive_u8(ctx, pr, da, db, d);
+    case LG_INT32: return naive_i32(ctx, pr, da, db, d);
+    case LG_INT64: return naive_i64(ctx, pr, da, db, d);
+    case LG_FLOAT32: return naive_f32(ctx, pr, da, db, d);
+    case LG_FLOAT64: return naive_f64(ctx, pr, da, db, d);
+    default: return LG_OK;
   }
 }
 
@@ -203,10 +210,12 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t row_stride,
 }
 
 /* a, b (float32 or float64, BLAS-readable) -> out. Calls one gemm per batch
- * entry, or a single gemm when the batch folds into M. */
-static void run_blas(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
-                     CBLAS_TRANSPOSE ta, int64_t lda, const lg_tensor *b,
-                     CBLAS_TRANSPOSE tb, int64_t ldb, lg_tensor *out) {
+ * entry, or a single gemm when the batch folds into M; lg_gemm tiles a
+ * large one so an interrupt stops it between tiles. */
+static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
+                          const lg_tensor *a, CBLAS_TRANSPOSE ta, int64_t lda,
+                          const lg_tensor *b, CBLAS_TRANSPOSE tb, int64_t ldb,
+                          lg_tensor *out) {
   lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
   int64_t batches = pr->batch_count, m = pr->m;
   /* a's batch of row-major matrices stacked contiguously against one b:
@@ -220,25 +229,20 @@ static void run_blas(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
     m = batches * m;
     batches = 1;
   }
-  int M = (int)m, N = (int)pr->n, K = (int)pr->k;
+  size_t es = lg_dtype_size(pr->dtype);
+  lg_status st = LG_OK;
   for (int64_t bi = 0; bi < batches; bi++) {
     int64_t oa, ob;
     batch_offsets(pr, bi, &oa, &ob);
-    if (pr->dtype == LG_FLOAT32) {
-      const float *pa = (const float *)(const void *)lg_data_ptr(a) + oa;
-      const float *pb = (const float *)(const void *)lg_data_ptr(b) + ob;
-      float *po = (float *)(void *)lg_data_ptr(out) + bi * m * pr->n;
-      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, pa, (int)lda, pb,
-                  (int)ldb, 0.0f, po, N > 1 ? N : 1);
-    } else {
-      const double *pa = (const double *)(const void *)lg_data_ptr(a) + oa;
-      const double *pb = (const double *)(const void *)lg_data_ptr(b) + ob;
-      double *po = (double *)(void *)lg_data_ptr(out) + bi * m * pr->n;
-      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, 1.0, pa, (int)lda, pb,
-                  (int)ldb, 0.0, po, N > 1 ? N : 1);
-    }
+    st = lg_gemm(ctx, pr->dtype, ta == CblasTrans, tb == CblasTrans, m, pr->n,
+                 pr->k, lg_data_ptr(a) + oa * (int64_t)es, lda,
+                 lg_data_ptr(b) + ob * (int64_t)es, ldb, 0.0,
+                 lg_data_ptr(out) + bi * m * pr->n * (int64_t)es,
+                 pr->n > 1 ? pr->n : 1);
+    if (st) break;
   }
   lg_blas_leave();
+  return st;
 }
 
 /* Replaces *t (a reference owned by the caller) by a contiguous copy of
@@ -295,7 +299,7 @@ static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
   bool blas = use_blas && lg_dtype_is_float(pr.dtype) && pr.m <= INT_MAX &&
               pr.n <= INT_MAX && pr.k <= INT_MAX && pr.k > 0;
   if (!blas) {
-    run_naive(&pr, a, b, out);
+    st = run_naive(ctx, &pr, a, b, out);
     goto done;
   }
   CBLAS_TRANSPOSE trans[2];
@@ -309,11 +313,11 @@ static lg_status matmul_compute(lg_ctx *ctx, lg_tensor *a_in,
     problem_strides(&pr, a, b);
     operand_matrix(&pr, which == 0, &rows, &cols, &rs, &cs);
     if (!blas_layout(rows, cols, rs, cs, &trans[which], &ld[which])) {
-      run_naive(&pr, a, b, out); /* leading dims past INT_MAX */
+      st = run_naive(ctx, &pr, a, b, out); /* leading dims past INT_MAX */
       goto done;
     }
   }
-  run_blas(ctx, &pr, a, trans[0], ld[0], b, trans[1], ld[1], out);
+  st = run_blas(ctx, &pr, a, trans[0], ld[0], b, trans[1], ld[1], out);
 done:
   lg_tensor_release(a);
   lg_tensor_release(b);

@@ -8,6 +8,7 @@
 #include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
+#include "gemm_tiled.h"
 
 static lg_status fail_shapes(lg_ctx *ctx, const lg_tensor *x,
                              const lg_tensor *w) {
@@ -95,25 +96,18 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     goto done;
   }
   lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
-  int M = (int)m, N = (int)n, K = (int)k;
-  if (dt == LG_FLOAT32) {
-    const float *xd = (const float *)(void *)lg_data_ptr(x);
-    const float *wd = (const float *)(void *)lg_data_ptr(w);
-    if (M == 1)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, wd, K, xd, 1,
-                  1.0f, y, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, xd,
-                  K, wd, K, 1.0f, y, N);
+  if (m > 1) { /* tiled when large: an interrupt stops it between tiles */
+    st = lg_gemm(ctx, dt, false, true, m, n, k, lg_data_ptr(x), k,
+                 lg_data_ptr(w), k, 1.0, y, n);
+    if (st) lg_tensor_release(*out);
+  } else if (dt == LG_FLOAT32) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f,
+                (const float *)(void *)lg_data_ptr(w), (int)k,
+                (const float *)(void *)lg_data_ptr(x), 1, 1.0f, y, 1);
   } else {
-    const double *xd = (const double *)(void *)lg_data_ptr(x);
-    const double *wd = (const double *)(void *)lg_data_ptr(w);
-    if (M == 1)
-      cblas_dgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0, wd, K, xd, 1, 1.0,
-                  y, 1);
-    else
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, xd,
-                  K, wd, K, 1.0, y, N);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0,
+                (const double *)(void *)lg_data_ptr(w), (int)k,
+                (const double *)(void *)lg_data_ptr(x), 1, 1.0, y, 1);
   }
   lg_blas_leave();
 done:

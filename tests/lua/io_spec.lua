@@ -272,7 +272,7 @@ describe("corrupted safetensors files", function()
     st_load_fails("v8", st_bytes(entry('"dtype":"F32","shape":[2],"shape":[2],"data_offsets":[0,8]')),
       "duplicate field 'shape'")
     st_load_fails("v9", st_bytes(entry('"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1')),
-      "unknown field 'extra'")
+      "unknown field")
     st_load_fails("v10", st_bytes(entry('"dtype":7,"shape":[2],"data_offsets":[0,8]')),
       "expected a string")
     st_load_fails("v11", st_bytes(entry('"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]')),
@@ -288,8 +288,8 @@ describe("corrupted safetensors files", function()
     local h = '{"w":{"dtype":"%s","shape":[2],"data_offsets":[0,4]}}'
     st_load_fails("d1", st_bytes(h:format("F16"), "1234"), "unsupported dtype F16")
     st_load_fails("d2", st_bytes(h:format("BF16"), "1234"), "unsupported dtype BF16")
-    st_load_fails("d3", st_bytes(h:format("XYZ"), "1234"), "unknown dtype 'XYZ'")
-    st_load_fails("d4", st_bytes(h:format("f32"), "1234"), "unknown dtype 'f32'")
+    st_load_fails("d3", st_bytes(h:format("XYZ"), "1234"), "unknown dtype")
+    st_load_fails("d4", st_bytes(h:format("f32"), "1234"), "unknown dtype")
   end)
 
   it("rejects lying, overlapping, gapped and out-of-range offsets", function()
@@ -459,7 +459,7 @@ describe("io.save_npy / io.load_npy", function()
     npy_fails("n6", "\x93NUMPY\4\0" .. good:sub(9), "unsupported .npy format version 4.0")
     npy_fails("n7", with_header("{'descr': '<f4', 'shape': (1,), }\n", "abcd"), "no 'fortran_order' key")
     npy_fails("n8", with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}\n"),
-      "unexpected header key 'x'")
+      "unexpected header key")
     npy_fails("n9", with_header("[1, 2]\n"), "invalid header")
     npy_fails("n10", with_header("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,)}\n"),
       "True or False")
@@ -470,7 +470,7 @@ describe("io.save_npy / io.load_npy", function()
     npy_fails("n13", with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1)}\n"),
       "more than 8 dims")
     npy_fails("n14", with_header("{'descr': '<c8', 'fortran_order': False, 'shape': (1,)}\n", "12345678"),
-      "unsupported dtype '<c8'")
+      "unsupported dtype")
     npy_fails("n15", with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999)}\n"),
       "too large")
     npy_fails("n16", "\x93NUMPY\2\0" .. string.pack("<I4", 2000000000) .. "{}", "exceeds the limit")
@@ -501,10 +501,10 @@ describe("IDX reader (lg._idx_load)", function()
       write_file(path, bytes)
       assert_fails(function() lg._idx_load(path) end, fragment, path)
     end
-    idx_fails("i1", "\1\0\8\1\0\0\0\1x", "bad magic")
-    idx_fails("i2", "\0\0\7\1\0\0\0\1x", "bad magic")
-    idx_fails("i3", "\0\0\8\0", "0 dims")
-    idx_fails("i4", "\0\0\8\9" .. ("\0\0\0\1"):rep(9) .. "x", "9 dims")
+    idx_fails("i1", "\1\0\8\1\0\0\0\1x", "not an IDX file")
+    idx_fails("i2", "\0\0\7\1\0\0\0\1x", "not an IDX file")
+    idx_fails("i3", "\0\0\8\0", "or none")
+    idx_fails("i4", "\0\0\8\9" .. ("\0\0\0\1"):rep(9) .. "x", "more dims than the 8 supported")
     idx_fails("i5", "\0\0", "too short for the 4-byte magic")
     idx_fails("i6", plain:sub(1, 10), "sizes of the header are incomplete")
     idx_fails("i7", plain:sub(1, #plain - 1), "truncated: the header promises 24 data bytes, the file has 23")

@@ -14,8 +14,9 @@
  *                        between two sends, so each goes to a fresh read.
  *   expect "text"        wait for text in the output after the last match
  *                        (terminal escape sequences and \r are ignored)
- *   interrupt            once a chunk runs (the terminal is back in
+ *   interrupt [ms]       once a chunk runs (the terminal is back in
  *                        canonical mode, so Ctrl-C is a signal), press Ctrl-C
+ *                        (ms milliseconds later: inside a long kernel)
  *   exit N               wait for luagrad to end with exit status N
  *   file "name" "text"   the file HOME/name contains text
  *
@@ -344,8 +345,13 @@ int main(int argc, char **argv) {
       send_bytes(words[1], lengths[1]);
     } else if (strcmp(cmd, "expect") == 0 && n == 2) {
       expect(words[1]);
-    } else if (strcmp(cmd, "interrupt") == 0 && n == 1) {
+    } else if (strcmp(cmd, "interrupt") == 0 && (n == 1 || n == 2)) {
       wait_mode(0);
+      if (n == 2) { /* let the chunk get into its work first */
+        long ms = atol(words[1]);
+        struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+      }
       send_bytes("\x03", 1);
     } else if (strcmp(cmd, "exit") == 0 && n == 2) {
       wait_exit(atoi(words[1]));

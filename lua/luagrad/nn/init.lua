@@ -37,8 +37,6 @@ local layers -- the registry of layer classes, loaded on first use
 -- The layer index (it loads no layer file), or nil while there is none.
 local function layer_index()
   if layers == nil then
-    -- absent only while the layer files are not written yet
-    if not package.searchpath("luagrad.nn.layers", package.path) then return nil end
     layers = require "luagrad.nn.layers"
   end
   return layers
