@@ -2,7 +2,7 @@
  * os or debug (which a sandboxing host removes): writing text (stdout, or
  * under luagrad_open the host's writer, silent without one), environment
  * variables and whether stdout is a terminal (none under luagrad_open),
- * the user's stack level for error positions, whether a value is
+ * warnings (stderr, or the same writer), the user's stack level for error positions, whether a value is
  * callable, and small text files through the file policy. Registered on
  * the module table as lg._write, lg._getenv, ... (internal names). */
 #include <stdio.h>
@@ -12,19 +12,26 @@
 
 #include "lgl.h"
 
-/* _write(text): progress bars and other library output. */
-static int l_write(lua_State *L) {
+/* Writes the string at 1 to stream, or under a host to its writer (none:
+ * silent). */
+static int write_to(lua_State *L, FILE *stream) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   lgl_state *S = lgl_get_state(L);
   if (!S->hosted) {
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
+    fwrite(text, 1, len, stream);
+    fflush(stream);
   } else if (S->writer) {
     S->writer(S->writer_ud, text, len);
   }
   return 0;
 }
+
+/* lg._write(text): progress bars and other library output. */
+static int l_write(lua_State *L) { return write_to(L, stdout); }
+
+/* lg._warn(text): a library warning; stderr outside a host. */
+static int l_warn(lua_State *L) { return write_to(L, stderr); }
 
 /* _getenv(name): the variable, or nil (always under luagrad_open). */
 static int l_getenv(lua_State *L) {
@@ -99,6 +106,7 @@ static int l_write_file(lua_State *L) {
 
 static const luaL_Reg host_functions[] = {
     {"_write", l_write},
+    {"_warn", l_warn},
     {"_getenv", l_getenv},
     {"_stdout_is_terminal", l_stdout_is_terminal},
     {"_user_level", l_user_level},

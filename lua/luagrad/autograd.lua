@@ -112,7 +112,7 @@ local warned_loop = {}
 local function call_per_example(call, name, level, args)
   if not warned_loop[name] then
     warned_loop[name] = true
-    io.stderr:write(("luagrad warning: vmap: autograd.Function %s runs once per "
+    lg._warn(("luagrad warning: vmap: autograd.Function %s runs once per "
       .. "example (slower)\n"):format(name))
   end
   local values, size = {}, nil

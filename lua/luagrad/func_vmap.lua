@@ -245,7 +245,7 @@ end
 
 local function warn_fallbacks()
   for _, name in ipairs(lg._vmap_warnings()) do
-    io.stderr:write(("luagrad warning: vmap: %s runs once per example (no "
+    lg._warn(("luagrad warning: vmap: %s runs once per example (no "
       .. "batching rule for these inputs yet; slower)\n"):format(name))
   end
 end

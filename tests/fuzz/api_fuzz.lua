@@ -37,7 +37,7 @@ local file_functions = {
 }
 -- set_num_threads is process-wide; _vmap_enter/_vmap_exit enter and leave
 -- vmap levels (func.vmap pairs them)
-local skip = {set_num_threads = true, _write = true, _vmap_enter = true, _vmap_exit = true}
+local skip = {set_num_threads = true, _write = true, _warn = true, _vmap_enter = true, _vmap_exit = true}
 if not sandboxed then
   for name in pairs(file_functions) do skip[name] = true end
 end
