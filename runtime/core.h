@@ -69,6 +69,7 @@ struct lg_ctx {
   int n_layers, cap_layers;
   const lg_layer *layers_inline[LG_LAYERS_INLINE];
   lg_print_options print;  /* how lg_tensor_format writes tensors */
+  uint64_t dual_levels;    /* forward-mode levels entered so far (ids) */
 };
 
 typedef struct lg_storage {

@@ -264,4 +264,13 @@ function autograd.gradgradcheck(fn, inputs, opts)
   return autograd.gradcheck(vjp, inputs, opts)
 end
 
+-- autograd.forward_ad: luagrad.forward_ad, loaded on first use.
+setmetatable(autograd, {__index = function(t, k)
+  if k == "forward_ad" then
+    local m = require "luagrad.forward_ad"
+    rawset(t, k, m)
+    return m
+  end
+end})
+
 return autograd

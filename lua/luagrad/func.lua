@@ -1,6 +1,7 @@
 -- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
--- vjp, jvp, jacrev, jacfwd, hessian), built on the reverse-mode engine
--- through lg.autograd.grad; func.tree is luagrad.tree (pytrees), and
+-- vjp, jvp, linearize, jacrev, jacfwd, hessian), built on the reverse-mode
+-- engine through lg.autograd.grad and on forward mode (luagrad.forward_ad,
+-- loaded by the first jvp); func.tree is luagrad.tree (pytrees), and
 -- functional_call / stack_module_state load func_call.lua (and the module
 -- system) on first use.
 --
@@ -20,10 +21,12 @@
 -- such tensors (nn parameters) as arguments to keep the results
 -- differentiable with respect to them.
 --
--- jvp is the double-vjp construction: with u a dummy cotangent requiring
+-- jvp and jacfwd run f on dual tensors (luagrad.forward_ad: each op
+-- computes its output's tangent by its jvp rule as it runs), one run per
+-- jvp; jacrev builds its rows with one vjp per output element. linearize
+-- keeps the double-vjp construction: with u a dummy cotangent requiring
 -- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
--- J t. jacfwd builds its columns that way, jacrev its rows with one vjp per
--- output element.
+-- J t, so each product is one backward pass without running f again.
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -114,6 +117,11 @@ local function alias_of(fname, x, p, i, leaf)
     return alias_error(fname, x, what)
   end
   if x.requires_grad and lg.is_grad_enabled() then return x:view(x.shape), true end
+  if lg._is_dual(x) then -- a view keeps the tangents (forward-over-reverse)
+    local alias = x:view(x.shape)
+    if not alias.requires_grad then alias:requires_grad_() end
+    return alias, false
+  end
   return x:detach():requires_grad_(), false
 end
 
@@ -210,7 +218,12 @@ local function output_leaves(fname, output)
   return leaves, spec
 end
 
-local function detach(t) return t:detach() end
+-- Dual tensors keep their tangents (detach would drop them): results of a
+-- transform run inside a dual level stay differentiable in forward mode.
+local function detach(t)
+  if lg._is_dual(t) then return t end
+  return t:detach()
+end
 
 -- The results a caller sees: detached unless the graph is recorded.
 local function finish(value, recorded)
@@ -408,27 +421,35 @@ local function forward_products(outs, aliases, create_graph)
   end
 end
 
---- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
---- aux): f's output at primals and its directional derivative along
---- tangents. primals is an array of f's arguments (a single tensor also
---- works); tangents has the same structure and shapes.
-function func.jvp(f, primals, tangents, opts)
-  check_function("jvp", f)
-  opts = check.options("jvp", opts, {has_aux = true})
+-- Checks jvp's primals and tangents arguments; returns the packed
+-- arguments and the tangents tree.
+local function jvp_arguments(fname, f, primals, tangents, opts)
+  check_function(fname, f)
+  opts = check.options(fname, opts, {has_aux = true})
   if lg.is_tensor(primals) then primals = {primals} end
   if lg.is_tensor(tangents) then tangents = {tangents} end
   if not is_node(primals) then
-    raise("jvp: expected an array of primals as argument 2, got " .. check.typename(primals))
+    raise(("%s: expected an array of primals as argument 2, got %s"):format(
+      fname, check.typename(primals)))
   end
   local n = #primals
   for k in pairs(primals) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
-      raise("jvp: primals must be an array of f's arguments; to pass one table, "
+      raise(fname .. ": primals must be an array of f's arguments; to pass one table, "
         .. "write {tbl}")
     end
   end
-  if n == 0 then raise("jvp: expected at least one primal") end
-  local args = table.pack(table.unpack(primals, 1, n))
+  if n == 0 then raise(fname .. ": expected at least one primal") end
+  return table.pack(table.unpack(primals, 1, n)), primals, tangents, opts
+end
+
+--- _jvp_by_vjp(f, primals, tangents, {has_aux}): jvp by the double-vjp
+--- construction (two backward passes), kept as the reference forward mode
+--- is tested and benchmarked against.
+function func._jvp_by_vjp(f, primals, tangents, opts)
+  local args
+  args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
+  local n = args.n
   local call_args, plan, outer = alias_arguments("jvp", args, all_positions(n))
   local _, primal_spec = tree.flatten(primals)
   local tangent_leaves = matching_leaves("jvp", "tangents", tangents, plan.aliases, primal_spec)
@@ -441,6 +462,119 @@ function func.jvp(f, primals, tangents, opts)
     return finish(output, recorded), tangent_out, finish(aux, recorded)
   end
   return finish(output, recorded), tangent_out
+end
+
+---------------------------------------------------------------------------
+-- forward mode: jvp, linearize (and jacfwd below)
+
+-- The arguments at positions, flattened: plan = {aliases = the float
+-- tensor leaves themselves (forward mode needs no aliases), groups =
+-- {{spec, first, count}...}}, and whether any argument requires grad
+-- outside (as alias_arguments).
+local function dual_arguments(fname, args, positions)
+  local plan = {aliases = {}, groups = {}}
+  local outer = false
+  if lg.is_grad_enabled() then
+    local seen = {}
+    for i = 1, args.n do outer = outer or holds_requires_grad(args[i], seen) end
+  end
+  for k, p in ipairs(positions) do
+    local leaves, spec = tree.flatten(args[p])
+    local first = #plan.aliases + 1
+    for i, x in ipairs(leaves) do
+      if not (lg.is_tensor(x) and FLOATING[x.dtype]) then
+        local what = ("argument %d"):format(p)
+        if not spec.leaf then what = what .. (" (leaf %d)"):format(i) end
+        alias_error(fname, x, what)
+      end
+      plan.aliases[#plan.aliases + 1] = x
+    end
+    if #leaves == 0 then
+      raise(("%s: argument %d holds no tensors to differentiate"):format(fname, p))
+    end
+    plan.groups[k] = {spec = spec, first = first, count = #leaves}
+  end
+  return plan, outer
+end
+
+local forward_ad -- luagrad.forward_ad, loaded on first use
+
+-- Runs f once inside a new dual level, on the arguments with leaf j of the
+-- plan made dual with tangents[j] (leaves without one stay plain). Returns
+-- the output (primal), one tangent per output leaf (zeros where none), the
+-- output's spec and aux (its tensors' primals).
+local function run_dual(fname, f, args, plan, positions, tangents, has_aux)
+  forward_ad = forward_ad or require "luagrad.forward_ad"
+  local level <close> = forward_ad.dual_level()
+  local duals = {}
+  for j, x in ipairs(plan.aliases) do
+    local t = tangents[j]
+    if t and t.dtype ~= x.dtype then t = t:to(x.dtype) end
+    duals[j] = t and lg._make_dual(x, t, level.level) or x
+  end
+  local call_args = table.pack(table.unpack(args, 1, args.n))
+  for k, group in ipairs(assemble(plan, duals)) do call_args[positions[k]] = group end
+  local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
+  local outs, out_spec = output_leaves(fname, output)
+  local primals, products = {n = #outs}, {}
+  for i, o in ipairs(outs) do
+    local p, t = lg._unpack_dual(o, level.level)
+    primals[i], products[i] = p, t or lg.zeros_like(p)
+  end
+  local function primal_of(v)
+    if lg.is_tensor(v) then return (lg._unpack_dual(v, level.level)) end
+    return v
+  end
+  if aux ~= nil then aux = tree.map(primal_of, aux) end
+  return tree.unflatten(out_spec, primals), products, out_spec, aux
+end
+
+--- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
+--- aux): f's output at primals and its directional derivative along
+--- tangents, from one run of f on dual tensors (forward-mode AD: each op
+--- computes its output's tangent as it runs). primals is an array of f's
+--- arguments (a single tensor also works); tangents has the same structure
+--- and shapes.
+function func.jvp(f, primals, tangents, opts)
+  local args
+  args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
+  local positions = all_positions(args.n)
+  local plan, outer = dual_arguments("jvp", args, positions)
+  local _, primal_spec = tree.flatten(primals)
+  local tangent_leaves = matching_leaves("jvp", "tangents", tangents, plan.aliases, primal_spec)
+  local recorded = wants_graph(outer or any_requires_grad(tangent_leaves))
+  local output, products, out_spec, aux =
+    run_dual("jvp", f, args, plan, positions, tangent_leaves, opts.has_aux)
+  local tangent_out = finish(tree.unflatten(out_spec, products), recorded)
+  if opts.has_aux then
+    return finish(output, recorded), tangent_out, finish(aux, recorded)
+  end
+  return finish(output, recorded), tangent_out
+end
+
+--- linearize(f, primals...) returns output, jvp_fn: f's output at primals
+--- and a function jvp_fn(tangents...) (one tangent per primal, in their
+--- structure) giving the jvp at primals along them. f runs once; the
+--- linearization is kept as the graph of J^T u (u a dummy cotangent), and
+--- each jvp_fn call is one backward pass through it (the double-vjp
+--- construction), so f never runs again.
+function func.linearize(f, ...)
+  check_function("linearize", f)
+  local args = table.pack(...)
+  if args.n == 0 then raise("linearize: expected at least one primal after f") end
+  local call_args, plan, outer = alias_arguments("linearize", args, all_positions(args.n))
+  local recorded = wants_graph(outer)
+  local output = split_results("linearize", call_traced(f, call_args), false)
+  local outs, out_spec = output_leaves("linearize", output)
+  local product = forward_products(outs, plan.aliases, true)
+  local _, primal_spec = tree.flatten({table.unpack(args, 1, args.n)})
+  local function jvp_fn(...)
+    local tangents = table.pack(...)
+    local leaves = matching_leaves("linearize", "the tangents", {table.unpack(tangents, 1, tangents.n)},
+                                   plan.aliases, primal_spec)
+    return finish(tree.unflatten(out_spec, product(leaves)), recorded)
+  end
+  return finish(output, recorded), jvp_fn
 end
 
 ---------------------------------------------------------------------------
@@ -502,31 +636,6 @@ local function reverse_blocks(outs, aliases, recorded)
   return blocks
 end
 
--- Forward mode: column k of the jacobian with respect to alias j is the
--- forward product with the one-hot tangent e_k of alias j.
-local function forward_blocks(outs, aliases, recorded)
-  local product = forward_products(outs, aliases, recorded)
-  local blocks = {}
-  for i = 1, #outs do blocks[i] = {} end
-  for j, x in ipairs(aliases) do
-    local columns = {}
-    for i = 1, #outs do columns[i] = {} end
-    for k = 1, x:numel() do
-      local tangent_out = product({[j] = one_hot(x, k)})
-      for i = 1, #outs do columns[i][k] = tangent_out[i] end
-    end
-    for i, o in ipairs(outs) do
-      local shape = concat_shapes(o.shape, x.shape)
-      if #columns[i] == 0 then
-        blocks[i][j] = lg.zeros(shape, {dtype = o.dtype})
-      else
-        blocks[i][j] = lg.stack(columns[i], -1):reshape(shape)
-      end
-    end
-  end
-  return blocks
-end
-
 --- jacrev(f, {argnums = 1, has_aux = false}): the jacobian of f by reverse
 --- mode. For an output leaf of shape O and an input leaf of shape I the
 --- block has shape O .. I; the result has f's output structure, each leaf
@@ -535,10 +644,53 @@ function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
 
---- jacfwd(f, {argnums = 1, has_aux = false}): the same jacobian, built one
---- input element at a time by forward products.
+-- The columns of the jacobian with respect to input leaf j (x): the output
+-- tangents of run({[j] = e_k}) for each one-hot e_k. This is the one place
+-- jacfwd would batch through vmap: one run on the stacked one-hot tangents
+-- instead of x:numel() runs.
+local function jvp_columns(run, x, j)
+  local columns = {}
+  for k = 1, x:numel() do columns[k] = run({[j] = one_hot(x, k)}) end
+  return columns
+end
+
+--- jacfwd(f, {argnums = 1, has_aux = false}): the same jacobian by forward
+--- mode, one jvp (one run of f on dual tensors) per input element: the
+--- faster one when f has fewer inputs than outputs.
 function func.jacfwd(f, opts)
-  return jacobian_transform("jacfwd", f, opts, forward_blocks)
+  check_function("jacfwd", f)
+  opts = check.options("jacfwd", opts, {argnums = true, has_aux = true})
+  local argnums = opts.argnums == nil and 1 or opts.argnums
+  return function(...)
+    local args = table.pack(...)
+    local positions, multi = resolve_argnums("jacfwd", argnums, args.n)
+    local plan, outer = dual_arguments("jacfwd", args, positions)
+    local recorded = wants_graph(outer)
+    local outs, out_spec, aux
+    local function run(tangents)
+      local output, products, spec, a = run_dual("jacfwd", f, args, plan, positions, tangents,
+                                                 opts.has_aux)
+      outs, out_spec, aux = tree.flatten(output), spec, a
+      return products
+    end
+    local per_leaf = {}
+    for j, x in ipairs(plan.aliases) do per_leaf[j] = jvp_columns(run, x, j) end
+    if not outs then run({}) end -- no input elements: the output's shapes only
+    local blocks = {}
+    for i, o in ipairs(outs) do
+      blocks[i] = {}
+      for j, x in ipairs(plan.aliases) do
+        local shape = concat_shapes(o.shape, x.shape)
+        local columns = {}
+        for k, products in ipairs(per_leaf[j]) do columns[k] = products[i] end
+        blocks[i][j] = #columns == 0 and lg.zeros(shape, {dtype = o.dtype})
+          or lg.stack(columns, -1):reshape(shape)
+      end
+    end
+    local jac = finish(jacobian_tree(out_spec, plan, multi, blocks), recorded)
+    if opts.has_aux then return jac, finish(aux, recorded) end
+    return jac
+  end
 end
 
 --- hessian(f, {argnums = 1}): jacfwd(jacrev(f)), the second derivatives of

@@ -79,7 +79,13 @@ typedef struct lg_autograd_meta {
   lg_node *grad_fn;    /* NULL for leaves                                */
   int output_nr;
   lg_node *accumulator;/* a leaf's sink, not referenced (see invariant)  */
+  struct lg_tangent *tangents; /* forward mode: one per dual level (dual.c) */
 } lg_autograd_meta;
+
+/* t's autograd state, created when missing (NULL when out of memory). */
+lg_autograd_meta *lg_autograd_meta_ensure(lg_ctx *ctx, lg_tensor *t);
+/* Drops every tangent a tensor's state holds (dual.c). */
+void lg_dual_tangents_free(lg_ctx *ctx, lg_autograd_meta *m);
 
 /* True when t takes part in the graph (requires grad or has a grad_fn). */
 bool lg_autograd_needs_grad(const lg_tensor *t);
@@ -114,6 +120,8 @@ void lg_scope_begin(lg_scope *s, lg_ctx *ctx);
 lg_status lg_scope_end(lg_scope *s);
 /* A new reference to t that survives scope_end (NULL stays NULL). */
 lg_tensor *lg_keep(lg_scope *s, lg_tensor *t);
+/* Registers t (a new reference, or NULL) as a temporary; returns it. */
+lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t);
 /* Runs op and registers its result as a temporary. */
 lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
                    const lg_params *p);

@@ -22,7 +22,7 @@ static lg_autograd_meta *meta_of(const lg_tensor *t) {
   return (lg_autograd_meta *)t->autograd;
 }
 
-static lg_autograd_meta *ensure_meta(lg_ctx *ctx, lg_tensor *t) {
+lg_autograd_meta *lg_autograd_meta_ensure(lg_ctx *ctx, lg_tensor *t) {
   if (!t->autograd) {
     lg_autograd_meta *m = lg_mem_alloc(ctx, sizeof *m);
     if (!m) {
@@ -59,6 +59,7 @@ void lg_autograd_meta_free(lg_tensor *t) {
     lg_node_release(m->grad_fn);
   }
   lg_tensor_release(m->grad);
+  lg_dual_tangents_free(ctx, m);
   lg_mem_free(ctx, m, sizeof *m);
 }
 
@@ -88,7 +89,7 @@ lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
                    "requires_grad_: only floating point tensors can require "
                    "gradients, got %s", lg_dtype_name(t->dtype));
   if (!m && !requires_grad) return LG_OK;
-  m = ensure_meta(ctx, t);
+  m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
   m->requires_grad = requires_grad;
   return LG_OK;
@@ -116,7 +117,7 @@ lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
                    "a tensor that has a .grad of its own");
   lg_autograd_meta *m = meta_of(t);
   if (!m && !grad) return LG_OK;
-  m = ensure_meta(ctx, t);
+  m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
   lg_tensor_retain(grad);
   lg_tensor_release(m->grad);
@@ -292,7 +293,7 @@ lg_status lg_autograd_edge_of(lg_ctx *ctx, lg_tensor *t, lg_edge *edge) {
 /* Gives out a reference to node as t's grad_fn. */
 static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
                              int output_nr) {
-  lg_autograd_meta *m = ensure_meta(ctx, t);
+  lg_autograd_meta *m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
   bool retains = m->retains_grad && m->grad_fn;
   unretain(t, m); /* the old node must not keep pointing at t */
