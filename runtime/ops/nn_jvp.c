@@ -44,7 +44,7 @@ lg_status lg_jvp_loss(lg_ctx *ctx, lg_op op, int n_in,
                    lg_op_name(op));
   bool none = p->ints[0] == 0;
   int64_t class_dim = primal[0]->ndim >= 2 ? 1 : 0;
-  return lg_jvp_grouped(ctx, op, n_in < 2 ? n_in : 2, primal, tangent, p,
+  return lg_jvp_grouped(ctx, op, n_in, primal, tangent, p,
                         outs, out_tangent, none ? 1 : 0, &class_dim, false);
 }
 

@@ -115,6 +115,11 @@ function H.tensor(entry)
   return lg.tensor(nest(entry.data, entry.shape), {dtype = entry.dtype})
 end
 
+-- A tensor's fixture entry {shape=, dtype=, data=} (to compare two tensors).
+function H.entry_of(t)
+  return {shape = H.shape(t), dtype = t.dtype, data = H.values(t)}
+end
+
 ---------------------------------------------------------------------------
 -- comparison
 
@@ -242,8 +247,8 @@ function H.describe_call(case)
       s = s .. ":" .. link.name .. "(" .. args(link.args, link.nargs) .. ")"
     end
     return s
-  elseif call.kind == "lg" then
-    return "lg." .. call.name .. "(" .. args(call.args, call.nargs) .. ")"
+  elseif call.kind == "lg" or call.kind == "F" then
+    return (call.kind == "F" and "F." or "lg.") .. call.name .. "(" .. args(call.args, call.nargs) .. ")"
   elseif call.kind == "binop" then
     return args({call.args[1]}, 1) .. " " .. call.op .. " " .. args({call.args[2]}, 1)
   elseif call.kind == "unm" then
@@ -275,6 +280,11 @@ function H.run_case(case)
   elseif call.kind == "lg" then
     local f = lg[call.name]
     luassert.is_function(f, "lg." .. call.name .. " is missing")
+    local args = resolve(call.args, inputs)
+    results = table.pack(f(table.unpack(args, 1, call.nargs)))
+  elseif call.kind == "F" then
+    local f = lg.F[call.name]
+    luassert.is_function(f, "lg.F." .. call.name .. " is missing")
     local args = resolve(call.args, inputs)
     results = table.pack(f(table.unpack(args, 1, call.nargs)))
   elseif call.kind == "binop" then
