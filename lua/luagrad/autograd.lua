@@ -91,23 +91,62 @@ function Context:mark_non_differentiable(...)
   self.non_differentiable = table.pack(...)
 end
 
+-- The forward-mode half of a Function call: when an argument carries a
+-- tangent at the innermost dual level, runs the call on the primals and
+-- gives each tensor output the tangent def.jvp(ctx, tangents...) returns
+-- for it (tangents: one per argument, nil where none). Returns nil when no
+-- argument is dual there.
+local function call_dual(def, fname, run, args)
+  local level = lg._dual_level_current()
+  if not level then return nil end
+  local primals, tangents, any = table.pack(table.unpack(args, 1, args.n)), {n = args.n}, false
+  for i = 1, args.n do
+    if lg.is_tensor(args[i]) then
+      local p, t = lg._unpack_dual(args[i], level)
+      if t then primals[i], tangents[i], any = p, t, true end
+    end
+  end
+  if not any then return nil end
+  if type(def.jvp) ~= "function" then
+    raise(("%s: an argument is a dual tensor (forward-mode AD), but the Function defines "
+      .. "no jvp(ctx, tangents...)"):format(fname))
+  end
+  local ctx, outs = run(primals)
+  local out_tangents = table.pack(def.jvp(ctx, table.unpack(tangents, 1, tangents.n)))
+  for i = 1, outs.n do
+    local t = out_tangents[i]
+    if lg.is_tensor(outs[i]) and t ~= nil then
+      if not lg.is_tensor(t) then
+        raise(("%s: jvp must return a tensor or nil per output; got %s for output %d"):format(
+          fname, check.typename(t), i))
+      end
+      outs[i] = lg._make_dual(outs[i], t, level)
+    end
+  end
+  return outs
+end
+
 --- Function{forward = function(ctx, ...) end, backward = function(ctx,
---- grad_outputs...) end, name = "MyFn"} returns a callable differentiable
---- function. backward returns one gradient (or nil) per forward argument.
+--- grad_outputs...) end, jvp = function(ctx, tangents...) end, name =
+--- "MyFn"} returns a callable differentiable function. backward returns
+--- one gradient (or nil) per forward argument; jvp (optional: forward-mode
+--- AD through the Function needs it) one tangent (or nil) per forward
+--- output, given one tangent (nil where none) per forward argument.
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
       or type(def.backward) ~= "function" then
     raise("Function: expected a table with forward and backward functions, got "
           .. check.typename(def))
   end
-  check.options("Function", def, {forward = true, backward = true, name = true})
-  local name = (def.name or "CustomFunction") .. "Backward"
+  check.options("Function", def, {forward = true, backward = true, jvp = true, name = true})
+  local fname = def.name or "CustomFunction"
+  local name = fname .. "Backward"
   local fn = {}
-  local function call(_, ...)
+  -- forward and the graph node; returns ctx and the packed outputs
+  local function run(args)
     local ctx = setmetatable({saved_tensors = {n = 0}}, Context)
-    local args = table.pack(...)
-    local outs = table.pack(lg.no_grad(def.forward, ctx, ...))
-    if not lg.is_grad_enabled() then return table.unpack(outs, 1, outs.n) end
+    local outs = table.pack(lg.no_grad(def.forward, ctx, table.unpack(args, 1, args.n)))
+    if not lg.is_grad_enabled() then return ctx, outs end
     local inputs, positions, any = {}, {}, false
     for i = 1, args.n do
       if lg.is_tensor(args[i]) then
@@ -116,7 +155,7 @@ function autograd.Function(def)
         any = any or args[i].requires_grad
       end
     end
-    if not any then return table.unpack(outs, 1, outs.n) end
+    if not any then return ctx, outs end
     local tensor_outs = {}
     for i = 1, outs.n do
       local out = outs[i]
@@ -134,6 +173,15 @@ function autograd.Function(def)
       for k, position in ipairs(positions) do per_input[k] = grads[position] end
       return table.unpack(per_input, 1, #positions)
     end)
+    return ctx, outs
+  end
+  local function call(_, ...)
+    local args = table.pack(...)
+    local outs = call_dual(def, fname, run, args)
+    if not outs then
+      local _
+      _, outs = run(args)
+    end
     return table.unpack(outs, 1, outs.n)
   end
   fn.apply = function(...) return call(nil, ...) end

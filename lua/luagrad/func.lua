@@ -182,6 +182,10 @@ end
 local function call_traced(f, args)
   depth = depth + 1
   local _ <close> = LEAVE
+  if type(f) ~= "function" then -- a callable table (a Function, a module)
+    local callable = f
+    f = function(...) return callable(...) end
+  end
   return table.pack(lg.enable_grad(f, table.unpack(args, 1, args.n)))
 end
 
