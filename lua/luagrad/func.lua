@@ -333,8 +333,44 @@ end
 
 -- Checks that a cotangent or tangent tree matches the tree it goes with
 -- (structure and each tensor's shape). Returns its leaves.
+local function same_shape(a, b)
+  local n = a:dim()
+  if b:dim() ~= n then return false end
+  for d = 1, n do
+    if a:size(d) ~= b:size(d) then return false end
+  end
+  return true
+end
+
+-- Appends value's leaves to out, following spec; false when value has
+-- another structure (no spec is built, no keys sorted: the fast path of
+-- matching_leaves).
+local function leaves_by_spec(spec, value, out)
+  if spec.leaf then
+    out[#out + 1] = value
+    return not is_node(value)
+  end
+  if not is_node(value) then return false end
+  local count = 0
+  for _ in pairs(value) do count = count + 1 end
+  if count ~= #spec.keys then return false end
+  for i, k in ipairs(spec.keys) do
+    local v = value[k]
+    if v == nil or not leaves_by_spec(spec.children[i], v, out) then return false end
+  end
+  return true
+end
+
 local function matching_leaves(fname, what, value, like_leaves, like_spec)
-  local leaves, spec = tree.flatten(value)
+  local leaves = {}
+  if leaves_by_spec(like_spec, value, leaves) then
+    for i, leaf in ipairs(leaves) do
+      if not (lg.is_tensor(leaf) and same_shape(leaf, like_leaves[i])) then leaves = nil break end
+    end
+    if leaves then return leaves end
+  end
+  local spec
+  leaves, spec = tree.flatten(value)
   if not same_spec(spec, like_spec) then
     raise(("%s: %s has structure %s, expected %s"):format(
       fname, what, tostring(spec), tostring(like_spec)))
@@ -344,7 +380,7 @@ local function matching_leaves(fname, what, value, like_leaves, like_spec)
     if not lg.is_tensor(leaf) then
       raise(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)))
     end
-    if shape_string(leaf.shape) ~= shape_string(like.shape) then
+    if not same_shape(leaf, like) then
       raise(("%s: %s leaf %d has shape %s, expected %s"):format(
         fname, what, i, shape_string(leaf.shape), shape_string(like.shape)))
     end
@@ -474,29 +510,40 @@ end
 -- The arguments at positions, flattened: plan = {aliases = the float
 -- tensor leaves themselves (forward mode needs no aliases), groups =
 -- {{spec, first, count}...}}, and whether any argument requires grad
--- outside (as alias_arguments).
-local function dual_arguments(fname, args, positions)
+-- outside (as alias_arguments). spec (optional): the spec of the array
+-- args when positions are all of them (jvp flattened it already), so each
+-- argument's spec is one of its children.
+local function dual_arguments(fname, args, positions, leaves, spec)
   local plan = {aliases = {}, groups = {}}
   local outer = false
   if lg.is_grad_enabled() then
-    local seen = {}
-    for i = 1, args.n do outer = outer or holds_requires_grad(args[i], seen) end
+    if spec then -- every argument's leaves are at hand
+      for _, x in ipairs(leaves) do outer = outer or (lg.is_tensor(x) and x.requires_grad) end
+    else
+      local seen = {}
+      for i = 1, args.n do outer = outer or holds_requires_grad(args[i], seen) end
+    end
   end
   for k, p in ipairs(positions) do
-    local leaves, spec = tree.flatten(args[p])
-    local first = #plan.aliases + 1
-    for i, x in ipairs(leaves) do
+    local first, arg_leaves, arg_spec = #plan.aliases + 1, nil, nil
+    if spec then
+      arg_spec = spec.children[p]
+      arg_leaves = table.move(leaves, first, first + arg_spec.n - 1, 1, {})
+    else
+      arg_leaves, arg_spec = tree.flatten(args[p])
+    end
+    for i, x in ipairs(arg_leaves) do
       if not (lg.is_tensor(x) and FLOATING[x.dtype]) then
         local what = ("argument %d"):format(p)
-        if not spec.leaf then what = what .. (" (leaf %d)"):format(i) end
+        if not arg_spec.leaf then what = what .. (" (leaf %d)"):format(i) end
         alias_error(fname, x, what)
       end
       plan.aliases[#plan.aliases + 1] = x
     end
-    if #leaves == 0 then
+    if #arg_leaves == 0 then
       raise(("%s: argument %d holds no tensors to differentiate"):format(fname, p))
     end
-    plan.groups[k] = {spec = spec, first = first, count = #leaves}
+    plan.groups[k] = {spec = arg_spec, first = first, count = #arg_leaves}
   end
   return plan, outer
 end
@@ -505,8 +552,8 @@ local forward_ad -- luagrad.forward_ad, loaded on first use
 
 -- Runs f once inside a new dual level, on the arguments with leaf j of the
 -- plan made dual with tangents[j] (leaves without one stay plain). Returns
--- the output (primal), one tangent per output leaf (zeros where none), the
--- output's spec and aux (its tensors' primals).
+-- the output leaves (primals), one tangent per output leaf (zeros where
+-- none), the output's spec and aux (its tensors' primals).
 local function run_dual(fname, f, args, plan, positions, tangents, has_aux)
   forward_ad = forward_ad or require "luagrad.forward_ad"
   local level <close> = forward_ad.dual_level()
@@ -517,20 +564,30 @@ local function run_dual(fname, f, args, plan, positions, tangents, has_aux)
     duals[j] = t and lg._make_dual(x, t, level.level) or x
   end
   local call_args = table.pack(table.unpack(args, 1, args.n))
-  for k, group in ipairs(assemble(plan, duals)) do call_args[positions[k]] = group end
+  for k, group in ipairs(plan.groups) do
+    call_args[positions[k]] = group.spec.leaf and duals[group.first]
+      or tree.unflatten(group.spec, table.move(duals, group.first, group.first + group.count - 1, 1,
+                                               {n = group.count}))
+  end
   local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
   local outs, out_spec = output_leaves(fname, output)
-  local primals, products = {n = #outs}, {}
+  local primals, products = {n = #outs}, {n = #outs}
   for i, o in ipairs(outs) do
     local p, t = lg._unpack_dual(o, level.level)
     primals[i], products[i] = p, t or lg.zeros_like(p)
   end
-  local function primal_of(v)
-    if lg.is_tensor(v) then return (lg._unpack_dual(v, level.level)) end
-    return v
-  end
+  local function primal_of(v) return (lg._unpack_dual(v, level.level)) end
   if aux ~= nil then aux = tree.map(primal_of, aux) end
-  return tree.unflatten(out_spec, primals), products, out_spec, aux
+  return primals, products, out_spec, aux
+end
+
+-- The leaves a caller sees (see finish), in place.
+local function finish_leaves(leaves, recorded)
+  if recorded then return leaves end
+  for i = 1, leaves.n or #leaves do
+    if lg.is_tensor(leaves[i]) then leaves[i] = detach(leaves[i]) end
+  end
+  return leaves
 end
 
 --- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
@@ -543,17 +600,16 @@ function func.jvp(f, primals, tangents, opts)
   local args
   args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
   local positions = all_positions(args.n)
-  local plan, outer = dual_arguments("jvp", args, positions)
-  local _, primal_spec = tree.flatten(primals)
+  local leaves, primal_spec = tree.flatten(primals)
+  local plan, outer = dual_arguments("jvp", args, positions, leaves, primal_spec)
   local tangent_leaves = matching_leaves("jvp", "tangents", tangents, plan.aliases, primal_spec)
   local recorded = wants_graph(outer or any_requires_grad(tangent_leaves))
-  local output, products, out_spec, aux =
+  local outs, products, out_spec, aux =
     run_dual("jvp", f, args, plan, positions, tangent_leaves, opts.has_aux)
-  local tangent_out = finish(tree.unflatten(out_spec, products), recorded)
-  if opts.has_aux then
-    return finish(output, recorded), tangent_out, finish(aux, recorded)
-  end
-  return finish(output, recorded), tangent_out
+  local output = tree.unflatten(out_spec, finish_leaves(outs, recorded))
+  local tangent_out = tree.unflatten(out_spec, finish_leaves(products, recorded))
+  if opts.has_aux then return output, tangent_out, finish(aux, recorded) end
+  return output, tangent_out
 end
 
 --- linearize(f, primals...) returns output, jvp_fn: f's output at primals
@@ -672,9 +728,9 @@ function func.jacfwd(f, opts)
     local recorded = wants_graph(outer)
     local outs, out_spec, aux
     local function run(tangents)
-      local output, products, spec, a = run_dual("jacfwd", f, args, plan, positions, tangents,
-                                                 opts.has_aux)
-      outs, out_spec, aux = tree.flatten(output), spec, a
+      local products
+      outs, products, out_spec, aux = run_dual("jacfwd", f, args, plan, positions, tangents,
+                                               opts.has_aux)
       return products
     end
     local per_leaf = {}
