@@ -36,7 +36,7 @@ void lg_dual_tangents_free(lg_ctx *ctx, lg_autograd_meta *m) {
   while (e) {
     lg_tangent *next = e->next;
     lg_tensor_release(e->t);
-    lg_mem_free(ctx, e, sizeof *e);
+    lg_cache_free(ctx, e, sizeof *e);
     e = next;
   }
 }
@@ -101,13 +101,13 @@ static lg_status set_tangent(lg_ctx *ctx, lg_tensor *t, uint64_t level,
     } else {
       lg_tangent *dead = *pe;
       *pe = dead->next;
-      lg_mem_free(ctx, dead, sizeof *dead);
+      lg_cache_free(ctx, dead, sizeof *dead);
     }
     lg_tensor_release(old);
     return LG_OK;
   }
   if (!tangent) return LG_OK;
-  lg_tangent *e = lg_mem_alloc(ctx, sizeof *e);
+  lg_tangent *e = lg_cache_alloc(ctx, sizeof *e);
   if (!e) return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   e->level = level;
   e->t = lg_tensor_retain(tangent);

@@ -24,7 +24,7 @@ static lg_autograd_meta *meta_of(const lg_tensor *t) {
 
 lg_autograd_meta *lg_autograd_meta_ensure(lg_ctx *ctx, lg_tensor *t) {
   if (!t->autograd) {
-    lg_autograd_meta *m = lg_mem_alloc(ctx, sizeof *m);
+    lg_autograd_meta *m = lg_cache_alloc(ctx, sizeof *m);
     if (!m) {
       lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
       return NULL;
@@ -60,7 +60,7 @@ void lg_autograd_meta_free(lg_tensor *t) {
   }
   lg_tensor_release(m->grad);
   lg_dual_tangents_free(ctx, m);
-  lg_mem_free(ctx, m, sizeof *m);
+  lg_cache_free(ctx, m, sizeof *m);
 }
 
 bool lg_tensor_requires_grad(const lg_tensor *t) {
