@@ -84,6 +84,10 @@ typedef struct lg_autograd_meta {
 
 /* t's autograd state, created when missing (NULL when out of memory). */
 lg_autograd_meta *lg_autograd_meta_ensure(lg_ctx *ctx, lg_tensor *t);
+/* Fails "<what> of shape .. and dtype .. does not match <like_what> shape
+ * .. and dtype .." unless t has like's shape and dtype. */
+lg_status lg_check_like(lg_ctx *ctx, const lg_tensor *t, const lg_tensor *like,
+                        const char *what, const char *like_what);
 /* Drops every tangent a tensor's state holds (dual.c). */
 void lg_dual_tangents_free(lg_ctx *ctx, lg_autograd_meta *m);
 

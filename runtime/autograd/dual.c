@@ -162,17 +162,9 @@ lg_status lg_make_dual(lg_ctx *ctx, lg_tensor *primal, lg_tensor *tangent,
   if (!lg_dtype_is_float(primal->dtype))
     return lg_fail(ctx, LG_ERR_DTYPE, "make_dual: expected a float32 or "
                    "float64 primal, got %s", lg_dtype_name(primal->dtype));
-  if (tangent->dtype != primal->dtype ||
-      !lg_tensor_has_shape(tangent, primal->ndim, primal->sizes)) {
-    char a[160], b[160];
-    return lg_fail(ctx, LG_ERR_SHAPE,
-                   "make_dual: the tangent (%s %s) must have the primal's "
-                   "shape and dtype (%s %s)",
-                   lg_shape_str(a, sizeof a, tangent->ndim, tangent->sizes),
-                   lg_dtype_name(tangent->dtype),
-                   lg_shape_str(b, sizeof b, primal->ndim, primal->sizes),
-                   lg_dtype_name(primal->dtype));
-  }
+  st = lg_check_like(ctx, tangent, primal, "make_dual: the tangent",
+                     "the primal's");
+  if (st) return st;
   /* a view of the primal (recorded, so gradients still reach it) */
   lg_params p = {0};
   p.n_ints = primal->ndim;

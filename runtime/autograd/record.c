@@ -95,19 +95,26 @@ lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
   return LG_OK;
 }
 
+lg_status lg_check_like(lg_ctx *ctx, const lg_tensor *t, const lg_tensor *like,
+                        const char *what, const char *like_what) {
+  if (t->dtype == like->dtype &&
+      lg_tensor_has_shape(t, like->ndim, like->sizes))
+    return LG_OK;
+  char a[160], b[160];
+  return lg_fail(ctx, LG_ERR_SHAPE,
+                 "%s of shape %s and dtype %s does not match %s shape %s "
+                 "and dtype %s", what,
+                 lg_shape_str(a, sizeof a, t->ndim, t->sizes),
+                 lg_dtype_name(t->dtype), like_what,
+                 lg_shape_str(b, sizeof b, like->ndim, like->sizes),
+                 lg_dtype_name(like->dtype));
+}
+
 lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
   if (grad) {
-    if (grad->dtype != t->dtype ||
-        !lg_tensor_has_shape(grad, t->ndim, t->sizes)) {
-      char a[160], b[160];
-      return lg_fail(ctx, LG_ERR_SHAPE,
-                     "grad: assigned gradient of shape %s and dtype %s does "
-                     "not match the tensor's shape %s and dtype %s",
-                     lg_shape_str(a, sizeof a, grad->ndim, grad->sizes),
-                     lg_dtype_name(grad->dtype),
-                     lg_shape_str(b, sizeof b, t->ndim, t->sizes),
-                     lg_dtype_name(t->dtype));
-    }
+    lg_status st = lg_check_like(ctx, grad, t, "grad: assigned gradient",
+                                 "the tensor's");
+    if (st) return st;
   }
   /* a gradient that is t itself, or has a .grad of its own, could close a
    * reference cycle (t.grad = t; u.grad = v, v.grad = u) */

@@ -336,6 +336,35 @@ function H.fixture_its(it, group, filter)
   end
 end
 
+-- A call's results as a flat list: split and chunk return one array table.
+function H.result_list(results)
+  if results.n == 1 and type(results[1]) == "table" then
+    local list = results[1]
+    return table.pack(table.unpack(list, 1, #list))
+  end
+  return results
+end
+
+-- One busted `describe` per group of cases (in their first-seen order) and
+-- one `it` per case, running check(case); pass busted's describe and it.
+function H.grouped_its(describe, it, cases, check)
+  local groups, order = {}, {}
+  for _, case in ipairs(cases) do
+    if not groups[case.group] then
+      groups[case.group] = {}
+      order[#order + 1] = case.group
+    end
+    table.insert(groups[case.group], case)
+  end
+  for _, group in ipairs(order) do
+    describe(group, function()
+      for _, case in ipairs(groups[group]) do
+        it(case.name .. " [" .. H.describe_call(case) .. "]", function() check(case) end)
+      end
+    end)
+  end
+end
+
 -- Expects fn(...) to raise a Lua error whose message is a string that
 -- contains one of the given names (plain text, case-insensitive).
 function H.assert_error_names(names, fn, ...)

@@ -21,14 +21,7 @@ function H.tensor(entry)
   return plain_tensor(entry)
 end
 
--- A call's results as a flat list: split and chunk return one array table.
-local function result_list(results)
-  if results.n == 1 and type(results[1]) == "table" then
-    local list = results[1]
-    return table.pack(table.unpack(list, 1, #list))
-  end
-  return results
-end
+local result_list = H.result_list
 
 -- The case's call as a function of its dual inputs (in order), returning
 -- the checked results.
@@ -118,38 +111,16 @@ local function check_double_vjp(case)
   end
 end
 
-local function by_group(fn, skip)
-  local groups, order = {}, {}
-  for _, case in ipairs(fixtures.cases) do
-    if not (skip and skip(case)) then
-      if not groups[case.group] then
-        groups[case.group] = {}
-        order[#order + 1] = case.group
-      end
-      table.insert(groups[case.group], case)
-    end
-  end
-  for _, group in ipairs(order) do
-    describe(group, function()
-      for _, case in ipairs(groups[group]) do
-        it(case.name .. " [" .. H.describe_call(case) .. "]", function() fn(case) end)
-      end
-    end)
-  end
-end
-
 describe("jvp against PyTorch " .. fixtures.torch_version .. " forward AD", function()
-  by_group(check_torch)
+  H.grouped_its(describe, it, fixtures.cases, check_torch)
 end)
 
 -- floor, round, ...: piecewise constant, and the grid keeps x +- h t off
 -- their steps, so finite differences see 0 as the rule does
 describe("jvp against finite differences", function()
-  by_group(check_finite_differences)
+  H.grouped_its(describe, it, fixtures.cases, check_finite_differences)
 end)
 
 describe("jvp equals the double-vjp form", function()
-  -- the batch statistics of batch_norm in training update running stats
-  -- in place; the double-vjp form differentiates the op twice
-  by_group(check_double_vjp)
+  H.grouped_its(describe, it, fixtures.cases, check_double_vjp)
 end)
