@@ -41,6 +41,7 @@ void lg_ctx_retain(lg_ctx *ctx) { ctx->refcount++; }
 void lg_ctx_free(lg_ctx *ctx) {
   if (!ctx) return;
   if (--ctx->refcount > 0) return;
+  lg_dual_levels_free(ctx); /* levels never exited */
   lg_layers_free(ctx);
   lg_cache_flush(ctx);
   ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);

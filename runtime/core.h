@@ -177,6 +177,8 @@ lg_status lg_layer_pop(lg_ctx *ctx, const lg_layer *layer);
 extern const lg_layer lg_autograd_layer;
 /* Frees a stack grown past its inline slots (lg_ctx_free). */
 void lg_layers_free(lg_ctx *ctx);
+/* Frees the dual levels still on the stack (lg_ctx_free; autograd/dual.c). */
+void lg_dual_levels_free(lg_ctx *ctx);
 
 
 /* Contiguous copy of t in dtype (a new reference to t when it already is). */

@@ -145,6 +145,13 @@ lg_status lg_dual_level_exit(lg_ctx *ctx, uint64_t level) {
   return st;
 }
 
+void lg_dual_levels_free(lg_ctx *ctx) {
+  for (int i = ctx->n_layers - 1; i >= 0; i--) {
+    dual_level *d = level_at(ctx, i);
+    if (d) lg_mem_free(ctx, d, sizeof *d);
+  }
+}
+
 /* ---- making and unpacking duals ----------------------------------------- */
 
 static lg_status check_level(lg_ctx *ctx, const char *fname, uint64_t level) {
