@@ -63,6 +63,16 @@ static int l_unpack_dual(lua_State *L) {
   return 2;
 }
 
+/* _tangent(t, level): t's tangent at level, or nil (no view of t made). */
+static int l_tangent(lua_State *L) {
+  lg_tensor *t = lgl_check_tensor(L, 1, "tangent");
+  uint64_t level = level_arg(L, 2, "tangent");
+  lg_tensor *tan = lg_tensor_tangent(t, level);
+  if (tan) lgl_push_tensor(L, lg_tensor_retain(tan));
+  else lua_pushnil(L);
+  return 1;
+}
+
 static int l_is_dual(lua_State *L) {
   lg_tensor *t = lgl_to_tensor(L, 1);
   lua_pushboolean(L, t && lg_tensor_is_dual(t));
@@ -73,6 +83,7 @@ static const luaL_Reg module_functions[] = {
     {"_dual_level_enter", l_enter},     {"_dual_level_exit", l_exit},
     {"_dual_level_current", l_current}, {"_make_dual", l_make_dual},
     {"_unpack_dual", l_unpack_dual},    {"_is_dual", l_is_dual},
+    {"_tangent", l_tangent},
     {NULL, NULL},
 };
 

@@ -225,7 +225,7 @@ end
 -- Dual tensors keep their tangents (detach would drop them): results of a
 -- transform run inside a dual level stay differentiable in forward mode.
 local function detach(t)
-  if lg._is_dual(t) then return t end
+  if not t.requires_grad or lg._is_dual(t) then return t end -- nothing to cut
   return t:detach()
 end
 
@@ -571,14 +571,12 @@ local function run_dual(fname, f, args, plan, positions, tangents, has_aux)
   end
   local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
   local outs, out_spec = output_leaves(fname, output)
-  local primals, products = {n = #outs}, {n = #outs}
-  for i, o in ipairs(outs) do
-    local p, t = lg._unpack_dual(o, level.level)
-    primals[i], products[i] = p, t or lg.zeros_like(p)
-  end
-  local function primal_of(v) return (lg._unpack_dual(v, level.level)) end
-  if aux ~= nil then aux = tree.map(primal_of, aux) end
-  return primals, products, out_spec, aux
+  local products = {n = #outs}
+  for i, o in ipairs(outs) do products[i] = lg._tangent(o, level.level) or lg.zeros_like(o) end
+  outs.n = #outs
+  -- once the level exits (on return) the outputs and aux hold no tangent
+  -- of it: they are the primals themselves
+  return outs, products, out_spec, aux
 end
 
 -- The leaves a caller sees (see finish), in place.
