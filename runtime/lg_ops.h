@@ -171,7 +171,7 @@
   X(FLIP,                "flip",                LG_KIND_OTHER,        1, 1, lg_kernel_flip,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(TILE,                "tile",                LG_KIND_OTHER,        1, 1, lg_kernel_tile,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(CAT,                 "cat",                 LG_KIND_OTHER,       -1, 1, lg_kernel_cat,           lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
-  X(CUMPROD,             "cumprod",             LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CUMPROD,             "cumprod",             LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_cumprod) \
   /* indexing with 1-based int64 index tensors */                            \
   X(INDEX_SELECT,        "index_select",        LG_KIND_OTHER,        2, 1, lg_kernel_index_select,  lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(GATHER,              "gather",              LG_KIND_OTHER,        2, 1, lg_kernel_gather,        lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
