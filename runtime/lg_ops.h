@@ -30,11 +30,14 @@
  *   batch    the batching rule (vmap); lg_batch_none: not supported yet
  *   jvp      the jvp rule (forward-mode AD, autograd/dual.c): the shared
  *            shapes lg_jvp_linear, _multilinear, _elementwise, _reduce,
- *            _copy and _nondiff (no tangent) in runtime/ops/jvp_common.c,
- *            or a family's own in runtime/ops/<family>_jvp.c (jvp.h);
- *            lg_jvp_none: not supported yet (an error naming the op)
+ *            _copy and _nondiff (no tangent: the rows without a backward)
+ *            in runtime/ops/jvp_common.c, or a family's own in
+ *            runtime/ops/<family>_jvp.c (jvp.h); lg_jvp_none: not supported
+ *            yet (an error naming the op)
  *
- * Adding an op, in order (each step is needed; the specs fail without it):
+ * Adding an op, in order (the link fails without the kernel or the rule
+ * family, test_dispatch on columns that disagree, luagrad's open on a
+ * generated kind without a wrapper; the rest only the specs can catch):
  *   1. a row here (all columns; a comment above a group states its params
  *      convention);
  *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
@@ -56,8 +59,11 @@
  *   7. the specs: the family's forward spec tests/lua/<family>_spec.lua, the
  *      finite-difference spec tests/lua/grad_<family>_spec.lua, and the
  *      wrong calls in tests/lua/errors_spec.lua;
- *   8. its jvp rule (the jvp column; a case in
- *      tests/fixtures/generate_jvp.py -> jvp_ops.lua);
+ *   8. its jvp rule in the jvp column (a shared shape, or a family's own in
+ *      runtime/ops/<family>_jvp.c; lg_jvp_nondiff exactly for the rows
+ *      without a backward, which test_dispatch checks) and its cases in
+ *      tests/fixtures/generate_jvp.py -> jvp_ops.lua (the generate_grads.py
+ *      cases come along by themselves);
  *   9. the op's name in README.md ("Tensors from Lua", or the nn section).
  */
 #ifndef LG_OPS_H
@@ -72,7 +78,7 @@
 #define LG_KIND_REDUCE      5  /* t:op([dims][, keepdim]) over params->dims  */
 #define LG_KIND_OTHER       6  /* hand-written binding                       */
 #define LG_KIND_PREDICATE   7  /* elementwise, bool result, no in-place form */
-#define LG_KIND_SCAN        8  /* t:op(dim), dim required (params->dim)      */
+#define LG_KIND_ALONG_DIM   8  /* t:op(dim) along one required params->dim  */
 #define LG_KIND_ARGREDUCE   9  /* t:op([dim][, keepdim]); no dim: flattened  */
 
 /* The saves column: bit i for input i (< 24), bit 24 + k for output k. */
@@ -115,6 +121,16 @@
   X(LOGICAL_NOT,         "logical_not",         LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
   /* clamp: scalar[0] = min (LG_FLAG_HAS_MIN), scalar[1] = max (HAS_MAX) */  \
   X(CLAMP,               "clamp",               LG_KIND_OTHER,        1, 1, lg_kernel_clamp,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_elementwise) \
+  /* floating-point checks (bool results: integer and bool inputs are never \
+   * nan or inf) and repair; nan_to_num: scalar[0] replaces NaN, scalar[1] \
+   * +inf, scalar[2] -inf (all three given; integer inputs are copied) */  \
+  X(ISNAN,               "isnan",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
+  X(ISINF,               "isinf",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
+  X(ISFINITE,            "isfinite",            LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
+  X(NAN_TO_NUM,          "nan_to_num",          LG_KIND_OTHER,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_elementwise) \
+  /* isclose(a, b): a == b or |a - b| <= atol + rtol |b|, broadcast, equal  \
+   * dtypes; scalar[0] = rtol, scalar[1] = atol, LG_FLAG_EQUAL_NAN */      \
+  X(ISCLOSE,             "isclose",             LG_KIND_OTHER,        2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
   /* elementwise binary; one side may be params->scalar (LG_FLAG_SCALAR_*) */\
   X(ADD,                 "add",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_elementwise) \
   X(SUB,                 "sub",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_elementwise) \
@@ -157,7 +173,7 @@
   X(MIN_DIM,             "min",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_none, lg_jvp_reduce) \
   X(ARGMAX,              "argmax",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
   X(ARGMIN,              "argmin",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff) \
-  X(CUMSUM,              "cumsum",              LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
+  X(CUMSUM,              "cumsum",              LG_KIND_ALONG_DIM,    1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   /* views: share the input's storage */                                     \
   X(VIEW,                "view",                LG_KIND_OTHER,        1, 1, lg_kernel_view,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_linear) \
   X(EXPAND,              "expand",              LG_KIND_OTHER,        1, 1, lg_kernel_expand,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_linear) \
@@ -171,7 +187,7 @@
   X(FLIP,                "flip",                LG_KIND_OTHER,        1, 1, lg_kernel_flip,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(TILE,                "tile",                LG_KIND_OTHER,        1, 1, lg_kernel_tile,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(CAT,                 "cat",                 LG_KIND_OTHER,       -1, 1, lg_kernel_cat,           lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
-  X(CUMPROD,             "cumprod",             LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_cumprod) \
+  X(CUMPROD,             "cumprod",             LG_KIND_ALONG_DIM,    1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_cumprod) \
   /* indexing with 1-based int64 index tensors */                            \
   X(INDEX_SELECT,        "index_select",        LG_KIND_OTHER,        2, 1, lg_kernel_index_select,  lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(GATHER,              "gather",              LG_KIND_OTHER,        2, 1, lg_kernel_gather,        lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
@@ -182,8 +198,8 @@
   /* neural-network kernels (nn.functional): fused forwards; the params    \
    * conventions are in the header comments of nn_*.c / conv.c             \
    * (optional inputs are passed only when present, flagged LG_FLAG_OPT*) */\
-  X(SOFTMAX,             "softmax",             LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_softmax) \
-  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_softmax) \
+  X(SOFTMAX,             "softmax",             LG_KIND_ALONG_DIM,    1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_softmax) \
+  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_ALONG_DIM,    1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_softmax) \
   X(CROSS_ENTROPY,       "cross_entropy",       LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_loss) \
   X(NLL_LOSS,            "nll_loss",            LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_loss) \
   X(LAYER_NORM,          "layer_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_norm) \

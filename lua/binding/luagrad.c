@@ -168,6 +168,8 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_nn_conv(L, &T);
   lgl_open_io(L, &T);
   lgl_open_optim(L, &T);
+  lgl_open_float_checks(L, &T);
+  lgl_open_random(L, &T);
   lgl_check_generated(L, &T);
 
   lua_pushvalue(L, methods_idx);
