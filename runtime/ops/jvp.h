@@ -19,6 +19,11 @@
 lg_tensor *lg_s_tangent_or_zeros(lg_scope *s, lg_tensor *const *primal,
                                  lg_tensor *const *tangent, int i);
 
+/* An alias (a view) of a primal output for a rule to compute with: a
+ * node of the rule that saved the output itself would hold it, and it
+ * holds that node through its tangent (a reference cycle). */
+lg_tensor *lg_s_alias(lg_scope *s, lg_tensor *out);
+
 /* t broadcast to out's shape (t itself when it has it; NULL stays NULL). */
 lg_tensor *lg_s_expand_to(lg_scope *s, lg_tensor *t, const lg_tensor *out);
 

@@ -35,6 +35,14 @@ lg_tensor *lg_s_tangent_or_zeros(lg_scope *s, lg_tensor *const *primal,
   return lg_s_zeros(s, &info);
 }
 
+lg_tensor *lg_s_alias(lg_scope *s, lg_tensor *out) {
+  if (!out) return NULL;
+  lg_params p = {0};
+  p.n_ints = out->ndim;
+  for (int i = 0; i < out->ndim; i++) p.ints[i] = out->sizes[i];
+  return lg_s_op(s, LG_OP_RESHAPE, 1, &out, &p);
+}
+
 lg_tensor *lg_s_expand_to(lg_scope *s, lg_tensor *t, const lg_tensor *out) {
   if (!t || lg_tensor_has_shape(t, out->ndim, out->sizes)) return t;
   lg_params p = {0};

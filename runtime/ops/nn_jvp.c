@@ -21,9 +21,9 @@ lg_status lg_jvp_softmax(lg_ctx *ctx, lg_op op, int n_in,
   (void)n_in, (void)primal;
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
-  lg_tensor *t = tangent[0], *y = outs[0];
-  int64_t dim = lg_dim_index(p->dim, y->ndim);
-  int nd = y->ndim > 0 ? 1 : 0;
+  lg_tensor *t = tangent[0], *y = lg_s_alias(s, outs[0]);
+  int64_t dim = lg_dim_index(p->dim, outs[0]->ndim);
+  int nd = outs[0]->ndim > 0 ? 1 : 0;
   if (op == LG_OP_SOFTMAX) {
     lg_tensor *dot = lg_s_reduce_kept(s, LG_OP_SUM, B(MUL, y, t), nd, &dim);
     out_tangent[0] = lg_keep(s, B(MUL, y, B(SUB, t, dot)));

@@ -44,7 +44,7 @@ lg_status lg_jvp_cumprod(lg_ctx *ctx, lg_op op, int n_in,
   (void)op, (void)n_in;
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
-  lg_tensor *x = primal[0], *t = tangent[0], *y = outs[0];
+  lg_tensor *x = primal[0], *t = tangent[0];
   int nd = x->ndim;
   int64_t d = nd > 0 ? lg_dim_index(p->dim, nd) : 0;
   if (nd == 0 || x->sizes[d] < 2) { /* y = x */
@@ -58,6 +58,7 @@ lg_status lg_jvp_cumprod(lg_ctx *ctx, lg_op op, int n_in,
   before.dim = d;
   before.length = n - 1;
   /* L: y shifted one place along d, 1 in front */
+  lg_tensor *y = lg_s_alias(s, outs[0]);
   lg_tensor *head = lg_s_op(s, LG_OP_NARROW, 1, &y, &before);
   lg_tensor *in[2] = {index_mask(s, n, nd, d, LG_OP_EQ), lg_s_pad_dim(s, head, d, 1, 0)};
   lg_params w = {0};

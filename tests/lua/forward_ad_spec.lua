@@ -215,6 +215,22 @@ describe("func transforms on forward mode", function()
     agree(rof, h:matmul(t))
   end)
 
+  it("leaves no reference cycle: rules that read their output (softmax, log_softmax, cumprod)", function()
+    -- under jvp of grad the outputs require grad; a rule node saving the
+    -- output would be held by the output's own tangent
+    local v, t = lg.randn(3, 4, F64), lg.randn(3, 4, F64)
+    local function loss(u) return (u:softmax(2) * u):sum() + u:log_softmax(1):sum() + u:cumprod(2):sum() end
+    local function run() return func.jvp(func.grad(loss), {v}, {t}) end
+    for _ = 1, 5 do run() end
+    collectgarbage()
+    collectgarbage()
+    local before = lg.memory_in_use()
+    for _ = 1, 50 do run() end
+    collectgarbage()
+    collectgarbage()
+    assert.are.equal(before, lg.memory_in_use())
+  end)
+
   it("jvp over functional_call with tangents per parameter name", function()
     lg.manual_seed(3)
     local net = lg.nn.Sequential(lg.nn.Linear(3, 4), lg.nn.Tanh(), lg.nn.Linear(4, 2)):double()
