@@ -707,8 +707,9 @@ end
 -- jacfwd would batch through vmap: one run on the stacked one-hot tangents
 -- instead of x:numel() runs.
 local function jvp_columns(run, x, j)
-  local columns = {}
-  for k = 1, x:numel() do columns[k] = run({[j] = one_hot(x, k)}) end
+  local columns, n = {}, x:numel()
+  local eye = n > 0 and lg.eye(n, {dtype = x.dtype}) -- row k: e_k
+  for k = 1, n do columns[k] = run({[j] = eye[k]:view(x.shape)}) end
   return columns
 end
 
