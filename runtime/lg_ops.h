@@ -211,6 +211,10 @@
   X(MAX_POOL2D,          "max_pool2d",          LG_KIND_OTHER,        1, 2, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS | LG_OUT(1), LG_VIEW_NO,    lg_batch_none, lg_jvp_max_pool) \
   X(AVG_POOL2D,          "avg_pool2d",          LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
   X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_linear) \
+  /* one recurrent step, gates fused (rnn.c): lstm_cell(xg, hg, c) -> h, c; \
+   * gru_cell(xg, hg, h) -> h; xg, hg the (N, G*H) input and hidden gates */ \
+  X(LSTM_CELL,           "lstm_cell",           LG_KIND_OTHER,        3, 2, lg_kernel_rnn_cell,      lg_backward_rnn,    LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_rnn)  \
+  X(GRU_CELL,            "gru_cell",            LG_KIND_OTHER,        3, 1, lg_kernel_rnn_cell,      lg_backward_rnn,    LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_rnn)  \
   /* linear algebra: batched, broadcasting matmul through cblas */           \
   X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_multilinear) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \

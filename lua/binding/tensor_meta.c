@@ -507,8 +507,29 @@ static void push_list(lua_State *L, const lg_tensor *t, int dim,
   }
 }
 
+/* The most nested tables tolist makes beyond one per element: an empty
+ * tensor of shape {2^53, 0} would otherwise exhaust memory with empty
+ * tables (a non-empty tensor never needs more tables than elements). */
+#define TOLIST_MAX_EMPTY_TABLES ((int64_t)1 << 24)
+
 static int m_tolist(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "tolist");
+  int ndim = lg_tensor_ndim(t);
+  const int64_t *sizes = lg_tensor_sizes(t);
+  int64_t tables = 0, rows = 1;
+  for (int d = 0; d + 1 < ndim && rows > 0; d++) {
+    rows = sizes[d] > 0 && rows > INT64_MAX / sizes[d] ? INT64_MAX : rows * sizes[d];
+    tables = tables > INT64_MAX - rows ? INT64_MAX : tables + rows;
+  }
+  if (tables > TOLIST_MAX_EMPTY_TABLES && tables > lg_tensor_numel(t)) {
+    lgl_push_shape(L, ndim, sizes);
+    const char *shape = luaL_tolstring(L, -1, NULL);
+    return luaL_error(L, "tolist: a tensor of shape %s would need %I nested "
+                      "tables; expected at most %I for a tensor with %I "
+                      "elements", shape, (lua_Integer)tables,
+                      (lua_Integer)TOLIST_MAX_EMPTY_TABLES,
+                      (lua_Integer)lg_tensor_numel(t));
+  }
   int64_t flat = 0;
   push_list(L, t, 0, &flat);
   return 1;

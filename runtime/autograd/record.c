@@ -198,8 +198,8 @@ static size_t node_bytes(int n_in, int n_out) {
          out * (2 * sizeof(lg_tensor *) + sizeof(lg_tensor_info));
 }
 
-/* Frees n; nodes whose last reference it held go onto the stack. */
-static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
+/* Frees n; nodes whose last reference it held go onto the dead list. */
+static void node_destroy(lg_node *n, lg_node **dead) {
   lg_ctx *ctx = n->ctx;
   release_saved(n);
   if (n->leaf) {
@@ -220,24 +220,24 @@ static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
   for (int i = 0; i < n->n_inputs; i++) {
     lg_node *next = n->edges[i].node;
     if (next && --next->refcount == 0) {
-      if (*top < cap) stack[(*top)++] = next;
-      else node_destroy(next, stack, top, cap); /* rare: very wide graphs */
+      next->next_dead = *dead;
+      *dead = next;
     }
   }
   lg_mem_free(ctx, n, node_bytes(n->n_inputs, n->n_outputs));
 }
 
-/* Drops a reference; frees chains iteratively so long graphs (an RNN over
- * thousands of steps) cannot overflow the C stack. */
+/* Drops a reference; frees the nodes it kept alive through a list linked
+ * inside the dead nodes themselves, so neither long graphs (an RNN over
+ * thousands of steps) nor wide ones need C stack or memory to be freed. */
 void lg_node_release(lg_node *node) {
-  enum { CAP = 256 };
-  lg_node *stack[CAP];
-  int top = 0;
   if (!node || --node->refcount > 0) return;
-  stack[top++] = node;
-  while (top > 0) {
-    lg_node *n = stack[--top];
-    node_destroy(n, stack, &top, CAP);
+  node->next_dead = NULL;
+  lg_node *dead = node;
+  while (dead) {
+    lg_node *n = dead;
+    dead = n->next_dead;
+    node_destroy(n, &dead);
   }
 }
 
@@ -471,12 +471,19 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
   lg_status st = lg_autograd_check_inplace(ctx, self, name);
   if (st) return st;
   lg_tensor *old = NULL, *result = NULL;
-  lg_tensor *args[4];
+  enum { FEW = 4 };
+  lg_tensor *few[FEW], **args = few;
+  size_t args_bytes = sizeof(lg_tensor *) * (size_t)n_in;
+  if (n_in > FEW && !(args = lg_mem_alloc(ctx, args_bytes)))
+    return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
-  if (st) return st;
+  if (st) {
+    if (args != few) lg_mem_free(ctx, args, args_bytes);
+    return st;
+  }
   /* every use of self reads the clone (x:mul_(x) too): a node saving self
    * itself would both cycle back to it and fail the version check */
-  for (int i = 0; i < n_in && i < 4; i++)
+  for (int i = 0; i < n_in; i++)
     args[i] = (i == 0 || in[i] == self) ? old : in[i];
   lg_params q = *p;
   q.flags &= ~LG_FLAG_INPLACE;
@@ -527,6 +534,7 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
       st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
   }
   if (!st) outs[0] = lg_tensor_retain(self);
+  if (args != few) lg_mem_free(ctx, args, args_bytes);
   lg_tensor_release(old);
   lg_tensor_release(result);
   return st;

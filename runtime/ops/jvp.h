@@ -5,7 +5,8 @@
  * shared by many rows (linear ops, multilinear ops, elementwise ops through
  * their backward rule, reductions through theirs, no tangent); each family
  * with rules of its own has runtime/ops/<family>_jvp.c (nn_jvp.c: softmax,
- * log_softmax, cross_entropy/nll_loss, the norms; conv_jvp.c: max_pool2d).
+ * log_softmax, cross_entropy/nll_loss, the norms; pool_jvp.c: max_pool2d;
+ * reduce_jvp.c: cumprod; rnn_jvp.c: lstm_cell and gru_cell).
  * A rule gets the primal inputs, their tangents (NULL: zero), the params
  * and the primal outputs, and returns one tangent per output (NULL: zero
  * or none) computed with differentiable ops, so that the other levels and
@@ -23,6 +24,9 @@ lg_tensor *lg_s_tangent_or_zeros(lg_scope *s, lg_tensor *const *primal,
  * node of the rule that saved the output itself would hold it, and it
  * holds that node through its tangent (a reference cycle). */
 lg_tensor *lg_s_alias(lg_scope *s, lg_tensor *out);
+
+/* The sum of the present terms (NULL ones are absent; all absent: NULL). */
+lg_tensor *lg_s_sum_present(lg_scope *s, int n, lg_tensor *const *terms);
 
 /* t broadcast to out's shape (t itself when it has it; NULL stays NULL). */
 lg_tensor *lg_s_expand_to(lg_scope *s, lg_tensor *t, const lg_tensor *out);

@@ -35,6 +35,13 @@ lg_tensor *lg_s_tangent_or_zeros(lg_scope *s, lg_tensor *const *primal,
   return lg_s_zeros(s, &info);
 }
 
+lg_tensor *lg_s_sum_present(lg_scope *s, int n, lg_tensor *const *terms) {
+  lg_tensor *sum = NULL;
+  for (int i = 0; i < n; i++)
+    if (terms[i]) sum = sum ? B(ADD, sum, terms[i]) : terms[i];
+  return sum;
+}
+
 lg_tensor *lg_s_alias(lg_scope *s, lg_tensor *out) {
   if (!out) return NULL;
   lg_params p = {0};

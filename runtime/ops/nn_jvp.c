@@ -63,14 +63,6 @@ static void normalize(lg_scope *s, lg_tensor *x, lg_tensor *t, int n,
   *dxhat = B(MUL, rstd, B(SUB, tc, B(MUL, *xhat, proj)));
 }
 
-/* sum of the present terms (NULL: absent) */
-static lg_tensor *add3(lg_scope *s, lg_tensor *a, lg_tensor *b, lg_tensor *c) {
-  lg_tensor *terms[3] = {a, b, c}, *sum = NULL;
-  for (int i = 0; i < 3; i++)
-    if (terms[i]) sum = sum ? B(ADD, sum, terms[i]) : terms[i];
-  return sum;
-}
-
 lg_status lg_jvp_norm(lg_ctx *ctx, lg_op op, int n_in,
                       lg_tensor *const *primal, lg_tensor *const *tangent,
                       const lg_params *p, lg_tensor *const *outs,
@@ -127,7 +119,7 @@ lg_status lg_jvp_norm(lg_ctx *ctx, lg_op op, int n_in,
   }
   lg_tensor *from_x = dxhat && w ? B(MUL, dxhat, w) : dxhat;
   lg_tensor *from_w = tw ? B(MUL, xhat, tw) : NULL;
-  lg_tensor *sum = add3(s, from_x, from_w, tb);
+  lg_tensor *sum = lg_s_sum_present(s, 3, (lg_tensor *[]){from_x, from_w, tb});
   out_tangent[0] = lg_keep(s, lg_s_expand_to(s, sum, outs[0]));
   return lg_scope_end(s);
 }

@@ -11,7 +11,7 @@ local M = {}
 M.threads = tonumber(arg and arg[1]) or 1
 M.scale = tonumber(os.getenv("BENCH_SCALE") or "1")
 -- BENCH_CLOCK=cpu times with the process's CPU time (os.clock) instead of
--- the wall clock: the fairer figure for one thread on a shared machine
+-- the wall clock: steadier on a loaded machine, meaningful for 1 thread.
 local clock = os.getenv("BENCH_CLOCK") == "cpu" and os.clock or lg.wall_time
 lg.set_num_threads(M.threads)
 

@@ -1,4 +1,4 @@
--- (9) forward mode (issue 15): func.jvp of the 16-32-4 MLP over
+-- (11) forward mode (issue 15): func.jvp of the 16-32-4 MLP over
 -- functional_call with a tangent per parameter, beside the plain forward and
 -- the double-vjp form it replaced; jacfwd and jacrev of a function R^16 ->
 -- R^512; hessian of a scalar MLP loss in 64 parameters. The same keys in

@@ -1,4 +1,4 @@
-# (9) forward mode (issue 15), the PyTorch / functorch side of
+# (11) forward mode (issue 15), the PyTorch / functorch side of
 # forward_mode.lua: functorch.jvp of the 16-32-4 MLP over functional_call,
 # the plain forward, the double-vjp form; jacfwd and jacrev R^16 -> R^512;
 # hessian of a scalar MLP loss in 64 parameters.

@@ -1,6 +1,7 @@
 -- alloc_failure_spec.lua: one training step of a small MLP (forward,
--- cross-entropy, backward, Adam step), and forward-mode work on one
--- (tests/fuzz/jvp_step.lua), in a lua_State opened with
+-- cross-entropy, backward, Adam step), one of an LSTM and a GRU
+-- (tests/fuzz/rnn_step.lua), and forward-mode work on an MLP (jvp, jvp of
+-- grad, in place on a dual: tests/fuzz/jvp_step.lua), in a lua_State opened with
 -- luagrad_open and a tensor allocator that fails at the k-th allocation,
 -- for every k up to the count of a clean run. tests/fuzz/alloc_host.c runs
 -- the step (tests/fuzz/mlp_step.lua) once per k and reports each; here
@@ -19,11 +20,11 @@ end
 describe("allocation failure in a training step", function()
   local host = build .. "/alloc_host"
 
-  -- Runs alloc_host on a workload and checks every report.
-  local function check_workload(script, at_least)
+  for _, script in ipairs({"mlp_step", "rnn_step", "jvp_step"}) do
+  it(script .. ": a clean Lua error, no leak and a working state for every k", function()
     assert.is_true(file_exists(host), "missing " .. host .. " (build the tests)")
     local pipe = assert(io.popen(("%q %q %q 2>&1"):format(host,
-      root .. "/tests/fuzz/" .. script, root)))
+      root .. "/tests/fuzz/" .. script .. ".lua", root)))
     local reports, total, clean = {}, nil, nil
     for line in pipe:lines() do
       local k, result, live, recovered, message =
@@ -39,7 +40,7 @@ describe("allocation failure in a training step", function()
     local ok = pipe:close()
     assert.is_not_nil(total, "alloc_host printed no total")
     total = tonumber(total)
-    assert.is_true(total > at_least, script .. " makes more allocations than " .. total)
+    assert.is_true(total > 50, "a training step makes more allocations than " .. total)
     assert.are.equal(total + 1, #reports)
     for _, r in ipairs(reports) do
       local where = ("k=%d: %s"):format(r.k, r.message)
@@ -56,13 +57,6 @@ describe("allocation failure in a training step", function()
     end
     assert.is_true(ok, "alloc_host reported a problem")
     assert.is_not_nil(tonumber(clean))
+  end)
   end
-
-  it("gives a clean Lua error, no leak and a working state for every k", function()
-    check_workload("mlp_step.lua", 50)
-  end)
-
-  it("does so in forward mode too (jvp, jvp of grad, in place on a dual)", function()
-    check_workload("jvp_step.lua", 100)
-  end)
 end)
