@@ -51,12 +51,17 @@ static dual_level *level_at(const lg_ctx *ctx, int i) {
   return l->run == dual_run ? (dual_level *)l->ud : NULL;
 }
 
-static bool level_active(const lg_ctx *ctx, uint64_t id) {
+/* The active level numbered id, or NULL. */
+static dual_level *find_level(const lg_ctx *ctx, uint64_t id) {
   for (int i = ctx->n_layers - 1; i >= 0; i--) {
     dual_level *d = level_at(ctx, i);
-    if (d && d->id == id) return true;
+    if (d && d->id == id) return d;
   }
-  return false;
+  return NULL;
+}
+
+static bool level_active(const lg_ctx *ctx, uint64_t id) {
+  return find_level(ctx, id) != NULL;
 }
 
 static lg_tangent *find(const lg_tensor *t, uint64_t level) {
@@ -161,6 +166,19 @@ static lg_status check_level(lg_ctx *ctx, const char *fname, uint64_t level) {
   return LG_OK;
 }
 
+/* A view of t (through the stack) that level d does not see, so it takes
+ * no tangent of d; other levels and autograd see it as usual. */
+static lg_status view_outside(lg_ctx *ctx, dual_level *d, lg_tensor *t,
+                              lg_tensor **out) {
+  lg_params p = {0};
+  p.n_ints = t->ndim;
+  for (int i = 0; i < t->ndim; i++) p.ints[i] = t->sizes[i];
+  d->suspended++;
+  lg_status st = lg_op_run(ctx, LG_OP_VIEW, 1, &t, &p, out);
+  d->suspended--;
+  return st;
+}
+
 lg_status lg_make_dual(lg_ctx *ctx, lg_tensor *primal, lg_tensor *tangent,
                        uint64_t level, lg_tensor **out) {
   *out = NULL;
@@ -173,16 +191,7 @@ lg_status lg_make_dual(lg_ctx *ctx, lg_tensor *primal, lg_tensor *tangent,
                      "the primal's");
   if (st) return st;
   /* a view of the primal (recorded, so gradients still reach it) */
-  lg_params p = {0};
-  p.n_ints = primal->ndim;
-  for (int i = 0; i < primal->ndim; i++) p.ints[i] = primal->sizes[i];
-  lg_tensor *in[1] = {primal};
-  dual_level *d = NULL;
-  for (int i = ctx->n_layers - 1; i >= 0 && !d; i--)
-    if (level_at(ctx, i) && level_at(ctx, i)->id == level) d = level_at(ctx, i);
-  d->suspended++; /* the view must not take primal's tangent at level */
-  st = lg_op_run(ctx, LG_OP_VIEW, 1, in, &p, out);
-  d->suspended--;
+  st = view_outside(ctx, find_level(ctx, level), primal, out);
   if (!st) st = set_tangent(ctx, *out, level, tangent);
   if (st) {
     lg_tensor_release(*out);
@@ -194,21 +203,13 @@ lg_status lg_make_dual(lg_ctx *ctx, lg_tensor *primal, lg_tensor *tangent,
 lg_status lg_unpack_dual(lg_ctx *ctx, lg_tensor *t, uint64_t level,
                          lg_tensor **primal, lg_tensor **tangent) {
   *primal = *tangent = NULL;
-  lg_tensor *tan = level_active(ctx, level) ? lg_tensor_tangent(t, level) : NULL;
+  dual_level *d = find_level(ctx, level);
+  lg_tensor *tan = d ? lg_tensor_tangent(t, level) : NULL;
   if (!tan) {
     *primal = lg_tensor_retain(t);
     return LG_OK;
   }
-  dual_level *d = NULL;
-  for (int i = ctx->n_layers - 1; i >= 0 && !d; i--)
-    if (level_at(ctx, i) && level_at(ctx, i)->id == level) d = level_at(ctx, i);
-  lg_params p = {0};
-  p.n_ints = t->ndim;
-  for (int i = 0; i < t->ndim; i++) p.ints[i] = t->sizes[i];
-  lg_tensor *in[1] = {t};
-  d->suspended++;
-  lg_status st = lg_op_run(ctx, LG_OP_VIEW, 1, in, &p, primal);
-  d->suspended--;
+  lg_status st = view_outside(ctx, d, t, primal);
   if (!st) *tangent = lg_tensor_retain(tan);
   return st;
 }
