@@ -142,6 +142,10 @@ void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes);
 typedef struct lgl_tables {
   int module, methods, state, meta;
 } lgl_tables;
+/* Registers a family's module functions and tensor methods (either list
+ * may be just its {NULL, NULL} end). */
+void lgl_register_family(lua_State *L, const lgl_tables *T,
+                         const luaL_Reg *module_fns, const luaL_Reg *methods);
 void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T);
 void lgl_open_elementwise(lua_State *L, const lgl_tables *T);
 void lgl_open_create(lua_State *L, const lgl_tables *T);
