@@ -42,6 +42,7 @@ void lg_ctx_retain(lg_ctx *ctx) { ctx->refcount++; }
 void lg_ctx_free(lg_ctx *ctx) {
   if (!ctx) return;
   if (--ctx->refcount > 0) return;
+  lg_dual_levels_free(ctx); /* levels never exited */
   lg_layers_free(ctx);
   lg_vmap_state_free(ctx);
   lg_file_access_free(ctx);

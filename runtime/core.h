@@ -76,6 +76,7 @@ struct lg_ctx {
   int64_t max_op_elements;   /* 0: no limit on one result's elements */
   atomic_int interrupt;      /* set by lg_ctx_interrupt, any thread */
   struct lg_file_access *files; /* NULL: every file may be read and written */
+  uint64_t dual_levels;    /* forward-mode levels entered so far (ids) */
 };
 
 typedef struct lg_storage {
@@ -212,6 +213,8 @@ lg_status lg_layer_pop(lg_ctx *ctx, const lg_layer *layer);
 extern const lg_layer lg_autograd_layer;
 /* Frees a stack grown past its inline slots (lg_ctx_free). */
 void lg_layers_free(lg_ctx *ctx);
+/* Frees the dual levels still on the stack (lg_ctx_free; autograd/dual.c). */
+void lg_dual_levels_free(lg_ctx *ctx);
 
 
 /* Contiguous copy of t in dtype (a new reference to t when it already is). */

@@ -85,4 +85,24 @@ int lg_tensor_batch_level(const lg_tensor *t);
  * last call (to warn about once), or NULL. */
 const char *lg_vmap_take_warning(lg_ctx *ctx);
 
+/* ---- forward mode (runtime/autograd/dual.c) ---------------------------- */
+/* Forward-mode AD (autograd/dual.c). A dual level is a layer of the
+ * dispatch stack; levels are numbered from 1 and never reused, 0 is none.
+ * exit must name the innermost layer. */
+lg_status lg_dual_level_enter(lg_ctx *ctx, uint64_t *level);
+lg_status lg_dual_level_exit(lg_ctx *ctx, uint64_t level);
+/* The innermost active level (0: none). */
+uint64_t lg_dual_level_current(const lg_ctx *ctx);
+/* A view of primal carrying tangent (same shape and dtype) at level. */
+lg_status lg_make_dual(lg_ctx *ctx, lg_tensor *primal, lg_tensor *tangent,
+                       uint64_t level, lg_tensor **out);
+/* A view of t without its tangent at level, and that tangent (a new
+ * reference; NULL when t has none there). */
+lg_status lg_unpack_dual(lg_ctx *ctx, lg_tensor *t, uint64_t level,
+                         lg_tensor **primal, lg_tensor **tangent);
+/* t's tangent at level (borrowed; NULL when none). */
+lg_tensor *lg_tensor_tangent(const lg_tensor *t, uint64_t level);
+/* Whether t has a tangent at an active level. */
+bool lg_tensor_is_dual(const lg_tensor *t);
+
 #endif

@@ -38,6 +38,16 @@ typedef lg_status (*lg_jvp_fn)(lg_ctx *ctx, lg_op op, int n_in,
 LG_OP_LIST(LG_RULES_DECLARE)
 #undef LG_RULES_DECLARE
 
+/* The placeholders of rows without a rule: they fail naming the op (no
+ * row may name one, so they are declared here too). */
+lg_status lg_batch_none(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
+                        const int *in_bdim, const lg_params *p,
+                        lg_tensor **outs, int *out_bdim);
+lg_status lg_jvp_none(lg_ctx *ctx, lg_op op, int n_in,
+                      lg_tensor *const *primal, lg_tensor *const *tangent,
+                      const lg_params *p, lg_tensor *const *outs,
+                      lg_tensor **out_tangent);
+
 /* The op's rules from the op table. */
 lg_batch_fn lg_batch_rule(lg_op op);
 lg_jvp_fn lg_jvp_rule(lg_op op);

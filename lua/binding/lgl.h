@@ -184,6 +184,7 @@ void lgl_open_shape(lua_State *L, const lgl_tables *T);
 void lgl_open_index(lua_State *L, const lgl_tables *T);
 void lgl_open_linalg(lua_State *L, const lgl_tables *T);
 void lgl_open_autograd(lua_State *L, const lgl_tables *T);
+void lgl_open_forward_ad(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_rnn(lua_State *L, const lgl_tables *T);

@@ -164,11 +164,11 @@ static int push_property(lua_State *L, lg_tensor *t, const char *key) {
  * instead of a Lua number: when t takes part in autograd (requires grad,
  * or has a grad_fn), so that the element keeps the graph. A plain
  * tensor's element stays a number (Torch7's convention).
- * Hook for the vmap and forward-mode work: a batched tensor (its element
- * is a batch of numbers) and a dual tensor (its element has a tangent)
- * must answer true here as well. */
+ * A batched tensor's element is a batch of numbers and a dual tensor's
+ * has a tangent, so both are tensors too. */
 static bool element_as_tensor(const lg_tensor *t) {
-  return lg_tensor_requires_grad(t) || lg_tensor_batch_level(t) != 0;
+  return lg_tensor_requires_grad(t) || lg_tensor_batch_level(t) != 0 ||
+         lg_tensor_is_dual(t);
 }
 
 static int t_index(lua_State *L) {

@@ -140,9 +140,47 @@ local function call_per_example(call, name, level, args)
   return table.unpack(outs, 1, outs.n)
 end
 
+-- The forward-mode half of a Function call: when an argument carries a
+-- tangent at the innermost dual level, runs the call on the primals and
+-- gives each tensor output the tangent def.jvp(ctx, tangents...) returns
+-- for it (tangents: one per argument, nil where none). Returns nil when no
+-- argument is dual there.
+local function call_dual(def, fname, run, args)
+  local level = lg._dual_level_current()
+  if not level then return nil end
+  local primals, tangents, any = table.pack(table.unpack(args, 1, args.n)), {n = args.n}, false
+  for i = 1, args.n do
+    if lg.is_tensor(args[i]) then
+      local p, t = lg._unpack_dual(args[i], level)
+      if t then primals[i], tangents[i], any = p, t, true end
+    end
+  end
+  if not any then return nil end
+  if type(def.jvp) ~= "function" then
+    raise(("%s: an argument is a dual tensor (forward-mode AD), but the Function defines "
+      .. "no jvp(ctx, tangents...)"):format(fname))
+  end
+  local ctx, outs = run(primals)
+  local out_tangents = table.pack(def.jvp(ctx, table.unpack(tangents, 1, tangents.n)))
+  for i = 1, outs.n do
+    local t = out_tangents[i]
+    if lg.is_tensor(outs[i]) and t ~= nil then
+      if not lg.is_tensor(t) then
+        raise(("%s: jvp must return a tensor or nil per output; got %s for output %d"):format(
+          fname, check.typename(t), i))
+      end
+      outs[i] = lg._make_dual(outs[i], t, level)
+    end
+  end
+  return outs
+end
+
 --- Function{forward = function(ctx, ...) end, backward = function(ctx,
---- grad_outputs...) end, name = "MyFn"} returns a callable differentiable
---- function. backward returns one gradient (or nil) per forward argument.
+--- grad_outputs...) end, jvp = function(ctx, tangents...) end, name =
+--- "MyFn"} returns a callable differentiable function. backward returns
+--- one gradient (or nil) per forward argument; jvp (optional: forward-mode
+--- AD through the Function needs it) one tangent (or nil) per forward
+--- output, given one tangent (nil where none) per forward argument.
 --- Inside func.vmap it runs once per example (warning once).
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
@@ -150,17 +188,15 @@ function autograd.Function(def)
     raise("Function: expected a table with forward and backward functions, got "
           .. check.typename(def))
   end
-  check.options("Function", def, {forward = true, backward = true, name = true})
-  local name = (def.name or "CustomFunction") .. "Backward"
+  check.options("Function", def, {forward = true, backward = true, jvp = true, name = true})
+  local fname = def.name or "CustomFunction"
+  local name = fname .. "Backward"
   local fn = {}
-  local call
-  function call(_, ...)
-    local args = table.pack(...)
-    local level = batch_level(args)
-    if level ~= 0 then return call_per_example(call, def.name or "CustomFunction", level, args) end
+  -- forward and the graph node; returns ctx and the packed outputs
+  local function run(args)
     local ctx = setmetatable({saved_tensors = {n = 0}}, Context)
-    local outs = table.pack(lg.no_grad(def.forward, ctx, ...))
-    if not lg.is_grad_enabled() then return table.unpack(outs, 1, outs.n) end
+    local outs = table.pack(lg.no_grad(def.forward, ctx, table.unpack(args, 1, args.n)))
+    if not lg.is_grad_enabled() then return ctx, outs end
     local inputs, positions, any = {}, {}, false
     for i = 1, args.n do
       if lg.is_tensor(args[i]) then
@@ -169,7 +205,7 @@ function autograd.Function(def)
         any = any or args[i].requires_grad
       end
     end
-    if not any then return table.unpack(outs, 1, outs.n) end
+    if not any then return ctx, outs end
     local tensor_outs = {}
     for i = 1, outs.n do
       local out = outs[i]
@@ -187,6 +223,18 @@ function autograd.Function(def)
       for k, position in ipairs(positions) do per_input[k] = grads[position] end
       return table.unpack(per_input, 1, #positions)
     end)
+    return ctx, outs
+  end
+  local call
+  function call(_, ...)
+    local args = table.pack(...)
+    local level = batch_level(args)
+    if level ~= 0 then return call_per_example(call, def.name or "CustomFunction", level, args) end
+    local outs = call_dual(def, fname, run, args)
+    if not outs then
+      local _
+      _, outs = run(args)
+    end
     return table.unpack(outs, 1, outs.n)
   end
   fn.apply = function(...) return call(nil, ...) end
@@ -318,5 +366,14 @@ function autograd.gradgradcheck(fn, inputs, opts)
   end
   return autograd.gradcheck(vjp, inputs, opts)
 end
+
+-- autograd.forward_ad: luagrad.forward_ad, loaded on first use.
+setmetatable(autograd, {__index = function(t, k)
+  if k == "forward_ad" then
+    local m = require "luagrad.forward_ad"
+    rawset(t, k, m)
+    return m
+  end
+end})
 
 return autograd

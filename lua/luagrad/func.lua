@@ -1,6 +1,7 @@
 -- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
--- vjp, jvp, jacrev, jacfwd, hessian), built on the reverse-mode engine
--- through lg.autograd.grad; func.tree is luagrad.tree (pytrees), and
+-- vjp, jvp, linearize, jacrev, jacfwd, hessian), built on the reverse-mode
+-- engine through lg.autograd.grad and on forward mode (luagrad.forward_ad,
+-- loaded by the first jvp); func.tree is luagrad.tree (pytrees), and
 -- functional_call / stack_module_state load func_call.lua (and the module
 -- system) on first use.
 --
@@ -20,11 +21,14 @@
 -- such tensors (nn parameters) as arguments to keep the results
 -- differentiable with respect to them.
 --
--- jvp is the double-vjp construction: with u a dummy cotangent requiring
+-- jvp and jacfwd run f on dual tensors (luagrad.forward_ad: each op
+-- computes its output's tangent by its jvp rule as it runs), one run per
+-- jvp (jacfwd: one per input element); jacrev builds its rows from vjps in
+-- one backward pass vmapped over the one-hot cotangents (chunk_size rows
+-- at a time bounds memory). linearize
+-- keeps the double-vjp construction: with u a dummy cotangent requiring
 -- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
--- J t. jacfwd builds its columns that way and jacrev its rows from vjps,
--- each in one pass vmapped over the one-hot tangents or cotangents
--- (chunk_size bounds memory).
+-- J t, so each product is one backward pass without running f again.
 --
 -- Inside vmap (func_vmap.lua), an alias is batched at every active vmap
 -- level (an unbatched input's examples share it), so that each example's
@@ -134,6 +138,13 @@ local function alias_of(fname, x, p, i, leaf)
   if x.requires_grad and lg.is_grad_enabled() then
     return (batch and batch(x) or x):view(x.shape), true
   end
+  if lg._is_dual(x) then -- a view keeps the tangents (forward-over-reverse)
+    -- not re-batched: its tangent lives on x itself (inside vmap, x comes
+    -- batched from the vmapped arguments)
+    local alias = x:view(x.shape)
+    if not alias.requires_grad then alias:requires_grad_() end
+    return alias, false
+  end
   return (batch and batch(x:detach()) or x:detach()):requires_grad_(), false
 end
 
@@ -194,6 +205,10 @@ end
 local function call_traced(f, args)
   depth = depth + 1
   local _ <close> = LEAVE
+  if type(f) ~= "function" then -- a callable table (a Function, a module)
+    local callable = f
+    f = function(...) return callable(...) end
+  end
   return table.pack(lg.enable_grad(f, table.unpack(args, 1, args.n)))
 end
 
@@ -230,7 +245,12 @@ local function output_leaves(fname, output)
   return leaves, spec
 end
 
-local function detach(t) return t:detach() end
+-- Dual tensors keep their tangents (detach would drop them): results of a
+-- transform run inside a dual level stay differentiable in forward mode.
+local function detach(t)
+  if not t.requires_grad or lg._is_dual(t) then return t end -- nothing to cut
+  return t:detach()
+end
 
 -- The results a caller sees: detached unless the graph is recorded.
 local function finish(value, recorded)
@@ -354,8 +374,44 @@ end
 
 -- Checks that a cotangent or tangent tree matches the tree it goes with
 -- (structure and each tensor's shape). Returns its leaves.
+local function same_shape(a, b)
+  local n = a:dim()
+  if b:dim() ~= n then return false end
+  for d = 1, n do
+    if a:size(d) ~= b:size(d) then return false end
+  end
+  return true
+end
+
+-- Appends value's leaves to out, following spec; false when value has
+-- another structure (no spec is built, no keys sorted: the fast path of
+-- matching_leaves).
+local function leaves_by_spec(spec, value, out)
+  if spec.leaf then
+    out[#out + 1] = value
+    return not is_node(value)
+  end
+  if not is_node(value) then return false end
+  local count = 0
+  for _ in pairs(value) do count = count + 1 end
+  if count ~= #spec.keys then return false end
+  for i, k in ipairs(spec.keys) do
+    local v = value[k]
+    if v == nil or not leaves_by_spec(spec.children[i], v, out) then return false end
+  end
+  return true
+end
+
 local function matching_leaves(fname, what, value, like_leaves, like_spec)
-  local leaves, spec = tree.flatten(value)
+  local leaves = {}
+  if leaves_by_spec(like_spec, value, leaves) then
+    for i, leaf in ipairs(leaves) do
+      if not (lg.is_tensor(leaf) and same_shape(leaf, like_leaves[i])) then leaves = nil break end
+    end
+    if leaves then return leaves end
+  end
+  local spec
+  leaves, spec = tree.flatten(value)
   if not same_spec(spec, like_spec) then
     raise(("%s: %s has structure %s, expected %s"):format(
       fname, what, tostring(spec), tostring(like_spec)))
@@ -365,7 +421,7 @@ local function matching_leaves(fname, what, value, like_leaves, like_spec)
     if not lg.is_tensor(leaf) then
       raise(("%s: %s leaf %d must be a tensor, got %s"):format(fname, what, i, describe(leaf)))
     end
-    if shape_string(leaf.shape) ~= shape_string(like.shape) then
+    if not same_shape(leaf, like) then
       raise(("%s: %s leaf %d has shape %s, expected %s"):format(
         fname, what, i, shape_string(leaf.shape), shape_string(like.shape)))
     end
@@ -448,27 +504,35 @@ local function forward_products(outs, aliases, create_graph)
   end
 end
 
---- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
---- aux): f's output at primals and its directional derivative along
---- tangents. primals is an array of f's arguments (a single tensor also
---- works); tangents has the same structure and shapes.
-function func.jvp(f, primals, tangents, opts)
-  check_function("jvp", f)
-  opts = check.options("jvp", opts, {has_aux = true})
+-- Checks jvp's primals and tangents arguments; returns the packed
+-- arguments and the tangents tree.
+local function jvp_arguments(fname, f, primals, tangents, opts)
+  check_function(fname, f)
+  opts = check.options(fname, opts, {has_aux = true})
   if lg.is_tensor(primals) then primals = {primals} end
   if lg.is_tensor(tangents) then tangents = {tangents} end
   if not is_node(primals) then
-    raise("jvp: expected an array of primals as argument 2, got " .. check.typename(primals))
+    raise(("%s: expected an array of primals as argument 2, got %s"):format(
+      fname, check.typename(primals)))
   end
   local n = #primals
   for k in pairs(primals) do
     if math.type(k) ~= "integer" or k < 1 or k > n then
-      raise("jvp: primals must be an array of f's arguments; to pass one table, "
+      raise(fname .. ": primals must be an array of f's arguments; to pass one table, "
         .. "write {tbl}")
     end
   end
-  if n == 0 then raise("jvp: expected at least one primal") end
-  local args = table.pack(table.unpack(primals, 1, n))
+  if n == 0 then raise(fname .. ": expected at least one primal") end
+  return table.pack(table.unpack(primals, 1, n)), primals, tangents, opts
+end
+
+--- _jvp_by_vjp(f, primals, tangents, {has_aux}): jvp by the double-vjp
+--- construction (two backward passes), kept as the reference forward mode
+--- is tested and benchmarked against.
+function func._jvp_by_vjp(f, primals, tangents, opts)
+  local args
+  args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
+  local n = args.n
   local call_args, plan, outer = alias_arguments("jvp", args, all_positions(n))
   local _, primal_spec = tree.flatten(primals)
   local tangent_leaves = matching_leaves("jvp", "tangents", tangents, plan.aliases, primal_spec)
@@ -481,6 +545,137 @@ function func.jvp(f, primals, tangents, opts)
     return finish(output, recorded), tangent_out, finish(aux, recorded)
   end
   return finish(output, recorded), tangent_out
+end
+
+---------------------------------------------------------------------------
+-- forward mode: jvp, linearize (and jacfwd below)
+
+-- The arguments at positions, flattened: plan = {aliases = the float
+-- tensor leaves themselves (forward mode needs no aliases), groups =
+-- {{spec, first, count}...}}, and whether any argument requires grad
+-- outside (as alias_arguments). spec (optional): the spec of the array
+-- args when positions are all of them (jvp flattened it already), so each
+-- argument's spec is one of its children.
+local function dual_arguments(fname, args, positions, leaves, spec)
+  local plan = {aliases = {}, groups = {}}
+  local outer = false
+  if lg.is_grad_enabled() then
+    if spec then -- every argument's leaves are at hand
+      for _, x in ipairs(leaves) do outer = outer or (lg.is_tensor(x) and x.requires_grad) end
+    else
+      local seen = {}
+      for i = 1, args.n do outer = outer or holds_requires_grad(args[i], seen) end
+    end
+  end
+  for k, p in ipairs(positions) do
+    local first, arg_leaves, arg_spec = #plan.aliases + 1, nil, nil
+    if spec then
+      arg_spec = spec.children[p]
+      arg_leaves = table.move(leaves, first, first + arg_spec.n - 1, 1, {})
+    else
+      arg_leaves, arg_spec = tree.flatten(args[p])
+    end
+    for i, x in ipairs(arg_leaves) do
+      if not (lg.is_tensor(x) and FLOATING[x.dtype]) then
+        local what = ("argument %d"):format(p)
+        if not arg_spec.leaf then what = what .. (" (leaf %d)"):format(i) end
+        alias_error(fname, x, what)
+      end
+      plan.aliases[#plan.aliases + 1] = x
+    end
+    if #arg_leaves == 0 then
+      raise(("%s: argument %d holds no tensors to differentiate"):format(fname, p))
+    end
+    plan.groups[k] = {spec = arg_spec, first = first, count = #arg_leaves}
+  end
+  return plan, outer
+end
+
+local forward_ad -- luagrad.forward_ad, loaded on first use
+
+-- Runs f once inside a new dual level, on the arguments with leaf j of the
+-- plan made dual with tangents[j] (leaves without one stay plain). Returns
+-- the output leaves (primals), one tangent per output leaf (zeros where
+-- none), the output's spec and aux (its tensors' primals).
+local function run_dual(fname, f, args, plan, positions, tangents, has_aux)
+  forward_ad = forward_ad or require "luagrad.forward_ad"
+  local level <close> = forward_ad.dual_level()
+  local duals = {}
+  for j, x in ipairs(plan.aliases) do
+    local t = tangents[j]
+    if t and t.dtype ~= x.dtype then t = t:to(x.dtype) end
+    duals[j] = t and lg._make_dual(x, t, level.level) or x
+  end
+  local call_args = table.pack(table.unpack(args, 1, args.n))
+  for k, group in ipairs(plan.groups) do
+    call_args[positions[k]] = group.spec.leaf and duals[group.first]
+      or tree.unflatten(group.spec, table.move(duals, group.first, group.first + group.count - 1, 1,
+                                               {n = group.count}))
+  end
+  local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
+  local outs, out_spec = output_leaves(fname, output)
+  local products = {n = #outs}
+  for i, o in ipairs(outs) do products[i] = lg._tangent(o, level.level) or lg.zeros_like(o) end
+  outs.n = #outs
+  -- once the level exits (on return) the outputs and aux hold no tangent
+  -- of it: they are the primals themselves
+  return outs, products, out_spec, aux
+end
+
+-- The leaves a caller sees (see finish), in place.
+local function finish_leaves(leaves, recorded)
+  if recorded then return leaves end
+  for i = 1, leaves.n or #leaves do
+    if lg.is_tensor(leaves[i]) then leaves[i] = detach(leaves[i]) end
+  end
+  return leaves
+end
+
+--- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
+--- aux): f's output at primals and its directional derivative along
+--- tangents, from one run of f on dual tensors (forward-mode AD: each op
+--- computes its output's tangent as it runs). primals is an array of f's
+--- arguments (a single tensor also works); tangents has the same structure
+--- and shapes.
+function func.jvp(f, primals, tangents, opts)
+  local args
+  args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
+  local positions = all_positions(args.n)
+  local leaves, primal_spec = tree.flatten(primals)
+  local plan, outer = dual_arguments("jvp", args, positions, leaves, primal_spec)
+  local tangent_leaves = matching_leaves("jvp", "tangents", tangents, plan.aliases, primal_spec)
+  local recorded = wants_graph(outer or any_requires_grad(tangent_leaves))
+  local outs, products, out_spec, aux =
+    run_dual("jvp", f, args, plan, positions, tangent_leaves, opts.has_aux)
+  local output = tree.unflatten(out_spec, finish_leaves(outs, recorded))
+  local tangent_out = tree.unflatten(out_spec, finish_leaves(products, recorded))
+  if opts.has_aux then return output, tangent_out, finish(aux, recorded) end
+  return output, tangent_out
+end
+
+--- linearize(f, primals...) returns output, jvp_fn: f's output at primals
+--- and a function jvp_fn(tangents...) (one tangent per primal, in their
+--- structure) giving the jvp at primals along them. f runs once; the
+--- linearization is kept as the graph of J^T u (u a dummy cotangent), and
+--- each jvp_fn call is one backward pass through it (the double-vjp
+--- construction), so f never runs again.
+function func.linearize(f, ...)
+  check_function("linearize", f)
+  local args = table.pack(...)
+  if args.n == 0 then raise("linearize: expected at least one primal after f") end
+  local call_args, plan, outer = alias_arguments("linearize", args, all_positions(args.n))
+  local recorded = wants_graph(outer)
+  local output = split_results("linearize", call_traced(f, call_args), false)
+  local outs, out_spec = output_leaves("linearize", output)
+  local product = forward_products(outs, plan.aliases, true)
+  local _, primal_spec = tree.flatten({table.unpack(args, 1, args.n)})
+  local function jvp_fn(...)
+    local tangents = table.pack(...)
+    local leaves = matching_leaves("linearize", "the tangents", {table.unpack(tangents, 1, tangents.n)},
+                                   plan.aliases, primal_spec)
+    return finish(tree.unflatten(out_spec, product(leaves)), recorded)
+  end
+  return finish(output, recorded), jvp_fn
 end
 
 ---------------------------------------------------------------------------
@@ -549,10 +744,12 @@ local function reverse_blocks(outs, aliases, recorded, chunk_size)
   return blocks
 end
 
--- Forward mode: column k of the jacobian with respect to alias j is the
--- forward product with the one-hot tangent e_k of alias j; all columns in
--- one pass vmapped over the rows of an identity matrix (chunk_size at a
--- time when given).
+-- jacfwd inside vmap: column k of the jacobian with respect to alias j is
+-- the double-vjp forward product with the one-hot tangent e_k of alias j,
+-- all columns in one pass vmapped over the rows of an identity matrix
+-- (chunk_size at a time when given). Dual tensors do not yet reach the
+-- physical tensors the engine sees inside vmap (vjp_flat), so
+-- forward-over-reverse (hessian) under vmap takes this form.
 local function forward_blocks(outs, aliases, recorded, chunk_size)
   local product = forward_products(outs, aliases, recorded)
   local blocks = {}
@@ -581,17 +778,70 @@ local function forward_blocks(outs, aliases, recorded, chunk_size)
 end
 
 --- jacrev(f, {argnums = 1, has_aux = false, chunk_size}): the jacobian of
---- f by reverse mode, its rows vmapped (chunk_size rows per pass). For an output leaf of shape O and an input leaf of shape I the
+--- f by reverse mode, its rows vmapped (chunk_size rows per pass). For an
+--- output leaf of shape O and an input leaf of shape I the
 --- block has shape O .. I; the result has f's output structure, each leaf
 --- replaced by the gradient structure of argnums (as in grad).
 function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
 
+-- The columns of the jacobian with respect to input leaf j (x): the output
+-- tangents of run({[j] = e_k}) for each one-hot e_k. This is the one place
+-- jacfwd would batch through vmap: one run on the stacked one-hot tangents
+-- instead of x:numel() runs.
+local function jvp_columns(run, x, j)
+  local columns, n = {}, x:numel()
+  local eye = n > 0 and lg.eye(n, {dtype = x.dtype}) -- row k: e_k
+  for k = 1, n do columns[k] = run({[j] = eye[k]:view(x.shape)}) end
+  return columns
+end
+
 --- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same
---- jacobian by forward products, its columns vmapped.
+--- jacobian by forward mode, one jvp (one run of f on dual tensors) per
+--- input element: the faster one when f has fewer inputs than outputs.
+--- chunk_size is accepted as in jacrev; one column per run is already the
+--- smallest chunk.
 function func.jacfwd(f, opts)
-  return jacobian_transform("jacfwd", f, opts, forward_blocks)
+  check_function("jacfwd", f)
+  opts = check.options("jacfwd", opts, {argnums = true, has_aux = true, chunk_size = true})
+  local chunk = opts.chunk_size
+  if chunk ~= nil and not (math.type(chunk) == "integer" and chunk >= 1) then
+    raise(("jacfwd: chunk_size must be a positive integer, got %s"):format(describe(chunk)))
+  end
+  local argnums = opts.argnums == nil and 1 or opts.argnums
+  local under_vmap = jacobian_transform("jacfwd", f, opts, forward_blocks)
+  return function(...)
+    if vmapping() then return under_vmap(...) end
+    local args = table.pack(...)
+    local positions, multi = resolve_argnums("jacfwd", argnums, args.n)
+    local plan, outer = dual_arguments("jacfwd", args, positions)
+    local recorded = wants_graph(outer)
+    local outs, out_spec, aux
+    local function run(tangents)
+      local products
+      outs, products, out_spec, aux = run_dual("jacfwd", f, args, plan, positions, tangents,
+                                               opts.has_aux)
+      return products
+    end
+    local per_leaf = {}
+    for j, x in ipairs(plan.aliases) do per_leaf[j] = jvp_columns(run, x, j) end
+    if not outs then run({}) end -- no input elements: the output's shapes only
+    local blocks = {}
+    for i, o in ipairs(outs) do
+      blocks[i] = {}
+      for j, x in ipairs(plan.aliases) do
+        local shape = concat_shapes(o.shape, x.shape)
+        local columns = {}
+        for k, products in ipairs(per_leaf[j]) do columns[k] = products[i] end
+        blocks[i][j] = #columns == 0 and lg.zeros(shape, {dtype = o.dtype})
+          or lg.stack(columns, -1):reshape(shape)
+      end
+    end
+    local jac = finish(jacobian_tree(out_spec, plan, multi, blocks), recorded)
+    if opts.has_aux then return jac, finish(aux, recorded) end
+    return jac
+  end
 end
 
 --- hessian(f, {argnums = 1}): jacfwd(jacrev(f)), the second derivatives of

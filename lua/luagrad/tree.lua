@@ -23,15 +23,22 @@ local function ordered_keys(node)
     n = n + 1
     keys[n] = n
   end
-  local rest = {}
+  local rest, strings = {}, true
   for k in pairs(node) do
-    if not (math.type(k) == "integer" and k >= 1 and k <= n) then rest[#rest + 1] = k end
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then
+      rest[#rest + 1] = k
+      strings = strings and type(k) == "string"
+    end
   end
-  table.sort(rest, function(a, b)
-    local sa, sb = tostring(a), tostring(b)
-    if sa ~= sb then return sa < sb end
-    return type(a) < type(b)
-  end)
+  if strings then -- the common case (parameter names): plain string order
+    table.sort(rest)
+  else
+    table.sort(rest, function(a, b)
+      local sa, sb = tostring(a), tostring(b)
+      if sa ~= sb then return sa < sb end
+      return type(a) < type(b)
+    end)
+  end
   for _, k in ipairs(rest) do keys[#keys + 1] = k end
   return keys
 end
@@ -125,6 +132,10 @@ end
 --- trees of the same structure give fn their corresponding leaves as more
 --- arguments: map(fn, a, b) calls fn(a_leaf, b_leaf).
 function tree.map(fn, value, ...)
+  if not is_node(value) and select("#", ...) == 0 then -- one leaf
+    if lg.is_tensor(value) then return fn(value) end
+    return value
+  end
   local leaves, spec = tree.flatten(value)
   local others = table.pack(...)
   local other_leaves = {}

@@ -80,7 +80,17 @@ typedef struct lg_autograd_meta {
   lg_node *grad_fn;    /* NULL for leaves                                */
   int output_nr;
   lg_node *accumulator;/* a leaf's sink, not referenced (see invariant)  */
+  struct lg_tangent *tangents; /* forward mode: one per dual level (dual.c) */
 } lg_autograd_meta;
+
+/* t's autograd state, created when missing (NULL when out of memory). */
+lg_autograd_meta *lg_autograd_meta_ensure(lg_ctx *ctx, lg_tensor *t);
+/* Fails "<what> of shape .. and dtype .. does not match <like_what> shape
+ * .. and dtype .." unless t has like's shape and dtype. */
+lg_status lg_check_like(lg_ctx *ctx, const lg_tensor *t, const lg_tensor *like,
+                        const char *what, const char *like_what);
+/* Drops every tangent a tensor's state holds (dual.c). */
+void lg_dual_tangents_free(lg_ctx *ctx, lg_autograd_meta *m);
 
 /* True when t takes part in the graph (requires grad or has a grad_fn). */
 bool lg_autograd_needs_grad(const lg_tensor *t);

@@ -23,9 +23,9 @@ static lg_autograd_meta *meta_of(const lg_tensor *t) {
   return (lg_autograd_meta *)t->autograd;
 }
 
-static lg_autograd_meta *ensure_meta(lg_ctx *ctx, lg_tensor *t) {
+lg_autograd_meta *lg_autograd_meta_ensure(lg_ctx *ctx, lg_tensor *t) {
   if (!t->autograd) {
-    lg_autograd_meta *m = lg_mem_alloc(ctx, sizeof *m);
+    lg_autograd_meta *m = lg_cache_alloc(ctx, sizeof *m);
     if (!m) {
       lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
       return NULL;
@@ -60,7 +60,8 @@ void lg_autograd_meta_free(lg_tensor *t) {
     lg_node_release(m->grad_fn);
   }
   lg_unhold(m->grad);
-  lg_mem_free(ctx, m, sizeof *m);
+  lg_dual_tangents_free(ctx, m);
+  lg_cache_free(ctx, m, sizeof *m);
 }
 
 /* A batched tensor (vmap) answers for its value, which autograd records. */
@@ -98,25 +99,32 @@ lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
                    "requires_grad_: only floating point tensors can require "
                    "gradients, got %s", lg_dtype_name(t->dtype));
   if (!m && !requires_grad) return LG_OK;
-  m = ensure_meta(ctx, t);
+  m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
   m->requires_grad = requires_grad;
   return LG_OK;
 }
 
+lg_status lg_check_like(lg_ctx *ctx, const lg_tensor *t, const lg_tensor *like,
+                        const char *what, const char *like_what) {
+  if (t->dtype == like->dtype &&
+      lg_tensor_has_shape(t, like->ndim, like->sizes))
+    return LG_OK;
+  char a[160], b[160];
+  return lg_fail(ctx, LG_ERR_SHAPE,
+                 "%s of shape %s and dtype %s does not match %s shape %s "
+                 "and dtype %s", what,
+                 lg_shape_str(a, sizeof a, t->ndim, t->sizes),
+                 lg_dtype_name(t->dtype), like_what,
+                 lg_shape_str(b, sizeof b, like->ndim, like->sizes),
+                 lg_dtype_name(like->dtype));
+}
+
 lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
   if (grad) {
-    if (grad->dtype != t->dtype ||
-        !lg_tensor_has_shape(grad, t->ndim, t->sizes)) {
-      char a[160], b[160];
-      return lg_fail(ctx, LG_ERR_SHAPE,
-                     "grad: assigned gradient of shape %s and dtype %s does "
-                     "not match the tensor's shape %s and dtype %s",
-                     lg_shape_str(a, sizeof a, grad->ndim, grad->sizes),
-                     lg_dtype_name(grad->dtype),
-                     lg_shape_str(b, sizeof b, t->ndim, t->sizes),
-                     lg_dtype_name(t->dtype));
-    }
+    lg_status st = lg_check_like(ctx, grad, t, "grad: assigned gradient",
+                                 "the tensor's");
+    if (st) return st;
   }
   /* a gradient that reaches t would close a reference cycle (t.grad = t;
    * u.grad = v, v.grad = u; t.grad = t * 2 through the graph) */
@@ -131,7 +139,7 @@ lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
                    "a detached one (g:detach())");
   lg_autograd_meta *m = meta_of(t);
   if (!m && !grad) return LG_OK;
-  m = ensure_meta(ctx, t);
+  m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
   lg_hold(grad);
   lg_unhold(m->grad);
@@ -314,7 +322,7 @@ lg_status lg_autograd_edge_of(lg_ctx *ctx, lg_tensor *t, lg_edge *edge) {
 /* Gives out a reference to node as t's grad_fn. */
 static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
                              int output_nr) {
-  lg_autograd_meta *m = ensure_meta(ctx, t);
+  lg_autograd_meta *m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
   bool retains = m->retains_grad && m->grad_fn;
   unretain(t, m); /* the old node must not keep pointing at t */

@@ -37,6 +37,12 @@ function label(key) {
   if (key == "conv2d_fwd_bwd") return "(7) conv2d fwd+bwd b64 1-32-64 3x3 28x28"
   if (key == "epoch_mlp") return "(8) Fashion-MNIST epoch, MLP 784-256-10 Adam *"
   if (key == "epoch_cnn") return "(8) Fashion-MNIST epoch, CNN Adam *"
+  if (key == "jvp_mlp") return "(11) func.jvp MLP 16-32-4 over functional_call"
+  if (key == "jvp_mlp_forward") return "(11) the same MLP's forward (jvp reference)"
+  if (key == "jvp_mlp_double_vjp") return "(11) the double-vjp jvp form (jvp reference)"
+  if (key == "jacfwd_16_512") return "(11) jacfwd R^16 -> R^512"
+  if (key == "jacrev_16_512") return "(11) jacrev R^16 -> R^512 (jacfwd reference)"
+  if (key == "hessian_64") return "(11) hessian, MLP loss in 64 parameters"
   if (key ~ /^(lstm|gru)_T[0-9]+$/) {
     split(key, p, "_T"); return "(9) nn." toupper(p[1]) " fwd+bwd b32 64-128, T=" p[2]
   }

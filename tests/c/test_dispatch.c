@@ -4,8 +4,9 @@
  * handle an op by running another one layer down; ops run by backward
  * rules pass through the stack too; layers nest (pop only the top); the
  * stack grows past its inline slots. Also the op table's columns: the
- * batching and jvp placeholders fail naming the op, and the saves and view
- * columns agree with the arities and the backward column. */
+ * batching and jvp placeholders fail naming the op, the saves and view
+ * columns agree with the arities and the backward column, and an op
+ * without a backward has no jvp rule either (no tangent). */
 #include "autograd.h"
 #include "test_util.h"
 
@@ -155,13 +156,12 @@ static void test_rule_placeholders(void) {
   int bdim = 0, out_bdim = -1;
   CHECK(lg_batch_rule(LG_OP_CONV2D_WEIGHT_GRAD) == lg_batch_none);
   CHECK(lg_batch_rule(LG_OP_ADD) == lg_batch_binary);
-  CHECK(lg_jvp_rule(LG_OP_MATMUL) == lg_jvp_none);
+  CHECK(lg_jvp_rule(LG_OP_CUMPROD) == lg_jvp_cumprod);
   CHECK_FAILS(ctx, lg_batch_rule(LG_OP_CONV2D_WEIGHT_GRAD)(
                         ctx, LG_OP_CONV2D_WEIGHT_GRAD, 1, &x, &bdim, NULL,
                         &out, &out_bdim),
               "conv2d_weight_grad: vmap is not supported yet");
-  CHECK_FAILS(ctx, lg_jvp_rule(LG_OP_MATMUL)(ctx, LG_OP_MATMUL, 1, &x, &x,
-                                             NULL, &x, &out),
+  CHECK_FAILS(ctx, lg_jvp_none(ctx, LG_OP_MATMUL, 1, &x, &x, NULL, &x, &out),
               "matmul: forward-mode AD is not supported yet");
   lg_tensor_release(x);
 }
@@ -176,17 +176,21 @@ static void test_table_columns(void) {
     lg_backward_fn backward;
     unsigned saves;
     int view;
+    lg_jvp_fn jvp;
   } rows[] = {
 #define ROW(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, jvp)    \
-  {name, nin, nout, bwd, saves, view},
+  {name, nin, nout, bwd, saves, view, jvp},
       LG_OP_LIST(ROW)
 #undef ROW
   };
   for (int op = 0; op < LG_OP_COUNT; op++) {
     const char *name = rows[op].name;
     unsigned saves = rows[op].saves;
-    if (rows[op].backward == lg_backward_none)
+    if (rows[op].backward == lg_backward_none) {
       CHECKF(saves == LG_SAVES_NONE, "%s: saves without a backward", name);
+      CHECKF(rows[op].jvp == lg_jvp_nondiff, "%s: a jvp rule without a "
+             "backward (expected lg_jvp_nondiff)", name);
+    }
     if (rows[op].view != LG_VIEW_NO)
       CHECKF(rows[op].n_in == 1 && rows[op].n_out == 1,
              "%s: a view has one input and one output", name);

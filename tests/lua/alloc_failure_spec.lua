@@ -1,6 +1,7 @@
 -- alloc_failure_spec.lua: one training step of a small MLP (forward,
--- cross-entropy, backward, Adam step), and one of an LSTM and a GRU
--- (tests/fuzz/rnn_step.lua), in a lua_State opened with
+-- cross-entropy, backward, Adam step), one of an LSTM and a GRU
+-- (tests/fuzz/rnn_step.lua), and forward-mode work on an MLP (jvp, jvp of
+-- grad, in place on a dual: tests/fuzz/jvp_step.lua), in a lua_State opened with
 -- luagrad_open and a tensor allocator that fails at the k-th allocation,
 -- for every k up to the count of a clean run. tests/fuzz/alloc_host.c runs
 -- the step (tests/fuzz/mlp_step.lua) once per k and reports each; here
@@ -19,7 +20,7 @@ end
 describe("allocation failure in a training step", function()
   local host = build .. "/alloc_host"
 
-  for _, script in ipairs({"mlp_step", "rnn_step"}) do
+  for _, script in ipairs({"mlp_step", "rnn_step", "jvp_step"}) do
   it(script .. ": a clean Lua error, no leak and a working state for every k", function()
     assert.is_true(file_exists(host), "missing " .. host .. " (build the tests)")
     local pipe = assert(io.popen(("%q %q %q 2>&1"):format(host,

@@ -16,14 +16,7 @@ function H.tensor(entry)
   return t
 end
 
--- A call's results as a flat list: split and chunk return one array table.
-local function result_list(results)
-  if results.n == 1 and type(results[1]) == "table" then
-    local list = results[1]
-    return table.pack(table.unpack(list, 1, #list))
-  end
-  return results
-end
+local result_list = H.result_list
 
 -- A missing gradient (nil: unused with allow_unused) stands for zeros.
 local function or_zeros(t, entry)
@@ -82,19 +75,5 @@ local function check(case)
 end
 
 describe("gradients against PyTorch " .. fixtures.torch_version, function()
-  local groups, order = {}, {}
-  for _, case in ipairs(fixtures.cases) do
-    if not groups[case.group] then
-      groups[case.group] = {}
-      order[#order + 1] = case.group
-    end
-    table.insert(groups[case.group], case)
-  end
-  for _, group in ipairs(order) do
-    describe(group, function()
-      for _, case in ipairs(groups[group]) do
-        it(case.name .. " [" .. H.describe_call(case) .. "]", function() check(case) end)
-      end
-    end)
-  end
+  H.grouped_its(describe, it, fixtures.cases, check)
 end)

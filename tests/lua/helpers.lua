@@ -115,6 +115,11 @@ function H.tensor(entry)
   return lg.tensor(nest(entry.data, entry.shape), {dtype = entry.dtype})
 end
 
+-- A tensor's fixture entry {shape=, dtype=, data=} (to compare two tensors).
+function H.entry_of(t)
+  return {shape = H.shape(t), dtype = t.dtype, data = H.values(t)}
+end
+
 ---------------------------------------------------------------------------
 -- comparison
 
@@ -242,8 +247,8 @@ function H.describe_call(case)
       s = s .. ":" .. link.name .. "(" .. args(link.args, link.nargs) .. ")"
     end
     return s
-  elseif call.kind == "lg" then
-    return "lg." .. call.name .. "(" .. args(call.args, call.nargs) .. ")"
+  elseif call.kind == "lg" or call.kind == "F" then
+    return (call.kind == "F" and "F." or "lg.") .. call.name .. "(" .. args(call.args, call.nargs) .. ")"
   elseif call.kind == "binop" then
     return args({call.args[1]}, 1) .. " " .. call.op .. " " .. args({call.args[2]}, 1)
   elseif call.kind == "unm" then
@@ -275,6 +280,11 @@ function H.run_case(case)
   elseif call.kind == "lg" then
     local f = lg[call.name]
     luassert.is_function(f, "lg." .. call.name .. " is missing")
+    local args = resolve(call.args, inputs)
+    results = table.pack(f(table.unpack(args, 1, call.nargs)))
+  elseif call.kind == "F" then
+    local f = lg.F[call.name]
+    luassert.is_function(f, "lg.F." .. call.name .. " is missing")
     local args = resolve(call.args, inputs)
     results = table.pack(f(table.unpack(args, 1, call.nargs)))
   elseif call.kind == "binop" then
@@ -323,6 +333,35 @@ function H.fixture_its(it, group, filter)
     if not filter or filter(case) then
       it(case.name .. " [" .. H.describe_call(case) .. "]", function() H.check_case(case) end)
     end
+  end
+end
+
+-- A call's results as a flat list: split and chunk return one array table.
+function H.result_list(results)
+  if results.n == 1 and type(results[1]) == "table" then
+    local list = results[1]
+    return table.pack(table.unpack(list, 1, #list))
+  end
+  return results
+end
+
+-- One busted `describe` per group of cases (in their first-seen order) and
+-- one `it` per case, running check(case); pass busted's describe and it.
+function H.grouped_its(describe, it, cases, check)
+  local groups, order = {}, {}
+  for _, case in ipairs(cases) do
+    if not groups[case.group] then
+      groups[case.group] = {}
+      order[#order + 1] = case.group
+    end
+    table.insert(groups[case.group], case)
+  end
+  for _, group in ipairs(order) do
+    describe(group, function()
+      for _, case in ipairs(groups[group]) do
+        it(case.name .. " [" .. H.describe_call(case) .. "]", function() check(case) end)
+      end
+    end)
   end
 end
 
