@@ -163,6 +163,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_index(L, &T);
   lgl_open_linalg(L, &T);
   lgl_open_autograd(L, &T);
+  lgl_open_hooks(L, &T);
   lgl_open_nn_loss(L, &T);
   lgl_open_nn_conv(L, &T);
   lgl_open_io(L, &T);
