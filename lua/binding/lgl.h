@@ -142,6 +142,8 @@ void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
+/* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
+void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 
 /* ---- wrappers generated from the op table (ops_table.c) ----------------- */
 /* Registers fn as the module function and method of every op of kind, and

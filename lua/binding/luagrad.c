@@ -70,6 +70,7 @@ static const char *const submodules[][2] = {
     {"func", "luagrad.func"},     {"autograd", "luagrad.autograd"},
     {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
     {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
+    {"distributed", "luagrad.distributed"},
 };
 
 static int module_index(lua_State *L) {
@@ -168,6 +169,9 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_nn_conv(L, &T);
   lgl_open_io(L, &T);
   lgl_open_optim(L, &T);
+#ifdef LUAGRAD_HAVE_MPI
+  lgl_open_distributed(L, &T);
+#endif
   lgl_check_generated(L, &T);
 
   lua_pushvalue(L, methods_idx);
