@@ -177,11 +177,11 @@ local function collective_args(fname, t, opts, allowed_ops)
   return opts, op
 end
 
--- Runs kind on the contiguous buffer send (into recv), then finish(); sync
--- or as a Handle.
-local function run(fname, kind, t, send, recv, opts, op, root, finish)
+-- Runs kind on the contiguous buffer send (into recv), then finish();
+-- returns result, or a Handle whose wait() returns it.
+local function run(fname, kind, t, send, recv, opts, op, root, finish, result)
   require_init(fname)
-  local handle = setmetatable({result = recv, finish = finish, done = false}, Handle)
+  local handle = setmetatable({result = result, finish = finish, done = false}, Handle)
   if world.mpi then
     if opts.check ~= false then check_headers(fname, kind, t, op) end
     handle.request = mpi.run(kind, send, recv, op, root, opts.async == true)
@@ -212,7 +212,7 @@ function distributed.all_reduce(t, opts)
   local op
   opts, op = collective_args("all_reduce", t, opts, true)
   local buf = contiguous(t)
-  return run("all_reduce", "all_reduce", t, buf, buf, opts, op, 0, write_back(t, buf, op))
+  return run("all_reduce", "all_reduce", t, buf, buf, opts, op, 0, write_back(t, buf, op), t)
 end
 
 --- distributed.broadcast(t, {src = 1, async = false, check = true}) copies
@@ -224,7 +224,8 @@ function distributed.broadcast(t, opts)
     raise(string.format("broadcast: src must be a rank in 1..%d, got %s", world.size, tostring(src)))
   end
   local buf = contiguous(t)
-  return run("broadcast", "broadcast", t, buf, buf, opts, "sum", src - 1, write_back(t, buf, "sum"))
+  return run("broadcast", "broadcast", t, buf, buf, opts, "sum", src - 1,
+             write_back(t, buf, "sum"), t)
 end
 
 --- distributed.all_gather(t, {async = false, check = true}) returns a new
@@ -236,7 +237,7 @@ function distributed.all_gather(t, opts)
   local send = contiguous(t)
   local finish = function() end
   if not world.mpi then finish = function() out[1] = send end end
-  return run("all_gather", "all_gather", t, send, out, opts, "sum", 0, finish)
+  return run("all_gather", "all_gather", t, send, out, opts, "sum", 0, finish, out)
 end
 
 --- distributed.reduce_scatter(t, {op = "sum", async = false, check = true}):
@@ -256,7 +257,7 @@ function distributed.reduce_scatter(t, opts)
   local send = contiguous(t)
   local finish = write_back(out, out, op)
   if not world.mpi then finish = function() out:copy_(send) end end
-  return run("reduce_scatter", "reduce_scatter", t, send, out, opts, op, 0, finish)
+  return run("reduce_scatter", "reduce_scatter", t, send, out, opts, op, 0, finish, out)
 end
 
 --- distributed.all_reduce_tree(tree, {op = "mean", check = true}) reduces
