@@ -173,15 +173,12 @@ local function join_tensors(value, tensors)
   return out
 end
 
--- Written to a temporary file renamed over path, so a crash never leaves a
--- half-written checkpoint.
 local function save_checkpoint(path, model, opt, schedule, state)
   local tensors = {}
   for name, t in pairs(model:state_dict()) do tensors["model." .. name] = t end
   local optimizer = split_tensors(opt:state_dict(), "optim", tensors)
-  io_.save(path .. ".tmp", tensors, {luagrad_state = serialize({optimizer = optimizer,
+  io_.save(path, tensors, {luagrad_state = serialize({optimizer = optimizer,
     schedule = schedule:state_dict(), run = state})})
-  assert(os.rename(path .. ".tmp", path))
 end
 
 local function load_checkpoint(path, model, opt, schedule)
