@@ -94,6 +94,16 @@ assert(not ok and message:find("rank 1 has float32 {2, 4}", 1, true)
        and message:find("rank 2 has float32 {3, 4}", 1, true), tostring(message))
 ok, message = pcall(distributed.all_reduce, lg.zeros(2, {dtype = rank == 1 and "float32" or "int32"}))
 assert(not ok and message:find("rank 2 has int32 {2}", 1, true), tostring(message))
--- and still in step afterwards
+-- and still in step afterwards; 0-dim and empty tensors
 distributed.barrier()
+same(distributed.all_reduce(lg.tensor(rank + 0.0)), lg.tensor(total), "all_reduce 0-dim")
+same(distributed.all_gather(lg.tensor(rank)), lg.arange(1, world + 1), "all_gather 0-dim")
+assert(distributed.all_reduce(lg.zeros(0)):numel() == 0)
+assert(#distributed.all_gather(lg.zeros(0, 2)).shape == 3)
+
+-- finalize ends the process's part in the job for good
+distributed.finalize()
+assert(not distributed.is_initialized())
+ok, message = pcall(distributed.init)
+assert(not ok and message:find("cannot start again", 1, true), tostring(message))
 print(string.format("rank %d of %d: collectives ok", rank, world))

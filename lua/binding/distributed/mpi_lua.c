@@ -52,6 +52,11 @@ static int raise_mpi(lua_State *L, const char *fname, int code) {
 
 /* _mpi.init() -> rank (0-based), size */
 static int l_init(lua_State *L) {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized)
+    return luaL_error(L, "distributed.init: MPI was finalized in this process and "
+                      "cannot start again");
   if (!mpi_active()) {
     int provided = 0;
     int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
