@@ -114,7 +114,9 @@ local function describe(header)
   for i = 1, header[4] do dims[i] = header[5 + i] end
   local shape = "{" .. table.concat(dims, ", ") .. "}"
   if header[4] > HEADER_DIMS then shape = string.format("a %d-dim shape", header[4]) end
-  return string.format("%s %s (op %s)", DTYPES[header[3]], shape, OPS[header[2]])
+  local reduces = KINDS[header[1]] == "all_reduce" or KINDS[header[1]] == "reduce_scatter"
+  return string.format("%s %s%s", DTYPES[header[3]], shape,
+                       reduces and " (op " .. OPS[header[2]] .. ")" or "")
 end
 
 -- The header exchange: every rank learns every rank's call and raises the
