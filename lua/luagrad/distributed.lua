@@ -306,7 +306,4 @@ function distributed.DistributedDataParallel(model, opts)
   return require("luagrad.distributed_ddp")(model, opts)
 end
 
--- For luagrad.distributed_ddp and the data loader: the world as it is now.
-function distributed._world() return world end
-
 return distributed
