@@ -93,6 +93,9 @@ struct lg_tensor {
   int64_t sizes[LG_MAX_DIMS];
   int64_t strides[LG_MAX_DIMS];    /* in elements; may be 0 (expand) */
   void *autograd;                  /* autograd/record.c's per-tensor state */
+  int autograd_holds;              /* references to it from autograd
+                                    * state: saves, sinks, .grad (the
+                                    * cycle check of autograd/reach.c) */
   uint32_t binding_flags;          /* free for bindings (identity)   */
 };
 

@@ -27,9 +27,10 @@
  *   }
  *
  * Conventions: dimensions are 0-based in C (negative counts from the end);
- * the values inside index tensors (index_select, gather, scatter, and the
- * indices that max/argmax return) are 1-based, the way Lua users see them,
- * so results move between C and Lua without a conversion pass.
+ * the values inside index tensors (index_select, gather, scatter, the
+ * indices that max/argmax return, randperm's and multinomial's results) are
+ * 1-based, the way Lua users see them, so results move between C and Lua
+ * without a conversion pass.
  */
 #ifndef LUAGRAD_H
 #define LUAGRAD_H
@@ -165,11 +166,12 @@ LG_API void lg_tensor_set_int(lg_tensor *t, int64_t flat_index, int64_t v);
 #define LG_FLAG_OPT4      (1 << 10) /* nn ops: optional input 4 is present   */
 #define LG_FLAG_TRAINING  (1 << 11) /* batch_norm: batch statistics, update  */
 #define LG_FLAG_OUT       (1 << 12) /* write into the caller's outs[0] (out=) */
+#define LG_FLAG_EQUAL_NAN (1 << 13) /* isclose: NaN is close to NaN           */
 
 /* The non-tensor arguments of an op. Zero-initialise, then set what the op
  * reads; lg_ops.h says which op reads which field. */
 typedef struct lg_params {
-  double scalar[2];     /* scalar operand, fill value, clamp bounds, p, ... */
+  double scalar[3];     /* scalar operand, fill value, clamp bounds, p, ... */
   int64_t scalar_int;   /* exact integer scalar when LG_FLAG_SCALAR_INT     */
   int64_t ints[LG_MAX_DIMS]; /* dims of a reduction, sizes, a permutation   */
   int n_ints;           /* how many of ints are used                         */
@@ -218,6 +220,29 @@ LG_API lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low,
                             lg_tensor **out);
 /* A random permutation of 1..n (int64). */
 LG_API lg_status lg_randperm(lg_ctx *ctx, int64_t n, lg_tensor **out);
+
+/* Samplers (ops/sample.c). Their results take no part in autograd. */
+/* Fills t (float32/float64) in place with values uniform on [from, to). */
+LG_API lg_status lg_uniform_(lg_ctx *ctx, lg_tensor *t, double from,
+                             double to);
+/* Fills t (float32/float64) in place with values from N(mean, std^2). */
+LG_API lg_status lg_normal_(lg_ctx *ctx, lg_tensor *t, double mean,
+                            double std);
+/* mean + std * z with z standard normal: mean and std broadcast, every
+ * std >= 0; the result has mean's dtype. */
+LG_API lg_status lg_normal(lg_ctx *ctx, lg_tensor *mean, lg_tensor *std,
+                           lg_tensor **out);
+/* 1 with probability p[i], else 0, in p's shape and (floating) dtype. */
+LG_API lg_status lg_bernoulli(lg_ctx *ctx, lg_tensor *p, lg_tensor **out);
+/* 1 with probability p, else 0, in like's shape and dtype. */
+LG_API lg_status lg_bernoulli_scalar(lg_ctx *ctx, const lg_tensor *like,
+                                     double p, lg_tensor **out);
+/* k draws from the categories of each row of weights ((n) or (rows, n),
+ * non-negative, not necessarily normalised) -> int64 (k) or (rows, k) of
+ * 1-based categories. Without replacement a row needs at least k
+ * categories of non-zero weight and never repeats one. */
+LG_API lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
+                                bool replacement, lg_tensor **out);
 
 /* ---- composite ops ---------------------------------------------------- */
 

@@ -1,5 +1,7 @@
 /* random.c: the counter-based generator (Philox4x32-10) and the tensors
- * drawn from it: rand, randn, randint, randperm.
+ * drawn from it: rand, randn, randint, randperm (ops/sample.c has the
+ * samplers whose parameters are tensors: bernoulli, normal, multinomial,
+ * and the in-place uniform_ and normal_).
  *
  * Invariant: a stream is a pure function of (seed, offset). The key is
  * ctx->seed; the 128-bit counter is ctx->rng_offset, the number of 4-word
@@ -13,6 +15,7 @@
 
 #include "core.h"
 #include "dtype.h"
+#include "random.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -44,43 +47,7 @@ void lg_philox(uint64_t key, uint64_t counter_hi, uint64_t counter_lo,
   out[3] = c3;
 }
 
-/* A sequential reader over the context's stream. */
-typedef struct stream {
-  lg_ctx *ctx;
-  uint64_t block;   /* next block to generate */
-  uint32_t words[4];
-  int used;         /* words of `words` already handed out (4: none left) */
-} stream;
-
-static void stream_open(stream *s, lg_ctx *ctx) {
-  s->ctx = ctx;
-  s->block = ctx->rng_offset;
-  s->used = 4;
-}
-
-static uint32_t next32(stream *s) {
-  if (s->used == 4) {
-    lg_philox(s->ctx->seed, 0, s->block++, s->words);
-    s->used = 0;
-  }
-  return s->words[s->used++];
-}
-
-static uint64_t next64(stream *s) {
-  uint64_t hi = next32(s);
-  return hi << 32 | next32(s);
-}
-
-/* Commits the blocks read so far to the context. */
-static void stream_close(stream *s) { s->ctx->rng_offset = s->block; }
-
-/* Uniform on [0, 1) with 24 bits (float32) or 53 bits (float64). */
-static double uniform(stream *s, lg_dtype dtype) {
-  if (dtype == LG_FLOAT32) return (double)(next32(s) >> 8) * 0x1p-24;
-  return (double)(next64(s) >> 11) * 0x1p-53;
-}
-
-static lg_status check_float(lg_ctx *ctx, const char *op, lg_dtype dtype) {
+lg_status lg_check_float_dtype(lg_ctx *ctx, const char *op, lg_dtype dtype) {
   if (lg_dtype_is_float(dtype)) return LG_OK;
   return lg_fail(ctx, LG_ERR_DTYPE,
                  "%s: expected a floating point dtype (float32 or float64), "
@@ -91,19 +58,19 @@ static lg_status check_float(lg_ctx *ctx, const char *op, lg_dtype dtype) {
 lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
                   lg_tensor **out) {
   *out = NULL;
-  lg_status st = check_float(ctx, "rand", dtype);
+  lg_status st = lg_check_float_dtype(ctx, "rand", dtype);
   if (st || (st = lg_empty(ctx, dtype, ndim, sizes, out))) return st;
   int64_t n = lg_tensor_numel(*out);
-  stream s;
-  stream_open(&s, ctx);
+  lg_stream s;
+  lg_stream_open(&s, ctx);
   if (dtype == LG_FLOAT32) {
     float *o = lg_tensor_data(*out);
-    for (int64_t i = 0; i < n; i++) o[i] = (float)uniform(&s, dtype);
+    for (int64_t i = 0; i < n; i++) o[i] = (float)lg_stream_uniform(&s, dtype);
   } else {
     double *o = lg_tensor_data(*out);
-    for (int64_t i = 0; i < n; i++) o[i] = uniform(&s, dtype);
+    for (int64_t i = 0; i < n; i++) o[i] = lg_stream_uniform(&s, dtype);
   }
-  stream_close(&s);
+  lg_stream_close(&s);
   return LG_OK;
 }
 
@@ -112,16 +79,16 @@ lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
 lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
                    const int64_t *sizes, lg_tensor **out) {
   *out = NULL;
-  lg_status st = check_float(ctx, "randn", dtype);
+  lg_status st = lg_check_float_dtype(ctx, "randn", dtype);
   if (st || (st = lg_empty(ctx, dtype, ndim, sizes, out))) return st;
   int64_t n = lg_tensor_numel(*out);
   char *data = lg_tensor_data(*out);
   size_t item = lg_dtype_size(dtype);
-  stream s;
-  stream_open(&s, ctx);
+  lg_stream s;
+  lg_stream_open(&s, ctx);
   for (int64_t i = 0; i < n; i += 2) {
-    double u1 = 1.0 - uniform(&s, dtype); /* (0, 1] */
-    double u2 = uniform(&s, dtype);
+    double u1 = 1.0 - lg_stream_uniform(&s, dtype); /* (0, 1] */
+    double u2 = lg_stream_uniform(&s, dtype);
     double radius = sqrt(-2.0 * log(u1));
     double angle = 6.283185307179586476925 * u2;
     lg_store_double(data + (size_t)i * item, dtype, radius * cos(angle));
@@ -129,7 +96,7 @@ lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
       lg_store_double(data + (size_t)(i + 1) * item, dtype,
                       radius * sin(angle));
   }
-  stream_close(&s);
+  lg_stream_close(&s);
   return LG_OK;
 }
 
@@ -166,13 +133,13 @@ lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low, int64_t high,
   int64_t n = lg_tensor_numel(*out);
   char *data = lg_tensor_data(*out);
   size_t item = lg_dtype_size(dtype);
-  stream s;
-  stream_open(&s, ctx);
+  lg_stream s;
+  lg_stream_open(&s, ctx);
   for (int64_t i = 0; i < n; i++) {
-    int64_t v = (int64_t)((uint64_t)low + next64(&s) % range);
+    int64_t v = (int64_t)((uint64_t)low + lg_stream_next64(&s) % range);
     lg_store_int(data + (size_t)i * item, dtype, v);
   }
-  stream_close(&s);
+  lg_stream_close(&s);
   return LG_OK;
 }
 
@@ -187,14 +154,14 @@ lg_status lg_randperm(lg_ctx *ctx, int64_t n, lg_tensor **out) {
   if (st) return st;
   int64_t *o = lg_tensor_data(*out);
   for (int64_t i = 0; i < n; i++) o[i] = i + 1;
-  stream s;
-  stream_open(&s, ctx);
+  lg_stream s;
+  lg_stream_open(&s, ctx);
   for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = (int64_t)(next64(&s) % (uint64_t)(i + 1));
+    int64_t j = (int64_t)(lg_stream_next64(&s) % (uint64_t)(i + 1));
     int64_t tmp = o[i];
     o[i] = o[j];
     o[j] = tmp;
   }
-  stream_close(&s);
+  lg_stream_close(&s);
   return LG_OK;
 }

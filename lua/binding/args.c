@@ -314,3 +314,37 @@ int lgl_l_typename(lua_State *L) {
   lua_pushstring(L, lgl_typename(L, 1));
   return 1;
 }
+
+/* ---- keyword arguments ------------------------------------------------- */
+
+int lgl_push_keyword(lua_State *L, int idx, int k, const char *name) {
+  if (lua_type(L, idx) == LUA_TTABLE && !lgl_to_tensor(L, idx))
+    return lua_getfield(L, idx, name);
+  lua_pushvalue(L, idx + k);
+  return lua_type(L, -1);
+}
+
+/* Whether the value on top is given (not nil); raises unless it is nil or
+ * of the wanted type. */
+static bool given_as(lua_State *L, int wanted, const char *fname,
+                     const char *name) {
+  int type = lua_type(L, -1);
+  if (type != LUA_TNIL && type != wanted)
+    luaL_error(L, "%s: expected a %s for %s, got %s", fname,
+               lua_typename(L, wanted), name, lgl_typename(L, -1));
+  return type != LUA_TNIL;
+}
+
+double lgl_pop_number(lua_State *L, double dflt, const char *fname,
+                      const char *name) {
+  double v = given_as(L, LUA_TNUMBER, fname, name) ? lua_tonumber(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
+                     const char *name) {
+  bool v = given_as(L, LUA_TBOOLEAN, fname, name) ? lua_toboolean(L, -1) : dflt;
+  lua_pop(L, 1);
+  return v;
+}

@@ -188,6 +188,9 @@ static int l_grad(lua_State *L) {
   int n_out, n_in;
   lg_tensor **outs = tensor_list(L, 1, "grad", "outputs", &n_out);
   lg_tensor **ins = tensor_list(L, 2, "grad", "inputs", &n_in);
+  if (n_in == 0) /* as PyTorch: nothing to differentiate against */
+    return luaL_error(L, "grad: expected at least one input tensor, got an "
+                      "empty array");
   lgl_check_options(L, 3, "grad", LGL_OPTIONS("allow_unused", "create_graph",
                                               "grad_outputs", "retain_graph"));
   lg_backward_opts o;

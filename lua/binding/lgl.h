@@ -116,6 +116,18 @@ const char *lgl_typename(lua_State *L, int idx);
 int lgl_l_typename(lua_State *L);
 /* Whether the value at idx is a Lua number; sets p's scalar fields. */
 int lgl_to_scalar(lua_State *L, int idx, lg_params *p, int slot);
+/* PyTorch's keyword arguments: pushes the value of keyword parameter k
+ * (0-based) of a function whose keywords start at argument idx, given
+ * either positionally (argument idx + k) or as field name of an options
+ * table at idx; returns its Lua type. */
+int lgl_push_keyword(lua_State *L, int idx, int k, const char *name);
+/* Pops a number (nil: dflt); other values raise "fname: expected a number
+ * for name, got <type>". */
+double lgl_pop_number(lua_State *L, double dflt, const char *fname,
+                      const char *name);
+/* Pops a boolean (nil: dflt), raising likewise for other values. */
+bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
+                     const char *name);
 /* Registers fns on the table at -1 with the two binding upvalues, which
  * sit at state_idx and meta_idx (absolute indices). */
 void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
@@ -142,6 +154,8 @@ void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
+void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
+void lgl_open_random(lua_State *L, const lgl_tables *T);
 /* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
 void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 

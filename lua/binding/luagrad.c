@@ -169,6 +169,8 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_nn_conv(L, &T);
   lgl_open_io(L, &T);
   lgl_open_optim(L, &T);
+  lgl_open_float_checks(L, &T);
+  lgl_open_random(L, &T);
 #ifdef LUAGRAD_HAVE_MPI
   lgl_open_distributed(L, &T);
 #endif

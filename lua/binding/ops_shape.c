@@ -350,8 +350,9 @@ static int l_chunk(lua_State *L) {
   int64_t dim =
       lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, lg_tensor_ndim(t), "chunk");
   int64_t size = lg_tensor_sizes(t)[dim];
-  int64_t piece = (size + chunks - 1) / chunks;
-  int64_t n = size == 0 ? chunks : (size + piece - 1) / piece;
+  /* ceilings written so that a huge chunks cannot overflow */
+  int64_t piece = size == 0 ? 0 : 1 + (size - 1) / chunks;
+  int64_t n = size == 0 ? chunks : 1 + (size - 1) / piece;
   if (n > 0x7fffffff)
     return luaL_error(L, "chunk: too many chunks (%I)", (lua_Integer)n);
   int64_t *lengths = lua_newuserdatauv(L, (size_t)n * sizeof(int64_t), 0);

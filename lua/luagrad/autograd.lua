@@ -42,6 +42,9 @@ function autograd.grad(outputs, inputs, opts)
             create_graph = opts.create_graph, retain_graph = opts.retain_graph,
             allow_unused = opts.allow_unused}
   end
+  if type(inputs) == "table" and not lg.is_tensor(inputs) and #inputs == 0 then
+    raise("grad: expected at least one input tensor, got an empty array")
+  end
   return lg._autograd_grad(outputs, inputs, opts)
 end
 
@@ -233,17 +236,19 @@ function autograd.gradgradcheck(fn, inputs, opts)
   check_function("gradgradcheck", fn)
   inputs = tensors_of("gradgradcheck", "inputs", inputs)
   opts = check.options("gradgradcheck", opts, GRADCHECK_OPTIONS)
+  local differentiable = {}
+  for _, x in ipairs(inputs) do
+    if lg.is_tensor(x) and x.requires_grad then differentiable[#differentiable + 1] = x end
+  end
+  if #differentiable == 0 then
+    raise("gradgradcheck: expected at least one input tensor that requires grad, got none")
+  end
   local outs = table.pack(fn(table.unpack(inputs)))
   local seeds = {}
   for i = 1, outs.n do
     if lg.is_tensor(outs[i]) then
-      lg.manual_seed(1234 + i)
       seeds[#seeds + 1] = lg.randn(outs[i].shape, {dtype = outs[i].dtype})
     end
-  end
-  local differentiable = {}
-  for _, x in ipairs(inputs) do
-    if lg.is_tensor(x) and x.requires_grad then differentiable[#differentiable + 1] = x end
   end
   local function vjp(...)
     local o = table.pack(fn(...))

@@ -90,10 +90,25 @@ void lg_node_release(lg_node *node);
 /* The node's grad_fn name ("MulBackward0", a custom node's own name) in
  * buf; NULL when size is 0. */
 const char *lg_node_name(const lg_node *n, char *buf, size_t size);
+/* While grad mode is on, fails naming name (the user-facing op, such as
+ * "uniform_") when t is a leaf that requires grad or a view of a tensor
+ * that requires grad: those can't be written in place. */
+lg_status lg_autograd_check_inplace(lg_ctx *ctx, const lg_tensor *t,
+                                    const char *name);
 /* The edge through which gradient reaches t: its grad_fn, or its leaf's
  * sink (created on first need); NULL node when t needs no gradient. The
  * edge holds a new node reference. */
 lg_status lg_autograd_edge_of(lg_ctx *ctx, lg_tensor *t, lg_edge *edge);
+/* Whether from holds a reference to target through autograd state (.grad,
+ * grad_fn, saved tensors, leaf sinks): assigning from as target's .grad
+ * would close a reference cycle (reach.c). */
+lg_status lg_autograd_reaches(lg_ctx *ctx, lg_tensor *from,
+                              const lg_tensor *target, bool *reaches);
+/* The same walk from n tensors, swapping every save of target in their
+ * graphs for a detached alias (an in-place op on target is about to make
+ * those saves stale); reaches: target is still reachable another way. */
+lg_status lg_autograd_unsave(lg_ctx *ctx, int n, lg_tensor *const *from,
+                             lg_tensor *target, bool *reaches);
 /* The backward rule of op from the op table. */
 lg_backward_fn lg_backward_rule(lg_op op);
 
@@ -115,6 +130,9 @@ void lg_scope_begin(lg_scope *s, lg_ctx *ctx);
 lg_status lg_scope_end(lg_scope *s);
 /* A new reference to t that survives scope_end (NULL stays NULL). */
 lg_tensor *lg_keep(lg_scope *s, lg_tensor *t);
+/* Makes t (a new reference built outside the scope) a temporary of it;
+ * on a failed scope t is released. Returns t, or NULL. */
+lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t);
 /* Runs op and registers its result as a temporary. */
 lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
                    const lg_params *p);
@@ -154,6 +172,18 @@ lg_tensor *lg_s_per_channel(lg_scope *s, lg_tensor *v, int x_ndim);
 lg_tensor *lg_s_conv_transpose_to(lg_scope *s, lg_tensor *g, lg_tensor *w,
                                   const lg_params *base, int64_t h,
                                   int64_t wd);
+
+/* A reference held by autograd state (a node's save or sink, a .grad):
+ * counted in t->autograd_holds, so that an in-place op on a tensor that
+ * nothing in autograd holds can skip the cycle walk (reach.c). */
+static inline lg_tensor *lg_hold(lg_tensor *t) {
+  if (t) t->autograd_holds++;
+  return lg_tensor_retain(t);
+}
+static inline void lg_unhold(lg_tensor *t) {
+  if (t) t->autograd_holds--;
+  lg_tensor_release(t);
+}
 
 /* The input a rule saved (NULL after release). */
 static inline lg_tensor *lg_saved(const lg_node *node, int i) {

@@ -76,13 +76,16 @@ static lg_status store_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *g,
     bool exclusive = g->refcount == 1 && g->storage->refcount == 1 &&
                      lg_tensor_is_contiguous(g);
     if (create_graph || exclusive) {
-      m->grad = lg_tensor_retain(g);
+      m->grad = lg_hold(g);
       st = LG_OK;
     } else {
       st = lg_run1(ctx, LG_OP_CLONE, g, NULL, &m->grad);
+      if (!st) m->grad->autograd_holds++;
     }
   } else if (create_graph) {
+    m->grad->autograd_holds--; /* accumulate may replace m->grad */
     st = accumulate(ctx, &m->grad, lg_tensor_retain(g));
+    m->grad->autograd_holds++;
   } else {
     lg_params p = {0};
     lg_tensor *out = NULL;
@@ -439,7 +442,7 @@ static lg_status run_backward(lg_ctx *ctx, const char *fname, int n_out,
     if (!st && !opts->retain_graph && n->executed &&
         n->kind != LG_NODE_ACCUMULATE) {
       for (int j = 0; j < n->n_inputs; j++) {
-        lg_tensor_release(n->saved[j]);
+        lg_unhold(n->saved[j]);
         n->saved[j] = NULL;
       }
       n->released = true;

@@ -58,7 +58,7 @@ void lg_autograd_meta_free(lg_tensor *t) {
     unretain(t, m);
     lg_node_release(m->grad_fn);
   }
-  lg_tensor_release(m->grad);
+  lg_unhold(m->grad);
   lg_mem_free(ctx, m, sizeof *m);
 }
 
@@ -108,18 +108,23 @@ lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
                      lg_dtype_name(t->dtype));
     }
   }
-  /* a gradient that is t itself, or has a .grad of its own, could close a
-   * reference cycle (t.grad = t; u.grad = v, v.grad = u) */
-  if (grad && (grad == t || lg_tensor_grad(grad)))
+  /* a gradient that reaches t would close a reference cycle (t.grad = t;
+   * u.grad = v, v.grad = u; t.grad = t * 2 through the graph) */
+  bool cycle = false;
+  lg_status st = grad ? lg_autograd_reaches(ctx, grad, t, &cycle) : LG_OK;
+  if (st) return st;
+  if (cycle)
     return lg_fail(ctx, LG_ERR_ARG,
-                   "grad: a tensor's gradient can't be the tensor itself or "
-                   "a tensor that has a .grad of its own");
+                   "grad: the assigned gradient refers back to the tensor "
+                   "(it is the tensor, or holds it through its .grad or its "
+                   "graph); a tensor can't be part of its own gradient: assign "
+                   "a detached one (g:detach())");
   lg_autograd_meta *m = meta_of(t);
   if (!m && !grad) return LG_OK;
   m = ensure_meta(ctx, t);
   if (!m) return LG_ERR_MEMORY;
-  lg_tensor_retain(grad);
-  lg_tensor_release(m->grad);
+  lg_hold(grad);
+  lg_unhold(m->grad);
   m->grad = grad;
   return LG_OK;
 }
@@ -176,13 +181,13 @@ static void info_of(const lg_tensor *t, lg_tensor_info *info) {
 static void release_saved(lg_node *n) {
   if (n->saved) {
     for (int i = 0; i < n->n_inputs; i++) {
-      lg_tensor_release(n->saved[i]);
+      lg_unhold(n->saved[i]);
       n->saved[i] = NULL;
     }
   }
   if (n->saved_outputs) {
     for (int i = 0; i < n->n_outputs; i++) {
-      lg_tensor_release(n->saved_outputs[i]);
+      lg_unhold(n->saved_outputs[i]);
       n->saved_outputs[i] = NULL;
     }
   }
@@ -203,7 +208,7 @@ static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
   if (n->leaf) {
     lg_autograd_meta *m = meta_of(n->leaf);
     if (m && m->accumulator == n) m->accumulator = NULL;
-    lg_tensor_release(n->leaf);
+    lg_unhold(n->leaf);
   }
   if (n->custom_free) n->custom_free(n->custom_ud);
   for (int k = 0; k < n->n_outputs; k++) lg_tensor_release(n->grad_buffer[k]);
@@ -289,7 +294,7 @@ lg_status lg_autograd_edge_of(lg_ctx *ctx, lg_tensor *t, lg_edge *edge) {
   if (!m->accumulator) {
     lg_node *acc = node_new(ctx, LG_NODE_ACCUMULATE, 0, 1);
     if (!acc) return LG_ERR_MEMORY;
-    acc->leaf = lg_tensor_retain(t);
+    acc->leaf = lg_hold(t);
     info_of(t, &acc->output_info[0]);
     m->accumulator = acc;
     edge->node = acc; /* the edge owns the first reference */
@@ -356,7 +361,7 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
     st = lg_autograd_edge_of(ctx, in[i], &node->edges[i]);
     info_of(in[i], &node->input_info[i]);
     if (saves_input(r->saves, i)) {
-      node->saved[i] = lg_tensor_retain(in[i]);
+      node->saved[i] = lg_hold(in[i]);
       node->saved_versions[i] = in[i]->storage->version;
     }
   }
@@ -368,7 +373,7 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
         st = lg_fail(ctx, LG_ERR_RUNTIME, "%s: the op table saves output "
                      "%d, which is differentiable", lg_op_name(op), k + 1);
       else
-        node->saved_outputs[k] = lg_tensor_retain(outs[k]);
+        node->saved_outputs[k] = lg_hold(outs[k]);
     }
     if (!differentiable || st) continue;
     st = set_grad_fn(ctx, outs[k], node, k);
@@ -380,6 +385,23 @@ static lg_status record(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
 }
 
 /* ---- running ops with recording ------------------------------------------ */
+
+lg_status lg_autograd_check_inplace(lg_ctx *ctx, const lg_tensor *t,
+                                    const char *name) {
+  const lg_autograd_meta *m = meta_of(t);
+  if (!ctx->grad_enabled || !m) return LG_OK;
+  if (m->requires_grad && !m->grad_fn)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s: a leaf tensor that requires grad can't be modified "
+                   "in place; use out-of-place ops or wrap the update in "
+                   "lg.no_grad()", name);
+  if (m->is_view)
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "%s: in-place changes to a view of a tensor that "
+                   "requires grad are not supported; clone() it first",
+                   name);
+  return LG_OK;
+}
 
 /* What makes op's name its in-place spelling in messages: "_" for add
  * (add_), nothing for fill_, whose name already is. */
@@ -446,20 +468,13 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
                           lg_tensor *const *in, const lg_params *p,
                           lg_tensor **outs) {
   lg_tensor *self = in[0];
-  lg_autograd_meta *m = meta_of(self);
-  if (m && m->requires_grad && !m->grad_fn)
-    return lg_fail(ctx, LG_ERR_ARG,
-                   "%s%s: a leaf tensor that requires grad can't be modified "
-                   "in place; use out-of-place ops or wrap the update in "
-                   "lg.no_grad()", lg_op_name(op), inplace_suffix(op));
-  if (m && m->is_view)
-    return lg_fail(ctx, LG_ERR_ARG,
-                   "%s%s: in-place changes to a view of a tensor that "
-                   "requires grad are not supported; clone() it first",
-                   lg_op_name(op), inplace_suffix(op));
+  char name[64];
+  snprintf(name, sizeof name, "%s%s", lg_op_name(op), inplace_suffix(op));
+  lg_status st = lg_autograd_check_inplace(ctx, self, name);
+  if (st) return st;
   lg_tensor *old = NULL, *result = NULL;
   lg_tensor *args[4];
-  lg_status st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
+  st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
   if (st) return st;
   /* every use of self reads the clone (x:mul_(x) too): a node saving self
    * itself would both cycle back to it and fail the version check */
@@ -499,7 +514,18 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
   }
   if (!st) { /* self takes over the result's node, when it got one */
     lg_autograd_meta *rm = meta_of(result);
-    if (rm && rm->grad_fn)
+    bool cycle = false;
+    /* the operands other than self are the only way back to self: the
+     * clone's graph is self's old one, which never holds self */
+    if (rm && rm->grad_fn && n_in > 1 && self->autograd_holds > 0)
+      st = lg_autograd_unsave(ctx, (n_in < 4 ? n_in : 4) - 1, args + 1, self,
+                              &cycle);
+    if (!st && cycle)
+      st = lg_fail(ctx, LG_ERR_ARG,
+                   "%s_: an operand's graph holds self (as a .grad or a "
+                   "leaf), so self can't take the result's graph; use the "
+                   "out-of-place %s", lg_op_name(op), lg_op_name(op));
+    if (!st && rm && rm->grad_fn)
       st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
   }
   if (!st) outs[0] = lg_tensor_retain(self);

@@ -34,6 +34,11 @@ static lg_tensor *track(lg_scope *s, lg_tensor *t) {
   return t;
 }
 
+lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t) {
+  if (t && s->status) lg_tensor_release(t);
+  return t && !s->status ? track(s, t) : NULL;
+}
+
 lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
                    const lg_params *p) {
   if (s->status) return NULL;

@@ -1,7 +1,10 @@
 /* file_io.c: what the file formats share: errors, buffers, bytes, reading
  * files and atomic writes (see file_io.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -256,9 +259,57 @@ lg_status lg_io_read_exact(const lg_io_job *job, int fd, void *dst, size_t n,
 
 /* ---- writing files (atomic) ---------------------------------------------- */
 
-/* Creates the temporary file beside job->path. */
+/* The decimal number at s, ending at the character stop (digits only, no
+ * sign or blanks); *next points past it. */
+static bool parse_number(const char *s, char stop, long *value,
+                         const char **next) {
+  long v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (LONG_MAX - 9) / 10) return false;
+    v = v * 10 + (*p - '0');
+  }
+  if (p == s || *p != stop) return false;
+  *value = v;
+  *next = p + 1;
+  return true;
+}
+
+/* Removes the temporaries that saves to path left when their process died
+ * mid-write: <path>.tmp-<pid>-<n> whose pid is gone (kill(pid, 0) fails
+ * with ESRCH). Those of a live process, this one included, are left
+ * alone: it may still be writing them. Best effort: errors are ignored. */
+static void remove_stale_temporaries(const char *path) {
+  char dir[4096], stale[4096];
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  size_t dir_len = slash ? (size_t)(slash - path) : 0;
+  if (dir_len >= sizeof dir) return;
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (dir_len == 0) snprintf(dir, sizeof dir, "/");
+  else snprintf(dir, sizeof dir, "%.*s", (int)dir_len, path);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  size_t base_len = strlen(base);
+  for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+    const char *name = e->d_name, *p;
+    long pid, n;
+    if (strncmp(name, base, base_len) != 0 ||
+        strncmp(name + base_len, ".tmp-", 5) != 0 ||
+        !parse_number(name + base_len + 5, '-', &pid, &p) ||
+        !parse_number(p, '\0', &n, &p) || pid <= 0 || pid == (long)getpid())
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    if (snprintf(stale, sizeof stale, "%s/%s", dir, name) < (int)sizeof stale)
+      unlink(stale);
+  }
+  closedir(d);
+}
+
+/* Creates the temporary file beside job->path, after removing the stale
+ * ones of dead processes. */
 lg_status lg_io_out_open(const lg_io_job *job, lg_io_out *o) {
   char buf[128];
+  remove_stale_temporaries(job->path);
   o->fd = -1;
   o->tmp_size = strlen(job->path) + 48;
   o->tmp_path = lg_mem_alloc(job->ctx, o->tmp_size);

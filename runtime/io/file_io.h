@@ -138,7 +138,8 @@ typedef struct lg_io_out {
   size_t tmp_size;
 } lg_io_out;
 
-/* Creates the temporary file beside job->path. */
+/* Creates the temporary file beside job->path (<path>.tmp-<pid>-<n>),
+ * after removing those that dead processes left there. */
 lg_status lg_io_out_open(const lg_io_job *job, lg_io_out *o);
 /* Writes all n bytes of data to the temporary file. */
 lg_status lg_io_out_write(const lg_io_job *job, lg_io_out *o, const void *data,

@@ -1,5 +1,6 @@
 /* elementwise.c: unary math, binary arithmetic and comparisons with
- * broadcasting and PyTorch's type promotion, clamp and where.
+ * broadcasting and PyTorch's type promotion, clamp and where, and the
+ * floating-point checks (isnan, isinf, isfinite, nan_to_num, isclose).
  *
  * Each op's arithmetic is written once as an expression of x (and y) and
  * instantiated per dtype; the iterator (iter.h) supplies the strided loop.
@@ -9,6 +10,7 @@
  * functions (within 2.2 ulp of the exact result), and the float loops are
  * cloned for AVX2 and AVX-512, so contiguous float loops run as SIMD.
  */
+#include <float.h>
 #include <math.h>
 #include <tgmath.h>
 
@@ -51,13 +53,23 @@
     }                                                                        \
   }
 
-/* state points to a bool set when an integer op met an invalid operand. */
+/* The state of binary loops: invalid is set when an integer op met an
+ * invalid operand; isclose reads its tolerances (also as float32, the way
+ * PyTorch computes them for float32 and integer operands). */
+typedef struct binary_state {
+  bool invalid;
+  bool equal_nan;
+  double rtol, atol;
+  float rtol_f, atol_f;
+} binary_state;
+
 #define LOOP2(NAME, TOUT, TIN, EXPR) LOOP2_WITH(, NAME, TOUT, TIN, EXPR)
 #define LOOP2_WITH(ATTR, NAME, TOUT, TIN, EXPR)                              \
   ATTR static void NAME(char **d, const int64_t *s, int64_t n,               \
                         void *state) {                                       \
     typedef TIN T;                                                           \
-    bool *invalid = state;                                                   \
+    binary_state *bs = state;                                                \
+    bool *invalid = &bs->invalid;                                            \
     (void)invalid;                                                           \
     if (s[0] == sizeof(TOUT) && s[1] == sizeof(T) && s[2] == sizeof(T)) {    \
       TOUT *o = (TOUT *)(void *)d[0];                                        \
@@ -150,6 +162,84 @@ UNARY_INT_ONLY_OPS(DEF_INT)
 UNARY_FLOAT_ONLY_OPS(DEF_FLOAT)
 LOOP1(logical_not_loop_b, bool, bool, !x)
 
+/* ---- floating-point checks and nan_to_num ------------------------------- */
+
+/* isnan, isinf, isfinite: a bool result; for integer and bool inputs the
+ * answer is a constant (one loop reads any such dtype: x goes unused). */
+#define FLOAT_CHECK_OPS(X)                                                   \
+  X(ISNAN, isnan(x), false) X(ISINF, isinf(x), false)                       \
+  X(ISFINITE, isfinite(x), true)
+#define DEF_CHECK(OP, EXPR, INT_VALUE)                                       \
+  LOOP1(check_##OP##_f32, bool, float, EXPR)                                 \
+  LOOP1(check_##OP##_f64, bool, double, EXPR)                                \
+  LOOP1(check_##OP##_int, bool, uint8_t, ((void)x, INT_VALUE))
+FLOAT_CHECK_OPS(DEF_CHECK)
+
+/* nan_to_num's replacements in both float widths (state of its loops) */
+typedef struct nan_replacements {
+  float f[3];  /* nan, +inf, -inf */
+  double d[3];
+} nan_replacements;
+
+/* double -> float with out-of-range values going to +-inf, as PyTorch's
+ * cast does (a plain C cast of those is undefined) */
+static float to_float(double v) {
+  if (v > FLT_MAX) return INFINITY;
+  if (v < -FLT_MAX) return -INFINITY;
+  return (float)v;
+}
+
+/* The replacements are read into locals once: read through state inside
+ * the loop, every store to the output (which might alias it, as far as
+ * the compiler knows) would reload them and stop vectorisation. */
+#define NAN_TO_NUM_LOOP(SUFFIX, T, FIELD)                                    \
+  static void nan_to_num_##SUFFIX(char **d, const int64_t *s, int64_t n,    \
+                                  void *state) {                             \
+    const T *r = ((const nan_replacements *)state)->FIELD;                   \
+    const T nan_value = r[0], pos = r[1], neg = r[2];                        \
+    if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                            \
+      T *o = (T *)(void *)d[0];                                              \
+      const T *a = (const T *)(void *)d[1];                                  \
+      for (int64_t i = 0; i < n; i++) {                                      \
+        T x = a[i];                                                          \
+        o[i] = x != x ? nan_value : x == (T)INFINITY ? pos                   \
+               : x == -(T)INFINITY ? neg : x;                                \
+      }                                                                      \
+      return;                                                                \
+    }                                                                        \
+    for (int64_t i = 0; i < n; i++) {                                        \
+      T x = *(const T *)(void *)(d[1] + i * s[1]);                           \
+      *(T *)(void *)(d[0] + i * s[0]) = x != x ? nan_value                   \
+          : x == (T)INFINITY ? pos : x == -(T)INFINITY ? neg : x;            \
+    }                                                                        \
+  }
+NAN_TO_NUM_LOOP(f32, float, f)
+NAN_TO_NUM_LOOP(f64, double, d)
+/* integers and bools have nothing to replace: a copy of the element size */
+LOOP1(copy_1, uint8_t, uint8_t, x)
+LOOP1(copy_4, uint32_t, uint32_t, x)
+LOOP1(copy_8, uint64_t, uint64_t, x)
+
+/* The loop of a check or nan_to_num on dtype (NULL for other ops). */
+static lg_loop_fn float_check_loop(lg_op op, lg_dtype dtype) {
+  bool f32 = dtype == LG_FLOAT32, f64 = dtype == LG_FLOAT64;
+#define CASE_CHECK(OP, EXPR, INT_VALUE)                                      \
+  case LG_OP_##OP:                                                           \
+    return f32 ? check_##OP##_f32 : f64 ? check_##OP##_f64 : check_##OP##_int;
+  switch (op) {
+    FLOAT_CHECK_OPS(CASE_CHECK)
+    case LG_OP_NAN_TO_NUM:
+      if (f32 || f64) return f32 ? nan_to_num_f32 : nan_to_num_f64;
+      switch (lg_dtype_size(dtype)) {
+        case 1: return copy_1;
+        case 4: return copy_4;
+        default: return copy_8;
+      }
+    default: return NULL;
+  }
+#undef CASE_CHECK
+}
+
 /* The loop for op on dtype (NULL when the pair is not supported). */
 static lg_loop_fn unary_loop(lg_op op, lg_dtype dtype) {
 #define CASE_INT(OP, EXPR)                                                   \
@@ -202,18 +292,29 @@ static void run_flat(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
     loop((char **)data, strides, n, state);
 }
 
-/* x -> op(x); integer inputs of float-only ops compute in float32 */
+/* x -> op(x); integer inputs of float-only ops compute in float32; the
+ * checks (isnan, ...) give bool; nan_to_num reads p->scalar[0..2] */
 lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                           int n_in, const lg_params *p, lg_tensor **out) {
   (void)n_in;
-  (void)p;
   lg_tensor *x = in[0];
   const char *name = lg_op_name(op);
   lg_dtype compute = x->dtype, result;
   lg_loop_fn loop;
+  nan_replacements values, *state = NULL;
   if (op == LG_OP_LOGICAL_NOT) {
     compute = result = LG_BOOL;
     loop = logical_not_loop_b;
+  } else if ((loop = float_check_loop(op, compute))) {
+    result = LG_BOOL;
+    if (op == LG_OP_NAN_TO_NUM) {
+      result = compute;
+      for (int k = 0; k < 3; k++) {
+        values.d[k] = p->scalar[k];
+        values.f[k] = to_float(p->scalar[k]);
+      }
+      state = &values;
+    }
   } else {
     if (lg_op_kind(op) == LG_KIND_UNARY_FLOAT && !lg_dtype_is_float(compute))
       compute = LG_FLOAT32;
@@ -244,14 +345,14 @@ lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                           (int64_t)lg_dtype_size(compute)};
     int64_t grain = lg_op_kind(op) == LG_KIND_UNARY_FLOAT ? LG_GRAIN_MATH
                                                           : LG_GRAIN_CHEAP;
-    run_flat(ctx, loop, 2, data, strides, lg_tensor_numel(x), NULL, true,
+    run_flat(ctx, loop, 2, data, strides, lg_tensor_numel(x), state, true,
              grain);
   } else {
     lg_iter it;
     lg_iter_init(&it, x->ndim, x->sizes);
     lg_iter_add_tensor(&it, *out);
     lg_iter_add_tensor(&it, src);
-    lg_iter_run(&it, loop, NULL);
+    lg_iter_run(&it, loop, state);
   }
 done:
   lg_tensor_release(input);
@@ -322,9 +423,31 @@ static inline double float_remainder(double x, double y) {
 #define BINARY_BOOL_OPS(X)                                                   \
   X(ADD, x || y) X(MUL, x && y) X(MAXIMUM, x || y) X(MINIMUM, x && y)
 
+/* isclose as PyTorch computes it: equal, or both NaN under equal_nan, or
+ * a finite |x - y| <= atol + |y rtol|, in float32 for float32 operands and
+ * for integers and bools (converted to the default dtype first) */
+static inline bool close_f64(double x, double y, const binary_state *s) {
+  if (x == y || (s->equal_nan && isnan(x) && isnan(y))) return true;
+  double diff = fabs(x - y);
+  return isfinite(diff) && diff <= s->atol + fabs(y * s->rtol);
+}
+static inline bool close_f32(float x, float y, const binary_state *s) {
+  if (x == y || (s->equal_nan && isnan(x) && isnan(y))) return true;
+  float diff = fabs(x - y);
+  return isfinite(diff) && diff <= s->atol_f + fabs(y * s->rtol_f);
+}
+static inline bool close_int(int64_t x, int64_t y, const binary_state *s) {
+  if (x == y) return true;
+  float fx = (float)x, fy = (float)y, diff = fabs(fx - fy);
+  return isfinite(diff) && diff <= s->atol_f + fabs(fy * s->rtol_f);
+}
+#define CLOSE(x, y)                                                          \
+  _Generic((x), float: close_f32, double: close_f64, default: close_int)(    \
+      x, y, bs)
+
 #define COMPARE_OPS(X)                                                       \
   X(EQ, x == y) X(NE, x != y) X(LT, x < y) X(LE, x <= y) X(GT, x > y)        \
-  X(GE, x >= y)
+  X(GE, x >= y) X(ISCLOSE, CLOSE(x, y))
 
 #define DEFINE_BINARY(OP, EXPR, SUFFIX, T) LOOP2(binary_##OP##_##SUFFIX, T, T, EXPR)
 #define DEFINE_BINARY_CLONED(OP, EXPR, SUFFIX, T)                            \
@@ -411,6 +534,30 @@ static lg_dtype binary_compute_dtype(lg_op op, lg_tensor *const *in,
   return t;
 }
 
+/* isclose's checks (two tensors of one dtype, tolerances >= 0) and its
+ * tolerances in the loops' state */
+static lg_status isclose_setup(lg_ctx *ctx, lg_tensor *const *in,
+                               const lg_params *p, binary_state *state) {
+  if (p->flags & (LG_FLAG_SCALAR_A | LG_FLAG_SCALAR_B))
+    return lg_fail(ctx, LG_ERR_ARG, "isclose: expected two tensors");
+  if (in[0]->dtype != in[1]->dtype)
+    return lg_fail(ctx, LG_ERR_DTYPE,
+                   "isclose: expected tensors of the same dtype, got %s and "
+                   "%s", lg_dtype_name(in[0]->dtype),
+                   lg_dtype_name(in[1]->dtype));
+  static const char *const names[2] = {"rtol", "atol"};
+  for (int k = 0; k < 2; k++)
+    if (!(p->scalar[k] >= 0))
+      return lg_fail(ctx, LG_ERR_ARG, "isclose: expected %s >= 0, got %g",
+                     names[k], p->scalar[k]);
+  state->rtol = p->scalar[0];
+  state->atol = p->scalar[1];
+  state->rtol_f = to_float(state->rtol);
+  state->atol_f = to_float(state->atol);
+  state->equal_nan = (p->flags & LG_FLAG_EQUAL_NAN) != 0;
+  return LG_OK;
+}
+
 /* (a, b) -> op(a, b), broadcast; either side may be params->scalar */
 lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                            int n_in, const lg_params *p, lg_tensor **out) {
@@ -424,8 +571,13 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     return lg_fail(ctx, LG_ERR_DTYPE,
                    "sub: subtracting bool tensors is not supported, use "
                    "logical_xor or ne");
+  binary_state state = {0};
+  if (op == LG_OP_ISCLOSE) {
+    lg_status bad = isclose_setup(ctx, in, p, &state);
+    if (bad) return bad;
+  }
   lg_dtype compute = binary_compute_dtype(op, in, p);
-  bool compare = lg_op_kind(op) == LG_KIND_COMPARE;
+  bool compare = lg_op_kind(op) == LG_KIND_COMPARE || op == LG_OP_ISCLOSE;
   lg_dtype result = compare ? LG_BOOL : compute;
   lg_loop_fn loop = binary_loop(op, compute);
   if (!loop)
@@ -470,7 +622,6 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     }
     dst = staged;
   }
-  bool invalid = false;
   if (flat_operands(&dst, 1, nd, sizes) &&
       flat_operands(operand, n_in, nd, sizes)) {
     char *data[3];
@@ -485,7 +636,7 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     if (scalar_b) data[k] = (char *)scalar, strides[k++] = 0;
     /* integer loops may set invalid: those stay on one thread */
     run_flat(ctx, loop, k, data, strides, lg_shape_numel(nd, sizes),
-             &invalid, lg_dtype_is_float(compute),
+             &state, lg_dtype_is_float(compute),
              op == LG_OP_POW ? LG_GRAIN_MATH : LG_GRAIN_CHEAP);
   } else {
     lg_iter it;
@@ -495,7 +646,7 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_add_tensor(&it, operand[0]);
     if (n_in == 2) lg_iter_add_tensor(&it, operand[1]);
     if (scalar_b) lg_iter_add_scalar(&it, scalar);
-    lg_iter_run(&it, loop, &invalid);
+    lg_iter_run(&it, loop, &state);
   }
   if (staged) {
     lg_tensor *copy_in[2] = {*out, staged};
@@ -506,7 +657,7 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_tensor_release(res);
     lg_tensor_release(staged);
   }
-  if (invalid) {
+  if (state.invalid) {
     st = lg_fail(ctx, LG_ERR_ARG,
                  op == LG_OP_POW
                      ? "pow: integers to negative integer powers are not "

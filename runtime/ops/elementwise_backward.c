@@ -1,7 +1,8 @@
 /* elementwise_backward.c: backward rules of the elementwise ops (unary
- * math, clamp, binary arithmetic, where). Each rule is a formula in
- * differentiable ops, so with create_graph its gradient is recorded too.
- * Gradients of broadcast operands are summed back to the operand's shape. */
+ * math, clamp, nan_to_num, binary arithmetic, where). Each rule is a
+ * formula in differentiable ops, so with create_graph its gradient is
+ * recorded too. Gradients of broadcast operands are summed back to the
+ * operand's shape. */
 #include <math.h>
 
 #include "dtype.h"
@@ -71,6 +72,8 @@ lg_status lg_backward_unary(lg_ctx *ctx, lg_node *node,
     case LG_OP_ERF:
       r = B(MUL, g, K(MUL, S(EXP, S(NEG, S(SQUARE, x))), two_over_sqrt_pi));
       break;
+    /* PyTorch's grad * isfinite(x): a product, so a NaN in g stays NaN */
+    case LG_OP_NAN_TO_NUM: r = B(MUL, g, S(ISFINITE, x)); break;
     case LG_OP_CLAMP: { /* pass where min <= x <= max */
       const lg_params *p = &node->params;
       lg_tensor *inside = NULL;

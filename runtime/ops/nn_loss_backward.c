@@ -270,14 +270,8 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   } else if (!s->status) {
     lg_tensor *tq = NULL, *tsum = NULL;
     s->status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
-    lg_tensor *tracked[2] = {tq, tsum};
-    for (int i = 0; i < 2; i++) { /* hand them to the scope */
-      if (!tracked[i]) continue;
-      if (s->n < LG_SCOPE_MAX) s->temps[s->n++] = tracked[i];
-      else lg_tensor_release(tracked[i]);
-    }
-    q = tq;
-    qsum = tsum;
+    q = lg_s_adopt(s, tq);
+    qsum = lg_s_adopt(s, tsum);
   }
   /* the per-position scale, broadcast over the class dim */
   lg_tensor *scale = g;

@@ -37,16 +37,34 @@ typedef struct pool_geom {
   double divisor_override;
 } pool_geom;
 
+/* a / b rounded down, for b > 0. */
 static int64_t floor_div(int64_t a, int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
+  return a / b - (a % b != 0 && a < 0);
 }
 
-/* PyTorch's pooling_output_shape along one dim. */
+/* x + y and x * y for x, y >= 0, saturating at INT64_MAX: absurd window
+ * params then give an output too small instead of overflowing. */
+static int64_t sat_add(int64_t x, int64_t y) {
+  return x > INT64_MAX - y ? INT64_MAX : x + y;
+}
+static int64_t sat_mul(int64_t x, int64_t y) {
+  return y != 0 && x > INT64_MAX / y ? INT64_MAX : x * y;
+}
+
+/* PyTorch's pooling_output_shape along one dim:
+ * (len + 2 pad - dil (k - 1) - 1 [+ s - 1]) / s + 1, rounded down, and
+ * with ceil_mode one less when the last window starts past len + pad. */
 static int64_t pool_len(int64_t len, int64_t k, int64_t s, int64_t pad,
                         int64_t dil, bool ceil_mode) {
-  int64_t span = len + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
-  int64_t out = floor_div(span, s) + 1;
-  if (ceil_mode && (out - 1) * s >= len + pad) out--;
+  int64_t span = sat_add(len, sat_mul(2, pad)) -
+                 sat_add(sat_mul(dil, k - 1), 1); /* both >= 0 */
+  if (ceil_mode) span = span >= 0 ? sat_add(span, s - 1) : span + (s - 1);
+  int64_t out = floor_div(span, s);
+  if (out < INT64_MAX) out++;
+  int64_t last_start_limit = sat_add(len, pad); /* (out - 1) s >= it: drop */
+  if (ceil_mode && out > 0 &&
+      (last_start_limit == 0 || out - 1 > (last_start_limit - 1) / s))
+    out--;
   return out;
 }
 

@@ -6,7 +6,8 @@
  * released the allocator's live count is back to zero (no leak). The
  * workloads: an autograd forward and backward (with a gradient of a
  * gradient), a batched matmul, a conv2d with its backward, a safetensors
- * save and load, a .npy round trip and a gzipped IDX load. */
+ * save and load, a .npy round trip, a gzipped IDX load, and the samplers
+ * and floating-point checks. */
 #include <unistd.h>
 
 #include "core.h" /* lg_fail */
@@ -182,6 +183,45 @@ static lg_status npy_idx_workload(lg_ctx *ctx, double *sum) {
 
 /* Runs w once cleanly, then with allocation k (and every later one) failing,
  * for each k up to the clean run's count. */
+/* The samplers and floating-point checks: multinomial with and without
+ * replacement, bernoulli, normal, uniform_ into a tensor inside the graph,
+ * nan_to_num and its backward, isclose. */
+static lg_status sample_workload(lg_ctx *ctx, double *sum) {
+  lg_status st = LG_OK;
+  int64_t ws[2] = {3, 5}, xs[2] = {2, 3};
+  lg_tensor *w = ramp(ctx, &st, LG_FLOAT32, 2, ws, 0.5, 0.25);
+  lg_tensor *p = ramp(ctx, &st, LG_FLOAT32, 2, ws, 0.05, 0.05);
+  lg_tensor *x = ramp(ctx, &st, LG_FLOAT64, 2, xs, -1, 0.5);
+  lg_tensor *m1 = NULL, *m2 = NULL, *b = NULL, *nrm = NULL;
+  if (!st) st = lg_multinomial(ctx, w, 4, false, &m1);
+  if (!st) st = lg_multinomial(ctx, w, 7, true, &m2);
+  if (!st) st = lg_bernoulli(ctx, p, &b);
+  if (!st) st = lg_normal(ctx, w, p, &nrm);
+  if (!st) st = lg_tensor_set_requires_grad(ctx, x, true);
+  lg_tensor *y = op(ctx, &st, LG_OP_ADD, 2, x, x, NULL);
+  if (!st) st = lg_uniform_(ctx, y, -1, 1);
+  lg_params fix = {0};
+  fix.scalar[0] = 1;
+  fix.scalar[1] = 2;
+  fix.scalar[2] = -2;
+  lg_tensor *n = op(ctx, &st, LG_OP_NAN_TO_NUM, 1, x, NULL, &fix);
+  lg_tensor *yn = op(ctx, &st, LG_OP_MUL, 2, y, n, NULL);
+  lg_tensor *loss = op(ctx, &st, LG_OP_SUM, 1, yn, NULL, NULL);
+  if (!st) st = lg_autograd_backward(ctx, 1, &loss, NULL, NULL);
+  lg_params tol = {0};
+  tol.scalar[0] = 1e-5;
+  lg_tensor *close = op(ctx, &st, LG_OP_ISCLOSE, 2, w, nrm, &tol);
+  if (!st && !lg_tensor_grad(x))
+    st = lg_fail(ctx, LG_ERR_RUNTIME, "a gradient is missing");
+  if (!st)
+    *sum = total_of(m1) + total_of(m2) + total_of(b) + total_of(nrm) +
+           total_of(lg_tensor_grad(x)) + total_of(close);
+  lg_tensor *all[] = {w, p, x, m1, m2, b, nrm, y, n, yn, loss, close};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    lg_tensor_release(all[i]);
+  return st;
+}
+
 static void fail_each_allocation(const char *name, workload_fn w) {
   test_alloc counter = TEST_ALLOC_UNLIMITED;
   lg_ctx *ctx = lg_ctx_new(test_alloc_fn, &counter);
@@ -247,6 +287,7 @@ int main(void) {
   fail_each_allocation("conv2d", conv_workload);
   fail_each_allocation("safetensors", safetensors_workload);
   fail_each_allocation("npy+idx", npy_idx_workload);
+  fail_each_allocation("samplers", sample_workload);
 
   char path[128];
   const char *files[] = {"round.safetensors", "a.npy"};

@@ -1,6 +1,7 @@
 /* test_random.c: Philox4x32-10 against Random123's known answers, stream
- * reproducibility, recorded first values (they must never change: scripts
- * rely on seeds), ranges, and randperm being a permutation. */
+ * reproducibility, recorded first values of the generators and samplers
+ * (they must never change: scripts rely on seeds), ranges, and randperm
+ * being a permutation. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,6 +161,50 @@ static void test_randperm(lg_ctx *ctx) {
   CHECKF(lg_randperm(ctx, -1, &t) == LG_ERR_ARG, "randperm(-1) accepted");
 }
 
+/* Compares the n values of t with recorded ones (exactly), naming what. */
+static void check_recorded(const char *what, lg_tensor *t, const double *want,
+                           int n) {
+  CHECKF(t && lg_tensor_numel(t) == n, "%s: no result or wrong size", what);
+  for (int i = 0; t && i < n; i++)
+    CHECKF(lg_tensor_get(t, i) == want[i], "%s[%d] = %.17g, recorded %.17g",
+           what, i, lg_tensor_get(t, i), want[i]);
+  lg_tensor_release(t);
+}
+
+/* The samplers' first values for seed 42 (they must never change either). */
+static void test_sampler_recorded_values(lg_ctx *ctx) {
+  static const double without[3] = {2, 4, 1}, with[5] = {4, 1, 4, 3, 4};
+  static const double coin[6] = {0, 1, 0, 0, 0, 0};
+  static const double uniform[3] = {0.2259197623788316, -0.85353652511683231,
+                                    0.975437301829021};
+  static const double normal[3] = {3.4690836411005419, 2.2236998710609175,
+                                   -4.9101066950304233};
+  int64_t n4 = 4, n3 = 3, n6 = 6;
+  lg_tensor *w = NULL, *half = NULL, *t = NULL;
+  CHECK_OK(ctx, lg_empty(ctx, LG_FLOAT32, 1, &n4, &w));
+  for (int i = 0; w && i < 4; i++) lg_tensor_set(w, i, i + 1);
+  CHECK_OK(ctx, lg_full(ctx, LG_FLOAT32, 1, &n6, 0.5, &half));
+  if (!w || !half) return;
+  lg_ctx_manual_seed(ctx, 42);
+  CHECK_OK(ctx, lg_multinomial(ctx, w, 3, false, &t));
+  check_recorded("multinomial", t, without, 3);
+  lg_ctx_manual_seed(ctx, 42);
+  CHECK_OK(ctx, lg_multinomial(ctx, w, 5, true, &t));
+  check_recorded("multinomial with replacement", t, with, 5);
+  lg_ctx_manual_seed(ctx, 42);
+  CHECK_OK(ctx, lg_bernoulli(ctx, half, &t));
+  check_recorded("bernoulli", t, coin, 6);
+  CHECK_OK(ctx, lg_empty(ctx, LG_FLOAT64, 1, &n3, &t));
+  lg_ctx_manual_seed(ctx, 42);
+  CHECK_OK(ctx, lg_uniform_(ctx, t, -1, 1));
+  check_recorded("uniform_", lg_tensor_retain(t), uniform, 3);
+  lg_ctx_manual_seed(ctx, 42);
+  CHECK_OK(ctx, lg_normal_(ctx, t, 1, 2));
+  check_recorded("normal_", t, normal, 3);
+  lg_tensor_release(w);
+  lg_tensor_release(half);
+}
+
 int main(void) {
   lg_ctx *ctx = lg_ctx_new(NULL, NULL);
   test_philox_known_answers();
@@ -167,6 +212,7 @@ int main(void) {
   test_recorded_values(ctx);
   test_ranges(ctx);
   test_randperm(ctx);
+  test_sampler_recorded_values(ctx);
   CHECKF(lg_ctx_bytes_in_use(ctx) == 0, "%zu bytes leaked",
         lg_ctx_bytes_in_use(ctx));
   lg_ctx_free(ctx);

@@ -1,7 +1,9 @@
 /* test_serialize.c: safetensors, .npy and IDX through the C API: round
- * trips, corrupted files, and an allocation failure injected at every
- * allocation of each load and save (no leaks, no crash, a memory status). */
+ * trips, corrupted files, the temporaries a killed save leaves, and an
+ * allocation failure injected at every allocation of each load and save
+ * (no leaks, no crash, a memory status). */
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -224,6 +226,42 @@ static void test_idx(lg_ctx *ctx) {
 
 /* Fails the k-th allocation of each operation for every k until it
  * succeeds; each failure must be a memory status that leaks nothing. */
+/* A save killed mid-write leaves <target>.tmp-<pid>-<n> beside the target:
+ * the next save to that target removes those of dead processes, and never
+ * one of a live process (the parent, this one), another target's, or a
+ * name that only looks alike. */
+static void test_stale_temporaries(lg_ctx *ctx) {
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  CHECK(dead > 0);
+  if (dead <= 0) return;
+  CHECK(waitpid(dead, NULL, 0) == dead); /* reaped: the pid is gone */
+  char target[256], names[5][300];
+  snprintf(target, sizeof target, "%s", tmp_path("t.npy"));
+  snprintf(names[0], sizeof names[0], "%s.tmp-%ld-0", target, (long)dead);
+  snprintf(names[1], sizeof names[1], "%s.tmp-%ld-3", target,
+           (long)getppid());
+  snprintf(names[2], sizeof names[2], "%s.tmp-%ld-5", target,
+           (long)getpid());
+  snprintf(names[3], sizeof names[3], "%s.tmp-%ld-0", tmp_path("u.npy"),
+           (long)dead);
+  snprintf(names[4], sizeof names[4], "%s.tmp-%ld-x", target, (long)dead);
+  for (int i = 0; i < 5; i++) write_bytes(names[i], "partial", 7);
+  int64_t s[1] = {2};
+  double v[2] = {1, 2};
+  lg_tensor *t = make_tensor(ctx, LG_FLOAT32, 1, s, v), *back = NULL;
+  CHECK_OK(ctx, lg_npy_save(ctx, target, t));
+  CHECKF(access(names[0], F_OK) != 0, "%s was not removed", names[0]);
+  for (int i = 1; i < 5; i++) {
+    CHECKF(access(names[i], F_OK) == 0, "%s was removed", names[i]);
+    unlink(names[i]);
+  }
+  CHECK_OK(ctx, lg_npy_load(ctx, target, &back));
+  CHECK(back && same_tensor(t, back));
+  lg_tensor_release(t);
+  lg_tensor_release(back);
+}
+
 static void test_allocation_failures(void) {
   test_alloc f = TEST_ALLOC_UNLIMITED;
   lg_ctx *ctx = lg_ctx_new(test_alloc_fn, &f);
@@ -297,6 +335,7 @@ int main(void) {
   test_safetensors_corrupt(ctx);
   test_npy(ctx);
   test_idx(ctx);
+  test_stale_temporaries(ctx);
   CHECK(lg_ctx_bytes_in_use(ctx) == 0);
   lg_ctx_free(ctx);
   test_allocation_failures();

@@ -235,6 +235,14 @@ describe("autograd", function()
   end)
 
   describe("lg.autograd.grad", function()
+    it("refuses an empty array of inputs, touching no .grad (as PyTorch)", function()
+      local b = leaf({1, 2, 3})
+      local ok, err = pcall(lg.autograd.grad, (b * b):sum(), {}, {create_graph = true})
+      assert.is_false(ok)
+      assert.truthy(err:find("grad: expected at least one input tensor", 1, true), err)
+      assert.is_nil(b.grad)
+    end)
+
     it("returns gradients as an array without touching .grad", function()
       local x, y = leaf({1, 2}), leaf({3, 4})
       local out = x * y
@@ -362,6 +370,17 @@ describe("autograd", function()
         {lg.tensor({1, 2}, {dtype = "float32", requires_grad = true})}, {raise_exception = false})
       assert.is_false(ok)
       assert.truthy(message:find("float64", 1, true), message)
+    end)
+
+    it("gradgradcheck wants an input that requires grad and keeps the caller's random stream", function()
+      local ok, err = pcall(lg.autograd.gradgradcheck, function(a) return a * 2 end, {})
+      assert.is_false(ok)
+      assert.truthy(err:find("at least one input tensor that requires grad", 1, true), err)
+      lg.manual_seed(7)
+      local expected = lg.rand(3)
+      lg.manual_seed(7)
+      assert.is_true(lg.autograd.gradgradcheck(function(a) return (a * a):sin() end, {leaf({0.2, 0.5})}))
+      assert.is_false(lg.rand(3):eq(expected):all():item()) -- the stream went on, not back to a fixed seed
     end)
 
     it("checks functions of several inputs", function()

@@ -1,7 +1,8 @@
 -- grad_elementwise_spec.lua: finite-difference checks (lg.autograd.gradcheck
 -- and gradgradcheck, float64) of the backward rules of every elementwise op:
--- unary math, clamp, binary arithmetic with tensors and numbers on either
--- side and broadcasting, where, to, clone, and in-place ops on non-leaves.
+-- unary math, clamp, nan_to_num, binary arithmetic with tensors and numbers
+-- on either side and broadcasting, where, to, clone, and in-place ops on
+-- non-leaves.
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
 local lg = H.lg
 
@@ -52,6 +53,10 @@ check("clamp min and max", function(x) return x:clamp(-1, 1) end, one(GENERAL))
 check("clamp min only", function(x) return x:clamp(0.5) end, one(GENERAL))
 check("clamp max only", function(x) return x:clamp(nil, 0.5) end, one(GENERAL))
 check("clamp options table", function(x) return x:clamp({min = -1, max = 1}) end, one(GENERAL))
+-- nan_to_num: inf +- eps and nan +- eps are still inf and nan, whose
+-- replacements are constants, so finite differences see slope 0 there
+check("nan_to_num", function(x) return x:nan_to_num({nan = 2, posinf = 3}) end,
+      one({{-1.73, 0 / 0, 0.37}, {math.huge, 1.29, -math.huge}}))
 
 -- binary arithmetic ---------------------------------------------------------
 

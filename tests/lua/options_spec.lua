@@ -56,6 +56,17 @@ local cases = {
   {"matmul", function() lg.matmul(t(2, 2), t(2, 2), BAD) end},
   {"mm", function() lg.mm(t(2, 2), t(2, 2), BAD) end},
   {"addmm", function() lg.addmm(t(2, 2), t(2, 2), t(2, 2), BAD) end},
+  {"isnan", function() lg.isnan(t(2), BAD) end},
+  {"nan_to_num", function() t(2):nan_to_num(BAD) end},
+  {"nan_to_num_", function() t(2):nan_to_num_(BAD) end},
+  {"isclose", function() lg.isclose(t(2), t(2), BAD) end},
+  {"allclose", function() t(2):allclose(t(2), BAD) end},
+  -- sampling
+  {"multinomial", function() lg.multinomial(t(3), 2, BAD) end},
+  {"bernoulli", function() lg.bernoulli(t(2), BAD) end},
+  {"normal", function() lg.normal(0, 1, 2, BAD) end},
+  {"uniform_", function() t(2):uniform_(BAD) end},
+  {"normal_", function() t(2):normal_(BAD) end},
   -- autograd
   {"backward", function() (grad_leaf() * 2):sum():backward(BAD) end},
   {"grad", function() local x = grad_leaf(); lg.autograd.grad((x * 2):sum(), x, BAD) end},

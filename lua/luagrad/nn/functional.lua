@@ -398,6 +398,9 @@ function F.embedding(ids, weight, ...)
   local y = weight:index_select(1, ids:reshape(-1)):reshape(shape)
   local padding_idx = o.padding_idx
   if padding_idx ~= nil then
+    if type(padding_idx) ~= "number" then
+      error("embedding: expected an integer padding_idx, got " .. type(padding_idx), 2)
+    end
     if padding_idx < 0 then padding_idx = padding_idx + weight:size(1) + 1 end
     -- the padding positions read the row without recording its gradient
     local mask = ids:eq(padding_idx):unsqueeze(-1)
@@ -548,6 +551,9 @@ end
 function F.smooth_l1_loss(input, target, ...)
   check_pair(input, target, "smooth_l1_loss")
   local o = plain_loss_args.smooth_l1_loss(...)
+  if type(o.beta) ~= "number" or o.beta < 0 then
+    error("smooth_l1_loss: expected a number beta >= 0, got " .. tostring(o.beta), 2)
+  end
   local d = (input - target):abs()
   if o.beta == 0 then return reduce(d, o.reduction, "smooth_l1_loss") end
   local loss = lg.where(d:lt(o.beta), d * d * (0.5 / o.beta), d - 0.5 * o.beta)
@@ -559,6 +565,9 @@ end
 function F.huber_loss(input, target, ...)
   check_pair(input, target, "huber_loss")
   local o = plain_loss_args.huber_loss(...)
+  if type(o.delta) ~= "number" or o.delta <= 0 then
+    error("huber_loss: expected a number delta > 0, got " .. tostring(o.delta), 2)
+  end
   local d = (input - target):abs()
   local loss = lg.where(d:lt(o.delta), d * d * 0.5, (d - 0.5 * o.delta) * o.delta)
   return reduce(loss, o.reduction, "huber_loss")

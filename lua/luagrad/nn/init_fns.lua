@@ -72,14 +72,16 @@ end
 function init.uniform_(t, ...)
   check_tensor("uniform_", t)
   local a, b = arguments("uniform_", {"a", "b"}, {0, 1}, ...)
-  return fill_with(t, lg.rand(shape_of(t), {dtype = t.dtype}) * (b - a) + a)
+  lg.no_grad(function() t:uniform_(a, b) end)
+  return t
 end
 
 --- normal_(t, mean = 0, std = 1): values drawn from N(mean, std^2).
 function init.normal_(t, ...)
   check_tensor("normal_", t)
   local mean, std = arguments("normal_", {"mean", "std"}, {0, 1}, ...)
-  return fill_with(t, lg.randn(shape_of(t), {dtype = t.dtype}) * std + mean)
+  lg.no_grad(function() t:normal_(mean, std) end)
+  return t
 end
 
 --- constant_(t, val), zeros_(t), ones_(t).
