@@ -5,7 +5,9 @@
 -- bucket_mb megabytes, each bucket all-reduced (asynchronously) as soon as
 -- all of its parameters' gradients are accumulated, so communication
 -- overlaps the rest of the backward pass. ddp:no_sync() skips the averaging
--- for gradient accumulation.
+-- for gradient accumulation. With broadcast_buffers (the default) every
+-- forward starts by copying rank 1's buffers (e.g. BatchNorm's running
+-- statistics) to every rank, as PyTorch does.
 --
 -- Invariant: every rank launches the buckets in the same order (bucket k
 -- only after buckets 1..k-1, whatever order their gradients arrive in), and
@@ -84,8 +86,8 @@ local function on_grad_ready(sync, b, p, world_size)
 end
 
 --- DistributedDataParallel(model, {bucket_mb = 25, broadcast_buffers = true})
---- wraps model (its parameters are then named "module.<name>"); call
---- distributed.init() first.
+--- wraps model (its parameters are then named "module.<name>"); initialises
+--- lg.distributed when that has not been done.
 function DDP:init(model, opts)
   opts = check.options("DistributedDataParallel", opts,
                        {bucket_mb = true, broadcast_buffers = true})
@@ -109,7 +111,8 @@ function DDP:init(model, opts)
   for _, entry in ipairs(self:named_parameters_list()) do
     if entry[2].requires_grad then named[#named + 1] = entry end
   end
-  local sync = {enabled = true, launched = 0,
+  local sync = {enabled = true, launched = 0, world_size = world_size,
+                broadcast_buffers = opts.broadcast_buffers ~= false,
                 buckets = make_buckets(named, bucket_mb * 1024 * 1024)}
   rawset(self, "_sync", sync)
   if world_size == 1 then return end -- nothing to average
@@ -143,6 +146,11 @@ end
 function DDP:forward(...)
   local sync = rawget(self, "_sync")
   if sync.enabled then check_previous(sync) end
+  if sync.broadcast_buffers and sync.world_size > 1 then
+    lg.no_grad(function()
+      for _, b in ipairs(self.module:buffers()) do distributed.broadcast(b, {src = 1}) end
+    end)
+  end
   return self.module(...)
 end
 

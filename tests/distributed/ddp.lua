@@ -73,4 +73,15 @@ partial.module[3](lg.randn(4, 32)):sum():backward()
 local ok, message = pcall(partial, xs[1])
 assert(not ok, "a forward after a backward that missed parameters must fail")
 assert(message:find("gave no gradient to module.1.bias, module.1.weight", 1, true), message)
+-- 4. every forward starts from rank 1's buffers
+local Counter = nn.Module:extend("Counter")
+function Counter:init()
+  self.fc = nn.Linear(2, 2)
+  self:register_buffer("seen", lg.zeros(1))
+end
+function Counter:forward(x) return self.fc(x) end
+local counted = distributed.DistributedDataParallel(Counter())
+counted.module.seen:fill_(rank)
+counted(lg.ones(1, 2))
+assert(counted.module.seen:item() == 1, "buffers were not broadcast from rank 1")
 print(string.format("rank %d: ddp ok", rank))
