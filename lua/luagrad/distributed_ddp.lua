@@ -44,28 +44,36 @@ local function make_buckets(named, limit_bytes)
   end
   for _, b in ipairs(buckets) do
     b.buffer = lg.zeros(b.numel, {dtype = b.dtype})
+    b.views = {}
+    for i, p in ipairs(b.params) do
+      b.views[i] = b.buffer:narrow(1, b.offsets[i], p:numel()):view(p.shape)
+    end
     b.ready, b.seen = 0, {}
   end
   return buckets
 end
 
--- Copies the bucket's gradients into its buffer and starts its all-reduce.
+-- Moves the bucket's gradients into its buffer and starts its all-reduce.
+-- Each .grad becomes a view of the buffer (PyTorch's gradient_as_bucket_view),
+-- so the averages need no copy back, and while .grad stays that view (zero_
+-- instead of set to nil) backward accumulates straight into the buffer.
 local function launch(sync, b)
   for i, p in ipairs(b.params) do
-    b.buffer:narrow(1, b.offsets[i], p:numel()):copy_(p.grad:reshape(-1))
+    local view = b.views[i]
+    if p.grad ~= view then
+      view:copy_(p.grad)
+      p.grad = view
+    end
   end
   b.handle = distributed.all_reduce(b.buffer, {op = "sum", async = true, check = false})
   sync.launched = sync.launched + 1
 end
 
--- Waits for every bucket, averages and writes the gradients back.
+-- Waits for every bucket and averages (in the gradients' own memory).
 local function finish(sync, world_size)
   for _, b in ipairs(sync.buckets) do
     b.handle:wait()
     b.buffer:div_(world_size)
-    for i, p in ipairs(b.params) do
-      p.grad:copy_(b.buffer:narrow(1, b.offsets[i], p:numel()):view(p.grad.shape))
-    end
     b.handle, b.ready, b.seen = nil, 0, {}
   end
   sync.launched = 0
