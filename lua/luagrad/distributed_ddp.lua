@@ -84,6 +84,9 @@ local function on_grad_ready(sync, b, p, world_size)
   if not sync.enabled or b.seen[p] then return end
   b.seen[p] = true
   b.ready = b.ready + 1
+  -- MPI moves a non-blocking collective on only inside MPI calls: poke the
+  -- launched ones so they progress while backward goes on
+  for k = 1, sync.launched do sync.buckets[k].handle:is_completed() end
   -- launch every complete bucket that is next in order
   while sync.launched < #sync.buckets do
     local next_bucket = sync.buckets[sync.launched + 1]
