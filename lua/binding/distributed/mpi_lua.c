@@ -85,10 +85,31 @@ static int l_abort(lua_State *L) {
   return 0;
 }
 
+/* Waits for req by polling, then polling with sleeps growing from 20 to
+ * 200 us, instead of MPI_Wait's busy loop: on a machine with fewer free
+ * cores than processes, a rank spinning in MPI_Wait takes the CPU from the
+ * rank it waits for (measured: 2 ranks on 2 busy cores ran an MLP step ~2x
+ * slower with MPI_Wait, and the header exchange of a 25 MB all_reduce cost
+ * a third of its time with a blocking MPI_Allgather). */
+static int poll_wait(lua_State *L, MPI_Request *req, const char *fname) {
+  long pause_ns = 20000;
+  for (int spins = 0;; spins++) {
+    int done = 0;
+    int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return raise_mpi(L, fname, rc);
+    if (done) return 0;
+    if (spins < 64) continue;
+    struct timespec pause = {0, pause_ns};
+    nanosleep(&pause, NULL);
+    if (pause_ns < 200000) pause_ns += pause_ns / 4;
+  }
+}
+
 static int l_barrier(lua_State *L) {
-  int rc = MPI_Barrier(MPI_COMM_WORLD);
+  MPI_Request req;
+  int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req);
   if (rc != MPI_SUCCESS) return raise_mpi(L, "barrier", rc);
-  return 0;
+  return poll_wait(L, &req, "barrier");
 }
 
 /* _mpi.allgather_ints({a, b, ...}) -> {{...rank 1's}, {...rank 2's}, ...}:
@@ -104,9 +125,11 @@ static int l_allgather_ints(lua_State *L) {
     lua_pop(L, 1);
   }
   int64_t *all = buf + n;
-  int rc = MPI_Allgather(buf, n, MPI_INT64_T, all, n, MPI_INT64_T,
-                         MPI_COMM_WORLD);
+  MPI_Request req;
+  int rc = MPI_Iallgather(buf, n, MPI_INT64_T, all, n, MPI_INT64_T,
+                          MPI_COMM_WORLD, &req);
   if (rc != MPI_SUCCESS) return raise_mpi(L, "header exchange", rc);
+  poll_wait(L, &req, "header exchange");
   lua_createtable(L, world_size, 0);
   for (int r = 0; r < world_size; r++) {
     lua_createtable(L, n, 0);
@@ -148,26 +171,11 @@ typedef struct request {
   bool active;
 } request;
 
-/* Polls, then polls with sleeps growing from 20 to 200 us, instead of
- * MPI_Wait's busy loop: on a machine with fewer free cores than processes,
- * a rank spinning in MPI_Wait takes the CPU from the rank it waits for
- * (measured: 2 ranks on 2 busy cores ran an MLP step ~2x slower with
- * MPI_Wait). */
 static int wait_request(lua_State *L, request *r) {
   if (!r->active) return 0;
   r->active = false;
   if (!mpi_active()) return 0;
-  long pause_ns = 20000;
-  for (int spins = 0;; spins++) {
-    int done = 0;
-    int rc = MPI_Test(&r->req, &done, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) return raise_mpi(L, "wait", rc);
-    if (done) return 0;
-    if (spins < 64) continue;
-    struct timespec pause = {0, pause_ns};
-    nanosleep(&pause, NULL);
-    if (pause_ns < 200000) pause_ns += pause_ns / 4;
-  }
+  return poll_wait(L, &r->req, "wait");
 }
 
 static int request_wait(lua_State *L) {
