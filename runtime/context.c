@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "vmap.h"
 
 static void *default_alloc(void *ud, void *ptr, size_t old_size,
                            size_t new_size) {
@@ -42,6 +43,7 @@ void lg_ctx_free(lg_ctx *ctx) {
   if (!ctx) return;
   if (--ctx->refcount > 0) return;
   lg_layers_free(ctx);
+  lg_vmap_state_free(ctx);
   lg_cache_flush(ctx);
   ctx->alloc(ctx->alloc_ud, ctx, sizeof *ctx, 0);
 }

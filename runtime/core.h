@@ -71,6 +71,7 @@ struct lg_ctx {
   int n_layers, cap_layers;
   const lg_layer *layers_inline[LG_LAYERS_INLINE];
   lg_print_options print;  /* how lg_tensor_format writes tensors */
+  struct lg_vmap_state *vmap; /* vmap levels (runtime/vmap), NULL until used */
 };
 
 typedef struct lg_storage {
@@ -93,6 +94,8 @@ struct lg_tensor {
   int64_t sizes[LG_MAX_DIMS];
   int64_t strides[LG_MAX_DIMS];    /* in elements; may be 0 (expand) */
   void *autograd;                  /* autograd/record.c's per-tensor state */
+  struct lg_batched *batched;      /* vmap: non-NULL for a batched tensor
+                                      (runtime/vmap/vmap.h) */
   int autograd_holds;              /* references to it from autograd
                                     * state: saves, sinks, .grad (the
                                     * cycle check of autograd/reach.c) */
@@ -166,12 +169,21 @@ typedef lg_status (*lg_forward_fn)(lg_ctx *ctx, lg_op op,
 LG_OP_LIST(LG_OP_DECLARE)
 #undef LG_OP_DECLARE
 
-/* Runs op through the layers below level (level 0: the kernel alone, with
- * out= and in-place handling); lg_op_run is lg_dispatch from the top of the
- * stack after checking the arguments. */
-lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op, int n_in,
-                      lg_tensor *const *in, const lg_params *p,
-                      lg_tensor **outs);
+/* The kernel of op alone, below every layer (with out= and in-place
+ * handling, no checks, no graph). */
+lg_status lg_run_kernel(lg_ctx *ctx, lg_op op, int n_in,
+                        lg_tensor *const *in, const lg_params *p,
+                        lg_tensor **outs);
+/* Runs op through the layers below level, then the kernel (level 0: the
+ * kernel alone); lg_op_run is lg_dispatch from the top of the stack after
+ * checking the arguments. Inline: the eager small-op path. */
+static inline lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op,
+                                    int n_in, lg_tensor *const *in,
+                                    const lg_params *p, lg_tensor **outs) {
+  if (level <= 0) return lg_run_kernel(ctx, op, n_in, in, p, outs);
+  const lg_layer *layer = ctx->layers[level - 1];
+  return layer->run(ctx, layer, level - 1, op, n_in, in, p, outs);
+}
 /* Puts layer on top of ctx's stack; pop removes it again, and must be given
  * the top layer (layers nest: the last one pushed is popped first). */
 lg_status lg_layer_push(lg_ctx *ctx, const lg_layer *layer);

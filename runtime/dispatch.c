@@ -81,10 +81,15 @@ void lg_layers_free(lg_ctx *ctx) {
 /* ---- running ops --------------------------------------------------------- */
 
 /* The kernel, below every layer: no checks, no graph. */
-static lg_status run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
-                            lg_tensor *const *inputs, const lg_params *params,
-                            lg_tensor **outs) {
+lg_status lg_run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
+                        lg_tensor *const *inputs, const lg_params *params,
+                        lg_tensor **outs) {
   const op_info *info = &op_table[op];
+  for (int i = 0; i < n_inputs; i++)
+    if (inputs[i]->batched) /* its vmap has returned: no layer unwrapped it */
+      return lg_fail(ctx, LG_ERR_ARG, "%s: a batched tensor escaped the "
+                     "vmap that made it (return it from the vmapped "
+                     "function instead of keeping it)", info->name);
   bool inplace = (params->flags & LG_FLAG_INPLACE) != 0;
   /* out=: the kernel validates the given outs[0] (lg_prepare_out) and
    * writes into it; kernels without out support replace it, caught below */
@@ -107,14 +112,6 @@ static lg_status run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
   }
   if (inplace || given) outs[0]->storage->version++;
   return LG_OK;
-}
-
-lg_status lg_dispatch(lg_ctx *ctx, int level, lg_op op, int n_in,
-                      lg_tensor *const *in, const lg_params *p,
-                      lg_tensor **outs) {
-  if (level <= 0) return run_kernel(ctx, op, n_in, in, p, outs);
-  const lg_layer *layer = ctx->layers[level - 1];
-  return layer->run(ctx, layer, level - 1, op, n_in, in, p, outs);
 }
 
 /* out= requests: checks what no layer can fix. */

@@ -27,10 +27,14 @@
  *            clones self and makes self depend on that clone.
  *   view     LG_VIEW_YES: the output shares the input's storage;
  *            LG_VIEW_MAYBE: when strides allow (reshape); LG_VIEW_NO
- *   batch    the batching rule (vmap); lg_batch_none: not supported yet
+ *   batch    the batching rule (vmap: runtime/ops/<family>_batch.c,
+ *            helpers in runtime/vmap/vmap.h); lg_batch_none: the
+ *            per-example loop (which warns once, naming the op)
  *   jvp      the jvp rule (forward-mode AD); lg_jvp_none: not supported yet
  *
- * Adding an op, in order (each step is needed; the specs fail without it):
+ * Adding an op, in order (the link fails without the kernel or the rule
+ * family, test_dispatch on columns that disagree, luagrad's open on a
+ * generated kind without a wrapper; the rest only the specs can catch):
  *   1. a row here (all columns; a comment above a group states its params
  *      convention);
  *   2. its kernel in runtime/ops/<family>.c (validate, then lg_prepare_out;
@@ -66,7 +70,7 @@
 #define LG_KIND_REDUCE      5  /* t:op([dims][, keepdim]) over params->dims  */
 #define LG_KIND_OTHER       6  /* hand-written binding                       */
 #define LG_KIND_PREDICATE   7  /* elementwise, bool result, no in-place form */
-#define LG_KIND_SCAN        8  /* t:op(dim), dim required (params->dim)      */
+#define LG_KIND_ALONG_DIM   8  /* t:op(dim) along one required params->dim  */
 #define LG_KIND_ARGREDUCE   9  /* t:op([dim][, keepdim]); no dim: flattened  */
 
 /* The saves column: bit i for input i (< 24), bit 24 + k for output k. */
@@ -83,126 +87,130 @@
 
 #define LG_OP_LIST(X)                                                        \
   /* elementwise unary */                                                    \
-  X(NEG,                 "neg",                 LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ABS,                 "abs",                 LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SIGN,                "sign",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(FLOOR,               "floor",               LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CEIL,                "ceil",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ROUND,               "round",               LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SQUARE,              "square",              LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(RELU,                "relu",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(EXP,                 "exp",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LOG,                 "log",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LOG1P,               "log1p",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(EXPM1,               "expm1",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SQRT,                "sqrt",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(RSQRT,               "rsqrt",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SIN,                 "sin",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(COS,                 "cos",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(TANH,                "tanh",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SIGMOID,             "sigmoid",             LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(GELU,                "gelu",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SILU,                "silu",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SOFTPLUS,            "softplus",            LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(RECIPROCAL,          "reciprocal",          LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ERF,                 "erf",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LOGICAL_NOT,         "logical_not",         LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(NEG,                 "neg",                 LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(ABS,                 "abs",                 LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SIGN,                "sign",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(FLOOR,               "floor",               LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(CEIL,                "ceil",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(ROUND,               "round",               LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SQUARE,              "square",              LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(RELU,                "relu",                LG_KIND_UNARY,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(EXP,                 "exp",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(LOG,                 "log",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(LOG1P,               "log1p",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(EXPM1,               "expm1",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SQRT,                "sqrt",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(RSQRT,               "rsqrt",               LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SIN,                 "sin",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(COS,                 "cos",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(TANH,                "tanh",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SIGMOID,             "sigmoid",             LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(GELU,                "gelu",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SILU,                "silu",                LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(SOFTPLUS,            "softplus",            LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(RECIPROCAL,          "reciprocal",          LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(ERF,                 "erf",                 LG_KIND_UNARY_FLOAT,  1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(LOGICAL_NOT,         "logical_not",         LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
   /* clamp: scalar[0] = min (LG_FLAG_HAS_MIN), scalar[1] = max (HAS_MAX) */  \
-  X(CLAMP,               "clamp",               LG_KIND_OTHER,        1, 1, lg_kernel_clamp,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(CLAMP,               "clamp",               LG_KIND_OTHER,        1, 1, lg_kernel_clamp,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
   /* floating-point checks (bool results: integer and bool inputs are never \
    * nan or inf) and repair; nan_to_num: scalar[0] replaces NaN, scalar[1] \
    * +inf, scalar[2] -inf (all three given; integer inputs are copied) */  \
-  X(ISNAN,               "isnan",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ISINF,               "isinf",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ISFINITE,            "isfinite",            LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(NAN_TO_NUM,          "nan_to_num",          LG_KIND_OTHER,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ISNAN,               "isnan",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(ISINF,               "isinf",               LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(ISFINITE,            "isfinite",            LG_KIND_PREDICATE,    1, 1, lg_kernel_unary,         lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(NAN_TO_NUM,          "nan_to_num",          LG_KIND_OTHER,        1, 1, lg_kernel_unary,         lg_backward_unary,  LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
   /* isclose(a, b): a == b or |a - b| <= atol + rtol |b|, broadcast, equal  \
    * dtypes; scalar[0] = rtol, scalar[1] = atol, LG_FLAG_EQUAL_NAN */      \
-  X(ISCLOSE,             "isclose",             LG_KIND_OTHER,        2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ISCLOSE,             "isclose",             LG_KIND_OTHER,        2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
   /* elementwise binary; one side may be params->scalar (LG_FLAG_SCALAR_*) */\
-  X(ADD,                 "add",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SUB,                 "sub",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MUL,                 "mul",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(DIV,                 "div",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(REMAINDER,           "remainder",           LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(FLOOR_DIVIDE,        "floor_divide",        LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(POW,                 "pow",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MAXIMUM,             "maximum",             LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MINIMUM,             "minimum",             LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(EQ,                  "eq",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(NE,                  "ne",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LT,                  "lt",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LE,                  "le",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(GT,                  "gt",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(GE,                  "ge",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(ADD,                 "add",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(SUB,                 "sub",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(MUL,                 "mul",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(DIV,                 "div",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(REMAINDER,           "remainder",           LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(FLOOR_DIVIDE,        "floor_divide",        LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(POW,                 "pow",                 LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(MAXIMUM,             "maximum",             LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(MINIMUM,             "minimum",             LG_KIND_BINARY,       2, 1, lg_kernel_binary,        lg_backward_binary, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(EQ,                  "eq",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(NE,                  "ne",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(LT,                  "lt",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(LE,                  "le",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(GT,                  "gt",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
+  X(GE,                  "ge",                  LG_KIND_COMPARE,      2, 1, lg_kernel_binary,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
   /* where(cond, a, b) */                                                    \
-  X(WHERE,               "where",               LG_KIND_OTHER,        3, 1, lg_kernel_where,         lg_backward_where,  LG_IN(0),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(WHERE,               "where",               LG_KIND_OTHER,        3, 1, lg_kernel_where,         lg_backward_where,  LG_IN(0),                    LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
   /* copies: out = cast of input (params->dtype); fill; copy into out */     \
-  X(TO_DTYPE,            "to",                  LG_KIND_OTHER,        1, 1, lg_kernel_to_dtype,      lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CLONE,               "clone",               LG_KIND_OTHER,        1, 1, lg_kernel_clone,         lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(FILL,                "fill_",               LG_KIND_OTHER,        1, 1, lg_kernel_fill,          lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(COPY,                "copy_",               LG_KIND_OTHER,        2, 1, lg_kernel_copy,          lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(TO_DTYPE,            "to",                  LG_KIND_OTHER,        1, 1, lg_kernel_to_dtype,      lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(CLONE,               "clone",               LG_KIND_OTHER,        1, 1, lg_kernel_clone,         lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(FILL,                "fill_",               LG_KIND_OTHER,        1, 1, lg_kernel_fill,          lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_unary, lg_jvp_none) \
+  X(COPY,                "copy_",               LG_KIND_OTHER,        2, 1, lg_kernel_copy,          lg_backward_copy,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_binary, lg_jvp_none) \
   /* reductions over params->dims (all dims when n_dims == 0) */             \
-  X(SUM,                 "sum",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MEAN,                "mean",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(PROD,                "prod",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(AMAX,                "amax",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(AMIN,                "amin",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LOGSUMEXP,           "logsumexp",           LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ALL,                 "all",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ANY,                 "any",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SUM,                 "sum",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(MEAN,                "mean",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(PROD,                "prod",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(AMAX,                "amax",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(AMIN,                "amin",                LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(LOGSUMEXP,           "logsumexp",           LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(ALL,                 "all",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(ANY,                 "any",                 LG_KIND_REDUCE,       1, 1, lg_kernel_reduce,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
   /* var/std: scalar[0] = correction (1 = unbiased) */                       \
-  X(VAR,                 "var",                 LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(STD,                 "std",                 LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(VAR,                 "var",                 LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
+  X(STD,                 "std",                 LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
   /* norm: scalar[0] = p (HUGE_VAL for the max norm) */                      \
-  X(NORM,                "norm",                LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(NORM,                "norm",                LG_KIND_OTHER,        1, 1, lg_kernel_reduce,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_reduce, lg_jvp_none) \
   /* max/min over one dim: values and 1-based int64 indices */               \
-  X(MAX_DIM,             "max",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MIN_DIM,             "min",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ARGMAX,              "argmax",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ARGMIN,              "argmin",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CUMSUM,              "cumsum",              LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MAX_DIM,             "max",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
+  X(MIN_DIM,             "min",                 LG_KIND_OTHER,        1, 2, lg_kernel_minmax_dim,    lg_backward_reduce, LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
+  X(ARGMAX,              "argmax",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
+  X(ARGMIN,              "argmin",              LG_KIND_ARGREDUCE,    1, 1, lg_kernel_argminmax,     lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
+  X(CUMSUM,              "cumsum",              LG_KIND_ALONG_DIM,    1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
   /* views: share the input's storage */                                     \
-  X(VIEW,                "view",                LG_KIND_OTHER,        1, 1, lg_kernel_view,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
-  X(EXPAND,              "expand",              LG_KIND_OTHER,        1, 1, lg_kernel_expand,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
-  X(PERMUTE,             "permute",             LG_KIND_OTHER,        1, 1, lg_kernel_permute,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
-  X(SQUEEZE,             "squeeze",             LG_KIND_OTHER,        1, 1, lg_kernel_squeeze,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
-  X(UNSQUEEZE,           "unsqueeze",           LG_KIND_OTHER,        1, 1, lg_kernel_unsqueeze,     lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
-  X(NARROW,              "narrow",              LG_KIND_OTHER,        1, 1, lg_kernel_narrow,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
-  X(SELECT,              "select",              LG_KIND_OTHER,        1, 1, lg_kernel_select,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_none, lg_jvp_none) \
+  X(VIEW,                "view",                LG_KIND_OTHER,        1, 1, lg_kernel_view,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
+  X(EXPAND,              "expand",              LG_KIND_OTHER,        1, 1, lg_kernel_expand,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
+  X(PERMUTE,             "permute",             LG_KIND_OTHER,        1, 1, lg_kernel_permute,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
+  X(SQUEEZE,             "squeeze",             LG_KIND_OTHER,        1, 1, lg_kernel_squeeze,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
+  X(UNSQUEEZE,           "unsqueeze",           LG_KIND_OTHER,        1, 1, lg_kernel_unsqueeze,     lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
+  X(NARROW,              "narrow",              LG_KIND_OTHER,        1, 1, lg_kernel_narrow,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
+  X(SELECT,              "select",              LG_KIND_OTHER,        1, 1, lg_kernel_select,        lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_YES,   lg_batch_shape, lg_jvp_none) \
   /* shape ops that copy */                                                  \
-  X(RESHAPE,             "reshape",             LG_KIND_OTHER,        1, 1, lg_kernel_reshape,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_MAYBE, lg_batch_none, lg_jvp_none) \
-  X(FLIP,                "flip",                LG_KIND_OTHER,        1, 1, lg_kernel_flip,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(TILE,                "tile",                LG_KIND_OTHER,        1, 1, lg_kernel_tile,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CAT,                 "cat",                 LG_KIND_OTHER,       -1, 1, lg_kernel_cat,           lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CUMPROD,             "cumprod",             LG_KIND_SCAN,         1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(RESHAPE,             "reshape",             LG_KIND_OTHER,        1, 1, lg_kernel_reshape,       lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_MAYBE, lg_batch_shape, lg_jvp_none) \
+  X(FLIP,                "flip",                LG_KIND_OTHER,        1, 1, lg_kernel_flip,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_shape, lg_jvp_none) \
+  X(TILE,                "tile",                LG_KIND_OTHER,        1, 1, lg_kernel_tile,          lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_shape, lg_jvp_none) \
+  X(CAT,                 "cat",                 LG_KIND_OTHER,       -1, 1, lg_kernel_cat,           lg_backward_shape,  LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_shape, lg_jvp_none) \
+  X(CUMPROD,             "cumprod",             LG_KIND_ALONG_DIM,    1, 1, lg_kernel_cumsum,        lg_backward_reduce, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
   /* indexing with 1-based int64 index tensors */                            \
-  X(INDEX_SELECT,        "index_select",        LG_KIND_OTHER,        2, 1, lg_kernel_index_select,  lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(GATHER,              "gather",              LG_KIND_OTHER,        2, 1, lg_kernel_gather,        lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SCATTER,             "scatter",             LG_KIND_OTHER,        3, 1, lg_kernel_scatter,       lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(SCATTER_ADD,         "scatter_add",         LG_KIND_OTHER,        3, 1, lg_kernel_scatter,       lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MASKED_FILL,         "masked_fill",         LG_KIND_OTHER,        2, 1, lg_kernel_masked_fill,   lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MASKED_SELECT,       "masked_select",       LG_KIND_OTHER,        2, 1, lg_kernel_masked_select, lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(INDEX_SELECT,        "index_select",        LG_KIND_OTHER,        2, 1, lg_kernel_index_select,  lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_index, lg_jvp_none) \
+  X(GATHER,              "gather",              LG_KIND_OTHER,        2, 1, lg_kernel_gather,        lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_index, lg_jvp_none) \
+  X(SCATTER,             "scatter",             LG_KIND_OTHER,        3, 1, lg_kernel_scatter,       lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_index, lg_jvp_none) \
+  X(SCATTER_ADD,         "scatter_add",         LG_KIND_OTHER,        3, 1, lg_kernel_scatter,       lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_index, lg_jvp_none) \
+  X(MASKED_FILL,         "masked_fill",         LG_KIND_OTHER,        2, 1, lg_kernel_masked_fill,   lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_index, lg_jvp_none) \
+  X(MASKED_SELECT,       "masked_select",       LG_KIND_OTHER,        2, 1, lg_kernel_masked_select, lg_backward_index,  LG_IN(1),                    LG_VIEW_NO,    lg_batch_index, lg_jvp_none) \
   /* neural-network kernels (nn.functional): fused forwards; the params    \
    * conventions are in the header comments of nn_*.c / conv.c             \
    * (optional inputs are passed only when present, flagged LG_FLAG_OPT*) */\
-  X(SOFTMAX,             "softmax",             LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_OTHER,        1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CROSS_ENTROPY,       "cross_entropy",       LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(NLL_LOSS,            "nll_loss",            LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(LAYER_NORM,          "layer_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(BATCH_NORM,          "batch_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(GROUP_NORM,          "group_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CONV2D,              "conv2d",              LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(CONV_TRANSPOSE2D,    "conv_transpose2d",    LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(SOFTMAX,             "softmax",             LG_KIND_ALONG_DIM,    1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
+  X(LOG_SOFTMAX,         "log_softmax",         LG_KIND_ALONG_DIM,    1, 1, lg_kernel_softmax,       lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_dim,  lg_jvp_none) \
+  X(CROSS_ENTROPY,       "cross_entropy",       LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_loss, lg_jvp_none) \
+  X(NLL_LOSS,            "nll_loss",            LG_KIND_OTHER,       -1, 1, lg_kernel_cross_entropy, lg_backward_loss,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_loss, lg_jvp_none) \
+  X(LAYER_NORM,          "layer_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  X(BATCH_NORM,          "batch_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  X(GROUP_NORM,          "group_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  X(CONV2D,              "conv2d",              LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  X(CONV_TRANSPOSE2D,    "conv_transpose2d",    LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
   X(CONV2D_WEIGHT_GRAD,  "conv2d_weight_grad",  LG_KIND_OTHER,        2, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(MAX_POOL2D,          "max_pool2d",          LG_KIND_OTHER,        1, 2, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS | LG_OUT(1), LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(AVG_POOL2D,          "avg_pool2d",          LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
-  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MAX_POOL2D,          "max_pool2d",          LG_KIND_OTHER,        1, 2, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS | LG_OUT(1), LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  X(AVG_POOL2D,          "avg_pool2d",          LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_none) \
+  /* one recurrent step, gates fused (rnn.c): lstm_cell(xg, hg, c) -> h, c; \
+   * gru_cell(xg, hg, h) -> h; xg, hg the (N, G*H) input and hidden gates */ \
+  X(LSTM_CELL,           "lstm_cell",           LG_KIND_OTHER,        3, 2, lg_kernel_rnn_cell,      lg_backward_rnn,    LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_rows, lg_jvp_none) \
+  X(GRU_CELL,            "gru_cell",            LG_KIND_OTHER,        3, 1, lg_kernel_rnn_cell,      lg_backward_rnn,    LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_rows, lg_jvp_none) \
   /* linear algebra: batched, broadcasting matmul through cblas */           \
-  X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none) \
+  X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_matmul, lg_jvp_none) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \
-  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_none)
+  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_none)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \

@@ -264,6 +264,12 @@ LG_API lg_status lg_addmm(lg_ctx *ctx, lg_tensor *c, lg_tensor *a,
 /* Stacks equally shaped tensors along a new dim. */
 LG_API lg_status lg_stack(lg_ctx *ctx, int n, lg_tensor *const *inputs,
                           int64_t dim, lg_tensor **out);
+/* The t->sizes[dim] slices of t along dim (views) into outs. In the graph
+ * they share ONE node whose backward stacks their gradients (zeros for
+ * those without), so splitting a sequence into steps costs one copy of
+ * its gradient, not one full-size gradient per step. */
+LG_API lg_status lg_unbind(lg_ctx *ctx, lg_tensor *t, int64_t dim,
+                           lg_tensor **outs);
 
 /* ---- autograd ----------------------------------------------------------- */
 

@@ -48,4 +48,28 @@ void *lg_tensor_wrapped_ud(const lg_tensor *t, lg_release_fn release);
 lg_status lg_tensor_rebind(lg_tensor *t, lg_release_fn release, void *data,
                            size_t nbytes, const char *fname);
 
+/* ---- vmap (runtime/vmap/vmap.h) -----------------------------------------
+ * A vmap level is a dispatch layer entered for one func.vmap call; a batched
+ * tensor shows one example through every accessor and holds the batch. */
+#define LG_RANDOMNESS_ERROR     0 /* a random op inside vmap fails          */
+#define LG_RANDOMNESS_SAME      1 /* every example draws the same numbers    */
+#define LG_RANDOMNESS_DIFFERENT 2 /* each example draws its own numbers      */
+/* Enters a level of batch_size examples; *level receives its number. */
+lg_status lg_vmap_push(lg_ctx *ctx, int64_t batch_size, int randomness,
+                       int *level);
+/* Leaves level, which must be the innermost one. */
+lg_status lg_vmap_pop(lg_ctx *ctx, int level);
+/* A batched tensor at level over value, whose dim bdim (0-based) holds the
+ * level's examples. */
+lg_status lg_vmap_wrap(lg_ctx *ctx, lg_tensor *value, int bdim, int level,
+                       lg_tensor **out);
+/* The value of t when t is batched at level (borrowed; *bdim its batch
+ * dim), else NULL. */
+lg_tensor *lg_vmap_value(const lg_tensor *t, int level, int *bdim);
+/* The level t is batched at (its outermost wrapper), 0 when it is plain. */
+int lg_tensor_batch_level(const lg_tensor *t);
+/* The name of an op whose per-example loop ran for the first time since the
+ * last call (to warn about once), or NULL. */
+const char *lg_vmap_take_warning(lg_ctx *ctx);
+
 #endif

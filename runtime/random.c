@@ -9,11 +9,14 @@
  * fresh block and advances rng_offset by the blocks it used (a partly used
  * last block is dropped), so the same seed and the same calls give the same
  * numbers on every platform and build. The streams are luagrad's own: they
- * are not PyTorch's numbers for the same seed.
+ * are not PyTorch's numbers for the same seed. Inside vmap a draw follows
+ * the levels' randomness (vmap.h: fail, one draw for all examples, or one
+ * per example, batched).
  */
 #include <math.h>
 
 #include "core.h"
+#include "vmap.h"
 #include "dtype.h"
 #include "random.h"
 
@@ -59,7 +62,8 @@ lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
                   lg_tensor **out) {
   *out = NULL;
   lg_status st = lg_check_float_dtype(ctx, "rand", dtype);
-  if (st || (st = lg_empty(ctx, dtype, ndim, sizes, out))) return st;
+  if (st || (st = lg_vmap_random_empty(ctx, "rand", dtype, ndim, sizes, out)))
+    return st;
   int64_t n = lg_tensor_numel(*out);
   lg_stream s;
   lg_stream_open(&s, ctx);
@@ -71,7 +75,7 @@ lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
     for (int64_t i = 0; i < n; i++) o[i] = lg_stream_uniform(&s, dtype);
   }
   lg_stream_close(&s);
-  return LG_OK;
+  return lg_vmap_random_wrap(ctx, out);
 }
 
 /* Standard normal by Box-Muller: each pair of uniforms gives two values.
@@ -80,7 +84,8 @@ lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
                    const int64_t *sizes, lg_tensor **out) {
   *out = NULL;
   lg_status st = lg_check_float_dtype(ctx, "randn", dtype);
-  if (st || (st = lg_empty(ctx, dtype, ndim, sizes, out))) return st;
+  if (st || (st = lg_vmap_random_empty(ctx, "randn", dtype, ndim, sizes, out)))
+    return st;
   int64_t n = lg_tensor_numel(*out);
   char *data = lg_tensor_data(*out);
   size_t item = lg_dtype_size(dtype);
@@ -97,7 +102,7 @@ lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
                       radius * sin(angle));
   }
   lg_stream_close(&s);
-  return LG_OK;
+  return lg_vmap_random_wrap(ctx, out);
 }
 
 /* Smallest and largest values a dtype holds exactly (for randint's range). */
@@ -127,7 +132,7 @@ lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low, int64_t high,
     return lg_fail(ctx, LG_ERR_ARG,
                    "randint: range [%lld, %lld) does not fit dtype %s",
                    (long long)low, (long long)high, lg_dtype_name(dtype));
-  lg_status st = lg_empty(ctx, dtype, ndim, sizes, out);
+  lg_status st = lg_vmap_random_empty(ctx, "randint", dtype, ndim, sizes, out);
   if (st) return st;
   uint64_t range = (uint64_t)high - (uint64_t)low;
   int64_t n = lg_tensor_numel(*out);
@@ -140,7 +145,7 @@ lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low, int64_t high,
     lg_store_int(data + (size_t)i * item, dtype, v);
   }
   lg_stream_close(&s);
-  return LG_OK;
+  return lg_vmap_random_wrap(ctx, out);
 }
 
 /* Fisher-Yates over 1..n: a uniformly random permutation (int64, n) */
@@ -150,8 +155,8 @@ lg_status lg_randperm(lg_ctx *ctx, int64_t n, lg_tensor **out) {
     return lg_fail(ctx, LG_ERR_ARG,
                    "randperm: expected a non-negative n, got %lld",
                    (long long)n);
-  lg_status st = lg_empty(ctx, LG_INT64, 1, &n, out);
-  if (st) return st;
+  lg_status st = lg_vmap_random_check(ctx, "randperm", false);
+  if (st || (st = lg_empty(ctx, LG_INT64, 1, &n, out))) return st;
   int64_t *o = lg_tensor_data(*out);
   for (int64_t i = 0; i < n; i++) o[i] = i + 1;
   lg_stream s;

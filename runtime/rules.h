@@ -1,7 +1,8 @@
 /* rules.h: the per-op rule families beside the kernel and the backward
  * rule (runtime/autograd/autograd.h): the batching rule (vmap) and the jvp
- * rule (forward-mode AD), one column each in lg_ops.h. No op has one yet;
- * their rows name lg_batch_none and lg_jvp_none, which fail naming the op.
+ * rule (forward-mode AD), one column each in lg_ops.h. Rows without one
+ * name lg_batch_none (vmap runs those ops in its per-example loop;
+ * called directly it fails naming the op) and lg_jvp_none.
  */
 #ifndef LG_RULES_H
 #define LG_RULES_H

@@ -9,6 +9,7 @@
 
 #include "autograd.h"
 #include "dtype.h"
+#include "vmap.h"
 
 #define STORAGE_HEADER 64
 
@@ -245,6 +246,7 @@ void lg_tensor_release(lg_tensor *t) {
   if (t->autograd) lg_autograd_meta_free(t);
   lg_storage *s = t->storage;
   lg_ctx *ctx = s->ctx;
+  if (t->batched) lg_batched_free(ctx, t->batched);
   lg_cache_free(ctx, t, sizeof *t);
   storage_release(s);
 }

@@ -142,6 +142,10 @@ void lgl_push_shape(lua_State *L, int ndim, const int64_t *sizes);
 typedef struct lgl_tables {
   int module, methods, state, meta;
 } lgl_tables;
+/* Registers a family's module functions and tensor methods (either list
+ * may be just its {NULL, NULL} end). */
+void lgl_register_family(lua_State *L, const lgl_tables *T,
+                         const luaL_Reg *module_fns, const luaL_Reg *methods);
 void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T);
 void lgl_open_elementwise(lua_State *L, const lgl_tables *T);
 void lgl_open_create(lua_State *L, const lgl_tables *T);
@@ -152,10 +156,12 @@ void lgl_open_linalg(lua_State *L, const lgl_tables *T);
 void lgl_open_autograd(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
+void lgl_open_rnn(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
+void lgl_open_vmap(lua_State *L, const lgl_tables *T);
 /* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
 void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 

@@ -167,10 +167,12 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_hooks(L, &T);
   lgl_open_nn_loss(L, &T);
   lgl_open_nn_conv(L, &T);
+  lgl_open_rnn(L, &T);
   lgl_open_io(L, &T);
   lgl_open_optim(L, &T);
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
+  lgl_open_vmap(L, &T);
 #ifdef LUAGRAD_HAVE_MPI
   lgl_open_distributed(L, &T);
 #endif

@@ -201,15 +201,26 @@ static int l_tensor(lua_State *L) {
 
 /* ---- constant fills -------------------------------------------------------- */
 
-static int fill_shape(lua_State *L, const char *fname, double value) {
+typedef lg_status (*random_fn)(lg_ctx *ctx, lg_dtype dtype, int ndim,
+                               const int64_t *sizes, lg_tensor **out);
+
+/* fname(shape..., opts): a tensor of the shape given from argument 1 on,
+ * drawn by random when given, else filled with value. */
+static int make_shaped(lua_State *L, const char *fname, random_fn random,
+                       double value) {
   int ndim;
   int64_t sizes[LG_MAX_DIMS];
   int opts = shape_and_options(L, 1, fname, &ndim, sizes);
   lg_dtype dtype = lgl_opt_dtype(L, opts, LG_FLOAT32, fname);
   lgl_box *box = lgl_new_box(L);
   lg_tensor *t = NULL;
-  lg_status st = lg_full(lgl_ctx(L), dtype, ndim, sizes, value, &t);
+  lg_status st = random ? random(lgl_ctx(L), dtype, ndim, sizes, &t)
+                        : lg_full(lgl_ctx(L), dtype, ndim, sizes, value, &t);
   return finish(L, box, st, t, fname);
+}
+
+static int fill_shape(lua_State *L, const char *fname, double value) {
+  return make_shaped(L, fname, NULL, value);
 }
 
 static int l_zeros(lua_State *L) { return fill_shape(L, "zeros", 0); }
@@ -285,79 +296,82 @@ static int l_full(lua_State *L) {
 
 /* ---- ranges ---------------------------------------------------------------- */
 
+/* What arange, linspace and eye make once their arguments are read. */
+typedef struct range_request {
+  enum { RANGE_ARANGE, RANGE_LINSPACE, RANGE_EYE } kind;
+  double start, stop, step; /* arange, linspace (start, stop) */
+  int64_t n, m;             /* linspace: n steps; eye: n x m   */
+} range_request;
+
+/* Checks the options at opts, then makes the tensor r asks for. */
+static int make_range(lua_State *L, const char *fname, int opts,
+                      lg_dtype default_dtype, const range_request *r) {
+  check_options(L, opts, fname);
+  lg_dtype dtype = lgl_opt_dtype(L, opts, default_dtype, fname);
+  lgl_box *box = lgl_new_box(L);
+  lg_tensor *t = NULL;
+  lg_ctx *ctx = lgl_ctx(L);
+  lg_status st;
+  switch (r->kind) {
+    case RANGE_ARANGE:
+      st = lg_arange(ctx, dtype, r->start, r->stop, r->step, &t);
+      break;
+    case RANGE_LINSPACE:
+      st = lg_linspace(ctx, dtype, r->start, r->stop, r->n, &t);
+      break;
+    default:
+      st = lg_eye(ctx, dtype, r->n, r->m, &t);
+      break;
+  }
+  return finish(L, box, st, t, fname);
+}
+
 /* lg.arange([start,] stop[, step], opts): int64 when every argument is an
  * integer, float32 otherwise, as PyTorch. */
 static int l_arange(lua_State *L) {
-  const char *fname = "arange";
   int n = 0;
   while (n < 3 && lua_type(L, n + 1) == LUA_TNUMBER) n++;
   if (n == 0)
     luaL_error(L, "arange: expected ([start,] stop [, step]), got %s",
                lgl_typename(L, 1));
-  check_options(L, n + 1, fname);
   bool all_int = true;
   for (int i = 1; i <= n; i++) all_int = all_int && lua_isinteger(L, i);
-  double start = 0, stop, step = 1;
+  range_request r = {.kind = RANGE_ARANGE, .step = 1};
   if (n == 1) {
-    stop = lua_tonumber(L, 1);
+    r.stop = lua_tonumber(L, 1);
   } else {
-    start = lua_tonumber(L, 1);
-    stop = lua_tonumber(L, 2);
-    if (n == 3) step = lua_tonumber(L, 3);
+    r.start = lua_tonumber(L, 1);
+    r.stop = lua_tonumber(L, 2);
+    if (n == 3) r.step = lua_tonumber(L, 3);
   }
-  lg_dtype dtype =
-      lgl_opt_dtype(L, n + 1, all_int ? LG_INT64 : LG_FLOAT32, fname);
-  lgl_box *box = lgl_new_box(L);
-  lg_tensor *t = NULL;
-  lg_status st = lg_arange(lgl_ctx(L), dtype, start, stop, step, &t);
-  return finish(L, box, st, t, fname);
+  return make_range(L, "arange", n + 1, all_int ? LG_INT64 : LG_FLOAT32, &r);
 }
 
 /* lg.linspace(start, stop, steps, opts) */
 static int l_linspace(lua_State *L) {
-  const char *fname = "linspace";
-  double start = luaL_checknumber(L, 1), stop = luaL_checknumber(L, 2);
-  int64_t steps = lgl_check_integer(L, 3, fname, "steps");
-  check_options(L, 4, fname);
-  lg_dtype dtype = lgl_opt_dtype(L, 4, LG_FLOAT32, fname);
-  lgl_box *box = lgl_new_box(L);
-  lg_tensor *t = NULL;
-  lg_status st = lg_linspace(lgl_ctx(L), dtype, start, stop, steps, &t);
-  return finish(L, box, st, t, fname);
+  range_request r = {.kind = RANGE_LINSPACE};
+  r.start = luaL_checknumber(L, 1);
+  r.stop = luaL_checknumber(L, 2);
+  r.n = lgl_check_integer(L, 3, "linspace", "steps");
+  return make_range(L, "linspace", 4, LG_FLOAT32, &r);
 }
 
 /* lg.eye(n[, m], opts) */
 static int l_eye(lua_State *L) {
-  const char *fname = "eye";
-  int64_t n = lgl_check_integer(L, 1, fname, "n");
+  range_request r = {.kind = RANGE_EYE};
+  r.n = r.m = lgl_check_integer(L, 1, "eye", "n");
   int opts = 2;
-  int64_t m = n;
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    m = lgl_check_integer(L, 2, fname, "m");
+    r.m = lgl_check_integer(L, 2, "eye", "m");
     opts = 3;
   }
-  check_options(L, opts, fname);
-  lg_dtype dtype = lgl_opt_dtype(L, opts, LG_FLOAT32, fname);
-  lgl_box *box = lgl_new_box(L);
-  lg_tensor *t = NULL;
-  lg_status st = lg_eye(lgl_ctx(L), dtype, n, m, &t);
-  return finish(L, box, st, t, fname);
+  return make_range(L, "eye", opts, LG_FLOAT32, &r);
 }
 
 /* ---- random ------------------------------------------------------------------ */
 
-typedef lg_status (*random_fn)(lg_ctx *ctx, lg_dtype dtype, int ndim,
-                               const int64_t *sizes, lg_tensor **out);
-
 static int random_shape(lua_State *L, const char *fname, random_fn fn) {
-  int ndim;
-  int64_t sizes[LG_MAX_DIMS];
-  int opts = shape_and_options(L, 1, fname, &ndim, sizes);
-  lg_dtype dtype = lgl_opt_dtype(L, opts, LG_FLOAT32, fname);
-  lgl_box *box = lgl_new_box(L);
-  lg_tensor *t = NULL;
-  lg_status st = fn(lgl_ctx(L), dtype, ndim, sizes, &t);
-  return finish(L, box, st, t, fname);
+  return make_shaped(L, fname, fn, 0);
 }
 
 static int l_rand(lua_State *L) { return random_shape(L, "rand", lg_rand); }
@@ -523,10 +537,5 @@ void lgl_open_create(lua_State *L, const lgl_tables *T) {
       {"empty_like", l_empty_like}, {"full_like", l_full_like},
       {"rand_like", l_rand_like},   {"randn_like", l_randn_like},
       {"randint_like", l_randint_like}, {NULL, NULL}};
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, module_fns, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, methods, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, module_fns, methods);
 }

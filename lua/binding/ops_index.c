@@ -86,6 +86,10 @@ static int masked_fill(lua_State *L, int inplace) {
   lg_params p = {0};
   lg_tensor *value = lgl_to_tensor(L, 3);
   if (value) {
+    if (lg_tensor_batch_level(value))
+      return luaL_error(L, "%s: the value is a batched tensor (inside vmap), "
+                        "one number per example; use lg.where(mask, value, "
+                        "x) instead", fname);
     if (lg_tensor_ndim(value) != 0)
       return luaL_error(L,
                         "%s: expected a 0-d tensor as the value, got a "

@@ -1,7 +1,8 @@
 /* ops_nn_loss.c: raw Lua entry points of the fused softmax, loss and
- * normalisation kernels, on which nn.functional is written in Lua, plus
- * the t:softmax(d) / t:log_softmax(d) methods and lg.softmax /
- * lg.log_softmax.
+ * normalisation kernels, on which nn.functional is written in Lua. The
+ * t:softmax(d) / t:log_softmax(d) methods and lg.softmax / lg.log_softmax
+ * are generated (LG_KIND_ALONG_DIM, ops_reduce.c); lg._softmax and
+ * lg._log_softmax are the same functions.
  *
  * Positional arguments (dims and class targets 1-based; nil skips an
  * optional argument and takes its default):
@@ -58,22 +59,6 @@ static double opt_number(lua_State *L, int idx, const char *fname,
     return luaL_error(L, "%s: expected a number for %s (argument %d), got %s",
                       fname, what, idx, lgl_typename(L, idx));
   return lua_tonumber(L, idx);
-}
-
-/* x, dim -> softmax or log_softmax over dim. */
-static int softmax_like(lua_State *L, lg_op op) {
-  const char *fname = lg_op_name(op);
-  lg_tensor *x = lgl_check_tensor(L, 1, fname);
-  lg_params p = {0};
-  if (lua_isnoneornil(L, 2))
-    return luaL_error(L, "%s: expected a dim as argument 2, got %s", fname,
-                      lgl_typename(L, 2));
-  p.dim = lgl_check_dim(L, 2, lg_tensor_ndim(x), fname);
-  return lgl_run_op(L, op, 1, &x, &p, 1);
-}
-static int l_softmax(lua_State *L) { return softmax_like(L, LG_OP_SOFTMAX); }
-static int l_log_softmax(lua_State *L) {
-  return softmax_like(L, LG_OP_LOG_SOFTMAX);
 }
 
 /* input, target, weight, reduction, ignore_index[, label_smoothing] */
@@ -169,12 +154,7 @@ static int l_group_norm(lua_State *L) {
   return lgl_run_op(L, LG_OP_GROUP_NORM, in.n, in.t, &p, 0);
 }
 
-static const luaL_Reg softmax_functions[] = {
-    {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {NULL, NULL}};
-
 static const luaL_Reg raw_functions[] = {
-    {"_softmax", l_softmax},
-    {"_log_softmax", l_log_softmax},
     {"_cross_entropy", l_cross_entropy},
     {"_nll_loss", l_nll_loss},
     {"_layer_norm", l_layer_norm},
@@ -182,14 +162,14 @@ static const luaL_Reg raw_functions[] = {
     {"_group_norm", l_group_norm},
     {NULL, NULL}};
 
-/* Registers the raw entry points, lg.softmax / lg.log_softmax and the
- * t:softmax / t:log_softmax methods. */
+/* Registers the raw entry points; _softmax and _log_softmax are the
+ * generated lg.softmax and lg.log_softmax (lgl_open_reduce runs first). */
 void lgl_open_nn_loss(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, softmax_functions, T->state, T->meta);
-  lua_pop(L, 1);
   lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, softmax_functions, T->state, T->meta);
   lgl_setfuncs(L, raw_functions, T->state, T->meta);
+  lua_getfield(L, -1, "softmax");
+  lua_setfield(L, -2, "_softmax");
+  lua_getfield(L, -1, "log_softmax");
+  lua_setfield(L, -2, "_log_softmax");
   lua_pop(L, 1);
 }

@@ -169,10 +169,5 @@ void lgl_open_random(lua_State *L, const lgl_tables *T) {
                                      {"uniform_", m_uniform_},
                                      {"normal_", m_normal_},
                                      {NULL, NULL}};
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, module_fns, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, methods, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, module_fns, methods);
 }

@@ -2,8 +2,9 @@
  * logsumexp all any var std norm max min argmax argmin cumsum cumprod),
  * each registered as a tensor method and as an lg.* function. The kinds
  * LG_KIND_REDUCE (sum ... any), LG_KIND_ARGREDUCE (argmax, argmin) and
- * LG_KIND_SCAN (cumsum, cumprod) have one wrapper each, registered for
- * every op of the kind in lg_ops.h (ops_table.c).
+ * LG_KIND_ALONG_DIM (cumsum, cumprod, and softmax and log_softmax of the nn
+ * family) have one wrapper each, registered for every op of the kind in
+ * lg_ops.h (ops_table.c).
  *
  * Argument forms (dims 1-based, negative from the end):
  *   t:sum()  t:sum(d)  t:sum({d1, d2})  t:sum(d, true)  t:sum(d, {keepdim=true})
@@ -184,8 +185,8 @@ static int l_norm(lua_State *L) {
   return lgl_run_op(L, LG_OP_NORM, 1, &t, &p, 1);
 }
 
-/* t:op(d), the dim required as in PyTorch: LG_KIND_SCAN. */
-static int l_scan(lua_State *L) {
+/* t:op(d), the dim required as in PyTorch: LG_KIND_ALONG_DIM. */
+static int l_along_dim(lua_State *L) {
   lg_op op = lgl_upvalue_op(L);
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
@@ -205,7 +206,7 @@ static const luaL_Reg reduce_functions[] = {
 void lgl_open_reduce(lua_State *L, const lgl_tables *T) {
   lgl_register_kind(L, T, LG_KIND_REDUCE, l_reduce, NULL);
   lgl_register_kind(L, T, LG_KIND_ARGREDUCE, l_argreduce, NULL);
-  lgl_register_kind(L, T, LG_KIND_SCAN, l_scan, NULL);
+  lgl_register_kind(L, T, LG_KIND_ALONG_DIM, l_along_dim, NULL);
   lua_pushvalue(L, T->methods);
   lgl_setfuncs(L, reduce_functions, T->state, T->meta);
   lua_pop(L, 1);

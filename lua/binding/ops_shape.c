@@ -292,13 +292,47 @@ static int push_pieces(lua_State *L, lg_tensor *t, int64_t dim, int n,
   return 1;
 }
 
+/* The tensor at 1 (not 0-d) and the dim at dim_idx (default the first)
+ * of split, chunk and unbind. */
+static lg_tensor *check_pieces_of(lua_State *L, const char *fname, int dim_idx,
+                                  int64_t *dim) {
+  lg_tensor *t = lgl_check_tensor(L, 1, fname);
+  int ndim = lg_tensor_ndim(t);
+  if (ndim == 0) luaL_error(L, "%s: cannot %s a 0-d tensor", fname, fname);
+  *dim = lua_isnoneornil(L, dim_idx) ? 0
+                                     : lgl_check_dim(L, dim_idx, ndim, fname);
+  return t;
+}
+
+/* t:unbind([d]) / lg.unbind(t, [d]): the slices along d (default 1) as
+ * ONE array table of views sharing one graph node (lg_unbind), so a
+ * sequence split into steps gets one gradient, not one per step. */
+static int l_unbind(lua_State *L) {
+  int64_t dim;
+  lg_tensor *t = check_pieces_of(L, "unbind", 2, &dim);
+  int64_t n = lg_tensor_sizes(t)[dim];
+  if (n > 0x7fffffff)
+    return luaL_error(L, "unbind: too many slices (%I)", (lua_Integer)n);
+  lua_createtable(L, (int)n, 0);
+  size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(void *);
+  lg_tensor **outs = lua_newuserdatauv(L, bytes, 0);
+  lgl_box **boxes = lua_newuserdatauv(L, bytes, 0);
+  for (int64_t k = 0; k < n; k++) { /* boxes first: no tensor can leak */
+    boxes[k] = lgl_new_box(L);
+    lua_rawseti(L, -4, k + 1);
+  }
+  if (lg_unbind(lgl_ctx(L), t, dim, outs) != LG_OK) return lgl_error(L);
+  for (int64_t k = 0; k < n; k++) lgl_box_set(boxes[k], outs[k]);
+  lua_pop(L, 2);
+  lgl_gc_pressure(L, lgl_get_state(L));
+  return 1;
+}
+
 /* t:split(size, [d]) or t:split({sizes}, [d]): pieces along d (default 1).
  * PyTorch returns a tuple; here the result is ONE array table of views. */
 static int l_split(lua_State *L) {
-  lg_tensor *t = lgl_check_tensor(L, 1, "split");
-  if (lg_tensor_ndim(t) == 0) return luaL_error(L, "split: cannot split a 0-d tensor");
-  int64_t dim =
-      lua_isnoneornil(L, 3) ? 0 : lgl_check_dim(L, 3, lg_tensor_ndim(t), "split");
+  int64_t dim;
+  lg_tensor *t = check_pieces_of(L, "split", 3, &dim);
   int64_t size = lg_tensor_sizes(t)[dim];
   if (lua_type(L, 2) == LUA_TTABLE) {
     int n = (int)lua_rawlen(L, 2);
@@ -425,6 +459,7 @@ static const luaL_Reg shared_functions[] = {
     {"tile", l_tile},
     {"split", l_split},
     {"chunk", l_chunk},
+    {"unbind", l_unbind},
     {NULL, NULL},
 };
 

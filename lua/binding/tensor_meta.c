@@ -168,7 +168,7 @@ static int push_property(lua_State *L, lg_tensor *t, const char *key) {
  * is a batch of numbers) and a dual tensor (its element has a tangent)
  * must answer true here as well. */
 static bool element_as_tensor(const lg_tensor *t) {
-  return lg_tensor_requires_grad(t);
+  return lg_tensor_requires_grad(t) || lg_tensor_batch_level(t) != 0;
 }
 
 static int t_index(lua_State *L) {
@@ -277,6 +277,16 @@ static int t_tostring(lua_State *L) {
   lgl_box *box = lua_touserdata(L, 1);
   if (!box || !box->t) {
     lua_pushliteral(L, "tensor(<released>)");
+    return 1;
+  }
+  int level = lg_tensor_batch_level(box->t);
+  if (level) { /* the whole batch, and where the examples lie in it */
+    int bdim = 0;
+    lg_tensor *v = lg_vmap_value(box->t, level, &bdim);
+    lgl_push_tensor(L, lg_tensor_retain(v));
+    luaL_tolstring(L, -1, NULL);
+    lua_pushfstring(L, "BatchedTensor(level=%d, bdim=%d, value=%s)", level,
+                    bdim + 1, lua_tostring(L, -1));
     return 1;
   }
   char *text = NULL;
@@ -482,8 +492,19 @@ static int m_is_contiguous(lua_State *L) {
   return 1;
 }
 
+/* Raises for reading a batched tensor's values into Lua (inside vmap). */
+static void check_not_batched(lua_State *L, const lg_tensor *t,
+                              const char *fname) {
+  if (lg_tensor_batch_level(t))
+    luaL_error(L, "%s: the tensor is batched (inside vmap), so it has one "
+               "value per example: data-dependent control flow can't be "
+               "vmapped; compute both branches and pick with lg.where",
+               fname);
+}
+
 static int m_item(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "item");
+  check_not_batched(L, t, "item");
   int64_t n = lg_tensor_numel(t);
   if (n != 1)
     return luaL_error(L, "item: expected a tensor with one element, got %I",
@@ -507,8 +528,30 @@ static void push_list(lua_State *L, const lg_tensor *t, int dim,
   }
 }
 
+/* The most nested tables tolist makes beyond one per element: an empty
+ * tensor of shape {2^53, 0} would otherwise exhaust memory with empty
+ * tables (a non-empty tensor never needs more tables than elements). */
+#define TOLIST_MAX_EMPTY_TABLES ((int64_t)1 << 24)
+
 static int m_tolist(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "tolist");
+  check_not_batched(L, t, "tolist");
+  int ndim = lg_tensor_ndim(t);
+  const int64_t *sizes = lg_tensor_sizes(t);
+  int64_t tables = 0, rows = 1;
+  for (int d = 0; d + 1 < ndim && rows > 0; d++) {
+    rows = sizes[d] > 0 && rows > INT64_MAX / sizes[d] ? INT64_MAX : rows * sizes[d];
+    tables = tables > INT64_MAX - rows ? INT64_MAX : tables + rows;
+  }
+  if (tables > TOLIST_MAX_EMPTY_TABLES && tables > lg_tensor_numel(t)) {
+    lgl_push_shape(L, ndim, sizes);
+    const char *shape = luaL_tolstring(L, -1, NULL);
+    return luaL_error(L, "tolist: a tensor of shape %s would need %I nested "
+                      "tables; expected at most %I for a tensor with %I "
+                      "elements", shape, (lua_Integer)tables,
+                      (lua_Integer)TOLIST_MAX_EMPTY_TABLES,
+                      (lua_Integer)lg_tensor_numel(t));
+  }
   int64_t flat = 0;
   push_list(L, t, 0, &flat);
   return 1;
@@ -613,7 +656,25 @@ static const luaL_Reg module_functions[] = {
     {NULL, NULL},
 };
 
+/* a < b, a <= b (and so >, >=) with a tensor operand: never a Lua boolean,
+ * which would hide data-dependent control flow (and, inside vmap, has one
+ * answer per example). */
+static int t_compare(lua_State *L) {
+  for (int i = 1; i <= 2; i++) {
+    lg_tensor *t = lgl_to_tensor(L, i);
+    if (t && lg_tensor_batch_level(t))
+      return luaL_error(L, "compare: a batched tensor (inside vmap) can't be "
+                        "compared with <, <=, > or >= in Lua: data-dependent "
+                        "control flow can't be vmapped; compute both "
+                        "branches and pick with lg.where");
+  }
+  return luaL_error(L, "compare: tensors can't be compared with <, <=, > or "
+                    ">= in Lua; use t:lt(u), t:le(u), t:gt(u), t:ge(u) for "
+                    "elementwise results, or t:item() for a number");
+}
+
 static const luaL_Reg metamethods[] = {
+    {"__lt", t_compare},      {"__le", t_compare},
     {"__gc", t_release},      {"__close", t_release},
     {"__newindex", t_newindex}, {"__len", t_len},
     {"__tostring", t_tostring}, {"__add", t_add},

@@ -94,9 +94,56 @@ function Context:mark_non_differentiable(...)
   self.non_differentiable = table.pack(...)
 end
 
+-- Inside vmap: the innermost vmap level any tensor argument is batched at
+-- (0: none).
+local function batch_level(args)
+  local level = 0
+  for i = 1, args.n do
+    if lg.is_tensor(args[i]) then level = math.max(level, lg._vmap_level(args[i])) end
+  end
+  return level
+end
+
+local warned_loop = {}
+
+-- A custom Function on batched arguments runs once per example of the
+-- innermost level (its forward and backward see plain examples), and the
+-- results are stacked back into batched tensors.
+local function call_per_example(call, name, level, args)
+  if not warned_loop[name] then
+    warned_loop[name] = true
+    io.stderr:write(("luagrad warning: vmap: autograd.Function %s runs once per "
+      .. "example (slower)\n"):format(name))
+  end
+  local values, size = {}, nil
+  for i = 1, args.n do
+    local v, bdim = nil, nil
+    if lg.is_tensor(args[i]) then v, bdim = lg._vmap_unwrap(args[i], level) end
+    if v then values[i], size = {v, bdim}, v:size(bdim) end
+  end
+  local per = {}
+  for e = 1, size do
+    local a = table.pack(table.unpack(args, 1, args.n))
+    for i, vb in pairs(values) do a[i] = vb[1]:select(vb[2], e) end
+    per[e] = table.pack(call(nil, table.unpack(a, 1, a.n)))
+  end
+  local outs = {n = per[1].n}
+  for k = 1, outs.n do
+    if lg.is_tensor(per[1][k]) then
+      local list = {}
+      for e = 1, size do list[e] = per[e][k] end
+      outs[k] = lg._vmap_wrap(lg.stack(list, 1), 1, level)
+    else
+      outs[k] = per[1][k]
+    end
+  end
+  return table.unpack(outs, 1, outs.n)
+end
+
 --- Function{forward = function(ctx, ...) end, backward = function(ctx,
 --- grad_outputs...) end, name = "MyFn"} returns a callable differentiable
 --- function. backward returns one gradient (or nil) per forward argument.
+--- Inside func.vmap it runs once per example (warning once).
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
       or type(def.backward) ~= "function" then
@@ -106,9 +153,12 @@ function autograd.Function(def)
   check.options("Function", def, {forward = true, backward = true, name = true})
   local name = (def.name or "CustomFunction") .. "Backward"
   local fn = {}
-  local function call(_, ...)
-    local ctx = setmetatable({saved_tensors = {n = 0}}, Context)
+  local call
+  function call(_, ...)
     local args = table.pack(...)
+    local level = batch_level(args)
+    if level ~= 0 then return call_per_example(call, def.name or "CustomFunction", level, args) end
+    local ctx = setmetatable({saved_tensors = {n = 0}}, Context)
     local outs = table.pack(lg.no_grad(def.forward, ctx, ...))
     if not lg.is_grad_enabled() then return table.unpack(outs, 1, outs.n) end
     local inputs, positions, any = {}, {}, false

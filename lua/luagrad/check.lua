@@ -72,8 +72,14 @@ end
 --- is a table whose keys are all in the set allowed ({name = true}; see
 --- check.set); otherwise raises at the user's line:
 --- `fname: unknown option "dtpye" (expected dtype, requires_grad)`.
+-- The options of a call that gave none: one shared table, read-only so
+-- that no caller can leak a default into the next call.
+local NO_OPTIONS = setmetatable({}, {__newindex = function()
+  error("check.options: the options of a call without options are read-only", 2)
+end})
+
 function check.options(fname, opts, allowed)
-  if opts == nil then return {} end
+  if opts == nil then return NO_OPTIONS end
   if type(opts) ~= "table" or lg.is_tensor(opts) then
     raise(("%s: expected an options table, got %s"):format(fname, check.typename(opts)))
   end

@@ -22,8 +22,14 @@
 --
 -- jvp is the double-vjp construction: with u a dummy cotangent requiring
 -- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
--- J t. jacfwd builds its columns that way, jacrev its rows with one vjp per
--- output element.
+-- J t. jacfwd builds its columns that way and jacrev its rows from vjps,
+-- each in one pass vmapped over the one-hot tangents or cotangents
+-- (chunk_size bounds memory).
+--
+-- Inside vmap (func_vmap.lua), an alias is batched at every active vmap
+-- level (an unbatched input's examples share it), so that each example's
+-- gradient lands in its own slot: vjp_flat hands the engine the physical
+-- tensors (batch dims first) and wraps the gradients back.
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -50,6 +56,12 @@ local shape_string, describe = check.shape_string, check.describe
 local FLOATING = {float32 = true, float64 = true}
 
 local is_callable = check.is_callable
+
+-- func_vmap.lua when a vmap level is active (it is loaded on first use).
+local function vmapping()
+  local V = package.loaded["luagrad.func_vmap"]
+  return V and #V.active > 0 and V or nil
+end
 
 local function check_function(fname, f)
   if not is_callable(f) then
@@ -113,8 +125,12 @@ local function alias_of(fname, x, p, i, leaf)
     if not leaf then what = what .. (" (leaf %d)"):format(i) end
     return alias_error(fname, x, what)
   end
-  if x.requires_grad and lg.is_grad_enabled() then return x:view(x.shape), true end
-  return x:detach():requires_grad_(), false
+  local V = vmapping()
+  local batch = V and V.batch_at_all_levels
+  if x.requires_grad and lg.is_grad_enabled() then
+    return (batch and batch(x) or x):view(x.shape), true
+  end
+  return (batch and batch(x:detach()) or x:detach()):requires_grad_(), false
 end
 
 -- Whether value (a tensor, or plain tables holding tensors) holds a
@@ -221,7 +237,7 @@ end
 -- Gradients of outputs (with cotangents) with respect to inputs, zeros for
 -- the inputs the outputs do not depend on. Outputs that carry no graph
 -- contribute nothing.
-local function vjp_flat(outputs, cotangents, inputs, create_graph)
+local function engine_vjp(outputs, cotangents, inputs, create_graph)
   local outs, cts = {}, {}
   for i, o in ipairs(outputs) do
     if o.requires_grad then
@@ -230,7 +246,8 @@ local function vjp_flat(outputs, cotangents, inputs, create_graph)
   end
   local grads = {}
   if #outs > 0 then
-    grads = lg.autograd.grad(outs, inputs, {grad_outputs = cotangents and cts,
+    -- the engine itself: these options are ours, already known to be right
+    grads = lg._autograd_grad(outs, inputs, {grad_outputs = cotangents and cts,
                                              retain_graph = true,
                                              create_graph = create_graph,
                                              allow_unused = true})
@@ -241,11 +258,28 @@ local function vjp_flat(outputs, cotangents, inputs, create_graph)
   return grads
 end
 
--- A tensor of shape like t holding 1 at flat position k, 0 elsewhere.
-local function one_hot(t, k)
-  local flat = lg.zeros(t:numel(), {dtype = t.dtype})
-  flat[k] = 1
-  return flat:view(t.shape)
+-- Inside vmap, the aliases are batched at the levels active when they
+-- were made: the engine gets the physical tensors of those levels (their
+-- batch dims in front, every example in its own slot); levels entered
+-- since (vmap over a vjp, as in jacrev) stay batched in the cotangents,
+-- and the engine's backward ops run their batching rules.
+local function vjp_flat(outputs, cotangents, inputs, create_graph)
+  local V = vmapping()
+  if not V then return engine_vjp(outputs, cotangents, inputs, create_graph) end
+  local pins, layouts, levels = {}, {}, nil
+  for j, x in ipairs(inputs) do pins[j], layouts[j], levels = V.unwrap_all(x) end
+  if not levels or #levels == 0 then
+    return engine_vjp(outputs, cotangents, inputs, create_graph)
+  end
+  local pouts, pcts = {}, {}
+  for i, o in ipairs(outputs) do
+    pouts[i] = V.physical(o, levels)
+    local ct = cotangents and cotangents[i]
+    pcts[i] = ct and V.physical(ct, levels) or lg.ones_like(pouts[i])
+  end
+  local grads = engine_vjp(pouts, pcts, pins, create_graph)
+  for j = 1, #inputs do grads[j] = V.rewrap_all(grads[j], layouts[j]) end
+  return grads
 end
 
 local function concat_shapes(a, b)
@@ -386,10 +420,12 @@ end
 -- tangents (nil where zero) to one tangent per output leaf.
 local function forward_products(outs, aliases, create_graph)
   local live, live_outs, dummies = {}, {}, {} -- the outputs in the graph
+  local V = vmapping() -- inside vmap the dummies are batched like aliases
   for i, o in ipairs(outs) do
     if o.requires_grad then
       live[#live + 1], live_outs[#live + 1] = i, o
-      dummies[#live] = lg.zeros_like(o):requires_grad_()
+      local u = lg.zeros_like(o)
+      dummies[#live] = (V and V.batch_at_all_levels(u) or u):requires_grad_()
     end
   end
   local g = #live > 0 and vjp_flat(live_outs, dummies, aliases, true) or {}
@@ -462,7 +498,11 @@ end
 -- blocks[i][j], the jacobian of output leaf i with respect to alias j.
 local function jacobian_transform(fname, f, opts, fill)
   check_function(fname, f)
-  opts = check.options(fname, opts, {argnums = true, has_aux = true})
+  opts = check.options(fname, opts, {argnums = true, has_aux = true, chunk_size = true})
+  local chunk = opts.chunk_size
+  if chunk ~= nil and not (math.type(chunk) == "integer" and chunk >= 1) then
+    raise(("%s: chunk_size must be a positive integer, got %s"):format(fname, describe(chunk)))
+  end
   local argnums = opts.argnums == nil and 1 or opts.argnums
   return function(...)
     local args = table.pack(...)
@@ -471,31 +511,34 @@ local function jacobian_transform(fname, f, opts, fill)
     local recorded = wants_graph(outer)
     local output, aux = split_results(fname, call_traced(f, call_args), opts.has_aux)
     local outs, out_spec = output_leaves(fname, output)
-    local blocks = fill(outs, plan.aliases, recorded)
+    local blocks = fill(outs, plan.aliases, recorded, chunk)
     local jac = jacobian_tree(out_spec, plan, multi, blocks)
     if opts.has_aux then return jac, finish(aux, recorded) end
     return jac
   end
 end
 
--- Reverse mode: row k of output leaf i's jacobian is one vjp with the
--- one-hot cotangent e_k.
-local function reverse_blocks(outs, aliases, recorded)
+-- Reverse mode: the rows of output leaf i's jacobian are the vjps with the
+-- one-hot cotangents e_k, all in one backward pass vmapped over the rows
+-- of an identity matrix (chunk_size rows at a time when given).
+local function reverse_blocks(outs, aliases, recorded, chunk_size)
   local blocks = {}
   for i, o in ipairs(outs) do
-    local rows = {}
-    for j = 1, #aliases do rows[j] = {} end
-    for k = 1, o.requires_grad and o:numel() or 0 do
-      local grads = vjp_flat({o}, {one_hot(o, k)}, aliases, recorded)
-      for j = 1, #aliases do rows[j][k] = grads[j] end
-    end
     blocks[i] = {}
+    local n = o:numel()
+    local rows
+    if o.requires_grad and n > 0 then
+      local basis = lg.eye(n, {dtype = o.dtype}):view(concat_shapes({n}, o.shape))
+      rows = table.pack(func.vmap(function(ct)
+        return table.unpack(vjp_flat({o}, {ct}, aliases, recorded))
+      end, {chunk_size = chunk_size})(basis))
+    end
     for j, x in ipairs(aliases) do
       local shape = concat_shapes(o.shape, x.shape)
-      if #rows[j] == 0 then
+      if not rows then
         blocks[i][j] = lg.zeros(shape, {dtype = x.dtype})
       else
-        blocks[i][j] = lg.stack(rows[j], 1):reshape(shape)
+        blocks[i][j] = rows[j]:reshape(shape)
       end
     end
   end
@@ -503,40 +546,46 @@ local function reverse_blocks(outs, aliases, recorded)
 end
 
 -- Forward mode: column k of the jacobian with respect to alias j is the
--- forward product with the one-hot tangent e_k of alias j.
-local function forward_blocks(outs, aliases, recorded)
+-- forward product with the one-hot tangent e_k of alias j; all columns in
+-- one pass vmapped over the rows of an identity matrix (chunk_size at a
+-- time when given).
+local function forward_blocks(outs, aliases, recorded, chunk_size)
   local product = forward_products(outs, aliases, recorded)
   local blocks = {}
   for i = 1, #outs do blocks[i] = {} end
   for j, x in ipairs(aliases) do
-    local columns = {}
-    for i = 1, #outs do columns[i] = {} end
-    for k = 1, x:numel() do
-      local tangent_out = product({[j] = one_hot(x, k)})
-      for i = 1, #outs do columns[i][k] = tangent_out[i] end
+    local n = x:numel()
+    local columns
+    if n > 0 then
+      local basis = lg.eye(n, {dtype = x.dtype}):view(concat_shapes({n}, x.shape))
+      columns = table.pack(func.vmap(function(t)
+        return table.unpack(product({[j] = t}), 1, #outs)
+      end, {chunk_size = chunk_size})(basis))
     end
     for i, o in ipairs(outs) do
       local shape = concat_shapes(o.shape, x.shape)
-      if #columns[i] == 0 then
+      if not columns then
         blocks[i][j] = lg.zeros(shape, {dtype = o.dtype})
       else
-        blocks[i][j] = lg.stack(columns[i], -1):reshape(shape)
+        -- columns[i] is (n, O): move the input's dims last
+        local c = columns[i]:reshape(concat_shapes({n}, {o:numel()}))
+        blocks[i][j] = c:t():reshape(shape)
       end
     end
   end
   return blocks
 end
 
---- jacrev(f, {argnums = 1, has_aux = false}): the jacobian of f by reverse
---- mode. For an output leaf of shape O and an input leaf of shape I the
+--- jacrev(f, {argnums = 1, has_aux = false, chunk_size}): the jacobian of
+--- f by reverse mode, its rows vmapped (chunk_size rows per pass). For an output leaf of shape O and an input leaf of shape I the
 --- block has shape O .. I; the result has f's output structure, each leaf
 --- replaced by the gradient structure of argnums (as in grad).
 function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
 
---- jacfwd(f, {argnums = 1, has_aux = false}): the same jacobian, built one
---- input element at a time by forward products.
+--- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same
+--- jacobian by forward products, its columns vmapped.
 function func.jacfwd(f, opts)
   return jacobian_transform("jacfwd", f, opts, forward_blocks)
 end
@@ -548,6 +597,12 @@ function func.hessian(f, opts)
   opts = check.options("hessian", opts, {argnums = true})
   local inner = {argnums = opts.argnums}
   return func.jacfwd(func.jacrev(f, inner), inner)
+end
+
+--- vmap(f, {in_dims = 1, out_dims = 1, randomness = "error", chunk_size}):
+--- f mapped over a batch dim of its inputs (func_vmap.lua).
+function func.vmap(f, opts)
+  return require("luagrad.func_vmap").vmap(f, opts)
 end
 
 -- functional_call and stack_module_state live beside the module system,

@@ -68,6 +68,7 @@ struct lg_node {
   bool needed;                  /* leads to a target: its rule must run   */
   bool executed;                /* its rule ran in this run               */
   lg_tensor **grad_buffer;      /* n_outputs                               */
+  struct lg_node *next_dead;    /* lg_node_release's list of nodes to free */
 };
 
 /* Per-tensor autograd state, created on first need. */
@@ -116,13 +117,16 @@ lg_backward_fn lg_backward_rule(lg_op op);
 
 /* A scope collects the temporaries of a rule and the first failure, so a
  * rule reads as a formula: every call on a failed scope returns NULL and
- * does nothing; scope_end releases what was not kept. */
-#define LG_SCOPE_MAX 48
+ * does nothing; scope_end releases what was not kept. The temporaries live
+ * in a small inline array that moves to the context's allocator when a
+ * rule uses more (cat of thousands of tensors): no fixed limit. */
+#define LG_SCOPE_INLINE 32
 typedef struct lg_scope {
   lg_ctx *ctx;
   lg_status status;
-  int n;
-  lg_tensor *temps[LG_SCOPE_MAX];
+  int n, cap;
+  lg_tensor **temps;   /* inline, or grown through the context allocator */
+  lg_tensor *inline_temps[LG_SCOPE_INLINE];
 } lg_scope;
 
 void lg_scope_begin(lg_scope *s, lg_ctx *ctx);
@@ -131,11 +135,16 @@ lg_status lg_scope_end(lg_scope *s);
 /* A new reference to t that survives scope_end (NULL stays NULL). */
 lg_tensor *lg_keep(lg_scope *s, lg_tensor *t);
 /* Makes t (a new reference built outside the scope) a temporary of it;
- * on a failed scope t is released. Returns t, or NULL. */
+ * on a failed scope, or when the scope cannot grow, t is released.
+ * Returns t, or NULL. */
 lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t);
 /* Runs op and registers its result as a temporary. */
 lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
                    const lg_params *p);
+/* Runs op and registers every output (outs: lg_op_num_outputs slots) as a
+ * temporary; returns the scope's status. */
+lg_status lg_s_op_all(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
+                      const lg_params *p, lg_tensor **outs);
 lg_tensor *lg_s_unary(lg_scope *s, lg_op op, lg_tensor *a);
 lg_tensor *lg_s_binary(lg_scope *s, lg_op op, lg_tensor *a, lg_tensor *b);
 /* a op k and k op a with a number k. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "vmap.h"
 #include "dtype.h"
 
 /* ---- per-tensor state ---------------------------------------------------- */
@@ -62,11 +63,19 @@ void lg_autograd_meta_free(lg_tensor *t) {
   lg_mem_free(ctx, m, sizeof *m);
 }
 
+/* A batched tensor (vmap) answers for its value, which autograd records. */
+static lg_tensor *physical(const lg_tensor *t) {
+  while (t->batched) t = t->batched->value;
+  return (lg_tensor *)t;
+}
+#define VALUE_OF(t) physical(t)
+
 bool lg_tensor_requires_grad(const lg_tensor *t) {
-  return lg_autograd_needs_grad(t);
+  return lg_autograd_needs_grad(VALUE_OF(t));
 }
 
 bool lg_tensor_is_leaf(const lg_tensor *t) {
+  t = VALUE_OF(t);
   return !meta_of(t) || !meta_of(t)->grad_fn;
 }
 
@@ -76,6 +85,7 @@ lg_tensor *lg_tensor_grad(const lg_tensor *t) {
 
 lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
                                       bool requires_grad) {
+  t = VALUE_OF(t);
   lg_autograd_meta *m = meta_of(t);
   if (m && m->grad_fn) {
     if (requires_grad) return LG_OK;
@@ -130,6 +140,13 @@ lg_status lg_tensor_set_grad(lg_ctx *ctx, lg_tensor *t, lg_tensor *grad) {
 }
 
 lg_status lg_tensor_detach(lg_ctx *ctx, lg_tensor *t, lg_tensor **out) {
+  if (t->batched) {
+    lg_tensor *v = NULL;
+    lg_status st = lg_tensor_detach(ctx, t->batched->value, &v);
+    if (!st) st = lg_vmap_wrap(ctx, v, t->batched->bdim, t->batched->level, out);
+    lg_tensor_release(v);
+    return st;
+  }
   return lg_tensor_view_of(ctx, t, t->ndim, t->sizes, t->strides, t->offset,
                            out);
 }
@@ -201,8 +218,8 @@ static size_t node_bytes(int n_in, int n_out) {
          out * (2 * sizeof(lg_tensor *) + sizeof(lg_tensor_info));
 }
 
-/* Frees n; nodes whose last reference it held go onto the stack. */
-static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
+/* Frees n; nodes whose last reference it held go onto the dead list. */
+static void node_destroy(lg_node *n, lg_node **dead) {
   lg_ctx *ctx = n->ctx;
   release_saved(n);
   if (n->leaf) {
@@ -223,24 +240,24 @@ static void node_destroy(lg_node *n, lg_node **stack, int *top, int cap) {
   for (int i = 0; i < n->n_inputs; i++) {
     lg_node *next = n->edges[i].node;
     if (next && --next->refcount == 0) {
-      if (*top < cap) stack[(*top)++] = next;
-      else node_destroy(next, stack, top, cap); /* rare: very wide graphs */
+      next->next_dead = *dead;
+      *dead = next;
     }
   }
   lg_mem_free(ctx, n, node_bytes(n->n_inputs, n->n_outputs));
 }
 
-/* Drops a reference; frees chains iteratively so long graphs (an RNN over
- * thousands of steps) cannot overflow the C stack. */
+/* Drops a reference; frees the nodes it kept alive through a list linked
+ * inside the dead nodes themselves, so neither long graphs (an RNN over
+ * thousands of steps) nor wide ones need C stack or memory to be freed. */
 void lg_node_release(lg_node *node) {
-  enum { CAP = 256 };
-  lg_node *stack[CAP];
-  int top = 0;
   if (!node || --node->refcount > 0) return;
-  stack[top++] = node;
-  while (top > 0) {
-    lg_node *n = stack[--top];
-    node_destroy(n, stack, &top, CAP);
+  node->next_dead = NULL;
+  lg_node *dead = node;
+  while (dead) {
+    lg_node *n = dead;
+    dead = n->next_dead;
+    node_destroy(n, &dead);
   }
 }
 
@@ -473,12 +490,19 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
   lg_status st = lg_autograd_check_inplace(ctx, self, name);
   if (st) return st;
   lg_tensor *old = NULL, *result = NULL;
-  lg_tensor *args[4];
+  enum { FEW = 4 };
+  lg_tensor *few[FEW], **args = few;
+  size_t args_bytes = sizeof(lg_tensor *) * (size_t)n_in;
+  if (n_in > FEW && !(args = lg_mem_alloc(ctx, args_bytes)))
+    return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
   st = lg_run1(ctx, LG_OP_CLONE, self, NULL, &old);
-  if (st) return st;
+  if (st) {
+    if (args != few) lg_mem_free(ctx, args, args_bytes);
+    return st;
+  }
   /* every use of self reads the clone (x:mul_(x) too): a node saving self
    * itself would both cycle back to it and fail the version check */
-  for (int i = 0; i < n_in && i < 4; i++)
+  for (int i = 0; i < n_in; i++)
     args[i] = (i == 0 || in[i] == self) ? old : in[i];
   lg_params q = *p;
   q.flags &= ~LG_FLAG_INPLACE;
@@ -529,6 +553,7 @@ static lg_status in_place(lg_ctx *ctx, int level, lg_op op, int n_in,
       st = set_grad_fn(ctx, self, rm->grad_fn, rm->output_nr);
   }
   if (!st) outs[0] = lg_tensor_retain(self);
+  if (args != few) lg_mem_free(ctx, args, args_bytes);
   lg_tensor_release(old);
   lg_tensor_release(result);
   return st;
@@ -609,7 +634,7 @@ const char *lg_node_name(const lg_node *n, char *buf, size_t size) {
 
 const char *lg_tensor_grad_fn_name(const lg_tensor *t, char *buf,
                                    size_t size) {
-  lg_autograd_meta *m = meta_of(t);
+  lg_autograd_meta *m = meta_of(VALUE_OF(t));
   if (!m || !m->grad_fn) return NULL;
   return lg_node_name(m->grad_fn, buf, size);
 }

@@ -9,11 +9,17 @@ void lg_scope_begin(lg_scope *s, lg_ctx *ctx) {
   s->ctx = ctx;
   s->status = LG_OK;
   s->n = 0;
+  s->cap = LG_SCOPE_INLINE;
+  s->temps = s->inline_temps;
 }
 
 lg_status lg_scope_end(lg_scope *s) {
   for (int i = 0; i < s->n; i++) lg_tensor_release(s->temps[i]);
+  if (s->temps != s->inline_temps)
+    lg_mem_free(s->ctx, s->temps, sizeof(lg_tensor *) * (size_t)s->cap);
   s->n = 0;
+  s->cap = LG_SCOPE_INLINE;
+  s->temps = s->inline_temps;
   return s->status;
 }
 
@@ -22,12 +28,31 @@ lg_tensor *lg_keep(lg_scope *s, lg_tensor *t) {
   return lg_tensor_retain(t);
 }
 
+/* Doubles the temporaries' array; false (status set) when out of memory. */
+static bool grow(lg_scope *s) {
+  size_t cap = (size_t)s->cap * 2;
+  lg_tensor **temps = cap <= (size_t)1 << 28
+                          ? lg_mem_alloc(s->ctx, sizeof(lg_tensor *) * cap)
+                          : NULL;
+  if (!temps) {
+    s->status = lg_fail(s->ctx, LG_ERR_MEMORY,
+                        "backward: out of memory for a rule's %d temporaries",
+                        s->n + 1);
+    return false;
+  }
+  memcpy(temps, s->temps, sizeof(lg_tensor *) * (size_t)s->n);
+  if (s->temps != s->inline_temps)
+    lg_mem_free(s->ctx, s->temps, sizeof(lg_tensor *) * (size_t)s->cap);
+  s->temps = temps;
+  s->cap = (int)cap;
+  return true;
+}
+
+/* Registers t as a temporary; on failure releases it (status set). */
 static lg_tensor *track(lg_scope *s, lg_tensor *t) {
-  if (s->n == LG_SCOPE_MAX) {
+  if (!t) return NULL;
+  if (s->n == s->cap && !grow(s)) {
     lg_tensor_release(t);
-    s->status = lg_fail(s->ctx, LG_ERR_RUNTIME,
-                        "backward: a rule used more than %d temporaries",
-                        LG_SCOPE_MAX);
     return NULL;
   }
   s->temps[s->n++] = t;
@@ -39,21 +64,35 @@ lg_tensor *lg_s_adopt(lg_scope *s, lg_tensor *t) {
   return t && !s->status ? track(s, t) : NULL;
 }
 
+lg_status lg_s_op_all(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
+                      const lg_params *p, lg_tensor **outs) {
+  int n_out = lg_op_num_outputs(op);
+  for (int k = 0; k < n_out; k++) outs[k] = NULL;
+  if (s->status) return s->status;
+  for (int i = 0; i < n; i++)
+    if (!in[i])
+      return s->status = lg_fail(s->ctx, LG_ERR_RUNTIME,
+                                 "backward: %s got a missing operand",
+                                 lg_op_name(op));
+  if ((s->status = lg_op_run(s->ctx, op, n, in, p, outs))) return s->status;
+  for (int k = 0; k < n_out; k++) /* a failed one releases the rest */
+    if (s->status) lg_tensor_release(outs[k]);
+    else track(s, outs[k]);
+  if (s->status)
+    for (int k = 0; k < n_out; k++) outs[k] = NULL;
+  return s->status;
+}
+
 lg_tensor *lg_s_op(lg_scope *s, lg_op op, int n, lg_tensor *const *in,
                    const lg_params *p) {
-  if (s->status) return NULL;
-  for (int i = 0; i < n; i++)
-    if (!in[i]) {
-      s->status = lg_fail(s->ctx, LG_ERR_RUNTIME,
-                          "backward: %s got a missing operand",
-                          lg_op_name(op));
-      return NULL;
-    }
-  lg_tensor *outs[2] = {NULL, NULL};
-  s->status = lg_op_run(s->ctx, op, n, in, p, outs);
-  if (s->status) return NULL;
-  lg_tensor_release(outs[1]); /* second outputs (indices) are not wanted */
-  return track(s, outs[0]);
+  enum { FEW = 4 };
+  lg_tensor *outs[FEW];
+  if (lg_op_num_outputs(op) > FEW) {
+    s->status = lg_fail(s->ctx, LG_ERR_RUNTIME, "backward: %s has more "
+                        "outputs than lg_s_op takes", lg_op_name(op));
+    return NULL;
+  }
+  return lg_s_op_all(s, op, n, in, p, outs) ? NULL : outs[0];
 }
 
 lg_tensor *lg_s_unary(lg_scope *s, lg_op op, lg_tensor *a) {

@@ -275,10 +275,28 @@ static bool parse_number(const char *s, char stop, long *value,
   return true;
 }
 
+/* Whether process pid has ended: no such process, or a zombie waiting to
+ * be reaped (a killed writer whose parent never waits, as under a
+ * container's init, still answers kill(pid, 0) but writes nothing more). */
+static bool process_ended(long pid) {
+  if (kill((pid_t)pid, 0) != 0) return errno == ESRCH;
+  char stat_path[64], line[256];
+  snprintf(stat_path, sizeof stat_path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(stat_path, "r");
+  if (!f) return false;
+  bool zombie = false;
+  if (fgets(line, sizeof line, f)) {
+    const char *paren = strrchr(line, ')'); /* the name may hold spaces */
+    zombie = paren && paren[1] == ' ' && paren[2] == 'Z';
+  }
+  fclose(f);
+  return zombie;
+}
+
 /* Removes the temporaries that saves to path left when their process died
- * mid-write: <path>.tmp-<pid>-<n> whose pid is gone (kill(pid, 0) fails
- * with ESRCH). Those of a live process, this one included, are left
- * alone: it may still be writing them. Best effort: errors are ignored. */
+ * mid-write: <path>.tmp-<pid>-<n> whose process has ended. Those of a live
+ * process, this one included, are left alone: it may still be writing
+ * them. Best effort: errors are ignored. */
 static void remove_stale_temporaries(const char *path) {
   char dir[4096], stale[4096];
   const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
@@ -298,7 +316,7 @@ static void remove_stale_temporaries(const char *path) {
         !parse_number(name + base_len + 5, '-', &pid, &p) ||
         !parse_number(p, '\0', &n, &p) || pid <= 0 || pid == (long)getpid())
       continue;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    if (!process_ended(pid)) continue;
     if (snprintf(stale, sizeof stale, "%s/%s", dir, name) < (int)sizeof stale)
       unlink(stale);
   }

@@ -36,6 +36,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
 #include "ops.h"
@@ -559,9 +560,10 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
         goto done;
       }
     }
-    openblas_set_num_threads(lg_ctx_num_threads(ctx));
+    lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count */
     fast_conv(g, data[0], data[1], data[2], scratch,
               rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
+    lg_blas_leave();
   } else if (!empty) {
     naive_conv(g, (double *)(void *)data[0], (double *)(void *)data[1],
                (double *)(void *)data[2]);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
 #include "ops.h"
@@ -206,9 +207,7 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t row_stride,
 static void run_blas(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
                      CBLAS_TRANSPOSE ta, int64_t lda, const lg_tensor *b,
                      CBLAS_TRANSPOSE tb, int64_t ldb, lg_tensor *out) {
-  /* openblas_set_num_threads is process-global: two contexts with different
-   * thread counts in one process each set it before their own calls. */
-  openblas_set_num_threads(lg_ctx_num_threads(ctx));
+  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
   int64_t batches = pr->batch_count, m = pr->m;
   /* a's batch of row-major matrices stacked contiguously against one b:
    * one (batches*M, K) @ (K, N) product */
@@ -239,6 +238,7 @@ static void run_blas(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
                   (int)ldb, 0.0, po, N > 1 ? N : 1);
     }
   }
+  lg_blas_leave();
 }
 
 /* Replaces *t (a reference owned by the caller) by a contiguous copy of

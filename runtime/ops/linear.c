@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "blas_threads.h"
 #include "core.h"
 #include "dtype.h"
 
@@ -93,7 +94,7 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     st = lg_fail(ctx, LG_ERR_SHAPE, "linear: dims beyond INT_MAX for BLAS");
     goto done;
   }
-  openblas_set_num_threads(lg_ctx_num_threads(ctx)); /* process-global */
+  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
   int M = (int)m, N = (int)n, K = (int)k;
   if (dt == LG_FLOAT32) {
     const float *xd = (const float *)(void *)lg_data_ptr(x);
@@ -114,6 +115,7 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0, xd,
                   K, wd, K, 1.0, y, N);
   }
+  lg_blas_leave();
 done:
   lg_tensor_release(x);
   lg_tensor_release(w);

@@ -511,11 +511,14 @@ static void reduce_store(void *state, int64_t o, row_kind kind,
  * (R, K): whole rows are added into SUM_LANES sets of accumulators (row r
  * into set r % SUM_LANES) and folded like row_sum, so this path and the
  * per-row paths agree exactly. Columns go in blocks of LEADING_BLOCK, so
- * the accumulators (SUM_LANES x 1024 doubles at most) stay in L2. */
-#define LEADING_BLOCK 1024
-static lg_status sum_leading(lg_ctx *ctx, lg_op op, const lg_tensor *x,
-                             const plan *pl, lg_tensor *out) {
+ * the accumulators (SUM_LANES x 256 doubles at most) stay in L1/L2. */
+#define LEADING_BLOCK 256
+LG_VECTOR_CLONES static lg_status sum_leading(lg_ctx *ctx, lg_op op,
+                                              const lg_tensor *x,
+                                              const plan *pl, lg_tensor *out) {
   int64_t rows = pl->inner_count, k_count = pl->outer_count;
+  /* blocks of 256 columns keep acc at 64 KiB, below malloc's mmap
+   * threshold: a bigger block cost an mmap and page faults per call */
   int64_t width = k_count < LEADING_BLOCK ? k_count : LEADING_BLOCK;
   size_t bytes = SUM_LANES * (size_t)width * sizeof(double);
   double *acc = lg_mem_alloc(ctx, bytes);
@@ -536,11 +539,17 @@ static lg_status sum_leading(lg_ctx *ctx, lg_op op, const lg_tensor *x,
         for (int64_t j = 0; j < w; j++) a[j] += v[j];
       }
     }
+    /* FOLD_LANES on every column at once: the same additions in the same
+     * order, along contiguous rows of acc (a strided gather per column
+     * thrashed L1 and dominated small sums) */
+    for (int h = SUM_LANES / 2; h > 0; h /= 2)
+      for (int k = 0; k < h; k++) {
+        double *a = acc + k * width;
+        const double *b = acc + (k + h) * width;
+        for (int64_t j = 0; j < w; j++) a[j] += b[j];
+      }
     for (int64_t j = 0; j < w; j++) {
-      double lanes[SUM_LANES];
-      for (int k = 0; k < SUM_LANES; k++) lanes[k] = acc[k * width + j];
-      FOLD_LANES(lanes);
-      double v = lanes[0];
+      double v = acc[j];
       if (op == LG_OP_MEAN) v /= (double)rows;
       lg_store_double(dst + (size_t)(j0 + j) * item, out->dtype, v);
     }

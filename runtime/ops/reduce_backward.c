@@ -269,13 +269,13 @@ static lg_tensor *cumprod_grad_pairwise(lg_scope *s, lg_tensor *x,
   if (s->status) return NULL;
   int64_t n = x->sizes[dim], sizes[LG_MAX_DIMS];
   lg_tensor *eye = NULL;
-  if (x->ndim >= LG_MAX_DIMS || s->n == LG_SCOPE_MAX) {
+  if (x->ndim >= LG_MAX_DIMS) {
     s->status = lg_fail(s->ctx, LG_ERR_SHAPE, "cumprod backward: needs a "
                         "dim more than the %d-d input", x->ndim);
     return NULL;
   }
   if ((s->status = lg_eye(s->ctx, x->dtype, n, n, &eye))) return NULL;
-  s->temps[s->n++] = eye; /* released with the scope */
+  if (!lg_s_adopt(s, eye)) return NULL; /* released with the scope */
   for (int d = 0; d <= x->ndim; d++) sizes[d] = 1;
   sizes[dim] = sizes[dim + 1] = n; /* dims i and j */
   eye = shape_op(s, LG_OP_RESHAPE, eye, x->ndim + 1, sizes);

@@ -8,6 +8,7 @@
  * results are plain tensors; the in-place fills go through copy_, so a
  * tensor in the graph gets a zero gradient behind the new values and a
  * leaf that requires grad is refused unless grad mode is off (nn.init).
+ * Inside vmap they run under randomness "same" on unbatched tensors only.
  */
 #include <float.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #include "dtype.h"
 #include "iter.h"
 #include "random.h"
+#include "vmap.h"
 
 /* A value for an error message: NaN without its sign ("nan", not "-nan"). */
 static double shown(double v) { return isnan(v) ? fabs(v) : v; }
@@ -53,6 +55,8 @@ static double float_max(lg_dtype dtype) {
 /* t <- values uniform on [from, to): from + (to - from) u, kept below to
  * where rounding to float32 would reach it */
 lg_status lg_uniform_(lg_ctx *ctx, lg_tensor *t, double from, double to) {
+  lg_status vst = lg_vmap_random_plain(ctx, "uniform_", 1, (const lg_tensor *[]){t});
+  if (vst) return vst;
   lg_status st = check_float_tensor(ctx, "uniform_", t);
   if (st) return st;
   if (!(from <= to))
@@ -109,6 +113,8 @@ static void affine(lg_tensor *r, double scale, double shift) {
 
 /* t <- values from N(mean, std^2) */
 lg_status lg_normal_(lg_ctx *ctx, lg_tensor *t, double mean, double std) {
+  lg_status vst = lg_vmap_random_plain(ctx, "normal_", 1, (const lg_tensor *[]){t});
+  if (vst) return vst;
   lg_status st = check_float_tensor(ctx, "normal_", t);
   if (st || (st = check_std(ctx, "normal_", std))) return st;
   lg_tensor *r = NULL;
@@ -150,6 +156,8 @@ static bool is_probability(double p) { return p >= 0 && p <= 1; }
 lg_status lg_normal(lg_ctx *ctx, lg_tensor *mean, lg_tensor *std,
                     lg_tensor **out) {
   *out = NULL;
+  lg_status vst = lg_vmap_random_plain(ctx, "normal", 2, (const lg_tensor *[]){mean, std});
+  if (vst) return vst;
   if (!lg_dtype_is_float(mean->dtype) || !lg_dtype_is_float(std->dtype))
     return lg_fail(ctx, LG_ERR_DTYPE,
                    "normal: expected floating point mean and std, got %s and "
@@ -205,6 +213,8 @@ static lg_status draw_bernoulli(lg_ctx *ctx, const lg_tensor *like,
 /* p (probabilities in [0, 1]) -> out (p's shape and dtype) of 0s and 1s */
 lg_status lg_bernoulli(lg_ctx *ctx, lg_tensor *p, lg_tensor **out) {
   *out = NULL;
+  lg_status vst = lg_vmap_random_plain(ctx, "bernoulli", 1, (const lg_tensor *[]){p});
+  if (vst) return vst;
   if (!lg_dtype_is_float(p->dtype))
     return lg_fail(ctx, LG_ERR_DTYPE,
                    "bernoulli: expected floating point probabilities "
@@ -223,6 +233,8 @@ lg_status lg_bernoulli(lg_ctx *ctx, lg_tensor *p, lg_tensor **out) {
 lg_status lg_bernoulli_scalar(lg_ctx *ctx, const lg_tensor *like, double p,
                               lg_tensor **out) {
   *out = NULL;
+  lg_status vst = lg_vmap_random_plain(ctx, "bernoulli", 1, (const lg_tensor *[]){like});
+  if (vst) return vst;
   if (!is_probability(p))
     return lg_fail(ctx, LG_ERR_ARG, "bernoulli: expected p in [0, 1], got %g",
                    shown(p));
@@ -342,6 +354,8 @@ static void sample_without_replacement(lg_stream *s, const double *w,
 lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
                          bool replacement, lg_tensor **out) {
   *out = NULL;
+  lg_status vst = lg_vmap_random_plain(ctx, "multinomial", 1, (const lg_tensor *[]){weights});
+  if (vst) return vst;
   if (weights->ndim != 1 && weights->ndim != 2)
     return lg_fail(ctx, LG_ERR_SHAPE,
                    "multinomial: expected 1-D or 2-D weights, got %d-D",

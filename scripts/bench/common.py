@@ -8,6 +8,8 @@ import torch
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 scale = float(os.environ.get("BENCH_SCALE", "1"))
+# BENCH_CLOCK=cpu: process CPU time instead of the wall clock (common.lua)
+clock = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
 torch.set_num_threads(threads)
 
 
@@ -24,20 +26,20 @@ def timeit(fn, target_s=0.05, reps=7, warmup=3):
         fn()
     n = 1
     while True:
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             fn()
-        dt = time.perf_counter() - t0
+        dt = clock() - t0
         if dt >= target / 4 or n >= 10**7:
             n = max(1, int(n * target / max(dt, 1e-9) + 0.999))
             break
         n *= 4
     samples = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             fn()
-        samples.append((time.perf_counter() - t0) / n)
+        samples.append((clock() - t0) / n)
     return median(samples)
 
 

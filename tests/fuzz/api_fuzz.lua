@@ -28,6 +28,7 @@ local function pick(list) return list[R(#list)] end
 local skip = {
   _safetensors_save = true, _safetensors_load = true, _npy_save = true,
   _npy_load = true, _idx_load = true, set_num_threads = true,
+  _vmap_enter = true, _vmap_exit = true, -- enter/leave vmap levels (func.vmap)
 }
 
 ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 -- alloc_failure_spec.lua: one training step of a small MLP (forward,
--- cross-entropy, backward, Adam step) in a lua_State opened with
+-- cross-entropy, backward, Adam step), and one of an LSTM and a GRU
+-- (tests/fuzz/rnn_step.lua), in a lua_State opened with
 -- luagrad_open and a tensor allocator that fails at the k-th allocation,
 -- for every k up to the count of a clean run. tests/fuzz/alloc_host.c runs
 -- the step (tests/fuzz/mlp_step.lua) once per k and reports each; here
@@ -18,10 +19,11 @@ end
 describe("allocation failure in a training step", function()
   local host = build .. "/alloc_host"
 
-  it("gives a clean Lua error, no leak and a working state for every k", function()
+  for _, script in ipairs({"mlp_step", "rnn_step"}) do
+  it(script .. ": a clean Lua error, no leak and a working state for every k", function()
     assert.is_true(file_exists(host), "missing " .. host .. " (build the tests)")
     local pipe = assert(io.popen(("%q %q %q 2>&1"):format(host,
-      root .. "/tests/fuzz/mlp_step.lua", root)))
+      root .. "/tests/fuzz/" .. script .. ".lua", root)))
     local reports, total, clean = {}, nil, nil
     for line in pipe:lines() do
       local k, result, live, recovered, message =
@@ -55,4 +57,5 @@ describe("allocation failure in a training step", function()
     assert.is_true(ok, "alloc_host reported a problem")
     assert.is_not_nil(tonumber(clean))
   end)
+  end
 end)

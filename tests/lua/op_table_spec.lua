@@ -7,7 +7,7 @@ local lg = H.lg
 
 local KINDS = {
   reduce = {"sum", "mean", "prod", "amax", "amin", "logsumexp", "all", "any"},
-  scan = {"cumsum", "cumprod"},
+  along_dim = {"cumsum", "cumprod", "softmax", "log_softmax"},
   argreduce = {"argmax", "argmin"},
   predicate = {"logical_not"},
 }
@@ -18,7 +18,7 @@ describe("generated wrappers", function()
       it(kind .. " " .. name .. " is a module function and a method", function()
         local x = lg.tensor({{1.0, 0.0, 3.0}, {4.0, 5.0, 0.5}})
         assert.is_function(lg[name], "lg." .. name)
-        local arg = kind == "scan" and 2 or nil
+        local arg = kind == "along_dim" and 2 or nil
         assert.are.same(H.values(lg[name](x, arg)), H.values(x[name](x, arg)))
         H.assert_error_names(name, lg[name], "x")
       end)
@@ -32,10 +32,12 @@ describe("generated wrappers", function()
     H.assert_tensor(x:any({keepdim = true}), {1, 1}, "bool", {true})
   end)
 
-  it("scans require their dim", function()
+  it("along_dim ops require their dim", function()
     local x = lg.tensor({1.0, 2.0, 3.0})
     H.assert_tensor(x:cumprod(1), {3}, "float32", {1, 2, 6})
     H.assert_error_names("cumsum", lg.cumsum, x)
+    H.assert_error_names("softmax", lg.softmax, x)
+    assert.is_true(rawequal(lg._softmax, lg.softmax))
   end)
 
   it("argreduce: one dim, or the flattened tensor", function()

@@ -3,8 +3,9 @@
 -- Parameters carry PyTorch's names and gate order (weight_ih_l0,
 -- weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse for the backward
 -- direction; LSTM gates i,f,g,o; GRU gates r,z,n), so state dicts move
--- between the two. The input projection of a whole layer is one matmul; the
--- recurrence loops over timesteps in Lua with matmul/sigmoid/tanh ops.
+-- between the two. The input projection of a layer is one matmul per block
+-- of steps, split into steps by unbind; the recurrence loops over the steps
+-- in Lua, one linear and one fused cell op (runtime/ops/rnn.c) per step.
 --
 -- forward(input[, hx]): input (L,N,H_in), (N,L,H_in) with batch_first, or
 -- unbatched (L,H_in); hx (num_layers*D, N, H) (LSTM: {h_0, c_0}), zeros
@@ -19,7 +20,8 @@ local M = {}
 
 local GATES = {RNN = 1, LSTM = 4, GRU = 3}
 
--- One step of each cell: x_proj is W_ih x + b_ih for this timestep.
+-- One step of each cell: x_proj is W_ih x + b_ih for this timestep. LSTM
+-- and GRU run their gate arithmetic as one fused op (runtime/ops/rnn.c).
 local CELL = {}
 function CELL.RNN(self, x_proj, h, _, w_hh, b_hh)
   local pre = x_proj + F.linear(h, w_hh, b_hh)
@@ -27,18 +29,30 @@ function CELL.RNN(self, x_proj, h, _, w_hh, b_hh)
   return pre:tanh()
 end
 function CELL.LSTM(_, x_proj, h, c, w_hh, b_hh)
-  local gates = (x_proj + F.linear(h, w_hh, b_hh)):chunk(4, -1)
-  local i, f, g, o = gates[1]:sigmoid(), gates[2]:sigmoid(), gates[3]:tanh(), gates[4]:sigmoid()
-  c = f * c + i * g
-  return o * c:tanh(), c
+  return lg._lstm_cell(x_proj, F.linear(h, w_hh, b_hh), c)
 end
 function CELL.GRU(_, x_proj, h, _, w_hh, b_hh)
-  local xg = x_proj:chunk(3, -1)
-  local hg = F.linear(h, w_hh, b_hh):chunk(3, -1)
-  local r = (xg[1] + hg[1]):sigmoid()
-  local z = (xg[2] + hg[2]):sigmoid()
-  local n = (xg[3] + r * hg[3]):tanh()
-  return n + z * (h - n) -- (1 - z) n + z h
+  return lg._gru_cell(x_proj, F.linear(h, w_hh, b_hh), h)
+end
+
+-- The input projections W_ih x_t + b_ih of all steps, as an array of
+-- (N, G*H) tensors from one linear and one unbind per block of steps. The
+-- blocks hold at most 2^20 elements (4 MB in float32), so every buffer of
+-- a long sequence stays small enough for the allocator's cache: one
+-- 32 MB projection at T=512 cost page faults that made time grow faster
+-- than T. unbind's single node keeps the backward one stack per block.
+-- (M.block_elements is a field so that tests can make blocks short.)
+M.block_elements = 1 << 20
+local function project(x, w_ih, b_ih)
+  local steps = x:size(1)
+  local per = math.max(1, M.block_elements // math.max(1, x:size(2) * w_ih:size(1)))
+  if per >= steps then return F.linear(x, w_ih, b_ih):unbind(1) end
+  local xs, out = x:unbind(1), {}
+  for s = 1, steps, per do
+    local block = lg.stack(table.move(xs, s, math.min(steps, s + per - 1), 1, {}))
+    table.move(F.linear(block, w_ih, b_ih):unbind(1), 1, block:size(1), s, out)
+  end
+  return out
 end
 
 local function rnn_class(mode)
@@ -94,8 +108,8 @@ local function rnn_class(mode)
   local function run_direction(self, x, slot, h, c, reverse)
     local w_ih, w_hh = self[slot[1]], self[slot[2]]
     local b_ih, b_hh = slot[3] and self[slot[3]], slot[4] and self[slot[4]]
-    local x_proj = F.linear(x, w_ih, b_ih)
     local steps, outputs = x:size(1), {}
+    local x_proj = project(x, w_ih, b_ih)
     local first, last, step = 1, steps, 1
     if reverse then first, last, step = steps, 1, -1 end
     for t = first, last, step do

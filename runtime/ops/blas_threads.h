@@ -1,0 +1,28 @@
+/* blas_threads.h: each context's BLAS calls run with its own thread count.
+ *
+ * OpenBLAS keeps one thread count for the whole process
+ * (openblas_set_num_threads), and its gemm gives bitwise different results
+ * with different counts (a 256x256 sgemm differs in about 5600 of 65536
+ * elements between 1 and 2 threads on OpenBLAS 0.3.21). Setting the count
+ * before each call is not enough: another context can set its own count
+ * between the set and the call. Every BLAS call therefore runs between
+ * lg_blas_enter and lg_blas_leave: callers with the context's count share
+ * the BLAS at once, a caller with another count waits until the calls in
+ * flight are done, then sets the count. Waiters are let in in arrival
+ * order, so no count starves. This gate is the one piece of process-wide
+ * state in the runtime; it only mirrors OpenBLAS's own, and holds no data
+ * of any context. A host that calls openblas_set_num_threads itself while
+ * luagrad runs a BLAS call is outside its reach.
+ */
+#ifndef LG_BLAS_THREADS_H
+#define LG_BLAS_THREADS_H
+
+#include "core.h"
+
+/* Waits until BLAS runs with ctx's thread count and holds it there. */
+void lg_blas_enter(const lg_ctx *ctx);
+
+/* Ends the calls begun by the matching lg_blas_enter. */
+void lg_blas_leave(void);
+
+#endif
