@@ -71,6 +71,10 @@ void lg_ctx_set_detect_anomaly(lg_ctx *ctx, bool enabled) {
   ctx->detect_anomaly = enabled;
 }
 bool lg_ctx_detect_anomaly(const lg_ctx *ctx) { return ctx->detect_anomaly; }
+void lg_ctx_set_grad_hook(lg_ctx *ctx, lg_grad_hook_fn fn, void *ud) {
+  ctx->grad_hook = fn;
+  ctx->grad_hook_ud = ud;
+}
 size_t lg_ctx_bytes_in_use(const lg_ctx *ctx) { return ctx->bytes_in_use; }
 
 /* Records a formatted message in ctx and returns status. */

@@ -60,6 +60,8 @@ struct lg_ctx {
   int num_threads;
   bool grad_enabled;
   bool detect_anomaly;    /* backward checks every gradient for NaN/Inf */
+  lg_grad_hook_fn grad_hook; /* lg_ctx_set_grad_hook */
+  void *grad_hook_ud;
   size_t bytes_in_use;
   uint64_t autograd_runs;  /* numbers backward runs (engine scratch marks) */
   char error[LG_ERROR_SIZE];

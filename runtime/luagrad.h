@@ -339,6 +339,20 @@ LG_API lg_status lg_tensor_detach(lg_ctx *ctx, lg_tensor *t, lg_tensor **out);
 /* Makes a non-leaf keep its .grad after backward. */
 LG_API lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t);
 
+/* Gradient hooks (t:register_hook and DistributedDataParallel stand on
+ * them). The engine calls the context's hook for tensors marked with
+ * lg_tensor_set_has_hooks: LG_HOOK_GRAD when t's gradient is complete,
+ * before it flows on or is stored (the hook may replace *grad with a new
+ * reference, releasing the old one); LG_HOOK_ACCUMULATED after a leaf's
+ * .grad took it in (grad is NULL). A failing hook fails the backward. */
+typedef enum lg_grad_hook_kind { LG_HOOK_GRAD, LG_HOOK_ACCUMULATED } lg_grad_hook_kind;
+typedef lg_status (*lg_grad_hook_fn)(lg_ctx *ctx, void *ud, lg_tensor *t,
+                                     lg_grad_hook_kind kind, lg_tensor **grad);
+LG_API void lg_ctx_set_grad_hook(lg_ctx *ctx, lg_grad_hook_fn fn, void *ud);
+/* Marks t (a leaf requiring grad, or a result with a grad_fn) so that
+ * backward calls the context's hook for it. */
+LG_API lg_status lg_tensor_set_has_hooks(lg_ctx *ctx, lg_tensor *t);
+
 /* Options of a backward run. */
 typedef struct lg_backward_opts {
   bool retain_graph;  /* keep saved tensors for another backward       */

@@ -1,9 +1,13 @@
 -- train_fashion_mnist.lua: trains a classifier (an MLP or a small CNN) on
 -- Fashion-MNIST from Debian's dataset-fashion-mnist package, showing
 -- progress, reporting test accuracy, writing the training curves as SVG, and
--- checkpointing each epoch (resuming when the checkpoint exists).
+-- checkpointing each epoch (resuming when the checkpoint exists). With
+-- --distributed, started by mpirun, every process trains on its shard of
+-- each epoch through DistributedDataParallel; rank 1 alone prints, draws the
+-- curves and writes checkpoints, and the reported figures are all-reduced.
 --
 --   build/luagrad scripts/train_fashion_mnist.lua --model cnn --epochs 5
+--   mpirun -np 2 build/luagrad scripts/train_fashion_mnist.lua --distributed
 local lg = require "luagrad"
 local nn, F, optim = lg.nn, lg.F, lg.optim
 local data, utils, io_ = lg.data, lg.utils, lg.io
@@ -12,7 +16,8 @@ local usage = [[
 usage: train_fashion_mnist.lua [options]
   --model mlp|cnn       the network (default mlp)
   --epochs N            epochs to train (default 5)
-  --batch-size N        training batch size (default 128)
+  --batch-size N        training batch size (default 128; --distributed: over
+                        all processes together, each taking its share)
   --lr X                Adam learning rate, annealed to 0 on a cosine (default 1e-3)
   --threads N           threads for BLAS and kernels (default 2)
   --seed N              seed for initialisation and shuffling (default 1)
@@ -21,6 +26,7 @@ usage: train_fashion_mnist.lua [options]
   --curves PATH         training curves as SVG (default fashion_mnist_<model>.svg)
   --limit N             use only the first N training and test samples
   --root DIR            dataset directory (default Debian's)
+  --distributed         data-parallel over the processes mpirun started
   --help                this text]]
 
 local function parse_args(argv)
@@ -32,6 +38,11 @@ local function parse_args(argv)
   while i <= #argv do
     local flag = argv[i]
     if flag == "--help" or flag == "-h" then print(usage) os.exit(0) end
+    if flag == "--distributed" then
+      opts.distributed, flag = true, argv[i + 1]
+      i = i + 1
+      if flag == nil then break end
+    end
     local key = flag:match("^%-%-([%w-]+)$")
     local value = argv[i + 1]
     if not key or value == nil then
@@ -85,11 +96,31 @@ local function subset(dataset, limit)
   return data.TensorDataset(table.unpack(tensors))
 end
 
--- Loss and accuracy of the model on a dataset, without recording gradients.
-local function evaluate(model, dataset)
+-- Sums over all processes of a few numbers (a world of one: themselves).
+local function all_sum(world, ...)
+  if not world then return ... end
+  local t = lg.tensor({...}, {dtype = "float64"})
+  lg.distributed.all_reduce(t)
+  return table.unpack(t:tolist())
+end
+
+-- This process's contiguous share of a dataset (all of it without a world).
+local function share(dataset, world)
+  if not world then return dataset end
+  local n = #dataset
+  local first = (world.rank - 1) * n // world.size
+  local count = world.rank * n // world.size - first
+  local tensors = {}
+  for k, t in ipairs(dataset.tensors) do tensors[k] = t:narrow(1, first + 1, count) end
+  return data.TensorDataset(table.unpack(tensors))
+end
+
+-- Loss and accuracy of the model on a dataset, without recording gradients;
+-- distributed, each process evaluates its share and the sums are reduced.
+local function evaluate(model, dataset, world)
   model:eval()
   local _ <close> = lg.no_grad()
-  local loader = data.DataLoader(dataset, {batch_size = 1000})
+  local loader = data.DataLoader(share(dataset, world), {batch_size = 1000})
   local total_loss, correct, n = 0, 0, 0
   for x, y in loader() do
     local logits = model(prepare(x))
@@ -99,6 +130,7 @@ local function evaluate(model, dataset)
     n = n + count
   end
   model:train()
+  total_loss, correct, n = all_sum(world, total_loss, correct, n)
   return total_loss / n, correct / n
 end
 
@@ -173,22 +205,31 @@ local function main(argv)
   local opts = parse_args(argv)
   lg.set_num_threads(opts.threads)
   lg.manual_seed(opts.seed)
+  local world, lead = nil, true -- lead: the process that prints and writes
+  if opts.distributed then
+    local rank, size = lg.distributed.init()
+    world, lead = {rank = rank, size = size}, rank == 1
+  end
+  local print = lead and print or function() end
   local train_set = subset(data.fashion_mnist({split = "train", root = opts.root}), opts.limit)
   local test_set = subset(data.fashion_mnist({split = "test", root = opts.root}), opts.limit)
-  local model = build_model(opts.model)
+  local net = build_model(opts.model)
+  local model = world and lg.distributed.DistributedDataParallel(net) or net
   local opt = optim.Adam(model:parameters(), {lr = opts.lr})
-  local loader = data.DataLoader(train_set, {batch_size = opts.batch_size, shuffle = true,
-                                             seed = opts.seed})
+  local per_process = world and math.max(1, opts.batch_size // world.size) or opts.batch_size
+  local loader = data.DataLoader(train_set, {batch_size = per_process, shuffle = true,
+                                             seed = opts.seed, distributed = world ~= nil})
   -- the learning rate follows a cosine from lr down to 0 over the whole run
   local schedule = optim.lr_scheduler.CosineAnnealingLR(opt, opts.epochs * #loader)
   print(("luagrad %s: %s with %d parameters, %d training and %d test images, "
-    .. "batch %d, Adam lr %g, %d thread(s)"):format(lg._VERSION, opts.model,
-    model:num_parameters(), #train_set, #test_set, opts.batch_size, opts.lr, opts.threads))
+    .. "batch %d, Adam lr %g, %d thread(s)%s"):format(lg._VERSION, opts.model,
+    net:num_parameters(), #train_set, #test_set, opts.batch_size, opts.lr, opts.threads,
+    world and (", %d processes x batch %d"):format(world.size, per_process) or ""))
 
   local run = {epoch = 0, history = {epochs = {}, train_loss = {}, test_loss = {},
                                      train_accuracy = {}, test_accuracy = {}}}
   if opts.checkpoint and file_exists(opts.checkpoint) then
-    run = load_checkpoint(opts.checkpoint, model, opt, schedule)
+    run = load_checkpoint(opts.checkpoint, net, opt, schedule)
     print(("resumed from %s after epoch %d"):format(opts.checkpoint, run.epoch))
   end
   local history = run.history
@@ -196,7 +237,8 @@ local function main(argv)
   local last = math.min(opts.epochs, opts.stop_after or opts.epochs)
   for epoch = run.epoch + 1, last do
     loader:set_epoch(epoch)
-    local bar = utils.progress(loader, {desc = ("epoch %d/%d"):format(epoch, opts.epochs)})
+    local bar = utils.progress(loader, {desc = ("epoch %d/%d"):format(epoch, opts.epochs),
+                                        disable = not lead})
     local correct, seen = 0, 0
     for x, y in bar() do
       opt:zero_grad()
@@ -211,8 +253,13 @@ local function main(argv)
       seen = seen + y:size(1)
       bar:set_postfix{loss = loss:item()}
     end
-    local test_loss, test_accuracy = evaluate(model, test_set)
+    local test_loss, test_accuracy = evaluate(net, test_set, world)
     local averages = bar:averages()
+    if world then -- every process ran as many batches (the shards are padded)
+      local loss_sum
+      loss_sum, correct, seen = all_sum(world, averages.loss, correct, seen)
+      averages.loss = loss_sum / world.size
+    end
     history.epochs[epoch] = epoch
     history.train_loss[epoch] = averages.loss
     history.train_accuracy[epoch] = correct / seen
@@ -221,10 +268,10 @@ local function main(argv)
     print(("epoch %d: train loss %.4f, train accuracy %.2f%%, test loss %.4f, "
       .. "test accuracy %.2f%%"):format(epoch, averages.loss, 100 * correct / seen,
       test_loss, 100 * test_accuracy))
-    utils.svg_curves(opts.curves, history, {title = "Fashion-MNIST " .. opts.model})
-    if opts.checkpoint then
-      run.epoch = epoch
-      save_checkpoint(opts.checkpoint, model, opt, schedule, run)
+    run.epoch = epoch
+    if lead then
+      utils.svg_curves(opts.curves, history, {title = "Fashion-MNIST " .. opts.model})
+      if opts.checkpoint then save_checkpoint(opts.checkpoint, net, opt, schedule, run) end
     end
   end
   local final = history.test_accuracy[last]

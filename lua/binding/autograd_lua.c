@@ -12,6 +12,18 @@ static const char identity_key = 'i'; /* registry: weak ptr -> userdata */
 static const char guard_type[] = "luagrad.GradModeGuard";
 static const char grad_fn_type[] = "luagrad.GradFn";
 
+/* Pushes the Lua value registered for t (nothing registered: nil). */
+void lgl_push_identity(lua_State *L, const lg_tensor *t) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &identity_key);
+  lua_rawgetp(L, -1, t);
+  lua_remove(L, -2);
+  lgl_box *box = lua_touserdata(L, -1);
+  if (box && box->t != t) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
 /* Pushes t with a stable identity: the same Lua value every time C hands
  * the same tensor back (for tensors C holds, such as a leaf's .grad).
  * Takes over one reference of t. */
@@ -33,7 +45,7 @@ void lgl_push_registered(lua_State *L, lg_tensor *t) {
 }
 
 /* Records the Lua value at idx as the identity of its tensor. */
-static void register_identity(lua_State *L, int idx, lg_tensor *t) {
+void lgl_register_identity(lua_State *L, int idx, lg_tensor *t) {
   idx = lua_absindex(L, idx);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &identity_key);
   lua_pushvalue(L, idx);
@@ -78,7 +90,7 @@ int lgl_autograd_assign(lua_State *L, lg_tensor *t, const char *key, int v) {
     lg_tensor *g = NULL;
     if (!lua_isnil(L, v)) g = lgl_check_tensor(L, v, "grad");
     if (lg_tensor_set_grad(ctx, t, g) != LG_OK) return lgl_error(L);
-    if (g) register_identity(L, v, g);
+    if (g) lgl_register_identity(L, v, g);
     return 1;
   }
   if (strcmp(key, "requires_grad") == 0) {

@@ -194,6 +194,8 @@ void lgl_open_host(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
 void lgl_open_vmap(lua_State *L, const lgl_tables *T);
+/* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
+void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 
 /* ---- wrappers generated from the op table (ops_table.c) ----------------- */
 /* Registers fn as the module function and method of every op of kind, and
@@ -208,6 +210,12 @@ void lgl_check_generated(lua_State *L, const lgl_tables *T);
 /* ---- autograd (autograd_lua.c) ------------------------------------------- */
 /* Pushes t (taking the reference) as the one Lua value of that C tensor. */
 void lgl_push_registered(lua_State *L, lg_tensor *t);
+/* Records the Lua value at idx as the one Lua value of its tensor t. */
+void lgl_register_identity(lua_State *L, int idx, lg_tensor *t);
+/* Pushes the Lua value registered for t, or nil when there is none. */
+void lgl_push_identity(lua_State *L, const lg_tensor *t);
+/* Installs the context's grad hook and the hook methods (hooks_lua.c). */
+void lgl_open_hooks(lua_State *L, const lgl_tables *T);
 /* Reads an autograd property (requires_grad, is_leaf, grad, grad_fn);
  * returns 0 when key is none of them. */
 int lgl_autograd_property(lua_State *L, lg_tensor *t, const char *key);

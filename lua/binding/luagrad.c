@@ -70,6 +70,7 @@ static const char *const submodules[][2] = {
     {"func", "luagrad.func"},     {"autograd", "luagrad.autograd"},
     {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
     {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
+    {"distributed", "luagrad.distributed"},
 };
 
 static int module_index(lua_State *L) {
@@ -162,6 +163,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_linalg(L, &T);
   lgl_open_autograd(L, &T);
   lgl_open_forward_ad(L, &T);
+  lgl_open_hooks(L, &T);
   lgl_open_nn_loss(L, &T);
   lgl_open_nn_conv(L, &T);
   lgl_open_rnn(L, &T);
@@ -171,6 +173,9 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
   lgl_open_vmap(L, &T);
+#ifdef LUAGRAD_HAVE_MPI
+  lgl_open_distributed(L, &T);
+#endif
   lgl_check_generated(L, &T);
 
   lua_pushvalue(L, methods_idx);

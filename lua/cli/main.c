@@ -52,7 +52,12 @@ static int report(lua_State *L, int status, const char *progname) {
     fflush(stdout);
     fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
     fflush(stderr);
-    lua_pop(L, 1);
+    /* lg.distributed sets this to end the whole MPI job (MPI_Abort) */
+    int top = lua_gettop(L);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.on_uncaught_error") ==
+        LUA_TFUNCTION)
+      lua_pcall(L, 0, 0, 0);
+    lua_settop(L, top - 1);
   }
   return status;
 }

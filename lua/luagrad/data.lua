@@ -19,6 +19,7 @@ local DEFAULT_FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 -- small helpers
 
 local shape_string = check.shape_string
+local shard_options
 
 -- Through the host's file policy (lg._file_exists), not io.
 local function file_exists(path)
@@ -217,7 +218,8 @@ local DataLoader = {}
 DataLoader.__index = DataLoader
 DataLoader.__name = "DataLoader"
 
-local LOADER_OPTIONS = {batch_size = true, shuffle = true, drop_last = true, seed = true}
+local LOADER_OPTIONS = {batch_size = true, shuffle = true, drop_last = true, seed = true,
+                        distributed = true, num_replicas = true, rank = true, drop_uneven = true}
 
 -- The number of samples of a dataset: dataset:len() or #dataset.
 local function dataset_length(dataset)
@@ -234,6 +236,37 @@ local function dataset_length(dataset)
   return n
 end
 
+-- The rank and world of a distributed loader: given, or lg.distributed's.
+shard_options = function(opts)
+  local rank, replicas = opts.rank, opts.num_replicas
+  if rank == nil or replicas == nil then
+    local distributed = require "luagrad.distributed"
+    if not distributed.is_initialized() then distributed.init() end
+    rank, replicas = rank or distributed.rank(), replicas or distributed.world_size()
+  end
+  if math.type(replicas) ~= "integer" or replicas < 1 then
+    raise("DataLoader: num_replicas must be a positive integer, got " .. tostring(replicas))
+  end
+  if math.type(rank) ~= "integer" or rank < 1 or rank > replicas then
+    raise(string.format("DataLoader: rank must be an integer in 1..%d, got %s", replicas, tostring(rank)))
+  end
+  return {rank = rank, num_replicas = replicas, drop_uneven = opts.drop_uneven == true}
+end
+
+-- This rank's share of an epoch's order: as PyTorch's DistributedSampler,
+-- the order padded from its start to a multiple of the world (or cut down
+-- to one with drop_uneven), then every num_replicas-th sample from rank on.
+local function shard_of(order, shard)
+  local n, replicas = #order, shard.num_replicas
+  local per_rank = shard.drop_uneven and n // replicas or (n + replicas - 1) // replicas
+  local mine = {}
+  for k = 1, per_rank do
+    local position = (k - 1) * replicas + shard.rank
+    mine[k] = order[(position - 1) % n + 1]
+  end
+  return mine
+end
+
 --- DataLoader(dataset, {batch_size = 1, shuffle = false, drop_last = false,
 --- seed = nil}) iterates over the dataset in batches: `for x, y in loader()
 --- do`. dataset is a TensorDataset (batches gathered with index_select) or
@@ -242,6 +275,11 @@ end
 --- each epoch's order comes from the seed and the epoch number only; seed
 --- defaults to lg.initial_seed() at construction, read without drawing
 --- from the global generator.
+--- distributed = true gives each rank a disjoint shard of every epoch's
+--- order (PyTorch's DistributedSampler): rank and num_replicas default to
+--- lg.distributed's; the seed must be the same on every rank; an order that
+--- does not divide evenly is padded from its start (drop_uneven = true drops
+--- the remainder instead), so every rank runs the same number of batches.
 function data.DataLoader(dataset, opts)
   if type(dataset) ~= "table" then
     raise("DataLoader: expected a dataset (TensorDataset, or a table with len() and get(i)), got "
@@ -261,6 +299,7 @@ function data.DataLoader(dataset, opts)
   if seed ~= nil and math.type(seed) ~= "integer" then
     raise("DataLoader: seed must be an integer, got " .. tostring(seed))
   end
+  local shard = opts.distributed and shard_options(opts) or nil
   if type(dataset.batch) ~= "function" and type(dataset.get) ~= "function" then
     raise("DataLoader: the dataset needs a get(i) method (or batch(index) like TensorDataset)")
   end
@@ -272,14 +311,25 @@ function data.DataLoader(dataset, opts)
     drop_last = opts.drop_last or false,
     seed = seed or lg.initial_seed(),
     epoch = 0,        -- the epoch last started by loader()
+    shard = shard,    -- distributed: {rank, num_replicas, drop_uneven}
   }, DataLoader)
 end
 
 --- #loader is the number of batches in one epoch.
 function DataLoader:__len()
-  local n = dataset_length(self.dataset)
+  local n = self:samples_per_epoch()
   if self.drop_last then return n // self.batch_size end
   return (n + self.batch_size - 1) // self.batch_size
+end
+
+--- loader:samples_per_epoch(): the samples one epoch of this loader visits
+--- (a distributed loader: this rank's shard).
+function DataLoader:samples_per_epoch()
+  local n = dataset_length(self.dataset)
+  local shard = self.shard
+  if not shard then return n end
+  if shard.drop_uneven then return n // shard.num_replicas end
+  return (n + shard.num_replicas - 1) // shard.num_replicas
 end
 
 --- loader:set_epoch(e) makes the next loader() run epoch e (e.g. when
@@ -296,9 +346,13 @@ end
 function DataLoader:epoch_order(epoch)
   epoch = epoch or self.epoch + 1
   local n = dataset_length(self.dataset)
-  if self.shuffle then return data.permutation(n, self.seed, epoch) end
-  local order = {}
-  for i = 1, n do order[i] = i end
+  local order
+  if self.shuffle then order = data.permutation(n, self.seed, epoch)
+  else
+    order = {}
+    for i = 1, n do order[i] = i end
+  end
+  if self.shard then return shard_of(order, self.shard) end
   return order
 end
 
@@ -338,13 +392,13 @@ end
 function DataLoader:__call()
   self.epoch = self.epoch + 1
   local dataset, batch_size = self.dataset, self.batch_size
-  local n = dataset_length(dataset)
   local batches = #self
   local order = self:epoch_order(self.epoch)
+  local n = #order
   local fast = type(dataset.batch) == "function"
   local order_tensor
   if fast then
-    order_tensor = self.shuffle and lg.tensor(order, {dtype = "int64"})
+    order_tensor = (self.shuffle or self.shard) and lg.tensor(order, {dtype = "int64"})
         or lg.arange(1, n + 1, {dtype = "int64"})
     order = nil
   end

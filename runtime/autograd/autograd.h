@@ -75,6 +75,7 @@ struct lg_node {
 typedef struct lg_autograd_meta {
   bool requires_grad;  /* a leaf asked for gradients                     */
   bool retains_grad;
+  bool has_hooks;      /* the engine calls ctx->grad_hook for it       */
   bool is_view;        /* made by a view op from a tensor needing grad   */
   lg_tensor *grad;
   lg_node *grad_fn;    /* NULL for leaves                                */

@@ -8,6 +8,9 @@
  * create_graph during the run, so with create_graph the rules' ops are
  * recorded and the gradients are themselves differentiable.
  *
+ * Tensors marked by lg_tensor_set_has_hooks meet the context's grad hook
+ * when their gradient is complete, and leaves again once .grad took it.
+ *
  * In anomaly mode (lg_ctx_set_detect_anomaly) every gradient a rule hands
  * to its inputs is read for NaN and Inf before it flows on, and the run
  * fails naming the rule and the input; without it nothing is read.
@@ -260,9 +263,25 @@ static lg_status check_anomaly(run_state *r, lg_node *n,
   return LG_OK;
 }
 
+/* Calls the context's hook for t when t asked for it (lg_grad_hook_fn). */
+static lg_status call_hook(lg_ctx *ctx, lg_tensor *t, lg_grad_hook_kind kind,
+                           lg_tensor **grad) {
+  lg_autograd_meta *m = t->autograd;
+  if (!ctx->grad_hook || !m || !m->has_hooks)
+    return LG_OK;
+  return ctx->grad_hook(ctx, ctx->grad_hook_ud, t, kind, grad);
+}
+
 static lg_status process(run_state *r, lg_node *n) {
   lg_ctx *ctx = r->ctx;
   lg_status st = LG_OK;
+  if (n->retained)
+    for (int k = 0; k < n->n_outputs && !st; k++)
+      if (n->retained[k] && n->grad_buffer[k])
+        st = call_hook(ctx, n->retained[k], LG_HOOK_GRAD, &n->grad_buffer[k]);
+  if (n->kind == LG_NODE_ACCUMULATE && n->grad_buffer[0] && !st)
+    st = call_hook(ctx, n->leaf, LG_HOOK_GRAD, &n->grad_buffer[0]);
+  if (st) return st;
   for (int c = 0; c < r->n_capture; c++) {
     if (r->capture[c].node == n && n->grad_buffer[r->capture[c].output_nr]) {
       lg_tensor *g = n->grad_buffer[r->capture[c].output_nr];
@@ -272,14 +291,17 @@ static lg_status process(run_state *r, lg_node *n) {
   }
   if (n->retained) {
     for (int k = 0; k < n->n_outputs && !st; k++)
-      if (n->retained[k] && n->grad_buffer[k] && !r->n_capture)
+      if (n->retained[k] && n->grad_buffer[k] && !r->n_capture &&
+          ((lg_autograd_meta *)n->retained[k]->autograd)->retains_grad)
         st = store_grad(ctx, n->retained[k], n->grad_buffer[k],
                         r->opts->create_graph);
   }
   if (st) return st;
   if (n->kind == LG_NODE_ACCUMULATE) {
-    if (!r->n_capture && n->grad_buffer[0])
+    if (!r->n_capture && n->grad_buffer[0]) {
       st = store_grad(ctx, n->leaf, n->grad_buffer[0], r->opts->create_graph);
+      if (!st) st = call_hook(ctx, n->leaf, LG_HOOK_ACCUMULATED, NULL);
+    }
     lg_tensor_release(n->grad_buffer[0]);
     n->grad_buffer[0] = NULL;
     return st;

@@ -171,7 +171,6 @@ static lg_status retain_in_node(lg_ctx *ctx, lg_tensor *t,
     memset(n->retained, 0, bytes);
   }
   n->retained[m->output_nr] = t;
-  m->retains_grad = true;
   return LG_OK;
 }
 
@@ -181,7 +180,19 @@ lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t) {
     return lg_fail(ctx, LG_ERR_ARG,
                    "retain_grad: the tensor does not require grad");
   if (!m->grad_fn) return LG_OK; /* leaves keep their grad anyway */
+  m->retains_grad = true;
   return retain_in_node(ctx, t, m);
+}
+
+/* A hooked non-leaf is found by its node through the same weak pointer
+ * that retain_grad uses; a leaf through its gradient sink. */
+lg_status lg_tensor_set_has_hooks(lg_ctx *ctx, lg_tensor *t) {
+  lg_autograd_meta *m = meta_of(t);
+  if (!m || (!m->grad_fn && !m->requires_grad))
+    return lg_fail(ctx, LG_ERR_ARG,
+                   "register_hook: the tensor does not require grad");
+  m->has_hooks = true;
+  return m->grad_fn ? retain_in_node(ctx, t, m) : LG_OK;
 }
 
 /* ---- nodes --------------------------------------------------------------- */
@@ -324,15 +335,14 @@ static lg_status set_grad_fn(lg_ctx *ctx, lg_tensor *t, lg_node *node,
                              int output_nr) {
   lg_autograd_meta *m = lg_autograd_meta_ensure(ctx, t);
   if (!m) return LG_ERR_MEMORY;
-  bool retains = m->retains_grad && m->grad_fn;
+  bool retains = (m->retains_grad || m->has_hooks) && m->grad_fn;
   unretain(t, m); /* the old node must not keep pointing at t */
   node->refcount++;
   if (m->grad_fn) lg_node_release(m->grad_fn);
   m->grad_fn = node;
   m->output_nr = output_nr;
   m->requires_grad = false;
-  m->retains_grad = false;
-  /* retain_grad follows the tensor to its new node (after an in-place op) */
+  /* retain_grad and hooks follow the tensor to its new node (in place) */
   return retains ? retain_in_node(ctx, t, m) : LG_OK;
 }
 

@@ -1,0 +1,87 @@
+# scripts/bench/ddp_epoch.py [mlp|cnn] [NPROCS]: the PyTorch side of
+# ddp_epoch.lua: the same Fashion-MNIST epoch (global batch 128 split over the
+# processes, Adam lr 1e-3, one thread per process) through
+# torch.nn.parallel.DistributedDataParallel on the gloo backend with a
+# DistributedSampler, NPROCS processes (default 2) started here by
+# torch.multiprocessing. Times BENCH_DDP_BATCHES batches (60 for the MLP, 6
+# for the CNN) after 3 warm-up batches, three times; the median is
+# extrapolated to the epoch. Prints "BENCH ddp_epoch_<model>_np<N> <us>".
+import gzip
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch import nn
+
+ROOT = "/usr/share/datasets/fashion-mnist"
+
+
+def load_idx(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def build(kind):
+    if kind == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(64 * 7 * 7, 10))
+
+
+def worker(rank, world, kind, port):
+    torch.set_num_threads(1)
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    images = torch.from_numpy(load_idx(ROOT + "/train-images-idx3-ubyte.gz").copy()).reshape(-1, 1, 28, 28)
+    labels = torch.from_numpy(load_idx(ROOT + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+    dataset = torch.utils.data.TensorDataset(images, labels)
+    sampler = torch.utils.data.distributed.DistributedSampler(dataset, world, rank, seed=0)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=128 // world, sampler=sampler)
+    model = nn.parallel.DistributedDataParallel(build(kind))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = int(os.environ.get("BENCH_DDP_BATCHES") or (60 if kind == "mlp" else 6))
+
+    def stream():
+        epoch = 0
+        while True:
+            sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    it = stream()
+
+    def step():
+        x, y = next(it)
+        opt.zero_grad()
+        F.cross_entropy(model(x.float() / 255), y).backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    samples = []
+    for _ in range(3):
+        dist.barrier()
+        t0 = time.perf_counter()
+        for _ in range(batches):
+            step()
+        samples.append((time.perf_counter() - t0) / batches)
+    samples.sort()
+    if rank == 0:
+        print("BENCH ddp_epoch_%s_np%d %.0f" % (kind, world, samples[1] * len(loader) * 1e6), flush=True)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    kind = sys.argv[1] if len(sys.argv) > 1 else "mlp"
+    world = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    mp.spawn(worker, args=(world, kind, 29500 + os.getpid() % 1000), nprocs=world)
