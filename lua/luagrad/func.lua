@@ -23,12 +23,13 @@
 --
 -- jvp and jacfwd run f on dual tensors (luagrad.forward_ad: each op
 -- computes its output's tangent by its jvp rule as it runs), one run per
--- jvp (jacfwd: one per input element); jacrev builds its rows from vjps in
--- one backward pass vmapped over the one-hot cotangents (chunk_size rows
--- at a time bounds memory). linearize
--- keeps the double-vjp construction: with u a dummy cotangent requiring
--- grad, g(u) = J^T u is linear in u, and the vjp of g with cotangent t is
--- J t, so each product is one backward pass without running f again.
+-- jvp (jacfwd: one run vmapped over the one-hot tangents, chunk_size at a
+-- time; inside vmap, the double-vjp form below); jacrev builds its rows
+-- from vjps in one backward pass vmapped over the one-hot cotangents
+-- (chunk_size rows at a time bounds memory). linearize keeps the
+-- double-vjp construction: with u a dummy cotangent requiring grad,
+-- g(u) = J^T u is linear in u, and the vjp of g with cotangent t is J t,
+-- so each product is one backward pass without running f again.
 --
 -- Inside vmap (func_vmap.lua), an alias is batched at every active vmap
 -- level (an unbatched input's examples share it), so that each example's
@@ -744,6 +745,15 @@ local function reverse_blocks(outs, aliases, recorded, chunk_size)
   return blocks
 end
 
+-- The block of output leaf o (shape O) for an input leaf of n elements
+-- from columns, an (N, O) stack of jacobian columns (row k: the output
+-- tangent along e_k): rows offset+1 .. offset+n, the input's dims moved
+-- last, as shape (O .. I).
+local function column_block(columns, offset, n, o, shape)
+  local rows = columns:reshape({columns.shape[1], o:numel()}):narrow(1, offset + 1, n)
+  return rows:t():reshape(shape)
+end
+
 -- jacfwd inside vmap: column k of the jacobian with respect to alias j is
 -- the double-vjp forward product with the one-hot tangent e_k of alias j,
 -- all columns in one pass vmapped over the rows of an identity matrix
@@ -768,9 +778,7 @@ local function forward_blocks(outs, aliases, recorded, chunk_size)
       if not columns then
         blocks[i][j] = lg.zeros(shape, {dtype = o.dtype})
       else
-        -- columns[i] is (n, O): move the input's dims last
-        local c = columns[i]:reshape(concat_shapes({n}, {o:numel()}))
-        blocks[i][j] = c:t():reshape(shape)
+        blocks[i][j] = column_block(columns[i], 0, n, o, shape)
       end
     end
   end
@@ -786,22 +794,38 @@ function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
 
--- The columns of the jacobian with respect to input leaf j (x): the output
--- tangents of run({[j] = e_k}) for each one-hot e_k. This is the one place
--- jacfwd would batch through vmap: one run on the stacked one-hot tangents
--- instead of x:numel() runs.
-local function jvp_columns(run, x, j)
-  local columns, n = {}, x:numel()
-  local eye = n > 0 and lg.eye(n, {dtype = x.dtype}) -- row k: e_k
-  for k = 1, n do columns[k] = run({[j] = eye[k]:view(x.shape)}) end
-  return columns
+-- The columns of the jacobian with respect to all input leaves at once:
+-- for each output leaf i, an (N, O_i) tensor (N: the input leaves' element
+-- count) whose row k is the output tangent of run(tangents) with tangents
+-- the one-hot e_k spread over the leaves. One run on dual tensors whose
+-- tangents are the rows of an identity matrix, vmapped (chunk_size rows per
+-- run when given); nil when there is no input element. Every leaf gets a
+-- tangent, so none stays plain (a plain leaf would be batched by a jacrev
+-- inside f and the engine would lose the tangents: hessian).
+local function jvp_columns(run, aliases, chunk_size)
+  local total = 0
+  for _, x in ipairs(aliases) do total = total + x:numel() end
+  if total == 0 then return nil end
+  local eyes, basis, offset = {}, {}, 0
+  for j, x in ipairs(aliases) do
+    eyes[x.dtype] = eyes[x.dtype] or lg.eye(total, {dtype = x.dtype})
+    local rows = eyes[x.dtype]:narrow(2, offset + 1, x:numel())
+    basis[j] = rows:reshape(concat_shapes({total}, x.shape))
+    offset = offset + x:numel()
+  end
+  return table.pack(func.vmap(function(...)
+    local products = run({...})
+    return table.unpack(products, 1, products.n)
+  end, {chunk_size = chunk_size})(table.unpack(basis, 1, #aliases)))
 end
 
 --- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same
---- jacobian by forward mode, one jvp (one run of f on dual tensors) per
---- input element: the faster one when f has fewer inputs than outputs.
---- chunk_size is accepted as in jacrev; one column per run is already the
---- smallest chunk.
+--- jacobian by forward mode: one run of f on dual tensors, vmapped over
+--- the one-hot tangents of each input leaf (chunk_size columns per run when
+--- given); the faster one when f has fewer inputs than outputs. Inside
+--- vmap the columns come from the double-vjp form (forward_blocks): a jacrev
+--- in f there would hand the engine the physical tensors, which do not
+--- carry the dual tangents, and hessian would come out zero.
 function func.jacfwd(f, opts)
   check_function("jacfwd", f)
   opts = check.options("jacfwd", opts, {argnums = true, has_aux = true, chunk_size = true})
@@ -824,18 +848,17 @@ function func.jacfwd(f, opts)
                                                opts.has_aux)
       return products
     end
-    local per_leaf = {}
-    for j, x in ipairs(plan.aliases) do per_leaf[j] = jvp_columns(run, x, j) end
+    local columns = jvp_columns(run, plan.aliases, chunk)
     if not outs then run({}) end -- no input elements: the output's shapes only
     local blocks = {}
     for i, o in ipairs(outs) do
       blocks[i] = {}
+      local offset = 0
       for j, x in ipairs(plan.aliases) do
-        local shape = concat_shapes(o.shape, x.shape)
-        local columns = {}
-        for k, products in ipairs(per_leaf[j]) do columns[k] = products[i] end
-        blocks[i][j] = #columns == 0 and lg.zeros(shape, {dtype = o.dtype})
-          or lg.stack(columns, -1):reshape(shape)
+        local shape, n = concat_shapes(o.shape, x.shape), x:numel()
+        blocks[i][j] = n == 0 and lg.zeros(shape, {dtype = o.dtype})
+          or column_block(columns[i], offset, n, o, shape)
+        offset = offset + n
       end
     end
     local jac = finish(jacobian_tree(out_spec, plan, multi, blocks), recorded)
