@@ -799,7 +799,8 @@ end
 -- count) whose row k is the output tangent of run(tangents) with tangents
 -- the one-hot e_k spread over the leaves. One run on dual tensors whose
 -- tangents are the rows of an identity matrix, vmapped (chunk_size rows per
--- run when given); nil when there is no input element. Every leaf gets a
+-- run when given; random ops draw once per run, the columns' numbers are
+-- the same); nil when there is no input element. Every leaf gets a
 -- tangent, so none stays plain (a plain leaf would be batched by a jacrev
 -- inside f and the engine would lose the tangents: hessian).
 local function jvp_columns(run, aliases, chunk_size)
@@ -816,7 +817,7 @@ local function jvp_columns(run, aliases, chunk_size)
   return table.pack(func.vmap(function(...)
     local products = run({...})
     return table.unpack(products, 1, products.n)
-  end, {chunk_size = chunk_size})(table.unpack(basis, 1, #aliases)))
+  end, {chunk_size = chunk_size, randomness = "same"})(table.unpack(basis, 1, #aliases)))
 end
 
 --- jacfwd(f, {argnums = 1, has_aux = false, chunk_size}): the same
