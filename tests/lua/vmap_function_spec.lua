@@ -1,9 +1,10 @@
 -- vmap_function_spec.lua: autograd.Function's own batching rule under
 -- func.vmap (torch.func's Function.vmap): what the rule is given (info,
 -- in_dims, the unwrapped arguments), its results against the per-example
--- loop in vmap, nested vmap, vmap(grad) and grad(vmap), that it replaces
--- the loop (one forward and one backward per batch, no warning), and the
--- errors of a rule that returns wrong out_dims.
+-- loop in vmap, nested vmap, vmap(grad), grad(vmap), vmap(jacrev) and
+-- vmap(hessian), that it replaces the loop (one forward and one backward
+-- per batch, no warning), and the errors of a rule that returns wrong
+-- out_dims.
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
 local lg = H.lg
 local func, agree, raises = lg.func, H.agree, H.raises
@@ -171,6 +172,14 @@ describe("autograd.Function with a vmap rule", function()
     local x3 = randn(2, 3, 4)
     agree(func.vmap(func.vmap(func.grad(function(v) return Cube(v):sum() end)))(x3),
       x3:pow(2) * 3, 1e-12)
+    -- per-example Jacobians and Hessians (diagonal: x^3 is elementwise)
+    local eye = lg.eye(3, {dtype = "float64"})
+    local J = func.vmap(func.jacrev(Cube))(xs)
+    local Hs = func.vmap(func.hessian(function(v) return Cube(v):sum() end))(xs)
+    for i = 1, 5 do
+      agree(J[i], eye * (xs[i]:pow(2) * 3), 1e-12, "jacobian " .. i)
+      agree(Hs[i], eye * (xs[i] * 6), 1e-12, "hessian " .. i)
+    end
   end)
 
   it("differentiates the rule's own ops when it does not call the Function", function()
