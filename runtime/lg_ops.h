@@ -66,7 +66,12 @@
  *      without a backward, which test_dispatch checks) and its cases in
  *      tests/fixtures/generate_jvp.py -> jvp_ops.lua (the generate_grads.py
  *      cases come along by themselves);
- *   9. the op's name in README.md ("Tensors from Lua", or the nn section).
+ *   9. its batching rule in the batch column (a family's shared rule in
+ *      runtime/ops/<family>_batch.c, helpers in runtime/vmap/vmap.h;
+ *      lg_batch_none runs vmap's per-example loop, warning once) and its
+ *      functorch cases in tests/fixtures/generate_vmap.py -> vmap.lua
+ *      (tests/lua/vmap_torch_spec.lua);
+ *  10. the op's name in README.md ("Tensors from Lua", or the nn section).
  */
 #ifndef LG_OPS_H
 #define LG_OPS_H
