@@ -36,7 +36,7 @@ typedef struct lgl_state {
 } lgl_state;
 
 /* One file of the Lua library built into the binding (generated from
- * lua/luagrad by cmake/embed_lua_sources.c); the table ends with a NULL
+ * lua/luagrad by tools/embed_lua_sources.c); the table ends with a NULL
  * name. */
 typedef struct lgl_lua_source {
   const char *name;  /* "luagrad.nn.module" */

@@ -181,14 +181,22 @@ end
 --- one gradient (or nil) per forward argument; jvp (optional: forward-mode
 --- AD through the Function needs it) one tangent (or nil) per forward
 --- output, given one tangent (nil where none) per forward argument.
---- Inside func.vmap it runs once per example (warning once).
+--- vmap = function(info, in_dims, ...) return outputs..., out_dims end
+--- (optional, torch.func's Function.vmap) is its batching rule inside
+--- func.vmap (func_vmap.lua's function_rule); without one the Function
+--- runs once per example there (warning once).
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
       or type(def.backward) ~= "function" then
     raise("Function: expected a table with forward and backward functions, got "
           .. check.typename(def))
   end
-  check.options("Function", def, {forward = true, backward = true, jvp = true, name = true})
+  check.options("Function", def, {forward = true, backward = true, jvp = true, vmap = true,
+                                  name = true})
+  if def.vmap ~= nil and not check.is_callable(def.vmap) then
+    raise(("Function: vmap must be a function(info, in_dims, ...), got %s"):format(
+      check.typename(def.vmap)))
+  end
   local fname = def.name or "CustomFunction"
   local name = fname .. "Backward"
   local fn = {}
@@ -229,7 +237,10 @@ function autograd.Function(def)
   function call(_, ...)
     local args = table.pack(...)
     local level = batch_level(args)
-    if level ~= 0 then return call_per_example(call, def.name or "CustomFunction", level, args) end
+    if level ~= 0 and def.vmap then
+      return require("luagrad.func_vmap").function_rule(def.vmap, fname, level, args)
+    end
+    if level ~= 0 then return call_per_example(call, fname, level, args) end
     local outs = call_dual(def, fname, run, args)
     if not outs then
       local _

@@ -16,7 +16,8 @@ local is_node, describe = tree.is_node, check.describe
 
 local V = {}
 
--- The levels entered and not yet left, outer first: {level =, size =}.
+-- The levels entered and not yet left, outer first: {level =, size =,
+-- randomness =}.
 local active = {}
 V.active = active
 
@@ -253,7 +254,7 @@ end
 -- Runs f over one (chunk of the) batch: batched = {leaf, dim} entries.
 local function run_level(f, args, in_dims, batched, b, out_dims, randomness)
   local level = lg._vmap_enter(b, randomness)
-  active[#active + 1] = {level = level, size = b}
+  active[#active + 1] = {level = level, size = b, randomness = randomness}
   local ok, results = pcall(function()
     local call_args = substitute(args, in_dims, batched, function(e)
       return lg._vmap_wrap(e.leaf, e.dim, level)
@@ -343,7 +344,7 @@ function V.batch_at_all_levels(x)
   return add(x, #active)
 end
 
--- The active level numbered n ({level =, size =}).
+-- The active level numbered n ({level =, size =, randomness =}).
 local function level_info(n)
   for _, lvl in ipairs(active) do
     if lvl.level == n then return lvl end
@@ -402,6 +403,75 @@ end
 function V.rewrap_all(g, layout)
   for _, lb in ipairs(layout) do g = wrap_under(g, lb[2], lb[1]) end
   return g
+end
+
+---------------------------------------------------------------------------
+-- an autograd.Function's own batching rule (autograd.lua)
+
+-- Output k of a Function's vmap rule batched at level (batch size b) at
+-- its out dim d (false: shared by every example, returned as it is).
+local function rule_output(fname, out, d, k, b, level)
+  if d == false then return out end
+  if math.type(d) ~= "integer" then
+    raise(("%s: its vmap rule's out_dims for output %d must be an integer or "
+      .. "false, got %s"):format(fname, k, describe(d)))
+  end
+  if not lg.is_tensor(out) then
+    raise(("%s: its vmap rule's out_dims for output %d is %d, but that output "
+      .. "is %s, not a tensor; give false for it"):format(fname, k, d, describe(out)))
+  end
+  local n = out:dim()
+  local p = resolve_dim(d, n)
+  if not p then
+    raise(("%s: its vmap rule's out_dims %d for output %d is out of range for "
+      .. "a %d-d tensor (expected 1..%d or -%d..-1, or false)"):format(fname, d, k, n, n, n))
+  end
+  if out:size(p) ~= b then
+    raise(("%s: its vmap rule's output %d has size %d at its out dim %d, but the "
+      .. "batch size is %d (out_dims must name each output's batch dim)"):format(
+      fname, k, out:size(p), p, b))
+  end
+  return lg._vmap_wrap(out, p, level)
+end
+
+-- Calls an autograd.Function's vmap rule (rule(info, in_dims, ...), as
+-- torch.func's Function.vmap) for a call batched at level: the arguments
+-- come unwrapped from that level (their batch dims named by in_dims, false
+-- where none), and the outputs are wrapped back at the out_dims the rule
+-- returns after them. The rule's ops are recorded by autograd as any
+-- others; calling the Function itself inside the rule on the unwrapped
+-- values runs its forward and backward once over the whole batch.
+function V.function_rule(rule, name, level, args)
+  local fname = ("vmap: autograd.Function %s"):format(name)
+  local lvl = level_info(level)
+  local values, in_dims = {n = args.n}, {}
+  for i = 1, args.n do
+    local v, bdim
+    if lg.is_tensor(args[i]) then v, bdim = lg._vmap_unwrap(args[i], level) end
+    values[i], in_dims[i] = v or args[i], bdim or false
+  end
+  local info = {batch_size = lvl.size, randomness = lvl.randomness}
+  local results = table.pack(rule(info, in_dims, table.unpack(values, 1, values.n)))
+  local out_dims = results[results.n]
+  if results.n < 2 or lg.is_tensor(out_dims) then
+    raise(("%s: its vmap rule must return the outputs and then out_dims (an "
+      .. "integer, false, or one entry per output); it returned %d value(s), the "
+      .. "last %s"):format(fname, results.n, describe(out_dims)))
+  end
+  local n = results.n - 1
+  local per_output = type(out_dims) == "table" and out_dims
+  if per_output and #per_output ~= n then
+    raise(("%s: its vmap rule returned %d output(s) but out_dims has %d entries"):format(
+      fname, n, #per_output))
+  end
+  local outs = {n = n}
+  for k = 1, n do
+    local d = entry(per_output, k, out_dims)
+    -- one integer for all outputs leaves non-tensor outputs alone
+    if not per_output and not lg.is_tensor(results[k]) then d = false end
+    outs[k] = rule_output(fname, results[k], d, k, lvl.size, level)
+  end
+  return table.unpack(outs, 1, n)
 end
 
 return V

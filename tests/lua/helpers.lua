@@ -384,4 +384,20 @@ function H.assert_error_names(names, fn, ...)
   luassert.is_true(false, "error message does not name " .. table.concat(names, " or ") .. ": " .. err)
 end
 
+-- Asserts tensors a and b have the same shape and values within tol
+-- (largest absolute difference; 1e-12 when not given).
+function H.agree(a, b, tol, label)
+  luassert.are.same(H.shape(b), H.shape(a), label)
+  local d = (a - b):abs():max():item()
+  luassert.is_true(d <= (tol or 1e-12), ("%s: differs by %g"):format(label or "", d))
+end
+
+-- Asserts fn(...) raises an error whose text contains pattern (plain).
+function H.raises(pattern, fn, ...)
+  local ok, err = pcall(fn, ...)
+  luassert.is_false(ok, "expected an error matching " .. pattern)
+  luassert.is_truthy(tostring(err):find(pattern, 1, true),
+    ("error %q does not contain %q"):format(tostring(err), pattern))
+end
+
 return H
