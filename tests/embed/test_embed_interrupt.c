@@ -38,9 +38,12 @@ static void *interrupt_later(void *arg) {
   return NULL;
 }
 
-/* Runs code (the long op) while another thread interrupts it; returns the
- * latency in seconds, or -1 when the op was not interrupted. */
-static double interrupted_run(lua_State *L, const char *code, long delay_ns) {
+/* Runs code (the long op) while another thread interrupts it, again up to
+ * tries times while the op ends before the request (a loaded machine can
+ * wake the interrupter late); returns the latency in seconds, or -1 when
+ * the op was not interrupted. */
+static double interrupted_run(lua_State *L, const char *code, long delay_ns,
+                              int tries) {
   interrupter it = {luagrad_context(L), 0, 0, delay_ns};
   lg_ctx_clear_interrupt(it.ctx);
   size_t before = lg_ctx_bytes_in_use(it.ctx);
@@ -54,6 +57,11 @@ static double interrupted_run(lua_State *L, const char *code, long delay_ns) {
   pthread_join(th, NULL);
   const char *err = lua_tostring(L, -1);
   bool stopped = status != LUA_OK && err && strcmp(err, "interrupted") == 0;
+  if (!stopped && status == LUA_OK && tries > 1) { /* ended first: again */
+    lua_settop(L, top);
+    lg_ctx_clear_interrupt(it.ctx);
+    return interrupted_run(L, code, delay_ns, tries - 1);
+  }
   CHECKF(stopped, "expected the error \"interrupted\", got %s",
          status == LUA_OK ? "success (the op ended first)" : err);
   lua_settop(L, top);
@@ -70,14 +78,14 @@ int main(void) {
       "X, W = lg.randn(24, 64, 128, 128), lg.randn(64, 64, 3, 3)\n"
       "E = lg.ones(2^27)\n" /* 512 MiB of float32 */
       "return ''\n");
-  double mm = interrupted_run(L, "return lg.matmul(A, B)", 150000000);
+  double mm = interrupted_run(L, "return lg.matmul(A, B)", 150000000, 1);
   double conv = interrupted_run(
       L, "return lg.nn.functional.conv2d(X, W, nil, {padding = 1})",
-      150000000);
+      150000000, 1);
   /* one elementwise op and one full reduction, stopped mid-way (pow takes
    * seconds; the sum tens of ms, hence the shorter delay) */
-  double pw = interrupted_run(L, "return lg.pow(E, 2.5)", 100000000);
-  double sum = interrupted_run(L, "return E:sum()", 5000000);
+  double pw = interrupted_run(L, "return lg.pow(E, 2.5)", 100000000, 1);
+  double sum = interrupted_run(L, "return E:sum()", 5000000, 5);
   CHECK_SCRIPT(L, "=after large",
       "local s = E:sum():item()\n"
       "local d = (E + E):sum():item()\n"
