@@ -1,4 +1,5 @@
-/* parallel.c: lg_parallel_for over per-call pthreads (see parallel.h). */
+/* parallel.c: lg_parallel_for over per-call pthreads, run in steps that
+ * an interrupt can stop between (see parallel.h). */
 #include <pthread.h>
 #include <stdint.h>
 
@@ -10,13 +11,38 @@
 typedef struct chunk {
   lg_parallel_fn fn;
   void *arg;
-  int64_t begin, end;
+  int64_t begin, end, step; /* step: one grain, ~30 us of work or more */
+  lg_stop *stop;
 } chunk;
 
+lg_status lg_stop_status(lg_stop *s) {
+  if (!atomic_load(&s->stopped)) return LG_OK;
+  atomic_store(&s->ctx->interrupt, 0); /* the request is taken */
+  return lg_fail(s->ctx, LG_ERR_INTERRUPTED, "interrupted");
+}
+
+/* The chunk's range in steps, ending early once the op must stop. */
 static void *run_chunk(void *p) {
   chunk *c = p;
-  c->fn(c->arg, c->begin, c->end);
+  for (int64_t at = c->begin; at < c->end; at += c->step) {
+    if (at > c->begin && lg_stop_now(c->stop)) break;
+    /* the last step takes the remainder: no step is below a grain */
+    if (c->end - at < 2 * c->step) {
+      c->fn(c->arg, at, c->end);
+      break;
+    }
+    c->fn(c->arg, at, at + c->step);
+  }
   return NULL;
+}
+
+lg_status lg_serial_for(lg_ctx *ctx, int64_t n, int64_t grain,
+                        lg_parallel_fn fn, void *arg) {
+  if (grain < 1) grain = 1;
+  lg_stop stop = {ctx, false};
+  chunk c = {fn, arg, 0, n, grain, &stop};
+  run_chunk(&c);
+  return lg_stop_status(&stop);
 }
 
 /* Starts a thread on c with a stack from ctx's allocator; false when
@@ -40,24 +66,22 @@ static bool start_thread(lg_ctx *ctx, chunk *c, pthread_t *id, void **stack) {
 
 /* fn over [0, n) in equal contiguous chunks, chunk i on thread i (the
  * caller is thread 0 and also runs any chunk whose thread didn't start). */
-void lg_parallel_for(lg_ctx *ctx, int64_t n, int64_t grain,
-                     lg_parallel_fn fn, void *arg) {
-  if (n <= 0) return;
+lg_status lg_parallel_for(lg_ctx *ctx, int64_t n, int64_t grain,
+                          lg_parallel_fn fn, void *arg) {
+  if (n <= 0) return LG_OK;
   if (grain < 1) grain = 1;
   int64_t threads = lg_ctx_num_threads(ctx);
   if (threads > MAX_THREADS) threads = MAX_THREADS;
   if (threads > n / grain) threads = n / grain;
-  if (threads <= 1) {
-    fn(arg, 0, n);
-    return;
-  }
+  if (threads <= 1) return lg_serial_for(ctx, n, grain, fn, arg);
+  lg_stop stop = {ctx, false};
   chunk chunks[MAX_THREADS];
   pthread_t ids[MAX_THREADS];
   void *stacks[MAX_THREADS];
   int64_t share = n / threads, extra = n % threads;
   for (int64_t i = 0, at = 0; i < threads; i++) {
     int64_t len = share + (i < extra);
-    chunks[i] = (chunk){fn, arg, at, at + len};
+    chunks[i] = (chunk){fn, arg, at, at + len, grain, &stop};
     at += len;
   }
   int64_t started = 1; /* chunk 0 is the caller's */
@@ -70,6 +94,7 @@ void lg_parallel_for(lg_ctx *ctx, int64_t n, int64_t grain,
     pthread_join(ids[i], NULL);
     lg_mem_free(ctx, stacks[i], STACK_BYTES);
   }
+  return lg_stop_status(&stop);
 }
 
 typedef struct loop_job {
@@ -89,9 +114,16 @@ static void run_loop_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* loop over n elements of the operands, split across threads */
-void lg_parallel_loop(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
-                      char *const *data, const int64_t *strides, int64_t n,
-                      void *state, int64_t grain) {
+lg_status lg_parallel_loop(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
+                           char *const *data, const int64_t *strides,
+                           int64_t n, void *state, int64_t grain) {
   loop_job job = {loop, n_operands, data, strides, state};
-  lg_parallel_for(ctx, n, grain, run_loop_range, &job);
+  return lg_parallel_for(ctx, n, grain, run_loop_range, &job);
+}
+
+lg_status lg_serial_loop(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
+                         char *const *data, const int64_t *strides, int64_t n,
+                         void *state, int64_t grain) {
+  loop_job job = {loop, n_operands, data, strides, state};
+  return lg_serial_for(ctx, n, grain, run_loop_range, &job);
 }

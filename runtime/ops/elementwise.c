@@ -281,15 +281,20 @@ static bool flat_operands(lg_tensor *const *t, int n, int nd,
   return true;
 }
 
-/* Runs loop over n flat elements, on several threads when the work is
- * large; state must not be written by the loop when it may be split. */
-static void run_flat(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
-                     char *const *data, const int64_t *strides, int64_t n,
-                     void *state, bool splittable, int64_t grain) {
-  if (splittable && n > grain && lg_ctx_num_threads(ctx) > 1)
-    lg_parallel_loop(ctx, loop, n_operands, data, strides, n, state, grain);
-  else
-    loop((char **)data, strides, n, state);
+/* Runs loop over n flat elements: in one call when small; else in steps
+ * an interrupt stops between (then "interrupted"), on several threads when
+ * splittable (state must not be written by the loop then). */
+static lg_status run_flat(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
+                          char *const *data, const int64_t *strides,
+                          int64_t n, void *state, bool splittable,
+                          int64_t grain) {
+  if (n > grain)
+    return splittable ? lg_parallel_loop(ctx, loop, n_operands, data,
+                                         strides, n, state, grain)
+                      : lg_serial_loop(ctx, loop, n_operands, data, strides,
+                                       n, state, grain);
+  loop((char **)data, strides, n, state);
+  return LG_OK;
 }
 
 /* x -> op(x); integer inputs of float-only ops compute in float32; the
@@ -345,8 +350,9 @@ lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                           (int64_t)lg_dtype_size(compute)};
     int64_t grain = lg_op_kind(op) == LG_KIND_UNARY_FLOAT ? LG_GRAIN_MATH
                                                           : LG_GRAIN_CHEAP;
-    run_flat(ctx, loop, 2, data, strides, lg_tensor_numel(x), state, true,
-             grain);
+    st = run_flat(ctx, loop, 2, data, strides, lg_tensor_numel(x), state,
+                  true, grain);
+    if (st) lg_tensor_release(*out);
   } else {
     lg_iter it;
     lg_iter_init(&it, x->ndim, x->sizes);
@@ -635,9 +641,14 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     if (n_in == 2) data[k] = lg_data_ptr(operand[1]), strides[k++] = item;
     if (scalar_b) data[k] = (char *)scalar, strides[k++] = 0;
     /* integer loops may set invalid: those stay on one thread */
-    run_flat(ctx, loop, k, data, strides, lg_shape_numel(nd, sizes),
-             &state, lg_dtype_is_float(compute),
-             op == LG_OP_POW ? LG_GRAIN_MATH : LG_GRAIN_CHEAP);
+    st = run_flat(ctx, loop, k, data, strides, lg_shape_numel(nd, sizes),
+                  &state, lg_dtype_is_float(compute),
+                  op == LG_OP_POW ? LG_GRAIN_MATH : LG_GRAIN_CHEAP);
+    if (st) {
+      lg_tensor_release(staged);
+      lg_tensor_release(*out);
+      goto done;
+    }
   } else {
     lg_iter it;
     lg_iter_init(&it, nd, sizes);

@@ -241,10 +241,11 @@ lg_status lg_kernel_softmax(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                      op == LG_OP_LOG_SOFTMAX, x->dtype == LG_FLOAT32};
   int64_t per_outer = n * inner > 0 ? n * inner : 1;
   /* rows split across threads; each row's arithmetic is the same */
-  lg_parallel_for(ctx, outer, LG_GRAIN_MATH / per_outer + 1, softmax_range,
-                  &job);
+  st = lg_parallel_for(ctx, outer, LG_GRAIN_MATH / per_outer + 1,
+                       softmax_range, &job);
   lg_tensor_release(dense);
-  return LG_OK;
+  if (st) lg_tensor_release(out[0]);
+  return st;
 }
 
 /* ---- cross_entropy and nll_loss ----------------------------------------- */

@@ -50,6 +50,9 @@ typedef struct row_value {
 #define SUM_LANES 32
 /* Folds the SUM_LANES partial sums in a[] pairwise, in a fixed order,
  * into a[0]. */
+/* Elements of one row between two looks at the interrupt flag (a
+ * multiple of SUM_LANES, so the lanes see the same elements). */
+#define ROW_STEP ((int64_t)1 << 20)
 #define FOLD_LANES(a)                                                        \
   for (int w_ = SUM_LANES / 2; w_ > 0; w_ /= 2)                              \
     for (int k_ = 0; k_ < w_; k_++) (a)[k_] += (a)[k_ + w_]
@@ -63,11 +66,18 @@ typedef struct row_value {
   /* SUM_LANES interleaved partial sums (element i goes to lane */          \
   /* i % SUM_LANES), which the compiler keeps in vector registers; */       \
   /* sum_leading reproduces this order exactly */                          \
-  LG_VECTOR_CLONES static ACC row_sum_##SUF(const T *x, int64_t n) {         \
+  /* in steps of ROW_STEP between which an interrupt stops it (stop */      \
+  /* may be NULL) */                                                        \
+  LG_VECTOR_CLONES static ACC row_sum_##SUF(const T *x, int64_t n,           \
+                                            lg_stop *stop) {                 \
     ACC acc[SUM_LANES] = {0};                                                \
-    int64_t i = 0;                                                           \
-    for (; i + SUM_LANES <= n; i += SUM_LANES)                               \
-      for (int k = 0; k < SUM_LANES; k++) acc[k] += (ACC)x[i + k];           \
+    int64_t i = 0, whole = n - n % SUM_LANES;                                \
+    while (i < whole) {                                                      \
+      int64_t end = whole - i > ROW_STEP ? i + ROW_STEP : whole;             \
+      for (; i < end; i += SUM_LANES)                                        \
+        for (int k = 0; k < SUM_LANES; k++) acc[k] += (ACC)x[i + k];         \
+      if (i < whole && stop && lg_stop_now(stop)) return 0;                  \
+    }                                                                        \
     for (; i < n; i++) acc[i % SUM_LANES] += (ACC)x[i];                      \
     FOLD_LANES(acc);                                                         \
     return acc[0];                                                           \
@@ -112,8 +122,9 @@ typedef struct row_value {
 /* Ops defined for floating point rows only. */
 #define FLOAT_ROWS(SUF, T)                                                   \
   /* two passes: the mean, then the squared deviations from it */           \
-  static double row_var_##SUF(const T *x, int64_t n, double correction) {    \
-    double mean = row_sum_##SUF(x, n) / (double)n, m2 = 0;                   \
+  static double row_var_##SUF(const T *x, int64_t n, double correction,     \
+                              lg_stop *stop) {                               \
+    double mean = row_sum_##SUF(x, n, stop) / (double)n, m2 = 0;             \
     for (int64_t i = 0; i < n; i++) {                                        \
       double d = (double)x[i] - mean;                                        \
       m2 += d * d;                                                           \
@@ -165,18 +176,18 @@ FLOAT_ROWS(f64, double)
 
 #define FLOAT_REDUCE_ROW(SUF, T)                                             \
   static row_value reduce_row_##SUF(lg_op op, const T *x, int64_t n,         \
-                                    double param) {                          \
+                                    double param, lg_stop *stop) {           \
     row_value r = {0, 0};                                                    \
     switch (op) {                                                            \
-      case LG_OP_SUM: r.f = row_sum_##SUF(x, n); break;                      \
-      case LG_OP_MEAN: r.f = row_sum_##SUF(x, n) / (double)n; break;         \
+      case LG_OP_SUM: r.f = row_sum_##SUF(x, n, stop); break;                \
+      case LG_OP_MEAN: r.f = row_sum_##SUF(x, n, stop) / (double)n; break;   \
       case LG_OP_PROD: r.f = row_prod_##SUF(x, n); break;                    \
       case LG_OP_AMAX: r.f = (double)x[row_argmax_##SUF(x, n)]; break;       \
       case LG_OP_AMIN: r.f = (double)x[row_argmin_##SUF(x, n)]; break;       \
       case LG_OP_ALL: r.i = row_all_##SUF(x, n); break;                      \
       case LG_OP_ANY: r.i = row_any_##SUF(x, n); break;                      \
-      case LG_OP_VAR: r.f = row_var_##SUF(x, n, param); break;               \
-      case LG_OP_STD: r.f = sqrt(row_var_##SUF(x, n, param)); break;         \
+      case LG_OP_VAR: r.f = row_var_##SUF(x, n, param, stop); break;         \
+      case LG_OP_STD: r.f = sqrt(row_var_##SUF(x, n, param, stop)); break;   \
       case LG_OP_LOGSUMEXP: r.f = row_logsumexp_##SUF(x, n); break;          \
       case LG_OP_NORM: r.f = row_norm_##SUF(x, n, param); break;             \
       default: break;                                                        \
@@ -187,10 +198,11 @@ FLOAT_REDUCE_ROW(f32, float)
 FLOAT_REDUCE_ROW(f64, double)
 
 /* Integer rows: only the ops whose result stays integral reach here. */
-static row_value reduce_row_i64(lg_op op, const int64_t *x, int64_t n) {
+static row_value reduce_row_i64(lg_op op, const int64_t *x, int64_t n,
+                                lg_stop *stop) {
   row_value r = {0, 0};
   switch (op) {
-    case LG_OP_SUM: r.i = (int64_t)row_sum_i64(x, n); break;
+    case LG_OP_SUM: r.i = (int64_t)row_sum_i64(x, n, stop); break;
     case LG_OP_PROD: r.i = (int64_t)row_prod_i64(x, n); break;
     case LG_OP_AMAX: r.i = x[row_argmax_i64(x, n)]; break;
     case LG_OP_AMIN: r.i = x[row_argmin_i64(x, n)]; break;
@@ -202,11 +214,11 @@ static row_value reduce_row_i64(lg_op op, const int64_t *x, int64_t n) {
 }
 
 static row_value reduce_row(lg_op op, row_kind kind, const void *row,
-                            int64_t n, double param) {
+                            int64_t n, double param, lg_stop *stop) {
   switch (kind) {
-    case ROW_F32: return reduce_row_f32(op, row, n, param);
-    case ROW_F64: return reduce_row_f64(op, row, n, param);
-    default: return reduce_row_i64(op, row, n);
+    case ROW_F32: return reduce_row_f32(op, row, n, param, stop);
+    case ROW_F64: return reduce_row_f64(op, row, n, param, stop);
+    default: return reduce_row_i64(op, row, n, stop);
   }
 }
 
@@ -345,8 +357,9 @@ static void gather_row(const lg_tensor *x, int64_t base, const plan *pl,
   }
 }
 
+/* A row's work; a long row may end early once stop says so. */
 typedef void (*row_fn)(void *state, int64_t o, row_kind kind,
-                       const void *row, int64_t n);
+                       const void *row, int64_t n, lg_stop *stop);
 
 /* Rows read in place: row o starts at base + o * row_bytes. */
 typedef struct direct_rows {
@@ -356,13 +369,14 @@ typedef struct direct_rows {
   const char *base;
   size_t row_bytes;
   int64_t n;
+  lg_stop *stop;
 } direct_rows;
 
 static void run_direct_rows(void *arg, int64_t begin, int64_t end) {
   const direct_rows *job = arg;
   for (int64_t o = begin; o < end; o++)
     job->fn(job->state, o, job->kind, job->base + (size_t)o * job->row_bytes,
-            job->n);
+            job->n, job->stop);
 }
 
 /* Calls fn once per output element o with its row. Rows are read in place
@@ -373,6 +387,7 @@ static lg_status for_each_row(lg_ctx *ctx, const char *name,
                               const lg_tensor *x, const plan *pl,
                               bool want_float, row_fn fn, void *state) {
   bool direct = pl->rows_contiguous;
+  lg_stop stop = {ctx, false}; /* for the rows' own steps */
   row_kind kind = ROW_F64;
   if (x->dtype == LG_FLOAT32) kind = ROW_F32;
   else if (x->dtype == LG_INT64 && !want_float) kind = ROW_I64;
@@ -380,10 +395,11 @@ static lg_status for_each_row(lg_ctx *ctx, const char *name,
   if (direct) { /* rows in place, split across threads when large */
     direct_rows job = {fn, state, kind, lg_data_ptr(x),
                        (size_t)pl->inner_count * lg_dtype_size(x->dtype),
-                       pl->inner_count};
+                       pl->inner_count, &stop};
     int64_t grain = LG_GRAIN_CHEAP / (pl->inner_count ? pl->inner_count : 1);
-    lg_parallel_for(ctx, pl->outer_count, grain, run_direct_rows, &job);
-    return LG_OK;
+    lg_status st =
+        lg_parallel_for(ctx, pl->outer_count, grain, run_direct_rows, &job);
+    return st ? st : lg_stop_status(&stop);
   }
   kind = want_float || lg_dtype_is_float(x->dtype) ? ROW_F64 : ROW_I64;
   size_t bytes = (size_t)pl->inner_count * sizeof(double);
@@ -397,13 +413,18 @@ static lg_status for_each_row(lg_ctx *ctx, const char *name,
   gather_fn gather = gather_line(x->dtype, kind);
   odometer outer;
   odo_init(&outer, pl->n_outer, pl->outer_sizes, pl->outer_strides);
-  for (int64_t o = 0; o < pl->outer_count; o++) {
+  /* gathered rows: a look at the interrupt flag every ROW_STEP elements */
+  for (int64_t o = 0, since = 0; o < pl->outer_count; o++) {
+    if ((since += pl->inner_count + 1) >= ROW_STEP) {
+      since = 0;
+      if (lg_stop_now(&stop)) break;
+    }
     gather_row(x, outer.offset, pl, gather, scratch);
-    fn(state, o, kind, scratch, pl->inner_count);
+    fn(state, o, kind, scratch, pl->inner_count, &stop);
     odo_next(&outer);
   }
   lg_mem_free(ctx, scratch, bytes);
-  return LG_OK;
+  return lg_stop_status(&stop);
 }
 
 /* ---- shared argument handling ------------------------------------------- */
@@ -499,9 +520,9 @@ typedef struct reduce_state {
 } reduce_state;
 
 static void reduce_store(void *state, int64_t o, row_kind kind,
-                         const void *row, int64_t n) {
+                         const void *row, int64_t n, lg_stop *stop) {
   reduce_state *s = state;
-  row_value r = reduce_row(s->op, kind, row, n, s->param);
+  row_value r = reduce_row(s->op, kind, row, n, s->param, stop);
   char *dst = s->out + (size_t)o * s->out_item;
   if (s->int_result || kind == ROW_I64) lg_store_int(dst, s->out_dtype, r.i);
   else lg_store_double(dst, s->out_dtype, r.f);
@@ -527,6 +548,11 @@ LG_VECTOR_CLONES static lg_status sum_leading(lg_ctx *ctx, lg_op op,
   char *dst = lg_data_ptr(out);
   size_t item = lg_dtype_size(out->dtype);
   for (int64_t j0 = 0; j0 < k_count; j0 += width) {
+    lg_status st = j0 > 0 ? lg_check_interrupt(ctx) : LG_OK;
+    if (st) { /* between column blocks */
+      lg_mem_free(ctx, acc, bytes);
+      return st;
+    }
     int64_t w = k_count - j0 < width ? k_count - j0 : width;
     for (int64_t j = 0; j < SUM_LANES * width; j++) acc[j] = 0;
     for (int64_t r = 0; r < rows; r++) {
@@ -609,7 +635,8 @@ typedef struct best_state {
 } best_state;
 
 static void best_store(void *state, int64_t o, row_kind kind, const void *row,
-                       int64_t n) {
+                       int64_t n, lg_stop *stop) {
+  (void)stop; /* one pass per row: stops between rows only */
   best_state *s = state;
   int64_t i = row_argbest(kind, row, n, s->want_max);
   s->indices[o] = i + 1; /* 1-based */

@@ -2,8 +2,11 @@
  * parallel.h): every index is visited exactly once for many sizes, grains
  * and thread counts; chunks are contiguous and at least a grain long; a
  * thread that can't get its stack (allocation failure) leaves its chunk
- * to the caller; and large kernels give the same bits on 1 and 4 threads
+ * to the caller; an interrupt stops a loop between steps ("interrupted",
+ * the request taken) but never a loop of one step; and large kernels
+ * give the same bits on 1 and 4 threads
  * (elementwise exp and tanh, row sums, softmax over rows). */
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "parallel.h"
@@ -66,6 +69,35 @@ static void test_allocation_failure(void) {
     lg_ctx_free(ctx);
     CHECK(a.live == 0);
   }
+}
+
+typedef struct interrupting {
+  lg_ctx *ctx;
+  atomic_long visited;
+} interrupting;
+
+/* Counts the indices and asks for an interrupt on its first range. */
+static void interrupt_inside(void *arg, int64_t begin, int64_t end) {
+  interrupting *it = arg;
+  atomic_fetch_add(&it->visited, (long)(end - begin));
+  lg_ctx_interrupt(it->ctx);
+}
+
+static void test_interrupt(void) {
+  lg_ctx *ctx = lg_ctx_new(NULL, NULL);
+  for (int threads = 1; threads <= 3; threads += 2) {
+    lg_ctx_set_num_threads(ctx, threads);
+    interrupting it = {ctx, 0};
+    CHECK(lg_parallel_for(ctx, 100000, 10, interrupt_inside, &it) ==
+          LG_ERR_INTERRUPTED);
+    CHECK(atomic_load(&it.visited) < 100000); /* stopped early */
+    CHECK(!lg_ctx_clear_interrupt(ctx));      /* the request was taken */
+    it.visited = 0; /* one step never looks: done, the request stays */
+    CHECK(lg_parallel_for(ctx, 15, 10, interrupt_inside, &it) == LG_OK);
+    CHECK(atomic_load(&it.visited) == 15);
+    CHECK(lg_ctx_clear_interrupt(ctx));
+  }
+  lg_ctx_free(ctx);
 }
 
 typedef struct add_state {
@@ -147,6 +179,7 @@ int main(void) {
   test_cover();
   test_allocation_failure();
   test_loop();
+  test_interrupt();
   test_kernels_thread_independent();
   if (test_failures) fprintf(stderr, "%d check(s) failed\n", test_failures);
   else printf("test_parallel: all checks passed\n");
