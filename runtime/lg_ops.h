@@ -1,11 +1,11 @@
 /* lg_ops.h: the single list of luagrad's tensor ops (an X-macro), one row
  * per op and one column per per-op fact.
  *
- * Generated from it: the enum (LG_OP_ADD, ...), the names used in error
- * messages, the dispatch table (dispatch.c: kernel and every rule family),
- * the set of tensors autograd saves and which ops make views
- * (autograd/record.c), and the Lua wrappers of the uniform kinds
- * (lua/binding/ops_table.c).
+ * Generated from it: the enum (LG_OP_ADD, ...), the op table of names
+ * (used in error messages), kinds, arities and kernels (dispatch.c), the
+ * backward rules with the set of tensors autograd saves and which ops make
+ * views (autograd/record.c), the batching and jvp rules (rules.c), and the
+ * Lua wrappers of the uniform kinds (lua/binding/ops_table.c).
  *
  * Columns: X(ID, name, kind, inputs, outputs, forward, backward, saves, view,
  *            batch, jvp)
