@@ -1,11 +1,11 @@
 /* jvp.h: what jvp rules (forward mode, the jvp column of lg_ops.h) are
  * written with, beside formula.h's shorthands.
  *
- * Layout of the rules: runtime/ops/jvp_common.c holds the rule shapes
- * shared by many rows (linear ops, multilinear ops, elementwise ops through
- * their backward rule, reductions through theirs, no tangent); each family
- * with rules of its own has runtime/ops/<family>_jvp.c (nn_jvp.c: softmax,
- * log_softmax, cross_entropy/nll_loss, the norms; pool_jvp.c: max_pool2d;
+ * Layout of the rules: runtime/ops/jvp_common.c holds the helpers declared
+ * here and the rule shapes shared by many rows (linear ops, multilinear
+ * ops, elementwise ops through their backward rule, reductions through
+ * theirs, fill_/copy_, no tangent); each family with rules of its own has
+ * runtime/ops/<family>_jvp.c (nn_jvp.c: softmax, log_softmax, cross_entropy/nll_loss, the norms; pool_jvp.c: max_pool2d;
  * reduce_jvp.c: cumprod; rnn_jvp.c: lstm_cell and gru_cell).
  * A rule gets the primal inputs, their tangents (NULL: zero), the params
  * and the primal outputs, and returns one tangent per output (NULL: zero

@@ -1,5 +1,7 @@
-/* jvp_common.c: the jvp rules shared by many rows of lg_ops.h (see jvp.h
- * for the layout of the rule files):
+/* jvp_common.c: the helpers jvp.h declares (tangent-or-zeros, alias,
+ * sum of present terms, expand_to, a backward rule run as a jvp, the
+ * grouped rule) and the jvp rules shared by many rows of lg_ops.h (see
+ * jvp.h for the layout of the rule files):
  *   lg_jvp_linear       ops linear in their float inputs (views, shape ops,
  *                       cat, sum, mean, cumsum, clone, casts, index ops,
  *                       where, avg pools): the op itself on the tangents
