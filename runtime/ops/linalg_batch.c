@@ -31,6 +31,17 @@ static lg_status operand(lg_ctx *ctx, lg_tensor *x, int bdim, int r, bool left,
   return st;
 }
 
+/* Ends a rule: on success the result becomes outs[0], on failure it is
+ * released and the status returned. */
+static lg_status hand_out(lg_status st, lg_tensor *r, lg_tensor **outs) {
+  if (st) {
+    lg_tensor_release(r);
+    return st;
+  }
+  outs[0] = r;
+  return LG_OK;
+}
+
 lg_status lg_batch_matmul(lg_ctx *ctx, lg_op op, int n_in,
                           lg_tensor *const *in, const int *in_bdim,
                           const lg_params *p, lg_tensor **outs,
@@ -73,12 +84,7 @@ lg_status lg_batch_matmul(lg_ctx *ctx, lg_op op, int n_in,
     lg_tensor_release(m);
     m = a;
   }
-  if (st) {
-    lg_tensor_release(m);
-    return st;
-  }
-  outs[0] = m;
-  return LG_OK;
+  return hand_out(st, m, outs);
 }
 
 /* linear(x, w[, bias]): with w and bias unbatched, the kernel itself over
@@ -146,10 +152,5 @@ lg_status lg_batch_linear(lg_ctx *ctx, lg_op op, int n_in,
     lg_tensor_release(y);
     y = t;
   }
-  if (st) {
-    lg_tensor_release(y);
-    return st;
-  }
-  outs[0] = y;
-  return LG_OK;
+  return hand_out(st, y, outs);
 }
