@@ -164,12 +164,16 @@ void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
 
 void lgl_register_family(lua_State *L, const lgl_tables *T,
                          const luaL_Reg *module_fns, const luaL_Reg *methods) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, module_fns, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, methods, T->state, T->meta);
-  lua_pop(L, 1);
+  if (module_fns) {
+    lua_pushvalue(L, T->module);
+    lgl_setfuncs(L, module_fns, T->state, T->meta);
+    lua_pop(L, 1);
+  }
+  if (methods) {
+    lua_pushvalue(L, T->methods);
+    lgl_setfuncs(L, methods, T->state, T->meta);
+    lua_pop(L, 1);
+  }
 }
 
 /* The registry key of the metatable that all shapes of a state share. */

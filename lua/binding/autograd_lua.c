@@ -447,10 +447,5 @@ void lgl_open_autograd(lua_State *L, const lgl_tables *T) {
   lua_setfield(L, -2, "name");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, methods, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, module_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, module_functions, methods);
 }

@@ -88,7 +88,5 @@ static const luaL_Reg module_functions[] = {
 };
 
 void lgl_open_forward_ad(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, module_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, module_functions, NULL);
 }

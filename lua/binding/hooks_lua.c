@@ -204,7 +204,5 @@ void lgl_open_hooks(lua_State *L, const lgl_tables *T) {
   lua_pop(L, 1);
   lgl_state *S = lua_touserdata(L, T->state);
   lg_ctx_set_grad_hook(S->ctx, grad_hook, S);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, methods, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, NULL, methods);
 }

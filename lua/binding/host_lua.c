@@ -116,7 +116,5 @@ static const luaL_Reg host_functions[] = {
     {NULL, NULL}};
 
 void lgl_open_host(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, host_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, host_functions, NULL);
 }

@@ -193,7 +193,5 @@ void lgl_open_io(lua_State *L, const lgl_tables *T) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, io_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, io_functions, NULL);
 }

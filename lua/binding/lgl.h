@@ -172,8 +172,8 @@ const char *lgl_check_path(lua_State *L, int idx, const char *fname,
 typedef struct lgl_tables {
   int module, methods, state, meta;
 } lgl_tables;
-/* Registers a family's module functions and tensor methods (either list
- * may be just its {NULL, NULL} end). */
+/* Registers a family's module functions and tensor methods; either list
+ * may be NULL (or just its {NULL, NULL} end) to skip that table. */
 void lgl_register_family(lua_State *L, const lgl_tables *T,
                          const luaL_Reg *module_fns, const luaL_Reg *methods);
 void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T);

@@ -143,11 +143,6 @@ static const luaL_Reg in_place_methods[] = {
 
 /* Registers the indexing methods and lg.index_select, lg.gather, ... */
 void lgl_open_index(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, shared_functions, T->state, T->meta);
-  lgl_setfuncs(L, in_place_methods, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, shared_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, shared_functions, shared_functions);
+  lgl_register_family(L, T, NULL, in_place_methods);
 }

@@ -154,11 +154,6 @@ void lgl_open_linalg(lua_State *L, const lgl_tables *T) {
       {"mv", l_mv},         {"dot", l_dot},     {"outer", l_outer},
       {"addmm", l_addmm},   {NULL, NULL}};
   static const luaL_Reg raw[] = {{"_linear", l_linear}, {NULL, NULL}};
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, fns, T->state, T->meta);
-  lgl_setfuncs(L, raw, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, fns, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, fns, fns);
+  lgl_register_family(L, T, raw, NULL);
 }

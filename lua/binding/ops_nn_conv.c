@@ -137,7 +137,5 @@ static const luaL_Reg conv_functions[] = {
 
 /* Registers the raw convolution and pooling entry points on the module. */
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, conv_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, conv_functions, NULL);
 }

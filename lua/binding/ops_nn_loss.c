@@ -165,8 +165,8 @@ static const luaL_Reg raw_functions[] = {
 /* Registers the raw entry points; _softmax and _log_softmax are the
  * generated lg.softmax and lg.log_softmax (lgl_open_reduce runs first). */
 void lgl_open_nn_loss(lua_State *L, const lgl_tables *T) {
+  lgl_register_family(L, T, raw_functions, NULL);
   lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, raw_functions, T->state, T->meta);
   lua_getfield(L, -1, "softmax");
   lua_setfield(L, -2, "_softmax");
   lua_getfield(L, -1, "log_softmax");

@@ -207,10 +207,5 @@ void lgl_open_reduce(lua_State *L, const lgl_tables *T) {
   lgl_register_kind(L, T, LG_KIND_REDUCE, l_reduce, NULL);
   lgl_register_kind(L, T, LG_KIND_ARGREDUCE, l_argreduce, NULL);
   lgl_register_kind(L, T, LG_KIND_ALONG_DIM, l_along_dim, NULL);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, reduce_functions, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, reduce_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, reduce_functions, reduce_functions);
 }

@@ -30,7 +30,5 @@ static const luaL_Reg rnn_functions[] = {
 };
 
 void lgl_open_rnn(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, rnn_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, rnn_functions, NULL);
 }

@@ -480,12 +480,6 @@ static const luaL_Reg module_only[] = {
 
 /* Registers the shape methods and lg.cat, lg.stack, lg.reshape, ... */
 void lgl_open_shape(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, shared_functions, T->state, T->meta);
-  lgl_setfuncs(L, method_only, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, shared_functions, T->state, T->meta);
-  lgl_setfuncs(L, module_only, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, shared_functions, shared_functions);
+  lgl_register_family(L, T, module_only, method_only);
 }

@@ -133,7 +133,5 @@ static const luaL_Reg optim_functions[] = {
 
 /* Registers the raw optimizer updates on the module table. */
 void lgl_open_optim(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, optim_functions, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, optim_functions, NULL);
 }

@@ -686,12 +686,7 @@ static const luaL_Reg metamethods[] = {
 
 /* Fills the metatable, the basic methods and lg.set/get_printoptions. */
 void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T) {
-  lua_pushvalue(L, T->module);
-  lgl_setfuncs(L, module_functions, T->state, T->meta);
-  lua_pop(L, 1);
-  lua_pushvalue(L, T->methods);
-  lgl_setfuncs(L, methods, T->state, T->meta);
-  lua_pop(L, 1);
+  lgl_register_family(L, T, module_functions, methods);
   lua_pushvalue(L, T->meta);
   lgl_setfuncs(L, metamethods, T->state, T->meta);
   /* __index also needs the methods table: a third upvalue */
