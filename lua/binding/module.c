@@ -1,5 +1,5 @@
 /* module.c: the C module a stock Lua 5.4 host loads with require "luagrad"
- * (luagrad.so); the binding itself lives in lua/binding/. */
+ * (luagrad.so), beside the binding it opens (lua/binding/). */
 #include <lua.h>
 
 int luaopen_luagrad(lua_State *L);
