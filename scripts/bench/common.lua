@@ -50,6 +50,21 @@ function M.time(fn, opts)
   return median(samples)
 end
 
+-- The benchmarks' MLP: Linear(n_in, n_hidden), ReLU, Linear(n_hidden, n_out),
+-- built after seeding the generator with 0 so every run times the same model.
+function M.mlp(n_in, n_hidden, n_out)
+  lg.manual_seed(0)
+  local nn = lg.nn
+  return nn.Sequential(nn.Linear(n_in, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_out))
+end
+
+-- A model's parameters by name, detached: the table func.functional_call takes.
+function M.detached_params(model)
+  local params = {}
+  for name, p in pairs(model:named_parameters()) do params[name] = p:detach() end
+  return params
+end
+
 -- Prints one measurement in the driver's protocol.
 function M.report(key, seconds)
   print(string.format("BENCH %s %.6f", key, seconds * 1e6))

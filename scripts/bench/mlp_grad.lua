@@ -2,12 +2,10 @@
 package.path = arg[0]:match("(.*/)") .. "?.lua;" .. package.path
 local B = require "common"
 local lg = require "luagrad"
-local nn, F, func = lg.nn, lg.F, lg.func
+local F, func = lg.F, lg.func
 
-lg.manual_seed(0)
-local model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
-local params = {}
-for name, p in pairs(model:named_parameters()) do params[name] = p:detach() end
+local model = B.mlp(16, 32, 4)
+local params = B.detached_params(model)
 local x, y = lg.randn(1, 16), lg.randn(1, 4)
 local function loss_fn(p, input, target)
   return F.mse_loss(func.functional_call(model, p, input), target)

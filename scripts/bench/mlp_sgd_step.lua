@@ -3,10 +3,9 @@
 package.path = arg[0]:match("(.*/)") .. "?.lua;" .. package.path
 local B = require "common"
 local lg = require "luagrad"
-local nn, F, optim = lg.nn, lg.F, lg.optim
+local F, optim = lg.F, lg.optim
 
-lg.manual_seed(0)
-local model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+local model = B.mlp(16, 32, 4)
 local opt = optim.SGD(model:parameters(), {lr = 1e-3})
 local x, y = lg.randn(1, 16), lg.randn(1, 4)
 B.report("mlp_sgd_step", B.time(function()

@@ -8,10 +8,8 @@ local B = require "common"
 local lg = require "luagrad"
 local nn, F, func = lg.nn, lg.F, lg.func
 
-lg.manual_seed(0)
-local model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
-local params = {}
-for name, p in pairs(model:named_parameters()) do params[name] = p:detach() end
+local model = B.mlp(784, 128, 10)
+local params = B.detached_params(model)
 local x, t = lg.randn(64, 784), lg.randint(1, 11, {64})
 
 local function loss_fn(p, xi, ti)

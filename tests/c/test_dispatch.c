@@ -45,9 +45,8 @@ static lg_status neg_is_abs(lg_ctx *c, const lg_layer *layer, int level,
 }
 
 static lg_tensor *vec(const double *v, int64_t n) {
-  lg_tensor *t = NULL;
-  CHECK_OK(ctx, lg_empty(ctx, LG_FLOAT32, 1, &n, &t));
-  for (int64_t i = 0; i < n; i++) lg_tensor_set(t, i, v[i]);
+  lg_tensor *t = make_tensor(ctx, LG_FLOAT32, 1, &n, v);
+  CHECK(t != NULL);
   return t;
 }
 
@@ -216,6 +215,5 @@ int main(void) {
   test_rule_placeholders();
   test_table_columns();
   lg_ctx_free(ctx);
-  if (test_failures) fprintf(stderr, "%d failure(s)\n", test_failures);
-  return test_failures != 0;
+  return test_report("test_dispatch");
 }

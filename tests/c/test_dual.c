@@ -11,9 +11,8 @@
 static lg_ctx *ctx;
 
 static lg_tensor *vec(const double *v, int64_t n) {
-  lg_tensor *t = NULL;
-  CHECK_OK(ctx, lg_empty(ctx, LG_FLOAT64, 1, &n, &t));
-  for (int64_t i = 0; i < n; i++) lg_tensor_set(t, i, v[i]);
+  lg_tensor *t = make_tensor(ctx, LG_FLOAT64, 1, &n, v);
+  CHECK(t != NULL);
   return t;
 }
 
@@ -117,6 +116,5 @@ int main(void) {
   test_ops();
   test_open_levels_freed();
   lg_ctx_free(ctx);
-  if (test_failures) fprintf(stderr, "%d failure(s)\n", test_failures);
-  return test_failures != 0;
+  return test_report("test_dual");
 }

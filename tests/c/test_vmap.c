@@ -132,6 +132,5 @@ int main(void) {
   test_nested_and_random();
   test_loop_fallback();
   lg_ctx_free(ctx);
-  if (test_failures) fprintf(stderr, "%d failure(s)\n", test_failures);
-  return test_failures != 0;
+  return test_report("test_vmap");
 }

@@ -1,8 +1,9 @@
--- utils_spec.lua: lg.utils: duration and rate formatting, the progress bar
--- (one line per loop off a terminal, redrawn line on one, running and mean
--- metrics, rate and ETA with an injected clock, closing on break) captured
--- through its out option, and svg_curves (well-formed XML, one marker per
--- value, labels, gaps, atomic write, errors).
+-- utils_spec.lua: lg.utils and the modules it reaches: duration and rate
+-- formatting and the progress bar (luagrad.progress: one line per loop off a
+-- terminal, redrawn line on one, running and mean metrics, rate and ETA with
+-- an injected clock, closing on break) captured through its out option, and
+-- svg_curves (luagrad.plot: well-formed XML, one marker per value, labels,
+-- gaps, atomic write, errors).
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
 local lg = H.lg
 local utils = lg.utils
