@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "parallel.h"
 #include "vmap.h"
 
 static void *default_alloc(void *ud, void *ptr, size_t old_size,
@@ -42,6 +43,7 @@ void lg_ctx_retain(lg_ctx *ctx) { ctx->refcount++; }
 void lg_ctx_free(lg_ctx *ctx) {
   if (!ctx) return;
   if (--ctx->refcount > 0) return;
+  lg_pool_free(ctx); /* joins the worker threads */
   lg_dual_levels_free(ctx); /* levels never exited */
   lg_layers_free(ctx);
   lg_vmap_state_free(ctx);

@@ -22,15 +22,19 @@
 #define LG_ERROR_SIZE 512
 
 /* The caching allocator of tensor memory (alloc_cache.c): free lists of
- * storage blocks and tensor structs by size class, bounded by limit. */
-#define LG_CACHE_CLASSES 72
-#define LG_CACHE_MAX_BLOCK ((size_t)8 << 20) /* larger blocks: never cached */
-#define LG_CACHE_DEFAULT_LIMIT ((size_t)16 << 20)
+ * storage blocks and tensor structs by size class, bounded by a limit that
+ * by default follows the peak of live blocks (LG_CACHE_AUTO). */
+#define LG_CACHE_CLASSES 100
+#define LG_CACHE_MAX_BLOCK ((size_t)1 << 30) /* larger blocks: never cached */
+#define LG_CACHE_DEFAULT_LIMIT ((size_t)64 << 20) /* the auto limit's floor */
+#define LG_CACHE_AUTO SIZE_MAX /* limit: max(floor, peak of live bytes) */
 typedef struct lg_alloc_cache {
   void *free_lists[LG_CACHE_CLASSES]; /* linked through their first word */
   size_t cached_bytes; /* bytes waiting in the free lists (<= limit)     */
-  size_t limit;
+  size_t limit;        /* LG_CACHE_AUTO or the host's own bound          */
   size_t host_bytes;   /* bytes held from the host: live plus cached     */
+  size_t peak_live;    /* the most bytes ever live (host minus cached)   */
+  uint64_t handed_out; /* bytes of every block handed out, ever          */
 } lg_alloc_cache;
 
 /* A dispatch layer (dispatch.c): a stage every op passes through on its
@@ -39,6 +43,7 @@ typedef struct lg_alloc_cache {
  * lg_dispatch(ctx, level, ...)) or passes it on unchanged by returning
  * lg_dispatch(ctx, level, op, ...): level is the layer's own position, so
  * lg_dispatch at it runs the layers below it and then the kernel. */
+typedef struct lg_pool lg_pool;
 typedef struct lg_layer lg_layer;
 typedef lg_status (*lg_layer_fn)(lg_ctx *ctx, const lg_layer *layer,
                                  int level, lg_op op, int n_in,
@@ -79,6 +84,7 @@ struct lg_ctx {
   atomic_int interrupt;      /* set by lg_ctx_interrupt, any thread */
   struct lg_file_access *files; /* NULL: every file may be read and written */
   uint64_t dual_levels;    /* forward-mode levels entered so far (ids) */
+  struct lg_pool *pool;    /* worker threads (parallel.c), NULL until used */
 };
 
 typedef struct lg_storage {
@@ -119,8 +125,10 @@ size_t lg_cache_block_size(size_t n);
 void lg_cache_init(lg_alloc_cache *cache);
 /* Returns every cached block to the host allocator. */
 void lg_cache_flush(lg_ctx *ctx);
-/* The most bytes the cache keeps (default LG_CACHE_DEFAULT_LIMIT; 0: no
- * caching); lowering it below what is cached flushes the cache. */
+/* The most bytes the cache keeps (LG_CACHE_AUTO, the default: as many as
+ * were ever live at once, at least LG_CACHE_DEFAULT_LIMIT; 0: no caching);
+ * lowering it below what is cached flushes the cache. lg_ctx_cache_limit
+ * gives the bound in force (the auto limit's current value). */
 void lg_ctx_set_cache_limit(lg_ctx *ctx, size_t bytes);
 size_t lg_ctx_cache_limit(const lg_ctx *ctx);
 /* Bytes waiting in the cache. */

@@ -28,6 +28,10 @@ void lg_ctx_retain(lg_ctx *ctx);
  * the cache has nothing to reuse, which is what the binding's collector
  * pressure follows. */
 size_t lg_ctx_bytes_reserved(const lg_ctx *ctx);
+/* Bytes of every tensor block handed out since the context was made
+ * (cache hits included): the allocation volume the binding paces Lua's
+ * collector by. */
+uint64_t lg_ctx_bytes_handed_out(const lg_ctx *ctx);
 
 /* lg_op_run with one or two inputs and one output. */
 lg_status lg_run1(lg_ctx *ctx, lg_op op, lg_tensor *a, const lg_params *p,

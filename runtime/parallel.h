@@ -1,13 +1,14 @@
 /* parallel.h: splitting one large loop across the context's threads.
  *
- * There is no pool and no state outside the call: lg_parallel_for starts
- * up to lg_ctx_num_threads(ctx) - 1 threads for the call (their stacks come
- * from the context's allocator), runs the first chunk itself and joins
- * them before returning. A thread that can't be started (no memory, no
- * thread) is no error: its chunks run on the calling thread instead. The
- * split depends only on n, the grain and the thread count, and each chunk
- * does exactly the arithmetic of the serial loop over its range, so
- * elementwise results never depend on the thread count.
+ * Each context has a pool of worker threads (parallel.c), started on the
+ * first loop that wants them (up to lg_ctx_num_threads(ctx) - 1, their
+ * stacks from the context's allocator) and joined by lg_ctx_free; between
+ * loops they sleep on a condition variable, so they cost no CPU. A worker
+ * that can't be started (no memory, no thread) is no error: its chunks run
+ * on the calling thread instead, as does a loop started while the pool is
+ * running another. The split depends only on n, the grain and the thread
+ * count, and each chunk does exactly the arithmetic of the serial loop over
+ * its range, so elementwise results never depend on the thread count.
  *
  * Interrupts: each chunk runs in steps of one grain and looks at the
  * context's interrupt flag between steps (never per element), so a large
@@ -72,5 +73,8 @@ lg_status lg_parallel_loop(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
 lg_status lg_serial_loop(lg_ctx *ctx, lg_loop_fn loop, int n_operands,
                          char *const *data, const int64_t *strides, int64_t n,
                          void *state, int64_t grain);
+
+/* Stops and joins ctx's workers and frees the pool (lg_ctx_free). */
+void lg_pool_free(lg_ctx *ctx);
 
 #endif

@@ -23,7 +23,9 @@
 /* Per lua_State: the runtime context and the memory-pressure counter. */
 typedef struct lgl_state {
   lg_ctx *ctx;
-  size_t gc_mark; /* tensor bytes in use when the collector was last nudged */
+  uint64_t gc_mark; /* tensor bytes handed out when the collector was last
+                     * paced (lg_ctx_bytes_handed_out) */
+  uint64_t gc_step; /* bytes handed out between two pacing steps */
   lua_State *current_L; /* the thread running a backward (custom nodes) */
   /* opened by luagrad_open (host.c): the Lua library comes from the
    * built-in sources, text goes to the host's writer, no environment */

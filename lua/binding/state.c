@@ -45,21 +45,33 @@ lgl_box *lgl_new_box(lua_State *L) {
   return box;
 }
 
+/* The least tensor bytes the collector's pace is measured against, and
+ * the least allocation between two pacing steps. */
+#define GC_TARGET_FLOOR ((size_t)16 << 20)
+#define GC_STEP_FLOOR ((uint64_t)1 << 20)
+
 void lgl_gc_pressure(lua_State *L, lgl_state *S) {
-  /* Lua cannot see tensor bytes. Once the tensor memory held from the host
-   * (live plus the context's bounded cache) has grown by a megabyte since
-   * the last nudge, run a collector step sized by the growth, so garbage
-   * tensors are finalized and a loop's memory stays bounded. Tensors made
-   * from cached blocks do not grow it: a loop whose garbage Lua's own
-   * pace already collects recycles blocks and never pays for a step. */
-  size_t now = lg_ctx_bytes_reserved(S->ctx);
-  if (now < S->gc_mark) {
-    S->gc_mark = now;
-  } else if (now - S->gc_mark >= ((size_t)1 << 20)) {
-    size_t kb = (now - S->gc_mark) >> 10;
-    S->gc_mark = now;
-    lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
-  }
+  /* Lua cannot see tensor bytes: a training loop makes a few kilobytes of
+   * userdata per batch but hundreds of megabytes of tensors, so Lua's own
+   * pace would let dead activations pile up for many batches. So tensor
+   * allocation (cache hits included) is charged to the collector as Lua
+   * allocation scaled to the Lua heap: allocating as many tensor bytes as
+   * are in use counts as twice the Lua heap, about one full cycle. Dead
+   * tensors are then freed within about one "live set" of allocation
+   * (memory stays near twice the live tensor bytes) and their blocks go
+   * back to the allocator cache warm, while the collector's work stays
+   * proportional to the Lua heap, never a full collection per op. The
+   * check is one subtraction per op; a step every 1/16 of the live set. */
+  uint64_t now = lg_ctx_bytes_handed_out(S->ctx);
+  if (now - S->gc_mark < S->gc_step) return;
+  uint64_t delta = now - S->gc_mark;
+  S->gc_mark = now;
+  size_t target = lg_ctx_bytes_in_use(S->ctx);
+  if (target < GC_TARGET_FLOOR) target = GC_TARGET_FLOOR;
+  S->gc_step = target / 16 > GC_STEP_FLOOR ? target / 16 : GC_STEP_FLOOR;
+  double kb = 2.0 * (double)lua_gc(L, LUA_GCCOUNT, 0) * (double)delta /
+              (double)target;
+  lua_gc(L, LUA_GCSTEP, kb < 1 ? 1 : kb > INT32_MAX ? INT32_MAX : (int)kb);
 }
 
 static int new_box_with_meta(lua_State *L) {
