@@ -17,7 +17,10 @@ static unsigned long gate_next;   /* the next ticket to hand out */
 static unsigned long gate_serving; /* the ticket allowed in next */
 
 void lg_blas_enter(const lg_ctx *ctx) {
-  int count = lg_ctx_num_threads(ctx);
+  lg_blas_enter_count(lg_ctx_num_threads(ctx));
+}
+
+void lg_blas_enter_count(int count) {
   pthread_mutex_lock(&gate_lock);
   unsigned long ticket = gate_next++;
   if (ticket != gate_serving || (gate_active && gate_count != count)) {

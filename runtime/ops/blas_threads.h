@@ -22,6 +22,10 @@
 /* Waits until BLAS runs with ctx's thread count and holds it there. */
 void lg_blas_enter(const lg_ctx *ctx);
 
+/* The same with an explicit count (1 for kernels that split the work
+ * across their own threads and call BLAS from each). */
+void lg_blas_enter_count(int count);
+
 /* Ends the calls begun by the matching lg_blas_enter. */
 void lg_blas_leave(void);
 

@@ -1,6 +1,8 @@
 /* conv.c: 2-D convolution kernels (conv2d, conv_transpose2d and conv2d's
  * weight gradient) through im2col / col2im and OpenBLAS gemm, with a naive
- * direct kernel beside them as fallback and test oracle.
+ * direct kernel beside them as fallback and test oracle. A batch of two
+ * blocks of images or more is split across the context's threads (each
+ * block's gemm on one BLAS thread, results independent of the count).
  *
  * Inputs and outputs (g = groups; every tensor float32 or float64, all of
  * one dtype; 4-D only, the Lua layer adds the batch dim of a 3-D input):
@@ -41,6 +43,7 @@
 #include "dtype.h"
 #include "gemm_tiled.h"
 #include "ops.h"
+#include "parallel.h"
 
 
 typedef enum conv_side { SOLVE_RESPONSE, SOLVE_IMAGE, SOLVE_WEIGHT } conv_side;
@@ -445,57 +448,192 @@ static void move_response(const conv_geom *g, char *rsp, char *blk,
     }
 }
 
-/* The solved tensor from the two others, one block of nb images and one
- * group at a time (see block_scratch for col and rbuf). The image side
- * accumulates (its tensor comes zeroed); the response and weight sides are
- * overwritten (the weight by the first block, beta = 0). An interrupt
- * stops it between blocks and gemm tiles (lg_gemm). */
-static lg_status fast_conv(lg_ctx *ctx, const conv_geom *g, char *image,
-                           char *weight, char *response, char *col,
-                           char *rbuf, int64_t nb) {
+/* c = op(a) op(b) + beta c: lg_gemm (tiled, interruptible) when ctx is
+ * given, else one plain cblas call (the threads of a batch-split conv,
+ * which must not touch the context). */
+static lg_status gemm_on(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb,
+                         int64_t m, int64_t n, int64_t k, const void *a,
+                         int64_t lda, const void *b, int64_t ldb, double beta,
+                         void *c, int64_t ldc) {
+  if (ctx) return lg_gemm(ctx, dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  lg_gemm_call(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  return LG_OK;
+}
+
+/* The solved side's part for count images from n0, every group (see
+ * block_scratch for col and rbuf). The image side accumulates (its tensor
+ * comes zeroed), the response side is overwritten, and the weight side
+ * writes weight (the whole weight's layout) with beta wbeta. */
+static lg_status conv_block(lg_ctx *ctx, const conv_geom *g, char *image,
+                            char *weight, char *response, char *col,
+                            char *rbuf, int64_t n0, int64_t count,
+                            double wbeta) {
   lg_status st = LG_OK;
   size_t es = lg_dtype_size(g->dtype);
   int64_t og = g->o / g->groups, cg = g->c / g->groups;
   int64_t kg = cg * g->kh * g->kw, plane = g->oh * g->ow, hw = g->h * g->w;
-  for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
-    int64_t count = g->n - n0 < nb ? g->n - n0 : nb, width = count * plane;
-    for (int64_t grp = 0; grp < g->groups; grp++) {
-      char *img = image + (size_t)((n0 * g->c + grp * cg) * hw) * es;
-      char *rsp = response + (size_t)((n0 * g->o + grp * og) * plane) * es;
-      char *wg = weight + (size_t)(grp * og * kg) * es;
-      bool lone = count == 1;
-      bool direct = lone && image_is_col(g); /* the image is the col matrix */
-      char *cols = direct ? img : col, *rblk = lone ? rsp : rbuf;
-      switch (g->side) {
-        case SOLVE_RESPONSE: /* rblk (og,width) = wg (og,kg) @ cols (kg,width) */
-          for (int64_t b = 0; b < count && !direct; b++)
-            im2col(g, img + (size_t)(b * g->c * hw) * es,
-                   col + (size_t)(b * plane) * es, width);
-          st = lg_gemm(ctx, g->dtype, false, false, og, width, kg, wg, kg,
-                       cols, width, 0, rblk, width);
-          if (!lone && !st) move_response(g, rsp, rbuf, count, false);
-          break;
-        case SOLVE_IMAGE: /* cols (kg,width) = wg^T (kg,og) @ rblk (og,width) */
-          if (!lone) move_response(g, rsp, rbuf, count, true);
-          st = lg_gemm(ctx, g->dtype, true, false, kg, width, og, wg, kg,
-                       rblk, width, 0, cols, width);
-          for (int64_t b = 0; b < count && !direct && !st; b++)
-            col2im(g, col + (size_t)(b * plane) * es, width,
-                   img + (size_t)(b * g->c * hw) * es);
-          break;
-        case SOLVE_WEIGHT: /* wg (og,kg) (+)= rblk (og,width) @ cols^T */
-          if (!lone) move_response(g, rsp, rbuf, count, true);
-          for (int64_t b = 0; b < count && !direct; b++)
-            im2col(g, img + (size_t)(b * g->c * hw) * es,
-                   col + (size_t)(b * plane) * es, width);
-          st = lg_gemm(ctx, g->dtype, false, true, og, kg, width, rblk, width,
-                       cols, width, n0 == 0 ? 0 : 1, wg, kg);
-          break;
-      }
-      if (st) return st;
+  int64_t width = count * plane;
+  for (int64_t grp = 0; grp < g->groups; grp++) {
+    char *img = image + (size_t)((n0 * g->c + grp * cg) * hw) * es;
+    char *rsp = response + (size_t)((n0 * g->o + grp * og) * plane) * es;
+    char *wg = weight + (size_t)(grp * og * kg) * es;
+    bool lone = count == 1;
+    bool direct = lone && image_is_col(g); /* the image is the col matrix */
+    char *cols = direct ? img : col, *rblk = lone ? rsp : rbuf;
+    switch (g->side) {
+      case SOLVE_RESPONSE: /* rblk (og,width) = wg (og,kg) @ cols (kg,width) */
+        for (int64_t b = 0; b < count && !direct; b++)
+          im2col(g, img + (size_t)(b * g->c * hw) * es,
+                 col + (size_t)(b * plane) * es, width);
+        st = gemm_on(ctx, g->dtype, false, false, og, width, kg, wg, kg, cols,
+                     width, 0, rblk, width);
+        if (!lone && !st) move_response(g, rsp, rbuf, count, false);
+        break;
+      case SOLVE_IMAGE: /* cols (kg,width) = wg^T (kg,og) @ rblk (og,width) */
+        if (!lone) move_response(g, rsp, rbuf, count, true);
+        st = gemm_on(ctx, g->dtype, true, false, kg, width, og, wg, kg, rblk,
+                     width, 0, cols, width);
+        for (int64_t b = 0; b < count && !direct && !st; b++)
+          col2im(g, col + (size_t)(b * plane) * es, width,
+                 img + (size_t)(b * g->c * hw) * es);
+        break;
+      case SOLVE_WEIGHT: /* wg (og,kg) (+)= rblk (og,width) @ cols^T */
+        if (!lone) move_response(g, rsp, rbuf, count, true);
+        for (int64_t b = 0; b < count && !direct; b++)
+          im2col(g, img + (size_t)(b * g->c * hw) * es,
+                 col + (size_t)(b * plane) * es, width);
+        st = gemm_on(ctx, g->dtype, false, true, og, kg, width, rblk, width,
+                     cols, width, wbeta, wg, kg);
+        break;
     }
+    if (st) return st;
   }
   return LG_OK;
+}
+
+/* The solved tensor from the two others, one block of nb images at a time
+ * on the calling thread, OpenBLAS running with the context's thread count
+ * (the weight side accumulates over blocks). An interrupt stops it between
+ * blocks and gemm tiles (lg_gemm). */
+static lg_status fast_conv(lg_ctx *ctx, const conv_geom *g, char *image,
+                           char *weight, char *response, char *col,
+                           char *rbuf, int64_t nb) {
+  for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
+    int64_t count = g->n - n0 < nb ? g->n - n0 : nb;
+    lg_status st = conv_block(ctx, g, image, weight, response, col, rbuf, n0,
+                              count, n0 == 0 ? 0 : 1);
+    if (st) return st;
+  }
+  return LG_OK;
+}
+
+/* ---- the batch split across threads -------------------------------------
+ * With two blocks of images or more, the blocks are grouped into at most
+ * SUPER_BLOCKS runs ("super-blocks", fixed by the shape alone) that the
+ * context's threads share out, each thread with its own column buffers and
+ * every gemm on one BLAS thread. The weight side accumulates each
+ * super-block into its own weight-sized partial (the first into the weight
+ * itself) and the partials are added in order at the end, so the result is
+ * the same bits for every thread count. */
+#define SUPER_BLOCKS 16
+#define MAX_SLOTS 64
+
+typedef struct conv_job {
+  const conv_geom *g;
+  char *image, *weight, *response;
+  char *slots;          /* per running piece: col then rbuf */
+  size_t slot_bytes, col_bytes;
+  char *partials;       /* the weight side: super-block s > 0 at s - 1 */
+  size_t weight_bytes;
+  int64_t nb, n_blocks, n_super;
+  lg_ctx *ctx;          /* read only for its interrupt flag */
+  atomic_bool stopped;  /* a piece left blocks undone for an interrupt */
+  atomic_flag busy[MAX_SLOTS];
+} conv_job;
+
+static void run_super_blocks(void *arg, int64_t begin, int64_t end) {
+  conv_job *j = arg;
+  int slot = 0; /* a free buffer: at most MAX_SLOTS pieces run at once */
+  while (atomic_flag_test_and_set(&j->busy[slot])) slot = (slot + 1) % MAX_SLOTS;
+  char *col = j->slots + (size_t)slot * j->slot_bytes;
+  for (int64_t s = begin; s < end; s++) {
+    int64_t b0 = s * j->n_blocks / j->n_super;
+    int64_t b1 = (s + 1) * j->n_blocks / j->n_super;
+    char *w = j->weight;
+    if (j->g->side == SOLVE_WEIGHT && s > 0)
+      w = j->partials + (size_t)(s - 1) * j->weight_bytes;
+    for (int64_t b = b0; b < b1; b++) {
+      if (lg_interrupt_pending(j->ctx)) { /* between blocks: one load */
+        atomic_store(&j->stopped, true);
+        break;
+      }
+      int64_t n0 = b * j->nb, count = j->g->n - n0 < j->nb ? j->g->n - n0 : j->nb;
+      (void)conv_block(NULL, j->g, j->image, w, j->response, col,
+                       col + j->col_bytes, n0, count, b == b0 ? 0 : 1);
+    }
+  }
+  atomic_flag_clear(&j->busy[slot]);
+}
+
+#define ADD_PARTIALS(SUFFIX, T)                                                 static void add_partials_##SUFFIX(T *w, const T *p, int64_t n,                                                 int64_t count) {                              for (int64_t s = 0; s < count; s++)                                             for (int64_t i = 0; i < n; i++) w[i] += p[s * n + i];                     }
+ADD_PARTIALS(f32, float)
+ADD_PARTIALS(f64, double)
+
+/* fast_conv's result by the batch split; its scratch comes from the
+ * context's cache. */
+static lg_status split_conv(lg_ctx *ctx, const conv_geom *g, char *image,
+                            char *weight, char *response, int64_t nb,
+                            int64_t col_elems, int64_t rsp_elems) {
+  size_t es = lg_dtype_size(g->dtype);
+  conv_job *j = lg_cache_alloc(ctx, sizeof *j);
+  if (!j) return lg_fail(ctx, LG_ERR_MEMORY, "conv2d: out of memory");
+  memset(j, 0, sizeof *j);
+  for (int k = 0; k < MAX_SLOTS; k++) atomic_flag_clear(&j->busy[k]);
+  j->g = g;
+  j->ctx = ctx;
+  atomic_store(&j->stopped, false);
+  j->image = image;
+  j->weight = weight;
+  j->response = response;
+  j->nb = nb;
+  j->n_blocks = (g->n + nb - 1) / nb;
+  j->n_super = j->n_blocks < SUPER_BLOCKS ? j->n_blocks : SUPER_BLOCKS;
+  j->col_bytes = (size_t)col_elems * es;
+  j->slot_bytes = j->col_bytes + (size_t)rsp_elems * es;
+  j->weight_bytes = (size_t)(g->o * (g->c / g->groups) * g->kh * g->kw) * es;
+  int64_t pieces = lg_ctx_num_threads(ctx);
+  if (pieces > j->n_super) pieces = j->n_super;
+  if (pieces > MAX_SLOTS) pieces = MAX_SLOTS;
+  size_t partial_bytes =
+      g->side == SOLVE_WEIGHT ? (size_t)(j->n_super - 1) * j->weight_bytes : 0;
+  size_t bytes = (size_t)pieces * j->slot_bytes + partial_bytes;
+  char *scratch = bytes ? lg_cache_alloc(ctx, bytes) : NULL;
+  if (bytes && !scratch) {
+    lg_cache_free(ctx, j, sizeof *j);
+    return lg_fail(ctx, LG_ERR_MEMORY, "conv2d: out of memory for a %zu-byte "
+                   "column buffer", bytes);
+  }
+  j->slots = scratch;
+  j->partials = scratch + (size_t)pieces * j->slot_bytes;
+  lg_blas_enter_count(1); /* each piece is one thread's gemm */
+  lg_status st = lg_parallel_for(ctx, j->n_super, 1, run_super_blocks, j);
+  lg_blas_leave();
+  if (!st && atomic_load(&j->stopped)) { /* even if withdrawn meanwhile */
+    st = lg_check_interrupt(ctx);
+    if (!st) st = lg_fail(ctx, LG_ERR_INTERRUPTED, "interrupted");
+  }
+  if (!st && partial_bytes) {
+    int64_t n = (int64_t)(j->weight_bytes / es);
+    if (g->dtype == LG_FLOAT32)
+      add_partials_f32((float *)(void *)weight,
+                       (const float *)(void *)j->partials, n, j->n_super - 1);
+    else
+      add_partials_f64((double *)(void *)weight,
+                       (const double *)(void *)j->partials, n, j->n_super - 1);
+  }
+  if (scratch) lg_cache_free(ctx, scratch, bytes);
+  lg_cache_free(ctx, j, sizeof *j);
+  return st;
 }
 
 /* out (N,B,...) += b (B) broadcast over each plane of size plane */
@@ -541,22 +679,28 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
   if (!empty && fast) {
     int64_t nb = images_per_block(g), col_elems, rsp_elems;
     block_scratch(g, nb, &col_elems, &rsp_elems);
-    size_t es = lg_dtype_size(dt);
-    scratch_bytes = (size_t)(col_elems + rsp_elems) * es;
-    if (scratch_bytes) {
-      scratch = lg_mem_alloc(ctx, scratch_bytes);
-      if (!scratch) {
-        st = lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory for a %zu-byte "
-                     "column buffer", g->side == SOLVE_IMAGE ?
-                     "conv_transpose2d" : "conv2d", scratch_bytes);
-        goto done;
+    if (g->n > nb) { /* two blocks or more: split the batch across threads */
+      st = split_conv(ctx, g, data[0], data[1], data[2], nb, col_elems,
+                      rsp_elems);
+      if (st) goto done;
+    } else {
+      size_t es = lg_dtype_size(dt);
+      scratch_bytes = (size_t)(col_elems + rsp_elems) * es;
+      if (scratch_bytes) {
+        scratch = lg_mem_alloc(ctx, scratch_bytes);
+        if (!scratch) {
+          st = lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory for a %zu-byte "
+                       "column buffer", g->side == SOLVE_IMAGE ?
+                       "conv_transpose2d" : "conv2d", scratch_bytes);
+          goto done;
+        }
       }
+      lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count */
+      st = fast_conv(ctx, g, data[0], data[1], data[2], scratch,
+                     rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
+      lg_blas_leave();
+      if (st) goto done;
     }
-    lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count */
-    st = fast_conv(ctx, g, data[0], data[1], data[2], scratch,
-                   rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
-    lg_blas_leave();
-    if (st) goto done;
   } else if (!empty) {
     naive_conv(g, (double *)(void *)data[0], (double *)(void *)data[1],
                (double *)(void *)data[2]);

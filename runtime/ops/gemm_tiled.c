@@ -12,7 +12,7 @@
 #define TILE_WORK ((int64_t)1 << 27)
 #define TILE_MIN 64
 
-static void gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
+void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
                       int64_t k, const void *a, int64_t lda, const void *b,
                       int64_t ldb, double beta, void *c, int64_t ldc) {
   CBLAS_TRANSPOSE ta_ = ta ? CblasTrans : CblasNoTrans;
@@ -32,7 +32,7 @@ lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
   if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);
   int64_t kk = k > 0 ? k : 1;
   if (m * n <= TILE_WORK / kk) {
-    gemm_call(dtype, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    lg_gemm_call(dtype, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return LG_OK;
   }
   int64_t side = (int64_t)sqrt((double)(TILE_WORK / kk));
@@ -51,7 +51,7 @@ lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
       if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);
       int64_t tm = m - i < rows ? m - i : rows;
       const char *ai = pa + (size_t)(ta ? i : i * lda) * es;
-      gemm_call(dtype, ta, tb, tm, tn, k, ai, lda, bj, ldb, beta,
+      lg_gemm_call(dtype, ta, tb, tm, tn, k, ai, lda, bj, ldb, beta,
                 pc + (size_t)(i * ldc + j) * es, ldc);
     }
   }

@@ -14,3 +14,8 @@ B.report("conv2d_fwd_bwd", B.time(function()
   for _, p in ipairs(params) do p.grad = nil end
   conv2(conv1(x)):sum():backward()
 end, {target_s = 0.1, reps = 5, warmup = 1}))
+-- the forward alone, without autograd: its GFLOP/s are set against the
+-- machine's sgemm (sgemm_direct.c, run beside it by scripts/bench/run)
+B.report("conv2d_fwd", B.time(function()
+  return lg.no_grad(function() return conv2(conv1(x)) end)
+end, {target_s = 0.1, reps = 5, warmup = 1}))

@@ -35,6 +35,7 @@ function label(key) {
   if (key ~ /_rows$/) { split(key, p, "_"); return "(5) " p[1] " over rows 1024x1024" }
   if (key == "sgemm") return "(6) sgemm 1024^3"
   if (key == "conv2d_fwd_bwd") return "(7) conv2d fwd+bwd b64 1-32-64 3x3 28x28"
+  if (key == "conv2d_fwd") return "(7) conv2d fwd b64 1-32-64 3x3 28x28, no grad"
   if (key == "epoch_mlp") return "(8) Fashion-MNIST epoch, MLP 784-256-10 Adam *"
   if (key == "epoch_cnn") return "(8) Fashion-MNIST epoch, CNN Adam *"
   if (key == "jvp_mlp") return "(11) func.jvp MLP 16-32-4 over functional_call"
@@ -70,6 +71,14 @@ function line(row, fmt,    p, key, l, py, d, ratio, tgt, met, extra) {
     d = median(row SUBSEP "direct")
     tgt = sprintf(">= 95%% of direct OpenBLAS (%s): %.1f%%", human(d), 100 * d / l)
     met = (d / l >= 0.95) ? "yes" : "no"
+  } else if (key == "conv2d_fwd") { # also: GFLOP/s against direct sgemm's
+    # 2 * 64 * 784 * (32 * 9 + 64 * 288) multiply-adds; sgemm: 2 * 1024^3
+    d = median(p[1] SUBSEP p[2] SUBSEP "sgemm" SUBSEP "direct")
+    gf = 2 * 64 * 784 * (32 * 9 + 64 * 288) / (l * 1e3)
+    sg = (d > 0) ? 2 * 1024 ^ 3 / (d * 1e3) : 0
+    tgt = sprintf("<= 1; %.1f GFLOP/s, >= 60%% of sgemm's %.1f: %.0f%%", gf, sg,
+                  sg > 0 ? 100 * gf / sg : 0)
+    met = (ratio <= 1 && sg > 0 && gf >= 0.6 * sg) ? "yes" : "no"
   } else if (key ~ /_T512$/) { # also: linear in T, within 10% of 8x T=64
     sub(/_T512$/, "_T64", key)
     d = l / (8 * median(p[1] SUBSEP p[2] SUBSEP key SUBSEP "luagrad"))
@@ -94,6 +103,7 @@ END {
   }
   for (i = 1; i <= nrows; i++) {
     split(rows[i], p, SUBSEP)
+    if (p[3] == "sgemm" && p[2] != "sgemm") continue # conv's GFLOP/s reference
     if (mode == "table" || (p[1] == t && p[2] == w)) line(rows[i], mode)
   }
   if (mode == "table") {

@@ -1,6 +1,8 @@
 /* test_conv.c: the im2col + gemm convolutions against the naive direct
- * kernel over many geometries, the pools against loop-over-everything
- * oracles written here, argument errors, and allocation failures. */
+ * kernel over many geometries (on 1 and 2 threads), the batch split giving
+ * the same bits on 1, 2 and 3 threads, the pools against
+ * loop-over-everything oracles written here, argument errors, and
+ * allocation failures. */
 #include <stdlib.h>
 
 #include "test_alloc.h"
@@ -380,11 +382,65 @@ static void test_alloc_failures(void) {
   }
 }
 
+/* A batch of several image blocks is split across threads (conv.c
+ * split_conv): each op gives the same bits on 1, 2 and 3 threads, for
+ * float32 and float64, odd sizes and a strided input. */
+static void test_threads_identical(lg_ctx *ctx, lg_dtype dt) {
+  static const geometry split[] = {
+      {37, 25, 5, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {65, 6, 9, 7, 5, 3, 3, 2, 1, 1, 0, 1, 1, 1},
+      {33, 40, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+  };
+  for (size_t k = 0; k < sizeof split / sizeof split[0]; k++) {
+    const geometry *g = &split[k];
+    int64_t oh = out_len(g->h, g->kh, g->sh, g->ph, g->dh);
+    int64_t ow = out_len(g->w, g->kw, g->sw, g->pw, g->dw);
+    lg_tensor *xt = randn(ctx, dt, g->n, g->c, g->w, g->h);
+    lg_tensor *x = NULL; /* strided: (n, c, h, w) seen through a permute */
+    lg_params perm = {0};
+    int64_t order[4] = {0, 1, 3, 2};
+    memcpy(perm.ints, order, sizeof order);
+    perm.n_ints = 4;
+    CHECK_OK(ctx, lg_op_run(ctx, LG_OP_PERMUTE, 1, &xt, &perm, &x));
+    lg_tensor *w = randn(ctx, dt, g->o, g->c / g->groups, g->kh, g->kw);
+    lg_tensor *gout = randn(ctx, dt, g->n, g->o, oh, ow);
+    lg_params p = conv_params(g, 0, 0), wp = conv_params(g, g->kh, g->kw);
+    lg_tensor *conv_in[2] = {x, w}, *t_in[2] = {gout, w}, *w_in[2] = {x, gout};
+    lg_op ops[3] = {LG_OP_CONV2D, LG_OP_CONV_TRANSPOSE2D, LG_OP_CONV2D_WEIGHT_GRAD};
+    lg_tensor **ins[3] = {conv_in, t_in, w_in};
+    const lg_params *ps[3] = {&p, &p, &wp};
+    for (int r = 0; r < 3; r++) {
+      lg_tensor *one = NULL;
+      lg_ctx_set_num_threads(ctx, 1);
+      CHECK_OK(ctx, lg_op_run(ctx, ops[r], 2, ins[r], ps[r], &one));
+      for (int threads = 2; threads <= 3 && one; threads++) {
+        lg_tensor *more = NULL;
+        lg_ctx_set_num_threads(ctx, threads);
+        CHECK_OK(ctx, lg_op_run(ctx, ops[r], 2, ins[r], ps[r], &more));
+        CHECKF(more && max_diff(one, more) == 0,
+               "split geometry %zu (%s): %s differs on %d threads", k,
+               lg_dtype_name(dt), lg_op_name(ops[r]), threads);
+        lg_tensor_release(more);
+      }
+      lg_tensor_release(one);
+    }
+    lg_ctx_set_num_threads(ctx, 1);
+    lg_tensor *ts[] = {xt, x, w, gout};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) lg_tensor_release(ts[i]);
+  }
+}
+
 int main(void) {
   lg_ctx *ctx = lg_ctx_new(NULL, NULL);
   lg_ctx_manual_seed(ctx, 7);
   test_against_naive(ctx, LG_FLOAT64, 1e-10);
   test_against_naive(ctx, LG_FLOAT32, 1e-4);
+  lg_ctx_set_num_threads(ctx, 2); /* the batch split, and OpenBLAS on 2 */
+  test_against_naive(ctx, LG_FLOAT64, 1e-10);
+  test_against_naive(ctx, LG_FLOAT32, 1e-4);
+  lg_ctx_set_num_threads(ctx, 1);
+  test_threads_identical(ctx, LG_FLOAT32);
+  test_threads_identical(ctx, LG_FLOAT64);
   test_transpose_sizes(ctx);
   test_known_values(ctx);
   test_errors(ctx);
