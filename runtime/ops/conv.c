@@ -448,23 +448,37 @@ static void move_response(const conv_geom *g, char *rsp, char *blk,
     }
 }
 
-/* c = op(a) op(b) + beta c: lg_gemm (tiled, interruptible) when ctx is
- * given, else one plain cblas call (the threads of a batch-split conv,
- * which must not touch the context). */
-static lg_status gemm_on(lg_ctx *ctx, lg_dtype dt, bool ta, bool tb,
-                         int64_t m, int64_t n, int64_t k, const void *a,
-                         int64_t lda, const void *b, int64_t ldb, double beta,
-                         void *c, int64_t ldc) {
-  if (ctx) return lg_gemm(ctx, dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-  lg_gemm_call(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+/* c = op(a) op(b) + beta c: lg_gemm (tiled, interruptible) when tiled,
+ * else plain cblas calls over column panels of about PANEL_WORK
+ * multiply-adds, with ctx's interrupt flag looked at (never written)
+ * between them (the threads of a batch-split conv must not touch the
+ * context): LG_ERR_INTERRUPTED, c partly written, when one is pending. */
+#define PANEL_WORK ((int64_t)1 << 25)
+static lg_status gemm_on(lg_ctx *ctx, bool tiled, lg_dtype dt, bool ta,
+                         bool tb, int64_t m, int64_t n, int64_t k,
+                         const void *a, int64_t lda, const void *b,
+                         int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (tiled) return lg_gemm(ctx, dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  int64_t per_col = m * (k > 0 ? k : 1);
+  int64_t cols = per_col > 0 ? PANEL_WORK / per_col : n;
+  if (cols < 256) cols = 256;
+  size_t es = lg_dtype_size(dt);
+  for (int64_t j = 0; j < n; j += cols) {
+    if (j > 0 && lg_interrupt_pending(ctx)) return LG_ERR_INTERRUPTED;
+    int64_t w = n - j < cols ? n - j : cols;
+    const char *bj = (const char *)b + (size_t)(tb ? j * ldb : j) * es;
+    lg_gemm_call(dt, ta, tb, m, w, k, a, lda, bj, ldb, beta,
+                 (char *)c + (size_t)j * es, ldc);
+  }
   return LG_OK;
 }
 
 /* The solved side's part for count images from n0, every group (see
  * block_scratch for col and rbuf). The image side accumulates (its tensor
  * comes zeroed), the response side is overwritten, and the weight side
- * writes weight (the whole weight's layout) with beta wbeta. */
-static lg_status conv_block(lg_ctx *ctx, const conv_geom *g, char *image,
+ * writes weight (the whole weight's layout) with beta wbeta. tiled: see
+ * gemm_on. */
+static lg_status conv_block(lg_ctx *ctx, bool tiled, const conv_geom *g, char *image,
                             char *weight, char *response, char *col,
                             char *rbuf, int64_t n0, int64_t count,
                             double wbeta) {
@@ -485,13 +499,13 @@ static lg_status conv_block(lg_ctx *ctx, const conv_geom *g, char *image,
         for (int64_t b = 0; b < count && !direct; b++)
           im2col(g, img + (size_t)(b * g->c * hw) * es,
                  col + (size_t)(b * plane) * es, width);
-        st = gemm_on(ctx, g->dtype, false, false, og, width, kg, wg, kg, cols,
+        st = gemm_on(ctx, tiled, g->dtype, false, false, og, width, kg, wg, kg, cols,
                      width, 0, rblk, width);
         if (!lone && !st) move_response(g, rsp, rbuf, count, false);
         break;
       case SOLVE_IMAGE: /* cols (kg,width) = wg^T (kg,og) @ rblk (og,width) */
         if (!lone) move_response(g, rsp, rbuf, count, true);
-        st = gemm_on(ctx, g->dtype, true, false, kg, width, og, wg, kg, rblk,
+        st = gemm_on(ctx, tiled, g->dtype, true, false, kg, width, og, wg, kg, rblk,
                      width, 0, cols, width);
         for (int64_t b = 0; b < count && !direct && !st; b++)
           col2im(g, col + (size_t)(b * plane) * es, width,
@@ -502,7 +516,7 @@ static lg_status conv_block(lg_ctx *ctx, const conv_geom *g, char *image,
         for (int64_t b = 0; b < count && !direct; b++)
           im2col(g, img + (size_t)(b * g->c * hw) * es,
                  col + (size_t)(b * plane) * es, width);
-        st = gemm_on(ctx, g->dtype, false, true, og, kg, width, rblk, width,
+        st = gemm_on(ctx, tiled, g->dtype, false, true, og, kg, width, rblk, width,
                      cols, width, wbeta, wg, kg);
         break;
     }
@@ -520,8 +534,8 @@ static lg_status fast_conv(lg_ctx *ctx, const conv_geom *g, char *image,
                            char *rbuf, int64_t nb) {
   for (int64_t n0 = 0; n0 < g->n; n0 += nb) {
     int64_t count = g->n - n0 < nb ? g->n - n0 : nb;
-    lg_status st = conv_block(ctx, g, image, weight, response, col, rbuf, n0,
-                              count, n0 == 0 ? 0 : 1);
+    lg_status st = conv_block(ctx, true, g, image, weight, response, col,
+                              rbuf, n0, count, n0 == 0 ? 0 : 1);
     if (st) return st;
   }
   return LG_OK;
@@ -568,8 +582,11 @@ static void run_super_blocks(void *arg, int64_t begin, int64_t end) {
         break;
       }
       int64_t n0 = b * j->nb, count = j->g->n - n0 < j->nb ? j->g->n - n0 : j->nb;
-      (void)conv_block(NULL, j->g, j->image, w, j->response, col,
-                       col + j->col_bytes, n0, count, b == b0 ? 0 : 1);
+      if (conv_block(j->ctx, false, j->g, j->image, w, j->response, col,
+                     col + j->col_bytes, n0, count, b == b0 ? 0 : 1)) {
+        atomic_store(&j->stopped, true); /* interrupted inside the block */
+        break;
+      }
     }
   }
   atomic_flag_clear(&j->busy[slot]);

@@ -1,6 +1,7 @@
 /* scripts/bench/sgemm_direct.c: the machine's sgemm limit for benchmark (6),
  * C (1024,1024) = A (1024,1024) B (1024,1024) through cblas_sgemm directly,
- * timed as the Lua and Python halves are (median of repetitions).
+ * timed as the Lua and Python halves are (median of repetitions; process
+ * CPU time when BENCH_CLOCK=cpu, as common.lua and common.py do).
  * Usage: sgemm_direct THREADS. Prints "BENCH sgemm <microseconds>". */
 #include <cblas.h>
 #include <stdio.h>
@@ -13,7 +14,9 @@ extern void openblas_set_num_threads(int);
 
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const char *clk = getenv("BENCH_CLOCK");
+  int cpu = clk && clk[0] == 'c' && clk[1] == 'p' && clk[2] == 'u' && !clk[3];
+  clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
