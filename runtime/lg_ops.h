@@ -225,7 +225,14 @@
   /* linear algebra: batched, broadcasting matmul through cblas */           \
   X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_matmul, lg_jvp_multilinear) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \
-  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_multilinear)
+  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_multilinear) \
+  /* triangular and diagonal ops (ops/structure.c): start = offset k;      \
+   * diagonal/diag_embed: ints[0..1] = dim1, dim2 (ints[2..3]: diag_embed's \
+   * sizes of those dims, when given) */                                    \
+  X(TRIL,                "tril",                LG_KIND_OTHER,        1, 1, lg_kernel_triangle,      lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_NO,    lg_batch_structure, lg_jvp_linear) \
+  X(TRIU,                "triu",                LG_KIND_OTHER,        1, 1, lg_kernel_triangle,      lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_NO,    lg_batch_structure, lg_jvp_linear) \
+  X(DIAGONAL,            "diagonal",            LG_KIND_OTHER,        1, 1, lg_kernel_diagonal,      lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_YES,   lg_batch_structure, lg_jvp_linear) \
+  X(DIAG_EMBED,          "diag_embed",          LG_KIND_OTHER,        1, 1, lg_kernel_diag_embed,    lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_NO,    lg_batch_structure, lg_jvp_linear)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \

@@ -181,6 +181,7 @@ void lgl_open_elementwise(lua_State *L, const lgl_tables *T);
 void lgl_open_create(lua_State *L, const lgl_tables *T);
 void lgl_open_reduce(lua_State *L, const lgl_tables *T);
 void lgl_open_shape(lua_State *L, const lgl_tables *T);
+void lgl_open_structure(lua_State *L, const lgl_tables *T);
 void lgl_open_index(lua_State *L, const lgl_tables *T);
 void lgl_open_linalg(lua_State *L, const lgl_tables *T);
 void lgl_open_autograd(lua_State *L, const lgl_tables *T);

@@ -159,6 +159,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_create(L, &T);
   lgl_open_reduce(L, &T);
   lgl_open_shape(L, &T);
+  lgl_open_structure(L, &T);
   lgl_open_index(L, &T);
   lgl_open_linalg(L, &T);
   lgl_open_autograd(L, &T);
