@@ -190,9 +190,29 @@ end
 ---------------------------------------------------------------------------
 -- functional_call
 
+-- Whether two values given for one tied group (or one shared slot) agree:
+-- the same tensor, or equal in shape, dtype and every element (NaN never
+-- equals), as in torch.func's example {foo = zeros, foo_tied = zeros}.
+local function agree(a, b)
+  if rawequal(a, b) then return true end
+  return a.dtype == b.dtype and check.shape_string(a) == check.shape_string(b)
+    and lg.no_grad(function() return a:eq(b):all():item() end)
+end
+
+-- Position of x in the array list (the module's traversal order).
+local function rank_in(list, x)
+  for i, member in ipairs(list) do
+    if member == x then return i end
+  end
+  return math.huge
+end
+
 -- Collects the given tensors per slot into values (slot -> tensor); checks
--- keys, values and tied groups.
-local function assign_table(plan, root, tbl, values, tie, group_value)
+-- keys, values and tied groups. Values that agree for one group are
+-- accepted; the group then uses the one given for its first name in the
+-- module's order (group_rank[g] is that name's position); a slot reached
+-- by two names of a shared submodule likewise (slot_rank[s]).
+local function assign_table(plan, root, tbl, values, group_value, group_rank, slot_rank)
   for k, v in pairs(tbl) do
     if type(k) ~= "string" then
       raise("functional_call: expected dotted names (strings) as keys of params, got a "
@@ -205,16 +225,23 @@ local function assign_table(plan, root, tbl, values, tie, group_value)
     local g = group_value and plan.group_of[s]
     if g then
       local seen = group_value[g]
-      if seen ~= nil and not rawequal(seen, v) then
+      if seen ~= nil and not agree(seen, v) then
         raise("functional_call: got different values for the keys " .. plan.groups[g].names
               .. ", which are tied; pass {tie_weights = false} to give them separate values")
       end
-      group_value[g] = v
-    elseif values[s] ~= nil and not rawequal(values[s], v) then
-      raise("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
-            .. ", which are the same tensor slot (a shared submodule)")
+      local rank = rank_in(plan.groups[g], s)
+      if seen == nil or rank < group_rank[g] then
+        group_value[g], group_rank[g] = v, rank
+      end
+      values[s] = v
+    else
+      local rank = rank_in(plan.slot_names[s], k)
+      if values[s] ~= nil and not agree(values[s], v) then
+        raise("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
+              .. ", which are the same tensor slot (a shared submodule)")
+      end
+      if values[s] == nil or rank < slot_rank[s] then values[s], slot_rank[s] = v, rank end
     end
-    values[s] = v
   end
 end
 
@@ -317,7 +344,10 @@ function fc.functional_call(module, params, args, kwargs, opts)
   end
 
   local values, group_value = {}, (tie and plan.groups[1] ~= nil) and {} or nil
-  for _, tbl in ipairs(tables) do assign_table(plan, module, tbl, values, tie, group_value) end
+  local group_rank, slot_rank = {}, {}
+  for _, tbl in ipairs(tables) do
+    assign_table(plan, module, tbl, values, group_value, group_rank, slot_rank)
+  end
   if group_value then
     for g, v in pairs(group_value) do
       for _, s in ipairs(plan.groups[g]) do values[s] = v end

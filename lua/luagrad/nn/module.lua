@@ -510,6 +510,64 @@ function Module:to(dtype)
   return self
 end
 
+-- A copy of tensor t for clone: new storage, the same dtype and values; a
+-- leaf keeps requires_grad, its .grad (copied) and its parameter mark; a
+-- non-leaf comes back detached (PyTorch's deepcopy refuses those).
+local function copy_tensor(t)
+  local out = lg.no_grad(function() return t:detach():clone() end)
+  if t.is_leaf and t.requires_grad then out:requires_grad_(true) end
+  if parameter_marks[t] then M.mark_parameter(out) end
+  if t.grad ~= nil then out.grad = lg.no_grad(function() return t.grad:clone() end) end
+  return out
+end
+
+-- Tables clone shares rather than copies: classes (they hold __index and a
+-- __name) and loaded libraries (package.loaded's values, lg among them).
+local function shared_tables()
+  local shared = {[lg] = true}
+  local loaded = package and package.loaded
+  if type(loaded) == "table" then
+    for _, v in pairs(loaded) do
+      if type(v) == "table" then shared[v] = true end
+    end
+  end
+  return shared
+end
+
+--- clone() returns a deep copy of the module, as PyTorch's copy.deepcopy
+--- gives: new tensors with the same values for every parameter and buffer
+--- (parameters stay leaves with their requires_grad and a copy of their
+--- .grad), new submodules and new plain tables (settings, registries,
+--- parametrizations), the same functions (hooks) and classes. A tensor or
+--- table reached twice is copied once, so ties inside the module (a weight
+--- shared by two layers) are ties in the copy too; nothing is shared with
+--- the original. Used for ensembles and MAML's per-task copies.
+-- @treturn Module the copy
+-- @usage local copies = {}; for i = 1, 5 do copies[i] = model:clone() end
+function Module:clone()
+  local shared, memo = shared_tables(), {}
+  local function copy(v)
+    if lg.is_tensor(v) then
+      if memo[v] == nil then memo[v] = copy_tensor(v) end
+      return memo[v]
+    end
+    if type(v) ~= "table" or shared[v] then return v end
+    if rawget(v, "__index") ~= nil and type(rawget(v, "__name")) == "string" then
+      return v -- a class
+    end
+    if memo[v] ~= nil then return memo[v] end
+    local out = {}
+    memo[v] = out
+    for key, value in next, v do rawset(out, copy(key), copy(value)) end
+    return setmetatable(out, getmetatable(v))
+  end
+  local out = copy(self)
+  for m in pairs(memo) do -- each copied registry is a new structure
+    if is_module(m) then bump(registry_of(memo[m])) end
+  end
+  return out
+end
+
 --- float() and double(): to("float32") and to("float64").
 function Module:float() return self:to("float32") end
 function Module:double() return self:to("float64") end
