@@ -23,6 +23,16 @@ static int64_t opt_integer(lua_State *L, int idx, int64_t dflt,
   return lua_isnoneornil(L, idx) ? dflt : lgl_check_integer(L, idx, fname, what);
 }
 
+/* The optional dim at idx against t's rank, 0-based into *dim; whether it
+ * was given. */
+static bool opt_dim(lua_State *L, int idx, lg_tensor *t, const char *fname,
+                    int64_t *dim) {
+  *dim = 0;
+  if (lua_isnoneornil(L, idx)) return false;
+  *dim = lgl_check_dim(L, idx, lg_tensor_ndim(t), fname);
+  return true;
+}
+
 static int triangle(lua_State *L, lg_op op, const char *fname) {
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   lg_params p = {0};
@@ -201,8 +211,8 @@ static int l_kron(lua_State *L) {
 static int l_cross(lua_State *L) {
   lg_tensor *a = lgl_check_tensor(L, 1, "cross");
   lg_tensor *b = lgl_check_tensor(L, 2, "cross");
-  bool has_dim = !lua_isnoneornil(L, 3);
-  int64_t dim = has_dim ? lgl_check_dim(L, 3, lg_tensor_ndim(a), "cross") : 0;
+  int64_t dim;
+  bool has_dim = opt_dim(L, 3, a, "cross", &dim);
   PUSH_RESULT(L, lg_cross(lgl_ctx(L), a, b, has_dim, dim, slot));
 }
 
@@ -234,8 +244,8 @@ static int l_repeat_interleave(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "repeat_interleave");
   lg_tensor *rt = lgl_to_tensor(L, 2);
   int64_t r = rt ? 0 : lgl_check_integer(L, 2, "repeat_interleave", "repeats");
-  bool has_dim = !lua_isnoneornil(L, 3);
-  int64_t dim = has_dim ? lgl_check_dim(L, 3, lg_tensor_ndim(t), "repeat_interleave") : 0;
+  int64_t dim;
+  bool has_dim = opt_dim(L, 3, t, "repeat_interleave", &dim);
   PUSH_RESULT(L, lg_repeat_interleave(lgl_ctx(L), t, r, rt, has_dim, dim, slot));
 }
 
@@ -250,8 +260,8 @@ static int l_repeat_interleave(lua_State *L) {
 static int l_take_along_dim(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "take_along_dim");
   lg_tensor *idx = lgl_check_tensor(L, 2, "take_along_dim");
-  bool has_dim = !lua_isnoneornil(L, 3);
-  int64_t dim = has_dim ? lgl_check_dim(L, 3, lg_tensor_ndim(t), "take_along_dim") : 0;
+  int64_t dim;
+  bool has_dim = opt_dim(L, 3, t, "take_along_dim", &dim);
   PUSH_RESULT(L, lg_take_along_dim(lgl_ctx(L), t, idx, has_dim, dim, slot));
 }
 
@@ -364,6 +374,8 @@ static int l_unflatten(lua_State *L) {
       return luaL_error(L, "unflatten: invalid size %I at position %d (one "
                         "size may be -1)", (lua_Integer)sizes[i], i + 1);
     } else {
+      if (sizes[i] != 0 && known > INT64_MAX / sizes[i])
+        return luaL_error(L, "unflatten: the sizes are too large");
       known *= sizes[i];
     }
   }

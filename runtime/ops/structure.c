@@ -14,6 +14,10 @@
 #include "core.h"
 #include "dtype.h"
 
+/* The largest diagonal offset diag_embed accepts: n + |k| stays far from
+ * overflow (and no tensor has a dim that large anyway). */
+#define LG_MAX_OFFSET ((int64_t)1 << 50)
+
 static lg_status no_inplace(lg_ctx *ctx, lg_op op, const lg_params *p) {
   if (p->flags & LG_FLAG_INPLACE)
     return lg_fail(ctx, LG_ERR_ARG, "%s: has no in-place form", lg_op_name(op));
@@ -39,7 +43,8 @@ lg_status lg_kernel_triangle(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   *out = y;
   int64_t rows = y->sizes[y->ndim - 2], cols = y->sizes[y->ndim - 1];
   int64_t matrices = rows * cols == 0 ? 0 : lg_tensor_numel(y) / (rows * cols);
-  int64_t k = p->start;
+  /* beyond these bounds every k acts alike (and i + k cannot overflow) */
+  int64_t k = p->start > cols ? cols : p->start < -rows ? -rows : p->start;
   size_t item = lg_dtype_size(y->dtype);
   /* the clone is contiguous: each matrix is rows runs of cols elements */
   char *base = lg_data_ptr(y);
@@ -140,6 +145,9 @@ lg_status lg_kernel_diag_embed(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   int rank = x->ndim + 1;
   st = two_dims(ctx, op, p, rank, &d1, &d2);
   if (st) return st;
+  if (k > LG_MAX_OFFSET || k < -LG_MAX_OFFSET)
+    return lg_fail(ctx, LG_ERR_ARG, "diag_embed: the offset %lld is too large",
+                   (long long)k);
   int64_t n = x->sizes[x->ndim - 1], absk = k < 0 ? -k : k;
   int64_t sizes[LG_MAX_DIMS];
   for (int i = 0, j = 0; i < rank; i++) {

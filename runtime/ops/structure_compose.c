@@ -186,6 +186,8 @@ lg_status lg_kron(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, lg_tensor **out) {
   for (int i = 0; i < n; i++) {
     int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
     int64_t sa = ia >= 0 ? a->sizes[ia] : 1, sb = ib >= 0 ? b->sizes[ib] : 1;
+    if (sb != 0 && sa > INT64_MAX / sb)
+      return lg_fail(ctx, LG_ERR_SHAPE, "kron: the result is too large");
     as[2 * i] = sa;
     as[2 * i + 1] = 1;
     bs[2 * i] = 1;
@@ -387,6 +389,11 @@ lg_status lg_repeat_interleave(lg_ctx *ctx, lg_tensor *x, int64_t repeats,
       s->status = lg_fail(ctx, LG_ERR_ARG,
                           "repeat_interleave: repeats must be >= 0, got %lld",
                           (long long)repeats);
+      return lg_scope_end(s);
+    }
+    if (repeats > 0 && n > INT64_MAX / repeats) {
+      s->status = lg_fail(ctx, LG_ERR_SHAPE, "repeat_interleave: the result "
+                          "is too large");
       return lg_scope_end(s);
     }
     if (nd + 1 > LG_MAX_DIMS) {
