@@ -36,32 +36,43 @@ lg_status lg_kernel_triangle(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     return lg_fail(ctx, LG_ERR_SHAPE,
                    "%s: expected a tensor with at least 2 dims, got a %d-d one",
                    lg_op_name(op), x->ndim);
+  /* a contiguous source, or a contiguous copy of it (no out= form) */
+  lg_tensor *src = x, *y = NULL;
   lg_params none = {0};
-  lg_tensor *y = NULL; /* a fresh contiguous copy (no out= form) */
-  st = lg_kernel_clone(ctx, LG_OP_CLONE, in, 1, &none, &y);
-  if (st) return st;
+  if (!lg_tensor_is_contiguous(x))
+    st = lg_kernel_clone(ctx, LG_OP_CLONE, in, 1, &none, &src);
+  if (!st) st = lg_empty(ctx, x->dtype, x->ndim, x->sizes, &y);
+  if (st) {
+    if (src != x) lg_tensor_release(src);
+    return st;
+  }
   *out = y;
   int64_t rows = y->sizes[y->ndim - 2], cols = y->sizes[y->ndim - 1];
   int64_t matrices = rows * cols == 0 ? 0 : lg_tensor_numel(y) / (rows * cols);
   /* beyond these bounds every k acts alike (and i + k cannot overflow) */
   int64_t k = p->start > cols ? cols : p->start < -rows ? -rows : p->start;
-  size_t item = lg_dtype_size(y->dtype);
-  /* the clone is contiguous: each matrix is rows runs of cols elements */
-  char *base = lg_data_ptr(y);
+  int64_t item = (int64_t)lg_dtype_size(y->dtype), row_bytes = cols * item;
+  /* each row in one pass: its kept columns [keep0, keep1) copied, the
+   * rest zeroed */
+  const char *from = lg_data_ptr(src);
+  char *to = lg_data_ptr(y);
   for (int64_t m = 0; m < matrices; m++)
     for (int64_t i = 0; i < rows; i++) {
-      char *row = base + ((m * rows + i) * cols) * (int64_t)item;
-      int64_t from, to; /* the zeroed columns [from, to) */
-      if (op == LG_OP_TRIL) {
-        from = i + k + 1 < 0 ? 0 : i + k + 1;
-        to = cols;
-      } else {
-        from = 0;
-        to = i + k < cols ? i + k : cols;
-      }
-      if (from < to)
-        memset(row + from * (int64_t)item, 0, (size_t)(to - from) * item);
+      int64_t keep0 = 0, keep1 = cols;
+      if (op == LG_OP_TRIL)
+        keep1 = i + k + 1 < 0 ? 0 : i + k + 1 > cols ? cols : i + k + 1;
+      else
+        keep0 = i + k < 0 ? 0 : i + k > cols ? cols : i + k;
+      if (keep0 > 0) memset(to, 0, (size_t)(keep0 * item));
+      if (keep1 > keep0)
+        memcpy(to + keep0 * item, from + keep0 * item,
+               (size_t)((keep1 - keep0) * item));
+      if (keep1 < cols)
+        memset(to + keep1 * item, 0, (size_t)((cols - keep1) * item));
+      from += row_bytes;
+      to += row_bytes;
     }
+  if (src != x) lg_tensor_release(src);
   return LG_OK;
 }
 
