@@ -3,8 +3,9 @@
 -- repeat_interleave, take_along_dim, meshgrid, movedim, unflatten,
 -- swapaxes, atleast_nd, unbind) against PyTorch 1.13
 -- (tests/fixtures/structure.lua, from generate_structure.py; its docstring
--- describes a case): forward results, gradients for a cotangent, jvp
--- tangents, and vmap over a batch of 3.
+-- describes a case): forward results, gradients for a cotangent, second
+-- derivatives of the non-linear ones, jvp tangents, and vmap over a batch
+-- of 3.
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
 local lg = H.lg
 local A = lg.autograd
@@ -79,6 +80,26 @@ describe("structure ops against PyTorch 1.13", function()
             H.assert_close(gs[i] or lg.zeros_like(floats[i]), e, RTOL, ATOL, "gradient " .. i)
           end
         end)
+
+        if case.second then
+          it("second derivatives", function()
+            local g, floats = float_part(case, f, tensors(case.inputs))
+            for _, x in ipairs(floats) do x:requires_grad_() end
+            local outs = g(table.unpack(floats))
+            local first = A.grad(outs, floats, {grad_outputs = tensors(case.cotangents),
+                                                create_graph = true})
+            local weights, total = tensors(case.second.weights), nil
+            for i, gi in ipairs(first) do
+              local term = (gi * weights[i]):sum()
+              total = total and total + term or term
+            end
+            local second = A.grad(total, floats, {allow_unused = true})
+            for i, e in ipairs(case.second.grads) do
+              H.assert_close(second[i] or lg.zeros_like(floats[i]), e, RTOL, ATOL,
+                             "second derivative " .. i)
+            end
+          end)
+        end
 
         it("jvp", function()
           local g, floats = float_part(case, f, tensors(case.inputs))
