@@ -1,7 +1,8 @@
--- luagrad.autograd: gradients of tensors (grad, backward), custom
+--- luagrad.autograd: gradients of tensors (grad, backward), custom
 -- differentiable Functions written in Lua, and gradcheck against finite
 -- differences. The engine itself is C (runtime/autograd/engine.c); this file is its
 -- Lua face.
+-- @module autograd
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -80,6 +81,9 @@ autograd.enable_grad = lg.enable_grad
 autograd.detect_anomaly = lg._detect_anomaly
 --- set_detect_anomaly(on) switches anomaly mode without a guard.
 autograd.set_detect_anomaly = lg._set_detect_anomaly
+--- is_anomaly_enabled(): whether anomaly mode is on.
+-- @function is_anomaly_enabled
+-- @return a boolean
 autograd.is_anomaly_enabled = lg._is_anomaly_enabled
 
 -- The ctx of a custom Function: what forward leaves for backward.

@@ -1,4 +1,4 @@
--- luagrad.data: datasets and batching. load_idx reads IDX files (through the
+--- luagrad.data: datasets and batching. load_idx reads IDX files (through the
 -- C reader), fashion_mnist loads Debian's copy of Fashion-MNIST,
 -- TensorDataset holds tensors that share their first dimension, and
 -- DataLoader walks a dataset in (optionally shuffled) batches.
@@ -7,6 +7,7 @@
 -- order decided by the seed and the epoch number alone (its own PRNG, so the
 -- global generator that initialises models is never touched), and the only
 -- data it copies are the rows of the current batch (index_select).
+-- @module data
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -15,7 +16,7 @@ local data = {}
 
 local DEFAULT_FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- small helpers
 
 local shape_string = check.shape_string
@@ -26,7 +27,7 @@ local function file_exists(path)
   return lg._file_exists(path, "fashion_mnist")
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- IDX files and Fashion-MNIST
 
 --- load_idx(path) reads an IDX file (the MNIST format), gzipped or not, and
@@ -93,7 +94,7 @@ function data.fashion_mnist(opts)
   return data.TensorDataset(images, labels)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- TensorDataset
 
 local TensorDataset = {}
@@ -174,7 +175,7 @@ function TensorDataset:batch(index)
   return table.unpack(out, 1, #self.tensors)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- The loader's own random numbers: splitmix64 on Lua's wrapping 64-bit
 -- integers (the same numbers as the C reference implementation), so an
 -- epoch's order depends on nothing but the seed and the epoch.
@@ -211,7 +212,7 @@ function data.permutation(n, seed, epoch)
   return order
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- DataLoader
 
 local DataLoader = {}

@@ -1,4 +1,4 @@
--- luagrad.distributed: data-parallel training over MPI. The process group
+--- luagrad.distributed: data-parallel training over MPI. The process group
 -- (init, rank, world_size, barrier, finalize), collectives on tensors
 -- (all_reduce, broadcast, all_gather, reduce_scatter, each also async),
 -- all_reduce_tree for gradient pytrees, and DistributedDataParallel
@@ -16,6 +16,7 @@
 -- header (kind, op, dtype, shape) so that a mismatch between ranks becomes
 -- the same Lua error on every rank, naming both shapes, instead of a hang
 -- or corrupt data.
+-- @module distributed
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local tree = require "luagrad.tree"
@@ -104,7 +105,7 @@ function distributed.finalize()
   world.initialized, world.mpi = false, false
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- collectives
 
 local COLLECTIVE_OPTIONS = {op = true, async = true, check = true, src = true}

@@ -1,4 +1,4 @@
--- luagrad.forward_ad (also lg.autograd.forward_ad): forward-mode AD with
+--- luagrad.forward_ad (also lg.autograd.forward_ad): forward-mode AD with
 -- torch.autograd.forward_ad's semantics. A dual level is a layer of the
 -- runtime's dispatch stack (runtime/autograd/dual.c); inside one, a tensor
 -- made by make_dual carries a tangent, and every op on it computes its
@@ -15,6 +15,7 @@
 -- Levels nest: each dual_level() is a new level, innermost first for
 -- make_dual and unpack_dual (or name one with the level argument). When a
 -- level exits its tangents are gone.
+-- @module autograd.forward_ad
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -50,6 +51,10 @@ end
 
 --- enter_dual_level() / exit_dual_level([level]): the same without a guard.
 function forward_ad.enter_dual_level() return lg._dual_level_enter() end
+--- exit_dual_level([level]): closes the innermost dual level (or the one
+-- given, which must be the innermost), as PyTorch's exit_dual_level.
+-- @param level the level enter_dual_level returned (optional)
+-- @usage local l = forward_ad.enter_dual_level(); ...; forward_ad.exit_dual_level(l)
 function forward_ad.exit_dual_level(level) return lg._dual_level_exit(level) end
 
 local function check_tensor(fname, what, v)

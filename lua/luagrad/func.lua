@@ -1,4 +1,4 @@
--- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
+--- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
 -- vjp, jvp, linearize, jacrev, jacfwd, hessian), built on the reverse-mode
 -- engine through lg.autograd.grad and on forward mode (luagrad.forward_ad,
 -- loaded by the first jvp); func.tree is luagrad.tree (pytrees), and
@@ -35,6 +35,7 @@
 -- level (an unbatched input's examples share it), so that each example's
 -- gradient lands in its own slot: vjp_flat hands the engine the physical
 -- tensors (batch dims first) and wraps the gradients back.
+-- @module func
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -46,7 +47,7 @@ local tree = require "luagrad.tree"
 func.tree = tree
 local is_node, same_spec = tree.is_node, tree.same_spec
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- shared machinery of the transforms
 
 -- How many transforms are running their f right now. Inside one, another
@@ -312,7 +313,7 @@ local function concat_shapes(a, b)
   return table.move(b, 1, #b, #shape + 1, shape)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- grad and grad_and_value
 
 -- The function of grad and grad_and_value: returns grads, value, aux.
@@ -370,7 +371,7 @@ function func.grad_and_value(f, opts)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- vjp and jvp
 
 -- Checks that a cotangent or tangent tree matches the tree it goes with
@@ -548,7 +549,7 @@ function func._jvp_by_vjp(f, primals, tangents, opts)
   return finish(output, recorded), tangent_out
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- forward mode: jvp, linearize (and jacfwd below)
 
 -- The arguments at positions, flattened: plan = {aliases = the float
@@ -679,7 +680,7 @@ function func.linearize(f, ...)
   return finish(output, recorded), jvp_fn
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- jacobians
 
 -- The jacobian tree: for each output leaf, the argnums-shaped tree of

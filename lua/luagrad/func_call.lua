@@ -1,4 +1,4 @@
--- luagrad.func_call: functional_call (a module called with its parameters
+--- luagrad.func_call: functional_call (a module called with its parameters
 -- and buffers replaced) and stack_module_state, exposed as
 -- func.functional_call and func.stack_module_state.
 --
@@ -13,6 +13,7 @@
 -- luagrad.nn.module, and each module's registry version when the counter
 -- moved). Tied groups (names holding the same tensor) are recomputed when a
 -- slot's tensor is not the one the plan saw.
+-- @module func
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local parametrize = require "luagrad.nn.parametrize"
@@ -30,7 +31,7 @@ local finish -- defined after functional_call
 
 local plans = setmetatable({}, {__mode = "k"})
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- plans
 
 -- Adds the slot (module index mi, key) to plan if new; returns its index.
@@ -187,7 +188,7 @@ local function extra_slot(plan, root, name)
   return s
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- functional_call
 
 -- Collects the given tensors per slot into values (slot -> tensor); checks
@@ -357,7 +358,7 @@ function finish(plan, values, saved, tables, ok, ...)
   return ...
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- stack_module_state
 
 -- name -> stacked tensor over the models, for one kind of named tensors.

@@ -1,4 +1,4 @@
--- luagrad.io: saving and loading tensors: safetensors files (tensors and
+--- luagrad.io: saving and loading tensors: safetensors files (tensors and
 -- state dicts, interchangeable with PyTorch's) and NumPy .npy files.
 --
 -- The reading and writing is C (runtime/io/safetensors.c, npy.c and idx.c): it checks every
@@ -6,6 +6,7 @@
 -- temporary file beside the target that is renamed into place, so a save
 -- that fails leaves the target untouched. This file checks arguments and
 -- shapes the Lua-side results.
+-- @module io
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise

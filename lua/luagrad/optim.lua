@@ -1,4 +1,4 @@
--- luagrad.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) with
+--- luagrad.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) with
 -- PyTorch's defaults and update rules, param groups and state dicts; the
 -- pure form optim.fn for func.grad loops; and optim.lr_scheduler (its own
 -- file, optim/lr_scheduler.lua).
@@ -7,6 +7,7 @@
 -- checks, its state, and one fused C update per parameter, lg._*_step);
 -- the stateful classes and the pure optim.fn transforms both drive those
 -- same rules, so the two forms cannot compute different numbers.
+-- @module optim
 local lg = require "luagrad"
 local tree = require "luagrad.tree"
 local check = require "luagrad.check"
@@ -16,7 +17,7 @@ local optim = {}
 
 local describe, kind_of = check.describe, check.typename
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- option checks shared by every optimizer
 
 local function is_number(v) return type(v) == "number" and v == v end
@@ -72,7 +73,7 @@ local function merge_defaults(name, rules, opts)
   return merged
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the optimizers' rules
 --
 -- options: {name, default, kind}. init(p, group) makes a parameter's state;
@@ -197,7 +198,7 @@ local function apply_update(rules, p, grad, state, group)
   rules.update(p, grad, state, group)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the stateful optimizers
 
 local Optimizer = {}
@@ -418,11 +419,40 @@ function Optimizer:load_state_dict(sd)
   self.state = state
 end
 
+--- SGD(params[, {lr = 1e-3, momentum = 0, dampening = 0, weight_decay = 0,
+-- nesterov = false, maximize = false}]): stochastic gradient descent with
+-- PyTorch's update rule. params is an array of tensors or of parameter
+-- groups {params = {...}, <options>}; opt:step() updates from p.grad.
+-- Unlike PyTorch 1.13 (where lr is required), lr defaults to 1e-3.
+-- @function SGD
+-- @usage local opt = optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9})
+
+--- Adam(params[, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8,
+-- weight_decay = 0, amsgrad = false, maximize = false}]): Adam.
+-- @function Adam
+-- @usage local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+
+--- AdamW(params[, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8,
+-- weight_decay = 1e-2, amsgrad = false, maximize = false}]): Adam with
+-- decoupled weight decay.
+-- @function AdamW
+-- @usage local opt = optim.AdamW(net:parameters(), {weight_decay = 0.05})
+
+--- RMSprop(params[, {lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay =
+-- 0, momentum = 0, centered = false, maximize = false}]): RMSprop.
+-- @function RMSprop
+-- @usage local opt = optim.RMSprop(net:parameters(), {lr = 1e-3})
+
+--- Adagrad(params[, {lr = 1e-2, lr_decay = 0, weight_decay = 0,
+-- initial_accumulator_value = 0, eps = 1e-10, maximize = false}]): Adagrad.
+-- @function Adagrad
+-- @usage local opt = optim.Adagrad(net:parameters())
+
 for class_name in pairs(rules_of) do
   optim[class_name] = function(params, opts) return new_optimizer(class_name, params, opts) end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the pure form: optim.fn.sgd{...}, adam, adamw, rmsprop, adagrad
 
 optim.fn = {}
@@ -517,6 +547,29 @@ local function pure(fname, class_name)
     return tx
   end
 end
+
+--- fn.sgd(opts): the pure (optax-style) form of SGD for func.grad loops:
+-- returns tx with tx.init(params) -> state and tx.update(params, grads,
+-- state) -> new_params, new_state, params and grads any pytree of
+-- tensors; nothing passed in is modified. opts as optim.SGD's.
+-- @function fn.sgd
+-- @usage local tx = optim.fn.sgd{lr = 0.1}; local st = tx.init(p); p, st = tx.update(p, g, st)
+
+--- fn.adam(opts): the pure form of Adam (see fn.sgd); opts as optim.Adam's.
+-- @function fn.adam
+-- @usage local tx = optim.fn.adam{lr = 1e-3}
+
+--- fn.adamw(opts): the pure form of AdamW (see fn.sgd).
+-- @function fn.adamw
+-- @usage local tx = optim.fn.adamw{weight_decay = 0.01}
+
+--- fn.rmsprop(opts): the pure form of RMSprop (see fn.sgd).
+-- @function fn.rmsprop
+-- @usage local tx = optim.fn.rmsprop{lr = 1e-3}
+
+--- fn.adagrad(opts): the pure form of Adagrad (see fn.sgd).
+-- @function fn.adagrad
+-- @usage local tx = optim.fn.adagrad{}
 
 optim.fn.sgd = pure("fn.sgd", "SGD")
 optim.fn.adam = pure("fn.adam", "Adam")

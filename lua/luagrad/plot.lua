@@ -1,5 +1,6 @@
--- luagrad.plot: training curves (loss and accuracy per epoch, train and
+--- luagrad.plot: training curves (loss and accuracy per epoch, train and
 -- test) drawn as a standalone SVG file. Reached as lg.utils.svg_curves.
+-- @module utils.plot
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise

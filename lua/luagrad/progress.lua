@@ -1,7 +1,8 @@
--- luagrad.progress: the progress bar of a training loop (rate, ETA and
+--- luagrad.progress: the progress bar of a training loop (rate, ETA and
 -- running metrics; one redrawn line on a terminal, one line per finished
 -- loop otherwise) and the duration and rate formats it prints. Reached as
 -- lg.utils.progress.
+-- @module utils.progress
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -40,7 +41,7 @@ local function format_metric(value)
   return string.format("%.4f", value)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- progress
 
 local Progress = {}

@@ -1,4 +1,4 @@
--- luagrad.repl: the Lua half of the `luagrad` REPL: how results are printed,
+--- luagrad.repl: the Lua half of the `luagrad` REPL: how results are printed,
 -- what Tab completes, and the globals (lg, nn, F, func, optim) that resolve
 -- lazily at the prompt. The loop itself, line editing and Ctrl-C live in C
 -- (lua/cli/repl.c); every function here is also usable from plain Lua.
@@ -8,6 +8,7 @@
 -- as what it holds. Completion reads values without calling user code: raw
 -- fields, __index tables, tensors, and libraries loaded on first use (see
 -- peek below).
+-- @module repl
 
 local M = {}
 
@@ -68,7 +69,7 @@ local tensor_properties = {
   "shape", "dtype", "ndim", "requires_grad", "grad", "grad_fn", "is_leaf",
 }
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- printing
 
 local function quote(s)
@@ -208,7 +209,7 @@ function M.print_values(...)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- lazy globals
 
 -- Globals ready at the prompt, each the module of that name, loaded on
@@ -266,7 +267,7 @@ function M.install_globals(G)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- completion
 
 -- Completion evaluates the expression before the cursor's name only as far

@@ -1,7 +1,8 @@
--- luagrad.tree: pytrees, nested plain Lua tables of tensors (and other
+--- luagrad.tree: pytrees, nested plain Lua tables of tensors (and other
 -- leaves): flatten to leaves and a spec, unflatten, map over one or several
 -- trees of the same structure, leaves. Used by func's transforms and by
 -- optim.fn; also reached as func.tree.
+-- @module func.tree
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -10,6 +11,11 @@ local tree = {}
 
 -- A pytree node is a plain Lua table (no metatable); everything else,
 -- tensors and tables with a metatable (modules, specs) included, is a leaf.
+--- tree.is_node(v): whether v is an inner node of a pytree (a plain table
+-- without metatable); tensors, modules and anything else are leaves.
+-- @param v any value
+-- @return a boolean
+-- @usage func.tree.is_node({1, 2}) --> true
 local function is_node(value)
   return type(value) == "table" and getmetatable(value) == nil
 end
@@ -62,6 +68,12 @@ function Spec:__tostring()
 end
 
 -- Whether two specs describe the same structure.
+--- tree.same_spec(a, b): whether two specs (from tree.flatten) describe
+-- the same structure (the same keys at every node).
+-- @param a a spec
+-- @param b a spec
+-- @return a boolean
+-- @usage local _, s1 = tree.flatten(x); local _, s2 = tree.flatten(y); tree.same_spec(s1, s2)
 local function same_spec(a, b)
   if a == b then return true end
   if a.leaf or b.leaf or a.n ~= b.n or #a.keys ~= #b.keys then return false end

@@ -1,6 +1,7 @@
--- luagrad.utils: what a user watches while training: a wall clock, the
+--- luagrad.utils: what a user watches while training: a wall clock, the
 -- progress bar (progress.lua) and training curves as an SVG file
 -- (plot.lua, loaded on first use).
+-- @module utils
 local lg = require "luagrad"
 local progress = require "luagrad.progress"
 

@@ -1,7 +1,8 @@
--- luagrad.nn.containers: Sequential, ModuleList and ModuleDict. Their
+--- luagrad.nn.containers: Sequential, ModuleList and ModuleDict. Their
 -- children are plain fields like any module's: Sequential and ModuleList
 -- hold them at integer keys 1..n (`seq[2]`, `#seq`, `ipairs(list)`; dotted
 -- names "1", "2", ...), ModuleDict at string keys.
+-- @module nn
 local M = require "luagrad.nn.module"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -41,7 +42,7 @@ local function reindex(self, old_n, new_n)
   M.bump(reg)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- shared by Sequential and ModuleList
 
 local function define_list_methods(class)
@@ -88,9 +89,11 @@ local function define_list_methods(class)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- Sequential
 
+--- Sequential(m1, m2, ...): a chain of modules (see Sequential:init).
+-- @usage local net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
 local Sequential = Module:extend("Sequential")
 containers.Sequential = Sequential
 define_list_methods(Sequential)
@@ -133,9 +136,12 @@ function Sequential:forward(x)
   error(y, 0)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- ModuleList
 
+--- ModuleList({m1, m2, ...}): an array of modules, registered as children
+-- "1", "2", ... (1-based, unlike PyTorch's 0-based names); no forward.
+-- @usage local blocks = nn.ModuleList({nn.Linear(4, 4), nn.Linear(4, 4)})
 local ModuleList = Module:extend("ModuleList")
 containers.ModuleList = ModuleList
 define_list_methods(ModuleList)
@@ -154,9 +160,12 @@ function ModuleList:forward()
   raise("ModuleList: has no forward; iterate over it (for i, m in ipairs(list))")
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- ModuleDict
 
+--- ModuleDict({name = m, ...}): modules under string keys, in insertion
+-- order; no forward.
+-- @usage local heads = nn.ModuleDict({cls = nn.Linear(8, 3), reg = nn.Linear(8, 1)})
 local ModuleDict = Module:extend("ModuleDict")
 containers.ModuleDict = ModuleDict
 
@@ -216,12 +225,16 @@ end
 --- module} pairs, in order.
 function ModuleDict:items() return self:named_children() end
 
+--- keys(): the children's names, in order.
+-- @return an array of strings
 function ModuleDict:keys()
   local out = {}
   for i, pair in ipairs(self:named_children()) do out[i] = pair[1] end
   return out
 end
 
+--- values(): the child modules, in order.
+-- @return an array of modules
 function ModuleDict:values() return self:children() end
 
 function ModuleDict:forward()

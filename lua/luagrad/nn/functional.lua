@@ -1,4 +1,4 @@
--- luagrad.nn.functional (also lg.F): every layer's computation and every
+--- luagrad.nn.functional (also lg.F): every layer's computation and every
 -- loss as a function, with PyTorch 1.13's argument semantics mapped to Lua.
 --
 -- Calling convention: the required arguments positionally, then PyTorch's
@@ -13,13 +13,14 @@
 -- norms, conv and pooling) are the raw lg._* functions of the binding
 -- (lua/binding/ops_nn_loss.c, ops_nn_conv.c); everything else is composed
 -- from differentiable tensor ops, so gradients of gradients work.
+-- @module nn.functional
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
 
 local F = {}
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- argument handling
 
 local is_tensor = lg.is_tensor
@@ -92,7 +93,7 @@ end
 
 local shape_of = require("luagrad.check").shape_of
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- linear layers
 
 --- linear(x, weight[, bias]): x (..., in), weight (out, in), bias (out)
@@ -130,7 +131,7 @@ function F.bilinear(x1, x2, weight, bias)
   return y
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- convolution and pooling (fused kernels of lua/binding/ops_nn_conv.c)
 
 local conv2d_args = optional_args("conv2d", {"bias", "stride", "padding", "dilation", "groups"},
@@ -296,7 +297,7 @@ function F.adaptive_avg_pool2d(x, output_size)
   return y
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- normalization (fused kernels of lua/binding/ops_nn_loss.c)
 
 local batch_norm_args = optional_args("batch_norm",
@@ -375,7 +376,7 @@ function F.group_norm(x, num_groups, ...)
   return raw("_group_norm", "group_norm")(x, num_groups, o.weight, o.bias, o.eps)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- embedding and dropout
 
 local embedding_args = optional_args("embedding", {"padding_idx"}, {})
@@ -429,7 +430,7 @@ function F.dropout(x, ...)
   return x * keep * (1 / (1 - p))
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- activations
 
 --- relu(x)
@@ -510,7 +511,7 @@ function F.log_softmax(x, dim)
   return raw("_log_softmax", "log_softmax")(x, softmax_dim(x, dim, "log_softmax"))
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- losses
 
 local function check_pair(input, target, fname)

@@ -1,8 +1,9 @@
--- luagrad.nn.init (nn.init): in-place initialisers of tensors with
+--- luagrad.nn.init (nn.init): in-place initialisers of tensors with
 -- PyTorch's fan computations and gains. Each fills its tensor without
 -- recording gradients and returns it. PyTorch's keyword arguments are a
 -- trailing options table or positional arguments in PyTorch's order:
 -- `kaiming_uniform_(w, math.sqrt(5))` equals `kaiming_uniform_(w, {a = math.sqrt(5)})`.
+-- @module nn.init
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -94,11 +95,19 @@ function init.constant_(t, val)
   return t
 end
 
+--- zeros_(t): fills t with 0 in place (under no_grad); returns t.
+-- @param t a tensor
+-- @return t
+-- @usage nn.init.zeros_(layer.bias)
 function init.zeros_(t)
   check_tensor("zeros_", t)
   return init.constant_(t, 0)
 end
 
+--- ones_(t): fills t with 1 in place (under no_grad); returns t.
+-- @param t a tensor
+-- @return t
+-- @usage nn.init.ones_(norm.weight)
 function init.ones_(t)
   check_tensor("ones_", t)
   return init.constant_(t, 1)

@@ -1,4 +1,4 @@
--- luagrad.nn.module: nn.Module (classes, registration of parameters, buffers
+--- luagrad.nn.module: nn.Module (classes, registration of parameters, buffers
 -- and children by plain field assignment, traversal, state dicts) and
 -- nn.Parameter.
 --
@@ -27,6 +27,7 @@
 -- buffers) in registration order first, then each child's, recursively, in
 -- registration order; tensors and modules reached twice are reported once
 -- unless `remove_duplicate = false`.
+-- @module nn
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -36,7 +37,7 @@ local M = {}
 local REGISTRY = "_registry"
 M.REGISTRY = REGISTRY
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- parameters
 
 -- Tensors created by nn.Parameter. Weak keys: marking keeps nothing alive.
@@ -67,9 +68,16 @@ function M.mark_parameter(t)
   return t
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- classes
 
+--- nn.Module: the base class of every layer and model. Subclass with
+-- `local Net = nn.Module:extend("Net")`, define `Net:init(...)` (assign
+-- tensors made by nn.Parameter, modules and buffers to fields: they
+-- register by themselves) and `Net:forward(...)`; `Net(...)` builds one and
+-- `net(x)` calls forward. Lua has no `super()`: call
+-- `nn.Module.init(self)` only when a parent class's init does work.
+-- @usage local Net = nn.Module:extend("Net"); function Net:init() self.fc = nn.Linear(2, 1) end
 local Module = {}
 M.Module = Module
 
@@ -222,7 +230,7 @@ function Module:forward()
         .. ":forward)")
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- explicit registration
 
 --- register_parameter(name, t): t (a tensor or nil) becomes parameter name.
@@ -272,7 +280,7 @@ function Module:register_module(name, m)
 end
 Module.add_module = Module.register_module
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- traversal
 
 local function join(prefix, key)
@@ -364,10 +372,16 @@ function Module:named_buffers_list(opts)
   return named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS))
 end
 
+--- named_buffers(opts): the buffers as a table dotted name -> tensor.
+-- @param opts {prefix, recurse = true, remove_duplicate = true}
+-- @return a table
 function Module:named_buffers(opts)
   return to_map(named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS)))
 end
 
+--- buffers(opts): the buffers as an array, in order.
+-- @param opts {recurse = true}
+-- @return an array of tensors
 function Module:buffers(opts)
   return to_values(named_members(self, "buffer", check.options("buffers", opts, MEMBER_OPTIONS)))
 end
@@ -386,6 +400,8 @@ function Module:named_children()
   return out
 end
 
+--- children(): the direct child modules as an array, in order.
+-- @return an array of modules
 function Module:children()
   return to_values(self:named_children())
 end
@@ -400,6 +416,8 @@ function Module:named_modules(opts)
   return out
 end
 
+--- modules(): every module in preorder, this one first.
+-- @return an array of modules
 function Module:modules()
   return to_values(self:named_modules())
 end
@@ -426,7 +444,7 @@ function Module:get_submodule(target)
   return m
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- modes, gradients, conversion
 
 --- train(mode): sets training (default true) on this module and every
@@ -512,9 +530,11 @@ end
 
 --- float() and double(): to("float32") and to("float64").
 function Module:float() return self:to("float32") end
+--- double(): to("float64").
+-- @return self
 function Module:double() return self:to("float64") end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- state dicts
 
 local shape_string = check.shape_string
@@ -555,6 +575,11 @@ function Module:state_dict_list(opts)
   return out
 end
 
+--- state_dict(opts): the state dict as a table dotted name -> tensor
+-- (detached unless opts.keep_vars); for the order use state_dict_list.
+-- @param opts {keep_vars = false}
+-- @return a table
+-- @usage lg.io.save(net:state_dict(), "net.safetensors")
 function Module:state_dict(opts)
   return to_map(self:state_dict_list(opts))
 end
@@ -630,7 +655,7 @@ function Module:load_state_dict(sd, opts)
   return {missing_keys = missing, unexpected_keys = unexpected}
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- printing
 
 --- extra_repr(): the text inside a module's parentheses; layers override it

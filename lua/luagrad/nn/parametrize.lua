@@ -1,4 +1,4 @@
--- luagrad.nn.parametrize (nn.utils.parametrize): a module's parameter or
+--- luagrad.nn.parametrize (nn.utils.parametrize): a module's parameter or
 -- buffer computed from an unconstrained tensor, as torch.nn.utils.parametrize.
 --
 -- register_parametrization(mod, "weight", p) moves the tensor to
@@ -10,6 +10,7 @@
 -- the raw field is absent; writing mod.weight goes through p's right_inverse.
 -- A raw field of that name (functional_call's plain-name key) hides the
 -- parametrization until it is removed again.
+-- @module nn.utils.parametrize
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local containers = require "luagrad.nn.containers"
@@ -20,7 +21,7 @@ local Module, is_module, registry_of, class_name = M.Module, M.is_module, M.regi
 
 local parametrize = {}
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the list of parametrizations of one tensor
 
 local ParametrizationList = Module:extend("ParametrizationList")
@@ -56,6 +57,9 @@ function ParametrizationList:forward()
 end
 
 -- A plain Lua function used as a parametrization.
+--- FunctionParametrization(fn): a parametrization module whose forward is
+-- fn(x), for register_parametrization with a plain function.
+-- @usage parametrize.register_parametrization(layer, "weight", parametrize.FunctionParametrization(lg.tanh))
 local FunctionParametrization = Module:extend("FunctionParametrization")
 parametrize.FunctionParametrization = FunctionParametrization
 
@@ -67,7 +71,7 @@ function FunctionParametrization:forward(x)
   return self.fn(x)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- parametrized classes
 
 local parametrized_classes = setmetatable({}, {__mode = "k"})

@@ -1,4 +1,5 @@
--- luagrad.nn.utils: gradient clipping and nn.utils.parametrize.
+--- luagrad.nn.utils: gradient clipping and nn.utils.parametrize.
+-- @module nn.utils
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise

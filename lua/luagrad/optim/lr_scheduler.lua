@@ -1,7 +1,8 @@
--- luagrad.optim.lr_scheduler: the learning-rate schedulers of an optimizer's
+--- luagrad.optim.lr_scheduler: the learning-rate schedulers of an optimizer's
 -- param groups (StepLR, CosineAnnealingLR, LambdaLR, OneCycleLR), with
 -- PyTorch's formulas, state dicts and step counting; reached as
 -- optim.lr_scheduler.
+-- @module optim.lr_scheduler
 local check = require "luagrad.check"
 local raise, describe, copy_value = check.raise, check.describe, check.copy_value
 

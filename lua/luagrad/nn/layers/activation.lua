@@ -1,5 +1,6 @@
--- luagrad.nn.layers.activation: ReLU, LeakyReLU, GELU, SiLU, Tanh, Sigmoid,
+--- luagrad.nn.layers.activation: ReLU, LeakyReLU, GELU, SiLU, Tanh, Sigmoid,
 -- Softmax and LogSoftmax as modules without parameters.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -13,6 +14,23 @@ local function simple(name, fn)
   function Act:forward(x) return fn(x) end
   return Act
 end
+
+--- ReLU(): max(x, 0) elementwise; PyTorch's inplace flag is accepted and
+-- ignored.
+-- @function ReLU
+-- @usage local act = nn.ReLU(); act(lg.tensor({-1, 2})) --> {0, 2}
+
+--- SiLU(): x * sigmoid(x) elementwise.
+-- @function SiLU
+-- @usage nn.SiLU()(x)
+
+--- Tanh(): tanh(x) elementwise.
+-- @function Tanh
+-- @usage nn.Tanh()(x)
+
+--- Sigmoid(): 1 / (1 + exp(-x)) elementwise.
+-- @function Sigmoid
+-- @usage nn.Sigmoid()(x)
 
 M.ReLU = simple("ReLU", F.relu)
 M.SiLU = simple("SiLU", F.silu)
@@ -47,7 +65,15 @@ local function softmax_class(name, fn)
   return Cls
 end
 
---- Softmax([dim]), LogSoftmax([dim]).
+--- Softmax([dim]): softmax along the 1-based dim (nil: PyTorch's implicit
+-- dim, 1 for 0-, 1- and 3-D inputs, else 2).
+-- @function Softmax
+-- @usage nn.Softmax(2)(logits)
+
+--- LogSoftmax([dim]): log(softmax(x)) along the 1-based dim, computed stably.
+-- @function LogSoftmax
+-- @usage nn.LogSoftmax(2)(logits)
+
 M.Softmax = softmax_class("Softmax", F.softmax)
 M.LogSoftmax = softmax_class("LogSoftmax", F.log_softmax)
 

@@ -1,7 +1,8 @@
--- luagrad.nn.layers.attention: MultiheadAttention and
+--- luagrad.nn.layers.attention: MultiheadAttention and
 -- TransformerEncoderLayer, with PyTorch 1.13's parameter names
 -- (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias; self_attn,
 -- linear1, linear2, norm1, norm2) and computation order.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"

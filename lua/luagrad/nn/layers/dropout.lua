@@ -1,4 +1,5 @@
--- luagrad.nn.layers.dropout: Dropout, active only in train mode.
+--- luagrad.nn.layers.dropout: Dropout, active only in train mode.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"

@@ -1,4 +1,5 @@
--- luagrad.nn.layers.linear: Identity, Linear, Bilinear and Flatten.
+--- luagrad.nn.layers.linear: Identity, Linear, Bilinear and Flatten.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"

@@ -1,7 +1,8 @@
--- luagrad.nn.layers.normalization: BatchNorm1d, BatchNorm2d, LayerNorm and
+--- luagrad.nn.layers.normalization: BatchNorm1d, BatchNorm2d, LayerNorm and
 -- GroupNorm. BatchNorm keeps running_mean, running_var and
 -- num_batches_tracked as buffers, updated in place by the kernel in train
 -- mode and used instead of the batch statistics in eval mode.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -59,6 +60,18 @@ local function batch_norm_class(name, dims, layout)
   end
   return BatchNorm
 end
+
+--- BatchNorm1d(num_features[, {eps = 1e-5, momentum = 0.1, affine = true,
+-- track_running_stats = true}]): batch normalisation of (N, C) or (N, C, L)
+-- inputs over the batch; running_mean/var are buffers used in eval mode.
+-- @function BatchNorm1d
+-- @usage local bn = nn.BatchNorm1d(16); y = bn(lg.randn(8, 16))
+
+--- BatchNorm2d(num_features[, {eps = 1e-5, momentum = 0.1, affine = true,
+-- track_running_stats = true}]): batch normalisation of (N, C, H, W)
+-- inputs per channel.
+-- @function BatchNorm2d
+-- @usage nn.BatchNorm2d(3)(lg.randn(2, 3, 8, 8))
 
 M.BatchNorm1d = batch_norm_class("BatchNorm1d", {[2] = true, [3] = true}, "a 2-D (N,C) or 3-D (N,C,L)")
 M.BatchNorm2d = batch_norm_class("BatchNorm2d", {[4] = true}, "a 4-D (N,C,H,W)")

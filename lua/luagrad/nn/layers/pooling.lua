@@ -1,4 +1,5 @@
--- luagrad.nn.layers.pooling: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d.
+--- luagrad.nn.layers.pooling: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"

@@ -1,4 +1,5 @@
--- luagrad.nn.layers.sparse: Embedding, a lookup table of 1-based ids.
+--- luagrad.nn.layers.sparse: Embedding, a lookup table of 1-based ids.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
