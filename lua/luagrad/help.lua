@@ -368,7 +368,7 @@ function M.format(e, path)
   lines[#lines + 1] = title
   local section
   for line in (e.text .. "\n"):gmatch("([^\n]*)\n") do
-    local name, rest = line:match("^%s*@([%w_]+)%s*(.*)$")
+    local name, opt, rest = line:match("^%s*@([%w_]+)(%[?[%w_]*%]?)%s*(.*)$")
     if name then
       if not HIDDEN_TAGS[name] then
         local t = TAG_TITLES[name] or name
@@ -378,6 +378,7 @@ function M.format(e, path)
         end
         if name == "param" or name == "tparam" or name == "field" then
           local pname, desc = rest:match("^(%S+)%s*(.*)$")
+          if opt == "[opt]" then desc = "(optional) " .. (desc or "") end
           lines[#lines + 1] = ("  %s  %s"):format(pname or rest, desc or "")
         else
           lines[#lines + 1] = "  " .. rest
@@ -420,12 +421,17 @@ function M.suggest(name, n)
   n = n or 5
   local scored = {}
   local lower = name:lower()
+  local paths = {}
+  for _, p in ipairs(M.public_names()) do paths[p.path] = true end
   for _, p in ipairs(M.public_names()) do
+    local method = p.path:match("^lg%.Tensor%.(.*)$")
+    if method and paths["lg." .. method] then goto continue end -- t:sum is lg.sum
     local path = p.path:gsub("^lg%.", "")
     local last = path:match("([%w_]+)$")
     local d = math.min(distance(lower, path:lower()), distance(lower, last:lower()))
     if path:lower():find(lower, 1, true) then d = d - 1 end
     scored[#scored + 1] = {path, d}
+    ::continue::
   end
   table.sort(scored, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
