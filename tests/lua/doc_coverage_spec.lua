@@ -118,3 +118,34 @@ describe("help", function()
     assert.matches("not a public luagrad", select(2, help.text(print)))
   end)
 end)
+
+describe("C API doc comments", function()
+  -- Every exported declaration of the public headers has a comment right
+  -- above it (or above the typedefs it comes with): the C reference is the
+  -- commented header, as LDoc can't read C declarations.
+  for _, header in ipairs{"runtime/luagrad.h", "lua/binding/luagrad_lua.h"} do
+    it(header .. " comments each exported function", function()
+      local f = assert(io.open(root .. "/" .. header))
+      local lines = {}
+      for line in f:lines() do lines[#lines + 1] = line end
+      f:close()
+      local missing = {}
+      for i, line in ipairs(lines) do
+        local name = line:match("^LG_API[^(]-([%w_]+)%s*%(")
+          or line:match("^LUALIB_API[^(]-([%w_]+)%s*%(")
+        if name then
+          local j = i - 1
+          -- over the continuation lines of a typedef that comes with it
+          while j > 0 and (lines[j]:match("^typedef") or lines[j]:match("^%s+[%w_]")) do
+            j = j - 1
+          end
+          if not (lines[j] or ""):match("%*/%s*$") then
+            missing[#missing + 1] = ("  %s (%s:%d): add a /* comment */ right above it"):format(
+              name, header, i)
+          end
+        end
+      end
+      if #missing > 0 then error("undocumented C API:\n" .. table.concat(missing, "\n"), 0) end
+    end)
+  end
+end)
