@@ -272,6 +272,7 @@ end
 --- raises (the error is re-raised unchanged); whatever forward left in a
 --- replaced slot is written back into the caller's table under its key.
 --- Returns what forward returns.
+-- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
@@ -391,6 +392,7 @@ end
 --- stack_module_state(models) returns params, buffers: tables name ->
 --- tensor stacking each name's tensors over the models on dim 1. Stacked
 --- parameters are new leaves that require grad when the models' do.
+-- @usage local params, buffers = func.stack_module_state(models)
 function fc.stack_module_state(models)
   if type(models) ~= "table" or M.is_module(models) then
     raise("stack_module_state: expected an array of modules, got " .. check.typename(models))

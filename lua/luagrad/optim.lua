@@ -221,6 +221,7 @@ end
 
 --- opt:add_param_group(group): group is {params = {...}, <options>}; the
 --- optimizer's defaults fill the options it leaves out.
+-- @usage opt:add_param_group({params = head:parameters(), lr = 1e-2})
 function Optimizer:add_param_group(group)
   local name = self.name
   if type(group) ~= "table" or lg.is_tensor(group) then
@@ -304,6 +305,7 @@ end
 --- opt:step([closure]) updates every parameter that has a .grad, without
 --- recording for autograd. closure (optional) re-evaluates the loss under
 --- enable_grad first; its result is returned.
+-- @usage opt:zero_grad(); loss:backward(); opt:step()
 function Optimizer:step(closure)
   local loss
   if closure ~= nil then loss = lg.enable_grad(closure) end
@@ -327,6 +329,7 @@ end
 
 --- opt:zero_grad([set_to_none = true]) drops every parameter's .grad (or
 --- zeroes it in place when set_to_none is false).
+-- @usage opt:zero_grad()
 function Optimizer:zero_grad(set_to_none)
   local _ <close> = lg.no_grad()
   for _, group in ipairs(self.param_groups) do
@@ -360,6 +363,7 @@ end
 --- param_groups = {{lr =, ..., params = {indices}}}}, PyTorch's structure
 --- with 1-based parameter indices (counted across groups in order) and
 --- cloned tensors.
+-- @usage local saved = opt:state_dict()
 function Optimizer:state_dict()
   local _ <close> = lg.no_grad()
   local groups, state, index = {}, {}, 0
@@ -381,6 +385,7 @@ end
 --- opt:load_state_dict(sd) restores options and state from a state dict of
 --- an optimizer with the same group sizes (tensors are cloned and cast to
 --- their parameter's dtype). The group tables are updated in place.
+-- @usage opt:load_state_dict(saved)
 function Optimizer:load_state_dict(sd)
   local name = self.name .. ".load_state_dict"
   if type(sd) ~= "table" or type(sd.param_groups) ~= "table" or type(sd.state) ~= "table" then

@@ -102,6 +102,7 @@ end
 
 --- tree.flatten(tree) returns the leaves (an array, in the deterministic key
 --- order) and a spec from which tree.unflatten rebuilds the structure.
+-- @usage local leaves, spec = func.tree.flatten({w = w, b = {b1, b2}})
 function tree.flatten(value)
   local leaves = {}
   local spec = flatten_into(value, leaves, {})
@@ -109,6 +110,7 @@ function tree.flatten(value)
 end
 
 --- tree.leaves(tree) returns the leaves as an array.
+-- @usage local list = func.tree.leaves(params)
 function tree.leaves(value)
   return (tree.flatten(value))
 end
@@ -124,6 +126,7 @@ end
 
 --- tree.unflatten(spec, leaves) rebuilds a tree of spec's structure holding
 --- the given leaves (an array of exactly spec's leaf count).
+-- @usage local params2 = func.tree.unflatten(spec, leaves)
 function tree.unflatten(spec, leaves)
   if getmetatable(spec) ~= Spec then
     raise("tree.unflatten: expected a spec from tree.flatten as argument 1, got " .. check.typename(spec))
@@ -143,6 +146,7 @@ end
 --- tree of the same structure; other leaves pass through unchanged. Extra
 --- trees of the same structure give fn their corresponding leaves as more
 --- arguments: map(fn, a, b) calls fn(a_leaf, b_leaf).
+-- @usage local zeros = func.tree.map(lg.zeros_like, params)
 function tree.map(fn, value, ...)
   if not is_node(value) and select("#", ...) == 0 then -- one leaf
     if lg.is_tensor(value) then return fn(value) end

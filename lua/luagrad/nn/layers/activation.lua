@@ -40,6 +40,7 @@ M.Sigmoid = simple("Sigmoid", F.sigmoid)
 local leaky_args = L.args("LeakyReLU", {"negative_slope", "inplace"}, {negative_slope = 0.01})
 
 --- LeakyReLU([negative_slope = 0.01]).
+-- @usage nn.LeakyReLU(0.2)(x)
 local LeakyReLU = nn.Module:extend("LeakyReLU")
 function LeakyReLU:init(...) self.negative_slope = leaky_args(...).negative_slope end
 function LeakyReLU:forward(x) return F.leaky_relu(x, self.negative_slope) end
@@ -49,6 +50,7 @@ M.LeakyReLU = LeakyReLU
 local gelu_args = L.args("GELU", {"approximate"}, {approximate = "none"})
 
 --- GELU([approximate = "none"]): "tanh" for the tanh approximation.
+-- @usage nn.GELU("tanh")(x)
 local GELU = nn.Module:extend("GELU")
 function GELU:init(...) self.approximate = gelu_args(...).approximate end
 function GELU:forward(x) return F.gelu(x, self.approximate) end

@@ -110,6 +110,7 @@ local transpose_args = L.args("ConvTranspose2d",
 --- ConvTranspose2d(in_channels, out_channels, kernel_size[, stride = 1,
 --- padding = 0, output_padding = 0, groups = 1, bias = true, dilation =
 --- 1]): weight (in, out/groups, kh, kw).
+-- @usage nn.ConvTranspose2d(8, 3, 4, {stride = 2, padding = 1})(lg.randn(1, 8, 16, 16))
 local ConvTranspose2d = nn.Module:extend("ConvTranspose2d")
 function ConvTranspose2d:init(in_channels, out_channels, kernel_size, ...)
   L.sizes("ConvTranspose2d", {"in_channels", "out_channels"}, in_channels, out_channels)

@@ -81,6 +81,7 @@ local ln_args = L.args("LayerNorm", {"eps", "elementwise_affine", "dtype"},
 
 --- LayerNorm(normalized_shape[, eps = 1e-5, elementwise_affine = true]):
 --- normalized_shape an integer or a table; weight ones, bias zeros.
+-- @usage nn.LayerNorm(64)(lg.randn(8, 64))
 local LayerNorm = nn.Module:extend("LayerNorm")
 function LayerNorm:init(normalized_shape, ...)
   local o = ln_args(...)
@@ -105,6 +106,7 @@ M.LayerNorm = LayerNorm
 local gn_args = L.args("GroupNorm", {"eps", "affine", "dtype"}, {eps = 1e-5, affine = true})
 
 --- GroupNorm(num_groups, num_channels[, eps = 1e-5, affine = true]).
+-- @usage nn.GroupNorm(4, 16)(lg.randn(2, 16, 8, 8))
 local GroupNorm = nn.Module:extend("GroupNorm")
 function GroupNorm:init(num_groups, num_channels, ...)
   L.sizes("GroupNorm", {"num_groups", "num_channels"}, num_groups, num_channels)
