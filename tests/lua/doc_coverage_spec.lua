@@ -87,6 +87,20 @@ describe("doc coverage", function()
     end
   end)
 
+  it("every entry has a one-line example (@usage)", function()
+    local missing = {}
+    for _, p in ipairs(help.public_names()) do
+      local e = help.find(p.value, p.path)
+      if e and not e.text:find("@usage", 1, true) then
+        missing[#missing + 1] = ("  %s: add a `@usage <one line of Lua>` line to its doc comment at %s:%d")
+          :format(p.path, e.file, e.line)
+      end
+    end
+    if #missing > 0 then
+      error(("%d doc comments have no example:\n%s"):format(#missing, table.concat(missing, "\n")), 0)
+    end
+  end)
+
   it("every entry's text has a summary line", function()
     for _, p in ipairs(help.public_names()) do
       local e = help.find(p.value, p.path)
