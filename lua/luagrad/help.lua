@@ -140,7 +140,7 @@ local function parse()
         if not qualified:find(".", 1, true) and e.module then
           qualified = e.module .. "." .. qualified
         end
-        if not qualified:match("^lg") then qualified = "lg." .. qualified end
+        if not qualified:match("^lg%.") then qualified = "lg." .. qualified end
         if qualified:match("^lg%.lg%.") then qualified = qualified:sub(4) end
         add_name(qualified, e)
       end

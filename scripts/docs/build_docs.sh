@@ -15,6 +15,27 @@ if [ -z "$ldoc" ]; then
 fi
 lua=$(command -v lua5.4 || true)
 [ -n "$lua" ] || lua=${LUAGRAD_EXE:?docs: neither lua5.4 nor LUAGRAD_EXE}
+# LDoc takes a file's first doc comment for its module comment, so every
+# file with doc comments must open with one naming its module; say so
+# plainly rather than with LDoc's "'class' cannot have multiple values".
+root=$(cd "$here/../.." && pwd)
+missing=0
+for f in "$root"/lua/binding/*.c "$root"/lua/binding/distributed/*.c; do
+  if grep -q '^ */\*\*\*' "$f" && ! grep -q '@module' "$f"; then
+    echo "docs: ${f#$root/} has doc comments but no module block: add" \
+         "/*** <what the file holds>. @module lg */ below its opening comment" >&2
+    missing=1
+  fi
+done
+for f in $(find "$root/lua/luagrad" -name '*.lua'); do
+  if grep -q '^ *--- ' "$f" && ! grep -q '^-- @module' "$f"; then
+    echo "docs: ${f#$root/} has doc comments but no module: make its opening" \
+         "comment '--- <what it holds>' ending with '-- @module <name>'" \
+         "(as lua/luagrad/func.lua)" >&2
+    missing=1
+  fi
+done
+[ "$missing" -eq 0 ] || exit 1
 mkdir -p "$out"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
