@@ -63,6 +63,8 @@ static int sized(lua_State *L, lg_op op, const char *fname) {
 
 /*** A view of t with a new shape (sizes as integers or one table; one may be -1). The data must be laid out compatibly (see reshape).
  * @function Tensor:view
+ * @param t a tensor
+ * @param ... the sizes (integers or one table; one may be -1)
  * @return a tensor
  * @usage t:view(2, -1)
  */
@@ -70,6 +72,8 @@ static int sized(lua_State *L, lg_op op, const char *fname) {
 static int l_view(lua_State *L) { return sized(L, LG_OP_VIEW, "view"); }
 /*** t with a new shape: a view when strides allow, otherwise a copy.
  * @function reshape
+ * @param t a tensor
+ * @param ... the sizes (integers or one table; one may be -1)
  * @return a tensor
  * @usage lg.reshape(t, {3, 2})
  */
@@ -79,6 +83,8 @@ static int l_reshape(lua_State *L) {
 }
 /*** A view repeating size-1 dims (no copy); -1 keeps a size; new leading dims may be added.
  * @function Tensor:expand
+ * @param t a tensor
+ * @param ... the sizes (integers or one table; -1 keeps one)
  * @return a tensor
  * @usage t:expand(4, -1)
  */
@@ -87,6 +93,8 @@ static int l_expand(lua_State *L) { return sized(L, LG_OP_EXPAND, "expand"); }
 
 /*** t:expand(other.shape).
  * @function Tensor:expand_as
+ * @param t a tensor
+ * @param other the tensor whose shape to take
  * @return a tensor
  * @usage b:expand_as(a)
  */
@@ -102,6 +110,8 @@ static int l_expand_as(lua_State *L) {
 
 /*** A view with the dims reordered (1-based dims as integers or a table).
  * @function permute
+ * @param t a tensor
+ * @param ... the dims in their new order (integers or one table)
  * @return a tensor
  * @usage t:permute(2, 1, 3)
  */
@@ -141,6 +151,9 @@ static int swap_dims(lua_State *L, lg_tensor *t, int64_t d1, int64_t d2) {
 
 /*** A view with dims d1 and d2 swapped.
  * @function transpose
+ * @param t a tensor
+ * @param d1 a dim
+ * @param d2 a dim
  * @return a tensor
  * @usage t:transpose(1, 2)
  */
@@ -154,6 +167,7 @@ static int l_transpose(lua_State *L) {
 
 /*** The transpose of a 2-D tensor (0-D and 1-D come back as views).
  * @function t
+ * @param t a tensor of at most 2 dims
  * @return a tensor
  * @usage m:t()
  */
@@ -170,6 +184,8 @@ static int l_t(lua_State *L) {
 
 /*** Removes size-1 dims: all of them, or dim d (an integer or a table); a dim whose size is not 1 is left alone.
  * @function squeeze
+ * @param t a tensor
+ * @param[opt] d a dim or a table of dims
  * @return a tensor
  * @usage t:squeeze(1)
  */
@@ -198,6 +214,8 @@ static int l_squeeze(lua_State *L) {
 
 /*** Inserts a size-1 dim at d (1..ndim+1; -1 appends).
  * @function unsqueeze
+ * @param t a tensor
+ * @param d the position of the new dim
  * @return a tensor
  * @usage t:unsqueeze(1)
  */
@@ -212,6 +230,9 @@ static int l_unsqueeze(lua_State *L) {
 
 /*** Merges dims start..end (defaults 1 and -1) into one (a reshape).
  * @function flatten
+ * @param t a tensor
+ * @param[opt] start the first dim (default 1)
+ * @param[opt] end the last dim (default -1)
  * @return a tensor
  * @usage t:flatten(2)
  */
@@ -243,6 +264,7 @@ static int l_flatten(lua_State *L) {
 
 /*** t itself when already contiguous, otherwise a contiguous copy.
  * @function Tensor:contiguous
+ * @param t a tensor
  * @return a tensor
  * @usage t:t():contiguous()
  */
@@ -275,6 +297,10 @@ static int64_t check_start(lua_State *L, int64_t start, int64_t size,
 
 /*** A view of positions start..start+length-1 (1-based) along dim d.
  * @function narrow
+ * @param t a tensor
+ * @param d a dim
+ * @param start the first position (1-based)
+ * @param length how many positions
  * @return a tensor
  * @usage t:narrow(1, 2, 3)
  */
@@ -292,6 +318,9 @@ static int l_narrow(lua_State *L) {
 
 /*** The slice at position i (1-based, negative from the end) of dim d, which disappears.
  * @function select
+ * @param t a tensor
+ * @param d a dim
+ * @param i a position (1-based; negative from the end)
  * @return a tensor
  * @usage t:select(2, 1)
  */
@@ -316,6 +345,8 @@ static int l_select(lua_State *L) {
 
 /*** Reverses the order along the given dims (integers or a table).
  * @function flip
+ * @param t a tensor
+ * @param ... dims (integers or one table)
  * @return a tensor
  * @usage t:flip(1)
  */
@@ -333,6 +364,8 @@ static int l_flip(lua_State *L) {
 
 /*** Repeats t reps times along each dim (integers or a table), as PyTorch's tile.
  * @function tile
+ * @param t a tensor
+ * @param ... repetitions per dim (integers or one table)
  * @return a tensor
  * @usage t:tile(2, 1)
  */
@@ -386,6 +419,8 @@ static lg_tensor *check_pieces_of(lua_State *L, const char *fname, int dim_idx,
 
 /*** The slices along d (default 1) as ONE array table of views (PyTorch: a tuple); their gradients meet in one backward node.
  * @function unbind
+ * @param t a tensor
+ * @param[opt] d a dim (default 1)
  * @return a tensor (or an array of tensors)
  * @usage for i, row in ipairs(t:unbind()) do print(row) end
  */
@@ -415,6 +450,9 @@ static int l_unbind(lua_State *L) {
 
 /*** Pieces of size `size` (or of the sizes in a table) along d (default 1), as ONE array table of views (PyTorch: a tuple).
  * @function split
+ * @param t a tensor
+ * @param size a piece size, or a table of sizes
+ * @param[opt] d a dim (default 1)
  * @return a tensor (or an array of tensors)
  * @usage local parts = t:split(2)
  */
@@ -462,6 +500,9 @@ static int l_split(lua_State *L) {
 
 /*** At most n pieces of ceil(size / n) along d (default 1), as ONE array table of views.
  * @function chunk
+ * @param t a tensor
+ * @param n the number of pieces
+ * @param[opt] d a dim (default 1)
  * @return a tensor (or an array of tensors)
  * @usage local a_b = t:chunk(2, 2)
  */
@@ -516,6 +557,8 @@ static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
 
 /*** Joins an array of tensors along an existing dim d (default 1). Alias concat.
  * @function cat
+ * @param tensors an array of tensors
+ * @param[opt] d a dim (default 1)
  * @return a tensor
  * @usage lg.cat({a, b}, 2)
  */
@@ -535,6 +578,8 @@ static int l_cat(lua_State *L) {
 
 /*** Joins an array of tensors of one shape along a new dim d (default 1; 1..ndim+1).
  * @function stack
+ * @param tensors an array of tensors of one shape
+ * @param[opt] d the new dim (default 1)
  * @return a tensor
  * @usage lg.stack({a, b})
  */
