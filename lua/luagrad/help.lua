@@ -496,6 +496,12 @@ function M.text(what)
     end
   else
     p = path_of(what)
+    if not p and lg.is_tensor(what) then
+      return library_listing("lg.Tensor", lg.Tensor)
+    end
+    if not p and type(what) == "table" then
+      p = path_of(getmetatable(what)) -- a module: its class
+    end
     if not p then
       for _, r in ipairs(ROOTS) do
         local ok, t = pcall(r[2])

@@ -120,6 +120,8 @@ describe("help", function()
     assert.matches("^lg%.sum", help.text("sum"))
     assert.matches("^Tensor:item", help.text("Tensor:item"))
     assert.matches("^lg%.nn%.Module%.parameters", help.text(lg.nn.Linear(2, 2).parameters))
+    assert.matches("^lg%.nn%.Linear", help.text(lg.nn.Linear(2, 2))) -- a module: its class
+    assert.matches("^lg%.Tensor: ", help.text(lg.ones(2))) -- a tensor: its methods
   end)
   it("lists the sub-libraries and a library's functions", function()
     assert.matches("lg%.func", help.text())
