@@ -132,6 +132,8 @@ void lgl_check_options(lua_State *L, int idx, const char *fname,
 /* lg._option_problem(fname, opts, allowed_set): the message of
  * lgl_check_options for a set of names given as keys, or nothing. */
 int lgl_l_option_problem(lua_State *L);
+/* lg._doc_text(): the embedded doc comments (docs_lua.c). */
+int lgl_l_doc_text(lua_State *L);
 /* The luagrad name of the type of the value at idx, for messages:
  * "tensor", the __typename of a table's metatable ("module"), else Lua's
  * type name. */

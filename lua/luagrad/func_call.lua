@@ -1,4 +1,4 @@
--- luagrad.func_call: functional_call (a module called with its parameters
+--- luagrad.func_call: functional_call (a module called with its parameters
 -- and buffers replaced) and stack_module_state, exposed as
 -- func.functional_call and func.stack_module_state.
 --
@@ -13,6 +13,7 @@
 -- luagrad.nn.module, and each module's registry version when the counter
 -- moved). Tied groups (names holding the same tensor) are recomputed when a
 -- slot's tensor is not the one the plan saw.
+-- @module func
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local parametrize = require "luagrad.nn.parametrize"
@@ -30,7 +31,7 @@ local finish -- defined after functional_call
 
 local plans = setmetatable({}, {__mode = "k"})
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- plans
 
 -- Adds the slot (module index mi, key) to plan if new; returns its index.
@@ -187,7 +188,7 @@ local function extra_slot(plan, root, name)
   return s
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- functional_call
 
 -- Whether two values given for one tied group (or one shared slot) agree:
@@ -298,6 +299,7 @@ end
 --- raises (the error is re-raised unchanged); whatever forward left in a
 --- replaced slot is written back into the caller's table under its key.
 --- Returns what forward returns.
+-- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
@@ -387,7 +389,7 @@ function finish(plan, values, saved, tables, ok, ...)
   return ...
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- stack_module_state
 
 -- name -> stacked tensor over the models, for one kind of named tensors.
@@ -420,6 +422,7 @@ end
 --- stack_module_state(models) returns params, buffers: tables name ->
 --- tensor stacking each name's tensors over the models on dim 1. Stacked
 --- parameters are new leaves that require grad when the models' do.
+-- @usage local params, buffers = func.stack_module_state(models)
 function fc.stack_module_state(models)
   if type(models) ~= "table" or M.is_module(models) then
     raise("stack_module_state: expected an array of modules, got " .. check.typename(models))

@@ -1,4 +1,4 @@
--- luagrad.nn.functional (also lg.F): every layer's computation and every
+--- luagrad.nn.functional (also lg.F): every layer's computation and every
 -- loss as a function, with PyTorch 1.13's argument semantics mapped to Lua.
 --
 -- Calling convention: the required arguments positionally, then PyTorch's
@@ -13,13 +13,14 @@
 -- norms, conv and pooling) are the raw lg._* functions of the binding
 -- (lua/binding/ops_nn_loss.c, ops_nn_conv.c); everything else is composed
 -- from differentiable tensor ops, so gradients of gradients work.
+-- @module nn.functional
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
 
 local F = {}
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- argument handling
 
 local is_tensor = lg.is_tensor
@@ -92,11 +93,12 @@ end
 
 local shape_of = require("luagrad.check").shape_of
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- linear layers
 
 --- linear(x, weight[, bias]): x (..., in), weight (out, in), bias (out)
 --- -> (..., out).
+-- @usage F.linear(x, w, b)
 function F.linear(x, weight, bias)
   check_tensor(x, "linear", "input")
   check_tensor(weight, "linear", "weight")
@@ -106,6 +108,7 @@ end
 
 --- bilinear(x1, x2, weight[, bias]): x1 (..., in1), x2 (..., in2), weight
 --- (out, in1, in2) -> (..., out) with y_k = x1^T W_k x2 + b_k.
+-- @usage F.bilinear(x1, x2, w, b)
 function F.bilinear(x1, x2, weight, bias)
   check_tensor(x1, "bilinear", "input1")
   check_tensor(x2, "bilinear", "input2")
@@ -130,7 +133,7 @@ function F.bilinear(x1, x2, weight, bias)
   return y
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- convolution and pooling (fused kernels of lua/binding/ops_nn_conv.c)
 
 local conv2d_args = optional_args("conv2d", {"bias", "stride", "padding", "dilation", "groups"},
@@ -169,6 +172,7 @@ end
 --- conv2d(x, weight[, bias, stride, padding, dilation, groups]):
 --- x (N,C,H,W) or (C,H,W), weight (O,C/groups,kh,kw), bias (O)
 --- -> (N,O,OH,OW). padding may be "valid" or "same".
+-- @usage F.conv2d(lg.randn(1, 3, 8, 8), lg.randn(4, 3, 3, 3), nil, {padding = "same"})
 function F.conv2d(x, weight, ...)
   check_tensor(x, "conv2d", "input")
   check_tensor(weight, "conv2d", "weight")
@@ -191,6 +195,7 @@ local conv1d_args = optional_args("conv1d", {"bias", "stride", "padding", "dilat
 --- conv1d(x, weight[, bias, stride, padding, dilation, groups]):
 --- x (N,C,L) or (C,L), weight (O,C/groups,k) -> (N,O,OL); computed as a
 --- conv2d over (N,C,L,1).
+-- @usage F.conv1d(x, w, b, {padding = 1})
 function F.conv1d(x, weight, ...)
   check_tensor(x, "conv1d", "input")
   check_tensor(weight, "conv1d", "weight")
@@ -217,6 +222,7 @@ local conv_transpose2d_args = optional_args("conv_transpose2d",
 --- groups, dilation]): x (N,C,H,W), weight (C,O/groups,kh,kw)
 --- -> (N,O,OH,OW) with OH = (H-1)*stride - 2*padding
 --- + dilation*(kh-1) + output_padding + 1.
+-- @usage F.conv_transpose2d(x, w, nil, {stride = 2})
 function F.conv_transpose2d(x, weight, ...)
   check_tensor(x, "conv_transpose2d", "input")
   check_tensor(weight, "conv_transpose2d", "weight")
@@ -242,6 +248,7 @@ local max_pool2d_args = optional_args("max_pool2d",
 --- return_indices]): x (N,C,H,W) or (C,H,W). stride defaults to
 --- kernel_size. With return_indices also returns the 1-based flat indices
 --- into each H*W plane (PyTorch's, plus one).
+-- @usage local y, idx = F.max_pool2d(x, 2, {return_indices = true})
 function F.max_pool2d(x, kernel_size, ...)
   check_tensor(x, "max_pool2d", "input")
   local o = max_pool2d_args(...)
@@ -267,6 +274,7 @@ local avg_pool2d_args = optional_args("avg_pool2d",
 
 --- avg_pool2d(x, kernel_size[, stride, padding, ceil_mode,
 --- count_include_pad, divisor_override]): x (N,C,H,W) or (C,H,W).
+-- @usage F.avg_pool2d(x, 2)
 function F.avg_pool2d(x, kernel_size, ...)
   check_tensor(x, "avg_pool2d", "input")
   local o = avg_pool2d_args(...)
@@ -283,6 +291,7 @@ end
 
 --- adaptive_avg_pool2d(x, output_size): x (N,C,H,W) or (C,H,W); output_size
 --- an integer or {OH, OW} (nil in the table keeps that input size).
+-- @usage F.adaptive_avg_pool2d(x, {1, 1})
 function F.adaptive_avg_pool2d(x, output_size)
   check_tensor(x, "adaptive_avg_pool2d", "input")
   local xb, unbatched = batchify(x, 4, "adaptive_avg_pool2d", "(N,C,H,W)")
@@ -296,7 +305,7 @@ function F.adaptive_avg_pool2d(x, output_size)
   return y
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- normalization (fused kernels of lua/binding/ops_nn_loss.c)
 
 local batch_norm_args = optional_args("batch_norm",
@@ -308,6 +317,7 @@ local batch_norm_args = optional_args("batch_norm",
 --- the batch statistics are used and the running buffers (when given) are
 --- updated in place: running = (1 - momentum) * running + momentum * batch
 --- (unbiased variance); otherwise the running statistics are used.
+-- @usage F.batch_norm(x, running_mean, running_var, weight, bias, true)
 function F.batch_norm(x, running_mean, running_var, ...)
   check_tensor(x, "batch_norm", "input")
   check_optional_tensor(running_mean, "batch_norm", "running_mean")
@@ -336,6 +346,7 @@ local layer_norm_args = optional_args("layer_norm", {"weight", "bias", "eps"}, {
 
 --- layer_norm(x, normalized_shape[, weight, bias, eps]): normalizes over
 --- the last #normalized_shape dims (normalized_shape an integer or table).
+-- @usage F.layer_norm(x, {64})
 function F.layer_norm(x, normalized_shape, ...)
   check_tensor(x, "layer_norm", "input")
   local o = layer_norm_args(...)
@@ -363,6 +374,7 @@ local group_norm_args = optional_args("group_norm", {"weight", "bias", "eps"}, {
 
 --- group_norm(x, num_groups[, weight, bias, eps]): x (N,C,...) with C
 --- divisible by num_groups; weight and bias (C).
+-- @usage F.group_norm(x, 4)
 function F.group_norm(x, num_groups, ...)
   check_tensor(x, "group_norm", "input")
   local o = group_norm_args(...)
@@ -375,7 +387,7 @@ function F.group_norm(x, num_groups, ...)
   return raw("_group_norm", "group_norm")(x, num_groups, o.weight, o.bias, o.eps)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- embedding and dropout
 
 local embedding_args = optional_args("embedding", {"padding_idx"}, {})
@@ -383,6 +395,7 @@ local embedding_args = optional_args("embedding", {"padding_idx"}, {})
 --- embedding(ids, weight[, padding_idx]): ids an int64 tensor of 1-based
 --- ids (any shape), weight (num_embeddings, dim) -> ids.shape .. (dim).
 --- The row padding_idx (1-based, negative from the end) gets no gradient.
+-- @usage F.embedding(lg.tensor({1, 2}), weight)
 function F.embedding(ids, weight, ...)
   check_tensor(ids, "embedding", "input")
   check_tensor(weight, "embedding", "weight")
@@ -416,6 +429,7 @@ local dropout_args = optional_args("dropout", {"p", "training", "inplace"},
 --- scales the rest by 1/(1-p), only when training is true (luagrad's
 --- functional default is training = false, so a plain call is the identity;
 --- the Dropout module passes its own mode).
+-- @usage F.dropout(x, 0.5, true)
 function F.dropout(x, ...)
   check_tensor(x, "dropout", "input")
   local o = dropout_args(...)
@@ -429,13 +443,15 @@ function F.dropout(x, ...)
   return x * keep * (1 / (1 - p))
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- activations
 
 --- relu(x)
+-- @usage F.relu(x)
 function F.relu(x) return check_tensor(x, "relu", "input"):relu() end
 
 --- leaky_relu(x[, negative_slope = 0.01])
+-- @usage F.leaky_relu(x, 0.2)
 function F.leaky_relu(x, negative_slope)
   check_tensor(x, "leaky_relu", "input")
   if is_options(negative_slope) then
@@ -446,6 +462,7 @@ function F.leaky_relu(x, negative_slope)
 end
 
 --- gelu(x[, approximate = "none"]): "tanh" uses the tanh approximation.
+-- @usage F.gelu(x, "tanh")
 function F.gelu(x, approximate)
   check_tensor(x, "gelu", "input")
   if is_options(approximate) then
@@ -461,16 +478,20 @@ function F.gelu(x, approximate)
 end
 
 --- silu(x)
+-- @usage F.silu(x)
 function F.silu(x) return check_tensor(x, "silu", "input"):silu() end
 --- tanh(x)
+-- @usage F.tanh(x)
 function F.tanh(x) return check_tensor(x, "tanh", "input"):tanh() end
 --- sigmoid(x)
+-- @usage F.sigmoid(x)
 function F.sigmoid(x) return check_tensor(x, "sigmoid", "input"):sigmoid() end
 
 local softplus_args = optional_args("softplus", {"beta", "threshold"}, {beta = 1, threshold = 20})
 
 --- softplus(x[, beta = 1, threshold = 20]): log(1 + exp(beta x)) / beta,
 --- and x itself where beta x > threshold.
+-- @usage F.softplus(x, 2)
 function F.softplus(x, ...)
   check_tensor(x, "softplus", "input")
   local o = softplus_args(...)
@@ -493,6 +514,7 @@ local function softmax_dim(x, dim, fname)
 end
 
 --- softmax(x, dim): along the 1-based dim.
+-- @usage F.softmax(logits, 2)
 function F.softmax(x, dim)
   check_tensor(x, "softmax", "input")
   if is_options(dim) then
@@ -502,6 +524,7 @@ function F.softmax(x, dim)
 end
 
 --- log_softmax(x, dim): along the 1-based dim.
+-- @usage F.log_softmax(logits, 2)
 function F.log_softmax(x, dim)
   check_tensor(x, "log_softmax", "input")
   if is_options(dim) then
@@ -510,7 +533,7 @@ function F.log_softmax(x, dim)
   return raw("_log_softmax", "log_softmax")(x, softmax_dim(x, dim, "log_softmax"))
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- losses
 
 local function check_pair(input, target, fname)
@@ -532,6 +555,7 @@ for _, spec in ipairs({{"mse_loss"}, {"l1_loss"}, {"smooth_l1_loss", "beta", 1.0
 end
 
 --- mse_loss(input, target[, {reduction = "mean"}])
+-- @usage F.mse_loss(pred, target, {reduction = "sum"})
 function F.mse_loss(input, target, ...)
   check_pair(input, target, "mse_loss")
   local o = plain_loss_args.mse_loss(...)
@@ -540,6 +564,7 @@ function F.mse_loss(input, target, ...)
 end
 
 --- l1_loss(input, target[, {reduction = "mean"}])
+-- @usage F.l1_loss(pred, target)
 function F.l1_loss(input, target, ...)
   check_pair(input, target, "l1_loss")
   local o = plain_loss_args.l1_loss(...)
@@ -548,6 +573,7 @@ end
 
 --- smooth_l1_loss(input, target[, {reduction = "mean", beta = 1}]):
 --- 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta.
+-- @usage F.smooth_l1_loss(pred, target, {beta = 0.5})
 function F.smooth_l1_loss(input, target, ...)
   check_pair(input, target, "smooth_l1_loss")
   local o = plain_loss_args.smooth_l1_loss(...)
@@ -562,6 +588,7 @@ end
 
 --- huber_loss(input, target[, {reduction = "mean", delta = 1}]):
 --- 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta).
+-- @usage F.huber_loss(pred, target, {delta = 2})
 function F.huber_loss(input, target, ...)
   check_pair(input, target, "huber_loss")
   local o = plain_loss_args.huber_loss(...)
@@ -582,6 +609,7 @@ local ce_args = optional_args("cross_entropy",
 --- target int64 class indices 1..C of shape (N), (N,d1,...) or (), or
 --- class probabilities of input's shape. With mean reduction the loss is
 --- divided by the summed weights of the non-ignored targets.
+-- @usage F.cross_entropy(logits, lg.tensor({1, 3})) -- 1-based classes
 function F.cross_entropy(input, target, ...)
   check_tensor(input, "cross_entropy", "input")
   check_tensor(target, "cross_entropy", "target")
@@ -609,6 +637,7 @@ local nll_args = optional_args("nll_loss", {"weight", "ignore_index", "reduction
 
 --- nll_loss(input, target[, weight, {ignore_index = -100, reduction =
 --- "mean"}]): input (N,C,...) log-probabilities, target int64 classes 1..C.
+-- @usage F.nll_loss(F.log_softmax(logits, 2), targets)
 function F.nll_loss(input, target, ...)
   check_tensor(input, "nll_loss", "input")
   check_tensor(target, "nll_loss", "target")
@@ -645,6 +674,7 @@ local bce_args = optional_args("binary_cross_entropy", {"weight", "reduction"},
 
 --- binary_cross_entropy(input, target[, weight, {reduction = "mean"}]):
 --- -(t log x + (1-t) log(1-x)), each log clamped to >= -100 as in PyTorch.
+-- @usage F.binary_cross_entropy(lg.sigmoid(z), target)
 function F.binary_cross_entropy(input, target, ...)
   check_pair(input, target, "binary_cross_entropy")
   local o = bce_args(...)
@@ -660,6 +690,7 @@ local bce_logits_args = optional_args("binary_cross_entropy_with_logits",
 --- binary_cross_entropy_with_logits(input, target[, weight, {reduction =
 --- "mean", pos_weight}]): the stable form
 --- (1-t) x + (1 + (pw-1) t) (log1p(exp(-|x|)) + max(-x, 0)).
+-- @usage F.binary_cross_entropy_with_logits(z, target, {pos_weight = pw})
 function F.binary_cross_entropy_with_logits(input, target, ...)
   local fname = "binary_cross_entropy_with_logits"
   check_pair(input, target, fname)
@@ -685,6 +716,7 @@ local kl_args = optional_args("kl_div", {"reduction", "log_target"},
 --- input log-probabilities; target probabilities (log-probabilities with
 --- log_target); t (log t - x) pointwise, 0 where t = 0. reduction also
 --- takes "batchmean" (sum divided by the size of dim 1).
+-- @usage F.kl_div(log_p, q, {reduction = "batchmean"})
 function F.kl_div(input, target, ...)
   check_pair(input, target, "kl_div")
   local o = kl_args(...)

@@ -1,4 +1,4 @@
--- luagrad.nn.layers: the index of the built-in layer and loss classes,
+--- luagrad.nn.layers: the index of the built-in layer and loss classes,
 -- name -> class, loading each family file (nn/layers/<family>.lua) on
 -- first use. nn/init.lua resolves nn.Linear and the others through it.
 --
@@ -6,6 +6,7 @@
 -- nn.Module:extend and hold their parameters as plain fields, calling
 -- nn.functional for the computation. The helpers below are shared by the
 -- family files (PyTorch's default initialisation, constructor options).
+-- @module nn.layers
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -69,8 +70,8 @@ function layers.xavier_uniform(shape, dtype)
   return layers.uniform(shape, math.sqrt(6 / (shape[1] + shape[2])), dtype)
 end
 
---- layers.raise(message) and layers.typename(v): luagrad.check's, for the
---- family files (errors at the user's line, type names in messages).
+-- layers.raise(message) and layers.typename(v): luagrad.check's, for the
+-- family files (errors at the user's line, type names in messages).
 layers.raise, layers.typename = check.raise, check.typename
 
 --- layers.args(cname, names, defaults): a parser of a constructor's optional

@@ -1,5 +1,6 @@
--- luagrad.nn.utils: gradient clipping, flattening parameters into one
+--- luagrad.nn.utils: gradient clipping, flattening parameters into one
 -- vector and back, and nn.utils.parametrize.
+-- @module nn.utils
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -27,6 +28,7 @@ end
 --- module:parameters()) in place so that their joint norm is at most
 --- max_norm, as PyTorch does (coefficient max_norm / (norm + 1e-6), never
 --- above 1). Returns the joint norm before clipping, a 0-d tensor.
+-- @usage local total = nn.utils.clip_grad_norm_(net:parameters(), 1.0)
 function utils.clip_grad_norm_(params, max_norm, norm_type, opts)
   local list = tensor_list("clip_grad_norm_", params)
   if type(max_norm) ~= "number" then
@@ -66,6 +68,7 @@ end
 
 --- clip_grad_value_(params, clip_value) clamps every .grad to
 --- [-clip_value, clip_value] in place.
+-- @usage nn.utils.clip_grad_value_(net:parameters(), 0.5)
 function utils.clip_grad_value_(params, clip_value)
   local list = tensor_list("clip_grad_value_", params)
   if type(clip_value) ~= "number" then

@@ -1,7 +1,8 @@
--- luagrad.nn.layers.attention: MultiheadAttention and
+--- luagrad.nn.layers.attention: MultiheadAttention and
 -- TransformerEncoderLayer, with PyTorch 1.13's parameter names
 -- (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias; self_attn,
 -- linear1, linear2, norm1, norm2) and computation order.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -16,6 +17,7 @@ local mha_args = L.args("MultiheadAttention", {"dropout", "bias", "batch_first",
 --- batch_first = false]): in_proj_weight (3E,E) xavier-uniform,
 --- in_proj_bias (3E) zeros, out_proj a Linear(E,E) with a zero bias.
 --- Keys and values have the embedding size of the query (kdim = vdim = E).
+-- @usage local out, weights = nn.MultiheadAttention(16, 4)(q, k, v)
 local MultiheadAttention = nn.Module:extend("MultiheadAttention")
 function MultiheadAttention:init(embed_dim, num_heads, ...)
   L.sizes("MultiheadAttention", {"embed_dim", "num_heads"}, embed_dim, num_heads)
@@ -128,6 +130,7 @@ local tel_args = L.args("TransformerEncoderLayer",
 --- dropout = 0.1, activation = "relu", layer_norm_eps = 1e-5, batch_first
 --- = false, norm_first = false]): activation "relu", "gelu", a function or
 --- a module. forward(src[, src_mask, src_key_padding_mask]).
+-- @usage nn.TransformerEncoderLayer(32, 4, {dim_feedforward = 64})(lg.randn(10, 2, 32))
 local TransformerEncoderLayer = nn.Module:extend("TransformerEncoderLayer")
 function TransformerEncoderLayer:init(d_model, nhead, ...)
   L.sizes("TransformerEncoderLayer", {"d_model", "nhead"}, d_model, nhead)

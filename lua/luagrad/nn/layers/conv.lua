@@ -1,5 +1,6 @@
--- luagrad.nn.layers.conv: Conv1d, Conv2d and ConvTranspose2d, holding their
+--- luagrad.nn.layers.conv: Conv1d, Conv2d and ConvTranspose2d, holding their
 -- weights and calling nn.functional's conv kernels.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -85,6 +86,19 @@ local function conv_class(name, nd, fn)
   return Conv
 end
 
+--- Conv1d(in_channels, out_channels, kernel_size[, {stride = 1, padding =
+-- 0, dilation = 1, groups = 1, bias = true, padding_mode = "zeros"}]): a
+-- 1-D convolution of (N, C, L) inputs (cross-correlation, as PyTorch).
+-- @function Conv1d
+-- @usage nn.Conv1d(3, 8, 5, {padding = 2})(lg.randn(1, 3, 32))
+
+--- Conv2d(in_channels, out_channels, kernel_size[, {stride = 1, padding =
+-- 0, dilation = 1, groups = 1, bias = true, padding_mode = "zeros"}]): a
+-- 2-D convolution of (N, C, H, W) inputs; kernel_size, stride, padding and
+-- dilation are a number or a pair; padding may be "same" or "valid".
+-- @function Conv2d
+-- @usage nn.Conv2d(1, 6, 5)(lg.randn(4, 1, 28, 28))
+
 M.Conv1d = conv_class("Conv1d", 1, F.conv1d)
 M.Conv2d = conv_class("Conv2d", 2, F.conv2d)
 
@@ -96,6 +110,7 @@ local transpose_args = L.args("ConvTranspose2d",
 --- ConvTranspose2d(in_channels, out_channels, kernel_size[, stride = 1,
 --- padding = 0, output_padding = 0, groups = 1, bias = true, dilation =
 --- 1]): weight (in, out/groups, kh, kw).
+-- @usage nn.ConvTranspose2d(8, 3, 4, {stride = 2, padding = 1})(lg.randn(1, 8, 16, 16))
 local ConvTranspose2d = nn.Module:extend("ConvTranspose2d")
 function ConvTranspose2d:init(in_channels, out_channels, kernel_size, ...)
   L.sizes("ConvTranspose2d", {"in_channels", "out_channels"}, in_channels, out_channels)

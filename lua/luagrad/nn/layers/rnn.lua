@@ -1,4 +1,4 @@
--- luagrad.nn.layers.rnn: RNN, LSTM and GRU over whole sequences.
+--- luagrad.nn.layers.rnn: RNN, LSTM and GRU over whole sequences.
 --
 -- Parameters carry PyTorch's names and gate order (weight_ih_l0,
 -- weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse for the backward
@@ -11,6 +11,7 @@
 -- unbatched (L,H_in); hx (num_layers*D, N, H) (LSTM: {h_0, c_0}), zeros
 -- when absent. Returns output (L,N,D*H) (batch_first: (N,L,D*H)) and h_n,
 -- or for LSTM output and {h_n, c_n}, as PyTorch's (h_n, c_n).
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -200,6 +201,26 @@ local function rnn_class(mode)
   end
   return Cls
 end
+
+--- RNN(input_size, hidden_size[, {num_layers = 1, nonlinearity = "tanh",
+-- bias = true, batch_first = false, dropout = 0, bidirectional = false,
+-- dtype}]): an Elman RNN over a whole sequence, PyTorch's parameter names;
+-- forward(input[, h_0]) returns output, h_n (two values, not a tuple).
+-- @function RNN
+-- @usage local out, h = nn.RNN(4, 8)(lg.randn(5, 2, 4))
+
+--- LSTM(input_size, hidden_size[, {num_layers = 1, bias = true,
+-- batch_first = false, dropout = 0, bidirectional = false, dtype}]): a long short-term memory over a sequence (gates i, f, g, o as
+-- PyTorch); forward(input[, {h_0, c_0}]) returns output and {h_n, c_n}.
+-- @function LSTM
+-- @usage local out, state = nn.LSTM(4, 8)(x); local h_n, c_n = state[1], state[2]
+
+--- GRU(input_size, hidden_size[, {num_layers = 1, bias = true, batch_first
+-- = false, dropout = 0, bidirectional = false, dtype}]): a gated recurrent
+-- unit over a sequence (gates r, z, n); forward(input[, h_0]) returns
+-- output, h_n.
+-- @function GRU
+-- @usage local out, h = nn.GRU(4, 8, {batch_first = true})(x)
 
 M.RNN = rnn_class("RNN")
 M.LSTM = rnn_class("LSTM")
