@@ -42,6 +42,51 @@ static int l_lapack(lua_State *L) {
   return n_out;
 }
 
+/*** The inverse of square matrices (torch.inverse): lg.linalg.inv.
+ * @param A tensor (.., n, n)
+ * @return A^-1
+ * @usage local Ainv = lg.inverse(A) -- or A:inverse()
+ * @function inverse */
+
+/*** The determinant (torch.det): lg.linalg.det.
+ * @param A tensor (.., n, n)
+ * @return det(A)
+ * @usage local d = A:det()
+ * @function det */
+
+/*** log(det(A)) (torch.logdet): NaN for a negative determinant.
+ * @param A tensor (.., n, n)
+ * @return logdet
+ * @usage local ld = lg.logdet(A)
+ * @function logdet */
+
+/*** Sign and log of the absolute determinant (torch.slogdet).
+ * @param A tensor (.., n, n)
+ * @return sign, logabsdet
+ * @usage local sign, logabsdet = lg.slogdet(A)
+ * @function slogdet */
+
+/*** Solves A X = B from A's Cholesky factor (torch.cholesky_solve).
+ * @param B tensor (.., n, k)
+ * @param L tensor (.., n, n), lower (A = L L^T) or, with {upper = true}, upper
+ * @param opts {upper = false}
+ * @return X
+ * @usage local X = lg.cholesky_solve(B, lg.linalg.cholesky(A))
+ * @function cholesky_solve */
+
+/*** The matrix exponential (torch.matrix_exp): lg.linalg.matrix_exp.
+ * @param A tensor (.., n, n)
+ * @return exp(A)
+ * @usage local E = A:matrix_exp()
+ * @function matrix_exp */
+
+/*** The pseudoinverse (torch.pinverse): lg.linalg.pinv.
+ * @param A tensor (.., m, n)
+ * @param opts {atol, rtol, hermitian}
+ * @return A^+
+ * @usage local P = lg.pinverse(A)
+ * @function pinverse */
+
 /* A top-level name forwarding to lg.linalg's function (upvalue 1). */
 static int l_forward(lua_State *L) {
   lgl_require(L, "luagrad.linalg");
@@ -52,7 +97,7 @@ static int l_forward(lua_State *L) {
   return lua_gettop(L);
 }
 
-/*** Registers lg._lapack and the torch-namespace aliases of lg.linalg. */
+/* Registers lg._lapack and the torch-namespace aliases of lg.linalg. */
 void lgl_open_lapack(lua_State *L, const lgl_tables *T) {
   static const char *const aliases[][2] = {
       {"inverse", "inv"},        {"det", "det"},

@@ -122,6 +122,86 @@ function linalg.solve(A, B, opts)
   return left and X or mT(X)
 end
 
+--- Solves a triangular system: only A's upper (or lower) triangle is read.
+-- @param A tensor (.., n, n)
+-- @param B tensor (.., n, k) (left) or (.., k, n) (left = false)
+-- @param opts {upper = (required), left = true, unitriangular = false}:
+-- unitriangular takes A's diagonal as ones
+-- @return X with A X = B (X A = B)
+-- @usage local X = lg.linalg.solve_triangular(L, B, {upper = false})
+function linalg.solve_triangular(A, B, opts)
+  opts = check.options("linalg.solve_triangular", opts, {upper = true, left = true, unitriangular = true})
+  matrix_arg("linalg.solve_triangular", A, "A")
+  matrix_arg("linalg.solve_triangular", B, "B")
+  if type(opts.upper) ~= "boolean" then
+    raise(("linalg.solve_triangular: expected the option upper (a boolean), got %s")
+          :format(check.describe(opts.upper)))
+  end
+  local n = A:size(-1)
+  local i = lg.arange(1, n + 1):unsqueeze(2)
+  local j = lg.arange(1, n + 1):unsqueeze(1)
+  local T = lg.where(opts.upper and j:ge(i) or j:le(i), A, 0)
+  if opts.unitriangular then T = lg.where(i:eq(j), 1, T) end
+  return linalg.solve(T, B, {left = opts.left})
+end
+
+--- A square matrix to an integer power (negative: of the inverse).
+-- @param A tensor (.., n, n)
+-- @param k integer
+-- @return A^k (the identity for k = 0)
+-- @usage local A3 = lg.linalg.matrix_power(A, 3)
+function linalg.matrix_power(A, k)
+  matrix_arg("linalg.matrix_power", A, "A")
+  if math.type(k) ~= "integer" then
+    raise(("linalg.matrix_power: expected an integer as k, got %s"):format(check.describe(k)))
+  end
+  if A:size(-1) ~= A:size(-2) then
+    raise(("linalg.matrix_power: expected square matrices, got shape %s"):format(check.shape_string(A)))
+  end
+  if k == 0 then return lg.eye(A:size(-1), {dtype = A.dtype}):expand(A.shape):clone() end
+  if k < 0 then A, k = linalg.inv(A), -k end
+  local result, base = nil, A
+  while k > 0 do
+    if k % 2 == 1 then result = result and result:matmul(base) or base end
+    k = k // 2
+    if k > 0 then base = base:matmul(base) end
+  end
+  return result
+end
+
+--- The product of a chain of matrices (the first may be a row vector and
+-- the last a column vector, given 1-D).
+-- @param tensors array of tensors
+-- @return their product
+-- @usage local y = lg.linalg.multi_dot({A, B, v})
+function linalg.multi_dot(tensors)
+  if type(tensors) ~= "table" or #tensors < 2 then
+    raise(("linalg.multi_dot: expected an array of at least two tensors, got %s"):format(check.describe(tensors)))
+  end
+  local out = tensor_arg("linalg.multi_dot", tensors[1], "tensor 1")
+  for i = 2, #tensors do out = out:matmul(tensor_arg("linalg.multi_dot", tensors[i], "tensor " .. i)) end
+  return out
+end
+
+--- The condition number for ord nil/2 (largest / smallest singular value),
+-- -2 (its inverse), or any matrix_norm ord (norm(A) * norm(A^-1)).
+-- @param A tensor (.., m, n) (square for the other ords)
+-- @param opts {ord = nil}
+-- @return the condition number
+-- @usage local c = lg.linalg.cond(A)
+function linalg.cond(A, opts)
+  opts = check.options("linalg.cond", opts, {ord = true})
+  matrix_arg("linalg.cond", A, "A")
+  local ord = opts.ord
+  if ord == nil or ord == 2 or ord == -2 then
+    local S = linalg.svdvals(A)
+    local big, small = S:amax(-1), S:amin(-1)
+    if ord == -2 then return small / big end
+    return big / small
+  end
+  return linalg.matrix_norm(A, {ord = ord}) * linalg.matrix_norm(linalg.inv(A), {ord = ord})
+end
+
 --- Sign and natural log of the absolute value of the determinant.
 -- @param A tensor (.., n, n)
 -- @return sign, logabsdet (a singular matrix: 0, -inf)

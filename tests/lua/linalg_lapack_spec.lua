@@ -76,6 +76,15 @@ local FUNCS = {
   norm_inf = function(a) return {LA.matrix_norm(a, {ord = INF})} end,
   norm_minf = function(a) return {LA.matrix_norm(a, {ord = -INF})} end,
   norm_dims = function(a) return {LA.matrix_norm(a, {ord = 1, dim = {1, 3}, keepdim = true})} end,
+  solve_tri = function(a, b) return {LA.solve_triangular(a, b, {upper = false})} end,
+  solve_tri_upper_right_unit = function(a, b)
+    return {LA.solve_triangular(a, b, {upper = true, left = false, unitriangular = true})}
+  end,
+  matrix_power_3 = function(a) return {LA.matrix_power(a, 3)} end,
+  matrix_power_m2 = function(a) return {LA.matrix_power(a, -2)} end,
+  multi_dot = function(a, b, c) return {LA.multi_dot({a, b, c})} end,
+  cond = function(a) return {LA.cond(a)} end,
+  cond_fro = function(a) return {LA.cond(a, {ord = "fro"})} end,
   vnorm_2 = function(x) return {LA.vector_norm(x)} end,
   vnorm_1_dim = function(x) return {LA.vector_norm(x, {ord = 1, dim = -1})} end,
   vnorm_3_keep = function(x) return {LA.vector_norm(x, {ord = 3, dim = {1, 2}, keepdim = true})} end,
@@ -208,6 +217,10 @@ describe("lg.linalg errors", function()
     H.raises("linalg.vector_norm: dim 3 out of range for a tensor of 2 dims", LA.vector_norm, a,
              {dim = 3})
     H.raises('linalg.lstsq: expected driver', LA.lstsq, a, a, {driver = "x"})
+    H.raises("linalg.solve_triangular: expected the option upper (a boolean), got nil",
+             LA.solve_triangular, a, a)
+    H.raises("linalg.matrix_power: expected an integer as k, got number 0.5", LA.matrix_power, a, 0.5)
+    H.raises("linalg.multi_dot: expected an array of at least two tensors", LA.multi_dot, {a})
   end)
   it("qr derivatives that PyTorch refuses", function()
     local a = lg.randn(4, 2, {dtype = "float64"}):requires_grad_()
