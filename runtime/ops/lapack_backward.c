@@ -24,6 +24,8 @@
  * vectors are not unique there; eigenvalues and singular values alone
  * (LG_LINALG_VALUES: eigvalsh, svdvals) are differentiable everywhere.
  */
+#include <stdio.h>
+
 #include "lapack_rules.h"
 
 /* ---- shorthands (lapack_rules.h) ---------------------------------------- */
@@ -250,7 +252,15 @@ lg_status lg_backward_lapack(lg_ctx *ctx, lg_node *node,
     }
     case LG_OP_LINALG_SLOGDET: {
       lg_tensor *gl = lr_unsq(s, lr_unsq(s, grad_out[1], -1), -1);
-      grad_in[0] = lg_keep(s, B(MUL, gl, lr_mt(s, inv(s, a))));
+      lg_tensor *ainv = inv(s, a);
+      if (s->status == LG_ERR_ARG) { /* say whose gradient needs the inverse */
+        char prev[LG_ERROR_SIZE];
+        snprintf(prev, sizeof prev, "%s", ctx->error);
+        s->status = lg_fail(ctx, LG_ERR_ARG, "linalg.slogdet (also det, "
+                            "logdet): the gradient needs an invertible "
+                            "matrix (%s)", prev);
+      }
+      grad_in[0] = lg_keep(s, B(MUL, gl, lr_mt(s, ainv)));
       break;
     }
     case LG_OP_LINALG_CHOLESKY:

@@ -173,6 +173,11 @@ describe("lg.linalg errors", function()
     local s, l = LA.slogdet(a)
     assert.are.equal(0, s:item())
     assert.are.equal(-math.huge, l:item())
+    -- det's gradient at a singular matrix is refused, naming why
+    local x = a:clone():requires_grad_()
+    H.raises("linalg.slogdet (also det, logdet): the gradient needs an invertible matrix "
+             .. "(linalg.inv: the matrix is singular (U[2,2] is zero))",
+             function() LA.det(x):backward() end)
   end)
   it("non-square, too few dims, integer dtype", function()
     H.raises("linalg.inv: expected square matrices, got shape {2,3}", LA.inv, lg.zeros(2, 3))
