@@ -103,6 +103,7 @@ static const char *const submodules[][2] = {
     {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
     {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
     {"distributed", "luagrad.distributed"},
+    {"linalg", "luagrad.linalg"},
 };
 
 static int module_index(lua_State *L) {
@@ -207,6 +208,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
   lgl_open_vmap(L, &T);
+  lgl_open_lapack(L, &T);
 #ifdef LUAGRAD_HAVE_MPI
   lgl_open_distributed(L, &T);
 #endif
