@@ -156,11 +156,22 @@ lg_status lg_kernel_index_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     size_t block = (size_t)inner * item;
     const char *src = lg_data_ptr(source);
     char *dst = lg_data_ptr(*out);
-    for (int64_t o = 0; o < outer; o++)
-      for (int64_t k = 0; k < n; k++) {
-        memcpy(dst, src + (o * size + idx[k] - 1) * (int64_t)block, block);
-        dst += block;
-      }
+    if (inner == 1 && item == 4) {
+      /* one element per index (the last dim): copies of a constant size,
+       * which compile to moves, not a call per element (pad,
+       * interpolate and unfold select along the last dim) */
+      for (int64_t o = 0; o < outer; o++, src += size * 4, dst += n * 4)
+        for (int64_t k = 0; k < n; k++) memcpy(dst + k * 4, src + (idx[k] - 1) * 4, 4);
+    } else if (inner == 1 && item == 8) {
+      for (int64_t o = 0; o < outer; o++, src += size * 8, dst += n * 8)
+        for (int64_t k = 0; k < n; k++) memcpy(dst + k * 8, src + (idx[k] - 1) * 8, 8);
+    } else {
+      for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < n; k++) {
+          memcpy(dst, src + (o * size + idx[k] - 1) * (int64_t)block, block);
+          dst += block;
+        }
+    }
   }
 done:
   lg_tensor_release(positions);
