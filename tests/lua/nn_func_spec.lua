@@ -74,6 +74,28 @@ describe("nn.functional padding and resampling against PyTorch", function()
   end
 end)
 
+describe("interpolate's gather path (the one for large dims) against PyTorch", function()
+  for _, case in ipairs(fixtures.functions) do
+    if case.name:find("linear", 1, true) then
+      it(case.name, function()
+        local limit = F._interpolate_dense_limit
+        F._interpolate_dense_limit = 0
+        local ok, err = pcall(run_function_case, case)
+        F._interpolate_dense_limit = limit
+        assert(ok, err)
+      end)
+    end
+  end
+  it("gradcheck", function()
+    local limit = F._interpolate_dense_limit
+    F._interpolate_dense_limit = 0
+    local ok, err = pcall(G.check_grads, function(x)
+      return F.interpolate(x, {size = {4, 5}, mode = "bilinear"}) end, {{1, 1, 3, 3}})
+    F._interpolate_dense_limit = limit
+    assert(ok, err)
+  end)
+end)
+
 describe("layers around them against PyTorch", function()
   for _, case in ipairs(fixtures.layers) do
     it(case.name .. " [" .. case.ctor .. "]", function() cases.run(case) end)

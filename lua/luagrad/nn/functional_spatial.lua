@@ -216,9 +216,10 @@ return function(F)
     return x:index_select(d, src + 1)
   end
 
-  -- Linear interpolation along dim d between the two nearest sources.
-  local function linear_dim(x, d, out, scale, align_corners)
-    local n = x:size(d)
+  -- The linear interpolation of dim d (size n) at out positions: for
+  -- each output its two nearest sources (1-based, lo and hi) and the
+  -- weight of hi (float64, (out)).
+  local function linear_taps(n, out, scale, align_corners)
     local dst = lg.arange(out, {dtype = "float64"})
     local src
     if align_corners then
@@ -228,11 +229,36 @@ return function(F)
     end
     local lo = int64(src:floor()):clamp(0, n - 1)
     local hi = (lo + 1):clamp(0, n - 1)
+    return lo + 1, hi + 1, src - lo:to("float64")
+  end
+
+  -- Interpolation matrices up to this many entries apply as one matmul
+  -- (dense: gemm through BLAS, its backward two more); larger ones gather
+  -- the two sources with index_select. A field, so tests reach both.
+  F._interpolate_dense_limit = 1 << 20
+
+  -- Linear interpolation along dim d between the two nearest sources.
+  local function linear_dim(x, d, out, scale, align_corners)
+    local n = x:size(d)
+    local lo, hi, w = linear_taps(n, out, scale, align_corners)
+    if n * out <= F._interpolate_dense_limit then
+      -- A (out, n): row j holds 1 - w_j at lo_j and w_j at hi_j
+      local cols = lg.arange(1, n + 1, {dtype = "int64"}):unsqueeze(1)
+      local wt = w:unsqueeze(2)
+      local a = (lo:unsqueeze(2):eq(cols):to("float64") * (1 - wt)
+                 + hi:unsqueeze(2):eq(cols):to("float64") * wt):to(x.dtype)
+      -- dim d moved last and the rest flattened: one (rows, n) @ (n, out)
+      -- gemm for the whole batch
+      local moved = x:transpose(d, -1)
+      local shape = moved.shape
+      shape[#shape] = out
+      return moved:reshape(-1, n):matmul(a:t()):reshape(shape):transpose(d, -1)
+    end
     local shape = {}
     for i = 1, x:dim() do shape[i] = 1 end
     shape[d] = out
-    local w_hi = (src - lo:to("float64")):to(x.dtype):reshape(shape)
-    local a, b = x:index_select(d, lo + 1), x:index_select(d, hi + 1)
+    local w_hi = w:to(x.dtype):reshape(shape)
+    local a, b = x:index_select(d, lo), x:index_select(d, hi)
     return a + (b - a) * w_hi
   end
 
