@@ -310,7 +310,9 @@ local function copies(layer, n)
 end
 
 local function stack_class(cname, layer_class, forward_names)
-  local args = L.args(cname, {"norm"}, {})
+  -- PyTorch's enable_nested_tensor and mask_check (encoder) only choose
+  -- its fast paths: accepted, with the same results
+  local args = L.args(cname, {"norm", "enable_nested_tensor", "mask_check"}, {})
   local Stack = nn.Module:extend(cname)
   function Stack:init(layer, num_layers, norm, ...)
     if not (nn.is_module(layer) and getmetatable(layer) == layer_class) then
@@ -320,7 +322,7 @@ local function stack_class(cname, layer_class, forward_names)
     L.sizes(cname, {"num_layers"}, num_layers)
     -- a module is a table without array part: take it positionally here,
     -- before the options parser would read it as an options table
-    if not nn.is_module(norm) then norm = args(norm, ...).norm end
+    if nn.is_module(norm) then args(nil, ...) else norm = args(norm, ...).norm end
     if norm ~= nil and not nn.is_module(norm) then
       L.raise(string.format("%s: expected a module or nil as norm, got %s", cname, L.typename(norm)))
     end
