@@ -260,3 +260,20 @@ describe("layers", function()
     end
   end)
 end)
+
+describe("scatter_add of a line index (the row path behind index_select's backward)", function()
+  it("adds repeated indices, along the last and the first dim, and checks the line", function()
+    local line = lg.tensor({1, 3, 3}, {dtype = "int64"}):reshape(1, 3):expand(2, 3)
+    for _, dtype in ipairs({"float32", "float64"}) do
+      local src = lg.arange(6, {dtype = dtype}):reshape(2, 3)
+      H.assert_tensor(lg.zeros(2, 4, {dtype = dtype}):scatter_add(2, line, src), {2, 4}, dtype,
+                      {0, 0, 3, 0, 3, 0, 9, 0})
+    end
+    local rows = lg.tensor({2, 1}, {dtype = "int64"}):reshape(2, 1):expand(2, 3)
+    H.assert_tensor(lg.zeros(3, 3):scatter_add(1, rows, lg.arange(6, {dtype = "float32"}):reshape(2, 3)),
+                    {3, 3}, "float32", {3, 4, 5, 0, 1, 2, 0, 0, 0})
+    local bad = lg.tensor({1, 5}, {dtype = "int64"}):reshape(1, 2):expand(2, 2)
+    assert.has_error(function() lg.zeros(2, 4):scatter_add(2, bad, lg.ones(2, 2)) end,
+      "scatter_add: index 5 out of range for dim 2 of size 4 (indices are 1-based: expected 1..4)")
+  end)
+end)
