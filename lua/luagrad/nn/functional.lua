@@ -139,26 +139,47 @@ end
 local conv2d_args = optional_args("conv2d", {"bias", "stride", "padding", "dilation", "groups"},
                                   {stride = 1, padding = 0, dilation = 1, groups = 1})
 
--- Padding given as "valid", "same", an integer or a table.
+-- Padding given as "valid", "same", an integer or a table, as the
+-- amounts {before_1, after_1, before_2, after_2, ...} of each spatial dim.
+-- "same" splits the total dilation * (kernel - 1) as PyTorch: the extra
+-- one of an odd total goes after (right/bottom).
 local function conv_padding(padding, kernel, dilation, stride, fname)
   if padding == "valid" then padding = 0 end
+  local p = {}
   if padding == "same" then
     for i = 1, #kernel do
       if stride[i] ~= 1 then
         raise(fname .. ": padding='same' is not supported for strided convolutions")
       end
-    end
-    local p = {}
-    for i = 1, #kernel do
       local total = dilation[i] * (kernel[i] - 1)
-      if total % 2 ~= 0 then
-        raise(fname .. ": padding='same' needs an even total padding (odd kernel or even dilation)")
-      end
-      p[i] = total // 2
+      p[2 * i - 1], p[2 * i] = total // 2, total - total // 2
     end
     return p
   end
-  return tuple(padding, #kernel, fname, "padding")
+  if type(padding) == "string" then
+    raise(string.format("%s: expected padding 'valid', 'same', an integer or a table, got '%s'",
+                        fname, padding))
+  end
+  local sym = tuple(padding, #kernel, fname, "padding")
+  for i = 1, #kernel do p[2 * i - 1], p[2 * i] = sym[i], sym[i] end
+  return p
+end
+F._conv_padding = conv_padding
+
+-- The input padded by the part of an asymmetric conv padding (before,
+-- after per spatial dim) that the symmetric kernel padding cannot do, and
+-- that symmetric padding per dim.
+local function split_padding(x, p)
+  local k, extra, sym, asymmetric = #p // 2, {}, {}, false
+  for i = 1, k do
+    sym[i] = math.min(p[2 * i - 1], p[2 * i])
+    -- F.pad lists the last dim first
+    local j = k - i + 1
+    extra[2 * j - 1], extra[2 * j] = p[2 * i - 1] - sym[i], p[2 * i] - sym[i]
+    asymmetric = asymmetric or extra[2 * j - 1] ~= 0 or extra[2 * j] ~= 0
+  end
+  if asymmetric then x = F.pad(x, extra) end
+  return x, sym
 end
 
 -- Adds a batch dim to an unbatched input of expected_dim - 1 dims.
@@ -182,7 +203,8 @@ function F.conv2d(x, weight, ...)
   local stride = tuple(o.stride, 2, "conv2d", "stride")
   local dilation = tuple(o.dilation, 2, "conv2d", "dilation")
   local kernel = {weight:size(-2), weight:size(-1)}
-  local padding = conv_padding(o.padding, kernel, dilation, stride, "conv2d")
+  local padding
+  xb, padding = split_padding(xb, conv_padding(o.padding, kernel, dilation, stride, "conv2d"))
   local y = raw("_conv2d", "conv2d")(xb, weight, o.bias, stride[1], stride[2], padding[1], padding[2],
                                      dilation[1], dilation[2], o.groups)
   if unbatched then y = y:squeeze(1) end
@@ -206,7 +228,8 @@ function F.conv1d(x, weight, ...)
   end
   local stride = tuple(o.stride, 1, "conv1d", "stride")
   local dilation = tuple(o.dilation, 1, "conv1d", "dilation")
-  local padding = conv_padding(o.padding, {weight:size(3)}, dilation, stride, "conv1d")
+  local padding
+  xb, padding = split_padding(xb, conv_padding(o.padding, {weight:size(3)}, dilation, stride, "conv1d"))
   local y = F.conv2d(xb:unsqueeze(4), weight:unsqueeze(4), o.bias,
                      {stride[1], 1}, {padding[1], 0}, {dilation[1], 1}, o.groups)
   y = y:squeeze(4)
@@ -735,5 +758,101 @@ function F.kl_div(input, target, ...)
   end
   return reduce(loss, o.reduction, "kl_div")
 end
+
+---------------------------------------------------------------------------
+-- encodings, normalization of vectors, similarities and distances
+
+local one_hot_args = optional_args("one_hot", {"num_classes"}, {num_classes = -1})
+
+--- One-hot encodes 1-based class indices (luagrad's convention, as the
+-- targets of cross_entropy and nll_loss): class c sets position c.
+-- @param t an integer tensor of classes 1..num_classes, any shape
+-- @param num_classes the number of classes; -1 (the default) takes the
+--   largest value in t
+-- @return an int64 tensor of t's shape plus a last dim of num_classes
+-- @usage F.one_hot(lg.tensor({1, 3}, {dtype = "int64"}), 4)
+function F.one_hot(t, ...)
+  check_tensor(t, "one_hot", "input")
+  local o = one_hot_args(...)
+  if t.dtype ~= "int64" and t.dtype ~= "int32" then
+    raise("one_hot: expected an integer tensor (int64) of class indices, got " .. t.dtype)
+  end
+  local classes = o.num_classes
+  if math.type(classes) ~= "integer" or (classes < 1 and classes ~= -1) then
+    raise("one_hot: expected num_classes as a positive integer or -1, got " .. tostring(classes))
+  end
+  if t:numel() > 0 then
+    local low, high = t:min():item(), t:max():item()
+    if low < 1 then
+      raise(string.format("one_hot: expected class indices >= 1 (1-based), got %d", low))
+    end
+    if classes == -1 then classes = high end
+    if high > classes then
+      raise(string.format("one_hot: class index %d is larger than num_classes %d", high, classes))
+    end
+  elseif classes == -1 then
+    raise("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
+  end
+  return t:to("int64"):unsqueeze(-1):eq(lg.arange(1, classes + 1, {dtype = "int64"})):to("int64")
+end
+
+local normalize_args = optional_args("normalize", {"p", "dim", "eps"}, {p = 2, dim = 2, eps = 1e-12})
+
+--- Divides x by its p-norm along dim, as PyTorch's `F.normalize`:
+-- x / max(||x||_p, eps).
+-- @param x a float tensor
+-- @param opts `{p = 2, dim = 2, eps = 1e-12}` (or positionally); dim is
+--   1-based, so the default is PyTorch's dim=1
+-- @return a tensor of x's shape
+-- @usage F.normalize(x, {dim = -1})
+function F.normalize(x, ...)
+  check_tensor(x, "normalize", "input")
+  local o = normalize_args(...)
+  return x / x:norm(o.p, o.dim, true):clamp(o.eps)
+end
+
+local cosine_args = optional_args("cosine_similarity", {"dim", "eps"}, {dim = 2, eps = 1e-8})
+
+--- Cosine similarity along dim, as PyTorch 1.13's `F.cosine_similarity`:
+-- sum(x1 x2) / sqrt(max(|x1|^2, eps^2) max(|x2|^2, eps^2)); x1 and x2
+-- broadcast. As in PyTorch 1.13 the clamp changes the value only: the
+-- gradient flows through the squared norms as if unclamped.
+-- @param x1 a float tensor
+-- @param x2 a float tensor broadcastable with x1
+-- @param opts `{dim = 2, eps = 1e-8}` (or positionally; dim 1-based)
+-- @return the broadcast shape without dim
+-- @usage F.cosine_similarity(a, b, {dim = -1})
+function F.cosine_similarity(x1, x2, ...)
+  check_tensor(x1, "cosine_similarity", "x1")
+  check_tensor(x2, "cosine_similarity", "x2")
+  local o = cosine_args(...)
+  local prod = x1 * x2
+  -- the squared norms over the broadcast shape, so that dim names one dim
+  local shape, floor = prod.shape, o.eps * o.eps
+  local function squared_norm(x)
+    local n = x:expand(shape):square():sum(o.dim)
+    return n + (n:clamp(floor) - n):detach()
+  end
+  return prod:sum(o.dim) / (squared_norm(x1) * squared_norm(x2)):sqrt()
+end
+
+local pairwise_args = optional_args("pairwise_distance", {"p", "eps", "keepdim"},
+                                    {p = 2, eps = 1e-6, keepdim = false})
+
+--- The p-norm distance ||x1 - x2 + eps||_p over the last dim, as
+-- PyTorch's `F.pairwise_distance`; x1 and x2 broadcast.
+-- @param x1 a float tensor (N, D) or (D)
+-- @param x2 a float tensor broadcastable with x1
+-- @param opts `{p = 2, eps = 1e-6, keepdim = false}` (or positionally)
+-- @return the distances, the last dim reduced
+-- @usage F.pairwise_distance(a, b)
+function F.pairwise_distance(x1, x2, ...)
+  check_tensor(x1, "pairwise_distance", "x1")
+  check_tensor(x2, "pairwise_distance", "x2")
+  local o = pairwise_args(...)
+  return (x1 - x2 + o.eps):norm(o.p, -1, o.keepdim)
+end
+
+require("luagrad.nn.functional_spatial")(F)
 
 return F
