@@ -1,9 +1,8 @@
---- luagrad.nn.layers.attention: MultiheadAttention and
--- TransformerEncoderLayer, with PyTorch 1.13's parameter names
--- (in_proj_weight or q/k/v_proj_weight, in_proj_bias, bias_k, bias_v,
--- out_proj.weight, out_proj.bias; self_attn, linear1, linear2, norm1,
--- norm2) and computation order. The decoder and the whole Transformer
--- are in transformer.lua.
+--- luagrad.nn.layers.attention: MultiheadAttention, the Transformer
+-- encoder and decoder layers and stacks, and the whole Transformer, with
+-- PyTorch 1.13's parameter names (in_proj_weight or q/k/v_proj_weight,
+-- in_proj_bias, bias_k, bias_v, out_proj.weight, out_proj.bias; self_attn,
+-- multihead_attn, linear1, linear2, norm1..norm3) and computation order.
 -- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
