@@ -225,7 +225,16 @@
   /* linear algebra: batched, broadcasting matmul through cblas */           \
   X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_matmul, lg_jvp_multilinear) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \
-  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_multilinear)
+  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_multilinear) \
+  /* sorting (ops/sort.c, whose header gives the params): values and      \
+   * 1-based int64 indices along p->dim; unique: values, inverse, counts */ \
+  X(SORT,                "sort",                LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(TOPK,                "topk",                LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(KTHVALUE,            "kthvalue",            LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(MEDIAN,              "median",              LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(CUMMAX,              "cummax",              LG_KIND_OTHER,        1, 2, lg_kernel_cumextreme,    lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(CUMMIN,              "cummin",              LG_KIND_OTHER,        1, 2, lg_kernel_cumextreme,    lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(UNIQUE,              "unique",              LG_KIND_OTHER,        1, 3, lg_kernel_unique,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \
