@@ -16,7 +16,11 @@
  * @usage local tr = lg.einsum("ii", m)             -- the trace
  */
 static int l_einsum(lua_State *L) {
-  const char *spec = luaL_checkstring(L, 1);
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return luaL_error(L, "einsum: expected a spec string such as "
+                      "\"ij,jk->ik\" as argument 1, got %s",
+                      lgl_typename(L, 1));
+  const char *spec = lua_tostring(L, 1);
   int first = 2, n = lua_gettop(L) - 1;
   if (n == 1 && lua_type(L, 2) == LUA_TTABLE && !lgl_to_tensor(L, 2)) {
     n = (int)lua_rawlen(L, 2);

@@ -55,8 +55,9 @@ static int sort_args(lua_State *L, const char *fname, lg_tensor **t,
                      lg_params *p) {
   *t = lgl_check_tensor(L, 1, fname);
   int opts = options_index(L, 2);
-  lgl_check_options(L, opts, fname,
-                    LGL_OPTIONS("dim", "descending", "stable"));
+  if (opts)
+    lgl_check_options(L, opts, fname,
+                      LGL_OPTIONS("dim", "descending", "stable"));
   p->dim = keyword_dim(L, 2, opts, 0, *t, -1, fname);
   p->ints[0] = keyword_bool(L, 2, opts, 1, "descending", false, fname);
   p->ints[1] = keyword_bool(L, 2, opts, 2, "stable", false, fname);
@@ -112,6 +113,19 @@ static int l_msort(lua_State *L) {
   return 1;
 }
 
+/* topk's and kthvalue's t, k and [dim = -1] into p->length and p->dim;
+ * returns the options table's index (0: none). */
+static int k_and_dim(lua_State *L, const char *fname,
+                     const char *const *options, lg_tensor **t,
+                     lg_params *p) {
+  *t = lgl_check_tensor(L, 1, fname);
+  int opts = options_index(L, 3);
+  if (opts) lgl_check_options(L, opts, fname, options);
+  p->length = lgl_check_integer(L, 2, fname, "k");
+  p->dim = keyword_dim(L, 3, opts, 0, *t, -1, fname);
+  return opts;
+}
+
 /*** The k largest (or smallest) elements along a dim.
  * @function topk
  * @param t tensor
@@ -123,13 +137,12 @@ static int l_msort(lua_State *L) {
  * @usage local v, i = logits:topk(5)
  */
 static int l_topk(lua_State *L) {
-  lg_tensor *t = lgl_check_tensor(L, 1, "topk");
+  lg_tensor *t;
   lg_params p = {0};
-  int opts = options_index(L, 3);
-  lgl_check_options(L, opts, "topk", LGL_OPTIONS("dim", "largest", "sorted"));
-  p.length = lgl_check_integer(L, 2, "topk", "k");
-  p.dim = keyword_dim(L, 3, opts, 0, t, -1, "topk");
-  p.ints[0] = keyword_bool(L, 3, opts, 1, "largest", true, "topk"); /* descending */
+  int opts = k_and_dim(L, "topk", LGL_OPTIONS("dim", "largest", "sorted"),
+                       &t, &p);
+  /* sort.c's ints[0] is descending: the largest first */
+  p.ints[0] = keyword_bool(L, 3, opts, 1, "largest", true, "topk");
   p.ints[1] = keyword_bool(L, 3, opts, 2, "sorted", true, "topk");
   return lgl_run_op(L, LG_OP_TOPK, 1, &t, &p, 1);
 }
@@ -144,12 +157,9 @@ static int l_topk(lua_State *L) {
  * @usage local v, i = t:kthvalue(2, 1)
  */
 static int l_kthvalue(lua_State *L) {
-  lg_tensor *t = lgl_check_tensor(L, 1, "kthvalue");
+  lg_tensor *t;
   lg_params p = {0};
-  int opts = options_index(L, 3);
-  lgl_check_options(L, opts, "kthvalue", LGL_OPTIONS("dim", "keepdim"));
-  p.length = lgl_check_integer(L, 2, "kthvalue", "k");
-  p.dim = keyword_dim(L, 3, opts, 0, t, -1, "kthvalue");
+  int opts = k_and_dim(L, "kthvalue", LGL_OPTIONS("dim", "keepdim"), &t, &p);
   if (keyword_bool(L, 3, opts, 1, "keepdim", false, "kthvalue"))
     p.flags |= LG_FLAG_KEEPDIM;
   return lgl_run_op(L, LG_OP_KTHVALUE, 1, &t, &p, 1);
@@ -167,7 +177,7 @@ static int l_median(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "median");
   lg_params p = {0};
   int opts = options_index(L, 2);
-  lgl_check_options(L, opts, "median", LGL_OPTIONS("dim", "keepdim"));
+  if (opts) lgl_check_options(L, opts, "median", LGL_OPTIONS("dim", "keepdim"));
   push_keyword(L, 2, opts, 0, "dim");
   bool all = lua_isnil(L, -1);
   lua_pop(L, 1);
@@ -196,7 +206,7 @@ static int cum_extreme(lua_State *L, lg_op op) {
   const char *fname = lg_op_name(op);
   lg_tensor *t = lgl_check_tensor(L, 1, fname);
   int opts = options_index(L, 2);
-  lgl_check_options(L, opts, fname, LGL_OPTIONS("dim"));
+  if (opts) lgl_check_options(L, opts, fname, LGL_OPTIONS("dim"));
   push_keyword(L, 2, opts, 0, "dim");
   if (lua_isnil(L, -1))
     return luaL_error(L, "%s: expected a dim as argument 2, got nil", fname);
@@ -235,13 +245,15 @@ static int l_cummin(lua_State *L) { return cum_extreme(L, LG_OP_CUMMIN); }
  * @param[opt=false] return_counts also return how often each value occurs
  * @param[opt] dim unique slices along this dim; nil: of the flattened tensor
  * @return values[, inverse][, counts]
- * @usage local vals, inv, counts = t:unique({return_inverse = true, return_counts = true})
+ * @usage local vals, inv, counts =
+ *   t:unique({return_inverse = true, return_counts = true})
  */
 static int l_unique(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "unique");
   int opts = options_index(L, 2);
-  lgl_check_options(L, opts, "unique", LGL_OPTIONS("sorted", "return_inverse",
-                                                   "return_counts", "dim"));
+  if (opts)
+    lgl_check_options(L, opts, "unique", LGL_OPTIONS("sorted", "return_inverse",
+                                                     "return_counts", "dim"));
   keyword_bool(L, 2, opts, 0, "sorted", true, "unique");
   bool inverse = keyword_bool(L, 2, opts, 1, "return_inverse", false, "unique");
   bool counts = keyword_bool(L, 2, opts, 2, "return_counts", false, "unique");

@@ -177,8 +177,15 @@ static lg_status label_operands(einsum *e, lg_tensor *const *operands) {
       for (int j = 0; j < ell; j++)
         tm->labels[tm->n++] = N_LETTERS + e->n_ellipsis - ell + j;
     }
-    for (int d = 0; d < x->ndim && !st; d++)
+    for (int d = 0; d < x->ndim && !st; d++) {
+      for (int c = 0; c < d; c++) /* a diagonal needs equal sizes */
+        if (tm->labels[c] == tm->labels[d] && x->sizes[c] != x->sizes[d])
+          return SPEC_FAIL(e, "subscript '%c' is repeated in operand %d over "
+                           "dims of sizes %lld and %lld",
+                           label_letter(tm->labels[d]), i + 1,
+                           (long long)x->sizes[c], (long long)x->sizes[d]);
       st = see_size(e, tm->labels[d], x->sizes[d], i);
+    }
   }
   return st;
 }
@@ -225,7 +232,7 @@ static lg_status output_labels(einsum *e, bool explicit_out) {
   return LG_OK;
 }
 
-/* ---- ops on terms --------------------------------------------------------- */
+/* ---- ops on terms ------------------------------------------------------- */
 
 /* Replaces tm's tensor by the result of op on it (params p). */
 static lg_status term_op(einsum *e, term *tm, lg_op op, const lg_params *p) {
@@ -259,14 +266,10 @@ static lg_status term_reshape(einsum *e, term *tm, int n,
   return term_op(e, tm, LG_OP_RESHAPE, &p);
 }
 
-/* The diagonal of tm over its dims a < b (equal labels): both moved last,
- * flattened, and every (size + 1)-th element selected. */
-static lg_status take_diagonal(einsum *e, term *tm, int a, int b, int i) {
-  int64_t n = tm->t->sizes[a];
-  if (tm->t->sizes[b] != n)
-    return SPEC_FAIL(e, "subscript '%c' is repeated in operand %d over dims "
-                     "of sizes %lld and %lld", label_letter(tm->labels[a]),
-                     i + 1, (long long)n, (long long)tm->t->sizes[b]);
+/* The diagonal of tm over its dims a < b (equal labels and sizes): both
+ * moved last, flattened, and every (size + 1)-th element selected. */
+static lg_status take_diagonal(einsum *e, term *tm, int a, int b) {
+  int64_t n = tm->t->sizes[a]; /* == sizes[b], checked by label_operands */
   int perm[LG_MAX_DIMS], k = 0, label = tm->labels[a];
   for (int d = 0; d < tm->n; d++)
     if (d != a && d != b) perm[k++] = d;
@@ -334,7 +337,7 @@ static lg_status prepare_term(einsum *e, int i) {
   for (int a = 0; a < tm->n && !st; a++)
     for (int b = a + 1; b < tm->n && !st; b++)
       if (tm->labels[a] == tm->labels[b]) {
-        st = take_diagonal(e, tm, a, b, i);
+        st = take_diagonal(e, tm, a, b);
         a = -1; /* the dims moved: look again from the start */
         break;
       }
@@ -353,7 +356,7 @@ static lg_status prepare_term(einsum *e, int i) {
   return sum_labels(e, tm, drop);
 }
 
-/* ---- pair contraction ------------------------------------------------------ */
+/* ---- pair contraction --------------------------------------------------- */
 
 /* Product of the sizes of labels[0..n). */
 static int64_t labels_numel(const einsum *e, const int *labels, int n) {
@@ -502,7 +505,8 @@ lg_status lg_einsum(lg_ctx *ctx, const char *spec, int n,
   lg_status st = parse(&e, n, &explicit_out);
   if (!st) st = label_operands(&e, operands);
   if (!st) st = output_labels(&e, explicit_out);
-  for (int i = 0; i < n && !st; i++) e.terms[i].t = lg_tensor_retain(operands[i]);
+  for (int i = 0; i < n && !st; i++)
+    e.terms[i].t = lg_tensor_retain(operands[i]);
   if (!st) st = run_plan(&e, out);
   for (int i = 0; i < n; i++) lg_tensor_release(e.terms[i].t);
   lg_mem_free(ctx, e.terms, bytes);

@@ -33,7 +33,7 @@
 #include "core.h"
 #include "dtype.h"
 
-/* ---- lines ---------------------------------------------------------------- */
+/* ---- lines -------------------------------------------------------------- */
 
 /* The geometry of x's lines along dim: count lines of n elements, element
  * step stride in x; a line number l splits into outer (dims before) and
@@ -106,23 +106,36 @@ static bool key_before(const keys *k, int64_t a, int64_t b, bool descending) {
   return descending ? x > y : x < y;
 }
 
-/* Stable bottom-up merge sort of perm[0..n) by the keys; tmp has room for
- * n entries. */
-static void merge_sort(const keys *k, int64_t *perm, int64_t *tmp, int64_t n,
-                       bool descending) {
+/* Whether element a sorts strictly before element b of the data. */
+typedef bool (*before_fn)(const void *data, int64_t a, int64_t b);
+
+/* Stable bottom-up merge sort of perm[0..n) (element numbers of data) by
+ * before; tmp has room for n entries. */
+static void merge_sort(int64_t *perm, int64_t *tmp, int64_t n,
+                       before_fn before, const void *data) {
   for (int64_t width = 1; width < n; width *= 2) {
     for (int64_t lo = 0; lo < n; lo += 2 * width) {
       int64_t mid = lo + width < n ? lo + width : n;
       int64_t hi = lo + 2 * width < n ? lo + 2 * width : n;
       int64_t a = lo, b = mid, o = lo;
       while (a < mid && b < hi)
-        tmp[o++] = key_before(k, perm[b], perm[a], descending) ? perm[b++]
-                                                               : perm[a++];
+        tmp[o++] = before(data, perm[b], perm[a]) ? perm[b++] : perm[a++];
       while (a < mid) tmp[o++] = perm[a++];
       while (b < hi) tmp[o++] = perm[b++];
     }
     memcpy(perm, tmp, sizeof(int64_t) * (size_t)n);
   }
+}
+
+/* The order of one line's keys, ascending or descending. */
+typedef struct line_order {
+  const keys *k;
+  bool descending;
+} line_order;
+
+static bool line_before(const void *data, int64_t a, int64_t b) {
+  const line_order *o = data;
+  return key_before(o->k, a, b, o->descending);
 }
 
 /* Scratch for one line of n: keys, perm and the merge buffer in one
@@ -237,14 +250,16 @@ lg_status lg_kernel_sort(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if ((st = lg_empty(ctx, x->dtype, ndim, sizes, &out[0]))) return st;
   if ((st = lg_empty(ctx, LG_INT64, ndim, sizes, &out[1]))) goto fail;
   scratch s = {0};
-  if (m > 0 && (st = scratch_alloc(ctx, name, ln.n, lg_dtype_is_float(x->dtype), &s)))
+  if (m > 0 && (st = scratch_alloc(ctx, name, ln.n,
+                                    lg_dtype_is_float(x->dtype), &s)))
     goto fail;
   char *values = lg_data_ptr(out[0]);
   int64_t *indices = lg_tensor_data(out[1]);
+  line_order order = {&s.k, descending};
   for (int64_t l = 0; l < ln.count && m > 0; l++) {
     load_line(&ln, l, &s.k);
     for (int64_t j = 0; j < ln.n; j++) s.perm[j] = j;
-    merge_sort(&s.k, s.perm, s.tmp, ln.n, descending);
+    merge_sort(s.perm, s.tmp, ln.n, line_before, &order);
     store_picks(&s, x, pick_start(op, p, &s, ln.n), m, values, indices,
                 out_line_offset(&ln, l, m), ln.inner_count);
   }
@@ -257,7 +272,7 @@ fail:
   return st;
 }
 
-/* ---- cummax, cummin ------------------------------------------------------ */
+/* ---- cummax, cummin ----------------------------------------------------- */
 
 /* x (..., N, ...) along p->dim -> running max (CUMMAX) or min (CUMMIN)
  * and the 1-based index where each was reached, both of x's shape. */
@@ -312,7 +327,7 @@ lg_status lg_kernel_cumextreme(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   return LG_OK;
 }
 
-/* ---- unique --------------------------------------------------------------- */
+/* ---- unique ------------------------------------------------------------- */
 
 /* Rows of a unique: r rows of w keys each, row-major in k (row i's keys
  * at i * w). */
@@ -332,21 +347,8 @@ static int row_compare(const rows *r, int64_t a, int64_t b) {
   return 0;
 }
 
-/* Stable merge sort of row numbers perm[0..n) (the rows' own order). */
-static void merge_sort_rows(const rows *r, int64_t *perm, int64_t *tmp,
-                            int64_t n) {
-  for (int64_t width = 1; width < n; width *= 2) {
-    for (int64_t lo = 0; lo < n; lo += 2 * width) {
-      int64_t mid = lo + width < n ? lo + width : n;
-      int64_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-      int64_t a = lo, b = mid, o = lo;
-      while (a < mid && b < hi)
-        tmp[o++] = row_compare(r, perm[b], perm[a]) < 0 ? perm[b++] : perm[a++];
-      while (a < mid) tmp[o++] = perm[a++];
-      while (b < hi) tmp[o++] = perm[b++];
-    }
-    memcpy(perm, tmp, sizeof(int64_t) * (size_t)n);
-  }
+static bool row_before(const void *data, int64_t a, int64_t b) {
+  return row_compare(data, a, b) < 0;
 }
 
 /* Copies x's elements into r: row i is slice i along dim (all elements
@@ -389,7 +391,7 @@ lg_status lg_kernel_unique(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   int64_t *perm = block + numel, *tmp = perm + n;
   load_rows(x, dim, flat, &r);
   for (int64_t i = 0; i < n; i++) perm[i] = i;
-  merge_sort_rows(&r, perm, tmp, n);
+  merge_sort(perm, tmp, n, row_before, &r);
   /* tmp[j]: the group of sorted position j; u groups */
   int64_t u = 0;
   for (int64_t j = 0; j < n; j++) {
@@ -400,7 +402,8 @@ lg_status lg_kernel_unique(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   int64_t sizes[LG_MAX_DIMS];
   int vdim = flat ? 1 : x->ndim;
   if (flat) sizes[0] = u;
-  else memcpy(sizes, x->sizes, sizeof(int64_t) * (size_t)x->ndim), sizes[dim] = u;
+  else memcpy(sizes, x->sizes, sizeof(int64_t) * (size_t)x->ndim);
+  if (!flat) sizes[dim] = u;
   st = lg_empty(ctx, x->dtype, vdim, sizes, &out[0]);
   if (!st) st = flat ? lg_empty(ctx, LG_INT64, x->ndim, x->sizes, &out[1])
                      : lg_empty(ctx, LG_INT64, 1, &n, &out[1]);
