@@ -10,7 +10,9 @@
  * values compare exactly) and a permutation of 0..n-1 is merge-sorted by
  * it: always stable, so stable = true is honoured and ties otherwise come
  * out in input order too. NaN sorts above every number, as in PyTorch
- * (last ascending, first descending).
+ * (last ascending, first descending). topk keeps a heap of the best k
+ * (O(n log k)) and kthvalue/median select (quickselect, O(n)), both in the
+ * stable sort's order (ties by position), so they pick what sort would.
  *
  * Params conventions:
  *  - SORT: p->dim; p->ints[0] = 1 for descending (p->ints[1], stable, is
@@ -138,6 +140,74 @@ static bool line_before(const void *data, int64_t a, int64_t b) {
   return key_before(o->k, a, b, o->descending);
 }
 
+/* Whether element a comes after element b in the line's order with ties
+ * broken by position: a strict total order, the stable sort's. */
+static bool comes_after(const line_order *o, int64_t a, int64_t b) {
+  if (key_before(o->k, b, a, o->descending)) return true;
+  if (key_before(o->k, a, b, o->descending)) return false;
+  return a > b;
+}
+
+static bool total_before(const void *data, int64_t a, int64_t b) {
+  return comes_after(data, b, a);
+}
+
+static void swap_at(int64_t *v, int64_t i, int64_t j) {
+  int64_t t = v[i];
+  v[i] = v[j];
+  v[j] = t;
+}
+
+/* Restores the heap h[0..k) below i: every parent comes after its
+ * children (the last of the k kept at the top). */
+static void sift_down(const line_order *o, int64_t *h, int64_t k, int64_t i) {
+  for (;;) {
+    int64_t l = 2 * i + 1, r = l + 1, w = i;
+    if (l < k && comes_after(o, h[l], h[w])) w = l;
+    if (r < k && comes_after(o, h[r], h[w])) w = r;
+    if (w == i) return;
+    swap_at(h, i, w);
+    i = w;
+  }
+}
+
+/* perm[0..k) := the first k of the line's n elements in order (a heap of
+ * the best k so far, O(n log k), then the k sorted). */
+static void select_first(const line_order *o, int64_t *perm, int64_t *tmp,
+                         int64_t n, int64_t k) {
+  for (int64_t j = 0; j < k; j++) perm[j] = j;
+  for (int64_t i = k / 2 - 1; i >= 0; i--) sift_down(o, perm, k, i);
+  for (int64_t j = k; j < n && k > 0; j++)
+    if (comes_after(o, perm[0], j)) {
+      perm[0] = j;
+      sift_down(o, perm, k, 0);
+    }
+  merge_sort(perm, tmp, k, total_before, o);
+}
+
+/* Rearranges perm[0..n) so that perm[nth] is the element the stable sort
+ * puts there (quickselect, median-of-three pivots, O(n) expected). */
+static void select_nth(const line_order *o, int64_t *perm, int64_t n,
+                       int64_t nth) {
+  for (int64_t j = 0; j < n; j++) perm[j] = j;
+  int64_t lo = 0, hi = n - 1;
+  while (hi > lo) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (comes_after(o, perm[lo], perm[mid])) swap_at(perm, lo, mid);
+    if (comes_after(o, perm[mid], perm[hi])) swap_at(perm, mid, hi);
+    if (comes_after(o, perm[lo], perm[mid])) swap_at(perm, lo, mid);
+    int64_t pivot = perm[mid], i = lo, j = hi;
+    while (i <= j) {
+      while (comes_after(o, pivot, perm[i])) i++;
+      while (comes_after(o, perm[j], pivot)) j--;
+      if (i <= j) swap_at(perm, i++, j--);
+    }
+    if (nth <= j) hi = j;
+    else if (nth >= i) lo = i;
+    else return;
+  }
+}
+
 /* Scratch for one line of n: keys, perm and the merge buffer in one
  * allocation. */
 typedef struct scratch {
@@ -180,15 +250,32 @@ static void store_picks(const scratch *s, const lg_tensor *x, int64_t from,
   }
 }
 
-/* Where the picks of a line start and how many there are, for op. */
-static int64_t pick_start(lg_op op, const lg_params *p, const scratch *s,
-                          int64_t n) {
-  if (op == LG_OP_KTHVALUE) return p->length - 1;
-  if (op != LG_OP_MEDIAN) return 0;
-  int64_t finite = n; /* NaNs sort last: the first NaN if any */
-  if (s->k.is_float)
-    while (finite > 0 && isnan(s->k.f[s->perm[finite - 1]])) finite--;
-  return finite < n ? finite : (n - 1) / 2;
+/* Orders line l's picks into s->perm and returns where they start: the
+ * whole line sorted (SORT), the first k (TOPK), or the one element of
+ * KTHVALUE (position k - 1) or MEDIAN (the lower middle, or the first NaN
+ * when the line holds one: NaNs sort last, by position). */
+static int64_t order_line(lg_op op, const lg_params *p, scratch *s,
+                          const line_order *o, int64_t n) {
+  int64_t nth = p->length - 1;
+  if (op == LG_OP_SORT || (op == LG_OP_TOPK && p->length == n)) {
+    for (int64_t j = 0; j < n; j++) s->perm[j] = j;
+    merge_sort(s->perm, s->tmp, n, line_before, o);
+    return 0;
+  }
+  if (op == LG_OP_TOPK) {
+    select_first(o, s->perm, s->tmp, n, p->length);
+    return 0;
+  }
+  if (op == LG_OP_MEDIAN) {
+    int64_t numbers = n;
+    if (s->k.is_float) {
+      numbers = 0;
+      for (int64_t j = 0; j < n; j++) numbers += !isnan(s->k.f[j]);
+    }
+    nth = numbers < n ? numbers : (n - 1) / 2;
+  }
+  select_nth(o, s->perm, n, nth);
+  return nth;
 }
 
 /* The check of k for topk (0..n) and kthvalue (1..n). */
@@ -258,10 +345,9 @@ lg_status lg_kernel_sort(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   line_order order = {&s.k, descending};
   for (int64_t l = 0; l < ln.count && m > 0; l++) {
     load_line(&ln, l, &s.k);
-    for (int64_t j = 0; j < ln.n; j++) s.perm[j] = j;
-    merge_sort(s.perm, s.tmp, ln.n, line_before, &order);
-    store_picks(&s, x, pick_start(op, p, &s, ln.n), m, values, indices,
-                out_line_offset(&ln, l, m), ln.inner_count);
+    int64_t from = order_line(op, p, &s, &order, ln.n);
+    store_picks(&s, x, from, m, values, indices, out_line_offset(&ln, l, m),
+                ln.inner_count);
   }
   if (s.block) lg_mem_free(ctx, s.block, s.bytes);
   return LG_OK;
