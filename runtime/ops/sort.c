@@ -100,7 +100,8 @@ static void load_line(const lines *ln, int64_t l, keys *k) {
 }
 
 /* Whether key a sorts strictly before key b (NaN above every number). */
-static bool key_before(const keys *k, int64_t a, int64_t b, bool descending) {
+static inline bool key_before(const keys *k, int64_t a, int64_t b,
+                              bool descending) {
   if (!k->is_float)
     return descending ? k->i[a] > k->i[b] : k->i[a] < k->i[b];
   double x = k->f[a], y = k->f[b];
@@ -108,26 +109,40 @@ static bool key_before(const keys *k, int64_t a, int64_t b, bool descending) {
   return descending ? x > y : x < y;
 }
 
-/* Whether element a sorts strictly before element b of the data. */
-typedef bool (*before_fn)(const void *data, int64_t a, int64_t b);
-
-/* Stable bottom-up merge sort of perm[0..n) (element numbers of data) by
- * before; tmp has room for n entries. */
-static void merge_sort(int64_t *perm, int64_t *tmp, int64_t n,
-                       before_fn before, const void *data) {
-  for (int64_t width = 1; width < n; width *= 2) {
-    for (int64_t lo = 0; lo < n; lo += 2 * width) {
-      int64_t mid = lo + width < n ? lo + width : n;
-      int64_t hi = lo + 2 * width < n ? lo + 2 * width : n;
-      int64_t a = lo, b = mid, o = lo;
-      while (a < mid && b < hi)
-        tmp[o++] = before(data, perm[b], perm[a]) ? perm[b++] : perm[a++];
-      while (a < mid) tmp[o++] = perm[a++];
-      while (b < hi) tmp[o++] = perm[b++];
-    }
-    memcpy(perm, tmp, sizeof(int64_t) * (size_t)n);
+/* Defines NAME(perm, tmp, n, data): a stable bottom-up merge sort of
+ * perm[0..n) (element numbers of data) by BEFORE(data, a, b), "a sorts
+ * strictly before b", inlined, from insertion-sorted runs of RUN; tmp has
+ * room for n entries. */
+#define RUN 16
+#define DEFINE_MERGE_SORT(NAME, DATA_T, BEFORE)                              \
+  static void NAME(int64_t *perm, int64_t *tmp, int64_t n, DATA_T data) {    \
+    for (int64_t lo = 0; lo < n; lo += RUN) { /* insertion-sorted runs */    \
+      int64_t hi = lo + RUN < n ? lo + RUN : n;                              \
+      for (int64_t i = lo + 1; i < hi; i++) {                                \
+        int64_t v = perm[i], j = i;                                          \
+        for (; j > lo && BEFORE(data, v, perm[j - 1]); j--)                  \
+          perm[j] = perm[j - 1];                                             \
+        perm[j] = v;                                                         \
+      }                                                                      \
+    }                                                                        \
+    for (int64_t width = RUN; width < n; width *= 2) {                       \
+      for (int64_t lo = 0; lo < n; lo += 2 * width) {                        \
+        int64_t mid = lo + width < n ? lo + width : n;                       \
+        int64_t hi = lo + 2 * width < n ? lo + 2 * width : n;                \
+        int64_t a = lo, b = mid, o = lo;                                     \
+        while (a < mid && b < hi) { /* branch-free: random data */          \
+          int64_t pa = perm[a], pb = perm[b];                                \
+          bool take_b = BEFORE(data, pb, pa);                                \
+          tmp[o++] = take_b ? pb : pa;                                       \
+          b += take_b;                                                       \
+          a += !take_b;                                                      \
+        }                                                                    \
+        while (a < mid) tmp[o++] = perm[a++];                                \
+        while (b < hi) tmp[o++] = perm[b++];                                 \
+      }                                                                      \
+      memcpy(perm, tmp, sizeof(int64_t) * (size_t)n);                        \
+    }                                                                        \
   }
-}
 
 /* The order of one line's keys, ascending or descending. */
 typedef struct line_order {
@@ -135,9 +150,33 @@ typedef struct line_order {
   bool descending;
 } line_order;
 
-static bool line_before(const void *data, int64_t a, int64_t b) {
-  const line_order *o = data;
+static inline bool line_before(const line_order *o, int64_t a, int64_t b) {
   return key_before(o->k, a, b, o->descending);
+}
+DEFINE_MERGE_SORT(merge_sort_line, const line_order *, line_before)
+/* The same without NaN, by plain comparisons of one key type. */
+#define F_ASC(k, a, b) ((k)->f[a] < (k)->f[b])
+#define F_DESC(k, a, b) ((k)->f[a] > (k)->f[b])
+#define I_ASC(k, a, b) ((k)->i[a] < (k)->i[b])
+#define I_DESC(k, a, b) ((k)->i[a] > (k)->i[b])
+DEFINE_MERGE_SORT(merge_sort_f_asc, const keys *, F_ASC)
+DEFINE_MERGE_SORT(merge_sort_f_desc, const keys *, F_DESC)
+DEFINE_MERGE_SORT(merge_sort_i_asc, const keys *, I_ASC)
+DEFINE_MERGE_SORT(merge_sort_i_desc, const keys *, I_DESC)
+
+/* Sorts perm[0..n) (set to 0..n-1 first) by the line's order. */
+static void sort_line(const line_order *o, int64_t *perm, int64_t *tmp,
+                      int64_t n) {
+  const keys *k = o->k;
+  bool has_nan = false;
+  for (int64_t j = 0; j < n; j++) perm[j] = j;
+  for (int64_t j = 0; k->is_float && j < n && !has_nan; j++)
+    has_nan = isnan(k->f[j]);
+  if (has_nan) merge_sort_line(perm, tmp, n, o);
+  else if (k->is_float && o->descending) merge_sort_f_desc(perm, tmp, n, k);
+  else if (k->is_float) merge_sort_f_asc(perm, tmp, n, k);
+  else if (o->descending) merge_sort_i_desc(perm, tmp, n, k);
+  else merge_sort_i_asc(perm, tmp, n, k);
 }
 
 /* Whether element a comes after element b in the line's order with ties
@@ -148,9 +187,10 @@ static bool comes_after(const line_order *o, int64_t a, int64_t b) {
   return a > b;
 }
 
-static bool total_before(const void *data, int64_t a, int64_t b) {
-  return comes_after(data, b, a);
+static inline bool total_before(const line_order *o, int64_t a, int64_t b) {
+  return comes_after(o, b, a);
 }
+DEFINE_MERGE_SORT(merge_sort_total, const line_order *, total_before)
 
 static void swap_at(int64_t *v, int64_t i, int64_t j) {
   int64_t t = v[i];
@@ -182,7 +222,7 @@ static void select_first(const line_order *o, int64_t *perm, int64_t *tmp,
       perm[0] = j;
       sift_down(o, perm, k, 0);
     }
-  merge_sort(perm, tmp, k, total_before, o);
+  merge_sort_total(perm, tmp, k, o);
 }
 
 /* Rearranges perm[0..n) so that perm[nth] is the element the stable sort
@@ -258,8 +298,7 @@ static int64_t order_line(lg_op op, const lg_params *p, scratch *s,
                           const line_order *o, int64_t n) {
   int64_t nth = p->length - 1;
   if (op == LG_OP_SORT || (op == LG_OP_TOPK && p->length == n)) {
-    for (int64_t j = 0; j < n; j++) s->perm[j] = j;
-    merge_sort(s->perm, s->tmp, n, line_before, o);
+    sort_line(o, s->perm, s->tmp, n);
     return 0;
   }
   if (op == LG_OP_TOPK) {
@@ -433,9 +472,10 @@ static int row_compare(const rows *r, int64_t a, int64_t b) {
   return 0;
 }
 
-static bool row_before(const void *data, int64_t a, int64_t b) {
-  return row_compare(data, a, b) < 0;
+static inline bool row_before(const rows *r, int64_t a, int64_t b) {
+  return row_compare(r, a, b) < 0;
 }
+DEFINE_MERGE_SORT(merge_sort_rows, const rows *, row_before)
 
 /* Copies x's elements into r: row i is slice i along dim (all elements
  * in row-major order as one row each when flat). */
@@ -477,7 +517,7 @@ lg_status lg_kernel_unique(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   int64_t *perm = block + numel, *tmp = perm + n;
   load_rows(x, dim, flat, &r);
   for (int64_t i = 0; i < n; i++) perm[i] = i;
-  merge_sort(perm, tmp, n, row_before, &r);
+  merge_sort_rows(perm, tmp, n, &r);
   /* tmp[j]: the group of sorted position j; u groups */
   int64_t u = 0;
   for (int64_t j = 0; j < n; j++) {
