@@ -13,12 +13,15 @@
  *
  * Plan: each operand is first reduced on its own (diagonals, then sums of
  * the letters no other term or the output needs); then, while more than
- * one remains, the pair whose result is smallest is contracted (greedy, as
- * opt_einsum's default; with two operands there is no choice). A pair
+ * one remains, the pair whose result is smallest is contracted (greedy;
+ * ties go to the first pair; with two operands there is no choice). A pair
  * contraction with summed letters is one matmul, batched over the letters
  * both keep: (batch, left, summed) @ (batch, summed, right); without summed
  * letters it is a broadcasting mul. The last term is summed and permuted
  * into the output's order.
+ *
+ * A repeated letter's diagonal is an index_select of the flattened pair
+ * of dims (a copy; the op table has no strided diagonal view yet).
  *
  * Labels: letters are 0..51 ('A'..'Z', 'a'..'z'); the broadcast dims of
  * "..." are N_LETTERS + k for the k-th of the widest ellipsis, right
