@@ -246,7 +246,16 @@
   X(LINALG_EIGH,         "linalg_eigh",         LG_KIND_OTHER,        1, 2, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
   X(LINALG_SVD,          "linalg_svd",          LG_KIND_OTHER,        1, 3, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
   X(LINALG_QR,           "linalg_qr",           LG_KIND_OTHER,        1, 2, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
-  X(LINALG_MATRIX_EXP,   "linalg_matrix_exp",   LG_KIND_OTHER,        1, 1, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack)
+  X(LINALG_MATRIX_EXP,   "linalg_matrix_exp",   LG_KIND_OTHER,        1, 1, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  /* sorting (ops/sort.c, whose header gives the params): values and      \
+   * 1-based int64 indices along p->dim; unique: values, inverse, counts */ \
+  X(SORT,                "sort",                LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(TOPK,                "topk",                LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(KTHVALUE,            "kthvalue",            LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(MEDIAN,              "median",              LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(CUMMAX,              "cummax",              LG_KIND_OTHER,        1, 2, lg_kernel_cumextreme,    lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(CUMMIN,              "cummin",              LG_KIND_OTHER,        1, 2, lg_kernel_cumextreme,    lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
+  X(UNIQUE,              "unique",              LG_KIND_OTHER,        1, 3, lg_kernel_unique,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \

@@ -333,6 +333,10 @@ LG_API lg_status lg_dot(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
 /* Outer product of two 1-D tensors. */
 LG_API lg_status lg_outer(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                           lg_tensor **out);
+/* Einstein summation as torch.einsum: spec such as "bij,bjk->bik" over n
+ * operands (ops/einsum.c); differentiable through the ops it runs. */
+LG_API lg_status lg_einsum(lg_ctx *ctx, const char *spec, int n,
+                           lg_tensor *const *operands, lg_tensor **out);
 /* beta * c + alpha * (a @ b) */
 LG_API lg_status lg_addmm(lg_ctx *ctx, lg_tensor *c, lg_tensor *a,
                           lg_tensor *b, double beta, double alpha,

@@ -198,6 +198,8 @@ void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
 void lgl_open_vmap(lua_State *L, const lgl_tables *T);
 void lgl_open_lapack(lua_State *L, const lgl_tables *T);
+void lgl_open_sort(lua_State *L, const lgl_tables *T);
+void lgl_open_einsum(lua_State *L, const lgl_tables *T);
 /* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
 void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 
