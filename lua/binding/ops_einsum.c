@@ -1,5 +1,10 @@
 /* ops_einsum.c: the Lua face of lg_einsum (runtime/ops/einsum.c):
  * lg.einsum(spec, a, b, ...) or lg.einsum(spec, {a, b, ...}). */
+
+/***
+ * Einstein summation: lg.einsum.
+ * @module lg
+ */
 #include "lgl.h"
 
 /*** Einstein summation, as torch.einsum.

@@ -3,6 +3,12 @@
  * and PyTorch's top-level names for some of them (lg.inverse, lg.det,
  * lg.logdet, lg.slogdet, lg.cholesky_solve, lg.matrix_exp, lg.pinverse,
  * also tensor methods), which forward to lg.linalg. */
+
+/***
+ * PyTorch's top-level linear algebra names (inverse, det, logdet, slogdet,
+ * cholesky_solve, matrix_exp, pinverse), forwarding to lg.linalg.
+ * @module lg
+ */
 #include <string.h>
 
 #include "lgl.h"

@@ -16,6 +16,12 @@
  *   t:unique([sorted][, return_inverse][, return_counts][, dim])
  *     -> values[, inverse][, counts] (the result is always sorted)
  */
+
+/***
+ * Sorting and order statistics: sort, argsort, msort, topk, kthvalue,
+ * median, cummax, cummin, unique.
+ * @module lg
+ */
 #include "lgl.h"
 
 /* The index of a trailing options table at or after first (0: none). */

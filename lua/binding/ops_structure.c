@@ -3,6 +3,12 @@
  * repeat_interleave, take_along_dim, meshgrid) and the shape helpers
  * movedim, unflatten, swapaxes/swapdims and atleast_1d/2d/3d. Dims and
  * indices are 1-based (negative from the end), as everywhere in Lua. */
+
+/***
+ * Structure ops: tril, triu, diag, diagonal, trace, roll, kron, cross,
+ * cdist, meshgrid, movedim and the other dim helpers.
+ * @module lg
+ */
 #include <string.h>
 
 #include "lgl.h"
@@ -315,6 +321,13 @@ static int l_meshgrid(lua_State *L) {
   return as_table ? 1 : n;
 }
 
+/*** The same as movedim (numpy's name).
+ * @function moveaxis
+ * @tparam Tensor t
+ * @tparam int|{int,...} source
+ * @tparam int|{int,...} destination as many as source
+ * @treturn Tensor
+ * @usage img:moveaxis(1, -1)  -- (C, H, W) -> (H, W, C) */
 /*** Moves dims to new positions; the others keep their order (a view).
  * @function movedim
  * @tparam Tensor t

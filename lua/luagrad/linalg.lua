@@ -1,9 +1,10 @@
--- luagrad.linalg: lg.linalg, PyTorch's torch.linalg over LAPACK. The
+--- luagrad.linalg: lg.linalg, PyTorch's torch.linalg over LAPACK. The
 -- factorizations (inv, solve, slogdet, cholesky, eigh, svd, qr,
 -- matrix_exp) are ops of the runtime (runtime/ops/lapack.c, with backward,
 -- jvp and vmap rules); everything else here is written with them and the
 -- other differentiable ops, so gradients, jvp and vmap come along. Every
 -- function takes float32 or float64 matrices batched over leading dims.
+-- @module linalg
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise

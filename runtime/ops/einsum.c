@@ -1,6 +1,6 @@
 /* einsum.c: lg_einsum, Einstein summation over any number of operands as a
  * composite of existing differentiable ops (permute, reshape, expand, sum,
- * index_select, mul, matmul), so autograd, higher derivatives, jvp and vmap
+ * diagonal, mul, matmul), so autograd, higher derivatives, jvp and vmap
  * come from those ops' rules.
  *
  * The spec follows torch.einsum: a term per operand of letters (a-z, A-Z)
@@ -20,8 +20,8 @@
  * letters it is a broadcasting mul. The last term is summed and permuted
  * into the output's order.
  *
- * A repeated letter's diagonal is an index_select of the flattened pair
- * of dims (a copy; the op table has no strided diagonal view yet).
+ * A repeated letter's diagonal is the strided diagonal view of its pair
+ * of dims (no copy).
  *
  * Labels: letters are 0..51 ('A'..'Z', 'a'..'z'); the broadcast dims of
  * "..." are N_LETTERS + k for the k-th of the widest ellipsis, right
@@ -269,34 +269,21 @@ static lg_status term_reshape(einsum *e, term *tm, int n,
   return term_op(e, tm, LG_OP_RESHAPE, &p);
 }
 
-/* The diagonal of tm over its dims a < b (equal labels and sizes): both
- * moved last, flattened, and every (size + 1)-th element selected. */
+/* The diagonal of tm over its dims a < b (equal labels and sizes): the
+ * strided diagonal view (LG_OP_DIAGONAL), which drops a and b and appends
+ * the diagonal as the last dim, the others keeping their order. */
 static lg_status take_diagonal(einsum *e, term *tm, int a, int b) {
-  int64_t n = tm->t->sizes[a]; /* == sizes[b], checked by label_operands */
-  int perm[LG_MAX_DIMS], k = 0, label = tm->labels[a];
-  for (int d = 0; d < tm->n; d++)
-    if (d != a && d != b) perm[k++] = d;
-  perm[k++] = a;
-  perm[k++] = b;
-  lg_status st = term_permute(e, tm, perm);
-  int64_t sizes[LG_MAX_DIMS];
-  for (int d = 0; d < tm->n - 2; d++) sizes[d] = tm->t->sizes[d];
-  sizes[tm->n - 2] = n * n;
-  if (!st) st = term_reshape(e, tm, tm->n - 1, sizes);
-  lg_tensor *index = NULL, *r = NULL;
-  if (!st) st = lg_arange(e->ctx, LG_INT64, 1, (double)(n * n + 1),
-                          (double)(n + 1), &index);
-  if (!st) {
-    lg_params p = {0};
-    p.dim = tm->n - 2;
-    st = lg_run2(e->ctx, LG_OP_INDEX_SELECT, tm->t, index, &p, &r);
-  }
-  lg_tensor_release(index);
+  int k = 0, label = tm->labels[a];
+  lg_params p = {0};
+  p.ints[0] = a;
+  p.ints[1] = b;
+  p.n_ints = 2;
+  lg_status st = term_op(e, tm, LG_OP_DIAGONAL, &p);
   if (st) return st;
-  lg_tensor_release(tm->t);
-  tm->t = r;
-  tm->n--;
-  tm->labels[tm->n - 1] = label;
+  for (int d = 0; d < tm->n; d++)
+    if (d != a && d != b) tm->labels[k++] = tm->labels[d];
+  tm->labels[k] = label;
+  tm->n = k + 1;
   return LG_OK;
 }
 

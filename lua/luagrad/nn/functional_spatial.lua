@@ -1,4 +1,4 @@
--- luagrad.nn.functional_spatial: the padding and resampling functions of
+--- luagrad.nn.functional_spatial: the padding and resampling functions of
 -- nn.functional (pad, interpolate, unfold, fold), installed into F by
 -- functional.lua.
 --
@@ -8,6 +8,7 @@
 -- rule of their own. The index tensors are built once per call from arange
 -- arithmetic, never element by element in Lua. Dims follow PyTorch's
 -- layouts: (N,C,L), (N,C,H,W), (N,C,D,H,W); pad lists start at the last dim.
+-- @module nn.functional
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -23,7 +24,7 @@ return function(F)
 
   local function int64(t) return t:to("int64") end
 
-  -------------------------------------------------------------------------
+  -- -----------------------------------------------------------------------
   -- pad
 
   -- The 0-based source position of each output position along a dim of
@@ -162,7 +163,7 @@ return function(F)
     return x
   end
 
-  -------------------------------------------------------------------------
+  -- -----------------------------------------------------------------------
   -- interpolate
 
   local SPATIAL = {linear = 1, bilinear = 2, trilinear = 3}
@@ -307,7 +308,7 @@ return function(F)
     return x
   end
 
-  -------------------------------------------------------------------------
+  -- -----------------------------------------------------------------------
   -- unfold and fold (im2col, col2im)
 
   local window_args = optional_args("unfold", {"dilation", "padding", "stride"},

@@ -265,6 +265,7 @@ local tdl_args = L.args("TransformerDecoderLayer", LAYER_NAMES, LAYER_DEFAULTS)
 --- dropout = 0.1, activation = "relu", layer_norm_eps = 1e-5, batch_first
 --- = false, norm_first = false]): PyTorch's self_attn, multihead_attn
 --- (attention over the encoder's memory), linear1, linear2, norm1..3.
+-- @usage nn.TransformerDecoderLayer(32, 4)(lg.randn(5, 2, 32), lg.randn(10, 2, 32))
 local TransformerDecoderLayer = nn.Module:extend("TransformerDecoderLayer")
 function TransformerDecoderLayer:init(d_model, nhead, ...)
   init_layer(self, "TransformerDecoderLayer", d_model, nhead, tdl_args(...),
@@ -355,6 +356,7 @@ end
 --- TransformerEncoder(encoder_layer, num_layers[, norm]): num_layers
 --- copies of encoder_layer (layers.1 ... as ModuleList names them) and an
 --- optional final norm. forward(src[, mask, src_key_padding_mask]).
+-- @usage nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4), 2)(lg.randn(10, 2, 32))
 local TransformerEncoder = stack_class("TransformerEncoder", TransformerEncoderLayer,
                                        {"mask", "src_key_padding_mask"})
 M.TransformerEncoder = TransformerEncoder
@@ -362,6 +364,7 @@ M.TransformerEncoder = TransformerEncoder
 --- TransformerDecoder(decoder_layer, num_layers[, norm]):
 --- forward(tgt, memory[, tgt_mask, memory_mask, tgt_key_padding_mask,
 --- memory_key_padding_mask]).
+-- @usage nn.TransformerDecoder(nn.TransformerDecoderLayer(32, 4), 2)(lg.randn(5, 2, 32), lg.randn(10, 2, 32))
 M.TransformerDecoder = stack_class("TransformerDecoder", TransformerDecoderLayer, DECODER_MASKS)
 
 local transformer_args = L.args("Transformer",
@@ -380,6 +383,7 @@ local transformer_args = L.args("Transformer",
 --- decoder.norm), every matrix parameter xavier-uniform.
 --- forward(src, tgt[, src_mask, tgt_mask, memory_mask,
 --- src_key_padding_mask, tgt_key_padding_mask, memory_key_padding_mask]).
+-- @usage nn.Transformer({d_model = 32, nhead = 4, num_encoder_layers = 1, num_decoder_layers = 1})(lg.randn(10, 2, 32), lg.randn(5, 2, 32))
 local Transformer = nn.Module:extend("Transformer")
 function Transformer:init(...)
   local o = transformer_args(...)
@@ -426,6 +430,7 @@ end
 --- Transformer.generate_square_subsequent_mask(sz): the (sz,sz) float
 --- mask with -inf above the diagonal and 0 elsewhere (a position may
 --- attend to itself and earlier ones).
+-- @usage nn.Transformer.generate_square_subsequent_mask(4)  -- {4, 4}
 function Transformer.generate_square_subsequent_mask(sz, dtype)
   L.sizes("generate_square_subsequent_mask", {"sz"}, sz)
   local i = lg.arange(sz, {dtype = "int64"})

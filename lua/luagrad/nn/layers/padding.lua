@@ -1,7 +1,8 @@
--- luagrad.nn.layers.padding: the padding and resampling modules
+--- luagrad.nn.layers.padding: the padding and resampling modules
 -- (ZeroPad2d, ConstantPad1d/2d/3d, ReflectionPad1d/2d/3d,
 -- ReplicationPad1d/2d/3d, Upsample, Unfold, Fold), thin holders of their
 -- options around nn.functional's pad, interpolate, unfold and fold.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -30,9 +31,8 @@ end
 
 local function pad_class(cname, nd, mode, with_value)
   local Pad = nn.Module:extend(cname)
-  --- ConstantPadNd(padding, value), ReflectionPadNd(padding),
-  -- ReplicationPadNd(padding), ZeroPad2d(padding): padding an integer (every
-  -- side) or a table (left, right[, top, bottom[, front, back]]).
+  -- padding: an integer (every side) or a table of 2 * nd integers
+  -- (left, right[, top, bottom[, front, back]]), last dim first.
   function Pad:init(padding, value)
     self.padding = pad_list(cname, padding, nd)
     if with_value then
@@ -61,11 +61,78 @@ for nd = 1, 3 do
 end
 M.ZeroPad2d = pad_class("ZeroPad2d", 2, "constant")
 
+--- ConstantPad1d(padding, value): pads the last 1 dim of (N, C, L) or (C, L)
+-- with the constant value (F.pad with mode "constant"). padding is an integer
+-- (every side) or a table of 2 integers (left, right); value is required, as in
+-- PyTorch. Negative padding crops.
+-- @function ConstantPad1d
+-- @usage nn.ConstantPad1d(1, 0.5)(lg.randn(1, 2, 5)):size() --> {1, 2, 7}
+
+--- ReflectionPad1d(padding): pads the last 1 dim of (N, C, L) or (C, L)
+-- with their reflection about the edge, the edge element not repeated
+-- (F.pad with mode "reflect"); each pad must be smaller than its dim.
+-- padding is an integer (every side) or a table of 2 integers (left, right).
+-- @function ReflectionPad1d
+-- @usage nn.ReflectionPad1d(1)(lg.randn(1, 2, 5)):size() --> {1, 2, 7}
+
+--- ReplicationPad1d(padding): pads the last 1 dim of (N, C, L) or (C, L)
+-- by repeating the edge element (F.pad with mode "replicate"). padding is an
+-- integer (every side) or a table of 2 integers (left, right).
+-- @function ReplicationPad1d
+-- @usage nn.ReplicationPad1d(1)(lg.randn(1, 2, 5)):size() --> {1, 2, 7}
+
+--- ConstantPad2d(padding, value): pads the last 2 dims of (N, C, H, W) or (C, H, W)
+-- with the constant value (F.pad with mode "constant"). padding is an integer
+-- (every side) or a table of 4 integers (left, right, top, bottom); value is required, as in
+-- PyTorch. Negative padding crops.
+-- @function ConstantPad2d
+-- @usage nn.ConstantPad2d(1, 0.5)(lg.randn(1, 2, 4, 4)):size() --> {1, 2, 6, 6}
+
+--- ReflectionPad2d(padding): pads the last 2 dims of (N, C, H, W) or (C, H, W)
+-- with their reflection about the edge, the edge element not repeated
+-- (F.pad with mode "reflect"); each pad must be smaller than its dim.
+-- padding is an integer (every side) or a table of 4 integers (left, right, top, bottom).
+-- @function ReflectionPad2d
+-- @usage nn.ReflectionPad2d(1)(lg.randn(1, 2, 4, 4)):size() --> {1, 2, 6, 6}
+
+--- ReplicationPad2d(padding): pads the last 2 dims of (N, C, H, W) or (C, H, W)
+-- by repeating the edge element (F.pad with mode "replicate"). padding is an
+-- integer (every side) or a table of 4 integers (left, right, top, bottom).
+-- @function ReplicationPad2d
+-- @usage nn.ReplicationPad2d(1)(lg.randn(1, 2, 4, 4)):size() --> {1, 2, 6, 6}
+
+--- ConstantPad3d(padding, value): pads the last 3 dims of (N, C, D, H, W) or (C, D, H, W)
+-- with the constant value (F.pad with mode "constant"). padding is an integer
+-- (every side) or a table of 6 integers (left, right, top, bottom, front, back); value is required, as in
+-- PyTorch. Negative padding crops.
+-- @function ConstantPad3d
+-- @usage nn.ConstantPad3d(1, 0.5)(lg.randn(1, 2, 3, 3, 3)):size() --> {1, 2, 5, 5, 5}
+
+--- ReflectionPad3d(padding): pads the last 3 dims of (N, C, D, H, W) or (C, D, H, W)
+-- with their reflection about the edge, the edge element not repeated
+-- (F.pad with mode "reflect"); each pad must be smaller than its dim.
+-- padding is an integer (every side) or a table of 6 integers (left, right, top, bottom, front, back).
+-- @function ReflectionPad3d
+-- @usage nn.ReflectionPad3d(1)(lg.randn(1, 2, 3, 3, 3)):size() --> {1, 2, 5, 5, 5}
+
+--- ReplicationPad3d(padding): pads the last 3 dims of (N, C, D, H, W) or (C, D, H, W)
+-- by repeating the edge element (F.pad with mode "replicate"). padding is an
+-- integer (every side) or a table of 6 integers (left, right, top, bottom, front, back).
+-- @function ReplicationPad3d
+-- @usage nn.ReplicationPad3d(1)(lg.randn(1, 2, 3, 3, 3)):size() --> {1, 2, 5, 5, 5}
+
+--- ZeroPad2d(padding): pads the last 2 dims of (N, C, H, W) or (C, H, W)
+-- with zeros (ConstantPad2d with value 0). padding is an integer (every side)
+-- or a table of 4 integers (left, right, top, bottom); negative crops.
+-- @function ZeroPad2d
+-- @usage nn.ZeroPad2d({1, 1, 2, 0})(lg.randn(1, 1, 3, 3)):size() --> {1, 1, 5, 5}
+
 local upsample_args = L.args("Upsample", {"size", "scale_factor", "mode", "align_corners",
                                           "recompute_scale_factor"}, {mode = "nearest"})
 
 --- Upsample([size, scale_factor, mode = "nearest", align_corners,
 -- recompute_scale_factor]): F.interpolate with these options.
+-- @usage nn.Upsample({scale_factor = 2})(lg.randn(1, 1, 3, 3)):size() --> {1, 1, 6, 6}
 local Upsample = nn.Module:extend("Upsample")
 function Upsample:init(...)
   local o = upsample_args(...)
@@ -92,8 +159,10 @@ M.Upsample = Upsample
 local window_args = L.args("Unfold", {"dilation", "padding", "stride"},
                            {dilation = 1, padding = 0, stride = 1})
 
---- Unfold(kernel_size[, dilation = 1, padding = 0, stride = 1]) and
--- Fold(output_size, kernel_size[, ...]): F.unfold and F.fold.
+--- Unfold(kernel_size[, dilation = 1, padding = 0, stride = 1]): F.unfold,
+-- the sliding kernel_size blocks of (N, C, H, W) as the columns of
+-- (N, C * prod(kernel_size), L).
+-- @usage nn.Unfold(2)(lg.randn(1, 3, 4, 4)):size() --> {1, 12, 9}
 local Unfold = nn.Module:extend("Unfold")
 function Unfold:init(kernel_size, ...)
   self.kernel_size, self.options = kernel_size, window_args(...)
@@ -101,6 +170,10 @@ end
 function Unfold:forward(x) return F.unfold(x, self.kernel_size, self.options) end
 M.Unfold = Unfold
 
+--- Fold(output_size, kernel_size[, dilation = 1, padding = 0, stride = 1]):
+-- F.fold, Unfold's adjoint: sums the columns of (N, C * prod(kernel_size), L)
+-- back into (N, C, output_size), overlapping blocks added.
+-- @usage nn.Fold({4, 4}, 2)(lg.randn(1, 12, 9)):size() --> {1, 3, 4, 4}
 local Fold = nn.Module:extend("Fold")
 function Fold:init(output_size, kernel_size, ...)
   self.output_size, self.kernel_size, self.options = output_size, kernel_size, window_args(...)
