@@ -27,7 +27,8 @@ lg_status lg_batch_reduce(lg_ctx *ctx, lg_op op, int n_in,
   return st;
 }
 
-/* MAX_DIM MIN_DIM ARGMAX ARGMIN CUMSUM CUMPROD SOFTMAX LOG_SOFTMAX: p->dim
+/* MAX_DIM MIN_DIM ARGMAX ARGMIN CUMSUM CUMPROD SOFTMAX LOG_SOFTMAX and the
+ * sorting ops (SORT TOPK KTHVALUE MEDIAN CUMMAX CUMMIN): p->dim
  * (argmax/argmin over the flattened example when p->n_ints == -1). */
 lg_status lg_batch_dim(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                        const int *in_bdim, const lg_params *p,
