@@ -70,15 +70,10 @@ static int l_sgd_step(lua_State *L) {
   return finish(L, lg_optim_sgd(lgl_ctx(L), param, grad, buf, &o));
 }
 
-/*** SGD without momentum over a whole array of parameters: each one that
- * has a .grad is updated as _sgd_step would (same kernel, same values),
- * without a Lua round trip or a .grad userdata per parameter.
- * @function _sgd_step_params
- * @param params an array of parameter tensors
- * @param lr number
- * @param weight_decay number
- * @param maximize boolean
- */
+/* lg._sgd_step_params(params, lr, weight_decay, maximize): SGD without
+ * momentum over a whole array of parameters; each one that has a .grad is
+ * updated as _sgd_step would (same kernel, same values), without a Lua
+ * round trip or a .grad userdata per parameter. */
 static int l_sgd_step_params(lua_State *L) {
   const char *f = "_sgd_step_params";
   luaL_checktype(L, 1, LUA_TTABLE);
