@@ -9,6 +9,9 @@
  *   lg._sgd_step(param, grad, momentum_buffer_or_nil, lr, momentum,
  *                dampening, weight_decay, nesterov, maximize, first_step)
  *       first_step: the momentum buffer is fresh and is set to the step
+ *   lg._sgd_step_params(params, lr, weight_decay, maximize)
+ *       without momentum, every parameter of the array that has a .grad
+ *       (returns nothing)
  *   lg._adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq_or_nil,
  *                 step, lr, beta1, beta2, eps, weight_decay, amsgrad,
  *                 maximize, decoupled_weight_decay)
@@ -65,6 +68,28 @@ static int l_sgd_step(lua_State *L) {
       .first_step = check_boolean(L, 10, f, "first_step"),
   };
   return finish(L, lg_optim_sgd(lgl_ctx(L), param, grad, buf, &o));
+}
+
+/* lg._sgd_step_params(params, lr, weight_decay, maximize): SGD without
+ * momentum over a whole array of parameters; each one that has a .grad is
+ * updated as _sgd_step would (same kernel, same values), without a Lua
+ * round trip or a .grad userdata per parameter. */
+static int l_sgd_step_params(lua_State *L) {
+  const char *f = "_sgd_step_params";
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lg_sgd_opts o = {
+      .lr = check_number(L, 2, f, "lr"),
+      .weight_decay = check_number(L, 3, f, "weight_decay"),
+      .maximize = check_boolean(L, 4, f, "maximize"),
+  };
+  lg_ctx *ctx = lgl_ctx(L);
+  for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; i++) {
+    lg_tensor *p = lgl_check_tensor(L, -1, f);
+    lua_pop(L, 1); /* p stays alive in the array */
+    lg_tensor *g = lg_tensor_grad(p);
+    if (g && lg_optim_sgd(ctx, p, g, NULL, &o) != LG_OK) return lgl_error(L);
+  }
+  return 0;
 }
 
 static int l_adam_step(lua_State *L) {
@@ -127,7 +152,8 @@ static int l_adagrad_step(lua_State *L) {
 }
 
 static const luaL_Reg optim_functions[] = {
-    {"_sgd_step", l_sgd_step},         {"_adam_step", l_adam_step},
+    {"_sgd_step", l_sgd_step},         {"_sgd_step_params", l_sgd_step_params},
+    {"_adam_step", l_adam_step},
     {"_rmsprop_step", l_rmsprop_step}, {"_adagrad_step", l_adagrad_step},
     {NULL, NULL}};
 

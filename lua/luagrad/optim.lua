@@ -105,6 +105,17 @@ local SGD = {
     end
   end,
   init = function() return {} end,
+  -- a whole group in one C call, when no parameter needs a buffer and the
+  -- options are what _sgd_step would accept (else the per-parameter loop
+  -- runs and reports bad options as before)
+  update_group = function(g)
+    if g.momentum ~= 0 or type(g.lr) ~= "number" or type(g.weight_decay) ~= "number"
+        or type(g.maximize) ~= "boolean" then
+      return false
+    end
+    lg._sgd_step_params(g.params, g.lr, g.weight_decay, g.maximize)
+    return true
+  end,
   update = function(p, grad, state, g)
     local buf, first = nil, false
     if g.momentum ~= 0 then
@@ -310,17 +321,25 @@ function Optimizer:step(closure)
   local loss
   if closure ~= nil then loss = lg.enable_grad(closure) end
   local _ <close> = lg.no_grad()
-  local rules = self.rules
+  local rules, states = self.rules, self.state
   for _, group in ipairs(self.param_groups) do
-    for _, p in ipairs(group.params) do
-      local grad = p.grad
-      if grad ~= nil then
-        local state = self.state[p]
-        if state == nil then
-          state = new_state(rules, p, group)
-          self.state[p] = state
+    local fused = rules.update_group ~= nil
+    if fused then -- once every parameter has its state: one C call
+      for _, p in ipairs(group.params) do
+        if states[p] == nil then fused = false break end
+      end
+    end
+    if not (fused and rules.update_group(group)) then
+      for _, p in ipairs(group.params) do
+        local grad = p.grad
+        if grad ~= nil then
+          local state = states[p]
+          if state == nil then
+            state = new_state(rules, p, group)
+            states[p] = state
+          end
+          apply_update(rules, p, grad, state, group)
         end
-        apply_update(rules, p, grad, state, group)
       end
     end
   end

@@ -564,9 +564,41 @@ static lg_status isclose_setup(lg_ctx *ctx, lg_tensor *const *in,
   return LG_OK;
 }
 
+/* The eager small-op path of lg_kernel_binary: arithmetic on two
+ * contiguous tensors of one float dtype and one shape into a fresh result,
+ * small enough for one call of the loop. Runs the loop the general path
+ * would pick on the same flat operands (so the values are identical) and
+ * returns true; false leaves everything to the general path. */
+static bool binary_small_same(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                              int n_in, const lg_params *p, lg_tensor **out,
+                              lg_status *st) {
+  if (n_in != 2 || *out || lg_op_kind(op) != LG_KIND_BINARY ||
+      (p->flags & (LG_FLAG_SCALAR_A | LG_FLAG_SCALAR_B)))
+    return false;
+  lg_tensor *a = in[0], *b = in[1];
+  lg_dtype dtype = a->dtype;
+  if ((dtype != LG_FLOAT32 && dtype != LG_FLOAT64) || b->dtype != dtype ||
+      !lg_tensor_has_shape(b, a->ndim, a->sizes) ||
+      !lg_tensor_is_contiguous(a) || !lg_tensor_is_contiguous(b))
+    return false;
+  int64_t n = lg_tensor_numel(a);
+  lg_loop_fn loop = binary_loop(op, dtype);
+  if (!loop || n > LG_GRAIN_MATH) return false;
+  *st = lg_empty(ctx, dtype, a->ndim, a->sizes, out);
+  if (*st) return true;
+  int64_t item = (int64_t)lg_dtype_size(dtype);
+  char *data[3] = {lg_data_ptr(*out), lg_data_ptr(a), lg_data_ptr(b)};
+  int64_t strides[3] = {item, item, item};
+  binary_state state = {0};
+  loop(data, strides, n, &state); /* float loops never flag invalid */
+  return true;
+}
+
 /* (a, b) -> op(a, b), broadcast; either side may be params->scalar */
 lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                            int n_in, const lg_params *p, lg_tensor **out) {
+  lg_status fast;
+  if (binary_small_same(ctx, op, in, n_in, p, out, &fast)) return fast;
   const char *name = lg_op_name(op);
   bool scalar_a = (p->flags & LG_FLAG_SCALAR_A) != 0;
   bool scalar_b = (p->flags & LG_FLAG_SCALAR_B) != 0;

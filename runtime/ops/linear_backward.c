@@ -30,9 +30,17 @@ lg_status lg_backward_linear(lg_ctx *ctx, lg_node *node,
   }
   if (node->n_inputs > 2 && node->edges[2].node) {
     lg_params p = {0};
-    lg_tensor *rows = as_rows(s, g);
+    lg_tensor *rows = as_rows(s, g), *gb;
     p.n_ints = 1; /* sum over the rows */
-    grad_in[2] = lg_keep(s, lg_s_op(s, LG_OP_SUM, 1, &rows, &p));
+    if (rows && rows->sizes[0] == 1) { /* one row (batch 1): its copy */
+      p.n_ints = 1;
+      p.ints[0] = rows->sizes[1];
+      gb = lg_s_op(s, LG_OP_RESHAPE, 1, &rows, &p);
+      gb = lg_s_unary(s, LG_OP_CLONE, gb);
+    } else {
+      gb = lg_s_op(s, LG_OP_SUM, 1, &rows, &p);
+    }
+    grad_in[2] = lg_keep(s, gb);
   }
   return lg_scope_end(s);
 }

@@ -8,11 +8,12 @@
  * blocks of values converted to double; only loading and storing a block
  * depends on dtype and layout (a converting copy for contiguous float32 and
  * float64, element by element for strided tensors), so the fast and slow
- * paths cannot disagree. Adam alone has a second, float32 form of its
- * rule (one pass over contiguous float32 operands, no conversions), which
- * computes in float32 as PyTorch does for float32 tensors. The gradient is
- * only read; every other
- * operand is written and gets its version counter bumped.
+ * paths cannot disagree. Contiguous float32 operands skip the blocks:
+ * SGD runs its double rule in one vectorised pass (same values), and Adam
+ * has a float32 form of its rule (one pass, no conversions; vectorised
+ * without amsgrad), which computes in float32 as PyTorch does for float32
+ * tensors. The gradient is only read; every other operand is written and
+ * gets its version counter bumped.
  */
 #include "optim.h"
 
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "vmath.h" /* LG_VECTOR_CLONES */
 
 /* ---- operands ----------------------------------------------------------- */
 
@@ -181,6 +183,59 @@ static inline void sgd_rule(const sgd_consts *c, double (*v)[BLOCK],
 }
 DEFINE_BLOCK_RULE(sgd_block, sgd_consts, sgd_rule)
 
+/* sgd_rule over contiguous float32 operands in one pass, no block
+ * buffers: the same double arithmetic in the same order (each value
+ * widened on load, rounded on store, the momentum buffer used unrounded
+ * for Nesterov as in the block form), so results are bit-identical; the
+ * options are loop-invariant selects, so the loop vectorises. buf is NULL
+ * without momentum. */
+LG_VECTOR_CLONES
+static void sgd_f32(const sgd_consts *consts, float *restrict param,
+                    const float *restrict grad, float *restrict buf,
+                    int64_t n) {
+  const sgd_consts c = *consts;
+  const bool decay = c.o.weight_decay != 0;
+  if (!buf) {
+    for (int64_t j = 0; j < n; j++) {
+      double g = grad[j], p = param[j];
+      double d = c.o.maximize ? -g : g;
+      d = decay ? d + c.o.weight_decay * p : d;
+      param[j] = (float)(p + -c.o.lr * d);
+    }
+    return;
+  }
+  for (int64_t j = 0; j < n; j++) {
+    double g = grad[j], p = param[j], b = buf[j];
+    double d = c.o.maximize ? -g : g;
+    d = decay ? d + c.o.weight_decay * p : d;
+    double nb = c.o.first_step ? d
+                               : b * c.o.momentum + (1 - c.o.dampening) * d;
+    buf[j] = (float)nb;
+    d = c.o.nesterov ? d + c.o.momentum * nb : nb;
+    param[j] = (float)(p + -c.o.lr * d);
+  }
+}
+
+/* Whether every operand of o is a contiguous float32 tensor. */
+static bool all_contiguous_f32(const operands *o) {
+  for (int k = 0; k < N_SLOTS; k++)
+    if (o->t[k] && (o->t[k]->dtype != LG_FLOAT32 ||
+                    !lg_tensor_is_contiguous(o->t[k])))
+      return false;
+  return true;
+}
+
+/* The data of o's operands as float pointers (NULL for unused slots). */
+static void f32_data(const operands *o, float **data) {
+  for (int k = 0; k < N_SLOTS; k++)
+    data[k] = o->t[k] ? (float *)(void *)lg_data_ptr(o->t[k]) : NULL;
+}
+
+static void bump_written(const operands *o) {
+  for (int k = 0; k < N_SLOTS; k++)
+    if (o->t[k] && k != GRAD) lg_bump_version(o->t[k]);
+}
+
 /* SGD with momentum, dampening, weight decay, Nesterov and maximize. */
 lg_status lg_optim_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                        lg_tensor *momentum_buffer, const lg_sgd_opts *opts) {
@@ -192,7 +247,14 @@ lg_status lg_optim_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
     lg_status st = require_buffer(ctx, &o, BUF0, "momentum is not 0");
     if (st != LG_OK) return st;
   }
-  return run_update(ctx, &o, sgd_block, &c);
+  if (!all_contiguous_f32(&o)) return run_update(ctx, &o, sgd_block, &c);
+  lg_status st = check_operands(ctx, &o);
+  if (st != LG_OK) return st;
+  float *data[N_SLOTS];
+  f32_data(&o, data);
+  sgd_f32(&c, data[PARAM], data[GRAD], data[BUF0], lg_tensor_numel(param));
+  bump_written(&o);
+  return LG_OK;
 }
 
 /* ---- Adam / AdamW ------------------------------------------------------- */
@@ -245,13 +307,36 @@ static void adam_f32(const adam_consts *consts, float *restrict param,
                  avg_sq[j], *(max_sq ? &max_sq[j] : &unused));
 }
 
-/* Whether every operand of o is a contiguous float32 tensor. */
-static bool all_contiguous_f32(const operands *o) {
-  for (int k = 0; k < N_SLOTS; k++)
-    if (o->t[k] && (o->t[k]->dtype != LG_FLOAT32 ||
-                    !lg_tensor_is_contiguous(o->t[k])))
-      return false;
-  return true;
+/* adam_f32 without amsgrad, in one vectorised pass: ADAM_ELEMENT's
+ * operations in its order, with every option a loop-invariant select
+ * instead of a branch (sqrtf vectorises because this file is compiled
+ * with -fno-math-errno; it is correctly rounded either way), so results
+ * are bit-identical to adam_f32. */
+LG_VECTOR_CLONES
+static void adam_f32_vec(const adam_consts *consts, float *restrict param,
+                         const float *restrict grad, float *restrict avg,
+                         float *restrict avg_sq, int64_t n) {
+  const adam_consts c = *consts;
+  const bool maximize = c.o.maximize, decoupled = c.o.decoupled_weight_decay;
+  const bool l2 = !decoupled && c.o.weight_decay != 0;
+  const float decay = (float)(1 - c.o.lr * c.o.weight_decay);
+  const float wd = (float)c.o.weight_decay;
+  const float b1 = (float)c.o.beta1, ob1 = (float)(1 - c.o.beta1);
+  const float b2 = (float)c.o.beta2, ob2 = (float)(1 - c.o.beta2);
+  const float bc2 = (float)c.bias_correction2_sqrt, eps = (float)c.o.eps;
+  const float neg_step = (float)-c.step_size;
+  for (int64_t j = 0; j < n; j++) {
+    float g = maximize ? -grad[j] : grad[j];
+    float p = param[j];
+    p = decoupled ? p * decay : p;
+    g = l2 ? g + wd * p : g;
+    float m = avg[j] * b1 + ob1 * g;
+    float s = avg_sq[j] * b2 + ob2 * g * g;
+    float denom = sqrtf(s) / bc2 + eps;
+    param[j] = p + neg_step * m / denom;
+    avg[j] = m;
+    avg_sq[j] = s;
+  }
 }
 DEFINE_BLOCK_RULE(adam_block, adam_consts, adam_rule)
 
@@ -277,13 +362,15 @@ lg_status lg_optim_adam(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
   if (st != LG_OK) return st;
   if (!all_contiguous_f32(&o)) return run_update(ctx, &o, adam_block, &c);
   if ((st = check_operands(ctx, &o)) != LG_OK) return st;
-  float *data[N_SLOTS] = {NULL, NULL, NULL, NULL, NULL};
-  for (int k = 0; k < N_SLOTS; k++)
-    if (o.t[k]) data[k] = (float *)(void *)lg_data_ptr(o.t[k]);
-  adam_f32(&c, data[PARAM], data[GRAD], data[BUF0], data[BUF1], data[BUF2],
-           lg_tensor_numel(param));
-  for (int k = 0; k < N_SLOTS; k++)
-    if (o.t[k] && k != GRAD) lg_bump_version(o.t[k]);
+  float *data[N_SLOTS];
+  f32_data(&o, data);
+  if (opts->amsgrad)
+    adam_f32(&c, data[PARAM], data[GRAD], data[BUF0], data[BUF1], data[BUF2],
+             lg_tensor_numel(param));
+  else
+    adam_f32_vec(&c, data[PARAM], data[GRAD], data[BUF0], data[BUF1],
+                 lg_tensor_numel(param));
+  bump_written(&o);
   return LG_OK;
 }
 

@@ -1,9 +1,12 @@
 /* test_optim.c: the fused optimizer kernels (runtime/optim/optim.c) against naive
  * references written as PyTorch writes them, one whole-array pass per
  * tensor op, for contiguous float64 and float32 and strided float64
- * tensors; plus version bumps and the argument errors. */
+ * tensors; the vectorised float32 passes bit for bit (SGD against its
+ * block rule, Adam against a plain float loop); plus version bumps and
+ * the argument errors. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "optim.h"
 #include "test_util.h"
@@ -330,6 +333,121 @@ static void test_versions_and_errors(lg_ctx *ctx) {
     lg_tensor_release(all[i]);
 }
 
+/* ---- the vectorised float32 passes, bit for bit ------------------------- */
+
+#define LONG 1003 /* vector bodies and a tail on every ISA */
+
+/* A float32 {LONG} tensor; strided: column 1 of a {LONG, 2} tensor. */
+static lg_tensor *make_f32(lg_ctx *ctx, bool strided, const float *v) {
+  int64_t sizes[2] = {LONG, 2};
+  lg_tensor *t = NULL;
+  if (!strided) {
+    CHECK_OK(ctx, lg_empty(ctx, LG_FLOAT32, 1, sizes, &t));
+  } else {
+    lg_tensor *base = NULL;
+    CHECK_OK(ctx, lg_empty(ctx, LG_FLOAT32, 2, sizes, &base));
+    lg_params p = {0};
+    p.dim = 1;
+    p.start = 1;
+    CHECK_OK(ctx, lg_op_run(ctx, LG_OP_SELECT, 1, &base, &p, &t));
+    lg_tensor_release(base);
+    CHECK(!lg_tensor_is_contiguous(t));
+  }
+  for (int64_t i = 0; i < LONG; i++) lg_tensor_set(t, i, v[i]);
+  return t;
+}
+
+static void check_same_f32(const char *what, const lg_tensor *t,
+                           const float *want) {
+  int bad = 0;
+  for (int64_t i = 0; i < LONG; i++) {
+    float got = (float)lg_tensor_get(t, i);
+    if (memcmp(&got, &want[i], sizeof got) != 0) bad++;
+  }
+  CHECKF(bad == 0, "%s: %d of %d values differ", what, bad, LONG);
+}
+
+/* SGD's one-pass float32 loop against its block rule (taken by strided
+ * operands): both compute in double, so every bit agrees. */
+static void test_sgd_f32_pass(lg_ctx *ctx) {
+  const lg_sgd_opts cases[] = {
+      {.lr = 0.1},
+      {.lr = 0.05, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.1},
+      {.lr = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01},
+      {.lr = 0.1, .momentum = 0.5, .weight_decay = 0.2, .maximize = true},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    lg_tensor *t[2][3]; /* [strided][param, grad, buffer] */
+    float v[3][LONG];
+    for (int k = 0; k < 3; k++)
+      for (int i = 0; i < LONG; i++) v[k][i] = (float)sample(40 + k, i);
+    for (int s = 0; s < 2; s++)
+      for (int k = 0; k < 3; k++) t[s][k] = make_f32(ctx, s, v[k]);
+    for (int step = 1; step <= 3; step++) {
+      lg_sgd_opts o = cases[c];
+      o.first_step = step == 1;
+      for (int s = 0; s < 2; s++)
+        CHECK_OK(ctx, lg_optim_sgd(ctx, t[s][0], t[s][1],
+                                   o.momentum != 0 ? t[s][2] : NULL, &o));
+    }
+    float want[LONG];
+    for (int k = 0; k < 3; k += 2) {
+      for (int i = 0; i < LONG; i++) want[i] = (float)lg_tensor_get(t[1][k], i);
+      check_same_f32(k ? "sgd f32 pass buffer" : "sgd f32 pass param",
+                     t[0][k], want);
+    }
+    for (int s = 0; s < 2; s++)
+      for (int k = 0; k < 3; k++) lg_tensor_release(t[s][k]);
+  }
+}
+
+/* Adam's vectorised float32 pass against a plain float loop written in the
+ * kernel's order of operations (torch's single-tensor Adam). */
+static void test_adam_f32_pass(lg_ctx *ctx) {
+  const lg_adam_opts cases[] = {
+      {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+      {.lr = 0.02, .beta1 = 0.8, .beta2 = 0.9, .eps = 1e-6,
+       .weight_decay = 0.1, .maximize = true},
+      {.lr = 0.05, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+       .weight_decay = 0.3, .decoupled_weight_decay = true},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    static float v[4][LONG]; /* param, grad, exp_avg, exp_avg_sq */
+    lg_tensor *t[4];
+    for (int k = 0; k < 4; k++) {
+      for (int i = 0; i < LONG; i++) {
+        float x = (float)sample(60 + k, i);
+        v[k][i] = k == 3 ? x * x : x;
+      }
+      t[k] = make_f32(ctx, false, v[k]);
+    }
+    for (int step = 1; step <= 3; step++) {
+      lg_adam_opts o = cases[c];
+      o.step = step;
+      CHECK_OK(ctx, lg_optim_adam(ctx, t[0], t[1], t[2], t[3], NULL, &o));
+      double step_size = o.lr / (1 - pow(o.beta1, (double)step));
+      float bc2 = (float)sqrt(1 - pow(o.beta2, (double)step));
+      for (int i = 0; i < LONG; i++) {
+        float g = o.maximize ? -v[1][i] : v[1][i], p = v[0][i];
+        if (o.decoupled_weight_decay)
+          p = p * (float)(1 - o.lr * o.weight_decay);
+        else if (o.weight_decay != 0)
+          g = g + (float)o.weight_decay * p;
+        float m = v[2][i] * (float)o.beta1 + (float)(1 - o.beta1) * g;
+        float s2 = v[3][i] * (float)o.beta2 + (float)(1 - o.beta2) * g * g;
+        float denom = sqrtf(s2) / bc2 + (float)o.eps;
+        v[0][i] = p + (float)-step_size * m / denom;
+        v[2][i] = m;
+        v[3][i] = s2;
+      }
+    }
+    check_same_f32("adam f32 pass param", t[0], v[0]);
+    check_same_f32("adam f32 pass exp_avg", t[2], v[2]);
+    check_same_f32("adam f32 pass exp_avg_sq", t[3], v[3]);
+    for (int k = 0; k < 4; k++) lg_tensor_release(t[k]);
+  }
+}
+
 int main(void) {
   lg_ctx *ctx = lg_ctx_new(NULL, NULL);
   for (layout l = F64; l <= F64_STRIDED; l++) {
@@ -338,6 +456,8 @@ int main(void) {
     test_rmsprop(ctx, l);
     test_adagrad(ctx, l);
   }
+  test_sgd_f32_pass(ctx);
+  test_adam_f32_pass(ctx);
   test_versions_and_errors(ctx);
   CHECK(lg_ctx_bytes_in_use(ctx) == 0);
   lg_ctx_free(ctx);

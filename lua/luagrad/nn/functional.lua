@@ -469,9 +469,14 @@ end
 -- -----------------------------------------------------------------------
 -- activations
 
+-- relu, tanh and sigmoid call the module functions, not x:relu(): a
+-- method is found through the tensor's __index, a C call per lookup on the
+-- eager small-op path.
+local relu, tanh, sigmoid = lg.relu, lg.tanh, lg.sigmoid
+
 --- relu(x)
 -- @usage F.relu(x)
-function F.relu(x) return check_tensor(x, "relu", "input"):relu() end
+function F.relu(x) return relu(check_tensor(x, "relu", "input")) end
 
 --- leaky_relu(x[, negative_slope = 0.01])
 -- @usage F.leaky_relu(x, 0.2)
@@ -505,10 +510,10 @@ end
 function F.silu(x) return check_tensor(x, "silu", "input"):silu() end
 --- tanh(x)
 -- @usage F.tanh(x)
-function F.tanh(x) return check_tensor(x, "tanh", "input"):tanh() end
+function F.tanh(x) return tanh(check_tensor(x, "tanh", "input")) end
 --- sigmoid(x)
 -- @usage F.sigmoid(x)
-function F.sigmoid(x) return check_tensor(x, "sigmoid", "input"):sigmoid() end
+function F.sigmoid(x) return sigmoid(check_tensor(x, "sigmoid", "input")) end
 
 local softplus_args = optional_args("softplus", {"beta", "threshold"}, {beta = 1, threshold = 20})
 
@@ -563,7 +568,11 @@ local function check_pair(input, target, fname)
   check_tensor(input, fname, "input")
   check_tensor(target, fname, "target")
   local a, b = shape_of(input), shape_of(target)
-  if table.concat(a, ",") ~= table.concat(b, ",") then
+  local same = #a == #b
+  for i = 1, same and #a or 0 do
+    if a[i] ~= b[i] then same = false break end
+  end
+  if not same then -- (compared by element: no number formatting per call)
     raise(string.format("%s: expected input and target of the same shape, got {%s} and {%s}",
                         fname, table.concat(a, ","), table.concat(b, ",")))
   end
