@@ -194,6 +194,11 @@ void lgl_open_host(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
 void lgl_open_vmap(lua_State *L, const lgl_tables *T);
+void lgl_open_compile(lua_State *L, const lgl_tables *T);
+/* Raises (or, for func.compile's fallback, marks the trace) when what
+ * ("item", "tolist", ...) reads tensor values into Lua while a trace
+ * records (compile_lua.c). */
+void lgl_trace_check_read(lua_State *L, const char *what);
 /* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
 void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 

@@ -173,6 +173,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
   lgl_open_vmap(L, &T);
+  lgl_open_compile(L, &T);
 #ifdef LUAGRAD_HAVE_MPI
   lgl_open_distributed(L, &T);
 #endif

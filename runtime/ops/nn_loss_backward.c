@@ -157,6 +157,30 @@ static lg_status index_weights(lg_ctx *ctx, const lg_node *node,
   return LG_OK;
 }
 
+/* index_weights made of ops, for func.compile's trace (compile/trace.c):
+ * q = one-hot of the targets (smoothed), scattered, so a replay rebuilds
+ * it from the targets it is given. Without class weights or ignore_index
+ * the mean's denominator is n d, which loss_backward starts from. */
+static void traced_index_weights(lg_scope *s, const lg_node *node,
+                                 const loss_info *li, lg_tensor **q,
+                                 lg_tensor **qsum) {
+  lg_params up = {0}, sp = {0};
+  up.dim = li->class_dim;
+  lg_tensor *target = li->target;
+  lg_tensor *idx = lg_s_op(s, LG_OP_UNSQUEEZE, 1, &target, &up);
+  sp.dim = li->class_dim;
+  sp.flags = LG_FLAG_SCALAR_B;
+  sp.scalar[0] = 1;
+  lg_tensor *in[2] = {lg_s_zeros(s, &node->input_info[0]), idx};
+  lg_tensor *onehot = in[0] && idx ? lg_s_op(s, LG_OP_SCATTER, 2, in, &sp) : NULL;
+  if (li->smoothing > 0)
+    onehot = K(ADD, K(MUL, onehot, 1 - li->smoothing),
+               li->smoothing / (double)li->c);
+  int64_t cd = li->class_dim;
+  *q = onehot;
+  *qsum = lg_s_reduce_kept(s, LG_OP_SUM, onehot, 1, &cd);
+}
+
 /* Fused: gx = scale (softmax(x) sum(q) - q) for class-index targets, in
  * place over the softmax y (n, c, d). scale is g (per position, none) or
  * g / denom (mean) or g (sum), one value when g_per_pos is NULL. */
@@ -250,7 +274,9 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
     return lg_fail(ctx, LG_ERR_RUNTIME, "%s: the gradient with respect to "
                    "weight is not implemented (as in PyTorch); detach the "
                    "weight", name);
-  if (!ctx->grad_enabled && !li.prob && !li.nll && !lg_needs(node, 1))
+  /* fused: not while func.compile traces, which records ops only */
+  if (!ctx->grad_enabled && !ctx->trace && !li.prob && !li.nll &&
+      !lg_needs(node, 1))
     return ce_fused(ctx, node, &li, g, &grad_in[0]);
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
@@ -267,6 +293,9 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
     if (wb) q = B(MUL, q, wb);
     int64_t cd = li.class_dim;
     qsum = lg_s_reduce_kept(s, LG_OP_SUM, q, 1, &cd);
+  } else if (!s->status && ctx->trace && !li.weight &&
+             !(node->params.flags & LG_FLAG_SCALAR_INT)) {
+    traced_index_weights(s, node, &li, &q, &qsum);
   } else if (!s->status) {
     lg_tensor *tq = NULL, *tsum = NULL;
     s->status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
