@@ -41,9 +41,14 @@ typedef struct lg_plan_val {
   lg_tensor *t;    /* the replay tensor (borrowed for LG_VAL_ARG)          */
 } lg_plan_val;
 
+/* A step that is not a kernel call: torch.optim.SGD's fused update
+ * (optim.c), on operands param, grad[, momentum_buffer]. */
+#define LG_PLAN_SGD ((lg_op)(LG_OP_COUNT + 1))
+
 typedef struct lg_plan_step {
-  lg_op op;
+  lg_op op;        /* a kernel, or LG_PLAN_SGD                             */
   lg_params p;
+  lg_sgd_opts sgd; /* LG_PLAN_SGD's options                                */
   int n_in, n_out;
   int first;       /* index of its operands in plan->operands: inputs,
                       then outputs                                         */

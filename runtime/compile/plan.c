@@ -187,6 +187,9 @@ static lg_status run_step(lg_plan *plan, const lg_plan_step *step) {
   lg_tensor *want[LG_MAX_DIMS];
   int n_out = step->n_out < LG_MAX_DIMS ? step->n_out : LG_MAX_DIMS;
   for (int k = 0; k < n_out; k++) want[k] = outs[k] = plan->vals[ops[step->n_in + k]].t;
+  if (step->op == LG_PLAN_SGD)
+    return lg_optim_sgd(ctx, in[0], in[1], step->n_in > 2 ? in[2] : NULL,
+                        &step->sgd);
   bool inplace = (step->p.flags & LG_FLAG_INPLACE) != 0;
   if (inplace) want[0] = outs[0] = in[0];
   lg_status st = lg_op_forward(step->op)(ctx, step->op, in, step->n_in,
@@ -314,5 +317,6 @@ void lg_plan_get_info(const lg_plan *plan, lg_plan_info *info) {
 }
 
 const char *lg_plan_step_name(const lg_plan *plan, int i) {
-  return i >= 0 && i < plan->n_steps ? lg_op_name(plan->steps[i].op) : NULL;
+  if (i < 0 || i >= plan->n_steps) return NULL;
+  return plan->steps[i].op == LG_PLAN_SGD ? "sgd" : lg_op_name(plan->steps[i].op);
 }

@@ -20,6 +20,7 @@ typedef struct seen_storage {
   const lg_storage *s;
   uint64_t version;  /* what the last recorded use left; UINT64_MAX: none */
   bool born;         /* allocated while the trace recorded               */
+  int root;          /* the first non-view value on it, -1 when none      */
 } seen_storage;
 
 typedef struct lg_trace lg_trace;
@@ -124,6 +125,7 @@ static seen_storage *add_storage(lg_ctx *ctx, lg_trace *tr,
   e->s = s;
   e->version = UINT64_MAX;
   e->born = false;
+  e->root = -1;
   return e;
 }
 
@@ -179,10 +181,14 @@ static lg_status new_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int kind,
   tr->src[v] = lg_tensor_retain(t);
   plan->n_vals++;
   *id = v;
-  if (!add_storage(ctx, tr, t->storage))
-    return lg_fail(ctx, LG_ERR_MEMORY, "compile: out of memory");
+  seen_storage *e = add_storage(ctx, tr, t->storage);
+  if (!e) return lg_fail(ctx, LG_ERR_MEMORY, "compile: out of memory");
+  if (kind != LG_VAL_VIEW && e->root < 0) e->root = v;
   return LG_OK;
 }
+
+static lg_status view_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int in,
+                          int *id);
 
 /* The value of an input: known, or a constant seen for the first time. */
 static lg_status input_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int *id) {
@@ -191,6 +197,10 @@ static lg_status input_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int *id) {
   if (t->batched) {
     lg_trace_taint(ctx, "a vmap-batched tensor reached the trace");
   }
+  /* a tensor made outside any op on the storage of a known value (detach,
+   * an alias the binding made) views that value */
+  seen_storage *e = find_storage(tr, t->storage);
+  if (e && e->root >= 0) return view_val(ctx, tr, t, e->root, id);
   return new_val(ctx, tr, t, LG_VAL_CONST, id);
 }
 
@@ -313,6 +323,43 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
       val->def = s;
     }
   }
+  return LG_OK;
+}
+
+/* torch.optim.SGD's fused update (optim.c) as a step of its own. */
+lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
+                       lg_tensor *buf, const lg_sgd_opts *opts) {
+  lg_trace *tr = ctx->trace;
+  lg_plan *plan = tr->plan;
+  lg_tensor *in[3] = {param, grad, buf};
+  int n_in = buf ? 3 : 2, first = plan->n_operands;
+  if (GROW(ctx, plan->operands, plan->cap_operands, first + n_in))
+    return LG_ERR_MEMORY;
+  for (int i = 0; i < n_in; i++) {
+    int v;
+    lg_status st = input_val(ctx, tr, in[i], &v);
+    if (st) return st;
+    check_version(ctx, tr, in[i]);
+    plan->operands[first + i] = v;
+    if (i != 1 && (st = snapshot_if_born(ctx, tr, v))) return st;
+  }
+  ctx->trace_depth++;
+  lg_status st = lg_optim_sgd(ctx, param, grad, buf, opts);
+  ctx->trace_depth--;
+  if (st) return st;
+  for (int i = 0; i < n_in; i++) settle_version(tr, in[i]);
+  int s = plan->n_steps;
+  if (GROW(ctx, plan->steps, plan->cap_steps, s + 1)) return LG_ERR_MEMORY;
+  lg_plan_step *step = &plan->steps[s];
+  memset(step, 0, sizeof *step);
+  step->op = LG_PLAN_SGD;
+  step->sgd = *opts;
+  step->n_in = n_in;
+  step->first = first;
+  plan->n_operands = first + n_in;
+  plan->n_steps++;
+  plan->vals[root_of(plan, plan->operands[first])].written = true;
+  if (buf) plan->vals[root_of(plan, plan->operands[first + 2])].written = true;
   return LG_OK;
 }
 

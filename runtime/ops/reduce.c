@@ -604,7 +604,13 @@ lg_status lg_kernel_reduce(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   int ndim;
   int64_t sizes[LG_MAX_DIMS];
   reduced_shape(x, reduced, (p->flags & LG_FLAG_KEEPDIM) != 0, &ndim, sizes);
-  if ((st = lg_empty(ctx, out_dtype, ndim, sizes, out))) return st;
+  /* a given contiguous output of the result dtype is written directly
+   * (out=, func.compile's replay) */
+  if (*out && (*out)->dtype == out_dtype && lg_tensor_is_contiguous(*out))
+    st = lg_prepare_out(ctx, name, out, out_dtype, ndim, sizes);
+  else
+    st = lg_empty(ctx, out_dtype, ndim, sizes, out);
+  if (st) return st;
   plan pl;
   plan_init(&pl, x, reduced);
   if (pl.outer_count == 0) return LG_OK;
