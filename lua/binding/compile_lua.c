@@ -612,13 +612,15 @@ lg_plan *lgl_compiled_plan(lua_State *L, int idx) {
 void lgl_trace_check_read(lua_State *L, const char *what) {
   lg_ctx *ctx = lgl_ctx(L);
   if (!lg_trace_active(ctx)) return;
-  luaL_where(L, 1);
-  const char *where = lua_tostring(L, -1);
+  luaL_where(L, 1); /* "file:line: " */
+  size_t len;
+  const char *where = lua_tolstring(L, -1, &len);
+  int n = len >= 2 ? (int)len - 2 : 0;
   lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.compile_fallback");
   bool fallback = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  lg_trace_taint(ctx, "%s read a tensor's value into Lua at %s, so the "
-                 "trace would depend on data", what, where);
+  lg_trace_taint(ctx, "%s read a tensor's value into Lua at %.*s, so the "
+                 "trace would depend on data", what, n, where);
   if (!fallback)
     luaL_error(L, "func.compile: %s reads a tensor's value into Lua while "
                "f is traced, so the trace would depend on data; compute "
