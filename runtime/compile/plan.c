@@ -115,9 +115,13 @@ lg_status lg_plan_finish(lg_plan *plan) {
   }
   for (int v = 0; !st && v < plan->n_vals; v++) {
     lg_plan_val *val = &plan->vals[v];
-    if (val->kind == LG_VAL_ARENA)
-      st = view_on(ctx, plan->arena, val,
-                   (int64_t)(val->offset / lg_dtype_size(val->dtype)), &val->t);
+    if (val->kind == LG_VAL_ARENA) /* a storage of its own over its bytes:
+                                       kernels' aliasing checks compare
+                                       storages, and slots alive together
+                                       never overlap */
+      st = lg_tensor_wrap(ctx, val->dtype, val->ndim, val->sizes, val->strides,
+                          (char *)lg_tensor_data(plan->arena) + val->offset,
+                          NULL, NULL, &val->t);
     else if (val->kind == LG_VAL_OUT && plan->reuse_outputs)
       st = out_buffer(ctx, val, &val->t);
   }
