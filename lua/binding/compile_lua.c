@@ -109,8 +109,9 @@ static bool encode(lua_State *L, compiled *c, int idx, int depth);
  * only; a table keyed by anything else counts by identity). */
 static bool encode_table(lua_State *L, compiled *c, int idx, int depth) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-  int m = 0, cap = 0;
-  key_item *items = NULL;
+  key_item local_items[16]; /* most tables: no allocation per call */
+  int m = 0, cap = 16;
+  key_item *items = local_items;
   bool plain = true;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -124,8 +125,11 @@ static bool encode_table(lua_State *L, compiled *c, int idx, int depth) {
       continue;
     }
     if (m == cap) {
-      int cap2 = cap ? cap * 2 : 8;
-      items = grow(L, items, sizeof *items * (size_t)cap, sizeof *items * (size_t)cap2);
+      int cap2 = cap * 2;
+      key_item *bigger = grow(L, NULL, 0, sizeof *items * (size_t)cap2);
+      memcpy(bigger, items, sizeof *items * (size_t)m);
+      if (items != local_items) grow(L, items, sizeof *items * (size_t)cap, 0);
+      items = bigger;
       cap = cap2;
     }
     key_item *k = &items[m++];
@@ -136,7 +140,7 @@ static bool encode_table(lua_State *L, compiled *c, int idx, int depth) {
     else k->num = lua_tonumber(L, -1);
   }
   if (!plain) {
-    grow(L, items, sizeof *items * (size_t)cap, 0);
+    if (items != local_items) grow(L, items, sizeof *items * (size_t)cap, 0);
     const void *p = lua_topointer(L, idx);
     put_byte(L, c, 'p');
     put(L, c, &p, sizeof p);
@@ -172,7 +176,7 @@ static bool encode_table(lua_State *L, compiled *c, int idx, int depth) {
     ok = encode(L, c, lua_gettop(L), depth + 1);
     lua_pop(L, 1);
   }
-  grow(L, items, sizeof *items * (size_t)cap, 0);
+  if (items != local_items) grow(L, items, sizeof *items * (size_t)cap, 0);
   return ok;
 }
 
