@@ -225,7 +225,28 @@
   /* linear algebra: batched, broadcasting matmul through cblas */           \
   X(MATMUL,              "matmul",              LG_KIND_OTHER,        2, 1, lg_kernel_matmul,        lg_backward_matmul, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_matmul, lg_jvp_multilinear) \
   /* linear(x, w[, b]): x w^T + b in one gemm (bias flagged LG_FLAG_OPT1) */ \
-  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_multilinear)
+  X(LINEAR,              "linear",              LG_KIND_OTHER,       -1, 1, lg_kernel_linear,        lg_backward_linear, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_linear, lg_jvp_multilinear) \
+  /* triangular and diagonal ops (ops/structure.c): start = offset k;      \
+   * diagonal/diag_embed: ints[0..1] = dim1, dim2 (ints[2..3]: diag_embed's \
+   * sizes of those dims, when given) */                                    \
+  X(TRIL,                "tril",                LG_KIND_OTHER,        1, 1, lg_kernel_triangle,      lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_NO,    lg_batch_structure, lg_jvp_linear) \
+  X(TRIU,                "triu",                LG_KIND_OTHER,        1, 1, lg_kernel_triangle,      lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_NO,    lg_batch_structure, lg_jvp_linear) \
+  X(DIAGONAL,            "diagonal",            LG_KIND_OTHER,        1, 1, lg_kernel_diagonal,      lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_YES,   lg_batch_structure, lg_jvp_linear) \
+  X(DIAG_EMBED,          "diag_embed",          LG_KIND_OTHER,        1, 1, lg_kernel_diag_embed,    lg_backward_structure, LG_SAVES_NONE,            LG_VIEW_NO,    lg_batch_structure, lg_jvp_linear) \
+  /* linear algebra through LAPACK (ops/lapack.c): float32/float64 (m, n) \
+   * matrices batched over the leading dims, computed in double; options \
+   * in p->scalar_int (LG_LINALG_* below). solve(A, B): A (.., n, n), B   \
+   * (.., n, k) with the same batch dims; slogdet -> sign, logabsdet;     \
+   * cholesky -> lower L; eigh -> ascending eigenvalues, eigenvectors;    \
+   * svd -> U, S, Vh; qr -> Q, R */                                        \
+  X(LINALG_INV,          "linalg_inv",          LG_KIND_OTHER,        1, 1, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_SOLVE,        "linalg_solve",        LG_KIND_OTHER,        2, 1, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_SLOGDET,      "linalg_slogdet",      LG_KIND_OTHER,        1, 2, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_CHOLESKY,     "linalg_cholesky",     LG_KIND_OTHER,        1, 1, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_EIGH,         "linalg_eigh",         LG_KIND_OTHER,        1, 2, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_SVD,          "linalg_svd",          LG_KIND_OTHER,        1, 3, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_QR,           "linalg_qr",           LG_KIND_OTHER,        1, 2, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack) \
+  X(LINALG_MATRIX_EXP,   "linalg_matrix_exp",   LG_KIND_OTHER,        1, 1, lg_kernel_lapack,        lg_backward_lapack, LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_lapack, lg_jvp_lapack)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \
@@ -235,5 +256,12 @@ typedef enum lg_op {
 #undef LG_OP_ENUM
   LG_OP_COUNT
 } lg_op;
+
+/* Options of the LAPACK rows (params->scalar_int bits). */
+#define LG_LINALG_UPPER 1 /* eigh: read the upper triangle (UPLO = "U") */
+#define LG_LINALG_FULL  2 /* svd: full_matrices; qr: mode "complete"   */
+#define LG_LINALG_NO_Q  4 /* qr: mode "r" (Q is an empty tensor)        */
+#define LG_LINALG_VALUES 8 /* eigh, svd: only the values are used
+                            * (eigvalsh, svdvals: their gradient rule) */
 
 #endif

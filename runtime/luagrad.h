@@ -87,18 +87,25 @@ LG_API lg_ctx *lg_ctx_new(lg_alloc_fn alloc, void *ud);
 LG_API void lg_ctx_free(lg_ctx *ctx);
 /* The message of the last failure ("" when none). */
 LG_API const char *lg_ctx_error(const lg_ctx *ctx);
+/* Empties the message of the last failure. */
 LG_API void lg_ctx_clear_error(lg_ctx *ctx);
 /* Seeds the counter-based random generator (Philox4x32-10). */
 LG_API void lg_ctx_manual_seed(lg_ctx *ctx, uint64_t seed);
+/* The seed of the last lg_ctx_manual_seed (lg.initial_seed). */
 LG_API uint64_t lg_ctx_seed(const lg_ctx *ctx);
+/* The threads of this context's kernels and BLAS calls (lg.set_num_threads). */
 LG_API void lg_ctx_set_num_threads(lg_ctx *ctx, int n);
+/* The threads this context's kernels use. */
 LG_API int lg_ctx_num_threads(const lg_ctx *ctx);
+/* Switches the recording of ops for autograd (lg.no_grad sets false). */
 LG_API void lg_ctx_set_grad_enabled(lg_ctx *ctx, bool enabled);
+/* Whether ops are recorded for autograd now. */
 LG_API bool lg_ctx_grad_enabled(const lg_ctx *ctx);
 /* Anomaly mode: backward checks each gradient a rule produces and fails
  * naming the rule when one holds NaN or Inf. Off by default (it reads
  * every gradient element). */
 LG_API void lg_ctx_set_detect_anomaly(lg_ctx *ctx, bool enabled);
+/* Whether anomaly mode is on. */
 LG_API bool lg_ctx_detect_anomaly(const lg_ctx *ctx);
 /* Bytes currently held by tensor storages of this context. */
 LG_API size_t lg_ctx_bytes_in_use(const lg_ctx *ctx);
@@ -110,6 +117,7 @@ LG_API size_t lg_ctx_bytes_in_use(const lg_ctx *ctx);
  * LG_ERR_LIMIT; nothing else changes, so the context stays usable. They
  * are separate from the allocator, which may refuse on its own. */
 LG_API void lg_ctx_set_memory_limit(lg_ctx *ctx, size_t max_live_bytes);
+/* The most elements one op may make (0: no limit). */
 LG_API void lg_ctx_set_op_size_limit(lg_ctx *ctx, int64_t max_elements);
 
 /* Asks the op running in ctx to stop at its next safe point (between
@@ -119,6 +127,7 @@ LG_API void lg_ctx_set_op_size_limit(lg_ctx *ctx, int64_t max_elements);
  * The op that stops clears it; lg_ctx_clear_interrupt withdraws a request
  * that no op saw (returns whether one was pending). */
 LG_API void lg_ctx_interrupt(lg_ctx *ctx);
+/* Withdraws an interrupt no op saw; returns whether one was pending. */
 LG_API bool lg_ctx_clear_interrupt(lg_ctx *ctx);
 
 /* File access of the serializers (safetensors, .npy, IDX, text files).
@@ -143,16 +152,20 @@ LG_API lg_status lg_ctx_allow_directory(lg_ctx *ctx, const char *dir,
  * writing (created or truncated); returns a descriptor luagrad closes, or
  * -1 to refuse. open NULL removes the opener. */
 typedef int (*lg_file_open_fn)(void *ud, const char *path, int writing);
+/* Routes every file open of the serializers through open (see above). */
 LG_API lg_status lg_ctx_set_file_opener(lg_ctx *ctx, lg_file_open_fn open,
                                    void *ud);
 
 /* ---- dtypes ----------------------------------------------------------- */
 
+/* Bytes per element of dtype. */
 LG_API size_t lg_dtype_size(lg_dtype dtype);
+/* The dtype's name: "float32", "int64", ... */
 LG_API const char *lg_dtype_name(lg_dtype dtype);
 /* Parses "float32", "float64", "int32", "int64", "uint8", "bool" (and the
  * aliases "float", "double", "int", "long", "byte"); false when unknown. */
 LG_API bool lg_dtype_parse(const char *name, lg_dtype *out);
+/* Whether dtype is float32 or float64. */
 LG_API bool lg_dtype_is_float(lg_dtype dtype);
 
 /* ---- tensors ---------------------------------------------------------- */
@@ -170,29 +183,39 @@ LG_API lg_status lg_tensor_wrap(lg_ctx *ctx, lg_dtype dtype, int ndim,
                                 void *data, lg_release_fn release, void *ud,
                                 lg_tensor **out);
 
+/* Adds a reference to t; returns t. */
 LG_API lg_tensor *lg_tensor_retain(lg_tensor *t);
 /* Drops one reference; NULL is accepted. */
 LG_API void lg_tensor_release(lg_tensor *t);
 
+/* The element type of t. */
 LG_API lg_dtype lg_tensor_dtype(const lg_tensor *t);
+/* The number of dims of t (0 for a scalar). */
 LG_API int lg_tensor_ndim(const lg_tensor *t);
+/* The sizes of t (ndim of them), owned by t. */
 LG_API const int64_t *lg_tensor_sizes(const lg_tensor *t);
+/* The strides of t in elements (ndim of them), owned by t. */
 LG_API const int64_t *lg_tensor_strides(const lg_tensor *t);
+/* The number of elements of t. */
 LG_API int64_t lg_tensor_numel(const lg_tensor *t);
 /* Address of the first element (storage data plus offset). */
 LG_API void *lg_tensor_data(const lg_tensor *t);
+/* Whether t is laid out row-major without gaps. */
 LG_API bool lg_tensor_is_contiguous(const lg_tensor *t);
 /* True when a and b are views on the same storage. */
 LG_API bool lg_tensor_same_storage(const lg_tensor *a, const lg_tensor *b);
 /* The storage's version counter, bumped by every in-place write. */
 LG_API uint64_t lg_tensor_version(const lg_tensor *t);
+/* The context t belongs to. */
 LG_API lg_ctx *lg_tensor_ctx(const lg_tensor *t);
 
 /* Element at a flat row-major position, converted to double / int64. */
 LG_API double lg_tensor_get(const lg_tensor *t, int64_t flat_index);
+/* Element at a flat row-major position, as int64 (exact for integers). */
 LG_API int64_t lg_tensor_get_int(const lg_tensor *t, int64_t flat_index);
 /* Stores value (converted) at a flat row-major position. */
 LG_API void lg_tensor_set(lg_tensor *t, int64_t flat_index, double value);
+/* Stores an int64 at a flat row-major position (exact for integers). */
 LG_API void lg_tensor_set_int(lg_tensor *t, int64_t flat_index, int64_t v);
 
 /* ---- ops -------------------------------------------------------------- */
@@ -239,9 +262,11 @@ typedef struct lg_params {
 LG_API lg_status lg_op_run(lg_ctx *ctx, lg_op op, int n_inputs,
                            lg_tensor *const *inputs, const lg_params *params,
                            lg_tensor **outs);
+/* The op's name as Lua sees it ("add", "matmul"), used in messages. */
 LG_API const char *lg_op_name(lg_op op);
 /* How many tensors op returns (max over a dim: values and indices). */
 LG_API int lg_op_num_outputs(lg_op op);
+/* The op's LG_KIND_* (how the binding exposes it, lg_ops.h). */
 LG_API int lg_op_kind(lg_op op);
 
 /* ---- creation and random ---------------------------------------------- */
@@ -249,8 +274,10 @@ LG_API int lg_op_kind(lg_op op);
 /* Values start, start+step, ... below stop (above, for a negative step). */
 LG_API lg_status lg_arange(lg_ctx *ctx, lg_dtype dtype, double start,
                            double stop, double step, lg_tensor **out);
+/* steps values evenly spaced from start to stop, both included. */
 LG_API lg_status lg_linspace(lg_ctx *ctx, lg_dtype dtype, double start,
                              double stop, int64_t steps, lg_tensor **out);
+/* The n x m identity matrix. */
 LG_API lg_status lg_eye(lg_ctx *ctx, lg_dtype dtype, int64_t n, int64_t m,
                         lg_tensor **out);
 /* Uniform on [0, 1). */
@@ -294,12 +321,16 @@ LG_API lg_status lg_multinomial(lg_ctx *ctx, lg_tensor *weights, int64_t k,
 /* mm, bmm, mv, dot and outer check their operands' ranks, then run matmul. */
 LG_API lg_status lg_mm(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                        lg_tensor **out);
+/* Batched matrix product of (B, n, m) and (B, m, p). */
 LG_API lg_status lg_bmm(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                         lg_tensor **out);
+/* Matrix-vector product. */
 LG_API lg_status lg_mv(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                        lg_tensor **out);
+/* Dot product of two 1-D tensors (a 0-d result). */
 LG_API lg_status lg_dot(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                         lg_tensor **out);
+/* Outer product of two 1-D tensors. */
 LG_API lg_status lg_outer(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
                           lg_tensor **out);
 /* beta * c + alpha * (a @ b) */
@@ -324,6 +355,7 @@ LG_API bool lg_tensor_requires_grad(const lg_tensor *t);
 /* Marks a leaf as requiring gradients (floating point dtypes only). */
 LG_API lg_status lg_tensor_set_requires_grad(lg_ctx *ctx, lg_tensor *t,
                                              bool requires_grad);
+/* Whether t is a leaf of the graph (made by the user, not by a recorded op). */
 LG_API bool lg_tensor_is_leaf(const lg_tensor *t);
 /* The accumulated gradient (borrowed; NULL until a backward reaches t). */
 LG_API lg_tensor *lg_tensor_grad(const lg_tensor *t);
@@ -348,6 +380,7 @@ LG_API lg_status lg_tensor_retain_grad(lg_ctx *ctx, lg_tensor *t);
 typedef enum lg_grad_hook_kind { LG_HOOK_GRAD, LG_HOOK_ACCUMULATED } lg_grad_hook_kind;
 typedef lg_status (*lg_grad_hook_fn)(lg_ctx *ctx, void *ud, lg_tensor *t,
                                      lg_grad_hook_kind kind, lg_tensor **grad);
+/* Installs the function the engine calls for tensor hooks (NULL: none). */
 LG_API void lg_ctx_set_grad_hook(lg_ctx *ctx, lg_grad_hook_fn fn, void *ud);
 /* Marks t (a leaf requiring grad, or a result with a grad_fn) so that
  * backward calls the context's hook for it. */
@@ -406,6 +439,7 @@ typedef struct lg_print_options {
  * edgeitems 2) and "full" (threshold INFINITY); *out untouched and false
  * for another name. */
 LG_API bool lg_print_options_profile(const char *name, lg_print_options *out);
+/* The print options of this context. */
 LG_API lg_print_options lg_ctx_print_options(const lg_ctx *ctx);
 /* Checks every field and sets them all, or fails naming the field. */
 LG_API lg_status lg_ctx_set_print_options(lg_ctx *ctx,
@@ -417,6 +451,7 @@ LG_API lg_status lg_ctx_set_print_options(lg_ctx *ctx,
 LG_API lg_status lg_tensor_format(lg_ctx *ctx, const lg_tensor *t,
                                   const char *suffix, char **text,
                                   size_t *length);
+/* Frees a text lg_tensor_format returned. */
 LG_API void lg_string_free(lg_ctx *ctx, char *text, size_t length);
 
 /* ---- compiled plans (runtime/compile; made by func.compile) ----------- */

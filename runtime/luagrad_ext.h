@@ -105,4 +105,34 @@ lg_tensor *lg_tensor_tangent(const lg_tensor *t, uint64_t level);
 /* Whether t has a tangent at an active level. */
 bool lg_tensor_is_dual(const lg_tensor *t);
 
+/* ---- structure ops written as compositions (ops/structure_compose.c) ----
+ * Dims are 0-based (negative from the end); each result is recorded op by
+ * op, so autograd, forward AD and vmap see the ops it is made of. */
+lg_status lg_trace(lg_ctx *ctx, lg_tensor *x, lg_tensor **out);
+/* 1-d x: a matrix with x on diagonal k; 2-d x: a copy of its diagonal k. */
+lg_status lg_diag(lg_ctx *ctx, lg_tensor *x, int64_t k, lg_tensor **out);
+/* n_dims == 0: one shift over the flattened tensor. */
+lg_status lg_roll(lg_ctx *ctx, lg_tensor *x, int n_shifts,
+                  const int64_t *shifts, int n_dims, const int64_t *dims,
+                  lg_tensor **out);
+lg_status lg_rot90(lg_ctx *ctx, lg_tensor *x, int64_t k, int64_t d0,
+                   int64_t d1, lg_tensor **out);
+lg_status lg_kron(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, lg_tensor **out);
+/* has_dim false: the first dim of size 3 (torch.cross's default). */
+lg_status lg_cross(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, bool has_dim,
+                   int64_t dim, lg_tensor **out);
+lg_status lg_cdist(lg_ctx *ctx, lg_tensor *a, lg_tensor *b, double p,
+                   lg_tensor **out);
+/* repeats_t (int tensor) when not NULL, else the number repeats; has_dim
+ * false: over the flattened tensor. */
+lg_status lg_repeat_interleave(lg_ctx *ctx, lg_tensor *x, int64_t repeats,
+                               lg_tensor *repeats_t, bool has_dim, int64_t dim,
+                               lg_tensor **out);
+/* idx holds 1-based int64 indices; has_dim false: both flattened. */
+lg_status lg_take_along_dim(lg_ctx *ctx, lg_tensor *x, lg_tensor *idx,
+                            bool has_dim, int64_t dim, lg_tensor **out);
+/* n outputs (n inputs, 0-d or 1-d); xy: Cartesian ("xy") indexing. */
+lg_status lg_meshgrid(lg_ctx *ctx, int n, lg_tensor *const *xs, bool xy,
+                      lg_tensor **outs);
+
 #endif

@@ -3,6 +3,11 @@
  * no_grad/enable_grad and detect_anomaly guards, autograd.grad, and custom
  * Functions whose backward is a Lua function the engine calls through this
  * file. */
+
+/***
+ * Autograd on tensors: requires_grad_, backward, detach, grad mode.
+ * @module lg
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -103,6 +108,12 @@ int lgl_autograd_assign(lua_State *L, lg_tensor *t, const char *key, int v) {
 
 /* ---- methods ------------------------------------------------------------ */
 
+/*** Makes a leaf record operations for autograd (or stop, with false); returns t.
+ * @function Tensor:requires_grad_
+ * @param[opt] on default true
+ * @return t
+ * @usage local w = lg.randn(3):requires_grad_()
+ */
 static int m_requires_grad_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "requires_grad_");
   int on = lua_isnone(L, 2) ? 1 : lua_toboolean(L, 2);
@@ -112,6 +123,11 @@ static int m_requires_grad_(lua_State *L) {
   return 1;
 }
 
+/*** A tensor sharing t's storage, outside the graph (no grad_fn, no grad).
+ * @function Tensor:detach
+ * @return a tensor
+ * @usage y:detach()
+ */
 static int m_detach(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "detach");
   lgl_box *box = lgl_new_box(L);
@@ -119,6 +135,10 @@ static int m_detach(lua_State *L) {
   return 1;
 }
 
+/*** Makes a non-leaf keep its gradient in .grad after backward.
+ * @function Tensor:retain_grad
+ * @usage h:retain_grad()
+ */
 static int m_retain_grad(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "retain_grad");
   if (lg_tensor_retain_grad(lgl_ctx(L), t) != LG_OK) return lgl_error(L);
@@ -132,6 +152,13 @@ static void read_backward_opts(lua_State *L, int idx, lg_backward_opts *o) {
   o->allow_unused = lgl_opt_bool(L, idx, "allow_unused", 0);
 }
 
+/*** Accumulates the gradients of t into the .grad of the leaves that require
+ * grad. gradient is required for a non-scalar t (the vector of the vjp).
+ * @function Tensor:backward
+ * @param[opt] gradient a tensor of t's shape
+ * @param[opt] opts {retain_graph = create_graph, create_graph = false}
+ * @usage loss:backward()
+ */
 /* t:backward([gradient][, {retain_graph, create_graph}]) */
 static int m_backward(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "backward");
@@ -284,9 +311,24 @@ static int set_mode(lua_State *L, ctx_flag flag, bool enabled,
   set_flag(S->ctx, flag, enabled);
   return 1;
 }
+/*** Turns gradient recording off: no_grad() returns a guard for a
+ * to-be-closed variable (`local _ <close> = lg.no_grad()`), no_grad(fn, ...)
+ * runs fn with recording off and returns its results (PyTorch's context
+ * manager and decorator).
+ * @function no_grad
+ * @param[opt] fn a function
+ * @return a guard, or fn's results
+ * @usage lg.no_grad(function() w:sub_(lr * w.grad) end)
+ */
 static int l_no_grad(lua_State *L) {
   return set_mode(L, FLAG_GRAD, false, "no_grad");
 }
+/*** Turns gradient recording on, as a guard or around fn (see no_grad).
+ * @function enable_grad
+ * @param[opt] fn a function
+ * @return a guard, or fn's results
+ * @usage local _ <close> = lg.enable_grad()
+ */
 static int l_enable_grad(lua_State *L) {
   return set_mode(L, FLAG_GRAD, true, "enable_grad");
 }
@@ -303,11 +345,21 @@ static int l_is_anomaly_enabled(lua_State *L) {
   return 1;
 }
 
+/*** Whether operations are recorded for autograd now.
+ * @function is_grad_enabled
+ * @return a boolean
+ * @usage lg.is_grad_enabled()
+ */
 static int l_is_grad_enabled(lua_State *L) {
   lua_pushboolean(L, lg_ctx_grad_enabled(lgl_ctx(L)));
   return 1;
 }
 
+/*** Switches gradient recording without a guard.
+ * @function set_grad_enabled
+ * @param on a boolean
+ * @usage lg.set_grad_enabled(false)
+ */
 static int l_set_grad_enabled(lua_State *L) {
   lg_ctx_set_grad_enabled(lgl_ctx(L), lua_toboolean(L, 1));
   return 0;

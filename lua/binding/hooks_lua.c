@@ -8,6 +8,11 @@
  * identity, so the engine's callback (the context's one grad hook) finds
  * the hooks from the C tensor. Hooks run on the thread running the
  * backward (lgl_state.current_L); an error in one fails the backward. */
+
+/***
+ * Tensor hooks.
+ * @module lg
+ */
 #include <string.h>
 
 #include "lgl.h"
@@ -145,10 +150,24 @@ static int register_kind(lua_State *L, lg_grad_hook_kind kind,
   return 1;
 }
 
+/*** Calls fn(grad) when t's gradient is computed; a returned tensor replaces
+ * the gradient. Returns a handle with handle:remove().
+ * @function Tensor:register_hook
+ * @param fn a function
+ * @return a handle
+ * @usage local h = x:register_hook(function(g) return g * 2 end)
+ */
 static int m_register_hook(lua_State *L) {
   return register_kind(L, LG_HOOK_GRAD, "register_hook");
 }
 
+/*** Calls fn(t) on a leaf after its .grad has been accumulated. Returns a
+ * handle with handle:remove().
+ * @function Tensor:register_post_accumulate_grad_hook
+ * @param fn a function
+ * @return a handle
+ * @usage p:register_post_accumulate_grad_hook(function(p) print(p.grad:norm()) end)
+ */
 static int m_register_post_accumulate_grad_hook(lua_State *L) {
   return register_kind(L, LG_HOOK_ACCUMULATED,
                        "register_post_accumulate_grad_hook");

@@ -132,6 +132,8 @@ void lgl_check_options(lua_State *L, int idx, const char *fname,
 /* lg._option_problem(fname, opts, allowed_set): the message of
  * lgl_check_options for a set of names given as keys, or nothing. */
 int lgl_l_option_problem(lua_State *L);
+/* lg._doc_text(): the embedded doc comments (docs_lua.c). */
+int lgl_l_doc_text(lua_State *L);
 /* The luagrad name of the type of the value at idx, for messages:
  * "tensor", the __typename of a table's metatable ("module"), else Lua's
  * type name. */
@@ -181,6 +183,7 @@ void lgl_open_elementwise(lua_State *L, const lgl_tables *T);
 void lgl_open_create(lua_State *L, const lgl_tables *T);
 void lgl_open_reduce(lua_State *L, const lgl_tables *T);
 void lgl_open_shape(lua_State *L, const lgl_tables *T);
+void lgl_open_structure(lua_State *L, const lgl_tables *T);
 void lgl_open_index(lua_State *L, const lgl_tables *T);
 void lgl_open_linalg(lua_State *L, const lgl_tables *T);
 void lgl_open_autograd(lua_State *L, const lgl_tables *T);
@@ -194,6 +197,7 @@ void lgl_open_host(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);
 void lgl_open_random(lua_State *L, const lgl_tables *T);
 void lgl_open_vmap(lua_State *L, const lgl_tables *T);
+void lgl_open_lapack(lua_State *L, const lgl_tables *T);
 void lgl_open_compile(lua_State *L, const lgl_tables *T);
 /* Raises (or, for func.compile's fallback, marks the trace) when what
  * ("item", "tolist", ...) reads tensor values into Lua while a trace

@@ -5,6 +5,11 @@
  *
  * Opening twice into one state returns the first module: the registry
  * holds it under "luagrad.module", its state under "luagrad.state". */
+
+/***
+ * The library table lg: threads, clock, memory.
+ * @module lg
+ */
 #include "lgl_out.h"
 
 #include <stdlib.h>
@@ -31,6 +36,11 @@ static int l_initial_seed(lua_State *L) {
   return 1;
 }
 
+/*** Sets the threads of this Lua state's kernels (1..1024).
+ * @function set_num_threads
+ * @param n an integer
+ * @usage lg.set_num_threads(4)
+ */
 static int l_set_num_threads(lua_State *L) {
   int64_t n = lgl_check_integer(L, 1, "set_num_threads", "the thread count");
   if (n < 1 || n > 1024)
@@ -40,11 +50,22 @@ static int l_set_num_threads(lua_State *L) {
   return 0;
 }
 
+/*** The threads the kernels use.
+ * @function get_num_threads
+ * @return an integer
+ * @usage lg.get_num_threads()
+ */
 static int l_get_num_threads(lua_State *L) {
   lua_pushinteger(L, lg_ctx_num_threads(lgl_ctx(L)));
   return 1;
 }
 
+/*** Seconds on a monotonic wall clock (os.clock is CPU time), for rates and
+ * benchmarks. Also lg.utils.wall_time.
+ * @function wall_time
+ * @return a number
+ * @usage local t0 = lg.wall_time()
+ */
 /* Seconds on a monotonic wall clock (os.clock is CPU time, os.time whole
  * seconds): for progress rates, ETAs and benchmarks. */
 static int l_wall_time(lua_State *L) {
@@ -54,11 +75,22 @@ static int l_wall_time(lua_State *L) {
   return 1;
 }
 
+/*** Whether v is a tensor.
+ * @function is_tensor
+ * @param v any value
+ * @return a boolean
+ * @usage lg.is_tensor(x)
+ */
 static int l_is_tensor(lua_State *L) {
   lua_pushboolean(L, lgl_to_tensor(L, 1) != NULL);
   return 1;
 }
 
+/*** The bytes of tensor storage this Lua state holds now.
+ * @function memory_in_use
+ * @return an integer
+ * @usage print(lg.memory_in_use())
+ */
 static int l_memory_in_use(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)lg_ctx_bytes_in_use(lgl_ctx(L)));
   return 1;
@@ -71,6 +103,7 @@ static const char *const submodules[][2] = {
     {"optim", "luagrad.optim"},   {"data", "luagrad.data"},
     {"io", "luagrad.io"},         {"utils", "luagrad.utils"},
     {"distributed", "luagrad.distributed"},
+    {"linalg", "luagrad.linalg"},
 };
 
 static int module_index(lua_State *L) {
@@ -107,6 +140,7 @@ static const luaL_Reg module_functions[] = {
     {"wall_time", l_wall_time},
     {"memory_in_use", l_memory_in_use},
     {"_option_problem", lgl_l_option_problem},
+    {"_doc_text", lgl_l_doc_text},
     {"_typename", lgl_l_typename},
     {NULL, NULL},
 };
@@ -159,6 +193,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_create(L, &T);
   lgl_open_reduce(L, &T);
   lgl_open_shape(L, &T);
+  lgl_open_structure(L, &T);
   lgl_open_index(L, &T);
   lgl_open_linalg(L, &T);
   lgl_open_autograd(L, &T);
@@ -173,6 +208,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_float_checks(L, &T);
   lgl_open_random(L, &T);
   lgl_open_vmap(L, &T);
+  lgl_open_lapack(L, &T);
   lgl_open_compile(L, &T);
 #ifdef LUAGRAD_HAVE_MPI
   lgl_open_distributed(L, &T);

@@ -6,6 +6,11 @@
  * error can never orphan one; runtime failures are re-raised with the Lua
  * function's name ("zeros: out of memory ...").
  */
+
+/***
+ * Creating tensors: tensor, zeros, arange, rand, ... and the seed.
+ * @module lg
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -125,6 +130,15 @@ static lg_dtype kind_dtype(int kind) {
   return kind == KIND_BOOL ? LG_BOOL : kind == KIND_INT ? LG_INT64 : LG_FLOAT32;
 }
 
+/*** A tensor from data: a number or boolean (0-d), nested array tables, or a
+ * tensor (copied). Integers give int64, any float float32, booleans bool,
+ * unless opts.dtype says otherwise.
+ * @function tensor
+ * @param data a number, boolean, nested table or tensor
+ * @param[opt] opts {dtype, requires_grad = false}
+ * @return a tensor
+ * @usage lg.tensor({{1, 2}, {3, 4}}, {dtype = "float64"})
+ */
 /* lg.tensor(data, opts): number, boolean, nested array tables or a tensor
  * (copied). Integers give int64, any float gives float32, booleans bool. */
 static int l_tensor(lua_State *L) {
@@ -223,8 +237,32 @@ static int fill_shape(lua_State *L, const char *fname, double value) {
   return make_shaped(L, fname, NULL, value);
 }
 
+/*** A tensor of the shape filled with 0. The shape is integers or one table;
+ * options come last.
+ * @function zeros
+ * @param ... sizes, or one table of sizes
+ * @param[opt] opts {dtype = "float32", requires_grad = false}
+ * @return a tensor
+ * @usage lg.zeros(2, 3, {dtype = "float64"})
+ */
 static int l_zeros(lua_State *L) { return fill_shape(L, "zeros", 0); }
+/*** A tensor of the shape filled with 1. The shape is integers or one table;
+ * options come last.
+ * @function ones
+ * @param ... sizes, or one table of sizes
+ * @param[opt] opts {dtype = "float32", requires_grad = false}
+ * @return a tensor
+ * @usage lg.ones(2, 3, {dtype = "float64"})
+ */
 static int l_ones(lua_State *L) { return fill_shape(L, "ones", 1); }
+/*** A tensor of the shape filled with 0 (luagrad zero-fills: uninitialised memory helps nobody in Lua). The shape is integers or one table;
+ * options come last.
+ * @function empty
+ * @param ... sizes, or one table of sizes
+ * @param[opt] opts {dtype = "float32", requires_grad = false}
+ * @return a tensor
+ * @usage lg.empty(2, 3, {dtype = "float64"})
+ */
 /* empty is zero-filled anyway: uninitialised memory helps nobody in Lua */
 static int l_empty(lua_State *L) { return fill_shape(L, "empty", 0); }
 
@@ -258,6 +296,16 @@ static lg_status full_value(lua_State *L, int idx, lg_dtype dtype, int ndim,
   return LG_OK;
 }
 
+/*** A tensor of the shape filled with value (the last number): `full({2, 3},
+ * 7)` or `full(2, 3, 7)`. The dtype follows the value (an integer gives
+ * int64, as PyTorch) unless opts.dtype.
+ * @function full
+ * @param shape a table of sizes (or sizes as integers)
+ * @param value a number or boolean
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.full({2, 2}, 0.5)
+ */
 /* lg.full(shape, value, opts): shape as one table, or as integers followed
  * by the value (the last number is the value). */
 static int l_full(lua_State *L) {
@@ -326,6 +374,16 @@ static int make_range(lua_State *L, const char *fname, int opts,
   return finish(L, box, st, t, fname);
 }
 
+/*** The values start, start+step, ... below stop (stop excluded, as PyTorch):
+ * int64 when every argument is an integer, float32 otherwise.
+ * @function arange
+ * @param[opt] start default 0
+ * @param stop the end (excluded)
+ * @param[opt] step default 1
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a 1-D tensor
+ * @usage lg.arange(5) --> {0, 1, 2, 3, 4}; lg.arange(1, 4) --> {1, 2, 3}
+ */
 /* lg.arange([start,] stop[, step], opts): int64 when every argument is an
  * integer, float32 otherwise, as PyTorch. */
 static int l_arange(lua_State *L) {
@@ -347,6 +405,15 @@ static int l_arange(lua_State *L) {
   return make_range(L, "arange", n + 1, all_int ? LG_INT64 : LG_FLOAT32, &r);
 }
 
+/*** steps values evenly spaced from start to stop, both included.
+ * @function linspace
+ * @param start a number
+ * @param stop a number
+ * @param steps an integer
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a 1-D tensor
+ * @usage lg.linspace(0, 1, 5)
+ */
 /* lg.linspace(start, stop, steps, opts) */
 static int l_linspace(lua_State *L) {
   range_request r = {.kind = RANGE_LINSPACE};
@@ -356,6 +423,14 @@ static int l_linspace(lua_State *L) {
   return make_range(L, "linspace", 4, LG_FLOAT32, &r);
 }
 
+/*** The n x m identity matrix (m defaults to n).
+ * @function eye
+ * @param n rows
+ * @param[opt] m columns
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a 2-D tensor
+ * @usage lg.eye(3)
+ */
 /* lg.eye(n[, m], opts) */
 static int l_eye(lua_State *L) {
   range_request r = {.kind = RANGE_EYE};
@@ -374,9 +449,35 @@ static int random_shape(lua_State *L, const char *fname, random_fn fn) {
   return make_shaped(L, fname, fn, 0);
 }
 
+/*** Uniform samples in [0, 1) of the shape (lg.manual_seed makes them repeat).
+ * @function rand
+ * @param ... sizes, or one table
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.rand(2, 3)
+ */
+/*** Standard normal samples of the shape.
+ * @function randn
+ * @param ... sizes, or one table
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.randn(4, 4, {dtype = "float64"})
+ */
 static int l_rand(lua_State *L) { return random_shape(L, "rand", lg_rand); }
 static int l_randn(lua_State *L) { return random_shape(L, "randn", lg_randn); }
 
+/*** Uniform integers in low..high-1 (high excluded, as PyTorch; int64 unless
+ * opts.dtype). The shape is one table or integers after low and high;
+ * `randint(1, n + 1, shape)` gives 1-based indices. The PyTorch form
+ * randint(high, {shape}) starts at 0.
+ * @function randint
+ * @param low the smallest value
+ * @param high one past the largest
+ * @param shape a table of sizes (or integers)
+ * @param[opt] opts {dtype}
+ * @return a tensor
+ * @usage lg.randint(1, 7, 2, 3) -- dice
+ */
 /* lg.randint(low, high, shape, opts) or lg.randint(high, shape, opts); a
  * shape given as integers follows low and high. */
 static int l_randint(lua_State *L) {
@@ -415,6 +516,13 @@ static lg_status convert(lg_ctx *ctx, lg_tensor **t, lg_dtype dtype) {
   return st;
 }
 
+/*** A random permutation of 1..n (int64; 1-based, unlike PyTorch's 0..n-1).
+ * @function randperm
+ * @param n an integer
+ * @param[opt] opts {dtype}
+ * @return a 1-D tensor
+ * @usage lg.randperm(5)
+ */
 /* lg.randperm(n, opts): a permutation of 1..n */
 static int l_randperm(lua_State *L) {
   const char *fname = "randperm";
@@ -429,6 +537,12 @@ static int l_randperm(lua_State *L) {
   return finish(L, box, st, t, fname);
 }
 
+/*** Seeds the counter-based generator (Philox4x32-10) of this Lua state, so
+ * every random function gives the same numbers on every run.
+ * @function manual_seed
+ * @param n an integer
+ * @usage lg.manual_seed(0)
+ */
 /* lg.manual_seed(n) */
 static int l_manual_seed(lua_State *L) {
   int64_t seed = lgl_check_integer(L, 1, "manual_seed", "the seed");
@@ -436,6 +550,11 @@ static int l_manual_seed(lua_State *L) {
   return 0;
 }
 
+/*** The seed the generator started from (the last manual_seed).
+ * @function initial_seed
+ * @return an integer
+ * @usage lg.initial_seed()
+ */
 /* lg.initial_seed() */
 static int l_initial_seed(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)lg_ctx_seed(lgl_ctx(L)));
@@ -463,10 +582,42 @@ static int fill_like(lua_State *L, const char *fname, double value) {
   return finish(L, box, st, out, fname);
 }
 
+/*** A tensor of t's shape and dtype (unless opts.dtype) filled with zeros.
+ * Also a method, `t:zeros_like()`.
+ * @function zeros_like
+ * @param t a tensor
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.zeros_like(t)
+ */
 static int l_zeros_like(lua_State *L) { return fill_like(L, "zeros_like", 0); }
+/*** A tensor of t's shape and dtype (unless opts.dtype) filled with ones.
+ * Also a method, `t:ones_like()`.
+ * @function ones_like
+ * @param t a tensor
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.ones_like(t)
+ */
 static int l_ones_like(lua_State *L) { return fill_like(L, "ones_like", 1); }
+/*** A tensor of t's shape and dtype (unless opts.dtype) filled with zeros (as empty).
+ * Also a method, `t:empty_like()`.
+ * @function empty_like
+ * @param t a tensor
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.empty_like(t)
+ */
 static int l_empty_like(lua_State *L) { return fill_like(L, "empty_like", 0); }
 
+/*** A tensor of t's shape and dtype filled with v.
+ * @function full_like
+ * @param t a tensor
+ * @param v a number
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.full_like(t, 7)
+ */
 /* t:full_like(v, opts) / lg.full_like(t, v, opts): keeps t's dtype */
 static int l_full_like(lua_State *L) {
   const char *fname = "full_like";
@@ -490,13 +641,36 @@ static int random_like(lua_State *L, const char *fname, random_fn fn) {
   return finish(L, box, st, out, fname);
 }
 
+/*** Uniform samples in [0, 1) of t's shape and dtype.
+ * @function rand_like
+ * @param t a floating tensor
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.rand_like(t)
+ */
 static int l_rand_like(lua_State *L) {
   return random_like(L, "rand_like", lg_rand);
 }
+/*** Standard normal samples of t's shape and dtype.
+ * @function randn_like
+ * @param t a floating tensor
+ * @param[opt] opts {dtype, requires_grad}
+ * @return a tensor
+ * @usage lg.randn_like(t)
+ */
 static int l_randn_like(lua_State *L) {
   return random_like(L, "randn_like", lg_randn);
 }
 
+/*** Uniform integers in low..high-1 (low defaults to 0) of t's shape and dtype.
+ * @function randint_like
+ * @param t a tensor
+ * @param[opt] low default 0
+ * @param high one past the largest
+ * @param[opt] opts {dtype}
+ * @return a tensor
+ * @usage lg.randint_like(t, 1, 11)
+ */
 /* randint_like(t, [low,] high, opts) */
 static int l_randint_like(lua_State *L) {
   const char *fname = "randint_like";

@@ -5,6 +5,11 @@
  * arguments are a trailing options table or positional arguments in
  * PyTorch's order: t:isclose(u, {atol = 1e-6}) or t:isclose(u, 1e-5, 1e-6).
  */
+
+/***
+ * Floating-point checks: nan_to_num, isclose, allclose.
+ * @module lg
+ */
 #include <float.h>
 
 #include "lgl_out.h"
@@ -27,6 +32,17 @@ static int nan_to_num(lua_State *L, bool inplace) {
   int out_idx = inplace ? 0 : lgl_opt_out(L, 2, fname);
   return lgl_run_op_out(L, LG_OP_NAN_TO_NUM, 1, &t, &p, 1, out_idx);
 }
+/*** Replaces NaN (default 0), +inf and -inf (defaults: the dtype's largest and
+ * lowest finite values); in place `t:nan_to_num_()`. The gradient is
+ * grad * isfinite(t), as PyTorch's.
+ * @function nan_to_num
+ * @param t a tensor
+ * @param[opt] nan a number, or an options table {nan = 0, posinf, neginf}
+ * @param[opt] posinf a number
+ * @param[opt] neginf a number
+ * @return a tensor
+ * @usage lg.nan_to_num(t, {nan = 0})
+ */
 static int l_nan_to_num(lua_State *L) { return nan_to_num(L, false); }
 static int l_nan_to_num_(lua_State *L) { return nan_to_num(L, true); }
 
@@ -46,6 +62,15 @@ static void close_args(lua_State *L, const char *fname, lg_tensor **in,
     p->flags |= LG_FLAG_EQUAL_NAN;
 }
 
+/*** The bool tensor of `a == b or |a - b| <= atol + rtol * |b|`, broadcasting
+ * (not symmetric in a and b, as PyTorch).
+ * @function isclose
+ * @param a a tensor
+ * @param b a tensor
+ * @param[opt] opts {rtol = 1e-5, atol = 1e-8, equal_nan = false}
+ * @return a bool tensor
+ * @usage a:isclose(b, {atol = 1e-6})
+ */
 /* isclose(a, b, {rtol = 1e-5, atol = 1e-8, equal_nan = false}): a bool
  * tensor, broadcast */
 static int l_isclose(lua_State *L) {
@@ -55,6 +80,14 @@ static int l_isclose(lua_State *L) {
   return lgl_run_op(L, LG_OP_ISCLOSE, 2, in, &p, 0);
 }
 
+/*** Whether isclose holds everywhere (a Lua boolean).
+ * @function allclose
+ * @param a a tensor
+ * @param b a tensor
+ * @param[opt] opts {rtol = 1e-5, atol = 1e-8, equal_nan = false}
+ * @return a boolean
+ * @usage assert(a:allclose(b))
+ */
 /* allclose(a, b, opts): whether isclose holds everywhere (a Lua boolean) */
 static int l_allclose(lua_State *L) {
   lg_tensor *in[2], *close = NULL;

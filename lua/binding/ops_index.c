@@ -1,8 +1,22 @@
 /* ops_index.c: Lua wrappers for the indexing ops: index_select, gather,
  * scatter(_), scatter_add(_), masked_fill(_) and masked_select. Dims are
  * 1-based; index tensors hold 1-based int64 (or int32) positions. */
+
+/***
+ * Indexing ops: index_select, gather, scatter, masked_fill.
+ * @module lg
+ */
 #include "lgl.h"
 
+/*** The entries of t at the 1-based positions in index (a 1-D integer
+ * tensor) along dim d.
+ * @function index_select
+ * @param t a tensor
+ * @param d a dim
+ * @param index an int64/int32 tensor of 1-based positions
+ * @return a tensor
+ * @usage t:index_select(1, lg.tensor({3, 1}))
+ */
 /* t:index_select(d, index) */
 static int l_index_select(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "index_select");
@@ -12,6 +26,14 @@ static int l_index_select(lua_State *L) {
   return lgl_run_op(L, LG_OP_INDEX_SELECT, 2, in, &p, 1);
 }
 
+/*** out[i][j] = t[index[i][j]][j] along dim d (index 1-based, as t's rank).
+ * @function gather
+ * @param t a tensor
+ * @param d a dim
+ * @param index an integer tensor of 1-based positions
+ * @return a tensor of index's shape
+ * @usage logits:gather(2, targets:unsqueeze(2))
+ */
 /* t:gather(d, index) */
 static int l_gather(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "gather");
@@ -68,8 +90,28 @@ static int scatter(lua_State *L, lg_op op, int inplace) {
   lg_tensor *in[3] = {t, index, src};
   return lgl_run_op(L, op, 3, in, &p, 1);
 }
+/*** A copy of t with src's values written at the 1-based positions of index
+ * along dim d (src a tensor or number); in place `t:scatter_(d, index, src)`.
+ * @function scatter
+ * @param t a tensor
+ * @param d a dim
+ * @param index an integer tensor of 1-based positions
+ * @param src a tensor or number
+ * @return a tensor
+ * @usage lg.zeros(3):scatter(1, lg.tensor({2}), 1)
+ */
 static int l_scatter(lua_State *L) { return scatter(L, LG_OP_SCATTER, 0); }
 static int l_scatter_(lua_State *L) { return scatter(L, LG_OP_SCATTER, 1); }
+/*** A copy of t with src's values added at the 1-based positions of index
+ * along dim d (repeated positions accumulate); in place `t:scatter_add_(...)`.
+ * @function scatter_add
+ * @param t a tensor
+ * @param d a dim
+ * @param index an integer tensor of 1-based positions
+ * @param src a tensor
+ * @return a tensor
+ * @usage lg.zeros(3):scatter_add(1, lg.tensor({1, 1}), lg.ones(2))
+ */
 static int l_scatter_add(lua_State *L) {
   return scatter(L, LG_OP_SCATTER_ADD, 0);
 }
@@ -112,9 +154,25 @@ static int masked_fill(lua_State *L, int inplace) {
   lg_tensor *in[2] = {t, mask};
   return lgl_run_op(L, LG_OP_MASKED_FILL, 2, in, &p, 1);
 }
+/*** A copy of t with value where mask (bool, broadcast to t) holds; in place
+ * `t:masked_fill_(mask, value)`.
+ * @function masked_fill
+ * @param t a tensor
+ * @param mask a bool tensor
+ * @param value a number
+ * @return a tensor
+ * @usage scores:masked_fill(pad, -math.huge)
+ */
 static int l_masked_fill(lua_State *L) { return masked_fill(L, 0); }
 static int l_masked_fill_(lua_State *L) { return masked_fill(L, 1); }
 
+/*** The 1-D tensor of t's elements where mask holds.
+ * @function masked_select
+ * @param t a tensor
+ * @param mask a bool tensor
+ * @return a 1-D tensor
+ * @usage t:masked_select(t:gt(0))
+ */
 /* t:masked_select(mask): 1-d tensor of the elements where mask holds */
 static int l_masked_select(lua_State *L) {
   lg_tensor *in[2] = {lgl_check_tensor(L, 1, "masked_select"),

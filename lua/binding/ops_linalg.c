@@ -2,6 +2,11 @@
  * dot, outer and addmm, each a module function and a tensor method;
  * matmul, mm and addmm take a trailing {out = y} that writes the product
  * into y without allocating (contiguous y of the result dtype). */
+
+/***
+ * Matrix products through OpenBLAS: matmul, mm, bmm, mv, dot, outer, addmm.
+ * @module lg
+ */
 #include "lgl_out.h"
 
 typedef lg_status (*product_fn)(lg_ctx *ctx, lg_tensor *a, lg_tensor *b,
@@ -19,6 +24,15 @@ static int product(lua_State *L, const char *fname, product_fn fn) {
   return 1;
 }
 
+/*** The matrix product with PyTorch's rules: 1-D . 1-D is a dot, 2-D x 2-D a
+ * matrix product, and batched with broadcasting for more dims (OpenBLAS).
+ * @function matmul
+ * @param a a tensor
+ * @param b a tensor
+ * @param[opt] opts {out = tensor}
+ * @return a tensor
+ * @usage lg.matmul(x, w:t())
+ */
 /* lg.matmul(a, b[, {out = y}]) / a:matmul(b[, {out = y}]) */
 static int l_matmul(lua_State *L) {
   lg_tensor *in[2] = {lgl_check_tensor(L, 1, "matmul"),
@@ -28,6 +42,14 @@ static int l_matmul(lua_State *L) {
                         lgl_opt_out(L, 3, "matmul"));
 }
 
+/*** The product of two 2-D matrices.
+ * Also a method, `a:mm(b)`.
+ * @function mm
+ * @param a a tensor
+ * @param b a tensor
+ * @return a tensor
+ * @usage lg.mm(a, b)
+ */
 /* lg.mm(a, b[, {out = y}]): with out=, the ranks are checked here and the
  * product runs as matmul into y (lg_mm itself has no output slot). */
 static int l_mm(lua_State *L) {
@@ -40,9 +62,41 @@ static int l_mm(lua_State *L) {
                       lg_tensor_ndim(in[0]), lg_tensor_ndim(in[1]));
   return lgl_run_op_out(L, LG_OP_MATMUL, 2, in, NULL, 1, out_idx);
 }
+/*** The batched product of (B, n, m) and (B, m, p) tensors.
+ * Also a method, `a:bmm(b)`.
+ * @function bmm
+ * @param a a tensor
+ * @param b a tensor
+ * @return a tensor
+ * @usage lg.bmm(a, b)
+ */
 static int l_bmm(lua_State *L) { return product(L, "bmm", lg_bmm); }
+/*** The product of a matrix and a vector.
+ * Also a method, `a:mv(b)`.
+ * @function mv
+ * @param a a tensor
+ * @param b a tensor
+ * @return a tensor
+ * @usage lg.mv(m, v)
+ */
 static int l_mv(lua_State *L) { return product(L, "mv", lg_mv); }
+/*** The dot product of two 1-D tensors (a 0-d tensor).
+ * Also a method, `a:dot(b)`.
+ * @function dot
+ * @param a a tensor
+ * @param b a tensor
+ * @return a tensor
+ * @usage lg.dot(a, b)
+ */
 static int l_dot(lua_State *L) { return product(L, "dot", lg_dot); }
+/*** The outer product of two 1-D tensors.
+ * Also a method, `a:outer(b)`.
+ * @function outer
+ * @param a a tensor
+ * @param b a tensor
+ * @return a tensor
+ * @usage lg.outer(a, b)
+ */
 static int l_outer(lua_State *L) { return product(L, "outer", lg_outer); }
 
 /* A number field of the options table at idx (absent: dflt). */
@@ -111,6 +165,15 @@ static int addmm_out(lua_State *L, lg_tensor *c, lg_tensor *a, lg_tensor *b,
   return 1;
 }
 
+/*** beta * c + alpha * (a @ b), with a and b 2-D.
+ * @function addmm
+ * @param c a tensor broadcastable to the product
+ * @param a a 2-D tensor
+ * @param b a 2-D tensor
+ * @param[opt] opts {beta = 1, alpha = 1, out}
+ * @return a tensor
+ * @usage lg.addmm(bias, x, w)
+ */
 /* lg.addmm(c, a, b, {beta = 1, alpha = 1, out = y}) / c:addmm(a, b, opts):
  * beta * c + alpha * (a @ b) */
 static int l_addmm(lua_State *L) {

@@ -5,6 +5,11 @@
  * positional arguments in PyTorch's order. Each result's box is made
  * before the C tensor, so a Lua error can never orphan one.
  */
+
+/***
+ * Sampling: multinomial, bernoulli, normal and the in-place fills.
+ * @module lg
+ */
 #include "lgl.h"
 
 /* Stores out in box, or raises the runtime's error under fname. */
@@ -16,6 +21,17 @@ static int finish(lua_State *L, const char *fname, lgl_box *box, lg_status st,
   return 1;
 }
 
+/*** n 1-based category indices (int64) drawn from non-negative weights (1-D:
+ * shape {n}; 2-D: each row, {rows, n}). Without replacement no row repeats
+ * a category (PyTorch would return zero-weight categories when n is too
+ * large; luagrad refuses).
+ * @function multinomial
+ * @param weights a 1-D or 2-D tensor
+ * @param n the number of samples
+ * @param[opt] opts {replacement = false}
+ * @return an int64 tensor
+ * @usage lg.multinomial(probs, 1)
+ */
 /* multinomial(weights, num_samples, {replacement = false}): 1-based
  * int64 category indices, (num_samples) or (rows, num_samples) */
 static int l_multinomial(lua_State *L) {
@@ -32,6 +48,13 @@ static int l_multinomial(lua_State *L) {
   return finish(L, fname, box, st, out);
 }
 
+/*** 0s and 1s drawn with the probabilities in p (p's dtype); `t:bernoulli(p)`
+ * with a number p gives samples shaped and typed like t.
+ * @function bernoulli
+ * @param p a tensor of probabilities (or t and a number)
+ * @return a tensor
+ * @usage lg.bernoulli(lg.full({3}, 0.5))
+ */
 /* bernoulli(p): 0s and 1s drawn with the probabilities in p (p's dtype);
  * bernoulli(t, p) with a number p: shaped and typed like t */
 static int l_bernoulli(lua_State *L) {
@@ -111,6 +134,16 @@ static int normal_numbers(lua_State *L) {
   return finish(L, fname, box, st, out);
 }
 
+/*** Normal samples: normal(mean, std) with a tensor on either side or both
+ * (broadcast; std defaults to 1), or normal(mean, std, shape, opts) with
+ * numbers. Not differentiable (write mean + std * lg.randn(shape) for that).
+ * @function normal
+ * @param mean a tensor or number
+ * @param std a tensor or number
+ * @param[opt] shape sizes when both are numbers
+ * @return a tensor
+ * @usage lg.normal(0, 0.1, {3, 3})
+ */
 /* lg.normal in PyTorch's overloads: (tensor, tensor), (tensor[, number]),
  * (number, tensor), (number, number, size..., opts) */
 static int l_normal(lua_State *L) {
@@ -144,6 +177,13 @@ static int fill_(lua_State *L, const char *fname, const char *const *names,
   return 1;
 }
 
+/*** Fills t in place with uniform samples in [from, to) (defaults 0, 1).
+ * @function Tensor:uniform_
+ * @param[opt] from a number
+ * @param[opt] to a number
+ * @return t
+ * @usage w:uniform_(-0.1, 0.1)
+ */
 /* t:uniform_(from = 0, to = 1): values uniform on [from, to), in place */
 static int m_uniform_(lua_State *L) {
   static const char *const names[] = {"from", "to", NULL};
@@ -151,6 +191,13 @@ static int m_uniform_(lua_State *L) {
   return fill_(L, "uniform_", names, dflt, lg_uniform_);
 }
 
+/*** Fills t in place with normal samples (mean 0, std 1 by default).
+ * @function Tensor:normal_
+ * @param[opt] mean a number
+ * @param[opt] std a number
+ * @return t
+ * @usage w:normal_(0, 0.02)
+ */
 /* t:normal_(mean = 0, std = 1): values from N(mean, std^2), in place */
 static int m_normal_(lua_State *L) {
   static const char *const names[] = {"mean", "std", NULL};

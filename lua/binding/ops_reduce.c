@@ -18,6 +18,11 @@
  * A bare boolean after the dims always means keepdim (luagrad's rule), also for
  * var/std where PyTorch's positional form would read it as unbiased.
  */
+
+/***
+ * Reductions: sum, mean, max, argmax, var, norm, cumsum, softmax.
+ * @module lg
+ */
 #include <math.h>
 #include <string.h>
 
@@ -66,6 +71,86 @@ static bool opt_keepdim(lua_State *L, int idx, const char *fname) {
   }
 }
 
+/*** The sum over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function sum
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:sum(2)
+ */
+/*** The mean (floating tensors) over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function mean
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:mean({1, 2}, true)
+ */
+/*** The product over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function prod
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:prod(1)
+ */
+/*** The maximum (no indices; several dims allowed) over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function amax
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:amax(2)
+ */
+/*** The minimum (no indices; several dims allowed) over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function amin
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:amin(2)
+ */
+/*** log(sum(exp(t))), computed stably over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function logsumexp
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:logsumexp(2)
+ */
+/*** Whether every element is non-zero (a bool tensor) over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function all
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:all()
+ */
+/*** Whether some element is non-zero (a bool tensor) over dims (1-based; an integer or a table of them) or over
+ * everything when no dims are given; keepdim keeps the reduced dims as size 1.
+ * Also a method.
+ * @function any
+ * @param t a tensor
+ * @param[opt] dims an integer or a table of integers (negative: from the end)
+ * @param[opt] keepdim a boolean, or an options table {keepdim = false}
+ * @return a tensor (0-d when everything is reduced)
+ * @usage t:any(1)
+ */
 /* t:op([dims][, keepdim]): LG_KIND_REDUCE. */
 static int l_reduce(lua_State *L) {
   lg_op op = lgl_upvalue_op(L);
@@ -78,6 +163,25 @@ static int l_reduce(lua_State *L) {
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
 
+/*** The maximum: of everything (a 0-d tensor); over one dim, two values
+ * (values, indices), the indices 1-based int64; or elementwise against
+ * another tensor (maximum). PyTorch returns a named tuple; here two returns.
+ * @function max
+ * @param t a tensor
+ * @param[opt] dim an integer dim, or a tensor for the elementwise form
+ * @param[opt] keepdim a boolean or {keepdim = false}
+ * @return a tensor, or values and indices
+ * @usage local values, indices = t:max(2)
+ */
+/*** The minimum: of everything, over one dim (values, 1-based indices) or
+ * elementwise against another tensor, as max.
+ * @function min
+ * @param t a tensor
+ * @param[opt] dim an integer dim, or a tensor
+ * @param[opt] keepdim a boolean or {keepdim = false}
+ * @return a tensor, or values and indices
+ * @usage local values, indices = t:min(1)
+ */
 /* max/min: of everything, over one dim (values, indices), or elementwise
  * against another tensor. */
 static int minmax(lua_State *L, bool want_max) {
@@ -109,6 +213,24 @@ static int minmax(lua_State *L, bool want_max) {
 static int l_max(lua_State *L) { return minmax(L, true); }
 static int l_min(lua_State *L) { return minmax(L, false); }
 
+/*** The 1-based index (int64) of the largest element over one dim, or in
+ * the flattened tensor when no dim is given (PyTorch's indices are 0-based).
+ * @function argmax
+ * @param t a tensor
+ * @param[opt] dim an integer
+ * @param[opt] keepdim a boolean or {keepdim = false}
+ * @return an int64 tensor
+ * @usage t:argmax(2)
+ */
+/*** The 1-based index (int64) of the smallest element over one dim, or in
+ * the flattened tensor when no dim is given (PyTorch's indices are 0-based).
+ * @function argmin
+ * @param t a tensor
+ * @param[opt] dim an integer
+ * @param[opt] keepdim a boolean or {keepdim = false}
+ * @return an int64 tensor
+ * @usage t:argmin(2)
+ */
 /* t:op([dim][, keepdim]) over one dim, or of the flattened tensor:
  * LG_KIND_ARGREDUCE. */
 static int l_argreduce(lua_State *L) {
@@ -132,6 +254,24 @@ static int l_argreduce(lua_State *L) {
   return lgl_run_op(L, op, 1, &t, &p, 1);
 }
 
+/*** The variance over dims (or everything), with Bessel's correction by default
+ * (correction = 1; unbiased = false is correction = 0).
+ * @function var
+ * @param t a floating tensor
+ * @param[opt] dims an integer or a table of integers
+ * @param[opt] opts keepdim, or {correction = 1, unbiased = true, keepdim = false}
+ * @return a tensor
+ * @usage t:var(1, {correction = 0})
+ */
+/*** The standard deviation over dims (or everything), with Bessel's correction by default
+ * (correction = 1; unbiased = false is correction = 0).
+ * @function std
+ * @param t a floating tensor
+ * @param[opt] dims an integer or a table of integers
+ * @param[opt] opts keepdim, or {correction = 1, unbiased = true, keepdim = false}
+ * @return a tensor
+ * @usage t:std(1, {correction = 0})
+ */
 /* var/std: [dims][, keepdim | {unbiased=, correction=, keepdim=}] */
 static int var_std(lua_State *L, lg_op op) {
   const char *fname = lg_op_name(op);
@@ -162,6 +302,16 @@ static int var_std(lua_State *L, lg_op op) {
 static int l_var(lua_State *L) { return var_std(L, LG_OP_VAR); }
 static int l_std(lua_State *L) { return var_std(L, LG_OP_STD); }
 
+/*** The p-norm over dims (or everything): p a number (default 2; math.huge
+ * for max |x|) or "fro".
+ * @function norm
+ * @param t a tensor
+ * @param[opt] p a number or "fro"
+ * @param[opt] dims an integer or a table of integers
+ * @param[opt] keepdim a boolean
+ * @return a tensor
+ * @usage t:norm(); t:norm(1, 2)
+ */
 /* norm([p[, dims[, keepdim]]]): p a number (math.huge: max |x|) or "fro" */
 static int l_norm(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "norm");
@@ -185,6 +335,38 @@ static int l_norm(lua_State *L) {
   return lgl_run_op(L, LG_OP_NORM, 1, &t, &p, 1);
 }
 
+/*** The running sum along dim d (1-based; required, as in PyTorch).
+ * Also a method.
+ * @function cumsum
+ * @param t a tensor
+ * @param d the dim
+ * @return a tensor of t's shape
+ * @usage t:cumsum(2)
+ */
+/*** The running product along dim d (1-based; required, as in PyTorch).
+ * Also a method.
+ * @function cumprod
+ * @param t a tensor
+ * @param d the dim
+ * @return a tensor of t's shape
+ * @usage t:cumprod(2)
+ */
+/*** exp(t) / sum(exp(t)) along dim d, computed stably (1-based; required, as in PyTorch).
+ * Also a method.
+ * @function softmax
+ * @param t a tensor
+ * @param d the dim
+ * @return a tensor of t's shape
+ * @usage t:softmax(2)
+ */
+/*** log(softmax(t)) along dim d, computed stably (1-based; required, as in PyTorch).
+ * Also a method.
+ * @function log_softmax
+ * @param t a tensor
+ * @param d the dim
+ * @return a tensor of t's shape
+ * @usage t:log_softmax(2)
+ */
 /* t:op(d), the dim required as in PyTorch: LG_KIND_ALONG_DIM. */
 static int l_along_dim(lua_State *L) {
   lg_op op = lgl_upvalue_op(L);

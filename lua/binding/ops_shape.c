@@ -2,6 +2,11 @@
  * transpose, permute, squeeze, unsqueeze, narrow, select, flatten, ...),
  * copies (reshape, flip, tile, contiguous), split/chunk, lg.cat and
  * lg.stack. Dims and positions are 1-based, negative from the end. */
+
+/***
+ * Shapes and views: view, reshape, permute, squeeze, cat, stack, split.
+ * @module lg
+ */
 #include "lgl.h"
 
 /* Integers given from idx on, or as one array table at idx, into out;
@@ -56,15 +61,43 @@ static int sized(lua_State *L, lg_op op, const char *fname) {
   return run1(L, op, t, &p);
 }
 
+/*** A view of t with a new shape (sizes as integers or one table; one may be -1). The data must be laid out compatibly (see reshape).
+ * @function Tensor:view
+ * @param t a tensor
+ * @param ... the sizes (integers or one table; one may be -1)
+ * @return a tensor
+ * @usage t:view(2, -1)
+ */
 /* t:view(sizes...) or t:view({sizes}); one size may be -1 */
 static int l_view(lua_State *L) { return sized(L, LG_OP_VIEW, "view"); }
+/*** t with a new shape: a view when strides allow, otherwise a copy.
+ * @function reshape
+ * @param t a tensor
+ * @param ... the sizes (integers or one table; one may be -1)
+ * @return a tensor
+ * @usage lg.reshape(t, {3, 2})
+ */
 /* t:reshape(sizes...): a view when possible, otherwise a copy */
 static int l_reshape(lua_State *L) {
   return sized(L, LG_OP_RESHAPE, "reshape");
 }
+/*** A view repeating size-1 dims (no copy); -1 keeps a size; new leading dims may be added.
+ * @function Tensor:expand
+ * @param t a tensor
+ * @param ... the sizes (integers or one table; -1 keeps one)
+ * @return a tensor
+ * @usage t:expand(4, -1)
+ */
 /* t:expand(sizes...): -1 keeps a size; new leading dims allowed */
 static int l_expand(lua_State *L) { return sized(L, LG_OP_EXPAND, "expand"); }
 
+/*** t:expand(other.shape).
+ * @function Tensor:expand_as
+ * @param t a tensor
+ * @param other the tensor whose shape to take
+ * @return a tensor
+ * @usage b:expand_as(a)
+ */
 /* t:expand_as(other) */
 static int l_expand_as(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "expand_as");
@@ -75,6 +108,13 @@ static int l_expand_as(lua_State *L) {
   return run1(L, LG_OP_EXPAND, t, &p);
 }
 
+/*** A view with the dims reordered (1-based dims as integers or a table).
+ * @function permute
+ * @param t a tensor
+ * @param ... the dims in their new order (integers or one table)
+ * @return a tensor
+ * @usage t:permute(2, 1, 3)
+ */
 /* t:permute(dims...) or t:permute({dims}) */
 static int l_permute(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "permute");
@@ -109,6 +149,14 @@ static int swap_dims(lua_State *L, lg_tensor *t, int64_t d1, int64_t d2) {
   return run1(L, LG_OP_PERMUTE, t, &p);
 }
 
+/*** A view with dims d1 and d2 swapped.
+ * @function transpose
+ * @param t a tensor
+ * @param d1 a dim
+ * @param d2 a dim
+ * @return a tensor
+ * @usage t:transpose(1, 2)
+ */
 /* t:transpose(d1, d2) */
 static int l_transpose(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "transpose");
@@ -117,6 +165,12 @@ static int l_transpose(lua_State *L) {
   return swap_dims(L, t, d1, d2);
 }
 
+/*** The transpose of a 2-D tensor (0-D and 1-D come back as views).
+ * @function t
+ * @param t a tensor of at most 2 dims
+ * @return a tensor
+ * @usage m:t()
+ */
 /* t:t(): transpose of a 2-d tensor; 0-d and 1-d come back as views */
 static int l_t(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "t");
@@ -128,6 +182,13 @@ static int l_t(lua_State *L) {
   return swap_dims(L, t, 0, lg_tensor_ndim(t) == 2 ? 1 : 0);
 }
 
+/*** Removes size-1 dims: all of them, or dim d (an integer or a table); a dim whose size is not 1 is left alone.
+ * @function squeeze
+ * @param t a tensor
+ * @param[opt] d a dim or a table of dims
+ * @return a tensor
+ * @usage t:squeeze(1)
+ */
 /* t:squeeze([d]): without d every size-1 dim goes; d may be a table of
  * dims; a dim whose size is not 1 is left alone, as in PyTorch */
 static int l_squeeze(lua_State *L) {
@@ -151,6 +212,13 @@ static int l_squeeze(lua_State *L) {
   return run1(L, LG_OP_VIEW, t, &v);
 }
 
+/*** Inserts a size-1 dim at d (1..ndim+1; -1 appends).
+ * @function unsqueeze
+ * @param t a tensor
+ * @param d the position of the new dim
+ * @return a tensor
+ * @usage t:unsqueeze(1)
+ */
 /* t:unsqueeze(d): d in 1..ndim+1, or -1..-(ndim+1) (-1 appends) */
 static int l_unsqueeze(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "unsqueeze");
@@ -160,6 +228,14 @@ static int l_unsqueeze(lua_State *L) {
   return run1(L, LG_OP_UNSQUEEZE, t, &p);
 }
 
+/*** Merges dims start..end (defaults 1 and -1) into one (a reshape).
+ * @function flatten
+ * @param t a tensor
+ * @param[opt] start the first dim (default 1)
+ * @param[opt] end the last dim (default -1)
+ * @return a tensor
+ * @usage t:flatten(2)
+ */
 /* t:flatten([start[, end]]): dims start..end merged into one (reshape) */
 static int l_flatten(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "flatten");
@@ -186,6 +262,12 @@ static int l_flatten(lua_State *L) {
   return run1(L, LG_OP_RESHAPE, t, &p);
 }
 
+/*** t itself when already contiguous, otherwise a contiguous copy.
+ * @function Tensor:contiguous
+ * @param t a tensor
+ * @return a tensor
+ * @usage t:t():contiguous()
+ */
 /* t:contiguous(): t itself (the same Lua value) when already contiguous,
  * otherwise a contiguous copy */
 static int l_contiguous(lua_State *L) {
@@ -213,6 +295,15 @@ static int64_t check_start(lua_State *L, int64_t start, int64_t size,
   return k;
 }
 
+/*** A view of positions start..start+length-1 (1-based) along dim d.
+ * @function narrow
+ * @param t a tensor
+ * @param d a dim
+ * @param start the first position (1-based)
+ * @param length how many positions
+ * @return a tensor
+ * @usage t:narrow(1, 2, 3)
+ */
 /* t:narrow(d, start, length): a view of positions start..start+length-1 */
 static int l_narrow(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "narrow");
@@ -225,6 +316,14 @@ static int l_narrow(lua_State *L) {
   return run1(L, LG_OP_NARROW, t, &p);
 }
 
+/*** The slice at position i (1-based, negative from the end) of dim d, which disappears.
+ * @function select
+ * @param t a tensor
+ * @param d a dim
+ * @param i a position (1-based; negative from the end)
+ * @return a tensor
+ * @usage t:select(2, 1)
+ */
 /* t:select(d, i): the slice at position i (1-based, negative from the
  * end) of dim d, which disappears */
 static int l_select(lua_State *L) {
@@ -244,6 +343,13 @@ static int l_select(lua_State *L) {
   return run1(L, LG_OP_SELECT, t, &p);
 }
 
+/*** Reverses the order along the given dims (integers or a table).
+ * @function flip
+ * @param t a tensor
+ * @param ... dims (integers or one table)
+ * @return a tensor
+ * @usage t:flip(1)
+ */
 /* t:flip(dims...) or t:flip({dims}) */
 static int l_flip(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "flip");
@@ -256,6 +362,13 @@ static int l_flip(lua_State *L) {
   return run1(L, LG_OP_FLIP, t, &p);
 }
 
+/*** Repeats t reps times along each dim (integers or a table), as PyTorch's tile.
+ * @function tile
+ * @param t a tensor
+ * @param ... repetitions per dim (integers or one table)
+ * @return a tensor
+ * @usage t:tile(2, 1)
+ */
 /* t:tile(reps...) or t:tile({reps}) */
 static int l_tile(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "tile");
@@ -304,6 +417,13 @@ static lg_tensor *check_pieces_of(lua_State *L, const char *fname, int dim_idx,
   return t;
 }
 
+/*** The slices along d (default 1) as ONE array table of views (PyTorch: a tuple); their gradients meet in one backward node.
+ * @function unbind
+ * @param t a tensor
+ * @param[opt] d a dim (default 1)
+ * @return a tensor (or an array of tensors)
+ * @usage for i, row in ipairs(t:unbind()) do print(row) end
+ */
 /* t:unbind([d]) / lg.unbind(t, [d]): the slices along d (default 1) as
  * ONE array table of views sharing one graph node (lg_unbind), so a
  * sequence split into steps gets one gradient, not one per step. */
@@ -328,6 +448,14 @@ static int l_unbind(lua_State *L) {
   return 1;
 }
 
+/*** Pieces of size `size` (or of the sizes in a table) along d (default 1), as ONE array table of views (PyTorch: a tuple).
+ * @function split
+ * @param t a tensor
+ * @param size a piece size, or a table of sizes
+ * @param[opt] d a dim (default 1)
+ * @return a tensor (or an array of tensors)
+ * @usage local parts = t:split(2)
+ */
 /* t:split(size, [d]) or t:split({sizes}, [d]): pieces along d (default 1).
  * PyTorch returns a tuple; here the result is ONE array table of views. */
 static int l_split(lua_State *L) {
@@ -370,6 +498,14 @@ static int l_split(lua_State *L) {
   return push_pieces(L, t, dim, (int)n, lengths);
 }
 
+/*** At most n pieces of ceil(size / n) along d (default 1), as ONE array table of views.
+ * @function chunk
+ * @param t a tensor
+ * @param n the number of pieces
+ * @param[opt] d a dim (default 1)
+ * @return a tensor (or an array of tensors)
+ * @usage local a_b = t:chunk(2, 2)
+ */
 /* t:chunk(n, [d]): at most n pieces of ceil(size / n) along d (default 1),
  * as in PyTorch; returned as ONE array table of views (not a tuple) */
 static int l_chunk(lua_State *L) {
@@ -419,6 +555,17 @@ static lg_tensor **check_tensor_list(lua_State *L, int idx, const char *fname,
   return list;
 }
 
+/*** Joins an array of tensors along an existing dim d (default 1). Alias concat.
+ * @function cat
+ * @param tensors an array of tensors
+ * @param[opt] d a dim (default 1)
+ * @return a tensor
+ * @usage lg.cat({a, b}, 2)
+ */
+/*** Alias of cat.
+ * @function concat
+ * @usage lg.concat({a, b}, 1)
+ */
 /* lg.cat(list, [d]): join along dim d (default 1) */
 static int l_cat(lua_State *L) {
   int n;
@@ -429,6 +576,13 @@ static int l_cat(lua_State *L) {
   return lgl_run_op(L, LG_OP_CAT, n, list, &p, 0);
 }
 
+/*** Joins an array of tensors of one shape along a new dim d (default 1; 1..ndim+1).
+ * @function stack
+ * @param tensors an array of tensors of one shape
+ * @param[opt] d the new dim (default 1)
+ * @return a tensor
+ * @usage lg.stack({a, b})
+ */
 /* lg.stack(list, [d]): join along a new dim d (default 1; 1..ndim+1) */
 static int l_stack(lua_State *L) {
   int n;

@@ -3,6 +3,11 @@
  * assignment (__newindex), #t, tostring and the print options that shape
  * it (lg.set_printoptions), arithmetic operators, and the basic methods
  * (size, item, tolist, to, fill_, copy_, ...). */
+
+/***
+ * Tensor methods: sizes, conversion, copies; print options.
+ * @module lg
+ */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -334,6 +339,14 @@ static void opt_int_field(lua_State *L, const char *key, int *out) {
   lua_pop(L, 1);
 }
 
+/*** Sets how tensors print, PyTorch's options for this Lua state: precision
+ * = 4, threshold = 1000, edgeitems = 3, linewidth = 80, sci_mode = "auto"
+ * (true, false or "auto"), profile ("default", "short", "full"; resets the
+ * others first). Unlike PyTorch a key left out keeps its value.
+ * @function set_printoptions
+ * @param opts a table of options
+ * @usage lg.set_printoptions{precision = 2}
+ */
 /* lg.set_printoptions{precision, threshold, edgeitems, linewidth, profile,
  * sci_mode}: PyTorch's, for this Lua state only. An absent key keeps its
  * value; profile ("default", "short", "full") first resets them all;
@@ -380,6 +393,11 @@ static int l_set_printoptions(lua_State *L) {
   return 0;
 }
 
+/*** The current print options, as a table set_printoptions accepts.
+ * @function get_printoptions
+ * @return a table
+ * @usage local saved = lg.get_printoptions()
+ */
 /* lg.get_printoptions(): the options as a table set_printoptions accepts. */
 static int l_get_printoptions(lua_State *L) {
   lg_print_options o = lg_ctx_print_options(lgl_ctx(L));
@@ -457,6 +475,12 @@ static int t_unm(lua_State *L) {
 
 /* ---- basic methods --------------------------------------------------------- */
 
+/*** The shape as a plain array of sizes, or the size of dim d (1-based).
+ * @function Tensor:size
+ * @param[opt] d a dim
+ * @return an array, or an integer
+ * @usage t:size(1)
+ */
 static int m_size(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "size");
   if (lua_isnoneornil(L, 2)) {
@@ -468,6 +492,12 @@ static int m_size(lua_State *L) {
   return 1;
 }
 
+/*** The strides (in elements) as an array, or the stride of dim d.
+ * @function Tensor:stride
+ * @param[opt] d a dim
+ * @return an array, or an integer
+ * @usage t:stride()
+ */
 static int m_stride(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "stride");
   if (lua_isnoneornil(L, 2)) {
@@ -479,16 +509,36 @@ static int m_stride(lua_State *L) {
   return 1;
 }
 
+/*** The number of dims (also t.ndim).
+ * @function Tensor:dim
+ * @return an integer
+ * @usage t:dim()
+ */
 static int m_dim(lua_State *L) {
   lua_pushinteger(L, lg_tensor_ndim(lgl_check_tensor(L, 1, "dim")));
   return 1;
 }
 
+/*** The number of elements (alias nelement).
+ * @function Tensor:numel
+ * @return an integer
+ * @usage t:numel()
+ */
+/*** Alias of numel.
+ * @function Tensor:nelement
+ * @return an integer
+ * @usage t:nelement()
+ */
 static int m_numel(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)lg_tensor_numel(lgl_check_tensor(L, 1, "numel")));
   return 1;
 }
 
+/*** Whether t is laid out contiguously (row-major).
+ * @function Tensor:is_contiguous
+ * @return a boolean
+ * @usage t:t():is_contiguous()
+ */
 static int m_is_contiguous(lua_State *L) {
   lua_pushboolean(L, lg_tensor_is_contiguous(lgl_check_tensor(L, 1, "is_contiguous")));
   return 1;
@@ -504,6 +554,11 @@ static void check_not_batched(lua_State *L, const lg_tensor *t,
                fname);
 }
 
+/*** The value of a one-element tensor as a Lua number (or boolean for bool).
+ * @function Tensor:item
+ * @return a number or boolean
+ * @usage loss:item()
+ */
 static int m_item(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "item");
   check_not_batched(L, t, "item");
@@ -536,6 +591,11 @@ static void push_list(lua_State *L, const lg_tensor *t, int dim,
  * tables (a non-empty tensor never needs more tables than elements). */
 #define TOLIST_MAX_EMPTY_TABLES ((int64_t)1 << 24)
 
+/*** The values as nested Lua tables (a number for a 0-d tensor).
+ * @function Tensor:tolist
+ * @return a table or number
+ * @usage t:tolist()
+ */
 static int m_tolist(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "tolist");
   check_not_batched(L, t, "tolist");
@@ -561,6 +621,12 @@ static int m_tolist(lua_State *L) {
   return 1;
 }
 
+/*** A copy converted to dtype (a name, {dtype = ...} or another tensor's); t itself when unchanged.
+ * @function Tensor:to
+ * @param dtype "float32", "float64", "int32", "int64", "uint8" or "bool"
+ * @return a tensor
+ * @usage t:to("float64")
+ */
 /* to(dtype), to({dtype = ...}) or to(other tensor): self when unchanged */
 static int m_to(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "to");
@@ -590,6 +656,36 @@ static int convert_to(lua_State *L, lg_dtype dtype, const char *name) {
   p.dtype = dtype;
   return lgl_run_op(L, LG_OP_TO_DTYPE, 1, &t, &p, 1);
 }
+/*** to("float32"): t itself when already float32.
+ * @function Tensor:float
+ * @return a tensor
+ * @usage t:float()
+ */
+/*** to("float64").
+ * @function Tensor:double
+ * @return a tensor
+ * @usage t:double()
+ */
+/*** to("int64").
+ * @function Tensor:long
+ * @return a tensor
+ * @usage t:long()
+ */
+/*** to("int32").
+ * @function Tensor:int
+ * @return a tensor
+ * @usage t:int()
+ */
+/*** to("uint8").
+ * @function Tensor:byte
+ * @return a tensor
+ * @usage t:byte()
+ */
+/*** to("bool").
+ * @function Tensor:bool
+ * @return a tensor
+ * @usage t:bool()
+ */
 #define CONVERTER(NAME, DTYPE) \
   static int m_##NAME(lua_State *L) { return convert_to(L, DTYPE, #NAME); }
 CONVERTER(float, LG_FLOAT32)
@@ -599,11 +695,22 @@ CONVERTER(int, LG_INT32)
 CONVERTER(byte, LG_UINT8)
 CONVERTER(bool, LG_BOOL)
 
+/*** A copy with its own storage (differentiable).
+ * @function Tensor:clone
+ * @return a tensor
+ * @usage t:clone()
+ */
 static int m_clone(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "clone");
   return lgl_run_op(L, LG_OP_CLONE, 1, &t, NULL, 1);
 }
 
+/*** Fills t with v in place.
+ * @function Tensor:fill_
+ * @param v a number
+ * @return t
+ * @usage t:fill_(0)
+ */
 static int m_fill_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "fill_");
   lg_params p = {0};
@@ -614,6 +721,11 @@ static int m_fill_(lua_State *L) {
   return lgl_run_op(L, LG_OP_FILL, 1, &t, &p, 1);
 }
 
+/*** Fills t with 0 in place.
+ * @function Tensor:zero_
+ * @return t
+ * @usage p.grad:zero_()
+ */
 static int m_zero_(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "zero_");
   lg_params p = {0};
@@ -626,6 +738,12 @@ static int m_zero_(lua_State *L) {
   return 1;
 }
 
+/*** Copies src (broadcast, converted) into t in place.
+ * @function Tensor:copy_
+ * @param src a tensor
+ * @return t
+ * @usage dst:copy_(src)
+ */
 static int m_copy_(lua_State *L) {
   lg_tensor *in[2] = {lgl_check_tensor(L, 1, "copy_"),
                       lgl_check_tensor(L, 2, "copy_")};
@@ -634,6 +752,11 @@ static int m_copy_(lua_State *L) {
   return lgl_run_op(L, LG_OP_COPY, 2, in, &p, 1);
 }
 
+/*** The version counter of t's storage, bumped by each in-place op.
+ * @function Tensor:data_version
+ * @return an integer
+ * @usage t:data_version()
+ */
 static int m_data_version(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "data_version");
   lua_pushinteger(L, (lua_Integer)lg_tensor_version(t));

@@ -326,6 +326,8 @@ static int ends_with_semicolon(const char *s, size_t length) {
 static const char help_text[] =
     "REPL commands:\n"
     "  :help          this list\n"
+    "  :help <name>   the reference of a function, class or method\n"
+    "                 (as help(lg.func.grad), help(\"nn.Linear\"), help(t.sum))\n"
     "  :time <code>   run an expression or statement, print its wall time\n"
     "  :quit          leave the REPL (as Ctrl-D on an empty line does)\n"
     "An expression prints its values; a trailing ';' suppresses that.\n"
@@ -333,7 +335,27 @@ static const char help_text[] =
     "Tab completes globals, fields and methods (lg.nn.Lin<Tab>, t:su<Tab>,\n"
     "net[1].<Tab>); it reads the expression, never calls: none after f().\n"
     "Ctrl-C clears the line, or interrupts a running computation.\n"
-    "Globals: lg, nn, F, func, optim (loaded on first use).\n";
+    "Globals: lg, nn, F, func, optim, help (loaded on first use); help()\n"
+    "lists the sub-libraries.\n";
+
+/* ":help name": luagrad.help's entry for name (or its closest names). */
+static void show_help(lua_State *L, const char *name, repl *r) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "luagrad.help");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    lua_getfield(L, -1, "help");
+    lua_pushstring(L, name);
+    if (lua_pcall(L, 1, 0, 0) == LUA_OK) {
+      lua_settop(L, top);
+      return;
+    }
+  }
+  fflush(stdout);
+  fprintf(stderr, ":help: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "failed");
+  r->failures++;
+  lua_settop(L, top);
+}
 
 /* Handles ":command rest" (the line is on the top of the stack). Returns
  * CHUNK_READY with the code to run in place of the line (:time), or
@@ -361,7 +383,9 @@ static int run_command(repl *r, chunk_options *options) {
     return CHUNK_READY;
   }
   add_history(r, line);
-  if (IS("help") || IS("h")) {
+  if ((IS("help") || IS("h")) && *rest) {
+    show_help(L, rest, r);
+  } else if (IS("help") || IS("h")) {
     fputs(help_text, stdout);
   } else if (IS("quit") || IS("q") || IS("exit")) {
     lua_pop(L, 1);

@@ -1,7 +1,8 @@
--- luagrad.autograd: gradients of tensors (grad, backward), custom
+--- luagrad.autograd: gradients of tensors (grad, backward), custom
 -- differentiable Functions written in Lua, and gradcheck against finite
 -- differences. The engine itself is C (runtime/autograd/engine.c); this file is its
 -- Lua face.
+-- @module autograd
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -35,6 +36,7 @@ local GRAD_OPTIONS = {grad_outputs = true, create_graph = true, retain_graph = t
 --- grad(outputs, inputs, {grad_outputs, create_graph, retain_graph,
 --- allow_unused}) returns the gradients of the outputs with respect to the
 --- inputs as an array (nil for unused inputs with allow_unused).
+-- @usage local gx = lg.autograd.grad(y:sum(), {x}, {create_graph = true})[1]
 function autograd.grad(outputs, inputs, opts)
   opts = check.options("grad", opts, GRAD_OPTIONS)
   if opts.grad_outputs ~= nil then
@@ -49,6 +51,7 @@ function autograd.grad(outputs, inputs, opts)
 end
 
 --- backward(tensors, grad_tensors, opts): accumulates into the leaves' .grad.
+-- @usage autograd.backward({loss1, loss2})
 function autograd.backward(tensors, grad_tensors, opts)
   tensors = tensors_of("backward", "tensors", tensors)
   grad_tensors = grad_tensors and tensors_of("backward", "grad_tensors", grad_tensors) or {}
@@ -77,9 +80,15 @@ autograd.enable_grad = lg.enable_grad
 --- rule produces NaN or Inf, naming it: "backward: DivBackward0 produced
 --- NaN in the gradient of input 2 (anomaly mode)". It reads every
 --- gradient, so it is for debugging, not for every run.
+-- @usage local _ <close> = lg.autograd.detect_anomaly()
 autograd.detect_anomaly = lg._detect_anomaly
 --- set_detect_anomaly(on) switches anomaly mode without a guard.
+-- @usage lg.autograd.set_detect_anomaly(true)
 autograd.set_detect_anomaly = lg._set_detect_anomaly
+--- is_anomaly_enabled(): whether anomaly mode is on.
+-- @function is_anomaly_enabled
+-- @return a boolean
+-- @usage lg.autograd.is_anomaly_enabled() --> false
 autograd.is_anomaly_enabled = lg._is_anomaly_enabled
 
 -- The ctx of a custom Function: what forward leaves for backward.
@@ -185,6 +194,7 @@ end
 --- (optional, torch.func's Function.vmap) is its batching rule inside
 --- func.vmap (func_vmap.lua's function_rule); without one the Function
 --- runs once per example there (warning once).
+-- @usage local Square = autograd.Function{forward = function(ctx, x) ctx:save_for_backward(x) return x * x end, backward = function(ctx, g) local x = ctx.saved_tensors[1] return 2 * x * g end}
 function autograd.Function(def)
   if type(def) ~= "table" or type(def.forward) ~= "function"
       or type(def.backward) ~= "function" then
@@ -263,6 +273,7 @@ local GRADCHECK_OPTIONS = {eps = true, atol = true, rtol = true, raise_exception
 --- Jacobian of fn at inputs (float64 tensors requiring grad) from autograd
 --- with central finite differences. Returns true, or raises (or returns
 --- false and a message) naming the worst element.
+-- @usage assert(lg.autograd.gradcheck(lg.tanh, {lg.randn(3, {dtype = "float64", requires_grad = true})}))
 function autograd.gradcheck(fn, inputs, opts)
   check_function("gradcheck", fn)
   opts = check.options("gradcheck", opts, GRADCHECK_OPTIONS)
@@ -341,6 +352,7 @@ function autograd.gradcheck(fn, inputs, opts)
 end
 
 --- gradgradcheck: gradcheck of the vjp, i.e. second derivatives.
+-- @usage assert(lg.autograd.gradgradcheck(lg.tanh, {lg.randn(3, {dtype = "float64", requires_grad = true})}))
 function autograd.gradgradcheck(fn, inputs, opts)
   check_function("gradgradcheck", fn)
   inputs = tensors_of("gradgradcheck", "inputs", inputs)

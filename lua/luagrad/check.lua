@@ -1,10 +1,11 @@
--- luagrad.check (internal): what the Lua library uses to check arguments
+--- luagrad.check (internal): what the Lua library uses to check arguments
 -- and report bad ones: errors raised at the user's line (the first caller
 -- outside lua/luagrad/), the one options checker (its message is made by
 -- the C binding's checker, lg._option_problem, so C and Lua read alike),
 -- the luagrad names of values in messages ("tensor", "module", ...), and
 -- the few helpers several files would otherwise each write (shape strings,
 -- nn.functional's optional-argument parser, copies of option values).
+-- @module check
 local lg = require "luagrad"
 
 local check = {}

@@ -1,4 +1,4 @@
--- luagrad.data: datasets and batching. load_idx reads IDX files (through the
+--- luagrad.data: datasets and batching. load_idx reads IDX files (through the
 -- C reader), fashion_mnist loads Debian's copy of Fashion-MNIST,
 -- TensorDataset holds tensors that share their first dimension, and
 -- DataLoader walks a dataset in (optionally shuffled) batches.
@@ -7,6 +7,7 @@
 -- order decided by the seed and the epoch number alone (its own PRNG, so the
 -- global generator that initialises models is never touched), and the only
 -- data it copies are the rows of the current batch (index_select).
+-- @module data
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -15,7 +16,7 @@ local data = {}
 
 local DEFAULT_FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- small helpers
 
 local shape_string = check.shape_string
@@ -26,11 +27,12 @@ local function file_exists(path)
   return lg._file_exists(path, "fashion_mnist")
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- IDX files and Fashion-MNIST
 
 --- load_idx(path) reads an IDX file (the MNIST format), gzipped or not, and
 --- returns a tensor of the file's dtype and dimensions (ubyte -> uint8).
+-- @usage local labels = lg.data.load_idx("train-labels-idx1-ubyte.gz")
 function data.load_idx(path)
   if type(path) ~= "string" then
     raise("load_idx: expected a file path string, got " .. check.typename(path))
@@ -67,6 +69,7 @@ local FASHION_MNIST_OPTIONS = {split = true, root = true}
 --- TensorDataset of the images (uint8, N x 1 x 28 x 28) and the labels
 --- (int64, classes 1..10: the file's 0..9 plus one). root defaults to
 --- Debian's /usr/share/datasets/fashion-mnist.
+-- @usage local train = lg.data.fashion_mnist{split = "train"}
 function data.fashion_mnist(opts)
   opts = check.options("fashion_mnist", opts, FASHION_MNIST_OPTIONS)
   local split = opts.split or "train"
@@ -93,7 +96,7 @@ function data.fashion_mnist(opts)
   return data.TensorDataset(images, labels)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- TensorDataset
 
 local TensorDataset = {}
@@ -119,6 +122,7 @@ end
 
 --- TensorDataset(t1, t2, ...) holds tensors with the same size along dim 1;
 --- sample i is the i-th row of each.
+-- @usage local ds = lg.data.TensorDataset(images, labels)
 function data.TensorDataset(...)
   local n = select("#", ...)
   if n == 0 then
@@ -174,7 +178,7 @@ function TensorDataset:batch(index)
   return table.unpack(out, 1, #self.tensors)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- The loader's own random numbers: splitmix64 on Lua's wrapping 64-bit
 -- integers (the same numbers as the C reference implementation), so an
 -- epoch's order depends on nothing but the seed and the epoch.
@@ -192,6 +196,7 @@ local TWO_POW_53 = 1 << 53
 
 --- permutation(n, seed, epoch) returns a Lua array holding a permutation of
 --- 1..n (Fisher-Yates driven by splitmix64), a function of its arguments alone.
+-- @usage local order = lg.data.permutation(60000, 1, epoch)
 function data.permutation(n, seed, epoch)
   local _, state = splitmix64(seed)
   state = state ~ (epoch or 0)
@@ -211,7 +216,7 @@ function data.permutation(n, seed, epoch)
   return order
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- DataLoader
 
 local DataLoader = {}
@@ -280,6 +285,7 @@ end
 --- lg.distributed's; the seed must be the same on every rank; an order that
 --- does not divide evenly is padded from its start (drop_uneven = true drops
 --- the remainder instead), so every rank runs the same number of batches.
+-- @usage for x, y in lg.data.DataLoader(ds, {batch_size = 64, shuffle = true})() do ... end
 function data.DataLoader(dataset, opts)
   if type(dataset) ~= "table" then
     raise("DataLoader: expected a dataset (TensorDataset, or a table with len() and get(i)), got "

@@ -1,4 +1,4 @@
--- luagrad.distributed: data-parallel training over MPI. The process group
+--- luagrad.distributed: data-parallel training over MPI. The process group
 -- (init, rank, world_size, barrier, finalize), collectives on tensors
 -- (all_reduce, broadcast, all_gather, reduce_scatter, each also async),
 -- all_reduce_tree for gradient pytrees, and DistributedDataParallel
@@ -16,6 +16,7 @@
 -- header (kind, op, dtype, shape) so that a mismatch between ranks becomes
 -- the same Lua error on every rank, naming both shapes, instead of a hang
 -- or corrupt data.
+-- @module distributed
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local tree = require "luagrad.tree"
@@ -39,6 +40,7 @@ for code, name in ipairs(KINDS) do KIND_CODE[name] = code end
 local HEADER_DIMS = 8
 
 --- distributed.is_available() tells whether this build has MPI.
+-- @usage if lg.distributed.is_available() then ... end
 function distributed.is_available() return mpi ~= nil end
 
 local function require_mpi(fname)
@@ -63,6 +65,7 @@ end
 
 --- distributed.init() joins the job started by mpirun (a world of one
 --- without it); calling it again does nothing. Returns rank, world_size.
+-- @usage local rank, world_size = lg.distributed.init()
 function distributed.init()
   require_mpi("init")
   if not world.initialized then
@@ -76,21 +79,25 @@ function distributed.init()
 end
 
 --- distributed.is_initialized()
+-- @usage lg.distributed.is_initialized()
 function distributed.is_initialized() return world.initialized end
 
 --- distributed.rank(): this process's rank, 1..world_size.
+-- @usage if lg.distributed.rank() == 1 then print(loss) end
 function distributed.rank()
   require_init("rank")
   return world.rank
 end
 
 --- distributed.world_size(): the number of processes in the job.
+-- @usage local n = lg.distributed.world_size()
 function distributed.world_size()
   require_init("world_size")
   return world.size
 end
 
 --- distributed.barrier() returns once every rank has called it.
+-- @usage lg.distributed.barrier()
 function distributed.barrier()
   require_init("barrier")
   if world.mpi then mpi.barrier() end
@@ -98,13 +105,14 @@ end
 
 --- distributed.finalize() leaves the job (also done at exit). No collective
 --- may follow it.
+-- @usage lg.distributed.finalize()
 function distributed.finalize()
   require_mpi("finalize")
   if world.mpi then mpi.finalize() end
   world.initialized, world.mpi = false, false
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- collectives
 
 local COLLECTIVE_OPTIONS = {op = true, async = true, check = true, src = true}
@@ -210,6 +218,7 @@ end
 --- reduces t over all ranks in place (sum, mean, max, min or prod; on bool
 --- sum and max are or, prod and min are and) and returns t, or a handle
 --- whose wait() returns t.
+-- @usage lg.distributed.all_reduce(t, {op = "mean"})
 function distributed.all_reduce(t, opts)
   local op
   opts, op = collective_args("all_reduce", t, opts, true)
@@ -219,6 +228,7 @@ end
 
 --- distributed.broadcast(t, {src = 1, async = false, check = true}) copies
 --- rank src's t into every rank's t, in place; returns t (or a handle).
+-- @usage lg.distributed.broadcast(t, {src = 1})
 function distributed.broadcast(t, opts)
   opts = collective_args("broadcast", t, opts, false)
   local src = opts.src or 1
@@ -232,6 +242,7 @@ end
 
 --- distributed.all_gather(t, {async = false, check = true}) returns a new
 --- tensor of shape {world_size, t's shape...}: row r is rank r's t.
+-- @usage local all = lg.distributed.all_gather(t)
 function distributed.all_gather(t, opts)
   opts = collective_args("all_gather", t, opts, false)
   require_init("all_gather")
@@ -245,6 +256,7 @@ end
 --- distributed.reduce_scatter(t, {op = "sum", async = false, check = true}):
 --- t's first dim holds world_size equal blocks; returns this rank's block
 --- reduced over all ranks (a new tensor).
+-- @usage local mine = lg.distributed.reduce_scatter(t)
 function distributed.reduce_scatter(t, opts)
   local op
   opts, op = collective_args("reduce_scatter", t, opts, true)
@@ -265,6 +277,7 @@ end
 --- distributed.all_reduce_tree(tree, {op = "mean", check = true}) reduces
 --- every tensor of a pytree (e.g. gradients from func.grad) over all ranks,
 --- in place, through one fused buffer per dtype; returns the tree.
+-- @usage lg.distributed.all_reduce_tree(grads)
 function distributed.all_reduce_tree(value, opts)
   opts = check.options("all_reduce_tree", opts, {op = true, check = true})
   require_init("all_reduce_tree")
@@ -302,6 +315,7 @@ end
 
 --- distributed.DistributedDataParallel(model, {bucket_mb = 25}): see
 --- luagrad.distributed_ddp.
+-- @usage local ddp = lg.distributed.DistributedDataParallel(model)
 function distributed.DistributedDataParallel(model, opts)
   return require("luagrad.distributed_ddp")(model, opts)
 end

@@ -1,4 +1,4 @@
--- luagrad.distributed_ddp: DistributedDataParallel, a module wrapping a
+--- luagrad.distributed_ddp: DistributedDataParallel, a module wrapping a
 -- model for data-parallel training, as PyTorch's DDP does: at construction
 -- rank 1's parameters and buffers are broadcast to every rank; during
 -- backward the gradients are averaged over the ranks in buckets of about
@@ -15,6 +15,7 @@
 -- writes the averaged gradients back into each parameter's .grad before it
 -- returns. Every parameter that requires grad must receive a gradient in
 -- each synchronised backward (checked at the next forward).
+-- @module distributed
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local check = require "luagrad.check"

@@ -1,4 +1,4 @@
--- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
+--- luagrad.func: torch.func-style function transforms (grad, grad_and_value,
 -- vjp, jvp, linearize, jacrev, jacfwd, hessian), built on the reverse-mode
 -- engine through lg.autograd.grad and on forward mode (luagrad.forward_ad,
 -- loaded by the first jvp); func.tree is luagrad.tree (pytrees), and
@@ -35,6 +35,7 @@
 -- level (an unbatched input's examples share it), so that each example's
 -- gradient lands in its own slot: vjp_flat hands the engine the physical
 -- tensors (batch dims first) and wraps the gradients back.
+-- @module func
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -46,7 +47,7 @@ local tree = require "luagrad.tree"
 func.tree = tree
 local is_node, same_spec = tree.is_node, tree.same_spec
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- shared machinery of the transforms
 
 -- How many transforms are running their f right now. Inside one, another
@@ -312,7 +313,7 @@ local function concat_shapes(a, b)
   return table.move(b, 1, #b, #shape + 1, shape)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- grad and grad_and_value
 
 -- The function of grad and grad_and_value: returns grads, value, aux.
@@ -349,6 +350,7 @@ end
 --- integer, or an array of integers giving an array of gradients), each in
 --- the structure of its argument; with has_aux, f returns loss, aux and the
 --- function returns grads, aux.
+-- @usage local g = func.grad(function(x) return (x ^ 2):sum() end)(lg.ones(3)) --> {2, 2, 2}
 function func.grad(f, opts)
   local inner = grad_and_value_impl("grad", f, opts)
   local has_aux = opts and opts.has_aux
@@ -360,6 +362,7 @@ function func.grad(f, opts)
 end
 
 --- grad_and_value(f, opts): like grad, returning grads, value (and aux).
+-- @usage local grads, loss = func.grad_and_value(loss_fn)(params, x, y)
 function func.grad_and_value(f, opts)
   local inner = grad_and_value_impl("grad_and_value", f, opts)
   local has_aux = opts and opts.has_aux
@@ -370,7 +373,7 @@ function func.grad_and_value(f, opts)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- vjp and jvp
 
 -- Checks that a cotangent or tangent tree matches the tree it goes with
@@ -449,6 +452,7 @@ end
 --- would be a primal, so has_aux goes with the function:
 --- vjp({f, has_aux = true}, primals...) returns output, vjp_fn, aux.
 --- vjp_fn may be called several times.
+-- @usage local y, vjp_fn = func.vjp(lg.sin, x); local gx = vjp_fn(lg.ones_like(y))
 function func.vjp(f, ...)
   local has_aux = false
   if is_node(f) then
@@ -548,7 +552,7 @@ function func._jvp_by_vjp(f, primals, tangents, opts)
   return finish(output, recorded), tangent_out
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- forward mode: jvp, linearize (and jacfwd below)
 
 -- The arguments at positions, flattened: plan = {aliases = the float
@@ -638,6 +642,7 @@ end
 --- computes its output's tangent as it runs). primals is an array of f's
 --- arguments (a single tensor also works); tangents has the same structure
 --- and shapes.
+-- @usage local y, dy = func.jvp(lg.sin, {x}, {lg.ones_like(x)})
 function func.jvp(f, primals, tangents, opts)
   local args
   args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
@@ -660,6 +665,7 @@ end
 --- linearization is kept as the graph of J^T u (u a dummy cotangent), and
 --- each jvp_fn call is one backward pass through it (the double-vjp
 --- construction), so f never runs again.
+-- @usage local y, jvp_fn = func.linearize(f, x); local dy = jvp_fn(v)
 function func.linearize(f, ...)
   check_function("linearize", f)
   local args = table.pack(...)
@@ -679,7 +685,7 @@ function func.linearize(f, ...)
   return finish(output, recorded), jvp_fn
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- jacobians
 
 -- The jacobian tree: for each output leaf, the argnums-shaped tree of
@@ -790,6 +796,7 @@ end
 --- output leaf of shape O and an input leaf of shape I the
 --- block has shape O .. I; the result has f's output structure, each leaf
 --- replaced by the gradient structure of argnums (as in grad).
+-- @usage local J = func.jacrev(lg.sin)(lg.randn(3)) -- {3, 3}
 function func.jacrev(f, opts)
   return jacobian_transform("jacrev", f, opts, reverse_blocks)
 end
@@ -827,6 +834,7 @@ end
 --- vmap the columns come from the double-vjp form (forward_blocks): a jacrev
 --- in f there would hand the engine the physical tensors, which do not
 --- carry the dual tangents, and hessian would come out zero.
+-- @usage local J = func.jacfwd(lg.sin)(lg.randn(3)) -- {3, 3}
 function func.jacfwd(f, opts)
   check_function("jacfwd", f)
   opts = check.options("jacfwd", opts, {argnums = true, has_aux = true, chunk_size = true})
@@ -870,6 +878,7 @@ end
 
 --- hessian(f, {argnums = 1}): jacfwd(jacrev(f)), the second derivatives of
 --- f's scalar output, of shape I .. I for an input of shape I.
+-- @usage local H = func.hessian(function(x) return (x ^ 3):sum() end)(lg.ones(2))
 function func.hessian(f, opts)
   check_function("hessian", f)
   opts = check.options("hessian", opts, {argnums = true})
@@ -879,6 +888,7 @@ end
 
 --- vmap(f, {in_dims = 1, out_dims = 1, randomness = "error", chunk_size}):
 --- f mapped over a batch dim of its inputs (func_vmap.lua).
+-- @usage local batched_dot = func.vmap(lg.dot) -- over dim 1 of both
 function func.vmap(f, opts)
   vmap_module = vmap_module or require("luagrad.func_vmap")
   return vmap_module.vmap(f, opts)

@@ -1,4 +1,4 @@
--- luagrad.func_call: functional_call (a module called with its parameters
+--- luagrad.func_call: functional_call (a module called with its parameters
 -- and buffers replaced) and stack_module_state, exposed as
 -- func.functional_call and func.stack_module_state.
 --
@@ -13,6 +13,7 @@
 -- luagrad.nn.module, and each module's registry version when the counter
 -- moved). Tied groups (names holding the same tensor) are recomputed when a
 -- slot's tensor is not the one the plan saw.
+-- @module func
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local parametrize = require "luagrad.nn.parametrize"
@@ -30,7 +31,7 @@ local finish -- defined after functional_call
 
 local plans = setmetatable({}, {__mode = "k"})
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- plans
 
 -- Adds the slot (module index mi, key) to plan if new; returns its index.
@@ -187,12 +188,32 @@ local function extra_slot(plan, root, name)
   return s
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- functional_call
 
+-- Whether two values given for one tied group (or one shared slot) agree:
+-- the same tensor, or equal in shape, dtype and every element (NaN never
+-- equals), as in torch.func's example {foo = zeros, foo_tied = zeros}.
+local function agree(a, b)
+  if rawequal(a, b) then return true end
+  return a.dtype == b.dtype and check.shape_string(a) == check.shape_string(b)
+    and lg.no_grad(function() return a:eq(b):all():item() end)
+end
+
+-- Position of x in the array list (the module's traversal order).
+local function rank_in(list, x)
+  for i, member in ipairs(list) do
+    if member == x then return i end
+  end
+  return math.huge
+end
+
 -- Collects the given tensors per slot into values (slot -> tensor); checks
--- keys, values and tied groups.
-local function assign_table(plan, root, tbl, values, tie, group_value)
+-- keys, values and tied groups. Values that agree for one group are
+-- accepted; the group then uses the one given for its first name in the
+-- module's order (group_rank[g] is that name's position); a slot reached
+-- by two names of a shared submodule likewise (slot_rank[s]).
+local function assign_table(plan, root, tbl, values, group_value, group_rank, slot_rank)
   for k, v in pairs(tbl) do
     if type(k) ~= "string" then
       raise("functional_call: expected dotted names (strings) as keys of params, got a "
@@ -205,16 +226,23 @@ local function assign_table(plan, root, tbl, values, tie, group_value)
     local g = group_value and plan.group_of[s]
     if g then
       local seen = group_value[g]
-      if seen ~= nil and not rawequal(seen, v) then
+      if seen ~= nil and not agree(seen, v) then
         raise("functional_call: got different values for the keys " .. plan.groups[g].names
               .. ", which are tied; pass {tie_weights = false} to give them separate values")
       end
-      group_value[g] = v
-    elseif values[s] ~= nil and not rawequal(values[s], v) then
-      raise("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
-            .. ", which are the same tensor slot (a shared submodule)")
+      local rank = rank_in(plan.groups[g], s)
+      if seen == nil or rank < group_rank[g] then
+        group_value[g], group_rank[g] = v, rank
+      end
+      values[s] = v
+    else
+      local rank = rank_in(plan.slot_names[s], k)
+      if values[s] ~= nil and not agree(values[s], v) then
+        raise("functional_call: got different values for the keys " .. M.quoted_list(plan.slot_names[s])
+              .. ", which are the same tensor slot (a shared submodule)")
+      end
+      if values[s] == nil or rank < slot_rank[s] then values[s], slot_rank[s] = v, rank end
     end
-    values[s] = v
   end
 end
 
@@ -271,6 +299,7 @@ end
 --- raises (the error is re-raised unchanged); whatever forward left in a
 --- replaced slot is written back into the caller's table under its key.
 --- Returns what forward returns.
+-- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
@@ -317,7 +346,10 @@ function fc.functional_call(module, params, args, kwargs, opts)
   end
 
   local values, group_value = {}, (tie and plan.groups[1] ~= nil) and {} or nil
-  for _, tbl in ipairs(tables) do assign_table(plan, module, tbl, values, tie, group_value) end
+  local group_rank, slot_rank = {}, {}
+  for _, tbl in ipairs(tables) do
+    assign_table(plan, module, tbl, values, group_value, group_rank, slot_rank)
+  end
   if group_value then
     for g, v in pairs(group_value) do
       for _, s in ipairs(plan.groups[g]) do values[s] = v end
@@ -357,7 +389,7 @@ function finish(plan, values, saved, tables, ok, ...)
   return ...
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- stack_module_state
 
 -- name -> stacked tensor over the models, for one kind of named tensors.
@@ -390,6 +422,7 @@ end
 --- stack_module_state(models) returns params, buffers: tables name ->
 --- tensor stacking each name's tensors over the models on dim 1. Stacked
 --- parameters are new leaves that require grad when the models' do.
+-- @usage local params, buffers = func.stack_module_state(models)
 function fc.stack_module_state(models)
   if type(models) ~= "table" or M.is_module(models) then
     raise("stack_module_state: expected an array of modules, got " .. check.typename(models))

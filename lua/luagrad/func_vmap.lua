@@ -1,4 +1,4 @@
--- luagrad.func_vmap: func.vmap, and what the other transforms need to run
+--- luagrad.func_vmap: func.vmap, and what the other transforms need to run
 -- inside it (exposed to func.lua: the active levels, batching an alias at
 -- every level, the physical form of batched tensors for the engine).
 --
@@ -8,6 +8,7 @@
 -- indexing act on the example), calls f, and unwraps every output leaf,
 -- moving its batch dim to out_dims. Each op on batched tensors runs its
 -- batching rule once over the whole batch; nested vmap is nested levels.
+-- @module func
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local tree = require "luagrad.tree"
@@ -21,7 +22,7 @@ local V = {}
 local active = {}
 V.active = active
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- helpers on dims
 
 -- t with dim `from` moved to position `to` (1-based, both).
@@ -56,7 +57,7 @@ local function resolve_dim(d, n)
   return p
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- options
 
 local RANDOMNESS = {error = true, different = true, same = true}
@@ -89,7 +90,7 @@ local function check_options(opts)
   return in_dims, out_dims, randomness, chunk
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- inputs: which leaves are batched, at which dim
 
 -- Walks value under its dims spec (an integer or false for the whole
@@ -189,7 +190,7 @@ local function substitute(args, in_dims, batched, replace)
   return out
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- outputs
 
 -- Unwraps one output leaf from level (batch size b) and puts its batch dim
@@ -241,7 +242,7 @@ local function unwrap_results(results, level, b, out_dims)
   return out
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the transform
 
 local function warn_fallbacks()
@@ -323,7 +324,7 @@ function V.vmap(f, opts)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- for the other transforms running inside vmap (func.lua)
 
 -- x batched at every active level (outer first), an unbatched level's
@@ -405,7 +406,7 @@ function V.rewrap_all(g, layout)
   return g
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- an autograd.Function's own batching rule (autograd.lua)
 
 -- Output k of a Function's vmap rule batched at level (batch size b) at

@@ -1,4 +1,4 @@
--- luagrad.io: saving and loading tensors: safetensors files (tensors and
+--- luagrad.io: saving and loading tensors: safetensors files (tensors and
 -- state dicts, interchangeable with PyTorch's) and NumPy .npy files.
 --
 -- The reading and writing is C (runtime/io/safetensors.c, npy.c and idx.c): it checks every
@@ -6,6 +6,7 @@
 -- temporary file beside the target that is renamed into place, so a save
 -- that fails leaves the target untouched. This file checks arguments and
 -- shapes the Lua-side results.
+-- @module io
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -62,6 +63,7 @@ end
 
 --- Saves tensors (a table name -> tensor, or a module's state dict) as a
 --- safetensors file with `{"format": "pt"}` metadata plus `metadata`.
+-- @usage lg.io.save("model.safetensors", model:state_dict())
 function io_.save(path, tensors, metadata)
   check_path("io.save", path)
   local t = tensors_of("io.save", tensors)
@@ -70,6 +72,7 @@ function io_.save(path, tensors, metadata)
 end
 
 --- Loads a safetensors file: a table name -> tensor, and the metadata table.
+-- @usage local tensors, metadata = lg.io.load("model.safetensors")
 function io_.load(path)
   check_path("io.load", path)
   local tensors, metadata = lg._safetensors_load(path)
@@ -77,6 +80,7 @@ function io_.load(path)
 end
 
 --- Saves one tensor as a .npy file (what numpy.save writes).
+-- @usage lg.io.save_npy("data.npy", t)
 function io_.save_npy(path, tensor)
   check_path("io.save_npy", path)
   if not lg.is_tensor(tensor) then
@@ -86,6 +90,7 @@ function io_.save_npy(path, tensor)
 end
 
 --- Loads a .npy file (format versions 1 to 3, C order, little-endian).
+-- @usage local t = lg.io.load_npy("data.npy")
 function io_.load_npy(path)
   check_path("io.load_npy", path)
   return lg._npy_load(path)

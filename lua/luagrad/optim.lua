@@ -1,4 +1,4 @@
--- luagrad.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) with
+--- luagrad.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) with
 -- PyTorch's defaults and update rules, param groups and state dicts; the
 -- pure form optim.fn for func.grad loops; and optim.lr_scheduler (its own
 -- file, optim/lr_scheduler.lua).
@@ -7,6 +7,7 @@
 -- checks, its state, and one fused C update per parameter, lg._*_step);
 -- the stateful classes and the pure optim.fn transforms both drive those
 -- same rules, so the two forms cannot compute different numbers.
+-- @module optim
 local lg = require "luagrad"
 local tree = require "luagrad.tree"
 local check = require "luagrad.check"
@@ -16,7 +17,7 @@ local optim = {}
 
 local describe, kind_of = check.describe, check.typename
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- option checks shared by every optimizer
 
 local function is_number(v) return type(v) == "number" and v == v end
@@ -72,7 +73,7 @@ local function merge_defaults(name, rules, opts)
   return merged
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the optimizers' rules
 --
 -- options: {name, default, kind}. init(p, group) makes a parameter's state;
@@ -197,7 +198,7 @@ local function apply_update(rules, p, grad, state, group)
   rules.update(p, grad, state, group)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the stateful optimizers
 
 local Optimizer = {}
@@ -220,6 +221,7 @@ end
 
 --- opt:add_param_group(group): group is {params = {...}, <options>}; the
 --- optimizer's defaults fill the options it leaves out.
+-- @usage opt:add_param_group({params = head:parameters(), lr = 1e-2})
 function Optimizer:add_param_group(group)
   local name = self.name
   if type(group) ~= "table" or lg.is_tensor(group) then
@@ -303,6 +305,7 @@ end
 --- opt:step([closure]) updates every parameter that has a .grad, without
 --- recording for autograd. closure (optional) re-evaluates the loss under
 --- enable_grad first; its result is returned.
+-- @usage opt:zero_grad(); loss:backward(); opt:step()
 function Optimizer:step(closure)
   local loss
   if closure ~= nil then loss = lg.enable_grad(closure) end
@@ -326,6 +329,7 @@ end
 
 --- opt:zero_grad([set_to_none = true]) drops every parameter's .grad (or
 --- zeroes it in place when set_to_none is false).
+-- @usage opt:zero_grad()
 function Optimizer:zero_grad(set_to_none)
   local _ <close> = lg.no_grad()
   for _, group in ipairs(self.param_groups) do
@@ -359,6 +363,7 @@ end
 --- param_groups = {{lr =, ..., params = {indices}}}}, PyTorch's structure
 --- with 1-based parameter indices (counted across groups in order) and
 --- cloned tensors.
+-- @usage local saved = opt:state_dict()
 function Optimizer:state_dict()
   local _ <close> = lg.no_grad()
   local groups, state, index = {}, {}, 0
@@ -380,6 +385,7 @@ end
 --- opt:load_state_dict(sd) restores options and state from a state dict of
 --- an optimizer with the same group sizes (tensors are cloned and cast to
 --- their parameter's dtype). The group tables are updated in place.
+-- @usage opt:load_state_dict(saved)
 function Optimizer:load_state_dict(sd)
   local name = self.name .. ".load_state_dict"
   if type(sd) ~= "table" or type(sd.param_groups) ~= "table" or type(sd.state) ~= "table" then
@@ -418,11 +424,40 @@ function Optimizer:load_state_dict(sd)
   self.state = state
 end
 
+--- SGD(params[, {lr = 1e-3, momentum = 0, dampening = 0, weight_decay = 0,
+-- nesterov = false, maximize = false}]): stochastic gradient descent with
+-- PyTorch's update rule. params is an array of tensors or of parameter
+-- groups {params = {...}, <options>}; opt:step() updates from p.grad.
+-- Unlike PyTorch 1.13 (where lr is required), lr defaults to 1e-3.
+-- @function SGD
+-- @usage local opt = optim.SGD(net:parameters(), {lr = 0.1, momentum = 0.9})
+
+--- Adam(params[, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8,
+-- weight_decay = 0, amsgrad = false, maximize = false}]): Adam.
+-- @function Adam
+-- @usage local opt = optim.Adam(net:parameters(), {lr = 1e-3})
+
+--- AdamW(params[, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8,
+-- weight_decay = 1e-2, amsgrad = false, maximize = false}]): Adam with
+-- decoupled weight decay.
+-- @function AdamW
+-- @usage local opt = optim.AdamW(net:parameters(), {weight_decay = 0.05})
+
+--- RMSprop(params[, {lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay =
+-- 0, momentum = 0, centered = false, maximize = false}]): RMSprop.
+-- @function RMSprop
+-- @usage local opt = optim.RMSprop(net:parameters(), {lr = 1e-3})
+
+--- Adagrad(params[, {lr = 1e-2, lr_decay = 0, weight_decay = 0,
+-- initial_accumulator_value = 0, eps = 1e-10, maximize = false}]): Adagrad.
+-- @function Adagrad
+-- @usage local opt = optim.Adagrad(net:parameters())
+
 for class_name in pairs(rules_of) do
   optim[class_name] = function(params, opts) return new_optimizer(class_name, params, opts) end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the pure form: optim.fn.sgd{...}, adam, adamw, rmsprop, adagrad
 
 optim.fn = {}
@@ -517,6 +552,29 @@ local function pure(fname, class_name)
     return tx
   end
 end
+
+--- fn.sgd(opts): the pure (optax-style) form of SGD for func.grad loops:
+-- returns tx with tx.init(params) -> state and tx.update(params, grads,
+-- state) -> new_params, new_state, params and grads any pytree of
+-- tensors; nothing passed in is modified. opts as optim.SGD's.
+-- @function fn.sgd
+-- @usage local tx = optim.fn.sgd{lr = 0.1}; local st = tx.init(p); p, st = tx.update(p, g, st)
+
+--- fn.adam(opts): the pure form of Adam (see fn.sgd); opts as optim.Adam's.
+-- @function fn.adam
+-- @usage local tx = optim.fn.adam{lr = 1e-3}
+
+--- fn.adamw(opts): the pure form of AdamW (see fn.sgd).
+-- @function fn.adamw
+-- @usage local tx = optim.fn.adamw{weight_decay = 0.01}
+
+--- fn.rmsprop(opts): the pure form of RMSprop (see fn.sgd).
+-- @function fn.rmsprop
+-- @usage local tx = optim.fn.rmsprop{lr = 1e-3}
+
+--- fn.adagrad(opts): the pure form of Adagrad (see fn.sgd).
+-- @function fn.adagrad
+-- @usage local tx = optim.fn.adagrad{}
 
 optim.fn.sgd = pure("fn.sgd", "SGD")
 optim.fn.adam = pure("fn.adam", "Adam")

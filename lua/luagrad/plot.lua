@@ -1,5 +1,6 @@
--- luagrad.plot: training curves (loss and accuracy per epoch, train and
+--- luagrad.plot: training curves (loss and accuracy per epoch, train and
 -- test) drawn as a standalone SVG file. Reached as lg.utils.svg_curves.
+-- @module utils.plot
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -186,6 +187,7 @@ local SVG_OPTIONS = {title = true, panel_width = true, panel_height = true}
 --- Accuracies that all lie in 0..1 are drawn as percentages.
 --- opts: title (above both panels), panel_width (440), panel_height (330).
 --- Returns path.
+-- @usage lg.utils.svg_curves("curves.svg", {epochs = {1, 2}, train_loss = {0.9, 0.5}, test_loss = {1.0, 0.6}})
 function plot.svg_curves(path, history, opts)
   if type(path) ~= "string" then
     raise("svg_curves: expected a file path string, got " .. check.typename(path))

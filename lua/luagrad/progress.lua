@@ -1,7 +1,8 @@
--- luagrad.progress: the progress bar of a training loop (rate, ETA and
+--- luagrad.progress: the progress bar of a training loop (rate, ETA and
 -- running metrics; one redrawn line on a terminal, one line per finished
 -- loop otherwise) and the duration and rate formats it prints. Reached as
 -- lg.utils.progress.
+-- @module utils.progress
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -9,6 +10,7 @@ local raise = check.raise
 local progress = {}
 
 --- format_duration(seconds) gives "M:SS" or "H:MM:SS" ("?" when unknown).
+-- @usage lg.utils.format_duration(75) --> "1:15"
 function progress.format_duration(seconds)
   if type(seconds) ~= "number" or seconds ~= seconds or seconds == math.huge
       or seconds < 0 then
@@ -23,6 +25,7 @@ end
 
 --- format_rate(count, seconds, unit) gives "12.3it/s", or "2.50s/it" when an
 --- item takes more than a second ("?it/s" before any time has passed).
+-- @usage lg.utils.format_rate(30, 2) --> "15.0it/s"
 function progress.format_rate(count, seconds, unit)
   unit = unit or "it"
   if count <= 0 or seconds <= 0 then return "?" .. unit .. "/s" end
@@ -40,7 +43,7 @@ local function format_metric(value)
   return string.format("%.4f", value)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- progress
 
 local Progress = {}
@@ -81,6 +84,7 @@ local PROGRESS_OPTIONS = {desc = true, total = true, tty = true, out = true,
 ---   local means = bar:averages()   -- {loss = mean over the loop}
 --- The loop closes the bar (also on break or error); a bar driven by hand
 --- calls bar:update(n, metrics) and bar:close().
+-- @usage local bar = lg.utils.progress(loader, {desc = "epoch 1"}); for x, y in bar() do ... end
 function progress.progress(iterable, opts)
   opts = check.options("progress", opts, PROGRESS_OPTIONS)
   local kind = type(iterable)

@@ -1,4 +1,4 @@
--- luagrad.repl: the Lua half of the `luagrad` REPL: how results are printed,
+--- luagrad.repl: the Lua half of the `luagrad` REPL: how results are printed,
 -- what Tab completes, and the globals (lg, nn, F, func, optim) that resolve
 -- lazily at the prompt. The loop itself, line editing and Ctrl-C live in C
 -- (lua/cli/repl.c); every function here is also usable from plain Lua.
@@ -8,6 +8,7 @@
 -- as what it holds. Completion reads values without calling user code: raw
 -- fields, __index tables, tensors, and libraries loaded on first use (see
 -- peek below).
+-- @module repl
 
 local M = {}
 
@@ -68,7 +69,7 @@ local tensor_properties = {
   "shape", "dtype", "ndim", "requires_grad", "grad", "grad_fn", "is_leaf",
 }
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- printing
 
 local function quote(s)
@@ -208,7 +209,7 @@ function M.print_values(...)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- lazy globals
 
 -- Globals ready at the prompt, each the module of that name, loaded on
@@ -219,6 +220,7 @@ M.lazy_globals = {
   F = "luagrad.nn.functional",
   func = "luagrad.func",
   optim = "luagrad.optim",
+  help = "luagrad.help",
 }
 
 -- Whether require(name) would find a module, without loading it.
@@ -266,7 +268,7 @@ function M.install_globals(G)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- completion
 
 -- Completion evaluates the expression before the cursor's name only as far
@@ -479,11 +481,43 @@ function M.columns(list, width)
   return table.concat(rows, "\n")
 end
 
+local help_name_at, help_candidates
+
+-- The name being typed as help's argument: `help("nn.Li` and `:help nn.Li`
+-- give "nn.Li" and what closes the call once the name is complete.
+function help_name_at(text)
+  local quote, name = text:match("help%s*%(%s*([\"'])([%w_.:]*)$")
+  if name then return name, quote .. ")" end
+  name = text:match("^%s*:h[elp]*%s+([%w_.:]*)$")
+  if name then return name, "" end
+  return nil
+end
+
+-- The names luagrad.help knows that start with prefix.
+function help_candidates(prefix)
+  local ok, help = pcall(require, "luagrad.help")
+  if not ok then return {} end
+  local list = {}
+  for _, n in ipairs(help.names()) do
+    if n:sub(1, #prefix) == prefix then list[#list + 1] = n end
+  end
+  return list
+end
+
 -- What Tab does at the end of `text`: returns the text to insert (the rest
 -- of the common prefix of the candidates; a unique callable also gets "(")
 -- and, when there is nothing to insert but several candidates, their list
 -- laid out for a terminal `width` wide.
 function M.complete(text, width)
+  local name, closing = help_name_at(text)
+  if name then
+    local list = help_candidates(name)
+    if #list == 0 then return "", nil end
+    local insert = common_prefix(list):sub(#name + 1)
+    if #list == 1 then insert = insert .. closing end
+    if insert ~= "" or #list == 1 then return insert, nil end
+    return "", M.columns(list, width)
+  end
   local list, prefix, found, obj = M.candidates(text)
   if #list == 0 then return "", nil end
   local common = common_prefix(list)

@@ -1,7 +1,8 @@
--- luagrad.tree: pytrees, nested plain Lua tables of tensors (and other
+--- luagrad.tree: pytrees, nested plain Lua tables of tensors (and other
 -- leaves): flatten to leaves and a spec, unflatten, map over one or several
 -- trees of the same structure, leaves. Used by func's transforms and by
 -- optim.fn; also reached as func.tree.
+-- @module func.tree
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -10,6 +11,11 @@ local tree = {}
 
 -- A pytree node is a plain Lua table (no metatable); everything else,
 -- tensors and tables with a metatable (modules, specs) included, is a leaf.
+--- tree.is_node(v): whether v is an inner node of a pytree (a plain table
+-- without metatable); tensors, modules and anything else are leaves.
+-- @param v any value
+-- @return a boolean
+-- @usage func.tree.is_node({1, 2}) --> true
 local function is_node(value)
   return type(value) == "table" and getmetatable(value) == nil
 end
@@ -62,6 +68,12 @@ function Spec:__tostring()
 end
 
 -- Whether two specs describe the same structure.
+--- tree.same_spec(a, b): whether two specs (from tree.flatten) describe
+-- the same structure (the same keys at every node).
+-- @param a a spec
+-- @param b a spec
+-- @return a boolean
+-- @usage local _, s1 = tree.flatten(x); local _, s2 = tree.flatten(y); tree.same_spec(s1, s2)
 local function same_spec(a, b)
   if a == b then return true end
   if a.leaf or b.leaf or a.n ~= b.n or #a.keys ~= #b.keys then return false end
@@ -90,6 +102,7 @@ end
 
 --- tree.flatten(tree) returns the leaves (an array, in the deterministic key
 --- order) and a spec from which tree.unflatten rebuilds the structure.
+-- @usage local leaves, spec = func.tree.flatten({w = w, b = {b1, b2}})
 function tree.flatten(value)
   local leaves = {}
   local spec = flatten_into(value, leaves, {})
@@ -97,6 +110,7 @@ function tree.flatten(value)
 end
 
 --- tree.leaves(tree) returns the leaves as an array.
+-- @usage local list = func.tree.leaves(params)
 function tree.leaves(value)
   return (tree.flatten(value))
 end
@@ -112,6 +126,7 @@ end
 
 --- tree.unflatten(spec, leaves) rebuilds a tree of spec's structure holding
 --- the given leaves (an array of exactly spec's leaf count).
+-- @usage local params2 = func.tree.unflatten(spec, leaves)
 function tree.unflatten(spec, leaves)
   if getmetatable(spec) ~= Spec then
     raise("tree.unflatten: expected a spec from tree.flatten as argument 1, got " .. check.typename(spec))
@@ -131,6 +146,7 @@ end
 --- tree of the same structure; other leaves pass through unchanged. Extra
 --- trees of the same structure give fn their corresponding leaves as more
 --- arguments: map(fn, a, b) calls fn(a_leaf, b_leaf).
+-- @usage local zeros = func.tree.map(lg.zeros_like, params)
 function tree.map(fn, value, ...)
   if not is_node(value) and select("#", ...) == 0 then -- one leaf
     if lg.is_tensor(value) then return fn(value) end

@@ -156,11 +156,22 @@ lg_status lg_kernel_index_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     size_t block = (size_t)inner * item;
     const char *src = lg_data_ptr(source);
     char *dst = lg_data_ptr(*out);
-    for (int64_t o = 0; o < outer; o++)
-      for (int64_t k = 0; k < n; k++) {
-        memcpy(dst, src + (o * size + idx[k] - 1) * (int64_t)block, block);
-        dst += block;
-      }
+    if (inner == 1 && item == 4) {
+      /* one element per index (the last dim): copies of a constant size,
+       * which compile to moves, not a call per element (pad,
+       * interpolate and unfold select along the last dim) */
+      for (int64_t o = 0; o < outer; o++, src += size * 4, dst += n * 4)
+        for (int64_t k = 0; k < n; k++) memcpy(dst + k * 4, src + (idx[k] - 1) * 4, 4);
+    } else if (inner == 1 && item == 8) {
+      for (int64_t o = 0; o < outer; o++, src += size * 8, dst += n * 8)
+        for (int64_t k = 0; k < n; k++) memcpy(dst + k * 8, src + (idx[k] - 1) * 8, 8);
+    } else {
+      for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < n; k++) {
+          memcpy(dst, src + (o * size + idx[k] - 1) * (int64_t)block, block);
+          dst += block;
+        }
+    }
   }
 done:
   lg_tensor_release(positions);
@@ -212,10 +223,29 @@ static void strides_without(const lg_tensor *t, int64_t dim, int64_t *out) {
 }
 
 /* Checks every value of index against 1..size. */
+/* Whether index is one line along dim broadcast over every other dim
+ * (stride 0 or size 1 there): index_select's index as its backward's
+ * scatter_add receives it. */
+static bool is_line_along(const lg_tensor *index, int64_t dim) {
+  if (index->ndim == 0) return false;
+  for (int i = 0; i < index->ndim; i++)
+    if (i != dim && index->strides[i] != 0 && index->sizes[i] != 1) return false;
+  return true;
+}
+
 static lg_status check_index_values(lg_ctx *ctx, const char *name,
                                     const lg_tensor *index, int64_t dim,
                                     int64_t size) {
   if (lg_tensor_numel(index) == 0) return LG_OK;
+  if (is_line_along(index, dim)) { /* the broadcast copies hold no new value */
+    const char *base = lg_data_ptr(index);
+    size_t item = lg_dtype_size(index->dtype);
+    for (int64_t k = 0; k < index->sizes[dim]; k++) {
+      int64_t v = load_index(base + k * index->strides[dim] * (int64_t)item, index->dtype);
+      if (v < 1 || v > size) return index_error(ctx, name, v, dim, size);
+    }
+    return LG_OK;
+  }
   walker w;
   walker_init(&w, index->ndim, index->sizes);
   walker_add(&w, index->strides);
@@ -316,6 +346,56 @@ static inline void add_item(char *dst, const char *src, lg_dtype dtype) {
  * (scatter_add: +=). Out of place the result is a copy of x; in place
  * (LG_FLAG_INPLACE) x itself. Scatter also takes a scalar src
  * (LG_FLAG_SCALAR_B, scalar[0] or scalar_int, with n_in == 2). */
+/* scatter_add of a line index (is_line_along) into a contiguous float
+ * target from a contiguous src of the index's shape, which the target
+ * matches off dim: target[o, index[k], :] += src[o, k, :] by whole rows,
+ * the backward of index_select (embedding, pad, interpolate, unfold).
+ * Returns false, doing nothing, when the tensors are not of that form. */
+static bool scatter_add_lines(lg_tensor *target, const lg_tensor *index,
+                              const lg_tensor *src, int64_t dim) {
+  if (!src || !is_line_along(index, dim) || lg_tensor_numel(index) == 0 ||
+      (target->dtype != LG_FLOAT32 && target->dtype != LG_FLOAT64) ||
+      !lg_tensor_is_contiguous(target) || !lg_tensor_is_contiguous(src) ||
+      src->ndim != index->ndim || target->ndim != index->ndim)
+    return false;
+  int64_t outer = 1, inner = 1, n = index->sizes[dim], size = target->sizes[dim];
+  for (int i = 0; i < index->ndim; i++) {
+    if (src->sizes[i] != index->sizes[i]) return false;
+    if (i != dim && target->sizes[i] != index->sizes[i]) return false;
+    if (i < dim) outer *= index->sizes[i];
+    if (i > dim) inner *= index->sizes[i];
+  }
+  const char *idx = lg_data_ptr(index);
+  int64_t step = index->strides[dim] * (int64_t)lg_dtype_size(index->dtype);
+  char *t_base = lg_data_ptr(target);
+  const char *s_base = lg_data_ptr(src);
+  bool f32 = target->dtype == LG_FLOAT32;
+  if (inner == 1 && f32 && index->dtype == LG_INT64 && step == 8) {
+    /* along the last dim: one element per index */
+    const int64_t *rows = (const int64_t *)(const void *)idx;
+    float *t = (float *)(void *)t_base;
+    const float *f = (const float *)(const void *)s_base;
+    for (int64_t o = 0; o < outer; o++, t += size, f += n)
+      for (int64_t k = 0; k < n; k++) t[rows[k] - 1] += f[k];
+    return true;
+  }
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t k = 0; k < n; k++) {
+      int64_t row = o * size + load_index(idx + k * step, index->dtype) - 1;
+      int64_t from = (o * n + k) * inner;
+      if (f32) {
+        float *t = (float *)(void *)t_base + row * inner;
+        const float *f = (const float *)(const void *)s_base + from;
+        for (int64_t i = 0; i < inner; i++) t[i] += f[i];
+      } else {
+        double *t = (double *)(void *)t_base + row * inner;
+        const double *f = (const double *)(const void *)s_base + from;
+        for (int64_t i = 0; i < inner; i++) t[i] += f[i];
+      }
+    }
+  return true;
+}
+
 lg_status lg_kernel_scatter(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                             int n_in, const lg_params *p, lg_tensor **out) {
   const char *name = op == LG_OP_SCATTER_ADD ? "scatter_add" : "scatter";
@@ -369,7 +449,9 @@ lg_status lg_kernel_scatter(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if (src_copy) src = src_copy;
   if (index_copy) index = index_copy;
   lg_tensor *target = *out;
-  if (lg_tensor_numel(index) > 0) {
+  if (op == LG_OP_SCATTER_ADD && scatter_add_lines(target, index, src, dim)) {
+    /* done by rows */
+  } else if (lg_tensor_numel(index) > 0) {
     int64_t t_strides[LG_MAX_DIMS];
     strides_without(target, dim, t_strides);
     int64_t dim_stride = target->ndim > 0 ? target->strides[dim] : 0;

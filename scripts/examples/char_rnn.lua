@@ -1,9 +1,12 @@
--- char_rnn.lua: a character-level LSTM language model. Trains on a text
--- (the GNU GPL v3 that ships with Debian by default, else this repository's
--- README) on windows of --seq-len characters, printing the loss and the
--- steps per second as it goes, then samples text from the model.
+-- char_rnn.lua: a character-level LSTM language model. Teaches: nn.Embedding,
+-- nn.LSTM and nn.Linear trained with optim.Adam and gradient clipping, then
+-- sampling one character at a time with lg.multinomial. Trains on a text
+-- the user passes (default the GNU GPL v3 that ships with Debian, else
+-- this repository's README) on windows of --seq-len characters, printing
+-- the loss and the steps per second as it goes, then samples text from the
+-- model.
 --
---   build/luagrad scripts/examples/char_rnn.lua --steps 500
+--   build/luagrad scripts/examples/char_rnn.lua [mytext.txt] --steps 500
 --
 -- Loaded with loadfile(...)(args...) it returns a table: losses (one per
 -- step), steps_per_second, sample (the generated text) and step (a function
@@ -18,7 +21,8 @@ local DEFAULTS = {
   seed = 1, every = 20, sample = 300, temperature = 0.8, quiet = false,
 }
 local HELP = [[
-usage: char_rnn.lua [--name value ...]
+usage: char_rnn.lua [TEXT] [--name value ...]
+  TEXT               the training text, as --text
   --text PATH        training text (default the GPL-3, else README.md)
   --steps N          training steps (default 300)
   --seq-len N        characters per window, T (default 128)
@@ -34,11 +38,16 @@ usage: char_rnn.lua [--name value ...]
   --temperature X    sampling temperature (default 0.8)
   --quiet true       print nothing]]
 
--- --name value pairs over DEFAULTS; a value takes its default's type.
+-- [text path] then --name value pairs over DEFAULTS; a value takes its
+-- default's type.
 local function parse(argv)
   local o = {}
   for k, v in pairs(DEFAULTS) do o[k] = v end
-  for i = 1, #argv, 2 do
+  local first = 1
+  if argv[1] ~= nil and not tostring(argv[1]):match("^%-%-") then
+    o.text, first = argv[1], 2 -- char_rnn.lua mytext.txt --steps 500
+  end
+  for i = first, #argv, 2 do
     local key = tostring(argv[i]):match("^%-%-([%w-]+)$")
     if argv[i] == "--help" then print(HELP) os.exit(0) end
     key = key and key:gsub("-", "_")
@@ -97,11 +106,7 @@ local function sample(model, chars, n, temperature)
       local logits
       logits, state = model(id, state)
       local p = F.softmax(logits:view(-1) / temperature, 1)
-      local u, acc, pick = lg.rand(1):item(), 0, #chars
-      for k = 1, #chars do
-        acc = acc + p[k]
-        if u < acc then pick = k break end
-      end
+      local pick = lg.multinomial(p, 1)[1] -- a 1-based character id
       out[#out + 1] = chars[pick]
       id = lg.tensor({{pick}}, {dtype = "int64"})
     end

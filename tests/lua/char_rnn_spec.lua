@@ -28,6 +28,13 @@ describe("scripts/examples/char_rnn.lua", function()
     assert.is_true(again > 0 and again < first)
   end)
 
+  it("takes the text as its first argument", function()
+    local r = run({root .. "/README.md", "--steps", "2", "--seq-len", "8", "--batch", "2",
+                   "--embed", "8", "--hidden", "8", "--sample", "5", "--quiet", "true"})
+    assert.are.equal(2, #r.losses)
+    assert.are.equal(5, #r.sample)
+  end)
+
   it("rejects unknown options, naming the script", function()
     local ok, err = pcall(run, {"--stepz", "3"})
     assert.is_false(ok)

@@ -247,14 +247,45 @@ describe("functional_call, its semantics sentence by sentence", function()
     same(functional_call(mod, {foo_tied = t64(0)}, t64(0)), {}, {0})
   end)
 
-  it("tie_weights: two different values for one tied group is an error that suggests tie_weights = false", function()
+  it("tie_weights: values that differ for one tied group are an error that names the keys and suggests tie_weights = false", function()
     local mod = Tied()
     local err = H.assert_error_names({"tie_weights = false"}, functional_call, mod,
-                                     {foo = t64(0), foo_tied = t64(0)}, t64(0))
+                                     {foo = t64(0), foo_tied = t64(1)}, t64(0))
     assert.truthy(err:find('"foo", "foo_tied"', 1, true), err)
-    -- the same tensor for both is fine
+    -- differing in shape or dtype only is a difference too
+    H.assert_error_names({"tie_weights = false"}, functional_call, mod,
+                         {foo = t64(0), foo_tied = t64({0})}, t64(0))
+    H.assert_error_names({"tie_weights = false"}, functional_call, mod,
+                         {foo = t64(0), foo_tied = lg.tensor(0.0)}, t64(0))
+    H.assert_error_names({"tie_weights = false"}, functional_call, mod,
+                         {foo = t64(0 / 0), foo_tied = t64(0 / 0)}, t64(0))
+  end)
+
+  it("tie_weights: the documentation's {foo = zeros, foo_tied = zeros} (two tensors, equal) gives 0", function()
+    local mod = Tied()
+    same(functional_call(mod, {foo = t64(0), foo_tied = t64(0)}, t64(0)), {}, {0})
+    -- the same tensor for both is fine too
     local z = t64(0)
     same(functional_call(mod, {foo = z, foo_tied = z}, t64(0)), {}, {0})
+  end)
+
+  it("tie_weights: of equal values, the one given for the group's first name in the module's order is used", function()
+    local seen
+    local Probe = Tied:extend("TiedFirst")
+    function Probe:forward() seen = {self.foo, self.foo_tied} end
+    local probe = Probe()
+    for _ = 1, 5 do -- whatever order pairs() visits the keys in
+      local a, b = t64(2), t64(2)
+      functional_call(probe, {foo_tied = b, foo = a}, nil)
+      assert.are.equal(a, seen[1])
+      assert.are.equal(a, seen[2])
+    end
+    -- gradients reach the tensor used, none the other
+    local a, b = t64(2):requires_grad_(), t64(2):requires_grad_()
+    local out = functional_call(Tied(), {foo = a, foo_tied = b}, t64(1))
+    local ga, gb = table.unpack(lg.autograd.grad(out, {a, b}, {allow_unused = true}))
+    same(ga, {}, {2})
+    assert.is_nil(gb)
   end)
 
   it("tie_weights: with tie_weights = false only the named slot changes", function()

@@ -1,7 +1,8 @@
--- luagrad.nn.containers: Sequential, ModuleList and ModuleDict. Their
+--- luagrad.nn.containers: Sequential, ModuleList and ModuleDict. Their
 -- children are plain fields like any module's: Sequential and ModuleList
 -- hold them at integer keys 1..n (`seq[2]`, `#seq`, `ipairs(list)`; dotted
 -- names "1", "2", ...), ModuleDict at string keys.
+-- @module nn
 local M = require "luagrad.nn.module"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -41,16 +42,18 @@ local function reindex(self, old_n, new_n)
   M.bump(reg)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- shared by Sequential and ModuleList
 
 local function define_list_methods(class)
   --- append(m): adds m at the end; returns self.
+  -- @usage blocks:append(nn.Linear(4, 4))
   function class:append(m)
     return append_all(self, class.__name .. ":append", {m}, 1)
   end
 
   --- extend(modules): appends each module of an array; returns self.
+  -- @usage blocks:extend({nn.Linear(4, 4), nn.ReLU()})
   function class:extend(modules)
     if type(modules) ~= "table" or is_module(modules) and getmetatable(modules) ~= class then
       raise(class.__name .. ":extend: expected an array of modules, got " .. check.typename(modules))
@@ -61,6 +64,7 @@ local function define_list_methods(class)
   end
 
   --- insert(i, m): puts m at position i, moving the later ones up.
+  -- @usage blocks:insert(1, nn.Identity())
   function class:insert(i, m)
     local n = #self
     if math.type(i) ~= "integer" or i < 1 or i > n + 1 then
@@ -74,6 +78,7 @@ local function define_list_methods(class)
   end
 
   --- pop(i): removes and returns the child at position i (default last).
+  -- @usage local last = blocks:pop()
   function class:pop(i)
     local n = #self
     i = i or n
@@ -88,9 +93,11 @@ local function define_list_methods(class)
   end
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- Sequential
 
+--- Sequential(m1, m2, ...): a chain of modules (see Sequential:init).
+-- @usage local net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
 local Sequential = Module:extend("Sequential")
 containers.Sequential = Sequential
 define_list_methods(Sequential)
@@ -133,9 +140,12 @@ function Sequential:forward(x)
   error(y, 0)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- ModuleList
 
+--- ModuleList({m1, m2, ...}): an array of modules, registered as children
+-- "1", "2", ... (1-based, unlike PyTorch's 0-based names); no forward.
+-- @usage local blocks = nn.ModuleList({nn.Linear(4, 4), nn.Linear(4, 4)})
 local ModuleList = Module:extend("ModuleList")
 containers.ModuleList = ModuleList
 define_list_methods(ModuleList)
@@ -154,9 +164,12 @@ function ModuleList:forward()
   raise("ModuleList: has no forward; iterate over it (for i, m in ipairs(list))")
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- ModuleDict
 
+--- ModuleDict({name = m, ...}): modules under string keys, in insertion
+-- order; no forward.
+-- @usage local heads = nn.ModuleDict({cls = nn.Linear(8, 3), reg = nn.Linear(8, 1)})
 local ModuleDict = Module:extend("ModuleDict")
 containers.ModuleDict = ModuleDict
 
@@ -168,6 +181,7 @@ function ModuleDict:init(modules)
 end
 
 --- set(name, m): adds or replaces child name.
+-- @usage heads:set("reg", nn.Linear(8, 1))
 function ModuleDict:set(name, m)
   if type(name) ~= "string" then
     raise("ModuleDict:set: expected a string name, got " .. check.typename(name))
@@ -189,6 +203,7 @@ end
 
 --- update(modules): sets each entry of a table name -> module (sorted by
 --- name) or of an array of {name, module} pairs (in order).
+-- @usage heads:update({a = nn.Linear(2, 2), b = nn.ReLU()})
 function ModuleDict:update(modules)
   if type(modules) ~= "table" or is_module(modules) then
     raise("ModuleDict:update: expected a table of modules, got " .. check.typename(modules))
@@ -205,6 +220,7 @@ function ModuleDict:update(modules)
 end
 
 --- pop(name): removes child name and returns it.
+-- @usage local head = heads:pop("cls")
 function ModuleDict:pop(name)
   local m = self[name]
   M.unregister_key(self, name)
@@ -214,14 +230,21 @@ end
 
 --- keys(), values(), items(): the children's names, modules and {name,
 --- module} pairs, in order.
+-- @usage for _, pair in ipairs(d:items()) do print(pair[1], pair[2]) end
 function ModuleDict:items() return self:named_children() end
 
+--- keys(): the children's names, in order.
+-- @return an array of strings
+-- @usage for _, name in ipairs(heads:keys()) do print(name) end
 function ModuleDict:keys()
   local out = {}
   for i, pair in ipairs(self:named_children()) do out[i] = pair[1] end
   return out
 end
 
+--- values(): the child modules, in order.
+-- @return an array of modules
+-- @usage for _, m in ipairs(heads:values()) do print(m) end
 function ModuleDict:values() return self:children() end
 
 function ModuleDict:forward()

@@ -1,4 +1,4 @@
--- luagrad.nn.functional (also lg.F): every layer's computation and every
+--- luagrad.nn.functional (also lg.F): every layer's computation and every
 -- loss as a function, with PyTorch 1.13's argument semantics mapped to Lua.
 --
 -- Calling convention: the required arguments positionally, then PyTorch's
@@ -13,13 +13,14 @@
 -- norms, conv and pooling) are the raw lg._* functions of the binding
 -- (lua/binding/ops_nn_loss.c, ops_nn_conv.c); everything else is composed
 -- from differentiable tensor ops, so gradients of gradients work.
+-- @module nn.functional
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
 
 local F = {}
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- argument handling
 
 local is_tensor = lg.is_tensor
@@ -92,11 +93,12 @@ end
 
 local shape_of = require("luagrad.check").shape_of
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- linear layers
 
 --- linear(x, weight[, bias]): x (..., in), weight (out, in), bias (out)
 --- -> (..., out).
+-- @usage F.linear(x, w, b)
 function F.linear(x, weight, bias)
   check_tensor(x, "linear", "input")
   check_tensor(weight, "linear", "weight")
@@ -106,6 +108,7 @@ end
 
 --- bilinear(x1, x2, weight[, bias]): x1 (..., in1), x2 (..., in2), weight
 --- (out, in1, in2) -> (..., out) with y_k = x1^T W_k x2 + b_k.
+-- @usage F.bilinear(x1, x2, w, b)
 function F.bilinear(x1, x2, weight, bias)
   check_tensor(x1, "bilinear", "input1")
   check_tensor(x2, "bilinear", "input2")
@@ -130,32 +133,53 @@ function F.bilinear(x1, x2, weight, bias)
   return y
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- convolution and pooling (fused kernels of lua/binding/ops_nn_conv.c)
 
 local conv2d_args = optional_args("conv2d", {"bias", "stride", "padding", "dilation", "groups"},
                                   {stride = 1, padding = 0, dilation = 1, groups = 1})
 
--- Padding given as "valid", "same", an integer or a table.
+-- Padding given as "valid", "same", an integer or a table, as the
+-- amounts {before_1, after_1, before_2, after_2, ...} of each spatial dim.
+-- "same" splits the total dilation * (kernel - 1) as PyTorch: the extra
+-- one of an odd total goes after (right/bottom).
 local function conv_padding(padding, kernel, dilation, stride, fname)
   if padding == "valid" then padding = 0 end
+  local p = {}
   if padding == "same" then
     for i = 1, #kernel do
       if stride[i] ~= 1 then
         raise(fname .. ": padding='same' is not supported for strided convolutions")
       end
-    end
-    local p = {}
-    for i = 1, #kernel do
       local total = dilation[i] * (kernel[i] - 1)
-      if total % 2 ~= 0 then
-        raise(fname .. ": padding='same' needs an even total padding (odd kernel or even dilation)")
-      end
-      p[i] = total // 2
+      p[2 * i - 1], p[2 * i] = total // 2, total - total // 2
     end
     return p
   end
-  return tuple(padding, #kernel, fname, "padding")
+  if type(padding) == "string" then
+    raise(string.format("%s: expected padding 'valid', 'same', an integer or a table, got '%s'",
+                        fname, padding))
+  end
+  local sym = tuple(padding, #kernel, fname, "padding")
+  for i = 1, #kernel do p[2 * i - 1], p[2 * i] = sym[i], sym[i] end
+  return p
+end
+F._conv_padding = conv_padding
+
+-- The input padded by the part of an asymmetric conv padding (before,
+-- after per spatial dim) that the symmetric kernel padding cannot do, and
+-- that symmetric padding per dim.
+local function split_padding(x, p)
+  local k, extra, sym, asymmetric = #p // 2, {}, {}, false
+  for i = 1, k do
+    sym[i] = math.min(p[2 * i - 1], p[2 * i])
+    -- F.pad lists the last dim first
+    local j = k - i + 1
+    extra[2 * j - 1], extra[2 * j] = p[2 * i - 1] - sym[i], p[2 * i] - sym[i]
+    asymmetric = asymmetric or extra[2 * j - 1] ~= 0 or extra[2 * j] ~= 0
+  end
+  if asymmetric then x = F.pad(x, extra) end
+  return x, sym
 end
 
 -- Adds a batch dim to an unbatched input of expected_dim - 1 dims.
@@ -169,6 +193,7 @@ end
 --- conv2d(x, weight[, bias, stride, padding, dilation, groups]):
 --- x (N,C,H,W) or (C,H,W), weight (O,C/groups,kh,kw), bias (O)
 --- -> (N,O,OH,OW). padding may be "valid" or "same".
+-- @usage F.conv2d(lg.randn(1, 3, 8, 8), lg.randn(4, 3, 3, 3), nil, {padding = "same"})
 function F.conv2d(x, weight, ...)
   check_tensor(x, "conv2d", "input")
   check_tensor(weight, "conv2d", "weight")
@@ -178,7 +203,8 @@ function F.conv2d(x, weight, ...)
   local stride = tuple(o.stride, 2, "conv2d", "stride")
   local dilation = tuple(o.dilation, 2, "conv2d", "dilation")
   local kernel = {weight:size(-2), weight:size(-1)}
-  local padding = conv_padding(o.padding, kernel, dilation, stride, "conv2d")
+  local padding
+  xb, padding = split_padding(xb, conv_padding(o.padding, kernel, dilation, stride, "conv2d"))
   local y = raw("_conv2d", "conv2d")(xb, weight, o.bias, stride[1], stride[2], padding[1], padding[2],
                                      dilation[1], dilation[2], o.groups)
   if unbatched then y = y:squeeze(1) end
@@ -191,6 +217,7 @@ local conv1d_args = optional_args("conv1d", {"bias", "stride", "padding", "dilat
 --- conv1d(x, weight[, bias, stride, padding, dilation, groups]):
 --- x (N,C,L) or (C,L), weight (O,C/groups,k) -> (N,O,OL); computed as a
 --- conv2d over (N,C,L,1).
+-- @usage F.conv1d(x, w, b, {padding = 1})
 function F.conv1d(x, weight, ...)
   check_tensor(x, "conv1d", "input")
   check_tensor(weight, "conv1d", "weight")
@@ -201,7 +228,8 @@ function F.conv1d(x, weight, ...)
   end
   local stride = tuple(o.stride, 1, "conv1d", "stride")
   local dilation = tuple(o.dilation, 1, "conv1d", "dilation")
-  local padding = conv_padding(o.padding, {weight:size(3)}, dilation, stride, "conv1d")
+  local padding
+  xb, padding = split_padding(xb, conv_padding(o.padding, {weight:size(3)}, dilation, stride, "conv1d"))
   local y = F.conv2d(xb:unsqueeze(4), weight:unsqueeze(4), o.bias,
                      {stride[1], 1}, {padding[1], 0}, {dilation[1], 1}, o.groups)
   y = y:squeeze(4)
@@ -217,6 +245,7 @@ local conv_transpose2d_args = optional_args("conv_transpose2d",
 --- groups, dilation]): x (N,C,H,W), weight (C,O/groups,kh,kw)
 --- -> (N,O,OH,OW) with OH = (H-1)*stride - 2*padding
 --- + dilation*(kh-1) + output_padding + 1.
+-- @usage F.conv_transpose2d(x, w, nil, {stride = 2})
 function F.conv_transpose2d(x, weight, ...)
   check_tensor(x, "conv_transpose2d", "input")
   check_tensor(weight, "conv_transpose2d", "weight")
@@ -242,6 +271,7 @@ local max_pool2d_args = optional_args("max_pool2d",
 --- return_indices]): x (N,C,H,W) or (C,H,W). stride defaults to
 --- kernel_size. With return_indices also returns the 1-based flat indices
 --- into each H*W plane (PyTorch's, plus one).
+-- @usage local y, idx = F.max_pool2d(x, 2, {return_indices = true})
 function F.max_pool2d(x, kernel_size, ...)
   check_tensor(x, "max_pool2d", "input")
   local o = max_pool2d_args(...)
@@ -267,6 +297,7 @@ local avg_pool2d_args = optional_args("avg_pool2d",
 
 --- avg_pool2d(x, kernel_size[, stride, padding, ceil_mode,
 --- count_include_pad, divisor_override]): x (N,C,H,W) or (C,H,W).
+-- @usage F.avg_pool2d(x, 2)
 function F.avg_pool2d(x, kernel_size, ...)
   check_tensor(x, "avg_pool2d", "input")
   local o = avg_pool2d_args(...)
@@ -283,6 +314,7 @@ end
 
 --- adaptive_avg_pool2d(x, output_size): x (N,C,H,W) or (C,H,W); output_size
 --- an integer or {OH, OW} (nil in the table keeps that input size).
+-- @usage F.adaptive_avg_pool2d(x, {1, 1})
 function F.adaptive_avg_pool2d(x, output_size)
   check_tensor(x, "adaptive_avg_pool2d", "input")
   local xb, unbatched = batchify(x, 4, "adaptive_avg_pool2d", "(N,C,H,W)")
@@ -296,7 +328,7 @@ function F.adaptive_avg_pool2d(x, output_size)
   return y
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- normalization (fused kernels of lua/binding/ops_nn_loss.c)
 
 local batch_norm_args = optional_args("batch_norm",
@@ -308,6 +340,7 @@ local batch_norm_args = optional_args("batch_norm",
 --- the batch statistics are used and the running buffers (when given) are
 --- updated in place: running = (1 - momentum) * running + momentum * batch
 --- (unbiased variance); otherwise the running statistics are used.
+-- @usage F.batch_norm(x, running_mean, running_var, weight, bias, true)
 function F.batch_norm(x, running_mean, running_var, ...)
   check_tensor(x, "batch_norm", "input")
   check_optional_tensor(running_mean, "batch_norm", "running_mean")
@@ -336,6 +369,7 @@ local layer_norm_args = optional_args("layer_norm", {"weight", "bias", "eps"}, {
 
 --- layer_norm(x, normalized_shape[, weight, bias, eps]): normalizes over
 --- the last #normalized_shape dims (normalized_shape an integer or table).
+-- @usage F.layer_norm(x, {64})
 function F.layer_norm(x, normalized_shape, ...)
   check_tensor(x, "layer_norm", "input")
   local o = layer_norm_args(...)
@@ -363,6 +397,7 @@ local group_norm_args = optional_args("group_norm", {"weight", "bias", "eps"}, {
 
 --- group_norm(x, num_groups[, weight, bias, eps]): x (N,C,...) with C
 --- divisible by num_groups; weight and bias (C).
+-- @usage F.group_norm(x, 4)
 function F.group_norm(x, num_groups, ...)
   check_tensor(x, "group_norm", "input")
   local o = group_norm_args(...)
@@ -375,7 +410,7 @@ function F.group_norm(x, num_groups, ...)
   return raw("_group_norm", "group_norm")(x, num_groups, o.weight, o.bias, o.eps)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- embedding and dropout
 
 local embedding_args = optional_args("embedding", {"padding_idx"}, {})
@@ -383,6 +418,7 @@ local embedding_args = optional_args("embedding", {"padding_idx"}, {})
 --- embedding(ids, weight[, padding_idx]): ids an int64 tensor of 1-based
 --- ids (any shape), weight (num_embeddings, dim) -> ids.shape .. (dim).
 --- The row padding_idx (1-based, negative from the end) gets no gradient.
+-- @usage F.embedding(lg.tensor({1, 2}), weight)
 function F.embedding(ids, weight, ...)
   check_tensor(ids, "embedding", "input")
   check_tensor(weight, "embedding", "weight")
@@ -416,6 +452,7 @@ local dropout_args = optional_args("dropout", {"p", "training", "inplace"},
 --- scales the rest by 1/(1-p), only when training is true (luagrad's
 --- functional default is training = false, so a plain call is the identity;
 --- the Dropout module passes its own mode).
+-- @usage F.dropout(x, 0.5, true)
 function F.dropout(x, ...)
   check_tensor(x, "dropout", "input")
   local o = dropout_args(...)
@@ -429,13 +466,15 @@ function F.dropout(x, ...)
   return x * keep * (1 / (1 - p))
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- activations
 
 --- relu(x)
+-- @usage F.relu(x)
 function F.relu(x) return check_tensor(x, "relu", "input"):relu() end
 
 --- leaky_relu(x[, negative_slope = 0.01])
+-- @usage F.leaky_relu(x, 0.2)
 function F.leaky_relu(x, negative_slope)
   check_tensor(x, "leaky_relu", "input")
   if is_options(negative_slope) then
@@ -446,6 +485,7 @@ function F.leaky_relu(x, negative_slope)
 end
 
 --- gelu(x[, approximate = "none"]): "tanh" uses the tanh approximation.
+-- @usage F.gelu(x, "tanh")
 function F.gelu(x, approximate)
   check_tensor(x, "gelu", "input")
   if is_options(approximate) then
@@ -461,16 +501,20 @@ function F.gelu(x, approximate)
 end
 
 --- silu(x)
+-- @usage F.silu(x)
 function F.silu(x) return check_tensor(x, "silu", "input"):silu() end
 --- tanh(x)
+-- @usage F.tanh(x)
 function F.tanh(x) return check_tensor(x, "tanh", "input"):tanh() end
 --- sigmoid(x)
+-- @usage F.sigmoid(x)
 function F.sigmoid(x) return check_tensor(x, "sigmoid", "input"):sigmoid() end
 
 local softplus_args = optional_args("softplus", {"beta", "threshold"}, {beta = 1, threshold = 20})
 
 --- softplus(x[, beta = 1, threshold = 20]): log(1 + exp(beta x)) / beta,
 --- and x itself where beta x > threshold.
+-- @usage F.softplus(x, 2)
 function F.softplus(x, ...)
   check_tensor(x, "softplus", "input")
   local o = softplus_args(...)
@@ -493,6 +537,7 @@ local function softmax_dim(x, dim, fname)
 end
 
 --- softmax(x, dim): along the 1-based dim.
+-- @usage F.softmax(logits, 2)
 function F.softmax(x, dim)
   check_tensor(x, "softmax", "input")
   if is_options(dim) then
@@ -502,6 +547,7 @@ function F.softmax(x, dim)
 end
 
 --- log_softmax(x, dim): along the 1-based dim.
+-- @usage F.log_softmax(logits, 2)
 function F.log_softmax(x, dim)
   check_tensor(x, "log_softmax", "input")
   if is_options(dim) then
@@ -510,7 +556,7 @@ function F.log_softmax(x, dim)
   return raw("_log_softmax", "log_softmax")(x, softmax_dim(x, dim, "log_softmax"))
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- losses
 
 local function check_pair(input, target, fname)
@@ -532,6 +578,7 @@ for _, spec in ipairs({{"mse_loss"}, {"l1_loss"}, {"smooth_l1_loss", "beta", 1.0
 end
 
 --- mse_loss(input, target[, {reduction = "mean"}])
+-- @usage F.mse_loss(pred, target, {reduction = "sum"})
 function F.mse_loss(input, target, ...)
   check_pair(input, target, "mse_loss")
   local o = plain_loss_args.mse_loss(...)
@@ -540,6 +587,7 @@ function F.mse_loss(input, target, ...)
 end
 
 --- l1_loss(input, target[, {reduction = "mean"}])
+-- @usage F.l1_loss(pred, target)
 function F.l1_loss(input, target, ...)
   check_pair(input, target, "l1_loss")
   local o = plain_loss_args.l1_loss(...)
@@ -548,6 +596,7 @@ end
 
 --- smooth_l1_loss(input, target[, {reduction = "mean", beta = 1}]):
 --- 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta.
+-- @usage F.smooth_l1_loss(pred, target, {beta = 0.5})
 function F.smooth_l1_loss(input, target, ...)
   check_pair(input, target, "smooth_l1_loss")
   local o = plain_loss_args.smooth_l1_loss(...)
@@ -562,6 +611,7 @@ end
 
 --- huber_loss(input, target[, {reduction = "mean", delta = 1}]):
 --- 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta).
+-- @usage F.huber_loss(pred, target, {delta = 2})
 function F.huber_loss(input, target, ...)
   check_pair(input, target, "huber_loss")
   local o = plain_loss_args.huber_loss(...)
@@ -582,6 +632,7 @@ local ce_args = optional_args("cross_entropy",
 --- target int64 class indices 1..C of shape (N), (N,d1,...) or (), or
 --- class probabilities of input's shape. With mean reduction the loss is
 --- divided by the summed weights of the non-ignored targets.
+-- @usage F.cross_entropy(logits, lg.tensor({1, 3})) -- 1-based classes
 function F.cross_entropy(input, target, ...)
   check_tensor(input, "cross_entropy", "input")
   check_tensor(target, "cross_entropy", "target")
@@ -609,6 +660,7 @@ local nll_args = optional_args("nll_loss", {"weight", "ignore_index", "reduction
 
 --- nll_loss(input, target[, weight, {ignore_index = -100, reduction =
 --- "mean"}]): input (N,C,...) log-probabilities, target int64 classes 1..C.
+-- @usage F.nll_loss(F.log_softmax(logits, 2), targets)
 function F.nll_loss(input, target, ...)
   check_tensor(input, "nll_loss", "input")
   check_tensor(target, "nll_loss", "target")
@@ -645,6 +697,7 @@ local bce_args = optional_args("binary_cross_entropy", {"weight", "reduction"},
 
 --- binary_cross_entropy(input, target[, weight, {reduction = "mean"}]):
 --- -(t log x + (1-t) log(1-x)), each log clamped to >= -100 as in PyTorch.
+-- @usage F.binary_cross_entropy(lg.sigmoid(z), target)
 function F.binary_cross_entropy(input, target, ...)
   check_pair(input, target, "binary_cross_entropy")
   local o = bce_args(...)
@@ -660,6 +713,7 @@ local bce_logits_args = optional_args("binary_cross_entropy_with_logits",
 --- binary_cross_entropy_with_logits(input, target[, weight, {reduction =
 --- "mean", pos_weight}]): the stable form
 --- (1-t) x + (1 + (pw-1) t) (log1p(exp(-|x|)) + max(-x, 0)).
+-- @usage F.binary_cross_entropy_with_logits(z, target, {pos_weight = pw})
 function F.binary_cross_entropy_with_logits(input, target, ...)
   local fname = "binary_cross_entropy_with_logits"
   check_pair(input, target, fname)
@@ -685,6 +739,7 @@ local kl_args = optional_args("kl_div", {"reduction", "log_target"},
 --- input log-probabilities; target probabilities (log-probabilities with
 --- log_target); t (log t - x) pointwise, 0 where t = 0. reduction also
 --- takes "batchmean" (sum divided by the size of dim 1).
+-- @usage F.kl_div(log_p, q, {reduction = "batchmean"})
 function F.kl_div(input, target, ...)
   check_pair(input, target, "kl_div")
   local o = kl_args(...)
@@ -703,5 +758,101 @@ function F.kl_div(input, target, ...)
   end
   return reduce(loss, o.reduction, "kl_div")
 end
+
+---------------------------------------------------------------------------
+-- encodings, normalization of vectors, similarities and distances
+
+local one_hot_args = optional_args("one_hot", {"num_classes"}, {num_classes = -1})
+
+--- One-hot encodes 1-based class indices (luagrad's convention, as the
+-- targets of cross_entropy and nll_loss): class c sets position c.
+-- @param t an integer tensor of classes 1..num_classes, any shape
+-- @param num_classes the number of classes; -1 (the default) takes the
+--   largest value in t
+-- @return an int64 tensor of t's shape plus a last dim of num_classes
+-- @usage F.one_hot(lg.tensor({1, 3}, {dtype = "int64"}), 4)
+function F.one_hot(t, ...)
+  check_tensor(t, "one_hot", "input")
+  local o = one_hot_args(...)
+  if t.dtype ~= "int64" and t.dtype ~= "int32" then
+    raise("one_hot: expected an integer tensor (int64) of class indices, got " .. t.dtype)
+  end
+  local classes = o.num_classes
+  if math.type(classes) ~= "integer" or (classes < 1 and classes ~= -1) then
+    raise("one_hot: expected num_classes as a positive integer or -1, got " .. tostring(classes))
+  end
+  if t:numel() > 0 then
+    local low, high = t:min():item(), t:max():item()
+    if low < 1 then
+      raise(string.format("one_hot: expected class indices >= 1 (1-based), got %d", low))
+    end
+    if classes == -1 then classes = high end
+    if high > classes then
+      raise(string.format("one_hot: class index %d is larger than num_classes %d", high, classes))
+    end
+  elseif classes == -1 then
+    raise("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
+  end
+  return t:to("int64"):unsqueeze(-1):eq(lg.arange(1, classes + 1, {dtype = "int64"})):to("int64")
+end
+
+local normalize_args = optional_args("normalize", {"p", "dim", "eps"}, {p = 2, dim = 2, eps = 1e-12})
+
+--- Divides x by its p-norm along dim, as PyTorch's `F.normalize`:
+-- x / max(||x||_p, eps).
+-- @param x a float tensor
+-- @param opts `{p = 2, dim = 2, eps = 1e-12}` (or positionally); dim is
+--   1-based, so the default is PyTorch's dim=1
+-- @return a tensor of x's shape
+-- @usage F.normalize(x, {dim = -1})
+function F.normalize(x, ...)
+  check_tensor(x, "normalize", "input")
+  local o = normalize_args(...)
+  return x / x:norm(o.p, o.dim, true):clamp(o.eps)
+end
+
+local cosine_args = optional_args("cosine_similarity", {"dim", "eps"}, {dim = 2, eps = 1e-8})
+
+--- Cosine similarity along dim, as PyTorch 1.13's `F.cosine_similarity`:
+-- sum(x1 x2) / sqrt(max(|x1|^2, eps^2) max(|x2|^2, eps^2)); x1 and x2
+-- broadcast. As in PyTorch 1.13 the clamp changes the value only: the
+-- gradient flows through the squared norms as if unclamped.
+-- @param x1 a float tensor
+-- @param x2 a float tensor broadcastable with x1
+-- @param opts `{dim = 2, eps = 1e-8}` (or positionally; dim 1-based)
+-- @return the broadcast shape without dim
+-- @usage F.cosine_similarity(a, b, {dim = -1})
+function F.cosine_similarity(x1, x2, ...)
+  check_tensor(x1, "cosine_similarity", "x1")
+  check_tensor(x2, "cosine_similarity", "x2")
+  local o = cosine_args(...)
+  local prod = x1 * x2
+  -- the squared norms over the broadcast shape, so that dim names one dim
+  local shape, floor = prod.shape, o.eps * o.eps
+  local function squared_norm(x)
+    local n = x:expand(shape):square():sum(o.dim)
+    return n + (n:clamp(floor) - n):detach()
+  end
+  return prod:sum(o.dim) / (squared_norm(x1) * squared_norm(x2)):sqrt()
+end
+
+local pairwise_args = optional_args("pairwise_distance", {"p", "eps", "keepdim"},
+                                    {p = 2, eps = 1e-6, keepdim = false})
+
+--- The p-norm distance ||x1 - x2 + eps||_p over the last dim, as
+-- PyTorch's `F.pairwise_distance`; x1 and x2 broadcast.
+-- @param x1 a float tensor (N, D) or (D)
+-- @param x2 a float tensor broadcastable with x1
+-- @param opts `{p = 2, eps = 1e-6, keepdim = false}` (or positionally)
+-- @return the distances, the last dim reduced
+-- @usage F.pairwise_distance(a, b)
+function F.pairwise_distance(x1, x2, ...)
+  check_tensor(x1, "pairwise_distance", "x1")
+  check_tensor(x2, "pairwise_distance", "x2")
+  local o = pairwise_args(...)
+  return (x1 - x2 + o.eps):norm(o.p, -1, o.keepdim)
+end
+
+require("luagrad.nn.functional_spatial")(F)
 
 return F

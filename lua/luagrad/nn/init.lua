@@ -1,4 +1,4 @@
--- luagrad.nn: the nn table (Module, Parameter, containers, init, utils) and
+--- luagrad.nn: the nn table (Module, Parameter, containers, init, utils) and
 -- the lazy loading of nn.functional and of the layer classes.
 --
 -- Contract with the layer files:
@@ -17,6 +17,7 @@
 -- `nn.Linear` and the other layer names are looked up in that table on first
 -- use and then cached as plain fields of nn. A name nn does not know is nil.
 -- The metatable's __lazy_keys lists those names for Tab completion.
+-- @module nn
 local module = require "luagrad.nn.module"
 local containers = require "luagrad.nn.containers"
 

@@ -1,8 +1,9 @@
--- luagrad.nn.init (nn.init): in-place initialisers of tensors with
+--- luagrad.nn.init (nn.init): in-place initialisers of tensors with
 -- PyTorch's fan computations and gains. Each fills its tensor without
 -- recording gradients and returns it. PyTorch's keyword arguments are a
 -- trailing options table or positional arguments in PyTorch's order:
 -- `kaiming_uniform_(w, math.sqrt(5))` equals `kaiming_uniform_(w, {a = math.sqrt(5)})`.
+-- @module nn.init
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -35,6 +36,7 @@ end
 local shape_of = require("luagrad.check").shape_of
 
 --- calculate_gain(nonlinearity, param) as torch.nn.init.calculate_gain.
+-- @usage nn.init.calculate_gain("relu") --> 1.414...
 function init.calculate_gain(nonlinearity, param)
   local linear = {linear = true, conv1d = true, conv2d = true, conv3d = true,
                   conv_transpose1d = true, conv_transpose2d = true,
@@ -56,6 +58,7 @@ end
 
 --- calculate_fan_in_and_fan_out(t) returns fan_in, fan_out: size(2) and
 --- size(1) times the product of the remaining sizes (t needs >= 2 dims).
+-- @usage local fan_in, fan_out = nn.init.calculate_fan_in_and_fan_out(w)
 function init.calculate_fan_in_and_fan_out(t)
   check_tensor("calculate_fan_in_and_fan_out", t)
   local shape = shape_of(t)
@@ -69,6 +72,7 @@ function init.calculate_fan_in_and_fan_out(t)
 end
 
 --- uniform_(t, a = 0, b = 1): values drawn uniformly from [a, b).
+-- @usage nn.init.uniform_(w, -0.1, 0.1)
 function init.uniform_(t, ...)
   check_tensor("uniform_", t)
   local a, b = arguments("uniform_", {"a", "b"}, {0, 1}, ...)
@@ -77,6 +81,7 @@ function init.uniform_(t, ...)
 end
 
 --- normal_(t, mean = 0, std = 1): values drawn from N(mean, std^2).
+-- @usage nn.init.normal_(emb.weight, 0, 0.02)
 function init.normal_(t, ...)
   check_tensor("normal_", t)
   local mean, std = arguments("normal_", {"mean", "std"}, {0, 1}, ...)
@@ -85,6 +90,7 @@ function init.normal_(t, ...)
 end
 
 --- constant_(t, val), zeros_(t), ones_(t).
+-- @usage nn.init.constant_(layer.bias, 0.1)
 function init.constant_(t, val)
   check_tensor("constant_", t)
   if type(val) ~= "number" then
@@ -94,17 +100,26 @@ function init.constant_(t, val)
   return t
 end
 
+--- zeros_(t): fills t with 0 in place (under no_grad); returns t.
+-- @param t a tensor
+-- @return t
+-- @usage nn.init.zeros_(layer.bias)
 function init.zeros_(t)
   check_tensor("zeros_", t)
   return init.constant_(t, 0)
 end
 
+--- ones_(t): fills t with 1 in place (under no_grad); returns t.
+-- @param t a tensor
+-- @return t
+-- @usage nn.init.ones_(norm.weight)
 function init.ones_(t)
   check_tensor("ones_", t)
   return init.constant_(t, 1)
 end
 
 --- xavier_uniform_(t, gain = 1): U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)).
+-- @usage nn.init.xavier_uniform_(fc.weight)
 function init.xavier_uniform_(t, ...)
   check_tensor("xavier_uniform_", t)
   local gain = arguments("xavier_uniform_", {"gain"}, {1}, ...)
@@ -114,6 +129,7 @@ function init.xavier_uniform_(t, ...)
 end
 
 --- xavier_normal_(t, gain = 1): N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out)).
+-- @usage nn.init.xavier_normal_(fc.weight)
 function init.xavier_normal_(t, ...)
   check_tensor("xavier_normal_", t)
   local gain = arguments("xavier_normal_", {"gain"}, {1}, ...)
@@ -133,6 +149,7 @@ end
 
 --- kaiming_uniform_(t, a = 0, mode = "fan_in", nonlinearity = "leaky_relu"):
 --- U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan).
+-- @usage nn.init.kaiming_uniform_(fc.weight, {a = math.sqrt(5)})
 function init.kaiming_uniform_(t, ...)
   check_tensor("kaiming_uniform_", t)
   local a, mode, nonlinearity = arguments("kaiming_uniform_", {"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
@@ -142,6 +159,7 @@ end
 
 --- kaiming_normal_(t, a = 0, mode = "fan_in", nonlinearity = "leaky_relu"):
 --- N(0, std^2), std = gain / sqrt(fan).
+-- @usage nn.init.kaiming_normal_(conv.weight, {mode = "fan_out", nonlinearity = "relu"})
 function init.kaiming_normal_(t, ...)
   check_tensor("kaiming_normal_", t)
   local a, mode, nonlinearity = arguments("kaiming_normal_", {"a", "mode", "nonlinearity"}, {0, "fan_in", "leaky_relu"}, ...)
@@ -168,6 +186,7 @@ end
 
 --- orthogonal_(t, gain = 1): a (semi-)orthogonal matrix from the QR
 --- factorisation of a normal random matrix (t viewed as size(1) x rest).
+-- @usage nn.init.orthogonal_(rnn.weight_hh_l0)
 function init.orthogonal_(t, ...)
   check_tensor("orthogonal_", t)
   local gain = arguments("orthogonal_", {"gain"}, {1}, ...)

@@ -1,4 +1,4 @@
--- luagrad.nn.layers: the index of the built-in layer and loss classes,
+--- luagrad.nn.layers: the index of the built-in layer and loss classes,
 -- name -> class, loading each family file (nn/layers/<family>.lua) on
 -- first use. nn/init.lua resolves nn.Linear and the others through it.
 --
@@ -6,6 +6,7 @@
 -- nn.Module:extend and hold their parameters as plain fields, calling
 -- nn.functional for the computation. The helpers below are shared by the
 -- family files (PyTorch's default initialisation, constructor options).
+-- @module nn.layers
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -23,6 +24,12 @@ local FAMILY = {
   Embedding = "sparse",
   RNN = "rnn", LSTM = "rnn", GRU = "rnn",
   MultiheadAttention = "attention", TransformerEncoderLayer = "attention",
+  TransformerEncoder = "attention", TransformerDecoderLayer = "attention",
+  TransformerDecoder = "attention", Transformer = "attention",
+  ZeroPad2d = "padding", ConstantPad1d = "padding", ConstantPad2d = "padding",
+  ConstantPad3d = "padding", ReflectionPad1d = "padding", ReflectionPad2d = "padding",
+  ReflectionPad3d = "padding", ReplicationPad1d = "padding", ReplicationPad2d = "padding",
+  ReplicationPad3d = "padding", Upsample = "padding", Unfold = "padding", Fold = "padding",
   MSELoss = "loss", L1Loss = "loss", SmoothL1Loss = "loss", HuberLoss = "loss",
   CrossEntropyLoss = "loss", NLLLoss = "loss", BCELoss = "loss",
   BCEWithLogitsLoss = "loss", KLDivLoss = "loss",
@@ -69,8 +76,8 @@ function layers.xavier_uniform(shape, dtype)
   return layers.uniform(shape, math.sqrt(6 / (shape[1] + shape[2])), dtype)
 end
 
---- layers.raise(message) and layers.typename(v): luagrad.check's, for the
---- family files (errors at the user's line, type names in messages).
+-- layers.raise(message) and layers.typename(v): luagrad.check's, for the
+-- family files (errors at the user's line, type names in messages).
 layers.raise, layers.typename = check.raise, check.typename
 
 --- layers.args(cname, names, defaults): a parser of a constructor's optional

@@ -1,4 +1,4 @@
--- luagrad.nn.module: nn.Module (classes, registration of parameters, buffers
+--- luagrad.nn.module: nn.Module (classes, registration of parameters, buffers
 -- and children by plain field assignment, traversal, state dicts) and
 -- nn.Parameter.
 --
@@ -27,6 +27,7 @@
 -- buffers) in registration order first, then each child's, recursively, in
 -- registration order; tensors and modules reached twice are reported once
 -- unless `remove_duplicate = false`.
+-- @module nn
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -36,7 +37,7 @@ local M = {}
 local REGISTRY = "_registry"
 M.REGISTRY = REGISTRY
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- parameters
 
 -- Tensors created by nn.Parameter. Weak keys: marking keeps nothing alive.
@@ -45,6 +46,7 @@ local parameter_marks = setmetatable({}, {__mode = "k"})
 --- nn.Parameter(t, requires_grad) returns a leaf sharing t's storage that
 --- requires grad (unless requires_grad is false) and is marked as a
 --- parameter, so that assigning it to a module field registers it.
+-- @usage self.scale = nn.Parameter(lg.ones(1))
 function M.Parameter(t, requires_grad)
   if not lg.is_tensor(t) then
     raise("Parameter: expected a tensor, got " .. check.typename(t))
@@ -57,6 +59,7 @@ end
 
 --- is_parameter(v): whether v was made by nn.Parameter (or registered as a
 --- parameter of some module).
+-- @usage nn.is_parameter(fc.weight) --> true
 function M.is_parameter(v)
   return parameter_marks[v] == true
 end
@@ -67,13 +70,21 @@ function M.mark_parameter(t)
   return t
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- classes
 
+--- nn.Module: the base class of every layer and model. Subclass with
+-- `local Net = nn.Module:extend("Net")`, define `Net:init(...)` (assign
+-- tensors made by nn.Parameter, modules and buffers to fields: they
+-- register by themselves) and `Net:forward(...)`; `Net(...)` builds one and
+-- `net(x)` calls forward. Lua has no `super()`: call
+-- `nn.Module.init(self)` only when a parent class's init does work.
+-- @usage local Net = nn.Module:extend("Net"); function Net:init() self.fc = nn.Linear(2, 1) end
 local Module = {}
 M.Module = Module
 
 --- is_module(v): whether v is an instance of nn.Module or of a subclass.
+-- @usage nn.is_module(net) --> true
 local function is_module(v)
   if type(v) ~= "table" then return false end
   local mt = getmetatable(v)
@@ -190,6 +201,7 @@ local METAMETHODS = {"__call", "__tostring", "__newindex", "__len", "__eq", "__l
 --- Module:extend(name) returns a new class deriving from Module (or from the
 --- class it is called on). `Class(...)` builds an instance and calls
 --- `Class.init(self, ...)`; `instance(...)` calls `instance:forward(...)`.
+-- @usage local Net = nn.Module:extend("Net")
 function Module.extend(parent, name)
   if type(name) ~= "string" or name == "" then
     raise("Module:extend: expected a class name (a string), got " .. check.typename(name))
@@ -222,10 +234,11 @@ function Module:forward()
         .. ":forward)")
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- explicit registration
 
 --- register_parameter(name, t): t (a tensor or nil) becomes parameter name.
+-- @usage self:register_parameter("scale", nn.Parameter(lg.ones(1)))
 function Module:register_parameter(name, t)
   check_name("register_parameter", self, name)
   if t ~= nil and not lg.is_tensor(t) then
@@ -243,6 +256,7 @@ end
 --- register_buffer(name, t, persistent): t (a tensor or nil) becomes buffer
 --- name; a non-persistent buffer (persistent == false) is left out of the
 --- state dict.
+-- @usage self:register_buffer("mask", lg.ones(4), false)
 function Module:register_buffer(name, t, persistent)
   check_name("register_buffer", self, name)
   if t ~= nil and not lg.is_tensor(t) then
@@ -258,6 +272,7 @@ end
 
 --- register_module(name, m) (alias add_module): m (a Module or nil) becomes
 --- child name.
+-- @usage self:register_module("head", nn.Linear(8, 2))
 function Module:register_module(name, m)
   check_name("register_module", self, name)
   if m ~= nil and not is_module(m) then
@@ -272,7 +287,7 @@ function Module:register_module(name, m)
 end
 Module.add_module = Module.register_module
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- traversal
 
 local function join(prefix, key)
@@ -342,6 +357,7 @@ end
 --- of {name, tensor} pairs. opts: prefix, recurse (default true),
 --- remove_duplicate (default true: a tensor held under two names is
 --- reported under the first).
+-- @usage for _, pair in ipairs(net:named_parameters_list()) do print(pair[1], pair[2].shape) end
 function Module:named_parameters_list(opts)
   return named_members(self, "parameter", check.options("named_parameters", opts, MEMBER_OPTIONS))
 end
@@ -349,31 +365,43 @@ end
 --- named_parameters(opts) returns a table dotted name -> tensor (a plain
 --- table, so it is a pytree for func.grad); for the order use
 --- named_parameters_list.
+-- @usage local grads = func.grad(loss)(net:named_parameters(), x, y)
 function Module:named_parameters(opts)
   return to_map(named_members(self, "parameter", check.options("named_parameters", opts, MEMBER_OPTIONS)))
 end
 
 --- parameters(opts) returns the parameters as an array, in order.
+-- @usage local opt = lg.optim.Adam(net:parameters())
 function Module:parameters(opts)
   return to_values(named_members(self, "parameter", check.options("parameters", opts, MEMBER_OPTIONS)))
 end
 
 --- named_buffers_list(opts), named_buffers(opts), buffers(opts): as for
 --- parameters (non-persistent buffers included).
+-- @usage for _, pair in ipairs(net:named_buffers_list()) do print(pair[1]) end
 function Module:named_buffers_list(opts)
   return named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS))
 end
 
+--- named_buffers(opts): the buffers as a table dotted name -> tensor.
+-- @param opts {prefix, recurse = true, remove_duplicate = true}
+-- @return a table
+-- @usage local bufs = bn:named_buffers() -- {running_mean = ..., ...}
 function Module:named_buffers(opts)
   return to_map(named_members(self, "buffer", check.options("named_buffers", opts, MEMBER_OPTIONS)))
 end
 
+--- buffers(opts): the buffers as an array, in order.
+-- @param opts {recurse = true}
+-- @return an array of tensors
+-- @usage for _, b in ipairs(net:buffers()) do print(b.shape) end
 function Module:buffers(opts)
   return to_values(named_members(self, "buffer", check.options("buffers", opts, MEMBER_OPTIONS)))
 end
 
 --- named_children() returns the direct children as {name, module} pairs in
 --- order; children() the modules.
+-- @usage for _, pair in ipairs(net:named_children()) do print(pair[1]) end
 function Module:named_children()
   local reg, out, seen = registry_of(self), {}, {}
   for _, key in ipairs(reg.order) do
@@ -386,12 +414,16 @@ function Module:named_children()
   return out
 end
 
+--- children(): the direct child modules as an array, in order.
+-- @return an array of modules
+-- @usage for _, child in ipairs(net:children()) do print(child) end
 function Module:children()
   return to_values(self:named_children())
 end
 
 --- named_modules(opts) returns {name, module} pairs in preorder, this
 --- module first with name "" (or opts.prefix); modules() the modules.
+-- @usage for _, pair in ipairs(net:named_modules()) do print(pair[1], pair[2]) end
 function Module:named_modules(opts)
   opts = check.options("named_modules", opts, MODULE_OPTIONS)
   local out = {}
@@ -400,12 +432,16 @@ function Module:named_modules(opts)
   return out
 end
 
+--- modules(): every module in preorder, this one first.
+-- @return an array of modules
+-- @usage for _, m in ipairs(net:modules()) do print(m) end
 function Module:modules()
   return to_values(self:named_modules())
 end
 
 --- get_submodule(target) returns the module at dotted path target ("" is
 --- this module).
+-- @usage local fc = net:get_submodule("encoder.1")
 function Module:get_submodule(target)
   if target == "" then return self end
   if type(target) ~= "string" then
@@ -426,11 +462,12 @@ function Module:get_submodule(target)
   return m
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- modes, gradients, conversion
 
 --- train(mode): sets training (default true) on this module and every
 --- descendant; returns self.
+-- @usage net:train(); ...; net:train(false)
 function Module:train(mode)
   if mode == nil then mode = true end
   if type(mode) ~= "boolean" then
@@ -441,18 +478,21 @@ function Module:train(mode)
 end
 
 --- eval() is train(false).
+-- @usage net:eval()
 function Module:eval()
   return self:train(false)
 end
 
 --- zero_grad(): sets every parameter's .grad to nil (PyTorch's default,
 --- set_to_none = true).
+-- @usage net:zero_grad()
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad = nil end
 end
 
 --- apply(fn): calls fn(m) on every child, recursively, then on self;
 --- returns self.
+-- @usage net:apply(function(m) if m.weight then nn.init.zeros_(m.weight) end end)
 function Module:apply(fn)
   for _, child in ipairs(self:children()) do child:apply(fn) end
   fn(self)
@@ -461,6 +501,7 @@ end
 
 --- num_parameters(opts): the number of parameter elements (each tensor
 --- counted once); opts.only_trainable counts those requiring grad.
+-- @usage print(net:num_parameters())
 function Module:num_parameters(opts)
   opts = check.options("num_parameters", opts, {only_trainable = true})
   local n = 0
@@ -477,6 +518,7 @@ local FLOAT_DTYPES = {float32 = true, float64 = true}
 --- already of that dtype is kept as it is; a converted parameter is a new
 --- leaf requiring grad as before, stored in the same fields (tied fields
 --- stay tied). Returns self.
+-- @usage net:to("float64")
 function Module:to(dtype)
   if not FLOAT_DTYPES[dtype] then
     raise("to: expected a floating dtype (\"float32\" or \"float64\"), got " .. tostring(dtype))
@@ -510,11 +552,73 @@ function Module:to(dtype)
   return self
 end
 
+-- A copy of tensor t for clone: new storage, the same dtype and values; a
+-- leaf keeps requires_grad, its .grad (copied) and its parameter mark; a
+-- non-leaf comes back detached (PyTorch's deepcopy refuses those).
+local function copy_tensor(t)
+  local out = lg.no_grad(function() return t:detach():clone() end)
+  if t.is_leaf and t.requires_grad then out:requires_grad_(true) end
+  if parameter_marks[t] then M.mark_parameter(out) end
+  if t.grad ~= nil then out.grad = lg.no_grad(function() return t.grad:clone() end) end
+  return out
+end
+
+-- Tables clone shares rather than copies: classes (they hold __index and a
+-- __name) and loaded libraries (package.loaded's values, lg among them).
+local function shared_tables()
+  local shared = {[lg] = true}
+  local loaded = package and package.loaded
+  if type(loaded) == "table" then
+    for _, v in pairs(loaded) do
+      if type(v) == "table" then shared[v] = true end
+    end
+  end
+  return shared
+end
+
+--- clone() returns a deep copy of the module, as PyTorch's copy.deepcopy
+--- gives: new tensors with the same values for every parameter and buffer
+--- (parameters stay leaves with their requires_grad and a copy of their
+--- .grad), new submodules and new plain tables (settings, registries,
+--- parametrizations), the same functions (hooks) and classes. A tensor or
+--- table reached twice is copied once, so ties inside the module (a weight
+--- shared by two layers) are ties in the copy too; nothing is shared with
+--- the original. Used for ensembles and MAML's per-task copies.
+-- @treturn Module the copy
+-- @usage local copies = {}; for i = 1, 5 do copies[i] = model:clone() end
+function Module:clone()
+  local shared, memo = shared_tables(), {}
+  local function copy(v)
+    if lg.is_tensor(v) then
+      if memo[v] == nil then memo[v] = copy_tensor(v) end
+      return memo[v]
+    end
+    if type(v) ~= "table" or shared[v] then return v end
+    if rawget(v, "__index") ~= nil and type(rawget(v, "__name")) == "string" then
+      return v -- a class
+    end
+    if memo[v] ~= nil then return memo[v] end
+    local out = {}
+    memo[v] = out
+    for key, value in next, v do rawset(out, copy(key), copy(value)) end
+    return setmetatable(out, getmetatable(v))
+  end
+  local out = copy(self)
+  for m in pairs(memo) do -- each copied registry is a new structure
+    if is_module(m) then bump(registry_of(memo[m])) end
+  end
+  return out
+end
+
 --- float() and double(): to("float32") and to("float64").
+-- @usage net:float()
 function Module:float() return self:to("float32") end
+--- double(): to("float64").
+-- @return self
+-- @usage net:double()
 function Module:double() return self:to("float64") end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- state dicts
 
 local shape_string = check.shape_string
@@ -546,6 +650,7 @@ end
 --- tensors are detached (they share storage with the module's) unless
 --- opts.keep_vars. Non-persistent buffers are left out; a tensor held under
 --- two names appears under both, as in PyTorch.
+-- @usage for _, pair in ipairs(net:state_dict_list()) do print(pair[1]) end
 function Module:state_dict_list(opts)
   opts = check.options("state_dict", opts, {keep_vars = true})
   local out = state_entries(self)
@@ -555,6 +660,11 @@ function Module:state_dict_list(opts)
   return out
 end
 
+--- state_dict(opts): the state dict as a table dotted name -> tensor
+-- (detached unless opts.keep_vars); for the order use state_dict_list.
+-- @param opts {keep_vars = false}
+-- @return a table
+-- @usage lg.io.save(net:state_dict(), "net.safetensors")
 function Module:state_dict(opts)
   return to_map(self:state_dict_list(opts))
 end
@@ -570,12 +680,14 @@ M.quoted_list = quoted_list
 --- save(path[, metadata]) writes the state dict as a safetensors file
 --- (PyTorch loads it with safetensors' load_file); the write is atomic: a
 --- temporary file beside path, then a rename.
+-- @usage net:save("net.safetensors")
 function Module:save(path, metadata)
   require("luagrad.io").save(path, self:state_dict(), metadata)
 end
 
 --- load(path[, {strict = true}]) reads a safetensors file written by save
 --- (or by PyTorch) into the module through load_state_dict.
+-- @usage net:load("net.safetensors")
 function Module:load(path, opts)
   local tensors = require("luagrad.io").load(path)
   return self:load_state_dict(tensors, opts)
@@ -586,6 +698,7 @@ end
 --- With strict, missing and unexpected keys are an error that lists them; a
 --- shape mismatch is always an error naming the key and both shapes.
 --- Returns {missing_keys = {...}, unexpected_keys = {...}}.
+-- @usage net:load_state_dict(lg.io.load("net.safetensors"))
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then
     raise("load_state_dict: expected a table name -> tensor, got " .. check.typename(sd))
@@ -630,7 +743,7 @@ function Module:load_state_dict(sd, opts)
   return {missing_keys = missing, unexpected_keys = unexpected}
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- printing
 
 --- extra_repr(): the text inside a module's parentheses; layers override it

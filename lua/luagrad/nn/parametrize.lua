@@ -1,4 +1,4 @@
--- luagrad.nn.parametrize (nn.utils.parametrize): a module's parameter or
+--- luagrad.nn.parametrize (nn.utils.parametrize): a module's parameter or
 -- buffer computed from an unconstrained tensor, as torch.nn.utils.parametrize.
 --
 -- register_parametrization(mod, "weight", p) moves the tensor to
@@ -10,6 +10,7 @@
 -- the raw field is absent; writing mod.weight goes through p's right_inverse.
 -- A raw field of that name (functional_call's plain-name key) hides the
 -- parametrization until it is removed again.
+-- @module nn.utils.parametrize
 local lg = require "luagrad"
 local M = require "luagrad.nn.module"
 local containers = require "luagrad.nn.containers"
@@ -20,7 +21,7 @@ local Module, is_module, registry_of, class_name = M.Module, M.is_module, M.regi
 
 local parametrize = {}
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- the list of parametrizations of one tensor
 
 local ParametrizationList = Module:extend("ParametrizationList")
@@ -28,6 +29,7 @@ parametrize.ParametrizationList = ParametrizationList
 
 --- ParametrizationList:value() applies the parametrizations 1..n in turn
 --- to the live `original` field.
+-- @usage local w = fc.parametrizations.weight:value()
 function ParametrizationList:value()
   local x = rawget(self, "original")
   for i = 1, #self do x = rawget(self, i)(x) end
@@ -37,6 +39,7 @@ end
 --- ParametrizationList:set_value(v): stores into original the preimage of v
 --- through each parametrization's right_inverse (from the last to the
 --- first), without recording gradients.
+-- @usage fc.parametrizations.weight:set_value(w)
 function ParametrizationList:set_value(v)
   lg.no_grad(function()
     for i = #self, 1, -1 do
@@ -56,6 +59,9 @@ function ParametrizationList:forward()
 end
 
 -- A plain Lua function used as a parametrization.
+--- FunctionParametrization(fn): a parametrization module whose forward is
+-- fn(x), for register_parametrization with a plain function.
+-- @usage parametrize.register_parametrization(layer, "weight", parametrize.FunctionParametrization(lg.tanh))
 local FunctionParametrization = Module:extend("FunctionParametrization")
 parametrize.FunctionParametrization = FunctionParametrization
 
@@ -67,7 +73,7 @@ function FunctionParametrization:forward(x)
   return self.fn(x)
 end
 
----------------------------------------------------------------------------
+-- -----------------------------------------------------------------------
 -- parametrized classes
 
 local parametrized_classes = setmetatable({}, {__mode = "k"})
@@ -103,6 +109,7 @@ end
 
 --- is_parametrized(mod, name): whether mod has a parametrization on name
 --- (or, without name, on any tensor).
+-- @usage parametrize.is_parametrized(fc, "weight")
 function parametrize.is_parametrized(mod, name)
   if name ~= nil then return plist_of(mod, name) ~= nil end
   local ps = rawget(mod, "parametrizations")
@@ -111,6 +118,7 @@ end
 
 --- parametrized_names(mod) returns the names of mod's parametrized
 --- tensors (an array, in registration order).
+-- @usage parametrize.parametrized_names(fc) --> {"weight"}
 function parametrize.parametrized_names(mod)
   local ps = rawget(mod, "parametrizations")
   local out = {}
@@ -129,6 +137,7 @@ end
 --- or a function of the tensor. A second parametrization on the same name is
 --- applied after the first. Unless unsafe, p must keep the shape and dtype.
 --- Returns mod.
+-- @usage parametrize.register_parametrization(fc, "weight", function(w) return (w + w:t()) / 2 end)
 function parametrize.register_parametrization(mod, name, p, opts)
   local fname = "register_parametrization"
   if not is_module(mod) then raise(fname .. ": expected a Module, got " .. check.typename(mod)) end
@@ -191,6 +200,7 @@ end
 --- plain tensor back at mod[name]: the current parametrized value (copied
 --- into the original tensor when shape and dtype allow, so it stays the same
 --- tensor) or, with leave_parametrized = false, the original. Returns mod.
+-- @usage parametrize.remove_parametrizations(fc, "weight")
 function parametrize.remove_parametrizations(mod, name, opts)
   local fname = "remove_parametrizations"
   if not is_module(mod) then raise(fname .. ": expected a Module, got " .. check.typename(mod)) end

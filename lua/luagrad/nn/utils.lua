@@ -1,4 +1,6 @@
--- luagrad.nn.utils: gradient clipping and nn.utils.parametrize.
+--- luagrad.nn.utils: gradient clipping, flattening parameters into one
+-- vector and back, and nn.utils.parametrize.
+-- @module nn.utils
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
@@ -26,6 +28,7 @@ end
 --- module:parameters()) in place so that their joint norm is at most
 --- max_norm, as PyTorch does (coefficient max_norm / (norm + 1e-6), never
 --- above 1). Returns the joint norm before clipping, a 0-d tensor.
+-- @usage local total = nn.utils.clip_grad_norm_(net:parameters(), 1.0)
 function utils.clip_grad_norm_(params, max_norm, norm_type, opts)
   local list = tensor_list("clip_grad_norm_", params)
   if type(max_norm) ~= "number" then
@@ -65,6 +68,7 @@ end
 
 --- clip_grad_value_(params, clip_value) clamps every .grad to
 --- [-clip_value, clip_value] in place.
+-- @usage nn.utils.clip_grad_value_(net:parameters(), 0.5)
 function utils.clip_grad_value_(params, clip_value)
   local list = tensor_list("clip_grad_value_", params)
   if type(clip_value) ~= "number" then
@@ -73,6 +77,52 @@ function utils.clip_grad_value_(params, clip_value)
   lg.no_grad(function()
     for _, p in ipairs(list) do
       if p.grad ~= nil then p.grad:clamp_(-clip_value, clip_value) end
+    end
+  end)
+end
+
+--- parameters_to_vector(params) returns the parameters (a tensor or an
+--- array, e.g. module:parameters()) flattened and joined into one 1-d
+--- tensor, in order. The result is recorded: gradients flow back to them.
+-- @param params a tensor or an array of tensors
+-- @treturn Tensor 1-d, as many elements as the parameters together
+-- @usage local theta = nn.utils.parameters_to_vector(model:parameters())
+function utils.parameters_to_vector(params)
+  local list = tensor_list("parameters_to_vector", params)
+  if #list == 0 then raise("parameters_to_vector: expected at least one tensor") end
+  local flat = {}
+  for i, p in ipairs(list) do flat[i] = p:reshape(-1) end
+  return lg.cat(flat, 1)
+end
+
+--- vector_to_parameters(vec, params) copies consecutive slices of the 1-d
+--- vec into the parameters, in order (the inverse of parameters_to_vector).
+--- The values are copied into the same tensors, without recording (PyTorch
+--- rebinds each param.data to a view of vec; here the parameters keep their
+--- own storage, so vec may be changed afterwards without touching them).
+-- @tparam Tensor vec 1-d, exactly as many elements as the parameters
+-- @param params a tensor or an array of tensors
+-- @usage nn.utils.vector_to_parameters(theta - lr * g, model:parameters())
+function utils.vector_to_parameters(vec, params)
+  if not lg.is_tensor(vec) then
+    raise("vector_to_parameters: expected a tensor vec, got " .. check.typename(vec))
+  end
+  if vec:dim() ~= 1 then
+    raise("vector_to_parameters: expected a 1-d vec, got shape " .. check.shape_string(vec))
+  end
+  local list = tensor_list("vector_to_parameters", params)
+  local total = 0
+  for _, p in ipairs(list) do total = total + p:numel() end
+  if total ~= vec:numel() then
+    raise(string.format("vector_to_parameters: vec has %d elements but the parameters have %d",
+                        vec:numel(), total))
+  end
+  lg.no_grad(function()
+    local offset = 1
+    for _, p in ipairs(list) do
+      local n = p:numel()
+      p:copy_(vec:narrow(1, offset, n):view(p.shape))
+      offset = offset + n
     end
   end)
 end

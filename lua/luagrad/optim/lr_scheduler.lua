@@ -1,7 +1,8 @@
--- luagrad.optim.lr_scheduler: the learning-rate schedulers of an optimizer's
+--- luagrad.optim.lr_scheduler: the learning-rate schedulers of an optimizer's
 -- param groups (StepLR, CosineAnnealingLR, LambdaLR, OneCycleLR), with
 -- PyTorch's formulas, state dicts and step counting; reached as
 -- optim.lr_scheduler.
+-- @module optim.lr_scheduler
 local check = require "luagrad.check"
 local raise, describe, copy_value = check.raise, check.describe, check.copy_value
 
@@ -98,6 +99,7 @@ local StepLR = scheduler_class("StepLR")
 
 --- StepLR(opt, step_size, [gamma = 0.1 | {gamma =}]) (or one table
 --- {step_size =, gamma =}): lr *= gamma every step_size epochs.
+-- @usage optim.lr_scheduler.StepLR(opt, 30, 0.1)
 function lr_scheduler.StepLR(opt, step_size, gamma)
   check_optimizer("StepLR", opt)
   if type(step_size) == "table" and gamma == nil then gamma = step_size end
@@ -121,6 +123,7 @@ local Cosine = scheduler_class("CosineAnnealingLR")
 --- table {T_max =, eta_min =}): cosine
 --- from the initial lr down to eta_min over T_max epochs (then back up),
 --- in PyTorch's recursive form.
+-- @usage local sched = optim.lr_scheduler.CosineAnnealingLR(opt, 100); sched:step()
 function lr_scheduler.CosineAnnealingLR(opt, T_max, eta_min)
   check_optimizer("CosineAnnealingLR", opt)
   if type(T_max) == "table" and eta_min == nil then eta_min = T_max end
@@ -149,6 +152,7 @@ local Lambda = scheduler_class("LambdaLR")
 
 --- LambdaLR(opt, lr_lambda): lr = initial_lr * lr_lambda(epoch); lr_lambda
 --- is a function or an array of one function per group.
+-- @usage optim.lr_scheduler.LambdaLR(opt, function(epoch) return 0.95 ^ epoch end)
 function lr_scheduler.LambdaLR(opt, lr_lambda)
   check_optimizer("LambdaLR", opt)
   local n = #opt.param_groups
@@ -206,6 +210,7 @@ end
 --- cycle_momentum = true, base_momentum = 0.85, max_momentum = 0.95,
 --- div_factor = 25, final_div_factor = 1e4, three_phase = false}): the
 --- 1cycle policy; also cycles momentum (SGD) or betas[1] (Adam).
+-- @usage optim.lr_scheduler.OneCycleLR(opt, 0.1, 1000)
 function lr_scheduler.OneCycleLR(opt, max_lr, total_steps, opts)
   local name = "OneCycleLR"
   check_optimizer(name, opt)

@@ -1,5 +1,6 @@
--- luagrad.nn.layers.conv: Conv1d, Conv2d and ConvTranspose2d, holding their
+--- luagrad.nn.layers.conv: Conv1d, Conv2d and ConvTranspose2d, holding their
 -- weights and calling nn.functional's conv kernels.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -56,6 +57,9 @@ local function conv_repr(self)
   end
   if self.groups ~= 1 then fields[#fields + 1] = {"groups", self.groups} end
   if self.bias == nil then fields[#fields + 1] = {"bias", false} end
+  if self.padding_mode and self.padding_mode ~= "zeros" then
+    fields[#fields + 1] = {"padding_mode", self.padding_mode, quote = true}
+  end
   return L.repr(fields)
 end
 
@@ -63,27 +67,60 @@ local CONV_NAMES = {"stride", "padding", "dilation", "groups", "bias", "padding_
 local CONV_DEFAULTS = {stride = 1, padding = 0, dilation = 1, groups = 1, bias = true,
                        padding_mode = "zeros"}
 
+local PADDING_MODES = {zeros = true, reflect = true, replicate = true, circular = true}
+
 local function conv_class(name, nd, fn)
   local args = L.args(name, CONV_NAMES, CONV_DEFAULTS)
   local Conv = nn.Module:extend(name)
   --- Conv1d / Conv2d(in_channels, out_channels, kernel_size[, stride = 1,
   --- padding = 0, dilation = 1, groups = 1, bias = true, padding_mode =
   --- "zeros"]): weight (out, in/groups, k...) and bias (out) drawn from
-  --- U(-1/sqrt(fan_in), 1/sqrt(fan_in)); padding may be "valid" or "same".
+  --- U(-1/sqrt(fan_in), 1/sqrt(fan_in)); padding may be "valid" or "same"
+  --- (an odd total split with the extra one after, as PyTorch);
+  --- padding_mode "zeros", "reflect", "replicate" or "circular" (the
+  --- others pad with F.pad before an unpadded convolution).
   function Conv:init(in_channels, out_channels, kernel_size, ...)
     L.sizes(name, {"in_channels", "out_channels"}, in_channels, out_channels)
     local o = args(...)
-    if o.padding_mode ~= "zeros" then
-      raise(name .. ": only padding_mode 'zeros' is supported, got " .. tostring(o.padding_mode))
+    if not PADDING_MODES[o.padding_mode] then
+      raise(string.format("%s: expected padding_mode 'zeros', 'reflect', 'replicate' or 'circular', got %s",
+                          name, tostring(o.padding_mode)))
     end
     init_conv(self, name, nd, in_channels, out_channels, kernel_size, o, false)
+    self.padding_mode = o.padding_mode
+    if o.padding_mode ~= "zeros" then
+      -- F.pad's list (last dim first) of the padding before/after each dim
+      local p = F._conv_padding(self.padding, self.kernel_size, self.dilation, self.stride, name)
+      self._pad_list = {}
+      for i = 1, nd do
+        local j = nd - i + 1
+        self._pad_list[2 * j - 1], self._pad_list[2 * j] = p[2 * i - 1], p[2 * i]
+      end
+    end
   end
   function Conv:forward(x)
+    if self._pad_list then
+      return fn(F.pad(x, self._pad_list, {mode = self.padding_mode}), self.weight, self.bias,
+                self.stride, 0, self.dilation, self.groups)
+    end
     return fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
   end
   Conv.extra_repr = conv_repr
   return Conv
 end
+
+--- Conv1d(in_channels, out_channels, kernel_size[, {stride = 1, padding =
+-- 0, dilation = 1, groups = 1, bias = true, padding_mode = "zeros"}]): a
+-- 1-D convolution of (N, C, L) inputs (cross-correlation, as PyTorch).
+-- @function Conv1d
+-- @usage nn.Conv1d(3, 8, 5, {padding = 2})(lg.randn(1, 3, 32))
+
+--- Conv2d(in_channels, out_channels, kernel_size[, {stride = 1, padding =
+-- 0, dilation = 1, groups = 1, bias = true, padding_mode = "zeros"}]): a
+-- 2-D convolution of (N, C, H, W) inputs; kernel_size, stride, padding and
+-- dilation are a number or a pair; padding may be "same" or "valid".
+-- @function Conv2d
+-- @usage nn.Conv2d(1, 6, 5)(lg.randn(4, 1, 28, 28))
 
 M.Conv1d = conv_class("Conv1d", 1, F.conv1d)
 M.Conv2d = conv_class("Conv2d", 2, F.conv2d)
@@ -96,6 +133,7 @@ local transpose_args = L.args("ConvTranspose2d",
 --- ConvTranspose2d(in_channels, out_channels, kernel_size[, stride = 1,
 --- padding = 0, output_padding = 0, groups = 1, bias = true, dilation =
 --- 1]): weight (in, out/groups, kh, kw).
+-- @usage nn.ConvTranspose2d(8, 3, 4, {stride = 2, padding = 1})(lg.randn(1, 8, 16, 16))
 local ConvTranspose2d = nn.Module:extend("ConvTranspose2d")
 function ConvTranspose2d:init(in_channels, out_channels, kernel_size, ...)
   L.sizes("ConvTranspose2d", {"in_channels", "out_channels"}, in_channels, out_channels)

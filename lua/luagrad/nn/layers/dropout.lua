@@ -1,4 +1,5 @@
--- luagrad.nn.layers.dropout: Dropout, active only in train mode.
+--- luagrad.nn.layers.dropout: Dropout, active only in train mode.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -10,6 +11,7 @@ local dropout_args = L.args("Dropout", {"p", "inplace"}, {p = 0.5})
 
 --- Dropout([p = 0.5]): zeroes elements with probability p and scales the
 --- rest by 1/(1-p) while self.training; the identity after eval().
+-- @usage local drop = nn.Dropout(0.1)
 local Dropout = nn.Module:extend("Dropout")
 function Dropout:init(...)
   local p = dropout_args(...).p

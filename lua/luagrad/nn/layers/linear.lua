@@ -1,4 +1,5 @@
--- luagrad.nn.layers.linear: Identity, Linear, Bilinear and Flatten.
+--- luagrad.nn.layers.linear: Identity, Linear, Bilinear and Flatten.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -6,6 +7,7 @@ local L = require "luagrad.nn.layers"
 local M = {}
 
 --- Identity(...): returns its input; any arguments are ignored.
+-- @usage nn.Identity()(x)
 local Identity = nn.Module:extend("Identity")
 function Identity:init() end
 function Identity:forward(x) return x end
@@ -15,6 +17,7 @@ local linear_args = L.args("Linear", {"bias", "dtype"}, {bias = true})
 
 --- Linear(in_features, out_features[, bias = true, {dtype}]): y = x W^T + b
 --- with weight (out, in) and bias (out) drawn from U(-1/sqrt(in), 1/sqrt(in)).
+-- @usage local fc = nn.Linear(784, 10); local y = fc(lg.randn(32, 784))
 local Linear = nn.Module:extend("Linear")
 function Linear:init(in_features, out_features, ...)
   L.sizes("Linear", {"in_features", "out_features"}, in_features, out_features)
@@ -36,6 +39,7 @@ M.Linear = Linear
 --- Bilinear(in1_features, in2_features, out_features[, bias = true,
 --- {dtype}]): y_k = x1^T W_k x2 + b_k, weight (out, in1, in2), all drawn
 --- from U(-1/sqrt(in1), 1/sqrt(in1)).
+-- @usage nn.Bilinear(3, 4, 5)(lg.randn(2, 3), lg.randn(2, 4))
 local Bilinear = nn.Module:extend("Bilinear")
 function Bilinear:init(in1_features, in2_features, out_features, ...)
   L.sizes("Bilinear", {"in1_features", "in2_features", "out_features"},
@@ -60,6 +64,7 @@ local flatten_args = L.args("Flatten", {"start_dim", "end_dim"}, {start_dim = 2,
 
 --- Flatten([start_dim = 2, end_dim = -1]): flattens dims start..end
 --- (1-based; the default keeps the batch dim, like PyTorch's 1..-1).
+-- @usage nn.Flatten()(lg.randn(4, 3, 2, 2)) -- {4, 12}
 local Flatten = nn.Module:extend("Flatten")
 function Flatten:init(...)
   local o = flatten_args(...)

@@ -1,7 +1,8 @@
--- luagrad.nn.layers.loss: the loss modules, each holding its options and
+--- luagrad.nn.layers.loss: the loss modules, each holding its options and
 -- calling the function of the same name in nn.functional; forward(input,
 -- target). Class weights (and BCEWithLogitsLoss's pos_weight) are buffers,
 -- as in PyTorch.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -47,8 +48,33 @@ end
 
 local R = {reduction = "mean"}
 
---- MSELoss, L1Loss([{reduction = "mean"}]); SmoothL1Loss({reduction, beta});
---- HuberLoss({reduction, delta}); KLDivLoss({reduction, log_target}).
+--- MSELoss([{reduction = "mean"}]): mean squared error; forward(input,
+-- target). reduction is "mean", "sum" or "none" (options table or
+-- positional, as PyTorch's keyword arguments).
+-- @function MSELoss
+-- @usage local loss = nn.MSELoss()(pred, target)
+
+--- L1Loss([{reduction = "mean"}]): mean absolute error; forward(input, target).
+-- @function L1Loss
+-- @usage nn.L1Loss{reduction = "sum"}(pred, target)
+
+--- SmoothL1Loss([{reduction = "mean", beta = 1}]): quadratic below beta,
+-- linear above; forward(input, target).
+-- @function SmoothL1Loss
+-- @usage nn.SmoothL1Loss{beta = 0.5}(pred, target)
+
+--- HuberLoss([{reduction = "mean", delta = 1}]): Huber loss (SmoothL1Loss
+-- times delta); forward(input, target).
+-- @function HuberLoss
+-- @usage nn.HuberLoss{delta = 2}(pred, target)
+
+--- KLDivLoss([{reduction = "mean", log_target = false}]): KL divergence with
+-- input given as log-probabilities; forward(input, target). As PyTorch,
+-- reduction "mean" averages over all elements ("batchmean" divides by the
+-- batch size).
+-- @function KLDivLoss
+-- @usage nn.KLDivLoss{reduction = "batchmean"}(log_probs, probs)
+
 M.MSELoss = loss_class("MSELoss", F.mse_loss, {"reduction"}, R)
 M.L1Loss = loss_class("L1Loss", F.l1_loss, {"reduction"}, R)
 M.SmoothL1Loss = loss_class("SmoothL1Loss", F.smooth_l1_loss, {"reduction", "beta"},
@@ -59,15 +85,34 @@ M.KLDivLoss = loss_class("KLDivLoss", F.kl_div, {"reduction", "log_target"},
                          {reduction = "mean", log_target = false})
 
 --- CrossEntropyLoss([weight, {ignore_index = -100, reduction = "mean",
---- label_smoothing = 0}]); NLLLoss([weight, {ignore_index, reduction}]).
+-- label_smoothing = 0}]): cross entropy of logits (N, C) or (N, C, d...)
+-- against 1-based class indices (int64) or class probabilities; weight (C)
+-- is a buffer. Unlike PyTorch, targets are 1-based.
+-- @function CrossEntropyLoss
+-- @usage nn.CrossEntropyLoss()(logits, lg.tensor({1, 3}))
+
+--- NLLLoss([weight, {ignore_index = -100, reduction = "mean"}]): negative
+-- log-likelihood of log-probabilities (N, C) against 1-based class indices.
+-- @function NLLLoss
+-- @usage nn.NLLLoss()(log_probs, targets)
+
 M.CrossEntropyLoss = loss_class("CrossEntropyLoss", F.cross_entropy,
   {"ignore_index", "reduction", "label_smoothing"},
   {ignore_index = -100, reduction = "mean", label_smoothing = 0.0}, {"weight"})
 M.NLLLoss = loss_class("NLLLoss", F.nll_loss, {"ignore_index", "reduction"},
                        {ignore_index = -100, reduction = "mean"}, {"weight"})
 
---- BCELoss([weight, {reduction}]); BCEWithLogitsLoss([weight, {reduction,
---- pos_weight}]).
+--- BCELoss([weight, {reduction = "mean"}]): binary cross entropy of
+-- probabilities in [0, 1]; weight rescales each element (a buffer).
+-- @function BCELoss
+-- @usage nn.BCELoss()(lg.sigmoid(z), target)
+
+--- BCEWithLogitsLoss([weight, {reduction = "mean", pos_weight}]): binary
+-- cross entropy of logits, computed stably (log-sum-exp); pos_weight
+-- weighs the positive term per class (a buffer).
+-- @function BCEWithLogitsLoss
+-- @usage nn.BCEWithLogitsLoss()(z, target)
+
 M.BCELoss = loss_class("BCELoss", F.binary_cross_entropy, {"reduction"}, R, {"weight"})
 M.BCEWithLogitsLoss = loss_class("BCEWithLogitsLoss", F.binary_cross_entropy_with_logits,
                                  {"reduction"}, R, {"weight", "pos_weight"})

@@ -1,7 +1,8 @@
--- luagrad.nn.layers.normalization: BatchNorm1d, BatchNorm2d, LayerNorm and
+--- luagrad.nn.layers.normalization: BatchNorm1d, BatchNorm2d, LayerNorm and
 -- GroupNorm. BatchNorm keeps running_mean, running_var and
 -- num_batches_tracked as buffers, updated in place by the kernel in train
 -- mode and used instead of the batch statistics in eval mode.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -60,6 +61,18 @@ local function batch_norm_class(name, dims, layout)
   return BatchNorm
 end
 
+--- BatchNorm1d(num_features[, {eps = 1e-5, momentum = 0.1, affine = true,
+-- track_running_stats = true}]): batch normalisation of (N, C) or (N, C, L)
+-- inputs over the batch; running_mean/var are buffers used in eval mode.
+-- @function BatchNorm1d
+-- @usage local bn = nn.BatchNorm1d(16); y = bn(lg.randn(8, 16))
+
+--- BatchNorm2d(num_features[, {eps = 1e-5, momentum = 0.1, affine = true,
+-- track_running_stats = true}]): batch normalisation of (N, C, H, W)
+-- inputs per channel.
+-- @function BatchNorm2d
+-- @usage nn.BatchNorm2d(3)(lg.randn(2, 3, 8, 8))
+
 M.BatchNorm1d = batch_norm_class("BatchNorm1d", {[2] = true, [3] = true}, "a 2-D (N,C) or 3-D (N,C,L)")
 M.BatchNorm2d = batch_norm_class("BatchNorm2d", {[4] = true}, "a 4-D (N,C,H,W)")
 
@@ -68,6 +81,7 @@ local ln_args = L.args("LayerNorm", {"eps", "elementwise_affine", "dtype"},
 
 --- LayerNorm(normalized_shape[, eps = 1e-5, elementwise_affine = true]):
 --- normalized_shape an integer or a table; weight ones, bias zeros.
+-- @usage nn.LayerNorm(64)(lg.randn(8, 64))
 local LayerNorm = nn.Module:extend("LayerNorm")
 function LayerNorm:init(normalized_shape, ...)
   local o = ln_args(...)
@@ -92,6 +106,7 @@ M.LayerNorm = LayerNorm
 local gn_args = L.args("GroupNorm", {"eps", "affine", "dtype"}, {eps = 1e-5, affine = true})
 
 --- GroupNorm(num_groups, num_channels[, eps = 1e-5, affine = true]).
+-- @usage nn.GroupNorm(4, 16)(lg.randn(2, 16, 8, 8))
 local GroupNorm = nn.Module:extend("GroupNorm")
 function GroupNorm:init(num_groups, num_channels, ...)
   L.sizes("GroupNorm", {"num_groups", "num_channels"}, num_groups, num_channels)

@@ -1,4 +1,5 @@
--- luagrad.nn.layers.pooling: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d.
+--- luagrad.nn.layers.pooling: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d.
+-- @module nn
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
 local L = require "luagrad.nn.layers"
@@ -11,6 +12,7 @@ local max_args = L.args("MaxPool2d",
 
 --- MaxPool2d(kernel_size[, stride = kernel_size, padding = 0, dilation = 1,
 --- return_indices = false, ceil_mode = false]).
+-- @usage nn.MaxPool2d(2)(lg.randn(1, 3, 8, 8)) -- {1, 3, 4, 4}
 local MaxPool2d = nn.Module:extend("MaxPool2d")
 function MaxPool2d:init(kernel_size, ...)
   local o = max_args(...)
@@ -36,6 +38,7 @@ local avg_args = L.args("AvgPool2d",
 
 --- AvgPool2d(kernel_size[, stride = kernel_size, padding = 0, ceil_mode =
 --- false, count_include_pad = true, divisor_override]).
+-- @usage nn.AvgPool2d(2)(lg.randn(1, 3, 8, 8))
 local AvgPool2d = nn.Module:extend("AvgPool2d")
 function AvgPool2d:init(kernel_size, ...)
   local o = avg_args(...)
@@ -55,6 +58,7 @@ end
 M.AvgPool2d = AvgPool2d
 
 --- AdaptiveAvgPool2d(output_size): an integer or {OH, OW}.
+-- @usage nn.AdaptiveAvgPool2d(1)(lg.randn(2, 8, 7, 7)) -- {2, 8, 1, 1}
 local AdaptiveAvgPool2d = nn.Module:extend("AdaptiveAvgPool2d")
 function AdaptiveAvgPool2d:init(output_size)
   self.output_size = output_size

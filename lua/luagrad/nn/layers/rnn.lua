@@ -1,8 +1,9 @@
--- luagrad.nn.layers.rnn: RNN, LSTM and GRU over whole sequences.
+--- luagrad.nn.layers.rnn: RNN, LSTM and GRU over whole sequences.
 --
 -- Parameters carry PyTorch's names and gate order (weight_ih_l0,
--- weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse for the backward
--- direction; LSTM gates i,f,g,o; GRU gates r,z,n), so state dicts move
+-- weight_hh_l0, bias_ih_l0, bias_hh_l0, LSTM's weight_hr_l0 with proj_size,
+-- ..._reverse for the backward direction; LSTM gates i,f,g,o; GRU gates
+-- r,z,n), so state dicts move
 -- between the two. The input projection of a layer is one matmul per block
 -- of steps, split into steps by unbind; the recurrence loops over the steps
 -- in Lua, one linear and one fused cell op (runtime/ops/rnn.c) per step.
@@ -11,6 +12,7 @@
 -- unbatched (L,H_in); hx (num_layers*D, N, H) (LSTM: {h_0, c_0}), zeros
 -- when absent. Returns output (L,N,D*H) (batch_first: (N,L,D*H)) and h_n,
 -- or for LSTM output and {h_n, c_n}, as PyTorch's (h_n, c_n).
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -28,8 +30,10 @@ function CELL.RNN(self, x_proj, h, _, w_hh, b_hh)
   if self.nonlinearity == "relu" then return pre:relu() end
   return pre:tanh()
 end
-function CELL.LSTM(_, x_proj, h, c, w_hh, b_hh)
-  return lg._lstm_cell(x_proj, F.linear(h, w_hh, b_hh), c)
+function CELL.LSTM(_, x_proj, h, c, w_hh, b_hh, w_hr)
+  local h_new, c_new = lg._lstm_cell(x_proj, F.linear(h, w_hh, b_hh), c)
+  if w_hr then h_new = F.linear(h_new, w_hr) end -- proj_size: h = W_hr (o * tanh(c))
+  return h_new, c_new
 end
 function CELL.GRU(_, x_proj, h, _, w_hh, b_hh)
   return lg._gru_cell(x_proj, F.linear(h, w_hh, b_hh), h)
@@ -62,6 +66,9 @@ local function rnn_class(mode)
   if mode == "RNN" then
     table.insert(names, 2, "nonlinearity")
     defaults.nonlinearity = "tanh"
+  elseif mode == "LSTM" then
+    table.insert(names, #names, "proj_size")
+    defaults.proj_size = 0
   end
   local args = L.args(mode, names, defaults)
   local cell = CELL[mode]
@@ -69,7 +76,9 @@ local function rnn_class(mode)
 
   --- RNN(input_size, hidden_size[, num_layers = 1, nonlinearity = "tanh",
   --- bias = true, batch_first = false, dropout = 0, bidirectional =
-  --- false]); LSTM and GRU take the same without nonlinearity. Every weight
+  --- false]); LSTM and GRU take the same without nonlinearity, LSTM also
+  --- proj_size (0: none; else h is projected to proj_size < hidden_size by
+  --- weight_hr_l<k> (proj_size, hidden_size), as PyTorch). Every weight
   --- and bias is drawn from U(-1/sqrt(hidden), 1/sqrt(hidden)).
   function Cls:init(input_size, hidden_size, ...)
     L.sizes(mode, {"input_size", "hidden_size"}, input_size, hidden_size)
@@ -81,22 +90,34 @@ local function rnn_class(mode)
     self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, o.num_layers
     self.bias, self.batch_first, self.dropout = o.bias, o.batch_first, o.dropout
     self.bidirectional = o.bidirectional
+    local proj = o.proj_size or 0
+    if math.type(proj) ~= "integer" or proj < 0 or (proj > 0 and proj >= hidden_size) then
+      L.raise(string.format("LSTM: expected proj_size an integer in [0, hidden_size) = [0, %d), got %s",
+                            hidden_size, tostring(proj)))
+    end
+    self.proj_size = proj
+    -- the size of h: the projection's when there is one
+    local h_size = proj > 0 and proj or hidden_size
     local directions = o.bidirectional and 2 or 1
     local gate_size = GATES[mode] * hidden_size
     local bound = 1 / math.sqrt(hidden_size)
     -- names of each (layer, direction) in registration order
     self._slots = {}
     for layer = 0, o.num_layers - 1 do
-      local layer_in = layer == 0 and input_size or hidden_size * directions
+      local layer_in = layer == 0 and input_size or h_size * directions
       for dir = 0, directions - 1 do
         local sfx = "_l" .. layer .. (dir == 1 and "_reverse" or "")
         local slot = {"weight_ih" .. sfx, "weight_hh" .. sfx}
         self[slot[1]] = nn.Parameter(L.uniform({gate_size, layer_in}, bound, o.dtype))
-        self[slot[2]] = nn.Parameter(L.uniform({gate_size, hidden_size}, bound, o.dtype))
+        self[slot[2]] = nn.Parameter(L.uniform({gate_size, h_size}, bound, o.dtype))
         if o.bias then
           slot[3], slot[4] = "bias_ih" .. sfx, "bias_hh" .. sfx
           self[slot[3]] = nn.Parameter(L.uniform({gate_size}, bound, o.dtype))
           self[slot[4]] = nn.Parameter(L.uniform({gate_size}, bound, o.dtype))
+        end
+        if proj > 0 then
+          slot[5] = "weight_hr" .. sfx
+          self[slot[5]] = nn.Parameter(L.uniform({proj, hidden_size}, bound, o.dtype))
         end
         self._slots[#self._slots + 1] = slot
       end
@@ -108,12 +129,13 @@ local function rnn_class(mode)
   local function run_direction(self, x, slot, h, c, reverse)
     local w_ih, w_hh = self[slot[1]], self[slot[2]]
     local b_ih, b_hh = slot[3] and self[slot[3]], slot[4] and self[slot[4]]
+    local w_hr = slot[5] and self[slot[5]]
     local steps, outputs = x:size(1), {}
     local x_proj = project(x, w_ih, b_ih)
     local first, last, step = 1, steps, 1
     if reverse then first, last, step = steps, 1, -1 end
     for t = first, last, step do
-      h, c = cell(self, x_proj[t], h, c, w_hh, b_hh)
+      h, c = cell(self, x_proj[t], h, c, w_hh, b_hh, w_hr)
       outputs[t] = h
     end
     return lg.stack(outputs, 1), h, c
@@ -140,10 +162,10 @@ local function rnn_class(mode)
       x = x:transpose(1, 2)
     end
     local directions = self.bidirectional and 2 or 1
-    local n, hidden = x:size(2), self.hidden_size
+    local n = x:size(2)
     local h0, c0
     if mode == "LSTM" and hx ~= nil then h0, c0 = hx[1], hx[2] else h0 = hx end
-    local function state(s, what)
+    local function state(s, what, hidden)
       if s == nil then
         return lg.zeros({self.num_layers * directions, n, hidden}, {dtype = x.dtype})
       end
@@ -159,8 +181,9 @@ local function rnn_class(mode)
       end
       return s
     end
-    h0 = state(h0, "h_0")
-    if mode == "LSTM" then c0 = state(c0, "c_0") end
+    local proj = self.proj_size or 0
+    h0 = state(h0, "h_0", proj > 0 and proj or self.hidden_size)
+    if mode == "LSTM" then c0 = state(c0, "c_0", self.hidden_size) end
     local h_n, c_n = {}, {}
     for layer = 1, self.num_layers do
       local outs = {}
@@ -196,10 +219,31 @@ local function rnn_class(mode)
     if self.batch_first then fields[#fields + 1] = {"batch_first", true} end
     if self.dropout ~= 0 then fields[#fields + 1] = {"dropout", self.dropout} end
     if self.bidirectional then fields[#fields + 1] = {"bidirectional", true} end
+    if (self.proj_size or 0) > 0 then fields[#fields + 1] = {"proj_size", self.proj_size} end
     return L.repr(fields)
   end
   return Cls
 end
+
+--- RNN(input_size, hidden_size[, {num_layers = 1, nonlinearity = "tanh",
+-- bias = true, batch_first = false, dropout = 0, bidirectional = false,
+-- dtype}]): an Elman RNN over a whole sequence, PyTorch's parameter names;
+-- forward(input[, h_0]) returns output, h_n (two values, not a tuple).
+-- @function RNN
+-- @usage local out, h = nn.RNN(4, 8)(lg.randn(5, 2, 4))
+
+--- LSTM(input_size, hidden_size[, {num_layers = 1, bias = true,
+-- batch_first = false, dropout = 0, bidirectional = false, dtype}]): a long short-term memory over a sequence (gates i, f, g, o as
+-- PyTorch); forward(input[, {h_0, c_0}]) returns output and {h_n, c_n}.
+-- @function LSTM
+-- @usage local out, state = nn.LSTM(4, 8)(x); local h_n, c_n = state[1], state[2]
+
+--- GRU(input_size, hidden_size[, {num_layers = 1, bias = true, batch_first
+-- = false, dropout = 0, bidirectional = false, dtype}]): a gated recurrent
+-- unit over a sequence (gates r, z, n); forward(input[, h_0]) returns
+-- output, h_n.
+-- @function GRU
+-- @usage local out, h = nn.GRU(4, 8, {batch_first = true})(x)
 
 M.RNN = rnn_class("RNN")
 M.LSTM = rnn_class("LSTM")

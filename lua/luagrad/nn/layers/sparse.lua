@@ -1,4 +1,5 @@
--- luagrad.nn.layers.sparse: Embedding, a lookup table of 1-based ids.
+--- luagrad.nn.layers.sparse: Embedding, a lookup table of 1-based ids.
+-- @module nn
 local lg = require "luagrad"
 local nn = require "luagrad.nn"
 local F = require "luagrad.nn.functional"
@@ -13,6 +14,7 @@ local embedding_args = L.args("Embedding", {"padding_idx", "dtype"}, {})
 --- weight (num_embeddings, embedding_dim) drawn from N(0, 1); the row
 --- padding_idx (1-based, negative from the end) starts at zero and gets no
 --- gradient.
+-- @usage nn.Embedding(100, 16)(lg.tensor({{1, 5, 7}}))
 local Embedding = nn.Module:extend("Embedding")
 function Embedding:init(num_embeddings, embedding_dim, ...)
   L.sizes("Embedding", {"num_embeddings", "embedding_dim"}, num_embeddings, embedding_dim)

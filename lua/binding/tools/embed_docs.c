@@ -1,0 +1,173 @@
+/* embed_docs.c: a build tool that cuts the doc comments (the LDoc ones)
+ * out of the Lua library and the C binding and writes them as one C string,
+ * so `help` at the REPL (lua/luagrad/help.lua) has the reference text
+ * without LDoc or the sources installed.
+ *
+ *   embed_docs out.c <root> file.lua|file.c...
+ *
+ * A Lua doc comment is a block of comment lines whose first starts with
+ * exactly three dashes ("--- Summary."); the line right after it is its
+ * definition. A C doc comment is a block opened by slash-star-star-star.
+ * Each becomes one record (separated by \x1e, fields by \x1f):
+ *   kind ("lua" or "c"), file relative to <root>, the line of the
+ *   definition (Lua; the block's first line in C), the definition line
+ *   (Lua), the comment text without its comment markers.
+ * help.lua parses the records (tags such as @param are kept as text). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LINE 4096
+
+typedef struct {
+  char *data;
+  size_t length, capacity;
+} buffer;
+
+static void put(buffer *b, const char *s, size_t n) {
+  if (b->length + n + 1 > b->capacity) {
+    size_t capacity = b->capacity ? b->capacity : 1 << 16;
+    while (b->length + n + 1 > capacity) capacity *= 2;
+    char *data = realloc(b->data, capacity);
+    if (!data) {
+      fputs("embed_docs: out of memory\n", stderr);
+      exit(1);
+    }
+    b->data = data;
+    b->capacity = capacity;
+  }
+  memcpy(b->data + b->length, s, n);
+  b->length += n;
+  b->data[b->length] = '\0';
+}
+
+static void puts_b(buffer *b, const char *s) { put(b, s, strlen(s)); }
+
+static const char *skip_space(const char *s) {
+  while (*s == ' ' || *s == '\t') s++;
+  return s;
+}
+
+static void chomp(char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = '\0';
+}
+
+/* A line that opens a Lua doc comment: exactly three dashes. */
+static int opens_lua_doc(const char *line) {
+  const char *s = skip_space(line);
+  return strncmp(s, "---", 3) == 0 && s[3] != '-';
+}
+
+static void begin_record(buffer *out, const char *kind, const char *rel,
+                         int line) {
+  char number[32];
+  snprintf(number, sizeof number, "%d", line);
+  puts_b(out, "\x1e");
+  puts_b(out, kind);
+  puts_b(out, "\x1f");
+  puts_b(out, rel);
+  puts_b(out, "\x1f");
+  puts_b(out, number);
+  puts_b(out, "\x1f");
+}
+
+static int scan_lua(FILE *in, const char *rel, buffer *out) {
+  char line[MAX_LINE];
+  buffer text = {0};
+  int lineno = 0, in_block = 0;
+  while (fgets(line, sizeof line, in)) {
+    lineno++;
+    chomp(line);
+    const char *s = skip_space(line);
+    if (in_block && strncmp(s, "--", 2) == 0 && strncmp(s, "----", 4) != 0) {
+      s += 2;
+      if (*s == '-') s++;
+      if (*s == ' ') s++;
+      puts_b(&text, s);
+      puts_b(&text, "\n");
+      continue;
+    }
+    if (in_block) { /* the definition, or a blank line for a lone block */
+      begin_record(out, "lua", rel, lineno);
+      puts_b(out, s);
+      puts_b(out, "\x1f");
+      if (text.data) puts_b(out, text.data);
+      in_block = 0;
+    }
+    if (opens_lua_doc(line)) {
+      in_block = 1;
+      text.length = 0;
+      if (text.data) text.data[0] = '\0';
+      s = skip_space(s + 3);
+      puts_b(&text, s);
+      puts_b(&text, "\n");
+    }
+  }
+  if (in_block) {
+    begin_record(out, "lua", rel, lineno + 1);
+    puts_b(out, "\x1f");
+    if (text.data) puts_b(out, text.data);
+  }
+  free(text.data);
+  return 0;
+}
+
+static int scan_c(FILE *in, const char *rel, buffer *out) {
+  char line[MAX_LINE];
+  int lineno = 0, in_block = 0;
+  while (fgets(line, sizeof line, in)) {
+    lineno++;
+    chomp(line);
+    const char *s = skip_space(line);
+    if (!in_block) {
+      if (strncmp(s, "/***", 4) != 0 || s[4] == '*') continue;
+      in_block = 1;
+      begin_record(out, "c", rel, lineno);
+      puts_b(out, "\x1f");
+      s = skip_space(s + 4);
+    } else if (*s == '*' && s[1] != '/') {
+      s++;
+      if (*s == ' ') s++;
+    }
+    const char *end = strstr(s, "*/");
+    put(out, s, end ? (size_t)(end - s) : strlen(s));
+    puts_b(out, "\n");
+    if (end) in_block = 0;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: embed_docs out.c root file...\n");
+    return 2;
+  }
+  size_t root_len = strlen(argv[2]);
+  buffer docs = {0};
+  puts_b(&docs, "");
+  for (int i = 3; i < argc; i++) {
+    FILE *in = fopen(argv[i], "rb");
+    if (!in) return perror(argv[i]), 1;
+    const char *rel = argv[i];
+    if (strncmp(rel, argv[2], root_len) == 0) rel += root_len;
+    while (*rel == '/') rel++;
+    size_t n = strlen(rel);
+    int is_lua = n > 4 && strcmp(rel + n - 4, ".lua") == 0;
+    if (is_lua) scan_lua(in, rel, &docs);
+    else scan_c(in, rel, &docs);
+    fclose(in);
+  }
+  FILE *out = fopen(argv[1], "w");
+  if (!out) return perror(argv[1]), 1;
+  fprintf(out, "/* Generated by lua/binding/tools/embed_docs.c: do not edit. */\n"
+               "#include <stddef.h>\n\n"
+               "extern const char lgl_doc_text[];\n"
+               "extern const size_t lgl_doc_text_length;\n"
+               "const char lgl_doc_text[] = {");
+  for (size_t i = 0; i < docs.length; i++)
+    fprintf(out, "%s%d,", i % 24 == 0 ? "\n  " : "", (signed char)docs.data[i]);
+  fprintf(out, "0};\nconst size_t lgl_doc_text_length = %zu;\n", docs.length);
+  free(docs.data);
+  return fclose(out) == 0 ? 0 : 1;
+}
