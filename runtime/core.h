@@ -80,7 +80,7 @@ struct lg_ctx {
   atomic_int interrupt;      /* set by lg_ctx_interrupt, any thread */
   struct lg_file_access *files; /* NULL: every file may be read and written */
   uint64_t dual_levels;    /* forward-mode levels entered so far (ids) */
-  struct lg_trace *trace;  /* func.compile recording (compile/trace.c)  */
+  struct lg_tracer *trace;  /* func.compile recording (compile/trace.c)  */
   int trace_depth;         /* kernels running inside a recorded one     */
 };
 

@@ -23,8 +23,8 @@ typedef struct seen_storage {
   int root;          /* the first non-view value on it, -1 when none      */
 } seen_storage;
 
-typedef struct lg_trace lg_trace;
-struct lg_trace {
+typedef struct lg_tracer lg_tracer;
+struct lg_tracer {
   lg_plan *plan;            /* being filled                              */
   lg_tensor **src;          /* per value: the traced tensor (held)       */
   int cap_src;
@@ -64,7 +64,7 @@ static size_t hash_ptr(const void *p, int cap) {
   return (size_t)(x >> 7) & (size_t)(cap - 1);
 }
 
-static int lookup(const lg_trace *tr, const lg_tensor *t) {
+static int lookup(const lg_tracer *tr, const lg_tensor *t) {
   if (!tr->cap_keys) return -1;
   for (size_t i = hash_ptr(t, tr->cap_keys);; i = (i + 1) & (size_t)(tr->cap_keys - 1)) {
     if (!tr->keys[i]) return -1;
@@ -72,7 +72,7 @@ static int lookup(const lg_trace *tr, const lg_tensor *t) {
   }
 }
 
-static lg_status insert_key(lg_ctx *ctx, lg_trace *tr, const lg_tensor *t,
+static lg_status insert_key(lg_ctx *ctx, lg_tracer *tr, const lg_tensor *t,
                             int v) {
   if (2 * (tr->n_keys + 1) > tr->cap_keys) {
     int cap = tr->cap_keys ? tr->cap_keys * 2 : 64;
@@ -109,13 +109,13 @@ static lg_status insert_key(lg_ctx *ctx, lg_trace *tr, const lg_tensor *t,
 
 /* ---- storages: versions and birth ------------------------------------------ */
 
-static seen_storage *find_storage(lg_trace *tr, const lg_storage *s) {
+static seen_storage *find_storage(lg_tracer *tr, const lg_storage *s) {
   for (int i = tr->n_storages - 1; i >= 0; i--)
     if (tr->storages[i].s == s) return &tr->storages[i];
   return NULL;
 }
 
-static seen_storage *add_storage(lg_ctx *ctx, lg_trace *tr,
+static seen_storage *add_storage(lg_ctx *ctx, lg_tracer *tr,
                                  const lg_storage *s) {
   seen_storage *e = find_storage(tr, s);
   if (e) return e;
@@ -130,7 +130,7 @@ static seen_storage *add_storage(lg_ctx *ctx, lg_trace *tr,
 }
 
 void lg_trace_note_storage(lg_ctx *ctx, const lg_storage *s) {
-  lg_trace *tr = ctx->trace;
+  lg_tracer *tr = ctx->trace;
   if (ctx->trace_depth) return; /* a kernel's own result or scratch */
   seen_storage *e = add_storage(ctx, tr, s);
   if (e) e->born = true;
@@ -139,7 +139,7 @@ void lg_trace_note_storage(lg_ctx *ctx, const lg_storage *s) {
 
 /* A storage about to be read by a recorded step: its version must be what
  * the last recorded use left. */
-static void check_version(lg_ctx *ctx, lg_trace *tr, const lg_tensor *t) {
+static void check_version(lg_ctx *ctx, lg_tracer *tr, const lg_tensor *t) {
   seen_storage *e = add_storage(ctx, tr, t->storage);
   if (!e) {
     lg_trace_taint(ctx, "out of memory while tracing");
@@ -153,14 +153,14 @@ static void check_version(lg_ctx *ctx, lg_trace *tr, const lg_tensor *t) {
                    t->ndim ? (long long)t->sizes[0] : 1LL);
 }
 
-static void settle_version(lg_trace *tr, const lg_tensor *t) {
+static void settle_version(lg_tracer *tr, const lg_tensor *t) {
   seen_storage *e = find_storage(tr, t->storage);
   if (e) e->version = t->storage->version;
 }
 
 /* ---- values -------------------------------------------------------------- */
 
-static lg_status new_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int kind,
+static lg_status new_val(lg_ctx *ctx, lg_tracer *tr, lg_tensor *t, int kind,
                          int *id) {
   lg_plan *plan = tr->plan;
   if (GROW(ctx, plan->vals, plan->cap_vals, plan->n_vals + 1) ||
@@ -187,11 +187,11 @@ static lg_status new_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int kind,
   return LG_OK;
 }
 
-static lg_status view_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int in,
+static lg_status view_val(lg_ctx *ctx, lg_tracer *tr, lg_tensor *t, int in,
                           int *id);
 
 /* The value of an input: known, or a constant seen for the first time. */
-static lg_status input_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int *id) {
+static lg_status input_val(lg_ctx *ctx, lg_tracer *tr, lg_tensor *t, int *id) {
   *id = lookup(tr, t);
   if (*id >= 0) return LG_OK;
   if (t->batched) {
@@ -210,7 +210,7 @@ static int root_of(const lg_plan *plan, int v) {
 }
 
 /* An output sharing the storage of input value `in`: a view of its root. */
-static lg_status view_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int in,
+static lg_status view_val(lg_ctx *ctx, lg_tracer *tr, lg_tensor *t, int in,
                           int *id) {
   int root = root_of(tr->plan, in);
   lg_status st = new_val(ctx, tr, t, LG_VAL_VIEW, id);
@@ -223,7 +223,7 @@ static lg_status view_val(lg_ctx *ctx, lg_trace *tr, lg_tensor *t, int in,
 
 /* Snapshot of a constant made during the trace before its first in-place
  * write: replay restores it, as running f again would recreate it. */
-static lg_status snapshot_if_born(lg_ctx *ctx, lg_trace *tr, int v) {
+static lg_status snapshot_if_born(lg_ctx *ctx, lg_tracer *tr, int v) {
   lg_plan *plan = tr->plan;
   int r = root_of(plan, v);
   lg_plan_val *val = &plan->vals[r];
@@ -243,7 +243,7 @@ static lg_status snapshot_if_born(lg_ctx *ctx, lg_trace *tr, int v) {
 lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
                           lg_tensor *const *in, const lg_params *p,
                           lg_tensor **outs) {
-  lg_trace *tr = ctx->trace;
+  lg_tracer *tr = ctx->trace;
   lg_plan *plan = tr->plan;
   int n_out = lg_op_num_outputs(op);
   bool writes = p && (p->flags & (LG_FLAG_INPLACE | LG_FLAG_OUT));
@@ -329,7 +329,7 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
 /* torch.optim.SGD's fused update (optim.c) as a step of its own. */
 lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                        lg_tensor *buf, const lg_sgd_opts *opts) {
-  lg_trace *tr = ctx->trace;
+  lg_tracer *tr = ctx->trace;
   lg_plan *plan = tr->plan;
   lg_tensor *in[3] = {param, grad, buf};
   int n_in = buf ? 3 : 2, first = plan->n_operands;
@@ -368,7 +368,7 @@ lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
 bool lg_trace_active(const lg_ctx *ctx) { return ctx->trace != NULL; }
 
 void lg_trace_taint(lg_ctx *ctx, const char *fmt, ...) {
-  lg_trace *tr = ctx->trace;
+  lg_tracer *tr = ctx->trace;
   if (!tr || tr->taint[0]) return;
   va_list ap;
   va_start(ap, fmt);
@@ -376,7 +376,7 @@ void lg_trace_taint(lg_ctx *ctx, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void trace_free(lg_ctx *ctx, lg_trace *tr, bool free_plan) {
+static void trace_free(lg_ctx *ctx, lg_tracer *tr, bool free_plan) {
   lg_plan *plan = tr->plan;
   for (int v = 0; v < plan->n_vals; v++) lg_tensor_release(tr->src[v]);
   if (tr->cap_src) lg_mem_free(ctx, tr->src, sizeof *tr->src * (size_t)tr->cap_src);
@@ -395,7 +395,7 @@ lg_status lg_trace_begin(lg_ctx *ctx, int n_leaves, lg_tensor *const *leaves) {
     return lg_fail(ctx, LG_ERR_RUNTIME, "compile: a compiled function is "
                    "already tracing in this context (compile does not nest "
                    "its traces; call the inner function uncompiled)");
-  lg_trace *tr = lg_mem_alloc(ctx, sizeof *tr);
+  lg_tracer *tr = lg_mem_alloc(ctx, sizeof *tr);
   lg_plan *plan = lg_mem_alloc(ctx, sizeof *plan);
   if (!tr || !plan) {
     lg_mem_free(ctx, tr, sizeof *tr);
@@ -433,7 +433,7 @@ lg_status lg_trace_begin(lg_ctx *ctx, int n_leaves, lg_tensor *const *leaves) {
 }
 
 void lg_trace_abort(lg_ctx *ctx) {
-  lg_trace *tr = ctx->trace;
+  lg_tracer *tr = ctx->trace;
   if (!tr) return;
   ctx->trace = NULL;
   trace_free(ctx, tr, true);
@@ -442,7 +442,7 @@ void lg_trace_abort(lg_ctx *ctx) {
 lg_status lg_trace_end(lg_ctx *ctx, int n_outs, lg_tensor *const *outs,
                        bool reuse_outputs, lg_plan **out_plan) {
   *out_plan = NULL;
-  lg_trace *tr = ctx->trace;
+  lg_tracer *tr = ctx->trace;
   if (!tr) return lg_fail(ctx, LG_ERR_RUNTIME, "compile: no trace is recording");
   lg_plan *plan = tr->plan;
   lg_status st = LG_OK;
