@@ -480,9 +480,10 @@ typedef struct lg_plan lg_plan;
 LG_API lg_plan *lg_plan_retain(lg_plan *plan);
 /* Drops one reference; NULL is accepted. */
 LG_API void lg_plan_release(lg_plan *plan);
-/* The tensor arguments it takes (every tensor leaf of the traced call's
- * arguments, in order) and the results it gives. */
+/* The tensor arguments it takes: every tensor leaf of the traced call's
+ * arguments, in guard order (tables' keys sorted). */
 LG_API int lg_plan_num_inputs(const lg_plan *plan);
+/* The result tensors it gives, in the order f returned them. */
 LG_API int lg_plan_num_outputs(const lg_plan *plan);
 /* Runs the plan: inputs must match the traced leaves in dtype, shape and
  * strides (LG_ERR_ARG naming the first that does not); outputs receives

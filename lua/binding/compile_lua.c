@@ -11,6 +11,11 @@
  * guard, least recently used first out. Results are rebuilt from a template
  * of f's first results: tensors there are the plan's outputs in order.
  */
+
+/***
+ * Compiled functions (func.compile): calling one, plan_info, reset.
+ * @module lg
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
--- luagrad.func_compile: func.compile, the Lua face of lg._compile
+--- luagrad.func_compile: func.compile, the Lua face of lg._compile
 -- (lua/binding/compile_lua.c: the guard, the plan cache, the replay) and of
 -- the trace (runtime/compile: every kernel call of one run of f recorded
 -- into a plan whose intermediates share one arena, replayed in C).
+-- @module func_compile
 local lg = require "luagrad"
 local check = require "luagrad.check"
 local raise = check.raise
