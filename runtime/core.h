@@ -17,6 +17,7 @@
 
 #include "luagrad.h"
 #include "luagrad_ext.h"
+#include "lg_compile.h"
 #include "rules.h"
 
 #define LG_ERROR_SIZE 512
@@ -85,6 +86,8 @@ struct lg_ctx {
   struct lg_file_access *files; /* NULL: every file may be read and written */
   uint64_t dual_levels;    /* forward-mode levels entered so far (ids) */
   struct lg_pool *pool;    /* worker threads (parallel.c), NULL until used */
+  struct lg_tracer *trace;  /* func.compile recording (compile/trace.c)  */
+  int trace_depth;         /* kernels running inside a recorded one     */
 };
 
 typedef struct lg_storage {
@@ -226,6 +229,21 @@ void lg_layers_free(lg_ctx *ctx);
 /* Frees the dual levels still on the stack (lg_ctx_free; autograd/dual.c). */
 void lg_dual_levels_free(lg_ctx *ctx);
 
+
+/* func.compile (compile/trace.c): lg_run_kernel hands the outermost
+ * kernel call to the trace while one records; code outside kernels that
+ * reads tensor values taints it (lg_trace_taint, lg_compile.h). */
+static inline bool lg_tracing_outside_kernel(const lg_ctx *ctx) {
+  return ctx->trace && !ctx->trace_depth;
+}
+lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
+                          lg_tensor *const *in, const lg_params *p,
+                          lg_tensor **outs);
+void lg_trace_note_storage(lg_ctx *ctx, const lg_storage *s);
+lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
+                       lg_tensor *buf, const lg_sgd_opts *opts);
+/* The kernel and view column of op (dispatch.c). */
+lg_forward_fn lg_op_forward(lg_op op);
 
 /* Contiguous copy of t in dtype (a new reference to t when it already is). */
 lg_status lg_contiguous_as(lg_ctx *ctx, lg_tensor *t, lg_dtype dtype,

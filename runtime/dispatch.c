@@ -35,6 +35,10 @@ int lg_op_num_outputs(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? op_table[op].n_outputs : 0;
 }
 
+lg_forward_fn lg_op_forward(lg_op op) {
+  return (unsigned)op < LG_OP_COUNT ? op_table[op].forward : NULL;
+}
+
 int lg_op_kind(lg_op op) {
   return (unsigned)op < LG_OP_COUNT ? op_table[op].kind : 0;
 }
@@ -84,6 +88,8 @@ void lg_layers_free(lg_ctx *ctx) {
 lg_status lg_run_kernel(lg_ctx *ctx, lg_op op, int n_inputs,
                         lg_tensor *const *inputs, const lg_params *params,
                         lg_tensor **outs) {
+  if (lg_tracing_outside_kernel(ctx)) /* func.compile records this call */
+    return lg_trace_kernel(ctx, op, n_inputs, inputs, params, outs);
   const op_info *info = &op_table[op];
   for (int i = 0; i < n_inputs; i++)
     if (inputs[i]->batched) /* its vmap has returned: no layer unwrapped it */

@@ -458,4 +458,42 @@ LG_API lg_status lg_tensor_format(lg_ctx *ctx, const lg_tensor *t,
 /* Frees a text lg_tensor_format returned. */
 LG_API void lg_string_free(lg_ctx *ctx, char *text, size_t length);
 
+/* ---- compiled plans (runtime/compile; made by func.compile) ----------- */
+
+/* A plan is a function traced once by luagrad.func.compile for one guard
+ * (the shapes, dtypes and strides of its tensor arguments) and replayed
+ * here: the recorded kernels run directly over one preplanned arena, with
+ * no Lua, no dispatch and, with reuse_outputs, no allocation. A host gets
+ * it from Lua with lgl_compiled_plan (lua/binding/luagrad_lua.h) or
+ * compiled:plan() and runs a frame without entering Lua:
+ *
+ *   lg_plan *plan = lgl_compiled_plan(L, -1);   // retained; Lua may go
+ *   lg_tensor *in[1] = {obs}, *out[1] = {NULL};
+ *   if (lg_plan_run(plan, in, out) != LG_OK)
+ *     fprintf(stderr, "%s\n", lg_ctx_error(lg_tensor_ctx(obs)));
+ *   const float *action = lg_tensor_data(out[0]);   // contiguous result
+ *   lg_tensor_release(out[0]);
+ *   ...
+ *   lg_plan_release(plan);
+ *
+ * A plan reads the tensors its function reached without receiving them
+ * (a module's weights) at every run, so in-place updates to them are
+ * seen. It is bound to its context and, like the context, to one thread
+ * at a time. */
+typedef struct lg_plan lg_plan;
+LG_API lg_plan *lg_plan_retain(lg_plan *plan);
+/* Drops one reference; NULL is accepted. */
+LG_API void lg_plan_release(lg_plan *plan);
+/* The tensor arguments it takes: every tensor leaf of the traced call's
+ * arguments, in guard order (tables' keys sorted). */
+LG_API int lg_plan_num_inputs(const lg_plan *plan);
+/* The result tensors it gives, in the order f returned them. */
+LG_API int lg_plan_num_outputs(const lg_plan *plan);
+/* Runs the plan: inputs must match the traced leaves in dtype, shape and
+ * strides (LG_ERR_ARG naming the first that does not); outputs receives
+ * lg_plan_num_outputs new references (the same tensors every run, written
+ * over, when the plan was compiled with reuse_outputs). */
+LG_API lg_status lg_plan_run(lg_plan *plan, lg_tensor *const *inputs,
+                             lg_tensor **outputs);
+
 #endif

@@ -19,6 +19,9 @@ typedef struct lg_stream {
 } lg_stream;
 
 static inline void lg_stream_open(lg_stream *s, lg_ctx *ctx) {
+  if (lg_tracing_outside_kernel(ctx)) /* func.compile: not replayable yet */
+    lg_trace_taint(ctx, "a random op (rand, randn, dropout, ...) drew "
+                   "numbers outside a kernel");
   s->ctx = ctx;
   s->block = ctx->rng_offset;
   s->used = 4;

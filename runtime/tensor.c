@@ -97,6 +97,7 @@ static lg_status storage_new(lg_ctx *ctx, size_t nbytes, lg_storage **out) {
   s->ctx = ctx;
   s->data = (char *)s + STORAGE_HEADER;
   s->nbytes = nbytes;
+  if (ctx->trace) lg_trace_note_storage(ctx, s); /* made during a trace */
   s->block_bytes = block;
   lg_ctx_retain(ctx);
   ctx->bytes_in_use += nbytes;
@@ -289,11 +290,21 @@ int64_t lg_flat_to_offset(const lg_tensor *t, int64_t flat) {
   return off * (int64_t)lg_dtype_size(t->dtype);
 }
 
+/* A value read outside a kernel while func.compile traces: the trace
+ * would depend on data (compile/trace.c). */
+static void note_read(const lg_tensor *t, const char *what) {
+  lg_ctx *ctx = t->storage->ctx;
+  if (lg_tracing_outside_kernel(ctx))
+    lg_trace_taint(ctx, "%s read a tensor's value outside an op", what);
+}
+
 double lg_tensor_get(const lg_tensor *t, int64_t flat) {
+  note_read(t, "lg_tensor_get");
   return lg_load_double((char *)t->storage->data + lg_flat_to_offset(t, flat),
                         t->dtype);
 }
 int64_t lg_tensor_get_int(const lg_tensor *t, int64_t flat) {
+  note_read(t, "lg_tensor_get_int");
   return lg_load_int((char *)t->storage->data + lg_flat_to_offset(t, flat),
                      t->dtype);
 }

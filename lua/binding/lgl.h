@@ -202,6 +202,11 @@ void lgl_open_vmap(lua_State *L, const lgl_tables *T);
 void lgl_open_lapack(lua_State *L, const lgl_tables *T);
 void lgl_open_sort(lua_State *L, const lgl_tables *T);
 void lgl_open_einsum(lua_State *L, const lgl_tables *T);
+void lgl_open_compile(lua_State *L, const lgl_tables *T);
+/* Raises (or, for func.compile's fallback, marks the trace) when what
+ * ("item", "tolist", ...) reads tensor values into Lua while a trace
+ * records (compile_lua.c). */
+void lgl_trace_check_read(lua_State *L, const char *what);
 /* lg._mpi (distributed/mpi_lua.c), only in a build with MPI. */
 void lgl_open_distributed(lua_State *L, const lgl_tables *T);
 

@@ -165,4 +165,10 @@ LG_API lg_status luagrad_rebind(lg_tensor *t, void *data, size_t nbytes);
  * lg_tensor_strides, lg_tensor_numel, lg_tensor_data (address of the first
  * element), lg_tensor_is_contiguous (luagrad.h). */
 
+/* The plan of the compiled function at idx (luagrad.func.compile) for
+ * the guard of its last call, retained (lg_plan_release it), or NULL when
+ * idx holds no compiled function, it was never called, or that guard runs
+ * eagerly. Run it with lg_plan_run (luagrad.h), without Lua. */
+LG_API lg_plan *lgl_compiled_plan(lua_State *L, int idx);
+
 #endif

@@ -195,8 +195,10 @@ static int t_index(lua_State *L) {
     lgl_box *box = lgl_new_box(L);
     lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
     if (!box->t) return lgl_error(L);
-    if (all_ints && lg_tensor_ndim(box->t) == 0 && !element_as_tensor(t))
+    if (all_ints && lg_tensor_ndim(box->t) == 0 && !element_as_tensor(t)) {
+      lgl_trace_check_read(L, "t[i] (a number)");
       push_element(L, box->t, 0);
+    }
     return 1;
   }
   lg_tensor *key = lgl_to_tensor(L, 2);
@@ -560,6 +562,7 @@ static void check_not_batched(lua_State *L, const lg_tensor *t,
 static int m_item(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "item");
   check_not_batched(L, t, "item");
+  lgl_trace_check_read(L, "item");
   int64_t n = lg_tensor_numel(t);
   if (n != 1)
     return luaL_error(L, "item: expected a tensor with one element, got %I",
@@ -596,6 +599,7 @@ static void push_list(lua_State *L, const lg_tensor *t, int dim,
 static int m_tolist(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "tolist");
   check_not_batched(L, t, "tolist");
+  lgl_trace_check_read(L, "tolist");
   int ndim = lg_tensor_ndim(t);
   const int64_t *sizes = lg_tensor_sizes(t);
   int64_t tables = 0, rows = 1;

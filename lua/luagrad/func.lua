@@ -903,4 +903,14 @@ function func.stack_module_state(...)
   return require("luagrad.func_call").stack_module_state(...)
 end
 
+--- compile(f, opts): f traced once per guard and replayed in C (see
+--- luagrad.func_compile for the guard and the options).
+-- @param f the function to compile
+-- @param opts optional table: max_plans, reuse_outputs, fallback
+-- @return the compiled function (with plan_info() and reset())
+-- @usage local fast = func.compile(function(x) return x:relu():sum() end)
+function func.compile(f, opts)
+  return require("luagrad.func_compile").compile(f, opts)
+end
+
 return func

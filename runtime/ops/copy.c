@@ -74,7 +74,10 @@ lg_status lg_kernel_to_dtype(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_tensor *x = in[0];
   if ((unsigned)p->dtype >= LG_NUM_DTYPES)
     return lg_fail(ctx, LG_ERR_DTYPE, "to: unknown dtype %d", (int)p->dtype);
-  lg_status st = lg_empty(ctx, p->dtype, x->ndim, x->sizes, out);
+  /* a given output of exactly that dtype (out=, func.compile's replay) */
+  lg_status st = *out && (*out)->dtype == p->dtype
+                     ? lg_prepare_out(ctx, "to", out, p->dtype, x->ndim, x->sizes)
+                     : lg_empty(ctx, p->dtype, x->ndim, x->sizes, out);
   if (st) return st;
   copy_into(*out, x);
   return LG_OK;
@@ -86,7 +89,8 @@ lg_status lg_kernel_clone(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   (void)n_in;
   (void)op;
   (void)p;
-  lg_status st = lg_empty(ctx, in[0]->dtype, in[0]->ndim, in[0]->sizes, out);
+  lg_status st = lg_prepare_out(ctx, "clone", out, in[0]->dtype, in[0]->ndim,
+                                in[0]->sizes);
   if (st) return st;
   copy_into(*out, in[0]);
   return LG_OK;

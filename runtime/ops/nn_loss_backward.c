@@ -75,7 +75,9 @@ static lg_status softmax_fused(lg_ctx *ctx, lg_node *node, lg_tensor *g,
 
 static lg_status softmax_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
                                   lg_tensor **grad_in) {
-  if (!ctx->grad_enabled) return softmax_fused(ctx, node, g, &grad_in[0]);
+  /* fused: not while func.compile traces, which records ops only */
+  if (!ctx->grad_enabled && !ctx->trace)
+    return softmax_fused(ctx, node, g, &grad_in[0]);
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
   lg_tensor *x = lg_saved(node, 0);
@@ -155,6 +157,47 @@ static lg_status index_weights(lg_ctx *ctx, const lg_node *node,
     lg_tensor_set(*qsum, pos, (1 - eps) * wc + uniform * wsum);
   }
   return LG_OK;
+}
+
+/* index_weights made of ops, for func.compile's trace (compile/trace.c),
+ * so a replay rebuilds them from the targets it is given: q the one-hot of
+ * the targets (smoothed), zero at ignored positions, qsum its per-position
+ * sum, and (with ignore_index) the mean's denominator as a tensor, the
+ * count of targets kept; without ignore_index it stays n d. No class
+ * weights (loss_backward reads those the eager way). */
+static void traced_index_weights(lg_scope *s, const lg_node *node,
+                                 const loss_info *li, lg_tensor **q,
+                                 lg_tensor **qsum, lg_tensor **denom) {
+  const lg_tensor_info *xi = &node->input_info[0];
+  lg_params up = {0}, sp = {0};
+  up.dim = li->class_dim;
+  lg_tensor *target = li->target, *mask = NULL;
+  if (node->params.flags & LG_FLAG_SCALAR_INT) { /* ignore_index */
+    lg_tensor *keep = K(NE, target, (double)node->params.scalar_int);
+    lg_tensor *w[3] = {keep, target, lg_s_cast(s, B(EQ, target, target), target->dtype)};
+    target = keep && w[2] ? lg_s_op(s, LG_OP_WHERE, 3, w, NULL) : NULL; /* ignored -> 1 */
+    mask = lg_s_cast(s, keep, xi->dtype);
+    if (li->reduction == REDUCTION_MEAN) *denom = lg_s_reduce_kept(s, LG_OP_SUM, mask, 0, NULL);
+    mask = mask ? lg_s_op(s, LG_OP_UNSQUEEZE, 1, &mask, &up) : NULL;
+  }
+  lg_tensor *idx = target ? lg_s_op(s, LG_OP_UNSQUEEZE, 1, &target, &up) : NULL;
+  sp.dim = li->class_dim;
+  lg_tensor *ones = lg_s_cast(s, B(EQ, idx, idx), xi->dtype);
+  lg_tensor *in[3] = {lg_s_zeros(s, xi), idx, ones};
+  lg_tensor *onehot = in[0] && idx && ones ? lg_s_op(s, LG_OP_SCATTER, 3, in, &sp) : NULL;
+  double eps = li->smoothing, uniform = li->c ? eps / (double)li->c : 0;
+  if (eps > 0) onehot = K(ADD, K(MUL, onehot, 1 - eps), uniform);
+  if (mask) onehot = B(MUL, onehot, mask);
+  *q = onehot;
+  /* sum_k q_k, as index_weights has it: (1 - eps) + eps (weights all 1) */
+  double per = (1 - eps) + uniform * (double)li->c;
+  if (mask) {
+    *qsum = K(MUL, mask, per);
+  } else {
+    lg_tensor_info si = *xi;
+    si.sizes[li->class_dim] = 1;
+    *qsum = K(ADD, lg_s_zeros(s, &si), per);
+  }
 }
 
 /* Fused: gx = scale (softmax(x) sum(q) - q) for class-index targets, in
@@ -250,11 +293,13 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
     return lg_fail(ctx, LG_ERR_RUNTIME, "%s: the gradient with respect to "
                    "weight is not implemented (as in PyTorch); detach the "
                    "weight", name);
-  if (!ctx->grad_enabled && !li.prob && !li.nll && !lg_needs(node, 1))
+  /* fused: not while func.compile traces, which records ops only */
+  if (!ctx->grad_enabled && !ctx->trace && !li.prob && !li.nll &&
+      !lg_needs(node, 1))
     return ce_fused(ctx, node, &li, g, &grad_in[0]);
   lg_scope scope, *s = &scope;
   lg_scope_begin(s, ctx);
-  lg_tensor *q = NULL, *qsum = NULL, *wb = NULL;
+  lg_tensor *q = NULL, *qsum = NULL, *wb = NULL, *denom_t = NULL;
   double denom = (double)(li.n * li.d);
   if (li.weight) {
     wb = li.weight;
@@ -267,6 +312,8 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
     if (wb) q = B(MUL, q, wb);
     int64_t cd = li.class_dim;
     qsum = lg_s_reduce_kept(s, LG_OP_SUM, q, 1, &cd);
+  } else if (!s->status && ctx->trace && !li.weight) {
+    traced_index_weights(s, node, &li, &q, &qsum, &denom_t);
   } else if (!s->status) {
     lg_tensor *tq = NULL, *tsum = NULL;
     s->status = index_weights(ctx, node, &li, &tq, &tsum, &denom);
@@ -275,7 +322,8 @@ static lg_status loss_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   }
   /* the per-position scale, broadcast over the class dim */
   lg_tensor *scale = g;
-  if (li.reduction == REDUCTION_MEAN) scale = K(DIV, g, denom);
+  if (li.reduction == REDUCTION_MEAN)
+    scale = denom_t ? B(DIV, g, denom_t) : K(DIV, g, denom);
   else if (li.reduction == REDUCTION_NONE && node->input_info[0].ndim >= 2) {
     lg_params up = {0};
     up.dim = 1;

@@ -542,7 +542,11 @@ LG_VECTOR_CLONES static lg_status sum_leading(lg_ctx *ctx, lg_op op,
    * threshold: a bigger block cost an mmap and page faults per call */
   int64_t width = k_count < LEADING_BLOCK ? k_count : LEADING_BLOCK;
   size_t bytes = SUM_LANES * (size_t)width * sizeof(double);
-  double *acc = lg_mem_alloc(ctx, bytes);
+  /* small sums (a bias gradient) use the stack: no allocator call, which
+   * func.compile's replays rely on */
+  double small[SUM_LANES * 64];
+  bool on_stack = bytes <= sizeof small;
+  double *acc = on_stack ? small : lg_mem_alloc(ctx, bytes);
   if (!acc) return lg_fail(ctx, LG_ERR_MEMORY, "%s: out of memory",
                            lg_op_name(op));
   char *dst = lg_data_ptr(out);
@@ -550,7 +554,7 @@ LG_VECTOR_CLONES static lg_status sum_leading(lg_ctx *ctx, lg_op op,
   for (int64_t j0 = 0; j0 < k_count; j0 += width) {
     lg_status st = j0 > 0 ? lg_check_interrupt(ctx) : LG_OK;
     if (st) { /* between column blocks */
-      lg_mem_free(ctx, acc, bytes);
+      if (!on_stack) lg_mem_free(ctx, acc, bytes);
       return st;
     }
     int64_t w = k_count - j0 < width ? k_count - j0 : width;
@@ -580,7 +584,7 @@ LG_VECTOR_CLONES static lg_status sum_leading(lg_ctx *ctx, lg_op op,
       lg_store_double(dst + (size_t)(j0 + j) * item, out->dtype, v);
     }
   }
-  lg_mem_free(ctx, acc, bytes);
+  if (!on_stack) lg_mem_free(ctx, acc, bytes);
   return LG_OK;
 }
 
@@ -604,7 +608,13 @@ lg_status lg_kernel_reduce(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   int ndim;
   int64_t sizes[LG_MAX_DIMS];
   reduced_shape(x, reduced, (p->flags & LG_FLAG_KEEPDIM) != 0, &ndim, sizes);
-  if ((st = lg_empty(ctx, out_dtype, ndim, sizes, out))) return st;
+  /* a given contiguous output of the result dtype is written directly
+   * (out=, func.compile's replay) */
+  if (*out && (*out)->dtype == out_dtype && lg_tensor_is_contiguous(*out))
+    st = lg_prepare_out(ctx, name, out, out_dtype, ndim, sizes);
+  else
+    st = lg_empty(ctx, out_dtype, ndim, sizes, out);
+  if (st) return st;
   plan pl;
   plan_init(&pl, x, reduced);
   if (pl.outer_count == 0) return LG_OK;

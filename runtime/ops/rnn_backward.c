@@ -77,7 +77,9 @@ lg_status lg_backward_rnn(lg_ctx *ctx, lg_node *node,
   lg_tensor *g[3] = {NULL, NULL, NULL};
   bool lstm = node->op == LG_OP_LSTM_CELL;
   int64_t h = node->input_info[2].sizes[1];
-  if (!ctx->grad_enabled) { /* the fused pass; its results join the scope */
+  /* the fused pass (not while func.compile traces: it records ops only);
+   * its results join the scope */
+  if (!ctx->grad_enabled && !ctx->trace) {
     s->status = lg_rnn_cell_backward(ctx, node->op, in, grad_out, g);
     for (int k = 0; k < 3; k++) lg_s_adopt(s, g[k]);
   } else if (lstm) {

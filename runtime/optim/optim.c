@@ -239,6 +239,8 @@ static void bump_written(const operands *o) {
 /* SGD with momentum, dampening, weight decay, Nesterov and maximize. */
 lg_status lg_optim_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                        lg_tensor *momentum_buffer, const lg_sgd_opts *opts) {
+  if (lg_tracing_outside_kernel(ctx)) /* func.compile records the update */
+    return lg_trace_sgd(ctx, param, grad, momentum_buffer, opts);
   sgd_consts c = {*opts, opts->momentum != 0};
   operands o = {"sgd",
                 {param, grad, c.use_momentum ? momentum_buffer : NULL},

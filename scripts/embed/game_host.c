@@ -2,13 +2,16 @@
  * that runs a Lua policy (scripts/embed/policy.lua) every frame on a
  * host-owned observation buffer, trains it every few frames, hot-reloads the
  * script when it changes (keeping the weights) and reports per-frame latency
- * and the allocator calls of the inference path.
+ * and the allocator calls of the inference path, for two paths: the Lua
+ * agent.act() and the plan of the compiled agent.policy run from C
+ * (lg_plan_run, luagrad.h), which must give the same actions.
  *
  *   game_host [frames] [--policy path] [--train-every n] [--check]
  *
  * --check runs a fixed 1200 frames, forces one reload half way, and exits
  * nonzero when anything fails, when the reload changed the policy's output,
- * or when a warm inference frame called the allocator.
+ * when the plan's actions differ from Lua's, or when a warm inference frame
+ * (either path) called the allocator.
  */
 #include <math.h>
 #include <stdio.h>
@@ -95,6 +98,7 @@ typedef struct host {
   const char *policy_path;
   int io_ref, agent_ref, act_ref;
   lg_tensor *obs_tensor;
+  lg_plan *plan;        /* agent.policy's plan, traced on obs */
   time_t policy_mtime;
 } host;
 
@@ -189,7 +193,38 @@ static int load_policy(host *h) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, new_ref);
   lua_getfield(L, -1, "act");
   h->act_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pop(L, 1);
+  /* the compiled policy: trace it on obs once, then take its plan */
+  lua_getfield(L, -1, "policy");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->io_ref);
+  lua_getfield(L, -1, "obs");
+  lua_remove(L, -2);
+  lua_pushvalue(L, -2);
+  lua_insert(L, -2);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) return fail(h, "trace policy");
+  lg_plan_release(h->plan);
+  h->plan = lgl_compiled_plan(L, -1);
+  lua_pop(L, 2);
+  if (!h->plan || lg_plan_num_inputs(h->plan) != 1 ||
+      lg_plan_num_outputs(h->plan) != 1) {
+    lua_pushliteral(L, "agent.policy gave no plan of one input and one output");
+    return fail(h, "plan");
+  }
+  return 1;
+}
+
+/* The same frame through the plan, from C: actions into plan_act. */
+static int infer_plan(host *h, float *obs, float *plan_act) {
+  if (luagrad_rebind(h->obs_tensor, obs, sizeof(float) * N_OBS)) return 0;
+  lg_tensor *out = NULL;
+  lg_status st = lg_plan_run(h->plan, &h->obs_tensor, &out);
+  luagrad_rebind(h->obs_tensor, NULL, 0);
+  if (st) {
+    fprintf(stderr, "game_host: plan: %s\n",
+            lg_ctx_error(luagrad_context(h->L)));
+    return 0;
+  }
+  memcpy(plan_act, lg_tensor_data(out), sizeof(float) * N_ACT);
+  lg_tensor_release(out);
   return 1;
 }
 
@@ -222,7 +257,8 @@ int main(int argc, char **argv) {
   counter c = {0, 0};
   game *g = calloc(1, sizeof *g);
   double *latency = calloc((size_t)frames, sizeof *latency);
-  if (!g || !latency) return 1;
+  double *plan_latency = calloc((size_t)frames, sizeof *plan_latency);
+  if (!g || !latency || !plan_latency) return 1;
   for (int i = 0; i < N_OBS / 2; i++) {
     g->phase[i] = (float)i;
     g->speed[i] = 0.01f * (float)(i + 1);
@@ -231,7 +267,9 @@ int main(int argc, char **argv) {
   h.g = g;
   h.policy_path = policy;
   int ok = setup_lua(&h, &c) && load_policy(&h);
-  size_t warm_calls = 0;
+  size_t warm_calls = 0, plan_warm_calls = 0;
+  double plan_total_us = 0;
+  int mismatches = 0;
   int warm_frames = 0, since_load = 0, reloads = 0;
   double first_loss = -1, last_loss = -1, total_us = 0;
   for (int f = 0; ok && f < frames; f++) {
@@ -243,8 +281,16 @@ int main(int argc, char **argv) {
     double t1 = now_us();
     latency[f] = t1 - t0;
     total_us += latency[f];
+    float plan_act[N_ACT];
+    size_t plan_before = c.calls;
+    double t2 = now_us();
+    ok = ok && infer_plan(&h, obs, plan_act);
+    plan_latency[f] = now_us() - t2;
+    plan_total_us += plan_latency[f];
+    if (ok && memcmp(plan_act, g->actions[0], sizeof plan_act)) mismatches++;
     if (++since_load > WARMUP) {
-      warm_calls += c.calls - before;
+      warm_calls += plan_before - before;
+      plan_warm_calls += c.calls - plan_before;
       warm_frames++;
     }
     /* the game uses the actions; the expert's go into the training batch */
@@ -287,6 +333,17 @@ int main(int argc, char **argv) {
            total_us / frames);
     printf("allocator calls in %d warm inference frames: %zu\n", warm_frames,
            warm_calls);
+    qsort(plan_latency, (size_t)frames, sizeof *plan_latency, compare_double);
+    printf("plan from C per frame: p50 %.2f us, p99 %.2f us, mean %.2f us; "
+           "allocator calls %zu; frames whose actions differ from Lua's %d\n",
+           plan_latency[frames / 2], plan_latency[(size_t)(frames * 0.99)],
+           plan_total_us / frames, plan_warm_calls, mismatches);
+  }
+  if (ok && check && (plan_warm_calls != 0 || mismatches != 0)) {
+    fprintf(stderr, "game_host: the plan called the allocator %zu times or "
+                    "differed from Lua in %d frames\n", plan_warm_calls,
+            mismatches);
+    ok = 0;
   }
   if (ok && check && (warm_calls != 0 || warm_frames < 1000)) {
     fprintf(stderr, "game_host: expected 0 allocator calls in >= 1000 warm "
@@ -297,6 +354,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "game_host: training did not lower the loss\n");
     ok = 0;
   }
+  lg_plan_release(h.plan); /* before its context goes with the state */
   if (h.L) lua_close(h.L);
   if (c.live_bytes != 0) {
     fprintf(stderr, "game_host: %zu bytes still allocated after lua_close\n",
@@ -304,6 +362,7 @@ int main(int argc, char **argv) {
     ok = 0;
   }
   free(latency);
+  free(plan_latency);
   free(g);
   return ok ? 0 : 1;
 }

@@ -49,6 +49,15 @@ function agent.act()
   tanh(act, into_act)
 end
 
+--- policy(obs): the same forward as a function of the observation,
+--- compiled (func.compile): the host takes the plan of its first guard and
+--- runs it from C every frame with lg_plan_run, without entering Lua. The
+--- weights are the detached views above, read at every run, so training's
+--- in-place updates are seen; reuse_outputs makes a run allocate nothing.
+agent.policy = lg.func.compile(function(x)
+  return tanh(addmm(b2, relu(addmm(b1, x, w1t)), w2t))
+end, {reuse_outputs = true})
+
 --- train(): one SGD step on the host's batch (mse to the expert actions);
 --- returns the loss. Allocates as training does; the host runs it between
 --- frames.

@@ -1,0 +1,85 @@
+/* compile.h: the internals of func.compile shared by trace.c (recording
+ * kernel calls into a plan) and plan.c (arena planning and replay).
+ *
+ * A plan is a list of values (every tensor the traced function touched)
+ * and a list of steps (the outermost kernel calls, in order). Each value
+ * has one replay tensor: an argument bound per run, a constant held by the
+ * plan, a slot of the arena (intermediates, placed by liveness), an output
+ * buffer, or a view whose geometry relative to its root was fixed by the
+ * trace. Replay calls the kernels directly with those tensors as given
+ * outputs (out=), so it runs no layer, no Lua and allocates nothing.
+ */
+#ifndef LG_COMPILE_H_INTERNAL
+#define LG_COMPILE_H_INTERNAL
+
+#include "core.h"
+#include "lg_compile.h"
+
+enum {
+  LG_VAL_ARG,   /* the argument leaf `arg`, bound per run                  */
+  LG_VAL_CONST, /* a tensor f reached without receiving it, held           */
+  LG_VAL_ARENA, /* an intermediate: a slot of the arena                    */
+  LG_VAL_OUT,   /* a result buffer (or the root of a result view)          */
+  LG_VAL_VIEW   /* a view of the value `root` at offset `delta`            */
+};
+
+typedef struct lg_plan_val {
+  int kind;
+  int arg;         /* LG_VAL_ARG: the leaf index                           */
+  int root;        /* LG_VAL_VIEW: the value it views (never a view)       */
+  int64_t delta;   /* LG_VAL_VIEW: its offset minus the root's (elements)  */
+  lg_dtype dtype;
+  int ndim;
+  int64_t sizes[LG_MAX_DIMS], strides[LG_MAX_DIMS];
+  size_t extent;   /* bytes its geometry spans (arena and out buffers)     */
+  size_t offset;   /* LG_VAL_ARENA: byte offset in the arena               */
+  int def, last;   /* the step defining it, the last step reading it       */
+  bool written;    /* some step writes it in place                         */
+  unsigned char *snapshot; /* LG_VAL_CONST made during the trace and
+                              written in place: its storage's bytes before */
+  size_t snapshot_bytes;
+  lg_tensor *t;    /* the replay tensor (borrowed for LG_VAL_ARG)          */
+} lg_plan_val;
+
+/* A step that is not a kernel call: torch.optim.SGD's fused update
+ * (optim.c), on operands param, grad[, momentum_buffer]. */
+#define LG_PLAN_SGD ((lg_op)(LG_OP_COUNT + 1))
+
+typedef struct lg_plan_step {
+  lg_op op;        /* a kernel, or LG_PLAN_SGD                             */
+  lg_params p;
+  lg_sgd_opts sgd; /* LG_PLAN_SGD's options                                */
+  int n_in, n_out;
+  int first;       /* index of its operands in plan->operands: inputs,
+                      then outputs                                         */
+} lg_plan_step;
+
+struct lg_plan {
+  int refcount;
+  lg_ctx *ctx;
+  int n_vals, n_steps, n_operands;
+  int cap_vals, cap_steps, cap_operands; /* allocated lengths */
+  lg_plan_val *vals;
+  lg_plan_step *steps;
+  int *operands;
+  int n_inputs;          /* argument leaves (aliases included)             */
+  int *input_val;        /* per leaf: its value (aliases share one)        */
+  int n_outputs;
+  int *output_val;       /* per result: its value                          */
+  bool reuse_outputs;
+  lg_tensor *arena;      /* one uint8 storage holding every slot           */
+  size_t arena_bytes;
+  int n_copies;          /* steps whose kernel ignored the given output    */
+  int max_operands;      /* the most inputs + outputs of one step          */
+  lg_tensor **scratch;   /* 2 * max_operands tensor pointers for a step    */
+  int64_t runs;
+};
+
+/* Builds plan->arena and the replay tensors once values and steps are in
+ * place (plan.c); fails on out of memory. */
+lg_status lg_plan_finish(lg_plan *plan);
+
+/* Growable arrays in the context's allocator. */
+lg_status lg_grow(lg_ctx *ctx, void **items, int *cap, int need, size_t item);
+
+#endif
