@@ -59,8 +59,8 @@ function label(key) {
   if (key == "per_sample_grads_loop") return "(11) per-example loop of grad (the same)"
   if (key == "ensemble_forward") return "(11) ensemble of 10 MLPs 784-128-10 b64 forward"
   if (key == "jacrev") return "(11) jacrev 64->64 two-layer tanh MLP"
-  if (key == "adam_step") return "(12) Adam step, MLP 784-256-10 (203k params)"
-  if (key == "adamw_step") return "(12) AdamW step, MLP 784-256-10 (203k params)"
+  if (key == "adam_step") return "(13) Adam step, MLP 784-256-10 (203k params)"
+  if (key == "adamw_step") return "(13) AdamW step, MLP 784-256-10 (203k params)"
   return key
 }
 
