@@ -2,6 +2,8 @@
  * (lua/luagrad/forward_ad.lua): entering and exiting dual levels, make_dual,
  * unpack_dual and the dual-tensor query, over the runtime's forward mode
  * (runtime/autograd/dual.c). Levels are Lua integers. */
+#include <string.h>
+
 #include "lgl.h"
 
 /* The level argument at idx: given, or the innermost active one. */
@@ -73,6 +75,30 @@ static int l_tangent(lua_State *L) {
   return 1;
 }
 
+/* _jvp_dual(x, t, level): func.jvp's fast path for one leaf in one call:
+ * make_dual(x, t, level) when x and t are tensors of one floating dtype and
+ * one shape and neither requires grad; otherwise nil (and nothing made), so
+ * that func.jvp falls back to its general path, which checks and raises. */
+static int l_jvp_dual(lua_State *L) {
+  lg_tensor *x = lgl_to_tensor(L, 1), *t = lgl_to_tensor(L, 2);
+  if (!x || !t || lg_tensor_dtype(x) != lg_tensor_dtype(t) ||
+      (lg_tensor_dtype(x) != LG_FLOAT32 && lg_tensor_dtype(x) != LG_FLOAT64) ||
+      lg_tensor_requires_grad(x) || lg_tensor_requires_grad(t)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  int n = lg_tensor_ndim(x);
+  if (lg_tensor_ndim(t) != n ||
+      (n > 0 && memcmp(lg_tensor_sizes(x), lg_tensor_sizes(t), (size_t)n * sizeof(int64_t)))) {
+    lua_pushnil(L);
+    return 1;
+  }
+  uint64_t level = level_arg(L, 3, "jvp");
+  lgl_box *box = lgl_new_box(L);
+  if (lg_make_dual(lgl_ctx(L), x, t, level, &box->t) != LG_OK) return lgl_error(L);
+  return 1;
+}
+
 static int l_is_dual(lua_State *L) {
   lg_tensor *t = lgl_to_tensor(L, 1);
   lua_pushboolean(L, t && lg_tensor_is_dual(t));
@@ -83,7 +109,7 @@ static const luaL_Reg module_functions[] = {
     {"_dual_level_enter", l_enter},     {"_dual_level_exit", l_exit},
     {"_dual_level_current", l_current}, {"_make_dual", l_make_dual},
     {"_unpack_dual", l_unpack_dual},    {"_is_dual", l_is_dual},
-    {"_tangent", l_tangent},
+    {"_tangent", l_tangent},            {"_jvp_dual", l_jvp_dual},
     {NULL, NULL},
 };
 

@@ -636,6 +636,61 @@ local function finish_leaves(leaves, recorded)
   return leaves
 end
 
+-- func.jvp's fast path (the common calls: f a function, no options, each
+-- primal a tensor or a flat table of tensors, tangents alike, nothing
+-- requiring grad, no vmap): the duals are made per leaf by one C call
+-- (lg._jvp_dual, nil when a leaf does not fit) straight into copies of the
+-- argument tables, with no flatten, spec, key sort or unflatten. Returns
+-- nil (after closing its level) whenever the call does not fit, and
+-- func.jvp then takes the general path, which checks and raises; else as
+-- run_dual, with out_spec nil when the output is one tensor (outs it).
+local function node_count(t)
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count
+end
+
+local function jvp_fast_run(f, primals, tangents)
+  if type(f) ~= "function" or vmapping() then return nil end
+  if lg.is_tensor(primals) then primals = {primals} end
+  if lg.is_tensor(tangents) then tangents = {tangents} end
+  if not (is_node(primals) and is_node(tangents)) then return nil end
+  local n = #primals
+  if n == 0 or node_count(primals) ~= n or node_count(tangents) ~= n then return nil end
+  forward_ad = forward_ad or require "luagrad.forward_ad"
+  local guard <close> = forward_ad.dual_level()
+  local level, jvp_dual = guard.level, lg._jvp_dual
+  local call_args = {n = n}
+  for i = 1, n do
+    local p, t = primals[i], tangents[i]
+    local d
+    if is_node(p) then
+      if not is_node(t) then return nil end
+      d = {}
+      local count = 0
+      for k, x in pairs(p) do
+        local dx = jvp_dual(x, t[k], level)
+        if not dx then return nil end
+        d[k], count = dx, count + 1
+      end
+      if count == 0 or node_count(t) ~= count then return nil end
+    else
+      d = jvp_dual(p, t, level)
+      if not d then return nil end
+    end
+    call_args[i] = d
+  end
+  local output = split_results("jvp", call_traced(f, call_args), false)
+  if lg.is_tensor(output) then
+    return output, lg._tangent(output, level) or lg.zeros_like(output), nil
+  end
+  local outs, out_spec = output_leaves("jvp", output)
+  local products = {n = #outs}
+  for i, o in ipairs(outs) do products[i] = lg._tangent(o, level) or lg.zeros_like(o) end
+  outs.n = #outs
+  return outs, products, out_spec
+end
+
 --- jvp(f, primals, tangents, {has_aux}) returns output, tangent_out (and
 --- aux): f's output at primals and its directional derivative along
 --- tangents, from one run of f on dual tensors (forward-mode AD: each op
@@ -644,6 +699,18 @@ end
 --- and shapes.
 -- @usage local y, dy = func.jvp(lg.sin, {x}, {lg.ones_like(x)})
 function func.jvp(f, primals, tangents, opts)
+  if opts == nil then
+    local recorded = wants_graph(false)
+    local outs, products, out_spec = jvp_fast_run(f, primals, tangents)
+    if outs then -- the level has exited: the results hold no tangent of it
+      if not out_spec then
+        if recorded then return outs, products end
+        return detach(outs), detach(products)
+      end
+      return tree.unflatten(out_spec, finish_leaves(outs, recorded)),
+        tree.unflatten(out_spec, finish_leaves(products, recorded))
+    end
+  end
   local args
   args, primals, tangents, opts = jvp_arguments("jvp", f, primals, tangents, opts)
   local positions = all_positions(args.n)
