@@ -87,9 +87,10 @@ function check.copy_value(v)
   return out
 end
 
---- is_options(v): whether v is a trailing options table (a plain table without array part).
+--- is_options(v): whether v is a trailing options table: a plain table
+-- (no metatable, so neither a tensor nor a module) without array part.
 function check.is_options(v)
-  return type(v) == "table" and not lg.is_tensor(v) and rawlen(v) == 0
+  return type(v) == "table" and getmetatable(v) == nil and rawlen(v) == 0
 end
 local is_options = check.is_options
 

@@ -37,10 +37,12 @@ lg_status lg_kernel_triangle(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                    "%s: expected a tensor with at least 2 dims, got a %d-d one",
                    lg_op_name(op), x->ndim);
   /* a contiguous source, or a contiguous copy of it (no out= form) */
-  lg_tensor *src = x, *y = NULL;
+  lg_tensor *src = x, *copy = NULL, *y = NULL;
   lg_params none = {0};
-  if (!lg_tensor_is_contiguous(x))
-    st = lg_kernel_clone(ctx, LG_OP_CLONE, in, 1, &none, &src);
+  if (!lg_tensor_is_contiguous(x)) { /* clone fills a non-NULL *out */
+    st = lg_kernel_clone(ctx, LG_OP_CLONE, in, 1, &none, &copy);
+    if (!st) src = copy;
+  }
   if (!st) st = lg_empty(ctx, x->dtype, x->ndim, x->sizes, &y);
   if (st) {
     if (src != x) lg_tensor_release(src);

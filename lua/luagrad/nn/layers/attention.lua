@@ -194,9 +194,8 @@ local LAYER_DEFAULTS = {dim_feedforward = 2048, dropout = 0.1, activation = "rel
 
 -- The parts shared by the encoder and decoder layers, in PyTorch's order:
 -- the attention blocks (self_attn, multihead_attn), linear1, dropout,
--- linear2, norm1..norm<n>, dropout1..dropout<n>, the activation. The
--- constructor's arguments are kept for TransformerEncoder/Decoder's copies.
-local function init_layer(self, cname, d_model, nhead, o, attentions, args)
+-- linear2, norm1..norm<n>, dropout1..dropout<n>, the activation.
+local function init_layer(self, cname, d_model, nhead, o, attentions)
   L.sizes(cname, {"d_model", "nhead"}, d_model, nhead)
   local act = o.activation
   if type(act) == "string" then
@@ -219,7 +218,6 @@ local function init_layer(self, cname, d_model, nhead, o, attentions, args)
   end
   for i = 1, #attentions + 1 do self["dropout" .. i] = L.Dropout(o.dropout) end
   self.activation = act
-  self._ctor_args = table.pack(d_model, nhead, table.unpack(args, 1, args.n))
 end
 
 -- linear2(dropout(activation(linear1(x)))), then the block's own dropout.
@@ -242,8 +240,7 @@ local tel_args = L.args("TransformerEncoderLayer", LAYER_NAMES, LAYER_DEFAULTS)
 -- @usage nn.TransformerEncoderLayer(32, 4, {dim_feedforward = 64})(lg.randn(10, 2, 32))
 local TransformerEncoderLayer = nn.Module:extend("TransformerEncoderLayer")
 function TransformerEncoderLayer:init(d_model, nhead, ...)
-  init_layer(self, "TransformerEncoderLayer", d_model, nhead, tel_args(...), {"self_attn"},
-             table.pack(...))
+  init_layer(self, "TransformerEncoderLayer", d_model, nhead, tel_args(...), {"self_attn"})
 end
 
 local tel_forward_args = L.args("TransformerEncoderLayer.forward",
@@ -269,7 +266,7 @@ local tdl_args = L.args("TransformerDecoderLayer", LAYER_NAMES, LAYER_DEFAULTS)
 local TransformerDecoderLayer = nn.Module:extend("TransformerDecoderLayer")
 function TransformerDecoderLayer:init(d_model, nhead, ...)
   init_layer(self, "TransformerDecoderLayer", d_model, nhead, tdl_args(...),
-             {"self_attn", "multihead_attn"}, table.pack(...))
+             {"self_attn", "multihead_attn"})
 end
 
 local DECODER_MASKS = {"tgt_mask", "memory_mask", "tgt_key_padding_mask",
@@ -294,21 +291,10 @@ end
 M.TransformerDecoderLayer = TransformerDecoderLayer
 
 -- n independent copies of a layer with its current weights, as PyTorch's
--- copy.deepcopy: module:clone() where the module library has it, else a
--- new layer from the same constructor arguments loaded with the state.
+-- copy.deepcopy (module:clone()).
 local function copies(layer, n)
   local out = {}
-  local state = layer:state_dict()
-  for i = 1, n do
-    if layer.clone then
-      out[i] = layer:clone()
-    else
-      local args = rawget(layer, "_ctor_args")
-      out[i] = getmetatable(layer)(table.unpack(args, 1, args.n))
-      out[i]:load_state_dict(state)
-      if not layer.training then out[i]:eval() end
-    end
-  end
+  for i = 1, n do out[i] = layer:clone() end
   return out
 end
 
