@@ -8,6 +8,9 @@
  * tile by tile (LG_FUSE_TILE elements), each step's loop over the tile,
  * such values living in small tile buffers, so the chain is one pass over
  * memory. Values read after the group (or results) are written through.
+ * Groups without a reduction split their tiles across the context's
+ * threads (each chunk with tile buffers on its stack); a group ending in a
+ * sum runs its tiles in order on the calling thread.
  *
  * Bit-identity with the per-op replay: each step runs the very loop the
  * eager kernel runs (elementwise_fuse.h), element by element the same
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "parallel.h"
 #include "vmath.h"
 
 #define MAX_GROUP 16   /* steps of one group (tile buffers likewise)      */
@@ -213,47 +217,90 @@ void lg_plan_fuse_free(lg_plan *plan) {
 TILE_SUM(f32, float)
 TILE_SUM(f64, double)
 
-lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g) {
-  size_t item = lg_dtype_size(g->dtype);
-  uintptr_t at = (uintptr_t)plan->tiles;
-  unsigned char *tiles = plan->tiles
-      ? plan->tiles + ((TILE_ALIGN - at % TILE_ALIGN) % TILE_ALIGN) : NULL;
+/* One run of a group: the memory of each step's operands (NULL for a
+ * tile buffer), and the sum's lanes. */
+typedef struct group_run {
+  const lg_plan *plan;
+  const lg_plan_group *g;
+  size_t item;
+  int n_ew;
   char *mem[MAX_GROUP][3];
+  double acc[SUM_LANES];
+} group_run;
+
+static unsigned char *align_up(unsigned char *p) {
+  return p + ((TILE_ALIGN - (uintptr_t)p % TILE_ALIGN) % TILE_ALIGN);
+}
+
+/* Tiles [t0, t1) of the group, its tile buffers at `tiles`. */
+static void run_tiles(group_run *r, unsigned char *tiles, int64_t t0,
+                      int64_t t1) {
+  const lg_plan_group *g = r->g;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t i0 = t * LG_FUSE_TILE;
+    int64_t m = g->numel - i0 < LG_FUSE_TILE ? g->numel - i0 : LG_FUSE_TILE;
+    char *d[3];
+    for (int k = 0; k < g->n; k++) {
+      const lg_plan_step *st = &r->plan->steps[g->first + k];
+      int n_ops = 1 + (st->n_in < 2 ? st->n_in : 2);
+      for (int j = k < r->n_ew ? 0 : 1; j < n_ops; j++)
+        d[j] = st->tile[j] >= 0
+                   ? (char *)tiles + (size_t)st->tile[j] * LG_FUSE_TILE * 8
+                   : r->mem[k][j] + (size_t)i0 * r->item;
+      if (k < r->n_ew) lg_elementwise_run(&st->ew, d, m, r->item);
+      else if (g->dtype == LG_FLOAT32) tile_sum_f32(r->acc, (const float *)(void *)d[1], m);
+      else tile_sum_f64(r->acc, (const double *)(void *)d[1], m);
+    }
+  }
+}
+
+/* Tile buffers on a worker's stack (256 KiB): groups of at most this many
+ * tile-only values run on several threads. */
+#define PARALLEL_TILES 8
+
+static void run_tiles_chunk(void *arg, int64_t t0, int64_t t1) {
+  unsigned char buf[PARALLEL_TILES * LG_FUSE_TILE * 8 + TILE_ALIGN];
+  run_tiles(arg, align_up(buf), t0, t1);
+}
+
+lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g) {
+  group_run r;
+  memset(&r, 0, sizeof r);
+  r.plan = plan;
+  r.g = g;
+  r.item = lg_dtype_size(g->dtype);
+  r.n_ew = g->n - (g->reduce ? 1 : 0);
   for (int k = 0; k < g->n; k++) {
     const lg_plan_step *st = &plan->steps[g->first + k];
     const int *ops = plan->operands + st->first;
-    mem[k][0] = st->tile[0] < 0 ? lg_data_ptr(plan->vals[ops[st->n_in]].t) : NULL;
+    r.mem[k][0] = st->tile[0] < 0 ? lg_data_ptr(plan->vals[ops[st->n_in]].t) : NULL;
     for (int i = 0; i < st->n_in && i < 2; i++)
-      mem[k][1 + i] = st->tile[1 + i] < 0 ? lg_data_ptr(plan->vals[ops[i]].t) : NULL;
+      r.mem[k][1 + i] = st->tile[1 + i] < 0 ? lg_data_ptr(plan->vals[ops[i]].t) : NULL;
   }
-  int n_ew = g->n - (g->reduce ? 1 : 0);
-  double acc[SUM_LANES] = {0};
-  for (int64_t i0 = 0; i0 < g->numel; i0 += LG_FUSE_TILE) {
-    int64_t m = g->numel - i0 < LG_FUSE_TILE ? g->numel - i0 : LG_FUSE_TILE;
-    if ((i0 / LG_FUSE_TILE) % 256 == 255 && lg_interrupt_pending(plan->ctx)) {
+  int64_t n_tiles = (g->numel + LG_FUSE_TILE - 1) / LG_FUSE_TILE;
+  int buffers = 0;
+  for (int k = 0; k < g->n; k++)
+    if (plan->steps[g->first + k].tile[0] >= 0) buffers++;
+  if (!g->reduce && buffers <= PARALLEL_TILES) /* elementwise only: tiles
+    are independent, split across threads like the eager kernels */
+    return lg_parallel_for(plan->ctx, n_tiles, LG_GRAIN_MATH / LG_FUSE_TILE,
+                           run_tiles_chunk, &r);
+  /* the sum adds the tiles in order, on this thread */
+  unsigned char *tiles = plan->tiles ? align_up(plan->tiles) : NULL;
+  for (int64_t t = 0; t < n_tiles; t += 256) {
+    if (t && lg_interrupt_pending(plan->ctx)) {
       lg_status st = lg_check_interrupt(plan->ctx);
       if (st) return st;
     }
-    char *d[3];
-    for (int k = 0; k < g->n; k++) {
-      const lg_plan_step *st = &plan->steps[g->first + k];
-      int n_ops = 1 + (st->n_in < 2 ? st->n_in : 2);
-      for (int j = k < n_ew ? 0 : 1; j < n_ops; j++)
-        d[j] = st->tile[j] >= 0
-                   ? (char *)tiles + (size_t)st->tile[j] * LG_FUSE_TILE * 8
-                   : mem[k][j] + (size_t)i0 * item;
-      if (k < n_ew) lg_elementwise_run(&st->ew, d, m, item);
-      else if (g->dtype == LG_FLOAT32) tile_sum_f32(acc, (const float *)(void *)d[1], m);
-      else tile_sum_f64(acc, (const double *)(void *)d[1], m);
-    }
+    run_tiles(&r, tiles, t, t + 256 < n_tiles ? t + 256 : n_tiles);
   }
   if (g->reduce) {
     for (int w = SUM_LANES / 2; w > 0; w /= 2)
-      for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+      for (int k = 0; k < w; k++) r.acc[k] += r.acc[k + w];
     const lg_plan_step *st = &plan->steps[g->first + g->n - 1];
-    double r = acc[0];
-    if (st->op == LG_OP_MEAN) r = r / (double)g->numel;
-    lg_store_double(mem[g->n - 1][0], g->dtype, r);
+    double v = r.acc[0];
+    if (st->op == LG_OP_MEAN) v = v / (double)g->numel;
+    lg_store_double(r.mem[g->n - 1][0], g->dtype, v);
   }
   return LG_OK;
 }

@@ -225,6 +225,21 @@ describe("func.compile", function()
     end)
   end
 
+  it("splits elementwise-only fused groups across threads, bit for bit", function()
+    lg.set_num_threads(2)
+    local ok, err = pcall(function()
+      for _, dtype in ipairs({"float32", "float64"}) do
+        local f = function(x, y) return ((x * 2 + 1):tanh() * y):sigmoid() - x end
+        local info = check_fused(f, function()
+          return args(lg.randn(200003, {dtype = dtype}), lg.randn(200003, {dtype = dtype}))
+        end, 2)
+        assert.are.same({"mul+add+tanh+mul+sigmoid+sub"}, info.fused)
+      end
+    end)
+    lg.set_num_threads(1)
+    assert(ok, err)
+  end)
+
   it("plans intermediates into one arena smaller than their sum", function()
     local f = function(x)
       local y = x
