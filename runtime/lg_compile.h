@@ -23,9 +23,12 @@ bool lg_trace_active(const lg_ctx *ctx);
 void lg_trace_taint(lg_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Ends the trace: the plan computing outs (n_outs results) from the
- * leaves. A tainted trace fails (LG_ERR_RUNTIME) with its reason. */
+ * leaves. A tainted trace fails (LG_ERR_RUNTIME) with its reason. With
+ * fuse, chains of elementwise steps (and a full sum/mean they feed) run
+ * as fused groups, one pass over memory (bit-identical); without, every
+ * step runs its kernel (the reference replay). */
 lg_status lg_trace_end(lg_ctx *ctx, int n_outs, lg_tensor *const *outs,
-                       bool reuse_outputs, lg_plan **plan);
+                       bool reuse_outputs, bool fuse, lg_plan **plan);
 /* Drops a trace that will not finish (f raised). */
 void lg_trace_abort(lg_ctx *ctx);
 
@@ -39,9 +42,13 @@ typedef struct lg_plan_info {
   size_t arena_bytes;   /* the one buffer holding every intermediate     */
   size_t naive_bytes;   /* what the intermediates would take unshared    */
   int64_t runs;
+  int fused_groups; /* groups of steps run as one pass (fuse)           */
+  int fused_ops;    /* steps inside those groups                        */
 } lg_plan_info;
 void lg_plan_get_info(const lg_plan *plan, lg_plan_info *info);
 /* The op name of step i (plan_info's listing), NULL past the end. */
 const char *lg_plan_step_name(const lg_plan *plan, int i);
+/* 1 + the fused group step i runs in, 0 when it runs alone. */
+int lg_plan_step_group(const lg_plan *plan, int i);
 
 #endif

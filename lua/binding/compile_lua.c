@@ -40,7 +40,7 @@ typedef struct entry {
 
 typedef struct compiled {
   int max_plans, n_entries, last; /* last: the entry of the last call   */
-  bool reuse_outputs, fallback;
+  bool reuse_outputs, fallback, fuse;
   uint64_t clock;
   entry *entries;
   unsigned char *key;
@@ -446,7 +446,8 @@ static int trace(lua_State *L, compiled *c, int nargs) {
                      "records no graph: compile func.grad(f) (or f under "
                      "lg.no_grad) instead", k + 1);
   lg_plan *plan = NULL;
-  lg_status st = lg_trace_end(ctx, n_outs, c->outs, c->reuse_outputs, &plan);
+  lg_status st = lg_trace_end(ctx, n_outs, c->outs, c->reuse_outputs,
+                              c->fuse, &plan);
   c->calls_traced++;
   if (st && !c->fallback) {
     luaL_unref(L, LUA_REGISTRYINDEX, tpl);
@@ -525,7 +526,9 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
 /*** What the plan of the last call's guard holds: a table with ops (kernel
  * calls per run), op_names, views, values, inputs, outputs, consts,
  * arena_bytes (one buffer for every intermediate), naive_bytes (what they
- * would take unshared), copies, runs; eager (the reason) for a guard that
+ * would take unshared), copies, runs, fused_groups (groups of steps run as
+ * one pass over memory), fused_ops (steps inside them), fused (per group,
+ * its op names joined by "+"); eager (the reason) for a guard that
  * runs eagerly; and plans, traced, replayed, eager_calls for the function.
  * @function compiled:plan_info
  * @return table, or nil before the first call */
@@ -561,6 +564,27 @@ static int compiled_plan_info(lua_State *L) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "op_names");
+  set_int(L, "fused_groups", info.fused_groups);
+  set_int(L, "fused_ops", info.fused_ops);
+  lua_createtable(L, info.fused_groups, 0);
+  luaL_Buffer b;
+  for (int i = 0, g = 0; i < info.ops; i++) {
+    int gi = lg_plan_step_group(e->plan, i);
+    if (!gi) continue;
+    if (gi != g) { /* a group's first step */
+      g = gi;
+      luaL_buffinit(L, &b);
+    } else {
+      luaL_addchar(&b, '+');
+    }
+    luaL_addstring(&b, lg_plan_step_name(e->plan, i));
+    if (i + 1 == info.ops || lg_plan_step_group(e->plan, i + 1) != gi) {
+      luaL_pushresult(&b);
+      lua_rawseti(L, -2, gi);
+      g = 0;
+    }
+  }
+  lua_setfield(L, -2, "fused");
   return 1;
 }
 
@@ -570,7 +594,7 @@ static const luaL_Reg compiled_methods[] = {
     {NULL, NULL},
 };
 
-/* _compile(f, max_plans, reuse_outputs, fallback, warn) -> compiled
+/* _compile(f, max_plans, reuse_outputs, fallback, warn, fuse) -> compiled
  * (func_compile.lua checks the options) */
 static int l_compile(lua_State *L) {
   luaL_checkany(L, 1);
@@ -584,6 +608,7 @@ static int l_compile(lua_State *L) {
   c->max_plans = (int)max_plans;
   c->reuse_outputs = lua_toboolean(L, 3);
   c->fallback = lua_toboolean(L, 4);
+  c->fuse = lua_isnoneornil(L, 6) || lua_toboolean(L, 6);
   if (luaL_newmetatable(L, COMPILED_META)) {
     /* closures with the binding's upvalues (state, tensor metatable) */
     static const luaL_Reg meta[] = {

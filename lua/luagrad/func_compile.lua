@@ -36,7 +36,9 @@ end
 -- every call, overwritten: a steady-state replay allocates nothing),
 -- fallback (a trace that turns out data-dependent, say through `item`,
 -- runs that guard eagerly from then on, saying so once, instead of
--- raising)
+-- raising), fuse (default true: chains of elementwise ops, and a full
+-- sum/mean they feed, run as one pass over memory in tiles, bit-identical
+-- to the per-op replay; false replays every op on its own)
 -- @return the compiled function, with methods plan_info() and reset()
 -- @usage local step = func.compile(function(x) return (x * 2 + 1):tanh() end)
 -- local y = step(lg.randn(3))   -- traced
@@ -47,7 +49,7 @@ function M.compile(f, opts)
     raise(("compile: expected a function, got %s"):format(check.typename(f)))
   end
   opts = check.options("compile", opts, {max_plans = true, reuse_outputs = true,
-                                         fallback = true})
+                                         fallback = true, fuse = true})
   local max_plans = opts.max_plans == nil and 8 or opts.max_plans
   if math.type(max_plans) ~= "integer" or max_plans < 1 then
     raise(("compile: max_plans must be a positive integer, got %s"):format(
@@ -58,7 +60,8 @@ function M.compile(f, opts)
     f = function(...) return callable(...) end
   end
   return lg._compile(f, max_plans, opts.reuse_outputs and true or false,
-                     opts.fallback and true or false, warn)
+                     opts.fallback and true or false, warn,
+                     opts.fuse ~= false)
 end
 
 return M

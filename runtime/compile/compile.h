@@ -14,13 +14,15 @@
 
 #include "core.h"
 #include "lg_compile.h"
+#include "elementwise_fuse.h"
 
 enum {
   LG_VAL_ARG,   /* the argument leaf `arg`, bound per run                  */
   LG_VAL_CONST, /* a tensor f reached without receiving it, held           */
   LG_VAL_ARENA, /* an intermediate: a slot of the arena                    */
   LG_VAL_OUT,   /* a result buffer (or the root of a result view)          */
-  LG_VAL_VIEW   /* a view of the value `root` at offset `delta`            */
+  LG_VAL_VIEW,  /* a view of the value `root` at offset `delta`            */
+  LG_VAL_FUSED  /* an intermediate living only in a fused group's tiles    */
 };
 
 typedef struct lg_plan_val {
@@ -52,7 +54,21 @@ typedef struct lg_plan_step {
   int n_in, n_out;
   int first;       /* index of its operands in plan->operands: inputs,
                       then outputs                                         */
+  int group;       /* 1 + the fused group it belongs to; 0: none (fuse.c) */
+  lg_ew_loop ew;   /* in a group: its loop (the reduction has none)        */
+  int tile[3];     /* in a group, per operand (output, inputs): its tile
+                      buffer, or -1 to read/write the value's memory       */
 } lg_plan_step;
+
+/* Consecutive steps [first, first + n) that run as one pass over memory
+ * in tiles (fuse.c): elementwise steps, the last possibly a full sum or
+ * mean of a value the group makes. */
+typedef struct lg_plan_group {
+  int first, n;
+  lg_dtype dtype;
+  int64_t numel;
+  bool reduce;     /* its last step is the sum / mean                      */
+} lg_plan_group;
 
 struct lg_plan {
   int refcount;
@@ -73,7 +89,24 @@ struct lg_plan {
   int max_operands;      /* the most inputs + outputs of one step          */
   lg_tensor **scratch;   /* 2 * max_operands tensor pointers for a step    */
   int64_t runs;
+  bool fuse;             /* lg_plan_finish forms fused groups              */
+  int n_groups, cap_groups, fused_ops;
+  lg_plan_group *groups;
+  int n_tiles;           /* tile buffers of the largest group              */
+  unsigned char *tiles;  /* n_tiles * LG_FUSE_TILE elements of 8 bytes,
+                            plus alignment slack                           */
 };
+
+/* Elements per tile of a fused group: a multiple of the sum kernel's 32
+ * lanes, so a tiled sum adds each element into the same lane. */
+#define LG_FUSE_TILE 512
+/* Forms the fused groups of a plan whose liveness is computed, extending
+ * the liveness of what the groups read and write (fuse.c). */
+lg_status lg_plan_fuse(lg_plan *plan);
+/* Runs group g (fuse.c). */
+lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g);
+/* Frees what lg_plan_fuse allocated. */
+void lg_plan_fuse_free(lg_plan *plan);
 
 /* Builds plan->arena and the replay tensors once values and steps are in
  * place (plan.c); fails on out of memory. */

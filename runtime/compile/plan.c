@@ -107,7 +107,9 @@ lg_status lg_plan_finish(lg_plan *plan) {
   }
   for (int v = 0; v < plan->n_vals; v++)
     plan->vals[v].extent = extent_of(&plan->vals[v]);
-  lg_status st = place_arena(plan);
+  /* fused groups first: they drop buffers and stretch liveness */
+  lg_status st = plan->fuse ? lg_plan_fuse(plan) : LG_OK;
+  if (!st) st = place_arena(plan);
   if (!st && plan->max_operands) {
     plan->scratch = lg_mem_alloc(ctx, sizeof(lg_tensor *) * 2 *
                                           (size_t)plan->max_operands);
@@ -248,7 +250,15 @@ lg_status lg_plan_run(lg_plan *plan, lg_tensor *const *inputs,
   }
   for (int s = 0; !st && s < plan->n_steps; s++) {
     if (lg_interrupt_pending(ctx)) st = lg_check_interrupt(ctx);
-    if (!st) st = run_step(plan, &plan->steps[s]);
+    if (st) break;
+    const lg_plan_step *step = &plan->steps[s];
+    if (step->group) {
+      const lg_plan_group *g = &plan->groups[step->group - 1];
+      st = lg_plan_run_group(plan, g);
+      s += g->n - 1;
+    } else {
+      st = run_step(plan, step);
+    }
   }
   for (int k = 0; k < plan->n_outputs; k++)
     outputs[k] = st ? NULL : lg_tensor_retain(plan->vals[plan->output_val[k]].t);
@@ -287,6 +297,7 @@ void lg_plan_release(lg_plan *plan) {
       if (val->snapshot) lg_mem_free(ctx, val->snapshot, val->snapshot_bytes ? val->snapshot_bytes : 1);
     }
   lg_tensor_release(plan->arena);
+  lg_plan_fuse_free(plan);
   if (plan->cap_vals) lg_mem_free(ctx, plan->vals, sizeof *plan->vals * (size_t)plan->cap_vals);
   if (plan->cap_steps) lg_mem_free(ctx, plan->steps, sizeof *plan->steps * (size_t)plan->cap_steps);
   if (plan->cap_operands)
@@ -311,13 +322,19 @@ void lg_plan_get_info(const lg_plan *plan, lg_plan_info *info) {
   info->arena_bytes = plan->arena_bytes;
   info->copies = plan->n_copies;
   info->runs = plan->runs;
+  info->fused_groups = plan->n_groups;
+  info->fused_ops = plan->fused_ops;
   for (int v = 0; v < plan->n_vals; v++) {
     const lg_plan_val *val = &plan->vals[v];
     if (val->kind == LG_VAL_VIEW) info->views++;
     if (val->kind == LG_VAL_CONST) info->consts++;
-    if (val->kind == LG_VAL_ARENA)
+    if (val->kind == LG_VAL_ARENA || val->kind == LG_VAL_FUSED)
       info->naive_bytes += (val->extent + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
   }
+}
+
+int lg_plan_step_group(const lg_plan *plan, int i) {
+  return i < 0 || i >= plan->n_steps ? 0 : plan->steps[i].group;
 }
 
 const char *lg_plan_step_name(const lg_plan *plan, int i) {

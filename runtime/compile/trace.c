@@ -440,7 +440,7 @@ void lg_trace_abort(lg_ctx *ctx) {
 }
 
 lg_status lg_trace_end(lg_ctx *ctx, int n_outs, lg_tensor *const *outs,
-                       bool reuse_outputs, lg_plan **out_plan) {
+                       bool reuse_outputs, bool fuse, lg_plan **out_plan) {
   *out_plan = NULL;
   lg_tracer *tr = ctx->trace;
   if (!tr) return lg_fail(ctx, LG_ERR_RUNTIME, "compile: no trace is recording");
@@ -485,6 +485,7 @@ lg_status lg_trace_end(lg_ctx *ctx, int n_outs, lg_tensor *const *outs,
     }
   }
   plan->reuse_outputs = reuse_outputs;
+  plan->fuse = fuse;
   if (!st) st = lg_plan_finish(plan);
   trace_free(ctx, tr, st != LG_OK);
   if (!st) *out_plan = plan;

@@ -19,6 +19,7 @@
 #include "iter.h"
 #include "parallel.h"
 #include "vmath.h"
+#include "elementwise_fuse.h"
 
 /* The generic expressions below are instantiated for unsigned types too,
  * where comparisons such as x < 0 are trivially false: that is intended. */
@@ -835,4 +836,59 @@ lg_status lg_kernel_where(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   }
   for (int i = 0; i < 3; i++) lg_tensor_release(conv[i]);
   return st;
+}
+
+/* ---- loops for func.compile's fused groups (elementwise_fuse.h) --------- */
+
+bool lg_elementwise_fusible(lg_op op, const lg_params *p, int n_in,
+                            lg_dtype dtype, lg_ew_loop *e) {
+  if ((dtype != LG_FLOAT32 && dtype != LG_FLOAT64) ||
+      (p->flags & (LG_FLAG_INPLACE | LG_FLAG_OUT)))
+    return false;
+  memset(e, 0, sizeof *e);
+  e->n_tensors = n_in;
+  int kind = lg_op_kind(op);
+  if (lg_op_forward(op) == lg_kernel_unary) {
+    if (n_in != 1 || op == LG_OP_LOGICAL_NOT || float_check_loop(op, dtype))
+      return false;
+    e->loop = unary_loop(op, dtype);
+    return e->loop != NULL;
+  }
+  if (lg_op_forward(op) != lg_kernel_binary || kind != LG_KIND_BINARY ||
+      op == LG_OP_ISCLOSE)
+    return false;
+  bool scalar_a = (p->flags & LG_FLAG_SCALAR_A) != 0;
+  bool scalar_b = (p->flags & LG_FLAG_SCALAR_B) != 0;
+  if (n_in != ((scalar_a || scalar_b) ? 1 : 2) || (scalar_a && scalar_b))
+    return false;
+  lg_tensor fake; /* binary_compute_dtype reads the dtypes only */
+  memset(&fake, 0, sizeof fake);
+  fake.dtype = dtype;
+  lg_tensor *pair[2] = {&fake, &fake};
+  if (binary_compute_dtype(op, pair, p) != dtype) return false;
+  e->loop = binary_loop(op, dtype);
+  if (!e->loop) return false;
+  if (scalar_a || scalar_b) {
+    e->scalar_pos = scalar_a ? 1 : 2;
+    /* as lg_kernel_binary stores it */
+    if (p->flags & LG_FLAG_SCALAR_INT)
+      lg_store_int(e->scalar, dtype, p->scalar_int);
+    else
+      lg_store_double(e->scalar, dtype, p->scalar[0]);
+  }
+  return true;
+}
+
+void lg_elementwise_run(const lg_ew_loop *e, char *const *data, int64_t n,
+                        size_t item) {
+  char *d[3];
+  int64_t s[3];
+  int k = 0, t = 1;
+  d[k] = data[0], s[k++] = (int64_t)item;
+  if (e->scalar_pos == 1) d[k] = (char *)e->scalar, s[k++] = 0;
+  d[k] = data[t++], s[k++] = (int64_t)item;
+  if (e->n_tensors == 2) d[k] = data[t++], s[k++] = (int64_t)item;
+  if (e->scalar_pos == 2) d[k] = (char *)e->scalar, s[k++] = 0;
+  binary_state state = {0};
+  e->loop(d, s, n, &state);
 }

@@ -141,15 +141,116 @@ describe("func.compile", function()
     same(b1, x1 * 2)
   end)
 
+  -- fused groups (runtime/compile/fuse.c): f compiled fused and unfused,
+  -- both compared bit for bit with eager on fresh arguments; returns the
+  -- fused plan's info
+  local function check_fused(f, make, calls, opts)
+    opts = opts or {}
+    local fused = check_replays(f, make, calls, opts)
+    local plain_opts = {fuse = false}
+    for k, v in pairs(opts) do plain_opts[k] = v end
+    plain_opts.fuse = false
+    local plain = func.compile(f, plain_opts)
+    local a = make(1)
+    same(fused(table.unpack(a, 1, a.n)), plain(table.unpack(a, 1, a.n)), "fused vs unfused")
+    assert.are.equal(0, plain:plan_info().fused_groups)
+    return fused:plan_info()
+  end
+
+  for _, dtype in ipairs({"float32", "float64"}) do
+    local D = {dtype = dtype}
+    it("fuses elementwise chains and a sum/mean, bit for bit, odd sizes (" .. dtype .. ")", function()
+      local chain = function(x, y) return ((x * 2 + 1):tanh() * y):sum() end
+      local mean = function(x, y) return (x:sigmoid() - y / 3):mean() end
+      local ew = function(x, y)
+        return ((2 - x):exp() * (1 / (y:abs() + 1)) + x:square()):sqrt():neg() + 0.5
+      end
+      for _, n in ipairs({1, 31, 511, 512, 513, 4099, 100003}) do
+        local make = function() return args(lg.randn(n, D), lg.randn(n, D)) end
+        local info = check_fused(chain, make, 2)
+        assert.are.equal(1, info.fused_groups)
+        assert.are.equal("mul+add+tanh+mul+sum", info.fused[1])
+        assert.are.equal(0, info.arena_bytes) -- no intermediate buffer at all
+        info = check_fused(mean, make, 2)
+        assert.are.equal("sigmoid+div+sub+mean", info.fused[1])
+        info = check_fused(ew, make, 2)
+        assert.are.equal(1, info.fused_groups)
+        assert.are.equal(info.ops, info.fused_ops)
+        assert.are.equal(0, info.arena_bytes)
+      end
+      -- several dims, integer scalars, reuse_outputs
+      local f = function(x) return (x * 3 - 2):relu():sum(), (x + 1) * x end
+      local info = check_fused(f, function() return args(lg.randn(7, 9, 3, D)) end, 3,
+                               {reuse_outputs = true})
+      assert.is_true(info.fused_groups >= 1)
+    end)
+
+    it("writes through values used outside the chain and leaves unfusable steps alone (" .. dtype .. ")", function()
+      -- t is read after the chain (by a matmul), u is a result, v is viewed
+      local f = function(x, y, w)
+        local t = (x * 2 + 1):tanh()
+        local u = t * y
+        local v = (u - x):exp()
+        local s = (v * 0.5):sum()
+        return s, u, t:matmul(w), v:view(-1):narrow(1, 1, 3)
+      end
+      local info = check_fused(f, function()
+        return args(lg.randn(5, 7, D), lg.randn(5, 7, D), lg.randn(7, 2, D))
+      end, 3)
+      assert.are.same({"mul+add+tanh+mul+sub+exp+mul+sum"}, info.fused)
+      assert.is_true(info.arena_bytes > 0) -- t, written through for the matmul
+      -- a value changed in place after the chain is no tile-only value
+      local g = function(x)
+        local t = x * 2
+        local u = t:tanh() + 1
+        t:add_(1)
+        return u * t
+      end
+      info = check_fused(g, function() return args(lg.randn(33, D)) end, 3)
+      assert.are.same({"mul+tanh+add"}, info.fused)
+      -- broadcasting, non-contiguous operands and type promotion don't fuse
+      -- (they run their kernels) but the rest of the chain still does
+      local h = function(x, b, i)
+        local z = (x:t() * 2):tanh()
+        return ((z + b) * 3):exp():sum(), (x + i):abs()
+      end
+      info = check_fused(h, function()
+        return args(lg.randn(4, 6, D), lg.randn(4, D),
+                    lg.tensor({{1, 2, 3, 4, 5, 6}}, {dtype = "int64"}))
+      end, 3)
+      assert.are.same({"mul+exp+sum"}, info.fused)
+      -- an empty chain: the mean of nothing is NaN, as eager
+      local e = function(x) return (x * 2):sum(), (x + 1):mean():isnan() end
+      check_fused(e, function() return args(lg.randn(0, D)) end, 2)
+    end)
+  end
+
+  it("splits elementwise-only fused groups across threads, bit for bit", function()
+    lg.set_num_threads(2)
+    local ok, err = pcall(function()
+      for _, dtype in ipairs({"float32", "float64"}) do
+        local f = function(x, y) return ((x * 2 + 1):tanh() * y):sigmoid() - x end
+        local info = check_fused(f, function()
+          return args(lg.randn(200003, {dtype = dtype}), lg.randn(200003, {dtype = dtype}))
+        end, 2)
+        assert.are.same({"mul+add+tanh+mul+sigmoid+sub"}, info.fused)
+      end
+    end)
+    lg.set_num_threads(1)
+    assert(ok, err)
+  end)
+
   it("plans intermediates into one arena smaller than their sum", function()
     local f = function(x)
       local y = x
       for _ = 1, 8 do y = (y * 1.5 + 0.25):tanh() end
       return y:sum()
     end
-    local cf = check_replays(f, function() return args(lg.randn(64, 64)) end, 2)
+    local cf = check_replays(f, function() return args(lg.randn(64, 64)) end, 2,
+                             {fuse = false})
     local info = cf:plan_info()
     assert.are.equal(25, info.ops)
+    assert.are.equal(0, info.fused_groups)
     assert.is_true(info.arena_bytes > 0)
     assert.is_true(info.arena_bytes * 4 < info.naive_bytes,
       ("arena %d bytes for %d bytes of intermediates"):format(info.arena_bytes, info.naive_bytes))
