@@ -238,6 +238,23 @@ static lg_status snapshot_if_born(lg_ctx *ctx, lg_tracer *tr, int v) {
   return LG_OK;
 }
 
+/* The values of a recorded step's inputs, into plan->operands from first
+ * (grown to hold extra more after them), each storage's version checked. */
+static lg_status record_inputs(lg_ctx *ctx, lg_tracer *tr, lg_tensor *const *in,
+                               int n_in, int first, int extra) {
+  lg_plan *plan = tr->plan;
+  if (GROW(ctx, plan->operands, plan->cap_operands, first + n_in + extra))
+    return LG_ERR_MEMORY;
+  for (int i = 0; i < n_in; i++) {
+    int v;
+    lg_status st = input_val(ctx, tr, in[i], &v);
+    if (st) return st;
+    check_version(ctx, tr, in[i]);
+    plan->operands[first + i] = v;
+  }
+  return LG_OK;
+}
+
 /* ---- recording ------------------------------------------------------------ */
 
 lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
@@ -250,15 +267,8 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
   /* the values read, before the kernel runs (constants get their first
    * version, in-place targets their snapshot) */
   int first = plan->n_operands;
-  if (GROW(ctx, plan->operands, plan->cap_operands, first + n_in + n_out))
-    return LG_ERR_MEMORY;
-  for (int i = 0; i < n_in; i++) {
-    int v;
-    lg_status st = input_val(ctx, tr, in[i], &v);
-    if (st) return st;
-    check_version(ctx, tr, in[i]);
-    plan->operands[first + i] = v;
-  }
+  lg_status rst = record_inputs(ctx, tr, in, n_in, first, n_out);
+  if (rst) return rst;
   if (p && (p->flags & LG_FLAG_OUT) && outs[0]) {
     int v;
     lg_status st = input_val(ctx, tr, outs[0], &v);
@@ -333,18 +343,12 @@ lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
   lg_plan *plan = tr->plan;
   lg_tensor *in[3] = {param, grad, buf};
   int n_in = buf ? 3 : 2, first = plan->n_operands;
-  if (GROW(ctx, plan->operands, plan->cap_operands, first + n_in))
-    return LG_ERR_MEMORY;
-  for (int i = 0; i < n_in; i++) {
-    int v;
-    lg_status st = input_val(ctx, tr, in[i], &v);
-    if (st) return st;
-    check_version(ctx, tr, in[i]);
-    plan->operands[first + i] = v;
-    if (i != 1 && (st = snapshot_if_born(ctx, tr, v))) return st;
-  }
+  lg_status st = record_inputs(ctx, tr, in, n_in, first, 0);
+  for (int i = 0; i < n_in && !st; i++) /* param and buf change in place */
+    if (i != 1) st = snapshot_if_born(ctx, tr, plan->operands[first + i]);
+  if (st) return st;
   ctx->trace_depth++;
-  lg_status st = lg_optim_sgd(ctx, param, grad, buf, opts);
+  st = lg_optim_sgd(ctx, param, grad, buf, opts);
   ctx->trace_depth--;
   if (st) return st;
   for (int i = 0; i < n_in; i++) settle_version(tr, in[i]);
