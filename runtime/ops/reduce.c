@@ -32,6 +32,7 @@
 #include "core.h"
 #include "dtype.h"
 #include "parallel.h"
+#include "sum_rows.h"
 #include "vmath.h"
 
 /* ---- row functions ------------------------------------------------------ */
@@ -60,28 +61,85 @@ typedef struct row_value {
 #define NAN_CHECK_FLOAT(v) isnan(v)
 #define NAN_CHECK_INT(v) 0
 
-/* Ops on any element type; ACC accumulates sums and products (double for
- * floats, uint64_t for integers so that overflow wraps without UB). */
-#define COMMON_ROWS(SUF, T, ACC, IS_NAN)                                     \
-  /* SUM_LANES interleaved partial sums (element i goes to lane */          \
-  /* i % SUM_LANES), which the compiler keeps in vector registers; */       \
-  /* sum_leading reproduces this order exactly */                          \
-  /* in steps of ROW_STEP between which an interrupt stops it (stop */      \
-  /* may be NULL) */                                                        \
-  LG_VECTOR_CLONES static ACC row_sum_##SUF(const T *x, int64_t n,           \
-                                            lg_stop *stop) {                 \
-    ACC acc[SUM_LANES] = {0};                                                \
+/* FOLD_LANES of SUM_LANES doubles done as GCC vector operations on four
+ * vectors of eight lanes (lanes 8q .. 8q+7 in v[q]): the same additions in
+ * the same order, in registers. The array form folded one scalar at a
+ * time through the stack, which on rows of a few thousand elements cost
+ * as much as the row itself. */
+typedef double lanes8 __attribute__((vector_size(64)));
+typedef double lanes4 __attribute__((vector_size(32)));
+typedef double lanes2 __attribute__((vector_size(16)));
+
+static inline double fold_lanes(const double *acc) {
+  lanes8 v[4];
+  memcpy(v, acc, sizeof v);
+  v[0] += v[2]; /* w = 16 */
+  v[1] += v[3];
+  v[0] += v[1]; /* w = 8 */
+  lanes4 lo = {v[0][0], v[0][1], v[0][2], v[0][3]};
+  lanes4 hi = {v[0][4], v[0][5], v[0][6], v[0][7]};
+  lo += hi; /* w = 4 */
+  lanes2 l2 = {lo[0], lo[1]}, h2 = {lo[2], lo[3]};
+  l2 += h2; /* w = 2 */
+  return l2[0] + l2[1];
+}
+_Static_assert(SUM_LANES == 32, "fold_lanes folds 32 lanes");
+
+/* SUM_LANES interleaved partial sums in double (element i goes to lane
+ * i % SUM_LANES), which the compiler keeps in vector registers;
+ * sum_leading reproduces this order exactly. In steps of ROW_STEP between
+ * which an interrupt stops it (stop may be NULL). The body is inlined into
+ * each clone that uses it: row_sum_* (one row) and sum_rows_* (many). */
+#define FLOAT_ROW_SUM(SUF, T)                                                \
+  static inline __attribute__((always_inline)) double row_sum_body_##SUF(    \
+      const T *x, int64_t n, lg_stop *stop) {                                \
+    double acc[SUM_LANES] = {0};                                             \
     int64_t i = 0, whole = n - n % SUM_LANES;                                \
     while (i < whole) {                                                      \
       int64_t end = whole - i > ROW_STEP ? i + ROW_STEP : whole;             \
       for (; i < end; i += SUM_LANES)                                        \
-        for (int k = 0; k < SUM_LANES; k++) acc[k] += (ACC)x[i + k];         \
+        for (int k = 0; k < SUM_LANES; k++) acc[k] += (double)x[i + k];      \
       if (i < whole && stop && lg_stop_now(stop)) return 0;                  \
     }                                                                        \
-    for (; i < n; i++) acc[i % SUM_LANES] += (ACC)x[i];                      \
-    FOLD_LANES(acc);                                                         \
-    return acc[0];                                                           \
+    for (; i < n; i++) acc[i % SUM_LANES] += (double)x[i];                   \
+    return fold_lanes(acc);                                                  \
   }                                                                          \
+  LG_VECTOR_CLONES static double row_sum_##SUF(const T *x, int64_t n,        \
+                                               lg_stop *stop) {              \
+    return row_sum_body_##SUF(x, n, stop);                                   \
+  }                                                                          \
+  /* sum (or mean when mean) of each of rows rows of n elements at x into */ \
+  /* out[r]: the same values as row_sum, without a call per row */          \
+  LG_VECTOR_CLONES static void sum_rows_##SUF(const T *x, int64_t rows,      \
+                                              int64_t n, bool mean, T *out,  \
+                                              lg_stop *stop) {               \
+    for (int64_t r = 0; r < rows; r++) {                                     \
+      double v = row_sum_body_##SUF(x + r * n, n, stop);                     \
+      out[r] = (T)(mean ? v / (double)n : v);                                \
+    }                                                                        \
+  }
+FLOAT_ROW_SUM(f32, float)
+FLOAT_ROW_SUM(f64, double)
+
+/* Integer sums wrap in uint64 (no UB), in the same lanes. */
+LG_VECTOR_CLONES static uint64_t row_sum_i64(const int64_t *x, int64_t n,
+                                             lg_stop *stop) {
+  uint64_t acc[SUM_LANES] = {0};
+  int64_t i = 0, whole = n - n % SUM_LANES;
+  while (i < whole) {
+    int64_t end = whole - i > ROW_STEP ? i + ROW_STEP : whole;
+    for (; i < end; i += SUM_LANES)
+      for (int k = 0; k < SUM_LANES; k++) acc[k] += (uint64_t)x[i + k];
+    if (i < whole && stop && lg_stop_now(stop)) return 0;
+  }
+  for (; i < n; i++) acc[i % SUM_LANES] += (uint64_t)x[i];
+  FOLD_LANES(acc);
+  return acc[0];
+}
+
+/* Ops on any element type; ACC accumulates products (double for floats,
+ * uint64_t for integers so that overflow wraps without UB). */
+#define COMMON_ROWS(SUF, T, ACC, IS_NAN)                                     \
   static ACC row_prod_##SUF(const T *x, int64_t n) {                         \
     ACC acc = 1;                                                             \
     for (int64_t i = 0; i < n; i++) acc *= (ACC)x[i];                        \
@@ -588,6 +646,48 @@ LG_VECTOR_CLONES static lg_status sum_leading(lg_ctx *ctx, lg_op op,
   return LG_OK;
 }
 
+/* Sum / mean of dense rows (x contiguous, every reduced dim after every
+ * kept one) into a contiguous output of x's dtype: sum_rows_* over blocks
+ * of rows, split across threads when large. Each row's value is
+ * row_sum's, so results match the general path and any thread count. */
+typedef struct rows_job {
+  const char *x;
+  char *out;
+  int64_t n;
+  size_t item;
+  bool mean, f32;
+  lg_stop *stop;
+} rows_job;
+
+static void run_sum_rows(void *arg, int64_t begin, int64_t end) {
+  const rows_job *job = arg;
+  const char *x = job->x + (size_t)begin * (size_t)job->n * job->item;
+  char *out = job->out + (size_t)begin * job->item;
+  if (job->f32) {
+    /* rows short enough to need no interrupt look inside them */
+    if (job->n <= ROW_STEP &&
+        lg_sum_rows_f32_avx512((const float *)(const void *)x, end - begin,
+                               job->n, job->mean, (float *)(void *)out))
+      return;
+    sum_rows_f32((const float *)(const void *)x, end - begin, job->n,
+                 job->mean, (float *)(void *)out, job->stop);
+  } else
+    sum_rows_f64((const double *)(const void *)x, end - begin, job->n,
+                 job->mean, (double *)(void *)out, job->stop);
+}
+
+static lg_status sum_rows(lg_ctx *ctx, lg_op op, const lg_tensor *x,
+                          const plan *pl, lg_tensor *out) {
+  lg_stop stop = {ctx, false};
+  rows_job job = {lg_data_ptr(x), lg_data_ptr(out), pl->inner_count,
+                  lg_dtype_size(x->dtype), op == LG_OP_MEAN,
+                  x->dtype == LG_FLOAT32, &stop};
+  int64_t grain = LG_GRAIN_CHEAP / pl->inner_count;
+  lg_status st =
+      lg_parallel_for(ctx, pl->outer_count, grain, run_sum_rows, &job);
+  return st ? st : lg_stop_status(&stop);
+}
+
 /* x (any shape) -> out (x's shape without the reduced dims, or with them
  * as size 1 under KEEPDIM); see the file header for params. */
 lg_status lg_kernel_reduce(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
@@ -621,6 +721,10 @@ lg_status lg_kernel_reduce(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if ((op == LG_OP_SUM || op == LG_OP_MEAN) && lg_dtype_is_float(x->dtype) &&
       pl.rows_leading && !pl.rows_contiguous) {
     st = sum_leading(ctx, op, x, &pl, *out);
+  } else if ((op == LG_OP_SUM || op == LG_OP_MEAN) &&
+             lg_dtype_is_float(x->dtype) && pl.rows_contiguous &&
+             pl.inner_count > 0) {
+    st = sum_rows(ctx, op, x, &pl, *out);
   } else {
     reduce_state s = {op, p->scalar[0], lg_data_ptr(*out), out_dtype,
                       lg_dtype_size(out_dtype),
