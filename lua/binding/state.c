@@ -45,32 +45,43 @@ lgl_box *lgl_new_box(lua_State *L) {
   return box;
 }
 
-/* The least tensor bytes the collector's pace is measured against, and
- * the least allocation between two pacing steps. */
-#define GC_TARGET_FLOOR ((size_t)16 << 20)
+/* The collector's pace against tensor memory (lgl_gc_pressure): the
+ * least and most tensor bytes between two collector cycles, the most as a
+ * multiple of the Lua heap, and the least allocation between two steps. */
+#define GC_TARGET_FLOOR ((size_t)4 << 20)
+#define GC_TARGET_HEAP_RATIO 32
 #define GC_STEP_FLOOR ((uint64_t)1 << 20)
 
 void lgl_gc_pressure(lua_State *L, lgl_state *S) {
   /* Lua cannot see tensor bytes: a training loop makes a few kilobytes of
    * userdata per batch but hundreds of megabytes of tensors, so Lua's own
-   * pace would let dead activations pile up for many batches. So tensor
+   * pace would let dead tensors pile up for many batches. So tensor
    * allocation (cache hits included) is charged to the collector as Lua
-   * allocation scaled to the Lua heap: allocating as many tensor bytes as
-   * are in use counts as twice the Lua heap, about one full cycle. Dead
-   * tensors are then freed within about one "live set" of allocation
-   * (memory stays near twice the live tensor bytes) and their blocks go
-   * back to the allocator cache warm, while the collector's work stays
-   * proportional to the Lua heap, never a full collection per op. The
-   * check is one subtraction per op; a step every 1/16 of the live set. */
+   * allocation scaled to the Lua heap: allocating `target` tensor bytes
+   * counts as twice the Lua heap, about one full cycle. Dead tensors are
+   * then freed within about `target` bytes of allocation and their blocks
+   * go back to the allocator cache warm.
+   *
+   * target is the tensor bytes in use (so memory stays near twice the live
+   * tensor bytes), but at most GC_TARGET_HEAP_RATIO times the Lua heap: a
+   * cycle costs about a pass over the Lua heap, so with a small heap and
+   * large tensors (a loop of 4 MB elementwise ops) cycles are cheap against
+   * the ops, and a cycle per op or two keeps the freed output block hot in
+   * the cache for the next op instead of cycling through four to six cold
+   * ones (1.5-2x slower). A tensor-heavy loop with a larger Lua heap keeps
+   * the live-set pace. The check is one subtraction per op; a step every
+   * 1/16 of target. */
   uint64_t now = lg_ctx_bytes_handed_out(S->ctx);
   if (now - S->gc_mark < S->gc_step) return;
   uint64_t delta = now - S->gc_mark;
   S->gc_mark = now;
+  double heap_kb = (double)lua_gc(L, LUA_GCCOUNT, 0);
   size_t target = lg_ctx_bytes_in_use(S->ctx);
+  size_t most = (size_t)(heap_kb * 1024 * GC_TARGET_HEAP_RATIO);
+  if (target > most) target = most;
   if (target < GC_TARGET_FLOOR) target = GC_TARGET_FLOOR;
   S->gc_step = target / 16 > GC_STEP_FLOOR ? target / 16 : GC_STEP_FLOOR;
-  double kb = 2.0 * (double)lua_gc(L, LUA_GCCOUNT, 0) * (double)delta /
-              (double)target;
+  double kb = 2.0 * heap_kb * (double)delta / (double)target;
   lua_gc(L, LUA_GCSTEP, kb < 1 ? 1 : kb > INT32_MAX ? INT32_MAX : (int)kb);
 }
 
@@ -184,11 +195,15 @@ int lgl_run_op_out(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
     lua_pushvalue(L, self_idx);
     return 1;
   }
+  /* the collector's debt for earlier results is paid before this op
+   * allocates: a result that died since (the common `y = f(a + b)`, a
+   * loop's last temporaries) is freed now, and its block, still in the
+   * cache, serves this op. (The boxes below may run the collector too.) */
+  lgl_gc_pressure(L, S);
   lgl_box *boxes[2];
   for (int i = 0; i < n_out; i++) boxes[i] = lgl_new_box(L);
   lg_tensor *outs[2] = {NULL, NULL};
   if (lg_op_run(S->ctx, op, n_in, in, p, outs) != LG_OK) return lgl_error(L);
   for (int i = 0; i < n_out; i++) lgl_box_set(boxes[i], outs[i]);
-  lgl_gc_pressure(L, S);
   return n_out;
 }
