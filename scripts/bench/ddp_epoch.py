@@ -6,27 +6,15 @@
 # torch.multiprocessing. Times BENCH_DDP_BATCHES batches (60 for the MLP, 6
 # for the CNN) after 3 warm-up batches, three times; the median is
 # extrapolated to the epoch. Prints "BENCH ddp_epoch_<model>_np<N> <us>".
-import gzip
-import os
-import sys
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import time
 
-import numpy as np
+import common as B
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
-
-ROOT = "/usr/share/datasets/fashion-mnist"
-
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def build(kind):
@@ -42,8 +30,7 @@ def worker(rank, world, kind, port):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
-    images = torch.from_numpy(load_idx(ROOT + "/train-images-idx3-ubyte.gz").copy()).reshape(-1, 1, 28, 28)
-    labels = torch.from_numpy(load_idx(ROOT + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+    images, labels = B.fashion_mnist_train()
     dataset = torch.utils.data.TensorDataset(images, labels)
     sampler = torch.utils.data.distributed.DistributedSampler(dataset, world, rank, seed=0)
     loader = torch.utils.data.DataLoader(dataset, batch_size=128 // world, sampler=sampler)
