@@ -3,9 +3,10 @@
 # processes, Adam lr 1e-3, one thread per process) through
 # torch.nn.parallel.DistributedDataParallel on the gloo backend with a
 # DistributedSampler, NPROCS processes (default 2) started here by
-# torch.multiprocessing. Times BENCH_DDP_BATCHES batches (60 for the MLP, 6
-# for the CNN) after 3 warm-up batches, three times; the median is
-# extrapolated to the epoch. Prints "BENCH ddp_epoch_<model>_np<N> <us>".
+# torch.multiprocessing. Times what ddp_epoch.lua times: after 3 warm-up
+# batches, epoch 2 from its start, whole for the MLP, its first
+# BENCH_DDP_BATCHES (default 60) for the CNN, scaled to the epoch. Prints
+# "BENCH ddp_epoch_<model>_np<N> <us>".
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import time
 
@@ -36,35 +37,27 @@ def worker(rank, world, kind, port):
     loader = torch.utils.data.DataLoader(dataset, batch_size=128 // world, sampler=sampler)
     model = nn.parallel.DistributedDataParallel(build(kind))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = int(os.environ.get("BENCH_DDP_BATCHES") or (60 if kind == "mlp" else 6))
+    batches = min(int(os.environ.get("BENCH_DDP_BATCHES") or (len(loader) if kind == "mlp" else 60)),
+                  len(loader))
 
-    def stream():
-        epoch = 0
-        while True:
-            sampler.set_epoch(epoch)
-            yield from loader
-            epoch += 1
-
-    it = stream()
-
-    def step():
-        x, y = next(it)
+    def step(x, y):
         opt.zero_grad()
         F.cross_entropy(model(x.float() / 255), y).backward()
         opt.step()
 
+    sampler.set_epoch(0)  # warm-up batches
+    warm = iter(loader)
     for _ in range(3):
-        step()
-    samples = []
-    for _ in range(3):
-        dist.barrier()
-        t0 = time.perf_counter()
-        for _ in range(batches):
-            step()
-        samples.append((time.perf_counter() - t0) / batches)
-    samples.sort()
+        step(*next(warm))
+    dist.barrier()
+    t0 = time.perf_counter()
+    sampler.set_epoch(1)  # timed from the epoch's start
+    it = iter(loader)
+    for _ in range(batches):
+        step(*next(it))
+    seconds = time.perf_counter() - t0
     if rank == 0:
-        print("BENCH ddp_epoch_%s_np%d %.0f" % (kind, world, samples[1] * len(loader) * 1e6), flush=True)
+        print("BENCH ddp_epoch_%s_np%d %.0f" % (kind, world, seconds / batches * len(loader) * 1e6), flush=True)
     dist.destroy_process_group()
 
 
