@@ -523,6 +523,8 @@ static lg_status conv_image(lg_ctx *ctx, bool tiled, const conv_geom *g,
   int64_t og = g->o / g->groups, kg = g->c / g->groups * g->kh * g->kw;
   int64_t plane = g->oh * g->ow, panel = image_panel(g);
   bool direct = image_is_col(g);
+  if (g->side == SOLVE_IMAGE && !direct) /* col2im accumulates into it */
+    memset(img, 0, (size_t)(g->c / g->groups * g->h * g->w) * es);
   for (int64_t p0 = 0; p0 < plane; p0 += panel) {
     lg_status st = p0 > 0 ? stop_between(ctx, tiled) : LG_OK;
     if (st) return st;
@@ -552,9 +554,10 @@ static lg_status conv_image(lg_ctx *ctx, bool tiled, const conv_geom *g,
 }
 
 /* The solved side's part for count images from n0, every group (see
- * block_scratch for col and rbuf). The image side accumulates (its tensor
- * comes zeroed), the response side is overwritten, and the weight side
- * writes weight (the whole weight's layout) with beta wbeta. tiled: see
+ * block_scratch for col and rbuf). The image side is zeroed image by image
+ * just before col2im accumulates into it (in the thread that fills it,
+ * while it is in cache), the response side is overwritten, and the weight
+ * side writes weight (the whole weight's layout) with beta wbeta. tiled: see
  * gemm_on. A lone image goes by conv_image's panels; a block of several
  * is small (BLOCK_ELEMS) and runs as one gemm per group. */
 static lg_status conv_block(lg_ctx *ctx, bool tiled, const conv_geom *g, char *image,
@@ -589,9 +592,11 @@ static lg_status conv_block(lg_ctx *ctx, bool tiled, const conv_geom *g, char *i
         move_response(g, rsp, rbuf, count, true);
         st = gemm_on(ctx, tiled, g->dtype, true, false, kg, width, og, wg, kg, rbuf,
                      width, 0, col, width);
-        for (int64_t b = 0; b < count && !st; b++)
-          col2im(g, col + (size_t)(b * plane) * es, width, 0, plane,
-                 img + (size_t)(b * g->c * hw) * es);
+        for (int64_t b = 0; b < count && !st; b++) {
+          char *ib = img + (size_t)(b * g->c * hw) * es;
+          memset(ib, 0, (size_t)(cg * hw) * es); /* col2im accumulates */
+          col2im(g, col + (size_t)(b * plane) * es, width, 0, plane, ib);
+        }
         break;
       case SOLVE_WEIGHT: /* wg (og,kg) (+)= rbuf (og,width) @ col^T */
         move_response(g, rsp, rbuf, count, true);
@@ -764,9 +769,10 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
     if (src[k]) st = lg_contiguous_as(ctx, src[k], dt, &ops[k]);
   bool empty = lg_shape_numel(4, pl->out_sizes) == 0 || g->n == 0 ||
                g->c == 0 || g->o == 0 || g->oh == 0 || g->ow == 0;
-  /* the fast response and weight sides overwrite every element (gemm with
-   * beta = 0); the image side and the naive kernel accumulate */
-  bool overwrites = fast && !empty && g->side != SOLVE_IMAGE;
+  /* the fast kernels write every element (gemm with beta = 0, or the
+   * image side zeroing each image before col2im); the naive one
+   * accumulates */
+  bool overwrites = fast && !empty;
   if (!st)
     st = overwrites ? lg_empty(ctx, dt, 4, pl->out_sizes, &out)
                     : lg_full(ctx, dt, 4, pl->out_sizes, 0, &out);
