@@ -334,53 +334,59 @@ static void valid_range(int64_t count, int64_t s, int64_t offset, int64_t len,
 #define COL_KERNELS(SUFFIX, T)                                                \
   static void im2col_##SUFFIX(const conv_geom *g, const T *img, T *col,       \
                               int64_t ld, int64_t p0, int64_t p1) {           \
-    int64_t cg = g->c / g->groups;                                            \
+    const int64_t cg = g->c / g->groups, kh = g->kh, kw = g->kw;              \
+    const int64_t ow = g->ow, sw = g->sw, sh = g->sh, ph = g->ph;             \
+    const int64_t dh = g->dh, dw = g->dw, ih = g->h, iw = g->w;               \
+    const int64_t y0 = p0 / ow, y1 = (p1 + ow - 1) / ow;                      \
     for (int64_t c = 0; c < cg; c++)                                          \
-      for (int64_t i = 0; i < g->kh; i++)                                     \
-        for (int64_t j = 0; j < g->kw; j++) {                                 \
-          T *row = col + ((c * g->kh + i) * g->kw + j) * ld - p0;             \
-          int64_t offset = g->pw - j * g->dw, lo, hi;                         \
-          valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
-          for (int64_t y = p0 / g->ow; y * g->ow < p1; y++) {                 \
-            T *r = row + y * g->ow;                                           \
-            int64_t xa = p0 - y * g->ow, xb = p1 - y * g->ow;                 \
+      for (int64_t i = 0; i < kh; i++)                                        \
+        for (int64_t j = 0; j < kw; j++) {                                    \
+          T *row = col + ((c * kh + i) * kw + j) * ld - p0;                   \
+          int64_t offset = g->pw - j * dw, lo, hi;                            \
+          valid_range(ow, sw, offset, iw, &lo, &hi);                          \
+          for (int64_t y = y0; y < y1; y++) {                                 \
+            T *r = row + y * ow;                                              \
+            int64_t xa = p0 - y * ow, xb = p1 - y * ow;                       \
             if (xa < 0) xa = 0;                                               \
-            if (xb > g->ow) xb = g->ow;                                       \
-            int64_t h = y * g->sh - g->ph + i * g->dh;                        \
-            if (h < 0 || h >= g->h) {                                         \
+            if (xb > ow) xb = ow;                                             \
+            int64_t h = y * sh - ph + i * dh;                                 \
+            if (h < 0 || h >= ih) {                                           \
               memset(r + xa, 0, (size_t)(xb - xa) * sizeof(T));               \
               continue;                                                       \
             }                                                                 \
             int64_t a = lo < xa ? xa : lo > xb ? xb : lo;                     \
             int64_t b = hi < xa ? xa : hi > xb ? xb : hi;                     \
-            const T *src = img + (c * g->h + h) * g->w;                       \
+            const T *src = img + (c * ih + h) * iw;                           \
             for (int64_t x = xa; x < a; x++) r[x] = 0;                        \
-            if (g->sw == 1)                                                   \
+            if (sw == 1)                                                      \
               memcpy(r + a, src + a - offset, (size_t)(b - a) * sizeof(T));   \
             else                                                              \
-              for (int64_t x = a; x < b; x++) r[x] = src[x * g->sw - offset]; \
+              for (int64_t x = a; x < b; x++) r[x] = src[x * sw - offset];    \
             for (int64_t x = b; x < xb; x++) r[x] = 0;                        \
           }                                                                   \
         }                                                                     \
   }                                                                           \
   static void col2im_##SUFFIX(const conv_geom *g, const T *col, int64_t ld,   \
                               int64_t p0, int64_t p1, T *img) {               \
-    int64_t cg = g->c / g->groups;                                            \
+    const int64_t cg = g->c / g->groups, kh = g->kh, kw = g->kw;              \
+    const int64_t ow = g->ow, sw = g->sw, sh = g->sh, ph = g->ph;             \
+    const int64_t dh = g->dh, dw = g->dw, ih = g->h, iw = g->w;               \
+    const int64_t y0 = p0 / ow, y1 = (p1 + ow - 1) / ow;                      \
     for (int64_t c = 0; c < cg; c++)                                          \
-      for (int64_t i = 0; i < g->kh; i++)                                     \
-        for (int64_t j = 0; j < g->kw; j++) {                                 \
-          const T *row = col + ((c * g->kh + i) * g->kw + j) * ld - p0;       \
-          int64_t offset = g->pw - j * g->dw, lo, hi;                         \
-          valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
-          for (int64_t y = p0 / g->ow; y * g->ow < p1; y++) {                 \
-            int64_t h = y * g->sh - g->ph + i * g->dh;                        \
-            if (h < 0 || h >= g->h) continue;                                 \
-            int64_t xa = p0 - y * g->ow, xb = p1 - y * g->ow;                 \
-            int64_t a = lo < xa ? xa : lo, b = hi > xb ? xb : hi;             \
+      for (int64_t i = 0; i < kh; i++)                                        \
+        for (int64_t j = 0; j < kw; j++) {                                    \
+          const T *row = col + ((c * kh + i) * kw + j) * ld - p0;             \
+          int64_t offset = g->pw - j * dw, lo, hi;                            \
+          valid_range(ow, sw, offset, iw, &lo, &hi);                          \
+          for (int64_t y = y0; y < y1; y++) {                                 \
+            int64_t h = y * sh - ph + i * dh;                                 \
+            if (h < 0 || h >= ih) continue;                                   \
             /* xa < 0 or xb > OW are outside [lo, hi] anyway */               \
-            const T *r = row + y * g->ow;                                     \
-            T *dst = img + (c * g->h + h) * g->w;                             \
-            for (int64_t x = a; x < b; x++) dst[x * g->sw - offset] += r[x];  \
+            int64_t xa = p0 - y * ow, xb = p1 - y * ow;                       \
+            int64_t a = lo < xa ? xa : lo, b = hi > xb ? xb : hi;             \
+            const T *r = row + y * ow;                                        \
+            T *dst = img + (c * ih + h) * iw;                                 \
+            for (int64_t x = a; x < b; x++) dst[x * sw - offset] += r[x];     \
           }                                                                   \
         }                                                                     \
   }
