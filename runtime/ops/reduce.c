@@ -53,13 +53,15 @@ typedef struct row_value {
 /* Elements of one row between two looks at the interrupt flag (a
  * multiple of SUM_LANES, so the lanes see the same elements). */
 #define ROW_STEP ((int64_t)1 << 20)
-/* for (int64_t i = from; i < n; i++), run in steps of ROW_STEP between
- * which the loop ends once stop (may be NULL) says the op must stop; the
- * row's result is then discarded by the failing op. */
+/* for (int64_t i = from; i < n; i++), run in steps of LG_ITER_STEP (the
+ * sequential loops: products, exp, cumsum) between which the loop ends
+ * once stop (may be NULL) says the op must stop; the row's result is then
+ * discarded by the failing op. The steps change no result. */
 #define STEP_FOR(i, from, n, stop)                                           \
   for (int64_t i = (from), end_ = 0;                                         \
        i < (n) && !(i > (from) && (stop) && lg_stop_now(stop));)             \
-    for (end_ = (n) - i > ROW_STEP ? i + ROW_STEP : (n); i < end_; i++)
+    for (end_ = (n) - i > LG_ITER_STEP ? i + LG_ITER_STEP : (n); i < end_;   \
+         i++)
 #define FOLD_LANES(a)                                                        \
   for (int w_ = SUM_LANES / 2; w_ > 0; w_ /= 2)                              \
     for (int k_ = 0; k_ < w_; k_++) (a)[k_] += (a)[k_ + w_]
@@ -823,7 +825,7 @@ static void cum_line_strided(const char *x, lg_dtype xt, int64_t sx, char *o,
     for (int64_t b = 0; b < outer; b++) {                                    \
       for (int64_t j = 0; j < inner; j++) acc[j] = product ? 1 : 0;          \
       for (int64_t l = 0; l < n; l++, x += inner, o += inner) {              \
-        if ((since += inner) >= ROW_STEP) {                                  \
+        if ((since += inner) >= LG_ITER_STEP) {                              \
           since = 0;                                                         \
           if (lg_stop_now(stop)) return;                                     \
         }                                                                    \
@@ -911,9 +913,9 @@ lg_status lg_kernel_cumsum(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   for (int64_t l = 0, since = 0; l < lines; l++) {
     double facc = product ? 1 : 0;
     uint64_t iacc = product ? 1 : 0;
-    for (int64_t at = 0; at < n; at += ROW_STEP) { /* a long line in steps */
-      int64_t k = n - at < ROW_STEP ? n - at : ROW_STEP;
-      if ((since += k) >= ROW_STEP) {
+    for (int64_t at = 0; at < n; at += LG_ITER_STEP) { /* long lines in steps */
+      int64_t k = n - at < LG_ITER_STEP ? n - at : LG_ITER_STEP;
+      if ((since += k) >= LG_ITER_STEP) {
         since = 0;
         if (lg_stop_now(&stop)) goto finish;
       }
