@@ -240,8 +240,8 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
                           lg_tensor *const *in, const lg_params *p,
                           lg_tensor **outs);
 void lg_trace_note_storage(lg_ctx *ctx, const lg_storage *s);
-lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
-                       lg_tensor *buf, const lg_sgd_opts *opts);
+/* Records an optimizer update (optim.c) as a plan step, and runs it. */
+lg_status lg_trace_optim(lg_ctx *ctx, const lg_optim_call *call);
 /* The kernel and view column of op (dispatch.c). */
 lg_forward_fn lg_op_forward(lg_op op);
 

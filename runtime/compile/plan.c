@@ -13,8 +13,7 @@
 
 #define ARENA_ALIGN 64
 
-/* Bytes the geometry of v spans from its first element. */
-static size_t extent_of(const lg_plan_val *v) {
+size_t lg_plan_extent(const lg_plan_val *v) {
   int64_t last = 0;
   for (int d = 0; d < v->ndim; d++) {
     if (v->sizes[d] == 0) return 0;
@@ -106,7 +105,7 @@ lg_status lg_plan_finish(lg_plan *plan) {
     }
   }
   for (int v = 0; v < plan->n_vals; v++)
-    plan->vals[v].extent = extent_of(&plan->vals[v]);
+    plan->vals[v].extent = lg_plan_extent(&plan->vals[v]);
   /* fused groups first: they drop buffers and stretch liveness */
   lg_status st = plan->fuse ? lg_plan_fuse(plan) : LG_OK;
   if (!st) st = place_arena(plan);
@@ -193,9 +192,18 @@ static lg_status run_step(lg_plan *plan, const lg_plan_step *step) {
   lg_tensor *want[LG_MAX_DIMS];
   int n_out = step->n_out < LG_MAX_DIMS ? step->n_out : LG_MAX_DIMS;
   for (int k = 0; k < n_out; k++) want[k] = outs[k] = plan->vals[ops[step->n_in + k]].t;
-  if (step->op == LG_PLAN_SGD)
-    return lg_optim_sgd(ctx, in[0], in[1], step->n_in > 2 ? in[2] : NULL,
-                        &step->sgd);
+  if (step->op == LG_PLAN_OPTIM) {
+    lg_optim_call call = step->optim;
+    for (int k = 0, i = 0; k < LG_OPTIM_SLOTS; k++)
+      if (step->slots & (1u << k)) call.t[k] = in[i++];
+    return lg_optim_step(ctx, &call);
+  }
+  if (step->op == LG_PLAN_DRAW) {
+    lg_status st = lg_draw_into(ctx, &step->draw, step->n_in ? in[0] : NULL,
+                                outs[0]);
+    if (!st) outs[0]->storage->version++;
+    return st;
+  }
   bool inplace = (step->p.flags & LG_FLAG_INPLACE) != 0;
   if (inplace) want[0] = outs[0] = in[0];
   lg_status st = lg_op_forward(step->op)(ctx, step->op, in, step->n_in,
@@ -237,8 +245,9 @@ lg_status lg_plan_run(lg_plan *plan, lg_tensor *const *inputs,
   for (int v = 0; !st && v < plan->n_vals; v++) {
     lg_plan_val *val = &plan->vals[v];
     if (val->kind == LG_VAL_OUT && !val->t) st = out_buffer(ctx, val, &val->t);
-    else if (val->snapshot) {
-      memcpy(val->t->storage->data, val->snapshot, val->snapshot_bytes);
+    if (!st && val->snapshot) { /* a result's buffer holds just its extent */
+      memcpy(val->t->storage->data, val->snapshot,
+             val->kind == LG_VAL_OUT ? val->extent : val->snapshot_bytes);
       val->t->storage->version++;
     }
   }
@@ -339,5 +348,18 @@ int lg_plan_step_group(const lg_plan *plan, int i) {
 
 const char *lg_plan_step_name(const lg_plan *plan, int i) {
   if (i < 0 || i >= plan->n_steps) return NULL;
-  return plan->steps[i].op == LG_PLAN_SGD ? "sgd" : lg_op_name(plan->steps[i].op);
+  const lg_plan_step *step = &plan->steps[i];
+  if (step->op == LG_PLAN_OPTIM) {
+    static const char *const names[] = {"sgd", "adam", "rmsprop", "adagrad"};
+    if (step->optim.kind == LG_OPTIM_ADAM && step->optim.o.adam.decoupled_weight_decay)
+      return "adamw";
+    return names[step->optim.kind];
+  }
+  if (step->op == LG_PLAN_DRAW) {
+    static const char *const names[] = {"rand", "uniform_", "randn", "randint",
+                                        "bernoulli"};
+    return step->draw.kind == LG_DRAW_RANDN && step->draw.affine
+               ? "normal_" : names[step->draw.kind];
+  }
+  return lg_op_name(step->op);
 }
