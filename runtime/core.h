@@ -242,6 +242,11 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
 void lg_trace_note_storage(lg_ctx *ctx, const lg_storage *s);
 /* Records an optimizer update (optim.c) as a plan step, and runs it. */
 lg_status lg_trace_optim(lg_ctx *ctx, const lg_optim_call *call);
+/* y (n) = w (n, k) x (k) [+ b (n)] for dtype dt (float32 or float64), all
+ * contiguous, n and k in 1..INT_MAX: the linear kernel's single-row path
+ * (ops/linear.c), bit for bit; compile/plan.c replays such steps with it. */
+void lg_linear_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
+                   const void *x, const void *w, const void *b, void *y);
 /* The kernel and view column of op (dispatch.c). */
 lg_forward_fn lg_op_forward(lg_op op);
 

@@ -57,6 +57,10 @@ typedef struct lg_plan_step {
   unsigned slots;  /* LG_PLAN_OPTIM: bit k set when slot k is an operand;
                       the operands are the set slots in order             */
   lg_draw draw;    /* LG_PLAN_DRAW                                         */
+  bool linear_row; /* a linear step of one contiguous row: replay calls
+                      lg_linear_row (n outputs, k inputs) without the
+                      kernel's checks, which the trace's geometry settled */
+  int64_t row_n, row_k;
   int n_in, n_out;
   int first;       /* index of its operands in plan->operands: inputs,
                       then outputs                                         */
@@ -95,6 +99,9 @@ struct lg_plan {
   int max_operands;      /* the most inputs + outputs of one step          */
   lg_tensor **scratch;   /* 2 * max_operands tensor pointers for a step    */
   int64_t runs;
+  int n_run_vals;        /* values a run binds, makes, restores or drops:  */
+  int *run_vals;         /* arguments, results, snapshots and the views of
+                            arguments and results, in value order         */
   bool fuse;             /* lg_plan_finish forms fused groups              */
   int n_groups, cap_groups, fused_ops;
   lg_plan_group *groups;

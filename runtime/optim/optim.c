@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "dtype.h"
 #include "vmath.h" /* LG_VECTOR_CLONES */
 
 /* ---- operands ----------------------------------------------------------- */
