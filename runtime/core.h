@@ -176,6 +176,9 @@ static inline bool lg_tensor_has_shape(const lg_tensor *t, int ndim,
     if (t->sizes[i] != sizes[i]) return false;
   return true;
 }
+/* Whether sizes/strides are row-major contiguous (lg_tensor_is_contiguous). */
+bool lg_geometry_contiguous(int ndim, const int64_t *sizes,
+                            const int64_t *strides);
 /* Row-major contiguous strides for sizes. */
 void lg_contiguous_strides(int ndim, const int64_t *sizes, int64_t *strides);
 static inline char *lg_data_ptr(const lg_tensor *t) {

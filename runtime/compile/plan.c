@@ -89,15 +89,8 @@ static lg_status place_arena(lg_plan *plan) {
   return lg_empty(ctx, LG_UINT8, 1, &bytes, &plan->arena);
 }
 
-/* Whether v's geometry is row-major contiguous (lg_tensor_is_contiguous). */
 static bool val_contiguous(const lg_plan_val *v) {
-  int64_t expected = 1;
-  for (int i = v->ndim - 1; i >= 0; i--) {
-    if (v->sizes[i] == 1) continue;
-    if (v->strides[i] != expected) return false;
-    expected *= v->sizes[i];
-  }
-  return true;
+  return lg_geometry_contiguous(v->ndim, v->sizes, v->strides);
 }
 
 /* Marks a linear step over one contiguous row of one float dtype, which
