@@ -29,4 +29,16 @@ void lg_blas_enter_count(int count);
 /* Ends the calls begun by the matching lg_blas_enter. */
 void lg_blas_leave(void);
 
+/* Whether OpenBLAS runs a gemm of m x n x k (a gemv of an n x k matrix when
+ * gemv) on the calling thread whatever its thread count, so that the call
+ * may skip the gate (its lock and count change: about a third of a tiny
+ * linear layer's time). OpenBLAS 0.3's interface/gemm.c takes one thread
+ * up to SMP_THRESHOLD_MIN (65536) * GEMM_MULTITHREAD_THRESHOLD (4)
+ * multiply-adds, interface/gemv.c below 2304 * 4 matrix elements. */
+static inline bool lg_blas_one_thread(bool gemv, int64_t m, int64_t n,
+                                      int64_t k) {
+  if (gemv) return n * k < 2304 * 4;
+  return (double)m * (double)n * (double)k <= 65536.0 * 4;
+}
+
 #endif
