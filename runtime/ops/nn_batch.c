@@ -178,7 +178,7 @@ static lg_status channel_affine(lg_ctx *ctx, lg_op op, lg_tensor *y,
 /* The norm without its affine inputs (over the batch folded into N when x
  * is batched, else once), then * weight + bias per example: group_norm
  * with per-example weights, batch_norm whose statistics are shared. */
-static lg_status norm_then_affine(lg_ctx *ctx, lg_op op, int n_in,
+static lg_status norm_then_affine(lg_ctx *ctx, lg_op op,
                                   lg_tensor *const *in, const int *in_bdim,
                                   const lg_params *p, const int slot[4],
                                   lg_tensor **outs, int *out_bdim) {
@@ -221,7 +221,7 @@ static lg_status group_norm_affine(lg_ctx *ctx, int n_in,
                                    int *out_bdim) {
   int slot[4];
   norm_slots(LG_OP_GROUP_NORM, n_in, p, slot);
-  return norm_then_affine(ctx, LG_OP_GROUP_NORM, n_in, in, in_bdim, p, slot,
+  return norm_then_affine(ctx, LG_OP_GROUP_NORM, in, in_bdim, p, slot,
                           outs, out_bdim);
 }
 
@@ -305,7 +305,7 @@ static lg_status batch_norm_rule(lg_ctx *ctx, int n_in, lg_tensor *const *in,
                    "least 2 dims (N, C, ...) inside vmap, got %dD",
                    vb_rank(in[0], in_bdim[0]));
   if (!stats_batched && !(training && in_bdim[0] >= 0))
-    return norm_then_affine(ctx, LG_OP_BATCH_NORM, n_in, in, in_bdim, p,
+    return norm_then_affine(ctx, LG_OP_BATCH_NORM, in, in_bdim, p,
                             slot, outs, out_bdim);
   return batch_norm_channels(ctx, in, in_bdim, p, slot, outs, out_bdim);
 }
