@@ -29,4 +29,20 @@ void lg_blas_enter_count(int count);
 /* Ends the calls begun by the matching lg_blas_enter. */
 void lg_blas_leave(void);
 
+/* Whether OpenBLAS runs a product this small on the calling thread
+ * whatever its thread count, so the result cannot depend on the count and
+ * the call needs no gate (the gate's lock, unlock and
+ * openblas_set_num_threads were ~200 instructions per call, a tenth of a
+ * batch-1 Linear). OpenBLAS 0.3 takes one thread when
+ * m*n*k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (interface/gemm.c) and, for
+ * gemv, when m*n < 2304 * GEMM_MULTITHREAD_THRESHOLD (interface/gemv.c);
+ * the threshold is 4 unless a build sets it, and these bounds hold for any
+ * threshold of at least 1. Each gemm of a batch is judged by itself. */
+static inline bool lg_blas_is_tiny_gemm(int64_t m, int64_t n, int64_t k) {
+  return (double)m * (double)n * (double)k <= 65536.0;
+}
+static inline bool lg_blas_is_tiny_gemv(int64_t m, int64_t n) {
+  return (double)m * (double)n < 2304.0;
+}
+
 #endif

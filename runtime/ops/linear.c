@@ -95,7 +95,10 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     st = lg_fail(ctx, LG_ERR_SHAPE, "linear: dims beyond INT_MAX for BLAS");
     goto done;
   }
-  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
+  /* OpenBLAS runs with ctx's thread count until leave; a tiny product runs
+   * on this thread whatever the count (blas_threads.h) */
+  bool gate = m > 1 ? !lg_blas_is_tiny_gemm(m, n, k) : !lg_blas_is_tiny_gemv(n, k);
+  if (gate) lg_blas_enter(ctx);
   if (m > 1) { /* tiled when large: an interrupt stops it between tiles */
     st = lg_gemm(ctx, dt, false, true, m, n, k, lg_data_ptr(x), k,
                  lg_data_ptr(w), k, 1.0, y, n);
@@ -109,7 +112,7 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                 (const double *)(void *)lg_data_ptr(w), (int)k,
                 (const double *)(void *)lg_data_ptr(x), 1, 1.0, y, 1);
   }
-  lg_blas_leave();
+  if (gate) lg_blas_leave();
 done:
   lg_tensor_release(x);
   lg_tensor_release(w);
