@@ -486,10 +486,10 @@ void lgl_open_autograd(lua_State *L, const lgl_tables *T) {
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &identity_key);
   luaL_newmetatable(L, guard_type);
+  /* only closing restores: no __gc, so a guard that was never closed can't
+   * flip the mode back at whatever later point the collector reaches it */
   lua_pushcfunction(L, guard_close);
   lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, guard_close);
-  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newmetatable(L, grad_fn_type);
   lua_pushcfunction(L, grad_fn_tostring);

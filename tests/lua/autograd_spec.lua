@@ -212,6 +212,21 @@ describe("autograd", function()
       assert.is_true(lg.is_grad_enabled())
     end)
 
+    it("a guard that is never closed changes nothing when it is collected", function()
+      local guard = lg.no_grad() -- a plain local: the mode stays off
+      assert.is_false(lg.is_grad_enabled())
+      guard = nil -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      assert.is_false(lg.is_grad_enabled()) -- collection did not restore "on"
+      local kept = lg.enable_grad()
+      assert.is_true(lg.is_grad_enabled())
+      kept = nil -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      assert.is_true(lg.is_grad_enabled())
+    end)
+
     it("wraps functions, passing arguments and results, restoring on error", function()
       local x = leaf({1})
       local a, b = lg.no_grad(function(u, k) return u * k, lg.is_grad_enabled() end, x, 2)
