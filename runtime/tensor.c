@@ -144,7 +144,7 @@ lg_status lg_empty(lg_ctx *ctx, lg_dtype dtype, int ndim,
     return lg_fail(ctx, LG_ERR_DTYPE, "empty: unknown dtype %d", (int)dtype);
   lg_status st = lg_check_shape(ctx, "empty", ndim, sizes, &numel);
   if (st) return st;
-  size_t item = lg_dtype_size(dtype);
+  size_t item = lg_dtype_item(dtype); /* dtype checked above */
   if ((uint64_t)numel > (SIZE_MAX - STORAGE_HEADER) / item) {
     char buf[160];
     return lg_fail(ctx, LG_ERR_MEMORY, "empty: shape %s is too large",

@@ -350,15 +350,17 @@ end
 --- zeroes it in place when set_to_none is false).
 -- @usage opt:zero_grad()
 function Optimizer:zero_grad(set_to_none)
+  if set_to_none ~= false then -- dropping .grad records nothing: no guard
+    for _, group in ipairs(self.param_groups) do
+      for _, p in ipairs(group.params) do p.grad = nil end
+    end
+    return
+  end
   local _ <close> = lg.no_grad()
   for _, group in ipairs(self.param_groups) do
     for _, p in ipairs(group.params) do
-      if set_to_none == false then
-        local grad = p.grad
-        if grad ~= nil then grad:zero_() end
-      else
-        p.grad = nil
-      end
+      local grad = p.grad
+      if grad ~= nil then grad:zero_() end
     end
   end
 end

@@ -217,10 +217,6 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
                           const lg_tensor *b, CBLAS_TRANSPOSE tb, int64_t ldb,
                           lg_tensor *out) {
   int64_t batches = pr->batch_count, m = pr->m;
-  /* OpenBLAS runs with ctx's thread count until leave, except calls it
-   * runs on this thread whatever the count (blas_threads.h) */
-  bool gate = !lg_blas_one_thread(false, batches * m, pr->n, pr->k);
-  if (gate) lg_blas_enter(ctx);
   /* a's batch of row-major matrices stacked contiguously against one b:
    * one (batches*M, K) @ (K, N) product */
   bool b_shared = true;
@@ -232,6 +228,10 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
     m = batches * m;
     batches = 1;
   }
+  /* OpenBLAS runs with ctx's thread count until leave; tiny products run
+   * on this thread whatever the count (blas_threads.h) */
+  bool gate = !lg_blas_one_thread(false, m, pr->n, pr->k);
+  if (gate) lg_blas_enter(ctx);
   size_t es = lg_dtype_size(pr->dtype);
   lg_status st = LG_OK;
   for (int64_t bi = 0; bi < batches; bi++) {
