@@ -54,27 +54,31 @@ local function make_buckets(named, limit_bytes)
   return buckets
 end
 
--- Moves the bucket's gradients into its buffer and starts its all-reduce.
--- Each .grad becomes a view of the buffer (PyTorch's gradient_as_bucket_view),
--- so the averages need no copy back, and while .grad stays that view (zero_
+-- Moves the bucket's gradients, divided by the world size, into its buffer
+-- and starts its all-reduce (a sum: the average, as PyTorch's DDP divides
+-- before it sums). The division rides on the move, one pass over the
+-- gradients instead of a copy and a second pass after the wait. Each .grad
+-- becomes a view of the buffer (PyTorch's gradient_as_bucket_view), so the
+-- averages need no copy back, and while .grad stays that view (zero_
 -- instead of set to nil) backward accumulates straight into the buffer.
-local function launch(sync, b)
+local function launch(sync, b, world_size)
   for i, p in ipairs(b.params) do
     local view = b.views[i]
     if p.grad ~= view then
-      view:copy_(p.grad)
+      lg.div(p.grad, world_size, {out = view})
       p.grad = view
+    else
+      view:div_(world_size)
     end
   end
   b.handle = distributed.all_reduce(b.buffer, {op = "sum", async = true, check = false})
   sync.launched = sync.launched + 1
 end
 
--- Waits for every bucket and averages (in the gradients' own memory).
-local function finish(sync, world_size)
+-- Waits for every bucket (the averages land in the gradients' own memory).
+local function finish(sync)
   for _, b in ipairs(sync.buckets) do
     b.handle:wait()
-    b.buffer:div_(world_size)
     b.handle, b.ready, b.seen = nil, 0, {}
   end
   sync.launched = 0
@@ -92,9 +96,9 @@ local function on_grad_ready(sync, b, p, world_size)
   while sync.launched < #sync.buckets do
     local next_bucket = sync.buckets[sync.launched + 1]
     if next_bucket.ready < #next_bucket.params then break end
-    launch(sync, next_bucket)
+    launch(sync, next_bucket, world_size)
   end
-  if sync.launched == #sync.buckets then finish(sync, world_size) end
+  if sync.launched == #sync.buckets then finish(sync) end
 end
 
 --- DistributedDataParallel(model, {bucket_mb = 25, broadcast_buffers = true})

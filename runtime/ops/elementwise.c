@@ -588,7 +588,7 @@ static bool binary_small_same(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if (!loop || n > LG_GRAIN_MATH) return false;
   *st = lg_empty(ctx, dtype, a->ndim, a->sizes, out);
   if (*st) return true;
-  int64_t item = (int64_t)lg_dtype_size(dtype);
+  int64_t item = (int64_t)lg_dtype_item(dtype);
   char *data[3] = {lg_data_ptr(*out), lg_data_ptr(a), lg_data_ptr(b)};
   int64_t strides[3] = {item, item, item};
   binary_state state = {0};

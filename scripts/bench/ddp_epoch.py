@@ -3,30 +3,19 @@
 # processes, Adam lr 1e-3, one thread per process) through
 # torch.nn.parallel.DistributedDataParallel on the gloo backend with a
 # DistributedSampler, NPROCS processes (default 2) started here by
-# torch.multiprocessing. Times BENCH_DDP_BATCHES batches (60 for the MLP, 6
-# for the CNN) after 3 warm-up batches, three times; the median is
-# extrapolated to the epoch. Prints "BENCH ddp_epoch_<model>_np<N> <us>".
-import gzip
-import os
-import sys
+# torch.multiprocessing. Times what ddp_epoch.lua times: after 3 warm-up
+# batches, epoch 2 from its start, whole for the MLP, its first
+# BENCH_DDP_BATCHES (default 60) for the CNN, scaled to the epoch. Prints
+# "BENCH ddp_epoch_<model>_np<N> <us>".
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import time
 
-import numpy as np
+import common as B
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
-
-ROOT = "/usr/share/datasets/fashion-mnist"
-
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def build(kind):
@@ -42,42 +31,33 @@ def worker(rank, world, kind, port):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
-    images = torch.from_numpy(load_idx(ROOT + "/train-images-idx3-ubyte.gz").copy()).reshape(-1, 1, 28, 28)
-    labels = torch.from_numpy(load_idx(ROOT + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+    images, labels = B.fashion_mnist_train()
     dataset = torch.utils.data.TensorDataset(images, labels)
     sampler = torch.utils.data.distributed.DistributedSampler(dataset, world, rank, seed=0)
     loader = torch.utils.data.DataLoader(dataset, batch_size=128 // world, sampler=sampler)
     model = nn.parallel.DistributedDataParallel(build(kind))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = int(os.environ.get("BENCH_DDP_BATCHES") or (60 if kind == "mlp" else 6))
+    batches = min(int(os.environ.get("BENCH_DDP_BATCHES") or (len(loader) if kind == "mlp" else 60)),
+                  len(loader))
 
-    def stream():
-        epoch = 0
-        while True:
-            sampler.set_epoch(epoch)
-            yield from loader
-            epoch += 1
-
-    it = stream()
-
-    def step():
-        x, y = next(it)
+    def step(x, y):
         opt.zero_grad()
         F.cross_entropy(model(x.float() / 255), y).backward()
         opt.step()
 
+    sampler.set_epoch(0)  # warm-up batches
+    warm = iter(loader)
     for _ in range(3):
-        step()
-    samples = []
-    for _ in range(3):
-        dist.barrier()
-        t0 = time.perf_counter()
-        for _ in range(batches):
-            step()
-        samples.append((time.perf_counter() - t0) / batches)
-    samples.sort()
+        step(*next(warm))
+    dist.barrier()
+    t0 = time.perf_counter()
+    sampler.set_epoch(1)  # timed from the epoch's start
+    it = iter(loader)
+    for _ in range(batches):
+        step(*next(it))
+    seconds = time.perf_counter() - t0
     if rank == 0:
-        print("BENCH ddp_epoch_%s_np%d %.0f" % (kind, world, samples[1] * len(loader) * 1e6), flush=True)
+        print("BENCH ddp_epoch_%s_np%d %.0f" % (kind, world, seconds / batches * len(loader) * 1e6), flush=True)
     dist.destroy_process_group()
 
 

@@ -4,30 +4,17 @@
 # Same data (Debian's IDX files read with gzip + numpy) and the same loader
 # work as epoch.lua: a shuffled permutation, index_select of the batch rows,
 # uint8 -> float / 255. Extrapolated from `batches` batches as epoch.lua is.
-import gzip
 import os, sys; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import time
 
-import numpy as np
 import common as B
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-ROOT = "/usr/share/datasets/fashion-mnist"
 BATCH = 128
 
-
-def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-images = torch.from_numpy(load_idx(ROOT + "/train-images-idx3-ubyte.gz").copy()).reshape(-1, 1, 28, 28)
-labels = torch.from_numpy(load_idx(ROOT + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+images, labels = B.fashion_mnist_train()
 n_samples = images.shape[0]
 batches_per_epoch = (n_samples + BATCH - 1) // BATCH
 
@@ -62,14 +49,18 @@ def bench(key, model, batches, reps):
     B.report(key, B.median(samples) * batches_per_epoch)
 
 
-n_mlp = int(os.environ.get("BENCH_EPOCH_BATCHES", "40"))
-n_cnn = int(os.environ.get("BENCH_EPOCH_BATCHES", "4"))
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 
-torch.manual_seed(0)
-bench("epoch_mlp", nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(),
-                                 nn.Linear(256, 10)), n_mlp, 3)
-torch.manual_seed(0)
-bench("epoch_cnn", nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 14 * 14, 10)),
-      n_cnn, 3)
+
+if __name__ == "__main__":  # epoch_compile.py imports bench and mlp
+    n_mlp = int(os.environ.get("BENCH_EPOCH_BATCHES", "40"))
+    n_cnn = int(os.environ.get("BENCH_EPOCH_BATCHES", "4"))
+
+    torch.manual_seed(0)
+    bench("epoch_mlp", mlp(), n_mlp, 3)
+    torch.manual_seed(0)
+    bench("epoch_cnn", nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+                                     nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                                     nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 14 * 14, 10)),
+          n_cnn, 3)

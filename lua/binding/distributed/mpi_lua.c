@@ -16,11 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lgl.h"
 
 static const char request_type[] = "luagrad.distributed.Request";
 static int world_rank = 0, world_size = 1;
+/* Whether the ranks on this node fit its CPUs (poll_wait spins then). */
+static bool own_core = false;
 
 static bool mpi_active(void) {
   int initialized = 0, finalized = 0;
@@ -51,6 +54,33 @@ static int raise_mpi(lua_State *L, const char *fname, int code) {
   return luaL_error(L, "%s: MPI error: %s", fname, text);
 }
 
+/* Open MPI 4.1's non-blocking all-reduce (coll/libnbc, under every async
+ * all_reduce and DDP's buckets) takes its binomial algorithm below 4 ranks:
+ * a reduce into rank 0, then a broadcast, every byte twice through one
+ * rank. On 2 ranks its ring (a reduce-scatter, then an all-gather: each
+ * rank moves half) measured 0.15 ms against 0.26-0.5 ms for 0.8 MB, and no
+ * slower for small buffers; at 3 ranks neither wins, and from 4 up libnbc
+ * picks the ring itself for large buffers. So a 2-rank Open MPI job gets
+ * the ring unless the user chose (the variable is read by MPI_Init; other
+ * MPIs ignore it). */
+static void prefer_ring_allreduce(void) {
+  const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+  if (size && !strcmp(size, "2"))
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "ring", 0);
+}
+
+/* The number of ranks sharing this node's memory (and CPUs). */
+static int ranks_on_this_node(void) {
+  MPI_Comm node;
+  int n = 1;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+                          MPI_INFO_NULL, &node) != MPI_SUCCESS)
+    return world_size; /* the safe guess: all of them */
+  MPI_Comm_size(node, &n);
+  MPI_Comm_free(&node);
+  return n;
+}
+
 /* _mpi.init() -> rank (0-based), size */
 static int l_init(lua_State *L) {
   int finalized = 0;
@@ -59,6 +89,7 @@ static int l_init(lua_State *L) {
     return luaL_error(L, "distributed.init: MPI was finalized in this process and "
                       "cannot start again");
   if (!mpi_active()) {
+    prefer_ring_allreduce();
     int provided = 0;
     int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) return raise_mpi(L, "init", rc);
@@ -67,6 +98,7 @@ static int l_init(lua_State *L) {
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  own_core = ranks_on_this_node() <= sysconf(_SC_NPROCESSORS_ONLN);
   lua_pushcfunction(L, abort_job);
   lua_setfield(L, LUA_REGISTRYINDEX, "luagrad.on_uncaught_error");
   lua_pushinteger(L, world_rank);
@@ -92,30 +124,43 @@ static double seconds_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Waits for req: polls, yielding the CPU between polls (sched_yield returns
- * at once when nobody else wants the core), and after 2 ms polls with sleeps
- * growing from 20 to 200 us. Not MPI_Wait's busy loop: on a machine with
- * fewer free cores than processes, a rank spinning there takes the CPU from
- * the rank it waits for (measured on 2 busy cores: an MLP step ~2x slower,
- * and the header exchange a third of a 25 MB all_reduce); not only sleeps
- * either, which cost a quiet machine ~25% on that all_reduce. */
+/* Waits for req. A rank with a core of its own (the ranks on this node fit
+ * its CPUs) polls MPI_Test without a break for up to SPIN_S, as MPI_Wait
+ * would: a sched_yield there hands the core to any other runnable process
+ * for up to a scheduler slice, and on a busy machine that made the wait for
+ * a 0.8 MB all-reduce (~0.15 ms of work) take 1-2 ms at the median. Then
+ * (at once when the node is oversubscribed, so a rank spinning there would
+ * take the CPU from the rank it waits for: an MLP step ~2x slower on 2
+ * cores with 3 ranks) it polls with sched_yield between polls until 2 ms
+ * more have passed, and after that with sleeps growing from 20 to 200 us,
+ * so a long wait (a rank far behind, a barrier) costs little CPU. Only
+ * sleeping would cost a quiet machine ~25% on a 25 MB all_reduce. */
+#define SPIN_S 5e-3
+#define YIELD_S 2e-3
+
 static int poll_wait(lua_State *L, MPI_Request *req, const char *fname) {
   long pause_ns = 20000;
-  double started = 0;
+  double started = 0, spin = own_core ? SPIN_S : 0;
+  enum { SPIN, YIELD, SLEEP } phase = SPIN;
   for (int polls = 0;; polls++) {
     int done = 0;
     int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return raise_mpi(L, fname, rc);
     if (done) return 0;
     if (polls < 64) continue;
-    if (polls == 64) started = seconds_now();
-    if ((polls & 63) != 0 || seconds_now() - started < 2e-3) {
-      sched_yield();
-      continue;
+    if ((polls & 63) == 0) { /* the clock, every 64 polls */
+      double now = seconds_now();
+      if (polls == 64) started = now;
+      double waited = now - started;
+      phase = waited < spin ? SPIN : waited < spin + YIELD_S ? YIELD : SLEEP;
     }
-    struct timespec pause = {0, pause_ns};
-    nanosleep(&pause, NULL);
-    if (pause_ns < 200000) pause_ns += pause_ns / 4;
+    if (phase == YIELD) {
+      sched_yield();
+    } else if (phase == SLEEP) {
+      struct timespec pause = {0, pause_ns};
+      nanosleep(&pause, NULL);
+      if (pause_ns < 200000) pause_ns += pause_ns / 4;
+    }
   }
 }
 
