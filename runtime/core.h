@@ -176,11 +176,21 @@ static inline bool lg_tensor_has_shape(const lg_tensor *t, int ndim,
     if (t->sizes[i] != sizes[i]) return false;
   return true;
 }
+/* Whether sizes/strides are row-major contiguous (lg_tensor_is_contiguous). */
+bool lg_geometry_contiguous(int ndim, const int64_t *sizes,
+                            const int64_t *strides);
 /* Row-major contiguous strides for sizes. */
 void lg_contiguous_strides(int ndim, const int64_t *sizes, int64_t *strides);
+/* The element size of a valid dtype, inline (lg_dtype_size, which checks
+ * the range, is an out-of-line call of ~8 instructions on every op's path):
+ * log2 of {1, 1, 4, 8, 4, 8} in two bits per dtype. dtype.c's
+ * lg_dtype_size is this too, so the two can't disagree. */
+#define LG_DTYPE_SIZE_SHIFTS 0xEE0u
+static inline size_t lg_dtype_item(lg_dtype dtype) {
+  return (size_t)1 << ((LG_DTYPE_SIZE_SHIFTS >> (2u * (unsigned)dtype)) & 3u);
+}
 static inline char *lg_data_ptr(const lg_tensor *t) {
-  return (char *)t->storage->data +
-         t->offset * (int64_t)lg_dtype_size(t->dtype);
+  return (char *)t->storage->data + t->offset * (int64_t)lg_dtype_item(t->dtype);
 }
 static inline void lg_bump_version(lg_tensor *t) { t->storage->version++; }
 /* Byte offset of the element at a flat row-major position. */
@@ -240,8 +250,13 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
                           lg_tensor *const *in, const lg_params *p,
                           lg_tensor **outs);
 void lg_trace_note_storage(lg_ctx *ctx, const lg_storage *s);
-lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
-                       lg_tensor *buf, const lg_sgd_opts *opts);
+/* Records an optimizer update (optim.c) as a plan step, and runs it. */
+lg_status lg_trace_optim(lg_ctx *ctx, const lg_optim_call *call);
+/* y (n) = w (n, k) x (k) [+ b (n)] for dtype dt (float32 or float64), all
+ * contiguous, n and k in 1..INT_MAX: the linear kernel's single-row path
+ * (ops/linear.c), bit for bit; compile/plan.c replays such steps with it. */
+void lg_linear_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
+                   const void *x, const void *w, const void *b, void *y);
 /* The kernel and view column of op (dispatch.c). */
 lg_forward_fn lg_op_forward(lg_op op);
 

@@ -4,13 +4,14 @@
 #include "core.h"
 #include "dtype.h"
 
-static const size_t dtype_sizes[LG_NUM_DTYPES] = {1, 1, 4, 8, 4, 8};
 static const char *const dtype_names[LG_NUM_DTYPES] = {
     "bool", "uint8", "int32", "int64", "float32", "float64"};
 
 size_t lg_dtype_size(lg_dtype dtype) {
-  return (unsigned)dtype < LG_NUM_DTYPES ? dtype_sizes[dtype] : 0;
+  return (unsigned)dtype < LG_NUM_DTYPES ? lg_dtype_item(dtype) : 0;
 }
+
+_Static_assert(LG_NUM_DTYPES == 6, "LG_DTYPE_SIZE_SHIFTS has one entry per dtype");
 
 const char *lg_dtype_name(lg_dtype dtype) {
   return (unsigned)dtype < LG_NUM_DTYPES ? dtype_names[dtype] : "?";

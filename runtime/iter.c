@@ -88,9 +88,14 @@ static void coalesce(lg_iter *it) {
   it->ndim = out;
 }
 
-void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state) {
+/* Calls loop over every innermost row; with a ctx, rows longer than
+ * LG_ITER_STEP elements are cut into steps, and the interrupt flag is
+ * looked at whenever LG_ITER_STEP elements have run since the last look
+ * (so only between steps or rows, never per element). */
+static lg_status iter_run(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
+                          void *state) {
   for (int i = 0; i < it->ndim; i++)
-    if (it->sizes[i] == 0) return;
+    if (it->sizes[i] == 0) return LG_OK;
   coalesce(it);
   int nops = it->n_operands;
   char *ptr[LG_ITER_MAX_OPERANDS];
@@ -99,13 +104,28 @@ void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state) {
   if (it->ndim == 0) { /* a single element */
     for (int k = 0; k < nops; k++) inner_strides[k] = 0;
     loop(ptr, inner_strides, 1, state);
-    return;
+    return LG_OK;
   }
   int last = it->ndim - 1;
+  int64_t len = it->sizes[last], since = 0;
   for (int k = 0; k < nops; k++) inner_strides[k] = it->strides[k][last];
   int64_t counter[LG_MAX_DIMS] = {0};
   for (;;) {
-    loop(ptr, inner_strides, it->sizes[last], state);
+    if (!ctx || len <= LG_ITER_STEP) {
+      loop(ptr, inner_strides, len, state);
+      since += len;
+    } else { /* one long row in steps */
+      char *at[LG_ITER_MAX_OPERANDS];
+      for (int64_t done = 0; done < len; done += LG_ITER_STEP) {
+        if (done > 0 && lg_interrupt_pending(ctx)) {
+          lg_status st = lg_check_interrupt(ctx);
+          if (st) return st;
+        }
+        for (int k = 0; k < nops; k++) at[k] = ptr[k] + done * inner_strides[k];
+        int64_t n = len - done < LG_ITER_STEP ? len - done : LG_ITER_STEP;
+        loop(at, inner_strides, n, state);
+      }
+    }
     int d = last - 1;
     for (; d >= 0; d--) { /* odometer step over the outer dims */
       for (int k = 0; k < nops; k++) ptr[k] += it->strides[k][d];
@@ -114,6 +134,22 @@ void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state) {
         ptr[k] -= it->strides[k][d] * it->sizes[d];
       counter[d] = 0;
     }
-    if (d < 0) return;
+    if (d < 0) return LG_OK;
+    if (ctx && since >= LG_ITER_STEP) {
+      since = 0;
+      if (lg_interrupt_pending(ctx)) {
+        lg_status st = lg_check_interrupt(ctx);
+        if (st) return st;
+      }
+    }
   }
+}
+
+void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state) {
+  iter_run(NULL, it, loop, state);
+}
+
+lg_status lg_iter_run_ctx(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
+                          void *state) {
+  return iter_run(ctx, it, loop, state);
 }

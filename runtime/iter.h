@@ -44,5 +44,16 @@ void lg_iter_add_tensor(lg_iter *it, const lg_tensor *t);
 void lg_iter_add_scalar(lg_iter *it, void *data);
 /* Merges dims, then calls loop over every innermost row. */
 void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state);
+/* Elements between two looks at the interrupt flag in lg_iter_run_ctx
+ * (a few hundred microseconds of strided work). */
+#define LG_ITER_STEP ((int64_t)1 << 18)
+/* lg_iter_run for a long op: long rows run in steps of LG_ITER_STEP, and
+ * ctx's interrupt flag is looked at after every LG_ITER_STEP elements (one
+ * load; never per element). LG_OK, or LG_ERR_INTERRUPTED ("interrupted",
+ * the request taken) with the outputs partly written. The loop may be
+ * called on a row in several steps: pass loops whose result at a position
+ * does not depend on how its row is cut (every elementwise loop). */
+lg_status lg_iter_run_ctx(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
+                          void *state);
 
 #endif

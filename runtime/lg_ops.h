@@ -214,7 +214,7 @@
   X(GROUP_NORM,          "group_norm",          LG_KIND_OTHER,       -1, 1, lg_kernel_norm,          lg_backward_norm,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_norm) \
   X(CONV2D,              "conv2d",              LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_multilinear) \
   X(CONV_TRANSPOSE2D,    "conv_transpose2d",    LG_KIND_OTHER,       -1, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_multilinear) \
-  X(CONV2D_WEIGHT_GRAD,  "conv2d_weight_grad",  LG_KIND_OTHER,        2, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_none, lg_jvp_multilinear) \
+  X(CONV2D_WEIGHT_GRAD,  "conv2d_weight_grad",  LG_KIND_OTHER,        2, 1, lg_kernel_conv2d,        lg_backward_conv,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_multilinear) \
   X(MAX_POOL2D,          "max_pool2d",          LG_KIND_OTHER,        1, 2, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS | LG_OUT(1), LG_VIEW_NO,    lg_batch_nn,   lg_jvp_max_pool) \
   X(AVG_POOL2D,          "avg_pool2d",          LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_linear) \
   X(ADAPTIVE_AVG_POOL2D, "adaptive_avg_pool2d", LG_KIND_OTHER,        1, 1, lg_kernel_pool2d,        lg_backward_pool,   LG_SAVES_INPUTS,             LG_VIEW_NO,    lg_batch_nn,   lg_jvp_linear) \
@@ -255,7 +255,7 @@
   X(MEDIAN,              "median",              LG_KIND_OTHER,        1, 2, lg_kernel_sort,          lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
   X(CUMMAX,              "cummax",              LG_KIND_OTHER,        1, 2, lg_kernel_cumextreme,    lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
   X(CUMMIN,              "cummin",              LG_KIND_OTHER,        1, 2, lg_kernel_cumextreme,    lg_backward_sort,   LG_OUT(1),                   LG_VIEW_NO,    lg_batch_dim,  lg_jvp_sort) \
-  X(UNIQUE,              "unique",              LG_KIND_OTHER,        1, 3, lg_kernel_unique,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_none, lg_jvp_nondiff)
+  X(UNIQUE,              "unique",              LG_KIND_OTHER,        1, 3, lg_kernel_unique,        lg_backward_none,   LG_SAVES_NONE,               LG_VIEW_NO,    lg_batch_dynamic, lg_jvp_nondiff)
 
 typedef enum lg_op {
 #define LG_OP_ENUM(id, name, kind, nin, nout, fwd, bwd, saves, view, batch, \

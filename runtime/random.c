@@ -11,7 +11,9 @@
  * numbers on every platform and build. The streams are luagrad's own: they
  * are not PyTorch's numbers for the same seed. Inside vmap a draw follows
  * the levels' randomness (vmap.h: fail, one draw for all examples, or one
- * per example, batched).
+ * per example, batched). Every fill goes through lg_draw_into, which
+ * func.compile's trace records as a plan step (randperm and multinomial
+ * are not recorded: a trace that draws them is refused).
  */
 #include <math.h>
 
@@ -64,18 +66,20 @@ lg_status lg_rand(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
   lg_status st = lg_check_float_dtype(ctx, "rand", dtype);
   if (st || (st = lg_vmap_random_empty(ctx, "rand", dtype, ndim, sizes, out)))
     return st;
-  int64_t n = lg_tensor_numel(*out);
-  lg_stream s;
-  lg_stream_open(&s, ctx);
-  if (dtype == LG_FLOAT32) {
-    float *o = lg_tensor_data(*out);
-    for (int64_t i = 0; i < n; i++) o[i] = (float)lg_stream_uniform(&s, dtype);
+  lg_draw d = {.kind = LG_DRAW_RAND};
+  st = lg_draw_into(ctx, &d, NULL, *out);
+  return st ? st : lg_vmap_random_wrap(ctx, out);
+}
+
+static void fill_rand(lg_stream *s, lg_tensor *out) {
+  int64_t n = lg_tensor_numel(out);
+  if (out->dtype == LG_FLOAT32) {
+    float *o = (float *)(void *)lg_data_ptr(out);
+    for (int64_t i = 0; i < n; i++) o[i] = (float)lg_stream_uniform(s, LG_FLOAT32);
   } else {
-    double *o = lg_tensor_data(*out);
-    for (int64_t i = 0; i < n; i++) o[i] = lg_stream_uniform(&s, dtype);
+    double *o = (double *)(void *)lg_data_ptr(out);
+    for (int64_t i = 0; i < n; i++) o[i] = lg_stream_uniform(s, out->dtype);
   }
-  lg_stream_close(&s);
-  return lg_vmap_random_wrap(ctx, out);
 }
 
 /* Standard normal by Box-Muller: each pair of uniforms gives two values.
@@ -86,14 +90,31 @@ lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
   lg_status st = lg_check_float_dtype(ctx, "randn", dtype);
   if (st || (st = lg_vmap_random_empty(ctx, "randn", dtype, ndim, sizes, out)))
     return st;
-  int64_t n = lg_tensor_numel(*out);
-  char *data = lg_tensor_data(*out);
+  lg_draw d = {.kind = LG_DRAW_RANDN};
+  st = lg_draw_into(ctx, &d, NULL, *out);
+  return st ? st : lg_vmap_random_wrap(ctx, out);
+}
+
+/* r <- r * scale + shift, in place, r contiguous and floating */
+static void affine(lg_tensor *r, double scale, double shift) {
+  int64_t n = lg_tensor_numel(r);
+  if (r->dtype == LG_FLOAT32) {
+    float *o = (float *)(void *)lg_data_ptr(r);
+    for (int64_t i = 0; i < n; i++) o[i] = (float)(o[i] * scale + shift);
+  } else {
+    double *o = (double *)(void *)lg_data_ptr(r);
+    for (int64_t i = 0; i < n; i++) o[i] = o[i] * scale + shift;
+  }
+}
+
+static void fill_randn(lg_stream *s, const lg_draw *d, lg_tensor *out) {
+  lg_dtype dtype = out->dtype;
+  int64_t n = lg_tensor_numel(out);
+  char *data = lg_data_ptr(out);
   size_t item = lg_dtype_size(dtype);
-  lg_stream s;
-  lg_stream_open(&s, ctx);
   for (int64_t i = 0; i < n; i += 2) {
-    double u1 = 1.0 - lg_stream_uniform(&s, dtype); /* (0, 1] */
-    double u2 = lg_stream_uniform(&s, dtype);
+    double u1 = 1.0 - lg_stream_uniform(s, dtype); /* (0, 1] */
+    double u2 = lg_stream_uniform(s, dtype);
     double radius = sqrt(-2.0 * log(u1));
     double angle = 6.283185307179586476925 * u2;
     lg_store_double(data + (size_t)i * item, dtype, radius * cos(angle));
@@ -101,8 +122,65 @@ lg_status lg_randn(lg_ctx *ctx, lg_dtype dtype, int ndim,
       lg_store_double(data + (size_t)(i + 1) * item, dtype,
                       radius * sin(angle));
   }
-  lg_stream_close(&s);
-  return lg_vmap_random_wrap(ctx, out);
+  if (d->affine) affine(out, d->a, d->b);
+}
+
+/* uniform_'s values: from + (to - from) u, kept below to where rounding to
+ * float32 would reach it */
+static void fill_uniform(lg_stream *s, double from, double to, lg_tensor *out) {
+  int64_t n = lg_tensor_numel(out);
+  double width = to - from;
+  if (out->dtype == LG_FLOAT32) {
+    float *o = (float *)(void *)lg_data_ptr(out), top = (float)to;
+    float below = nextafterf(top, -INFINITY);
+    for (int64_t i = 0; i < n; i++) {
+      float v = (float)(from + width * lg_stream_uniform(s, LG_FLOAT32));
+      o[i] = v < top || from == to ? v : below;
+    }
+  } else {
+    double *o = (double *)(void *)lg_data_ptr(out);
+    for (int64_t i = 0; i < n; i++)
+      o[i] = from + width * lg_stream_uniform(s, LG_FLOAT64);
+  }
+}
+
+/* A 64-bit draw modulo (high - low) per element. */
+static void fill_randint(lg_stream *s, int64_t low, int64_t high,
+                         lg_tensor *out) {
+  uint64_t range = (uint64_t)high - (uint64_t)low;
+  int64_t n = lg_tensor_numel(out);
+  char *data = lg_data_ptr(out);
+  size_t item = lg_dtype_size(out->dtype);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t v = (int64_t)((uint64_t)low + lg_stream_next64(s) % range);
+    lg_store_int(data + (size_t)i * item, out->dtype, v);
+  }
+}
+
+lg_status lg_draw_into(lg_ctx *ctx, const lg_draw *d, lg_tensor *p,
+                       lg_tensor *out) {
+  bool record = lg_tracing_outside_kernel(ctx);
+  if (record) ctx->trace_depth++; /* the draw itself is not the trace's */
+  lg_status st = LG_OK;
+  if (d->kind == LG_DRAW_BERNOULLI) {
+    st = lg_draw_bernoulli(ctx, p, d->a, out);
+  } else {
+    lg_stream s;
+    lg_stream_open(&s, ctx);
+    switch (d->kind) {
+      case LG_DRAW_RAND: fill_rand(&s, out); break;
+      case LG_DRAW_UNIFORM: fill_uniform(&s, d->a, d->b, out); break;
+      case LG_DRAW_RANDN: fill_randn(&s, d, out); break;
+      case LG_DRAW_RANDINT: fill_randint(&s, d->low, d->high, out); break;
+      case LG_DRAW_BERNOULLI: break;
+    }
+    lg_stream_close(&s);
+  }
+  if (record) {
+    ctx->trace_depth--;
+    if (!st) st = lg_trace_draw(ctx, d, p, out);
+  }
+  return st;
 }
 
 /* Smallest and largest values a dtype holds exactly (for randint's range). */
@@ -134,18 +212,9 @@ lg_status lg_randint(lg_ctx *ctx, lg_dtype dtype, int64_t low, int64_t high,
                    (long long)low, (long long)high, lg_dtype_name(dtype));
   lg_status st = lg_vmap_random_empty(ctx, "randint", dtype, ndim, sizes, out);
   if (st) return st;
-  uint64_t range = (uint64_t)high - (uint64_t)low;
-  int64_t n = lg_tensor_numel(*out);
-  char *data = lg_tensor_data(*out);
-  size_t item = lg_dtype_size(dtype);
-  lg_stream s;
-  lg_stream_open(&s, ctx);
-  for (int64_t i = 0; i < n; i++) {
-    int64_t v = (int64_t)((uint64_t)low + lg_stream_next64(&s) % range);
-    lg_store_int(data + (size_t)i * item, dtype, v);
-  }
-  lg_stream_close(&s);
-  return lg_vmap_random_wrap(ctx, out);
+  lg_draw d = {.kind = LG_DRAW_RANDINT, .low = low, .high = high};
+  st = lg_draw_into(ctx, &d, NULL, *out);
+  return st ? st : lg_vmap_random_wrap(ctx, out);
 }
 
 /* Fisher-Yates over 1..n: a uniformly random permutation (int64, n) */

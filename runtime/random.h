@@ -55,4 +55,35 @@ static inline double lg_stream_uniform(lg_stream *s, lg_dtype dtype) {
  * point dtype (float32 or float64), got <dtype>". */
 lg_status lg_check_float_dtype(lg_ctx *ctx, const char *op, lg_dtype dtype);
 
+/* One draw that fills a tensor: what rand, randn, randint, bernoulli,
+ * uniform_ and normal_ compute, so that func.compile can record it as a
+ * plan step and a replay draws fresh numbers from the stream exactly as
+ * the eager call would at that point of the sequence. */
+typedef enum lg_draw_kind {
+  LG_DRAW_RAND,      /* uniform on [0, 1)                                  */
+  LG_DRAW_UNIFORM,   /* uniform on [a, b) (uniform_'s formula)             */
+  LG_DRAW_RANDN,     /* standard normal; with affine, then * a + b         */
+  LG_DRAW_RANDINT,   /* integers in [low, high)                            */
+  LG_DRAW_BERNOULLI  /* 1 with probability p[i] (a tensor) or a, else 0    */
+} lg_draw_kind;
+
+typedef struct lg_draw {
+  lg_draw_kind kind;
+  double a, b;
+  bool affine;
+  int64_t low, high;
+} lg_draw;
+
+/* Fills out (contiguous; float for all but RANDINT and BERNOULLI) from the
+ * context's stream; p: BERNOULLI's probabilities (out's shape) or NULL for
+ * the number d->a. While func.compile traces, the draw is also recorded. */
+lg_status lg_draw_into(lg_ctx *ctx, const lg_draw *d, lg_tensor *p,
+                       lg_tensor *out);
+/* Records a draw as a plan step (compile/trace.c; out was just drawn). */
+lg_status lg_trace_draw(lg_ctx *ctx, const lg_draw *d, lg_tensor *p,
+                        lg_tensor *out);
+/* The BERNOULLI fill (ops/sample.c): checks p's values, then draws. */
+lg_status lg_draw_bernoulli(lg_ctx *ctx, lg_tensor *p, double p_scalar,
+                            lg_tensor *out);
+
 #endif

@@ -144,7 +144,7 @@ lg_status lg_empty(lg_ctx *ctx, lg_dtype dtype, int ndim,
     return lg_fail(ctx, LG_ERR_DTYPE, "empty: unknown dtype %d", (int)dtype);
   lg_status st = lg_check_shape(ctx, "empty", ndim, sizes, &numel);
   if (st) return st;
-  size_t item = lg_dtype_size(dtype);
+  size_t item = lg_dtype_item(dtype); /* dtype checked above */
   if ((uint64_t)numel > (SIZE_MAX - STORAGE_HEADER) / item) {
     char buf[160];
     return lg_fail(ctx, LG_ERR_MEMORY, "empty: shape %s is too large",
@@ -267,16 +267,21 @@ bool lg_tensor_same_storage(const lg_tensor *a, const lg_tensor *b) {
   return a->storage == b->storage;
 }
 
-bool lg_tensor_is_contiguous(const lg_tensor *t) {
-  for (int i = 0; i < t->ndim; i++)
-    if (t->sizes[i] == 0) return true; /* no elements: any layout will do */
+bool lg_geometry_contiguous(int ndim, const int64_t *sizes,
+                            const int64_t *strides) {
+  for (int i = 0; i < ndim; i++)
+    if (sizes[i] == 0) return true; /* no elements: any layout will do */
   int64_t expected = 1;
-  for (int i = t->ndim - 1; i >= 0; i--) {
-    if (t->sizes[i] == 1) continue;
-    if (t->strides[i] != expected) return false;
-    expected *= t->sizes[i];
+  for (int i = ndim - 1; i >= 0; i--) {
+    if (sizes[i] == 1) continue;
+    if (strides[i] != expected) return false;
+    expected *= sizes[i];
   }
   return true;
+}
+
+bool lg_tensor_is_contiguous(const lg_tensor *t) {
+  return lg_geometry_contiguous(t->ndim, t->sizes, t->strides);
 }
 
 int64_t lg_flat_to_offset(const lg_tensor *t, int64_t flat) {

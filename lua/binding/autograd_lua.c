@@ -15,6 +15,9 @@
 
 static const char identity_key = 'i'; /* registry: weak ptr -> userdata */
 static const char guard_type[] = "luagrad.GradModeGuard";
+/* registry: the guard metatable again, under a pointer key, so making and
+ * closing a guard (every optimizer step) costs no lookup by type name */
+static const char guard_meta_key = 'g';
 static const char grad_fn_type[] = "luagrad.GradFn";
 
 /* Pushes the Lua value registered for t (nothing registered: nil). */
@@ -274,7 +277,13 @@ static void set_flag(lg_ctx *ctx, ctx_flag flag, bool on) {
 }
 
 static int guard_close(lua_State *L) {
-  mode_guard *g = luaL_checkudata(L, 1, guard_type);
+  mode_guard *g = NULL;
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &guard_meta_key);
+    if (lua_rawequal(L, -1, -2)) g = lua_touserdata(L, 1);
+    lua_pop(L, 2);
+  }
+  if (!g) g = luaL_checkudata(L, 1, guard_type); /* raises the usual error */
   if (g->saved >= 0) {
     lua_getiuservalue(L, 1, 1);
     lgl_state *S = lua_touserdata(L, -1);
@@ -307,7 +316,8 @@ static int set_mode(lua_State *L, ctx_flag flag, bool enabled,
   g->flag = flag;
   lua_pushvalue(L, LGL_STATE_UPVALUE);
   lua_setiuservalue(L, -2, 1);
-  luaL_setmetatable(L, guard_type);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &guard_meta_key);
+  lua_setmetatable(L, -2);
   set_flag(S->ctx, flag, enabled);
   return 1;
 }
@@ -490,7 +500,7 @@ void lgl_open_autograd(lua_State *L, const lgl_tables *T) {
    * flip the mode back at whatever later point the collector reaches it */
   lua_pushcfunction(L, guard_close);
   lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &guard_meta_key);
   luaL_newmetatable(L, grad_fn_type);
   lua_pushcfunction(L, grad_fn_tostring);
   lua_setfield(L, -2, "__tostring");

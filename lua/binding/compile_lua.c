@@ -35,10 +35,16 @@ typedef struct entry {
   lg_plan *plan;       /* NULL: this guard runs eagerly (fallback)         */
   int tpl;             /* registry ref of the result template, or NOREF   */
   int n_results;       /* f's results (the simple form: all tensors)       */
+  int cached;          /* reuse_outputs: registry ref of the array of the
+                          results a replay returns (the same tensors, in
+                          the same tables, every time), or NOREF          */
   uint64_t used;       /* LRU stamp                                        */
 } entry;
 
+#define COMPILED_MAGIC 0x6c67636dU /* "lgcm": a compiled function's block */
+
 typedef struct compiled {
+  uint32_t magic;
   int max_plans, n_entries, last; /* last: the entry of the last call   */
   bool reuse_outputs, fallback, fuse;
   uint64_t clock;
@@ -263,8 +269,9 @@ static void entry_clear(lua_State *L, entry *e) {
   lg_plan_release(e->plan);
   grow(L, e->key, e->key_len, 0);
   luaL_unref(L, LUA_REGISTRYINDEX, e->tpl);
+  luaL_unref(L, LUA_REGISTRYINDEX, e->cached);
   memset(e, 0, sizeof *e);
-  e->tpl = LUA_NOREF;
+  e->tpl = e->cached = LUA_NOREF;
 }
 
 static int find_entry(compiled *c) {
@@ -291,7 +298,7 @@ static int new_entry(lua_State *L, compiled *c) {
   e->key = grow(L, NULL, 0, c->key_len ? c->key_len : 1);
   memcpy(e->key, c->key, c->key_len);
   e->key_len = c->key_len;
-  e->tpl = LUA_NOREF;
+  e->tpl = e->cached = LUA_NOREF;
   return i;
 }
 
@@ -371,16 +378,35 @@ static int call_eager(lua_State *L, int nargs) {
   return lua_gettop(L) - 1;
 }
 
+/* Pushes the n results below the top once more, as an array kept in
+ * e->cached: with reuse_outputs every replay returns these very values. */
+static void cache_results(lua_State *L, entry *e, int n) {
+  int first = lua_gettop(L) - n + 1;
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, first + i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  e->cached = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
 static int replay(lua_State *L, compiled *c, entry *e) {
-  lg_ctx *ctx = lgl_ctx(L);
   int n_out = lg_plan_num_outputs(e->plan);
   need_outs(L, c, n_out);
   if (lg_plan_run(e->plan, c->leaves, c->outs)) return lgl_error_as(L, "func.compile");
   c->calls_replayed++;
-  (void)ctx;
+  if (e->cached != LUA_NOREF) { /* the same tensors as the last replay */
+    for (int k = 0; k < n_out; k++) lg_tensor_release(c->outs[k]);
+    luaL_checkstack(L, e->n_results + 1, "func.compile");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, e->cached);
+    int t = lua_gettop(L);
+    for (int i = 1; i <= e->n_results; i++) lua_rawgeti(L, t, i);
+    return e->n_results;
+  }
   if (e->tpl == LUA_NOREF) {
-    luaL_checkstack(L, n_out, "func.compile");
+    luaL_checkstack(L, n_out + 1, "func.compile");
     for (int k = 0; k < n_out; k++) lgl_push_tensor(L, c->outs[k]);
+    if (c->reuse_outputs) cache_results(L, e, n_out);
     return n_out;
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, e->tpl);
@@ -392,6 +418,7 @@ static int replay(lua_State *L, compiled *c, entry *e) {
     lua_remove(L, -2);
   }
   for (int k = 0; k < n_out; k++) lg_tensor_release(c->outs[k]); /* unused */
+  if (c->reuse_outputs) cache_results(L, e, e->n_results);
   return e->n_results;
 }
 
@@ -468,7 +495,12 @@ static int trace(lua_State *L, compiled *c, int nargs) {
  * or traces f once for a new guard.
  * @function compiled:__call */
 static int compiled_call(lua_State *L) {
-  compiled *c = luaL_checkudata(L, 1, COMPILED_META);
+  /* self is this userdata unless __call was fetched and called by hand;
+   * the magic stands in for luaL_checkudata's registry lookups */
+  compiled *c = lua_touserdata(L, 1);
+  if (!c || lua_type(L, 1) != LUA_TUSERDATA || lua_rawlen(L, 1) != sizeof *c ||
+      c->magic != COMPILED_MAGIC)
+    c = luaL_checkudata(L, 1, COMPILED_META);
   int nargs = lua_gettop(L) - 1;
   lg_ctx *ctx = lgl_ctx(L);
   if (lg_trace_active(ctx) || !encode_guard(L, c, 2, nargs)) {
@@ -604,6 +636,7 @@ static int l_compile(lua_State *L) {
                       max_plans);
   compiled *c = lua_newuserdatauv(L, sizeof *c, 2);
   memset(c, 0, sizeof *c);
+  c->magic = COMPILED_MAGIC;
   c->last = -1;
   c->max_plans = (int)max_plans;
   c->reuse_outputs = lua_toboolean(L, 3);

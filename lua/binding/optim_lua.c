@@ -15,12 +15,16 @@
  *   lg._adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq_or_nil,
  *                 step, lr, beta1, beta2, eps, weight_decay, amsgrad,
  *                 maximize, decoupled_weight_decay)
- *       step: this step's number from 1; decoupled_weight_decay: AdamW
+ *       step: this step's number from 1, an integer or a one-element
+ *       integer tensor (read when the update runs: func.compile records
+ *       such an update, and a replay reads the count then);
+ *       decoupled_weight_decay: AdamW
  *   lg._rmsprop_step(param, grad, square_avg, grad_avg_or_nil,
  *                    momentum_buffer_or_nil, lr, alpha, eps, weight_decay,
  *                    momentum, centered, maximize)
  *   lg._adagrad_step(param, grad, sum, step, lr, lr_decay, weight_decay,
  *                    eps, maximize)
+ *       step: as _adam_step's
  */
 #include "lgl.h"
 
@@ -44,6 +48,14 @@ static bool check_boolean(lua_State *L, int idx, const char *fname,
     return luaL_error(L, "%s: expected a boolean for %s (argument %d), got "
                       "%s", fname, what, idx, lgl_typename(L, idx));
   return lua_toboolean(L, idx);
+}
+
+/* The step number at idx: an integer (*count) or a tensor (returned). */
+static lg_tensor *check_step(lua_State *L, int idx, const char *fname,
+                             int64_t *count) {
+  lg_tensor *t = lgl_to_tensor(L, idx);
+  *count = t ? 1 : lgl_check_integer(L, idx, fname, "step");
+  return t;
 }
 
 /* Raises the runtime's error, or returns param (argument 1). */
@@ -99,8 +111,10 @@ static int l_adam_step(lua_State *L) {
   lg_tensor *exp_avg = lgl_check_tensor(L, 3, f);
   lg_tensor *exp_avg_sq = lgl_check_tensor(L, 4, f);
   lg_tensor *max_exp_avg_sq = opt_tensor(L, 5, f);
+  int64_t step;
+  lg_tensor *step_t = check_step(L, 6, f, &step);
   lg_adam_opts o = {
-      .step = lgl_check_integer(L, 6, f, "step"),
+      .step = step,
       .lr = check_number(L, 7, f, "lr"),
       .beta1 = check_number(L, 8, f, "beta1"),
       .beta2 = check_number(L, 9, f, "beta2"),
@@ -111,8 +125,10 @@ static int l_adam_step(lua_State *L) {
       .decoupled_weight_decay =
           check_boolean(L, 14, f, "decoupled_weight_decay"),
   };
-  return finish(L, lg_optim_adam(lgl_ctx(L), param, grad, exp_avg,
-                                 exp_avg_sq, max_exp_avg_sq, &o));
+  lg_optim_call call = {.kind = LG_OPTIM_ADAM, .o.adam = o,
+                        .t = {param, grad, exp_avg, exp_avg_sq,
+                              max_exp_avg_sq, step_t}};
+  return finish(L, lg_optim_step(lgl_ctx(L), &call));
 }
 
 static int l_rmsprop_step(lua_State *L) {
@@ -140,15 +156,19 @@ static int l_adagrad_step(lua_State *L) {
   lg_tensor *param = lgl_check_tensor(L, 1, f);
   lg_tensor *grad = lgl_check_tensor(L, 2, f);
   lg_tensor *sum = lgl_check_tensor(L, 3, f);
+  int64_t step;
+  lg_tensor *step_t = check_step(L, 4, f, &step);
   lg_adagrad_opts o = {
-      .step = lgl_check_integer(L, 4, f, "step"),
+      .step = step,
       .lr = check_number(L, 5, f, "lr"),
       .lr_decay = check_number(L, 6, f, "lr_decay"),
       .weight_decay = check_number(L, 7, f, "weight_decay"),
       .eps = check_number(L, 8, f, "eps"),
       .maximize = check_boolean(L, 9, f, "maximize"),
   };
-  return finish(L, lg_optim_adagrad(lgl_ctx(L), param, grad, sum, &o));
+  lg_optim_call call = {.kind = LG_OPTIM_ADAGRAD, .o.adagrad = o,
+                        .t = {param, grad, sum, NULL, NULL, step_t}};
+  return finish(L, lg_optim_step(lgl_ctx(L), &call));
 }
 
 static const luaL_Reg optim_functions[] = {

@@ -970,6 +970,16 @@ function func.stack_module_state(...)
   return require("luagrad.func_call").stack_module_state(...)
 end
 
+--- replace_all_batch_norm_modules_(root): root's BatchNorm modules stop
+--- tracking running statistics (in place), so vmap can run the model in
+--- training mode (func_call.lua; functorch's function of that name).
+-- @param root a Module
+-- @return root
+-- @usage func.replace_all_batch_norm_modules_(model)
+function func.replace_all_batch_norm_modules_(root)
+  return require("luagrad.func_call").replace_all_batch_norm_modules_(root)
+end
+
 --- compile(f, opts): f traced once per guard and replayed in C (see
 --- luagrad.func_compile for the guard and the options).
 -- @param f the function to compile

@@ -445,4 +445,26 @@ function fc.stack_module_state(models)
   return params, buffers
 end
 
+--- replace_all_batch_norm_modules_(root): every BatchNorm module of root
+--- (root itself included) stops tracking running statistics, in place, as
+--- functorch.experimental.replace_all_batch_norm_modules_: running_mean,
+--- running_var and num_batches_tracked become nil and track_running_stats
+--- false, so the batch statistics always normalise and vmap over the
+--- model in training mode updates no shared buffer. Returns root.
+-- @usage func.replace_all_batch_norm_modules_(model)
+function fc.replace_all_batch_norm_modules_(root)
+  if not M.is_module(root) then
+    raise("replace_all_batch_norm_modules_: expected a Module, got " .. check.typename(root))
+  end
+  for _, m in ipairs(root:modules()) do
+    if class_name(m):match("^BatchNorm%dd$") and m.track_running_stats then
+      for _, name in ipairs({"running_mean", "running_var", "num_batches_tracked"}) do
+        m:register_buffer(name, nil)
+      end
+      m.track_running_stats = false
+    end
+  end
+  return root
+end
+
 return fc

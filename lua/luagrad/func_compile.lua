@@ -33,7 +33,8 @@ end
 -- @param f the function (or callable table) to compile
 -- @param opts optional table: max_plans (plans kept, least recently used
 -- out first, default 8), reuse_outputs (return the same result tensors on
--- every call, overwritten: a steady-state replay allocates nothing),
+-- every call, overwritten, in the same result tables: a steady-state
+-- replay allocates nothing),
 -- fallback (a trace that turns out data-dependent, say through `item`,
 -- runs that guard eagerly from then on, saying so once, instead of
 -- raising), fuse (default true: chains of elementwise ops, and a full

@@ -350,15 +350,17 @@ end
 --- zeroes it in place when set_to_none is false).
 -- @usage opt:zero_grad()
 function Optimizer:zero_grad(set_to_none)
+  if set_to_none ~= false then -- dropping .grad records nothing: no guard
+    for _, group in ipairs(self.param_groups) do
+      for _, p in ipairs(group.params) do p.grad = nil end
+    end
+    return
+  end
   local _ <close> = lg.no_grad()
   for _, group in ipairs(self.param_groups) do
     for _, p in ipairs(group.params) do
-      if set_to_none == false then
-        local grad = p.grad
-        if grad ~= nil then grad:zero_() end
-      else
-        p.grad = nil
-      end
+      local grad = p.grad
+      if grad ~= nil then grad:zero_() end
     end
   end
 end
@@ -494,7 +496,10 @@ end
 
 -- tx for one optimizer: tx.init(params) -> state; tx.update(params, grads,
 -- state) -> new params, new state. state = {step = n, <buffer> = pytree
--- mirroring params, ...}; nothing passed in is modified.
+-- mirroring params, ...}; nothing passed in is modified. The count n is a
+-- 0-d int64 tensor (as torch.optim keeps it, and optax): the fused update
+-- reads it when it runs, so func.compile records a whole step, count
+-- included, and replays it; a plain integer count is accepted too.
 local function pure(fname, class_name)
   local rules = rules_of[class_name]
   return function(opts)
@@ -506,7 +511,7 @@ local function pure(fname, class_name)
       local names = {}
       for _, st in ipairs(per_leaf) do
         for k, v in pairs(st) do
-          if lg.is_tensor(v) then names[k] = true end
+          if k ~= "step" and lg.is_tensor(v) then names[k] = true end
         end
       end
       local state = {step = step}
@@ -528,7 +533,7 @@ local function pure(fname, class_name)
       local _ <close> = lg.no_grad()
       local per_leaf = {}
       for i, p in ipairs(leaves) do per_leaf[i] = rules.init(p:detach(), group) end
-      return gather(spec, per_leaf, 0)
+      return gather(spec, per_leaf, lg.zeros({}, {dtype = "int64"}))
     end
 
     function tx.update(params, grads, state)
@@ -539,7 +544,9 @@ local function pure(fname, class_name)
         raise(("%s: grads have structure %s, expected %s like params"):format(
           uname, tostring(grad_spec), tostring(spec)))
       end
-      if type(state) ~= "table" or math.type(state.step) ~= "integer" then
+      local step = type(state) == "table" and state.step
+      if not (math.type(step) == "integer" or lg.is_tensor(step) and step:numel() == 1
+              and (step.dtype == "int64" or step.dtype == "int32")) then
         raise(("%s: expected the state from init or a previous update, got %s"):format(
           uname, describe(state)))
       end
@@ -555,17 +562,18 @@ local function pure(fname, class_name)
         end
       end
       local _ <close> = lg.no_grad()
+      local next_step = step + 1 -- this update's number (a tensor op for a tensor)
       local new_leaves, per_leaf = {n = #leaves}, {}
       for i, p in ipairs(leaves) do
         local st = {}
         for k, l in pairs(buffers) do st[k] = l[i]:detach():clone() end
-        if rules.counts_steps then st.step = state.step end
+        if rules.counts_steps then st.step = next_step end
         local new_p = p:detach():clone()
-        apply_update(rules, new_p, grad_leaves[i], st, group)
+        rules.update(new_p, grad_leaves[i], st, group)
         new_leaves[i] = new_p
         per_leaf[i] = st
       end
-      return tree.unflatten(spec, new_leaves), gather(spec, per_leaf, state.step + 1)
+      return tree.unflatten(spec, new_leaves), gather(spec, per_leaf, next_step)
     end
 
     return tx

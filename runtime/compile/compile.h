@@ -15,6 +15,7 @@
 #include "core.h"
 #include "lg_compile.h"
 #include "elementwise_fuse.h"
+#include "random.h"
 
 enum {
   LG_VAL_ARG,   /* the argument leaf `arg`, bound per run                  */
@@ -43,14 +44,23 @@ typedef struct lg_plan_val {
   lg_tensor *t;    /* the replay tensor (borrowed for LG_VAL_ARG)          */
 } lg_plan_val;
 
-/* A step that is not a kernel call: torch.optim.SGD's fused update
- * (optim.c), on operands param, grad[, momentum_buffer]. */
-#define LG_PLAN_SGD ((lg_op)(LG_OP_COUNT + 1))
+/* Steps that are not kernel calls: a fused optimizer update (optim.c,
+ * lg_optim_step) on the operands its slots name, and a random draw
+ * (random.h, lg_draw_into) into its one output, on [probabilities]. */
+#define LG_PLAN_OPTIM ((lg_op)(LG_OP_COUNT + 1))
+#define LG_PLAN_DRAW ((lg_op)(LG_OP_COUNT + 2))
 
 typedef struct lg_plan_step {
-  lg_op op;        /* a kernel, or LG_PLAN_SGD                             */
+  lg_op op;        /* a kernel, LG_PLAN_OPTIM or LG_PLAN_DRAW              */
   lg_params p;
-  lg_sgd_opts sgd; /* LG_PLAN_SGD's options                                */
+  lg_optim_call optim; /* LG_PLAN_OPTIM: kind and options (no tensors)    */
+  unsigned slots;  /* LG_PLAN_OPTIM: bit k set when slot k is an operand;
+                      the operands are the set slots in order             */
+  lg_draw draw;    /* LG_PLAN_DRAW                                         */
+  bool linear_row; /* a linear step of one contiguous row: replay calls
+                      lg_linear_row (n outputs, k inputs) without the
+                      kernel's checks, which the trace's geometry settled */
+  int64_t row_n, row_k;
   int n_in, n_out;
   int first;       /* index of its operands in plan->operands: inputs,
                       then outputs                                         */
@@ -89,6 +99,9 @@ struct lg_plan {
   int max_operands;      /* the most inputs + outputs of one step          */
   lg_tensor **scratch;   /* 2 * max_operands tensor pointers for a step    */
   int64_t runs;
+  int n_run_vals;        /* values a run binds, makes, restores or drops:  */
+  int *run_vals;         /* arguments, results, snapshots and the views of
+                            arguments and results, in value order         */
   bool fuse;             /* lg_plan_finish forms fused groups              */
   int n_groups, cap_groups, fused_ops;
   lg_plan_group *groups;
@@ -107,6 +120,9 @@ lg_status lg_plan_fuse(lg_plan *plan);
 lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g);
 /* Frees what lg_plan_fuse allocated. */
 void lg_plan_fuse_free(lg_plan *plan);
+
+/* Bytes the geometry of v spans from its first element (plan.c). */
+size_t lg_plan_extent(const lg_plan_val *v);
 
 /* Builds plan->arena and the replay tensors once values and steps are in
  * place (plan.c); fails on out of memory. */

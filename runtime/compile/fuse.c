@@ -51,7 +51,7 @@ static const lg_plan_val *val_of(const lg_plan *plan, const lg_plan_step *st,
 static bool member_ok(const lg_plan *plan, int s, int first,
                       const lg_plan_val *ref, lg_ew_loop *e) {
   const lg_plan_step *st = &plan->steps[s];
-  if (st->op == LG_PLAN_SGD || st->n_out != 1) return false;
+  if (st->op >= LG_OP_COUNT || st->n_out != 1) return false;
   if (!lg_elementwise_fusible(st->op, &st->p, st->n_in, ref->dtype, e))
     return false;
   for (int i = 0; i <= st->n_in; i++) {
@@ -163,7 +163,7 @@ lg_status lg_plan_fuse(lg_plan *plan) {
   for (int s = 0; s < plan->n_steps;) {
     lg_ew_loop e;
     const lg_plan_step *st = &plan->steps[s];
-    if (st->op == LG_PLAN_SGD || st->n_out != 1 || st->n_in < 1) {
+    if (st->op >= LG_OP_COUNT || st->n_out != 1 || st->n_in < 1) {
       s++;
       continue;
     }

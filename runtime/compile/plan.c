@@ -7,14 +7,14 @@
  * tensors as its given outputs (the out= path of every kernel), so a run
  * allocates nothing beyond fresh result buffers (none with reuse_outputs).
  */
+#include <limits.h>
 #include <string.h>
 
 #include "compile.h"
 
 #define ARENA_ALIGN 64
 
-/* Bytes the geometry of v spans from its first element. */
-static size_t extent_of(const lg_plan_val *v) {
+size_t lg_plan_extent(const lg_plan_val *v) {
   int64_t last = 0;
   for (int d = 0; d < v->ndim; d++) {
     if (v->sizes[d] == 0) return 0;
@@ -89,6 +89,42 @@ static lg_status place_arena(lg_plan *plan) {
   return lg_empty(ctx, LG_UINT8, 1, &bytes, &plan->arena);
 }
 
+static bool val_contiguous(const lg_plan_val *v) {
+  return lg_geometry_contiguous(v->ndim, v->sizes, v->strides);
+}
+
+/* Marks a linear step over one contiguous row of one float dtype, which
+ * replay runs through lg_linear_row (the kernel's own single-row path). */
+static void mark_linear_row(lg_plan *plan, lg_plan_step *step) {
+  if (step->op != LG_OP_LINEAR || step->n_out != 1 ||
+      (step->p.flags & (LG_FLAG_INPLACE | LG_FLAG_OUT)))
+    return;
+  bool bias = (step->p.flags & LG_FLAG_OPT1) != 0;
+  if (step->n_in != (bias ? 3 : 2)) return;
+  const int *ops = plan->operands + step->first;
+  const lg_plan_val *x = &plan->vals[ops[0]], *w = &plan->vals[ops[1]];
+  const lg_plan_val *y = &plan->vals[ops[step->n_in]];
+  lg_dtype dt = x->dtype;
+  if ((dt != LG_FLOAT32 && dt != LG_FLOAT64) || w->dtype != dt || y->dtype != dt ||
+      w->ndim != 2 || x->ndim < 1)
+    return;
+  int64_t n = w->sizes[0], k = w->sizes[1], numel = 1, y_numel = 1;
+  for (int d = 0; d < x->ndim; d++) numel *= x->sizes[d];
+  for (int d = 0; d < y->ndim; d++) y_numel *= y->sizes[d];
+  if (n < 1 || k < 1 || n > INT_MAX || k > INT_MAX || numel != k ||
+      y_numel != n || x->sizes[x->ndim - 1] != k || !val_contiguous(x) ||
+      !val_contiguous(w) || !val_contiguous(y))
+    return;
+  if (bias) {
+    const lg_plan_val *b = &plan->vals[ops[2]];
+    if (b->dtype != dt || b->ndim != 1 || b->sizes[0] != n || !val_contiguous(b))
+      return;
+  }
+  step->linear_row = true;
+  step->row_n = n;
+  step->row_k = k;
+}
+
 lg_status lg_plan_finish(lg_plan *plan) {
   lg_ctx *ctx = plan->ctx;
   /* liveness: an intermediate lives from its step to its last reader
@@ -106,7 +142,8 @@ lg_status lg_plan_finish(lg_plan *plan) {
     }
   }
   for (int v = 0; v < plan->n_vals; v++)
-    plan->vals[v].extent = extent_of(&plan->vals[v]);
+    plan->vals[v].extent = lg_plan_extent(&plan->vals[v]);
+  for (int s = 0; s < plan->n_steps; s++) mark_linear_row(plan, &plan->steps[s]);
   /* fused groups first: they drop buffers and stretch liveness */
   lg_status st = plan->fuse ? lg_plan_fuse(plan) : LG_OK;
   if (!st) st = place_arena(plan);
@@ -126,6 +163,22 @@ lg_status lg_plan_finish(lg_plan *plan) {
                           NULL, NULL, &val->t);
     else if (val->kind == LG_VAL_OUT && plan->reuse_outputs)
       st = out_buffer(ctx, val, &val->t);
+  }
+  /* what every run has to touch, so that it walks no other value */
+  for (int pass = 0; !st && pass < 2; pass++) {
+    int n = 0;
+    for (int v = 0; v < plan->n_vals; v++) {
+      const lg_plan_val *val = &plan->vals[v];
+      int rk = val->kind == LG_VAL_VIEW ? plan->vals[val->root].kind : val->kind;
+      if (!(val->snapshot || rk == LG_VAL_ARG || rk == LG_VAL_OUT)) continue;
+      if (pass) plan->run_vals[n] = v;
+      n++;
+    }
+    if (!pass && n) {
+      plan->run_vals = lg_mem_alloc(ctx, sizeof(int) * (size_t)n);
+      if (!plan->run_vals) st = lg_fail(ctx, LG_ERR_MEMORY, "compile: out of memory");
+    }
+    plan->n_run_vals = n;
   }
   /* views of intermediates are fixed now; views of arguments and results
    * are made on the first run that needs them */
@@ -187,15 +240,33 @@ static lg_status bind_view(lg_plan *plan, lg_plan_val *val) {
 
 static lg_status run_step(lg_plan *plan, const lg_plan_step *step) {
   lg_ctx *ctx = plan->ctx;
+  if (step->linear_row) {
+    const int *ops = plan->operands + step->first;
+    const lg_plan_val *v = plan->vals;
+    lg_linear_row(ctx, v[ops[0]].dtype, step->row_n, step->row_k,
+                  lg_data_ptr(v[ops[0]].t), lg_data_ptr(v[ops[1]].t),
+                  step->n_in > 2 ? lg_data_ptr(v[ops[2]].t) : NULL,
+                  lg_data_ptr(v[ops[step->n_in]].t));
+    return LG_OK;
+  }
   lg_tensor **in = plan->scratch, **outs = plan->scratch + step->n_in;
   const int *ops = plan->operands + step->first;
   for (int i = 0; i < step->n_in; i++) in[i] = plan->vals[ops[i]].t;
   lg_tensor *want[LG_MAX_DIMS];
   int n_out = step->n_out < LG_MAX_DIMS ? step->n_out : LG_MAX_DIMS;
   for (int k = 0; k < n_out; k++) want[k] = outs[k] = plan->vals[ops[step->n_in + k]].t;
-  if (step->op == LG_PLAN_SGD)
-    return lg_optim_sgd(ctx, in[0], in[1], step->n_in > 2 ? in[2] : NULL,
-                        &step->sgd);
+  if (step->op == LG_PLAN_OPTIM) {
+    lg_optim_call call = step->optim;
+    for (int k = 0, i = 0; k < LG_OPTIM_SLOTS; k++)
+      if (step->slots & (1u << k)) call.t[k] = in[i++];
+    return lg_optim_step(ctx, &call);
+  }
+  if (step->op == LG_PLAN_DRAW) {
+    lg_status st = lg_draw_into(ctx, &step->draw, step->n_in ? in[0] : NULL,
+                                outs[0]);
+    if (!st) outs[0]->storage->version++;
+    return st;
+  }
   bool inplace = (step->p.flags & LG_FLAG_INPLACE) != 0;
   if (inplace) want[0] = outs[0] = in[0];
   lg_status st = lg_op_forward(step->op)(ctx, step->op, in, step->n_in,
@@ -234,19 +305,19 @@ lg_status lg_plan_run(lg_plan *plan, lg_tensor *const *inputs,
     if (plan->vals[plan->input_val[i]].arg == i)
       plan->vals[plan->input_val[i]].t = inputs[i];
   lg_status st = LG_OK;
-  for (int v = 0; !st && v < plan->n_vals; v++) {
-    lg_plan_val *val = &plan->vals[v];
+  const int *run_vals = plan->run_vals, n_run = plan->n_run_vals;
+  for (int i = 0; !st && i < n_run; i++) {
+    lg_plan_val *val = &plan->vals[run_vals[i]];
     if (val->kind == LG_VAL_OUT && !val->t) st = out_buffer(ctx, val, &val->t);
-    else if (val->snapshot) {
-      memcpy(val->t->storage->data, val->snapshot, val->snapshot_bytes);
+    if (!st && val->snapshot) { /* a result's buffer holds just its extent */
+      memcpy(val->t->storage->data, val->snapshot,
+             val->kind == LG_VAL_OUT ? val->extent : val->snapshot_bytes);
       val->t->storage->version++;
     }
   }
-  for (int v = 0; !st && v < plan->n_vals; v++) {
-    lg_plan_val *val = &plan->vals[v];
-    if (val->kind != LG_VAL_VIEW) continue;
-    int rk = plan->vals[val->root].kind;
-    if (rk == LG_VAL_ARG || rk == LG_VAL_OUT) st = bind_view(plan, val);
+  for (int i = 0; !st && i < n_run; i++) {
+    lg_plan_val *val = &plan->vals[run_vals[i]];
+    if (val->kind == LG_VAL_VIEW) st = bind_view(plan, val);
   }
   for (int s = 0; !st && s < plan->n_steps; s++) {
     if (lg_interrupt_pending(ctx)) st = lg_check_interrupt(ctx);
@@ -263,8 +334,8 @@ lg_status lg_plan_run(lg_plan *plan, lg_tensor *const *inputs,
   for (int k = 0; k < plan->n_outputs; k++)
     outputs[k] = st ? NULL : lg_tensor_retain(plan->vals[plan->output_val[k]].t);
   /* arguments are borrowed for one run; fresh results belong to the caller */
-  for (int v = 0; v < plan->n_vals; v++) {
-    lg_plan_val *val = &plan->vals[v];
+  for (int i = 0; i < n_run; i++) {
+    lg_plan_val *val = &plan->vals[run_vals[i]];
     if (val->kind == LG_VAL_ARG) val->t = NULL;
     bool fresh = !plan->reuse_outputs &&
                  (val->kind == LG_VAL_OUT ||
@@ -304,6 +375,7 @@ void lg_plan_release(lg_plan *plan) {
     lg_mem_free(ctx, plan->operands, sizeof *plan->operands * (size_t)plan->cap_operands);
   if (plan->input_val) lg_mem_free(ctx, plan->input_val, sizeof(int) * (size_t)plan->n_inputs);
   if (plan->output_val) lg_mem_free(ctx, plan->output_val, sizeof(int) * (size_t)plan->n_outputs);
+  if (plan->run_vals) lg_mem_free(ctx, plan->run_vals, sizeof(int) * (size_t)plan->n_run_vals);
   if (plan->scratch)
     lg_mem_free(ctx, plan->scratch, sizeof(lg_tensor *) * 2 * (size_t)plan->max_operands);
   lg_mem_free(ctx, plan, sizeof *plan);
@@ -339,5 +411,18 @@ int lg_plan_step_group(const lg_plan *plan, int i) {
 
 const char *lg_plan_step_name(const lg_plan *plan, int i) {
   if (i < 0 || i >= plan->n_steps) return NULL;
-  return plan->steps[i].op == LG_PLAN_SGD ? "sgd" : lg_op_name(plan->steps[i].op);
+  const lg_plan_step *step = &plan->steps[i];
+  if (step->op == LG_PLAN_OPTIM) {
+    static const char *const names[] = {"sgd", "adam", "rmsprop", "adagrad"};
+    if (step->optim.kind == LG_OPTIM_ADAM && step->optim.o.adam.decoupled_weight_decay)
+      return "adamw";
+    return names[step->optim.kind];
+  }
+  if (step->op == LG_PLAN_DRAW) {
+    static const char *const names[] = {"rand", "uniform_", "randn", "randint",
+                                        "bernoulli"};
+    return step->draw.kind == LG_DRAW_RANDN && step->draw.affine
+               ? "normal_" : names[step->draw.kind];
+  }
+  return lg_op_name(step->op);
 }

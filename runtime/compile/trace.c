@@ -9,7 +9,10 @@
  * a version that moved in between was written outside any op (a fused C
  * optimizer step, a host write), which the plan could not replay, so it
  * taints the trace like a value read (lg_trace_taint) and lg_trace_end then
- * fails with the first reason.
+ * fails with the first reason. Two calls that are not kernels are recorded
+ * as steps of their own: the fused optimizer updates (lg_trace_optim) and
+ * the random draws (lg_trace_draw; a replay draws afresh from the context's
+ * stream, so compiled calls give the numbers eager calls would).
  */
 #include <stdio.h>
 #include <string.h>
@@ -257,6 +260,24 @@ static lg_status record_inputs(lg_ctx *ctx, lg_tracer *tr, lg_tensor *const *in,
 
 /* ---- recording ------------------------------------------------------------ */
 
+/* A new step of op over the operands from `first` (n_in inputs, n_out
+ * outputs), appended to the plan. */
+static lg_plan_step *add_step(lg_ctx *ctx, lg_plan *plan, lg_op op, int first,
+                              int n_in, int n_out) {
+  int s = plan->n_steps;
+  if (GROW(ctx, plan->steps, plan->cap_steps, s + 1)) return NULL;
+  lg_plan_step *step = &plan->steps[s];
+  memset(step, 0, sizeof *step);
+  step->op = op;
+  step->n_in = n_in;
+  step->n_out = n_out;
+  step->first = first;
+  plan->n_operands = first + n_in + n_out;
+  plan->n_steps++;
+  return step;
+}
+
+
 lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
                           lg_tensor *const *in, const lg_params *p,
                           lg_tensor **outs) {
@@ -315,16 +336,9 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
   for (int k = 0; k < n_out; k++) settle_version(tr, outs[k]);
   if (!recorded) return LG_OK; /* views and aliases: nothing to run */
   int s = plan->n_steps;
-  if (GROW(ctx, plan->steps, plan->cap_steps, s + 1)) return LG_ERR_MEMORY;
-  lg_plan_step *step = &plan->steps[s];
-  memset(step, 0, sizeof *step);
-  step->op = op;
+  lg_plan_step *step = add_step(ctx, plan, op, first, n_in, n_out);
+  if (!step) return LG_ERR_MEMORY;
   if (p) step->p = *p;
-  step->n_in = n_in;
-  step->n_out = n_out;
-  step->first = first;
-  plan->n_operands = first + n_in + n_out;
-  plan->n_steps++;
   for (int k = 0; k < n_out; k++) {
     lg_plan_val *val = &plan->vals[plan->operands[first + n_in + k]];
     if (writes && k == 0) {
@@ -336,34 +350,65 @@ lg_status lg_trace_kernel(lg_ctx *ctx, lg_op op, int n_in,
   return LG_OK;
 }
 
-/* torch.optim.SGD's fused update (optim.c) as a step of its own. */
-lg_status lg_trace_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
-                       lg_tensor *buf, const lg_sgd_opts *opts) {
+/* A fused optimizer update (optim.c) as a step of its own: it reads the
+ * gradient (and the step count), and writes the others in place. */
+lg_status lg_trace_optim(lg_ctx *ctx, const lg_optim_call *call) {
   lg_tracer *tr = ctx->trace;
   lg_plan *plan = tr->plan;
-  lg_tensor *in[3] = {param, grad, buf};
-  int n_in = buf ? 3 : 2, first = plan->n_operands;
+  lg_tensor *in[LG_OPTIM_SLOTS];
+  int slot_of[LG_OPTIM_SLOTS];
+  int n_in = 0;
+  unsigned slots = 0;
+  for (int k = 0; k < LG_OPTIM_SLOTS; k++)
+    if (call->t[k]) {
+      slot_of[n_in] = k;
+      in[n_in++] = call->t[k];
+      slots |= 1u << k;
+    }
+  int first = plan->n_operands;
   lg_status st = record_inputs(ctx, tr, in, n_in, first, 0);
-  for (int i = 0; i < n_in && !st; i++) /* param and buf change in place */
-    if (i != 1) st = snapshot_if_born(ctx, tr, plan->operands[first + i]);
+  for (int i = 0; i < n_in && !st; i++)
+    if (slot_of[i] != LG_OPTIM_GRAD && slot_of[i] != LG_OPTIM_STEP)
+      st = snapshot_if_born(ctx, tr, plan->operands[first + i]);
   if (st) return st;
   ctx->trace_depth++;
-  st = lg_optim_sgd(ctx, param, grad, buf, opts);
+  st = lg_optim_step(ctx, call);
   ctx->trace_depth--;
   if (st) return st;
   for (int i = 0; i < n_in; i++) settle_version(tr, in[i]);
-  int s = plan->n_steps;
-  if (GROW(ctx, plan->steps, plan->cap_steps, s + 1)) return LG_ERR_MEMORY;
-  lg_plan_step *step = &plan->steps[s];
-  memset(step, 0, sizeof *step);
-  step->op = LG_PLAN_SGD;
-  step->sgd = *opts;
-  step->n_in = n_in;
-  step->first = first;
-  plan->n_operands = first + n_in;
-  plan->n_steps++;
-  plan->vals[root_of(plan, plan->operands[first])].written = true;
-  if (buf) plan->vals[root_of(plan, plan->operands[first + 2])].written = true;
+  lg_plan_step *step = add_step(ctx, plan, LG_PLAN_OPTIM, first, n_in, 0);
+  if (!step) return LG_ERR_MEMORY;
+  step->optim = *call;
+  memset(step->optim.t, 0, sizeof step->optim.t);
+  step->slots = slots;
+  for (int i = 0; i < n_in; i++)
+    if (slot_of[i] != LG_OPTIM_GRAD && slot_of[i] != LG_OPTIM_STEP)
+      plan->vals[root_of(plan, plan->operands[first + i])].written = true;
+  return LG_OK;
+}
+
+/* A random draw into out (just drawn, made during the trace) as a step:
+ * a replay draws again from the stream where it then stands. */
+lg_status lg_trace_draw(lg_ctx *ctx, const lg_draw *d, lg_tensor *p,
+                        lg_tensor *out) {
+  lg_tracer *tr = ctx->trace;
+  lg_plan *plan = tr->plan;
+  if (lookup(tr, out) >= 0 || out->batched) {
+    lg_trace_taint(ctx, "a random draw wrote a tensor the trace already "
+                   "holds, or a vmap-batched one");
+    return LG_OK;
+  }
+  int n_in = p ? 1 : 0, first = plan->n_operands, v;
+  lg_status st = record_inputs(ctx, tr, &p, n_in, first, 1);
+  if (!st) st = new_val(ctx, tr, out, LG_VAL_ARENA, &v);
+  if (st) return st;
+  plan->operands[first + n_in] = v;
+  if (p) settle_version(tr, p);
+  settle_version(tr, out);
+  lg_plan_step *step = add_step(ctx, plan, LG_PLAN_DRAW, first, n_in, 1);
+  if (!step) return LG_ERR_MEMORY;
+  step->draw = *d;
+  plan->vals[v].def = plan->n_steps - 1;
   return LG_OK;
 }
 
@@ -443,6 +488,27 @@ void lg_trace_abort(lg_ctx *ctx) {
   trace_free(ctx, tr, true);
 }
 
+/* A result on a tensor f created during the trace (lg.zeros, then in-place
+ * ops): like f, every run returns a new one, which starts from the traced
+ * contents (the snapshot) instead of the plan handing out one tensor. */
+static lg_status born_result(lg_ctx *ctx, lg_tracer *tr, int r) {
+  lg_plan *plan = tr->plan;
+  lg_plan_val *val = &plan->vals[r];
+  const lg_tensor *t = tr->src[r];
+  seen_storage *e = find_storage(tr, t->storage);
+  if (!e || !e->born || t->offset != 0) return LG_OK;
+  size_t extent = lg_plan_extent(val);
+  if (!val->snapshot) {
+    val->snapshot = lg_mem_alloc(ctx, t->storage->nbytes ? t->storage->nbytes : 1);
+    if (!val->snapshot) return lg_fail(ctx, LG_ERR_MEMORY, "compile: out of memory");
+    val->snapshot_bytes = t->storage->nbytes;
+    memcpy(val->snapshot, t->storage->data, t->storage->nbytes);
+  }
+  if (extent > val->snapshot_bytes) return LG_OK;
+  val->kind = LG_VAL_OUT;
+  return LG_OK;
+}
+
 lg_status lg_trace_end(lg_ctx *ctx, int n_outs, lg_tensor *const *outs,
                        bool reuse_outputs, bool fuse, lg_plan **out_plan) {
   *out_plan = NULL;
@@ -475,6 +541,7 @@ lg_status lg_trace_end(lg_ctx *ctx, int n_outs, lg_tensor *const *outs,
      * result views) moves out of the arena */
     int r = root_of(plan, v);
     if (plan->vals[r].kind == LG_VAL_ARENA) plan->vals[r].kind = LG_VAL_OUT;
+    else if (plan->vals[r].kind == LG_VAL_CONST) st = born_result(ctx, tr, r);
   }
   /* constants: the trace's references become the plan's; the others go */
   for (int v = 0; !st && v < plan->n_vals; v++) {

@@ -29,4 +29,19 @@ void lg_blas_enter_count(int count);
 /* Ends the calls begun by the matching lg_blas_enter. */
 void lg_blas_leave(void);
 
+/* Whether OpenBLAS runs a gemm of m x n x k (a gemv of an n x k matrix when
+ * gemv) on the calling thread whatever its thread count, so the result
+ * cannot depend on the count and the call may skip the gate (its lock,
+ * unlock and openblas_set_num_threads were ~200 instructions per call, a
+ * third of a tiny linear layer's time). OpenBLAS 0.3 takes one thread when
+ * m*n*k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (interface/gemm.c) and, for
+ * gemv, when n*k < 2304 * GEMM_MULTITHREAD_THRESHOLD (interface/gemv.c);
+ * the threshold is 4 unless a build sets it, and these bounds hold for any
+ * threshold of at least 1. Each gemm of a batch is judged by itself. */
+static inline bool lg_blas_one_thread(bool gemv, int64_t m, int64_t n,
+                                      int64_t k) {
+  if (gemv) return (double)n * (double)k < 2304.0;
+  return (double)m * (double)n * (double)k <= 65536.0;
+}
+
 #endif

@@ -326,51 +326,67 @@ static void valid_range(int64_t count, int64_t s, int64_t offset, int64_t len,
   if (*lo > *hi) *lo = *hi;
 }
 
-/* im2col: img (C/g,H,W) of one group -> col (C/g*kh*kw, OH*OW), whose
- * rows start ld elements apart (ld >= OH*OW: several images side by side);
- * col2im: the adjoint, col accumulated into img. */
+/* im2col: img (C/g,H,W) of one group -> the response positions [p0, p1)
+ * (flattened over OH*OW) of its columns: col (C/g*kh*kw, p1-p0), whose rows
+ * start ld elements apart (ld >= p1-p0: several images side by side);
+ * col2im: the adjoint, col accumulated into img. Within a response row y
+ * the positions [xa, xb) are asked for, of which [lo, hi) read the image. */
 #define COL_KERNELS(SUFFIX, T)                                                \
   static void im2col_##SUFFIX(const conv_geom *g, const T *img, T *col,       \
-                              int64_t ld) {                                   \
-    int64_t cg = g->c / g->groups;                                            \
+                              int64_t ld, int64_t p0, int64_t p1) {           \
+    const int64_t cg = g->c / g->groups, kh = g->kh, kw = g->kw;              \
+    const int64_t ow = g->ow, sw = g->sw, sh = g->sh, ph = g->ph;             \
+    const int64_t dh = g->dh, dw = g->dw, ih = g->h, iw = g->w;               \
+    const int64_t y0 = p0 / ow, y1 = (p1 + ow - 1) / ow;                      \
     for (int64_t c = 0; c < cg; c++)                                          \
-      for (int64_t i = 0; i < g->kh; i++)                                     \
-        for (int64_t j = 0; j < g->kw; j++) {                                 \
-          T *row = col + ((c * g->kh + i) * g->kw + j) * ld;                  \
-          int64_t offset = g->pw - j * g->dw, lo, hi;                         \
-          valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
-          for (int64_t y = 0; y < g->oh; y++) {                               \
-            T *r = row + y * g->ow;                                           \
-            int64_t h = y * g->sh - g->ph + i * g->dh;                        \
-            if (h < 0 || h >= g->h) {                                         \
-              memset(r, 0, (size_t)g->ow * sizeof(T));                        \
+      for (int64_t i = 0; i < kh; i++)                                        \
+        for (int64_t j = 0; j < kw; j++) {                                    \
+          T *row = col + ((c * kh + i) * kw + j) * ld - p0;                   \
+          int64_t offset = g->pw - j * dw, lo, hi;                            \
+          valid_range(ow, sw, offset, iw, &lo, &hi);                          \
+          for (int64_t y = y0; y < y1; y++) {                                 \
+            T *r = row + y * ow;                                              \
+            int64_t xa = p0 - y * ow, xb = p1 - y * ow;                       \
+            if (xa < 0) xa = 0;                                               \
+            if (xb > ow) xb = ow;                                             \
+            int64_t h = y * sh - ph + i * dh;                                 \
+            if (h < 0 || h >= ih) {                                           \
+              memset(r + xa, 0, (size_t)(xb - xa) * sizeof(T));               \
               continue;                                                       \
             }                                                                 \
-            const T *src = img + (c * g->h + h) * g->w;                       \
-            for (int64_t x = 0; x < lo; x++) r[x] = 0;                        \
-            if (g->sw == 1)                                                   \
-              memcpy(r + lo, src + lo - offset, (size_t)(hi - lo) * sizeof(T)); \
+            int64_t a = lo < xa ? xa : lo > xb ? xb : lo;                     \
+            int64_t b = hi < xa ? xa : hi > xb ? xb : hi;                     \
+            const T *src = img + (c * ih + h) * iw;                           \
+            for (int64_t x = xa; x < a; x++) r[x] = 0;                        \
+            if (sw == 1)                                                      \
+              memcpy(r + a, src + a - offset, (size_t)(b - a) * sizeof(T));   \
             else                                                              \
-              for (int64_t x = lo; x < hi; x++) r[x] = src[x * g->sw - offset]; \
-            for (int64_t x = hi; x < g->ow; x++) r[x] = 0;                    \
+              for (int64_t x = a; x < b; x++) r[x] = src[x * sw - offset];    \
+            for (int64_t x = b; x < xb; x++) r[x] = 0;                        \
           }                                                                   \
         }                                                                     \
   }                                                                           \
   static void col2im_##SUFFIX(const conv_geom *g, const T *col, int64_t ld,   \
-                              T *img) {                                       \
-    int64_t cg = g->c / g->groups;                                            \
+                              int64_t p0, int64_t p1, T *img) {               \
+    const int64_t cg = g->c / g->groups, kh = g->kh, kw = g->kw;              \
+    const int64_t ow = g->ow, sw = g->sw, sh = g->sh, ph = g->ph;             \
+    const int64_t dh = g->dh, dw = g->dw, ih = g->h, iw = g->w;               \
+    const int64_t y0 = p0 / ow, y1 = (p1 + ow - 1) / ow;                      \
     for (int64_t c = 0; c < cg; c++)                                          \
-      for (int64_t i = 0; i < g->kh; i++)                                     \
-        for (int64_t j = 0; j < g->kw; j++) {                                 \
-          const T *row = col + ((c * g->kh + i) * g->kw + j) * ld;            \
-          int64_t offset = g->pw - j * g->dw, lo, hi;                         \
-          valid_range(g->ow, g->sw, offset, g->w, &lo, &hi);                  \
-          for (int64_t y = 0; y < g->oh; y++) {                               \
-            int64_t h = y * g->sh - g->ph + i * g->dh;                        \
-            if (h < 0 || h >= g->h) continue;                                 \
-            const T *r = row + y * g->ow;                                     \
-            T *dst = img + (c * g->h + h) * g->w;                             \
-            for (int64_t x = lo; x < hi; x++) dst[x * g->sw - offset] += r[x]; \
+      for (int64_t i = 0; i < kh; i++)                                        \
+        for (int64_t j = 0; j < kw; j++) {                                    \
+          const T *row = col + ((c * kh + i) * kw + j) * ld - p0;             \
+          int64_t offset = g->pw - j * dw, lo, hi;                            \
+          valid_range(ow, sw, offset, iw, &lo, &hi);                          \
+          for (int64_t y = y0; y < y1; y++) {                                 \
+            int64_t h = y * sh - ph + i * dh;                                 \
+            if (h < 0 || h >= ih) continue;                                   \
+            /* xa < 0 or xb > OW are outside [lo, hi] anyway */               \
+            int64_t xa = p0 - y * ow, xb = p1 - y * ow;                       \
+            int64_t a = lo < xa ? xa : lo, b = hi > xb ? xb : hi;             \
+            const T *r = row + y * ow;                                        \
+            T *dst = img + (c * ih + h) * iw;                                 \
+            for (int64_t x = a; x < b; x++) dst[x * sw - offset] += r[x];     \
           }                                                                   \
         }                                                                     \
   }
@@ -378,19 +394,19 @@ COL_KERNELS(f32, float)
 COL_KERNELS(f64, double)
 
 static void im2col(const conv_geom *g, const void *img, void *col,
-                   int64_t ld) {
+                   int64_t ld, int64_t p0, int64_t p1) {
   if (g->dtype == LG_FLOAT32)
-    im2col_f32(g, img, col, ld);
+    im2col_f32(g, img, col, ld, p0, p1);
   else
-    im2col_f64(g, img, col, ld);
+    im2col_f64(g, img, col, ld, p0, p1);
 }
 
 static void col2im(const conv_geom *g, const void *col, int64_t ld,
-                   void *img) {
+                   int64_t p0, int64_t p1, void *img) {
   if (g->dtype == LG_FLOAT32)
-    col2im_f32(g, col, ld, img);
+    col2im_f32(g, col, ld, p0, p1, img);
   else
-    col2im_f64(g, col, ld, img);
+    col2im_f64(g, col, ld, p0, p1, img);
 }
 
 /* Whether the image is its own column matrix (1x1 kernel, unit stride, no
@@ -421,14 +437,37 @@ static int64_t images_per_block(const conv_geom *g) {
   return nb < 1 ? 1 : nb;
 }
 
-/* The scratch a block of nb images needs: the columns (kg, nb*plane) unless
- * a lone image is its own column matrix, and a gathered response (og,
- * nb*plane) when the block has more than one image. In elements. */
+/* A lone image runs in panels of its response positions (flattened over
+ * OH*OW): each panel's im2col, gemm and col2im together hold about
+ * PANEL_WORK multiply-adds (well under a millisecond on one core) and a
+ * column buffer of at most PANEL_COLS elements (a core's L2 cache), and
+ * the context's interrupt flag is looked at between panels. The panels
+ * split the positions evenly and depend on the shape alone. */
+#define PANEL_WORK ((int64_t)1 << 24)
+#define PANEL_COLS ((int64_t)1 << 18)
+#define PANEL_MIN 128
+static int64_t image_panel(const conv_geom *g) {
+  int64_t og = g->o / g->groups, kg = g->c / g->groups * g->kh * g->kw;
+  int64_t plane = g->oh * g->ow, per = og * kg > 0 ? og * kg : 1;
+  int64_t most = PANEL_WORK / per;
+  if (kg > 0 && most > PANEL_COLS / kg) most = PANEL_COLS / kg;
+  if (most < PANEL_MIN) most = PANEL_MIN;
+  if (most >= plane) return plane;
+  int64_t panels = ceil_div(plane, most);
+  return ceil_div(plane, panels);
+}
+
+/* The scratch a block of nb images needs: the columns, (kg, nb*plane), or
+ * for a lone image (kg, image_panel) unless it is its own column matrix,
+ * and a gathered response (og, nb*plane) when the block has more than one
+ * image. In elements. */
 static void block_scratch(const conv_geom *g, int64_t nb, int64_t *col_elems,
                           int64_t *rsp_elems) {
-  int64_t plane = g->oh * g->ow;
-  *col_elems = nb == 1 && image_is_col(g)
-                   ? 0 : g->c / g->groups * g->kh * g->kw * nb * plane;
+  int64_t plane = g->oh * g->ow, kg = g->c / g->groups * g->kh * g->kw;
+  if (nb == 1)
+    *col_elems = image_is_col(g) ? 0 : kg * image_panel(g);
+  else
+    *col_elems = kg * nb * plane;
   *rsp_elems = nb == 1 ? 0 : g->o / g->groups * nb * plane;
 }
 
@@ -453,7 +492,6 @@ static void move_response(const conv_geom *g, char *rsp, char *blk,
  * multiply-adds, with ctx's interrupt flag looked at (never written)
  * between them (the threads of a batch-split conv must not touch the
  * context): LG_ERR_INTERRUPTED, c partly written, when one is pending. */
-#define PANEL_WORK ((int64_t)1 << 25)
 static lg_status gemm_on(lg_ctx *ctx, bool tiled, lg_dtype dt, bool ta,
                          bool tb, int64_t m, int64_t n, int64_t k,
                          const void *a, int64_t lda, const void *b,
@@ -473,11 +511,61 @@ static lg_status gemm_on(lg_ctx *ctx, bool tiled, lg_dtype dt, bool ta,
   return LG_OK;
 }
 
+/* Whether an op must stop between two steps: on the calling thread (tiled)
+ * the pending interrupt is taken (LG_OK when withdrawn meanwhile); the
+ * threads of a batch split only look at it (never write the context). */
+static lg_status stop_between(lg_ctx *ctx, bool tiled) {
+  if (!lg_interrupt_pending(ctx)) return LG_OK;
+  return tiled ? lg_check_interrupt(ctx) : LG_ERR_INTERRUPTED;
+}
+
+/* One image of one group, in panels of response positions (image_panel):
+ * img (cg,H,W), rsp (og, plane), wg (og, kg) as in conv_block; col holds
+ * one panel's columns (unused when the image is its own column matrix). */
+static lg_status conv_image(lg_ctx *ctx, bool tiled, const conv_geom *g,
+                            char *img, char *wg, char *rsp, char *col,
+                            double wbeta) {
+  size_t es = lg_dtype_size(g->dtype);
+  int64_t og = g->o / g->groups, kg = g->c / g->groups * g->kh * g->kw;
+  int64_t plane = g->oh * g->ow, panel = image_panel(g);
+  bool direct = image_is_col(g);
+  if (g->side == SOLVE_IMAGE && !direct) /* col2im accumulates into it */
+    memset(img, 0, (size_t)(g->c / g->groups * g->h * g->w) * es);
+  for (int64_t p0 = 0; p0 < plane; p0 += panel) {
+    lg_status st = p0 > 0 ? stop_between(ctx, tiled) : LG_OK;
+    if (st) return st;
+    int64_t np = plane - p0 < panel ? plane - p0 : panel;
+    char *cols = direct ? img + (size_t)p0 * es : col, *r = rsp + (size_t)p0 * es;
+    int64_t ld = direct ? plane : np;
+    switch (g->side) {
+      case SOLVE_RESPONSE: /* r (og,np) = wg (og,kg) @ cols (kg,np) */
+        if (!direct) im2col(g, img, col, np, p0, p0 + np);
+        st = gemm_on(ctx, tiled, g->dtype, false, false, og, np, kg, wg, kg,
+                     cols, ld, 0, r, plane);
+        break;
+      case SOLVE_IMAGE: /* cols (kg,np) = wg^T (kg,og) @ r (og,np) */
+        st = gemm_on(ctx, tiled, g->dtype, true, false, kg, np, og, wg, kg, r,
+                     plane, 0, cols, ld);
+        if (!direct && !st) col2im(g, col, np, p0, p0 + np, img);
+        break;
+      case SOLVE_WEIGHT: /* wg (og,kg) (+)= r (og,np) @ cols^T (np,kg) */
+        if (!direct) im2col(g, img, col, np, p0, p0 + np);
+        st = gemm_on(ctx, tiled, g->dtype, false, true, og, kg, np, r, plane,
+                     cols, ld, p0 == 0 ? wbeta : 1, wg, kg);
+        break;
+    }
+    if (st) return st;
+  }
+  return LG_OK;
+}
+
 /* The solved side's part for count images from n0, every group (see
- * block_scratch for col and rbuf). The image side accumulates (its tensor
- * comes zeroed), the response side is overwritten, and the weight side
- * writes weight (the whole weight's layout) with beta wbeta. tiled: see
- * gemm_on. */
+ * block_scratch for col and rbuf). The image side is zeroed image by image
+ * just before col2im accumulates into it (in the thread that fills it,
+ * while it is in cache), the response side is overwritten, and the weight
+ * side writes weight (the whole weight's layout) with beta wbeta. tiled: see
+ * gemm_on. A lone image goes by conv_image's panels; a block of several
+ * is small (BLOCK_ELEMS) and runs as one gemm per group. */
 static lg_status conv_block(lg_ctx *ctx, bool tiled, const conv_geom *g, char *image,
                             char *weight, char *response, char *col,
                             char *rbuf, int64_t n0, int64_t count,
@@ -491,33 +579,38 @@ static lg_status conv_block(lg_ctx *ctx, bool tiled, const conv_geom *g, char *i
     char *img = image + (size_t)((n0 * g->c + grp * cg) * hw) * es;
     char *rsp = response + (size_t)((n0 * g->o + grp * og) * plane) * es;
     char *wg = weight + (size_t)(grp * og * kg) * es;
-    bool lone = count == 1;
-    bool direct = lone && image_is_col(g); /* the image is the col matrix */
-    char *cols = direct ? img : col, *rblk = lone ? rsp : rbuf;
+    if (grp > 0 && (st = stop_between(ctx, tiled))) return st;
+    if (count == 1) {
+      st = conv_image(ctx, tiled, g, img, wg, rsp, col, wbeta);
+      if (st) return st;
+      continue;
+    }
     switch (g->side) {
-      case SOLVE_RESPONSE: /* rblk (og,width) = wg (og,kg) @ cols (kg,width) */
-        for (int64_t b = 0; b < count && !direct; b++)
+      case SOLVE_RESPONSE: /* rbuf (og,width) = wg (og,kg) @ col (kg,width) */
+        for (int64_t b = 0; b < count; b++)
           im2col(g, img + (size_t)(b * g->c * hw) * es,
-                 col + (size_t)(b * plane) * es, width);
-        st = gemm_on(ctx, tiled, g->dtype, false, false, og, width, kg, wg, kg, cols,
-                     width, 0, rblk, width);
-        if (!lone && !st) move_response(g, rsp, rbuf, count, false);
+                 col + (size_t)(b * plane) * es, width, 0, plane);
+        st = gemm_on(ctx, tiled, g->dtype, false, false, og, width, kg, wg, kg, col,
+                     width, 0, rbuf, width);
+        if (!st) move_response(g, rsp, rbuf, count, false);
         break;
-      case SOLVE_IMAGE: /* cols (kg,width) = wg^T (kg,og) @ rblk (og,width) */
-        if (!lone) move_response(g, rsp, rbuf, count, true);
-        st = gemm_on(ctx, tiled, g->dtype, true, false, kg, width, og, wg, kg, rblk,
-                     width, 0, cols, width);
-        for (int64_t b = 0; b < count && !direct && !st; b++)
-          col2im(g, col + (size_t)(b * plane) * es, width,
-                 img + (size_t)(b * g->c * hw) * es);
+      case SOLVE_IMAGE: /* col (kg,width) = wg^T (kg,og) @ rbuf (og,width) */
+        move_response(g, rsp, rbuf, count, true);
+        st = gemm_on(ctx, tiled, g->dtype, true, false, kg, width, og, wg, kg, rbuf,
+                     width, 0, col, width);
+        for (int64_t b = 0; b < count && !st; b++) {
+          char *ib = img + (size_t)(b * g->c * hw) * es;
+          memset(ib, 0, (size_t)(cg * hw) * es); /* col2im accumulates */
+          col2im(g, col + (size_t)(b * plane) * es, width, 0, plane, ib);
+        }
         break;
-      case SOLVE_WEIGHT: /* wg (og,kg) (+)= rblk (og,width) @ cols^T */
-        if (!lone) move_response(g, rsp, rbuf, count, true);
-        for (int64_t b = 0; b < count && !direct; b++)
+      case SOLVE_WEIGHT: /* wg (og,kg) (+)= rbuf (og,width) @ col^T */
+        move_response(g, rsp, rbuf, count, true);
+        for (int64_t b = 0; b < count; b++)
           im2col(g, img + (size_t)(b * g->c * hw) * es,
-                 col + (size_t)(b * plane) * es, width);
-        st = gemm_on(ctx, tiled, g->dtype, false, true, og, kg, width, rblk, width,
-                     cols, width, wbeta, wg, kg);
+                 col + (size_t)(b * plane) * es, width, 0, plane);
+        st = gemm_on(ctx, tiled, g->dtype, false, true, og, kg, width, rbuf, width,
+                     col, width, wbeta, wg, kg);
         break;
     }
     if (st) return st;
@@ -682,9 +775,10 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
     if (src[k]) st = lg_contiguous_as(ctx, src[k], dt, &ops[k]);
   bool empty = lg_shape_numel(4, pl->out_sizes) == 0 || g->n == 0 ||
                g->c == 0 || g->o == 0 || g->oh == 0 || g->ow == 0;
-  /* the fast response and weight sides overwrite every element (gemm with
-   * beta = 0); the image side and the naive kernel accumulate */
-  bool overwrites = fast && !empty && g->side != SOLVE_IMAGE;
+  /* the fast kernels write every element (gemm with beta = 0, or the
+   * image side zeroing each image before col2im); the naive one
+   * accumulates */
+  bool overwrites = fast && !empty;
   if (!st)
     st = overwrites ? lg_empty(ctx, dt, 4, pl->out_sizes, &out)
                     : lg_full(ctx, dt, 4, pl->out_sizes, 0, &out);

@@ -45,13 +45,25 @@ LG_FOR_EACH_SUFFIX(CAST_FROM_ALL)
 static const lg_loop_fn cast_loops[LG_NUM_DTYPES][LG_NUM_DTYPES] = {
     LG_FOR_EACH_SUFFIX(CAST_ROW)};
 
-/* Writes src (broadcast to dst's shape, converted) into dst. */
-static void copy_into(lg_tensor *dst, const lg_tensor *src) {
+/* Writes src (broadcast to dst's shape, converted) into dst; a large copy
+ * stops between steps for an interrupt (dst then partly written). */
+static lg_status copy_into(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src) {
   lg_iter it;
   lg_iter_init(&it, dst->ndim, dst->sizes);
   lg_iter_add_tensor(&it, dst);
   lg_iter_add_tensor(&it, src);
-  lg_iter_run(&it, cast_loops[dst->dtype][src->dtype], NULL);
+  return lg_iter_run_ctx(ctx, &it, cast_loops[dst->dtype][src->dtype], NULL);
+}
+
+/* *out = the result of copy_into(ctx, *out, src), released on failure. */
+static lg_status copy_or_release(lg_ctx *ctx, lg_tensor **out,
+                                 const lg_tensor *src) {
+  lg_status st = copy_into(ctx, *out, src);
+  if (st) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
 }
 
 lg_status lg_contiguous_as(lg_ctx *ctx, lg_tensor *t, lg_dtype dtype,
@@ -62,8 +74,7 @@ lg_status lg_contiguous_as(lg_ctx *ctx, lg_tensor *t, lg_dtype dtype,
   }
   lg_status st = lg_empty(ctx, dtype, t->ndim, t->sizes, out);
   if (st) return st;
-  copy_into(*out, t);
-  return LG_OK;
+  return copy_or_release(ctx, out, t);
 }
 
 /* x (any) -> out (same shape, params->dtype) */
@@ -79,8 +90,7 @@ lg_status lg_kernel_to_dtype(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                      ? lg_prepare_out(ctx, "to", out, p->dtype, x->ndim, x->sizes)
                      : lg_empty(ctx, p->dtype, x->ndim, x->sizes, out);
   if (st) return st;
-  copy_into(*out, x);
-  return LG_OK;
+  return copy_or_release(ctx, out, x);
 }
 
 /* x -> a contiguous copy of x */
@@ -92,8 +102,7 @@ lg_status lg_kernel_clone(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_status st = lg_prepare_out(ctx, "clone", out, in[0]->dtype, in[0]->ndim,
                                 in[0]->sizes);
   if (st) return st;
-  copy_into(*out, in[0]);
-  return LG_OK;
+  return copy_or_release(ctx, out, in[0]);
 }
 
 /* fill_: every element of in[0] (in place) becomes params->scalar */
@@ -113,7 +122,8 @@ lg_status lg_kernel_fill(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_iter_init(&it, x->ndim, x->sizes);
   lg_iter_add_tensor(&it, x);
   lg_iter_add_scalar(&it, value);
-  lg_iter_run(&it, cast_loops[x->dtype][x->dtype], NULL);
+  lg_status st = lg_iter_run_ctx(ctx, &it, cast_loops[x->dtype][x->dtype], NULL);
+  if (st) return st;
   *out = lg_tensor_retain(x);
   return LG_OK;
 }
@@ -148,12 +158,13 @@ lg_status lg_kernel_copy(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
       source = NULL;
       st = lg_empty(ctx, src->dtype, src->ndim, src->sizes, &source);
       if (st) return st;
-      copy_into(source, src);
+      if ((st = copy_or_release(ctx, &source, src))) return st;
     }
     src = source;
   }
-  copy_into(dst, src);
+  st = copy_into(ctx, dst, src);
   lg_tensor_release(source);
+  if (st) return st;
   *out = lg_tensor_retain(dst);
   return LG_OK;
 }

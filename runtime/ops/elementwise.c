@@ -359,7 +359,8 @@ lg_status lg_kernel_unary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_init(&it, x->ndim, x->sizes);
     lg_iter_add_tensor(&it, *out);
     lg_iter_add_tensor(&it, src);
-    lg_iter_run(&it, loop, state);
+    st = lg_iter_run_ctx(ctx, &it, loop, state);
+    if (st) lg_tensor_release(*out);
   }
 done:
   lg_tensor_release(input);
@@ -587,7 +588,7 @@ static bool binary_small_same(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if (!loop || n > LG_GRAIN_MATH) return false;
   *st = lg_empty(ctx, dtype, a->ndim, a->sizes, out);
   if (*st) return true;
-  int64_t item = (int64_t)lg_dtype_size(dtype);
+  int64_t item = (int64_t)lg_dtype_item(dtype);
   char *data[3] = {lg_data_ptr(*out), lg_data_ptr(a), lg_data_ptr(b)};
   int64_t strides[3] = {item, item, item};
   binary_state state = {0};
@@ -690,16 +691,25 @@ lg_status lg_kernel_binary(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_add_tensor(&it, operand[0]);
     if (n_in == 2) lg_iter_add_tensor(&it, operand[1]);
     if (scalar_b) lg_iter_add_scalar(&it, scalar);
-    lg_iter_run(&it, loop, &state);
+    st = lg_iter_run_ctx(ctx, &it, loop, &state);
+    if (st) {
+      lg_tensor_release(staged);
+      lg_tensor_release(*out);
+      goto done;
+    }
   }
   if (staged) {
     lg_tensor *copy_in[2] = {*out, staged};
     lg_params cp = {0};
     lg_tensor *res = NULL;
     cp.flags = LG_FLAG_INPLACE;
-    lg_kernel_copy(ctx, LG_OP_COPY, copy_in, 2, &cp, &res);
+    st = lg_kernel_copy(ctx, LG_OP_COPY, copy_in, 2, &cp, &res);
     lg_tensor_release(res);
     lg_tensor_release(staged);
+    if (st) { /* interrupted */
+      lg_tensor_release(*out);
+      goto done;
+    }
   }
   if (state.invalid) {
     st = lg_fail(ctx, LG_ERR_ARG,
@@ -773,7 +783,8 @@ lg_status lg_kernel_clamp(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_init(&it, x->ndim, x->sizes);
     lg_iter_add_tensor(&it, *out);
     lg_iter_add_tensor(&it, input);
-    lg_iter_run(&it, loop, &b);
+    st = lg_iter_run_ctx(ctx, &it, loop, &b);
+    if (st) lg_tensor_release(*out);
   }
   lg_tensor_release(input);
   return st;
@@ -832,7 +843,8 @@ lg_status lg_kernel_where(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_add_tensor(&it, conv[0]);
     if (a) lg_iter_add_tensor(&it, conv[1]); else lg_iter_add_scalar(&it, va);
     if (b) lg_iter_add_tensor(&it, conv[2]); else lg_iter_add_scalar(&it, vb);
-    lg_iter_run(&it, loops[t], NULL);
+    st = lg_iter_run_ctx(ctx, &it, loops[t], NULL);
+    if (st) lg_tensor_release(*out);
   }
   for (int i = 0; i < 3; i++) lg_tensor_release(conv[i]);
   return st;

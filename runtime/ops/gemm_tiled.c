@@ -3,7 +3,8 @@
  * stopped once it runs. A tile holds about TILE_WORK multiply-adds (a few
  * milliseconds on one core); smaller products are one call, so small ops
  * pay one flag load. Tiles are square-ish (side >= 64) so the repacking
- * each call does stays a small fraction of its arithmetic. */
+ * each call does stays a small fraction of its arithmetic. A product with
+ * k = 1 (an outer product) is written directly, not through cblas. */
 #include <cblas.h>
 #include <math.h>
 
@@ -12,9 +13,36 @@
 #define TILE_WORK ((int64_t)1 << 27)
 #define TILE_MIN 64
 
+/* c = a b^T for k = 1 (an outer product: per-example weight gradients of
+ * a linear layer under vmap(grad)) in one pass that only writes c: with
+ * beta 0 OpenBLAS first zeroes c and then adds the rank-1 product into it,
+ * three passes over a c that may be far larger than the caches. */
+#define OUTER_KERNEL(NAME, T)                                                 \
+  static void NAME(int64_t m, int64_t n, const T *a, int64_t sa,             \
+                   const T *b, int64_t sb, T *c, int64_t ldc) {              \
+    for (int64_t i = 0; i < m; i++) {                                        \
+      T ai = a[i * sa];                                                      \
+      T *restrict row = c + i * ldc;                                         \
+      if (sb == 1)                                                           \
+        for (int64_t j = 0; j < n; j++) row[j] = ai * b[j];                  \
+      else                                                                   \
+        for (int64_t j = 0; j < n; j++) row[j] = ai * b[j * sb];             \
+    }                                                                        \
+  }
+OUTER_KERNEL(outer_f32, float)
+OUTER_KERNEL(outer_f64, double)
+
 void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
                       int64_t k, const void *a, int64_t lda, const void *b,
                       int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (k == 1 && beta == 0.0) {
+    /* op(a) (m,1): a's column (NoTrans, stride lda) or its row; op(b)
+     * (1,n): b's row or its column (Trans, stride ldb) */
+    int64_t sa = ta ? 1 : lda, sb = tb ? ldb : 1;
+    if (dtype == LG_FLOAT32) outer_f32(m, n, a, sa, b, sb, c, ldc);
+    else outer_f64(m, n, a, sa, b, sb, c, ldc);
+    return;
+  }
   CBLAS_TRANSPOSE ta_ = ta ? CblasTrans : CblasNoTrans;
   CBLAS_TRANSPOSE tb_ = tb ? CblasTrans : CblasNoTrans;
   if (dtype == LG_FLOAT32)

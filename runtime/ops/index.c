@@ -156,22 +156,36 @@ lg_status lg_kernel_index_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     size_t block = (size_t)inner * item;
     const char *src = lg_data_ptr(source);
     char *dst = lg_data_ptr(*out);
-    if (inner == 1 && item == 4) {
-      /* one element per index (the last dim): copies of a constant size,
-       * which compile to moves, not a call per element (pad,
-       * interpolate and unfold select along the last dim) */
-      for (int64_t o = 0; o < outer; o++, src += size * 4, dst += n * 4)
-        for (int64_t k = 0; k < n; k++) memcpy(dst + k * 4, src + (idx[k] - 1) * 4, 4);
-    } else if (inner == 1 && item == 8) {
-      for (int64_t o = 0; o < outer; o++, src += size * 8, dst += n * 8)
-        for (int64_t k = 0; k < n; k++) memcpy(dst + k * 8, src + (idx[k] - 1) * 8, 8);
-    } else {
-      for (int64_t o = 0; o < outer; o++)
-        for (int64_t k = 0; k < n; k++) {
-          memcpy(dst, src + (o * size + idx[k] - 1) * (int64_t)block, block);
-          dst += block;
+    /* indices [k0, k1) of row o at a time, the interrupt flag looked at
+     * after every LG_ITER_STEP elements copied (never per element) */
+    int64_t step = LG_ITER_STEP / (inner > 0 ? inner : 1), since = 0;
+    if (step < 1) step = 1;
+    for (int64_t o = 0; o < outer; o++)
+      for (int64_t k0 = 0; k0 < n; k0 += step) {
+        if ((since += step * inner) >= LG_ITER_STEP) {
+          since = 0;
+          if (lg_interrupt_pending(ctx) && (st = lg_check_interrupt(ctx))) {
+            lg_tensor_release(*out);
+            goto done;
+          }
         }
-    }
+        int64_t k1 = n - k0 < step ? n : k0 + step;
+        const char *row = src + o * size * (int64_t)block;
+        char *to = dst + (o * n + k0) * (int64_t)block;
+        if (inner == 1 && item == 4) {
+          /* one element per index (the last dim): copies of a constant
+           * size, which compile to moves, not a call per element (pad,
+           * interpolate and unfold select along the last dim) */
+          for (int64_t k = k0; k < k1; k++, to += 4)
+            memcpy(to, row + (idx[k] - 1) * 4, 4);
+        } else if (inner == 1 && item == 8) {
+          for (int64_t k = k0; k < k1; k++, to += 8)
+            memcpy(to, row + (idx[k] - 1) * 8, 8);
+        } else {
+          for (int64_t k = k0; k < k1; k++, to += block)
+            memcpy(to, row + (idx[k] - 1) * (int64_t)block, block);
+        }
+      }
   }
 done:
   lg_tensor_release(positions);
@@ -567,11 +581,12 @@ lg_status lg_kernel_masked_fill(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_add_tensor(&it, *out);
     lg_iter_add_tensor(&it, x);
     lg_iter_add_tensor(&it, mask);
-    lg_iter_run(&it,
-                item == 1   ? masked_fill_1
-                : item == 4 ? masked_fill_4
-                            : masked_fill_8,
-                value);
+    st = lg_iter_run_ctx(ctx, &it,
+                         item == 1   ? masked_fill_1
+                         : item == 4 ? masked_fill_4
+                                     : masked_fill_8,
+                         value);
+    if (st) lg_tensor_release(*out);
   }
   lg_tensor_release(mask_copy);
   return st;
@@ -619,7 +634,8 @@ lg_status lg_kernel_masked_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_iter it;
   lg_iter_init(&it, nd, sizes);
   lg_iter_add_tensor(&it, mask);
-  lg_iter_run(&it, count_true, &count);
+  st = lg_iter_run_ctx(ctx, &it, count_true, &count);
+  if (st) return st;
   st = lg_prepare_out(ctx, "masked_select", out, x->dtype, 1, &count);
   if (st) return st;
   if ((*out)->dtype != x->dtype || !lg_tensor_is_contiguous(*out)) {
@@ -632,6 +648,7 @@ lg_status lg_kernel_masked_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_iter_init(&it, nd, sizes);
   lg_iter_add_tensor(&it, x);
   lg_iter_add_tensor(&it, mask);
-  lg_iter_run(&it, select_true, &state);
-  return LG_OK;
+  st = lg_iter_run_ctx(ctx, &it, select_true, &state);
+  if (st) lg_tensor_release(*out);
+  return st;
 }

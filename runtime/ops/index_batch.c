@@ -1,8 +1,9 @@
 /* index_batch.c: the batching rule (vmap.h) of the index ops: the batch
  * dim goes to the front of every operand (an unbatched one expanded when
  * the op needs equal ranks) and the op's dim shifts past it; index_select
- * with per-example indices is a gather. masked_select is refused, its
- * result's shape depending on the values. */
+ * with per-example indices is a gather. masked_select and unique are
+ * refused (lg_batch_dynamic), their results' shapes depending on the values
+ * (each example would have its own), as functorch refuses them. */
 #include "vmap.h"
 
 /* index_select with per-example indices (b, k): a gather along the dim with
@@ -33,14 +34,29 @@ static lg_status index_select_batched(lg_ctx *ctx, lg_tensor *const *in,
   return st;
 }
 
+/* unique (and masked_select): no rule can exist, an example's result size
+ * depending on its values; an error rather than the per-example loop. */
+lg_status lg_batch_dynamic(lg_ctx *ctx, lg_op op, int n_in,
+                           lg_tensor *const *in, const int *in_bdim,
+                           const lg_params *p, lg_tensor **outs,
+                           int *out_bdim) {
+  (void)n_in, (void)in, (void)in_bdim, (void)p, (void)outs, (void)out_bdim;
+  if (op == LG_OP_MASKED_SELECT)
+    return lg_fail(ctx, LG_ERR_ARG, "masked_select: its result's shape "
+                   "depends on the values, so it can't run inside vmap; use "
+                   "lg.where (or masked_fill) instead");
+  return lg_fail(ctx, LG_ERR_ARG, "%s: its result's shape depends on the "
+                 "values (each example would have its own), so it can't run "
+                 "on a batched tensor inside vmap; call it outside vmap, or "
+                 "on each example", lg_op_name(op));
+}
+
 lg_status lg_batch_index(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
                          const int *in_bdim, const lg_params *p,
                          lg_tensor **outs, int *out_bdim) {
   enum { MAX_IN = 3 };
   if (op == LG_OP_MASKED_SELECT)
-    return lg_fail(ctx, LG_ERR_ARG, "masked_select: its result's shape "
-                   "depends on the values, so it can't run inside vmap; use "
-                   "lg.where (or masked_fill) instead");
+    return lg_batch_dynamic(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
   if (op == LG_OP_INDEX_SELECT && in_bdim[1] >= 0 && in[1]->ndim == 2) {
     out_bdim[0] = 0;
     return index_select_batched(ctx, in, in_bdim, p, outs);

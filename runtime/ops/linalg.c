@@ -216,7 +216,6 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
                           const lg_tensor *a, CBLAS_TRANSPOSE ta, int64_t lda,
                           const lg_tensor *b, CBLAS_TRANSPOSE tb, int64_t ldb,
                           lg_tensor *out) {
-  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
   int64_t batches = pr->batch_count, m = pr->m;
   /* a's batch of row-major matrices stacked contiguously against one b:
    * one (batches*M, K) @ (K, N) product */
@@ -229,6 +228,10 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
     m = batches * m;
     batches = 1;
   }
+  /* OpenBLAS runs with ctx's thread count until leave; tiny products run
+   * on this thread whatever the count (blas_threads.h) */
+  bool gate = !lg_blas_one_thread(false, m, pr->n, pr->k);
+  if (gate) lg_blas_enter(ctx);
   size_t es = lg_dtype_size(pr->dtype);
   lg_status st = LG_OK;
   for (int64_t bi = 0; bi < batches; bi++) {
@@ -241,7 +244,7 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
                  pr->n > 1 ? pr->n : 1);
     if (st) break;
   }
-  lg_blas_leave();
+  if (gate) lg_blas_leave();
   return st;
 }
 

@@ -1,6 +1,8 @@
 /* linear.c: the fused linear layer y = x w^T + b: one gemm (a gemv for a
  * single row) with the bias as gemm's C operand, instead of three ops
- * (transpose, matmul, add). The kernel behind nn.Linear and F.linear. */
+ * (transpose, matmul, add). The kernel behind nn.Linear and F.linear; its
+ * single-row path is also lg_linear_row, which func.compile's plans call
+ * directly for a linear step whose geometry the trace fixed. */
 #include <cblas.h>
 #include <limits.h>
 #include <string.h>
@@ -59,6 +61,30 @@ static void init_rows(void *y, const lg_tensor *b, int64_t m, int64_t n,
     memcpy((char *)y + (size_t)(i * n) * item, row, (size_t)n * item);
 }
 
+/* y (n) += w (n, k) x (k), contiguous; n, k in 1..INT_MAX. OpenBLAS runs
+ * with ctx's thread count until leave, except calls it runs on this thread
+ * whatever the count (blas_threads.h). */
+static void gemv_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
+                     const void *x, const void *w, void *y) {
+  bool gate = !lg_blas_one_thread(true, 1, n, k);
+  if (gate) lg_blas_enter(ctx);
+  if (dt == LG_FLOAT32)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, w, (int)k,
+                x, 1, 1.0f, y, 1);
+  else
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0, w, (int)k,
+                x, 1, 1.0, y, 1);
+  if (gate) lg_blas_leave();
+}
+
+void lg_linear_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
+                   const void *x, const void *w, const void *b, void *y) {
+  size_t item = dt == LG_FLOAT32 ? sizeof(float) : sizeof(double);
+  if (b) memcpy(y, b, (size_t)n * item); /* init_rows of one row */
+  else memset(y, 0, (size_t)n * item);
+  gemv_row(ctx, dt, n, k, x, w, y);
+}
+
 /* x (..., in), w (out, in), bias (out) when LG_FLAG_OPT1 -> (..., out) */
 lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                            int n_in, const lg_params *p, lg_tensor **out) {
@@ -95,21 +121,18 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     st = lg_fail(ctx, LG_ERR_SHAPE, "linear: dims beyond INT_MAX for BLAS");
     goto done;
   }
-  lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count until leave */
+  /* OpenBLAS runs with ctx's thread count until leave, except calls it
+   * runs on this thread whatever the count (blas_threads.h) */
   if (m > 1) { /* tiled when large: an interrupt stops it between tiles */
+    bool gate = !lg_blas_one_thread(false, m, n, k);
+    if (gate) lg_blas_enter(ctx);
     st = lg_gemm(ctx, dt, false, true, m, n, k, lg_data_ptr(x), k,
                  lg_data_ptr(w), k, 1.0, y, n);
+    if (gate) lg_blas_leave();
     if (st) lg_tensor_release(*out);
-  } else if (dt == LG_FLOAT32) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f,
-                (const float *)(void *)lg_data_ptr(w), (int)k,
-                (const float *)(void *)lg_data_ptr(x), 1, 1.0f, y, 1);
   } else {
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0,
-                (const double *)(void *)lg_data_ptr(w), (int)k,
-                (const double *)(void *)lg_data_ptr(x), 1, 1.0, y, 1);
+    gemv_row(ctx, dt, n, k, lg_data_ptr(x), lg_data_ptr(w), y);
   }
-  lg_blas_leave();
 done:
   lg_tensor_release(x);
   lg_tensor_release(w);

@@ -1,13 +1,17 @@
 /* nn_batch.c: the batching rules (vmap.h) of the nn kernels. Ops whose
  * examples are batches of independent rows or planes fold the vmap batch
- * into their own leading batch dim (N): pooling, and conv2d, layer_norm and
- * group_norm with shared weights; conv2d with per-example weights is one
- * grouped conv. The fused losses reduce over each example
- * only: they run with reduction "none" on the folded batch and reduce per
- * example (a mean over the targets that are not ignored); layer_norm with
- * per-example weights normalises all rows, then scales and shifts. The
- * per-example loop runs for group_norm with per-example weights, weighted
- * means and batch_norm with batch statistics. */
+ * into their own leading batch dim (N): pooling, and conv2d, layer_norm,
+ * group_norm and eval-mode batch_norm with shared weights. Per-example
+ * weights or statistics fold the batch into the channels instead: conv2d
+ * with per-example weights is one grouped conv, conv2d_weight_grad (vmap
+ * over a conv's backward) one grouped weight gradient, batch_norm with each
+ * example's own batch statistics (or batched running statistics) one
+ * batch_norm over b*C channels. Per-example affine weights of layer_norm,
+ * group_norm and batch_norm with shared statistics scale and shift after
+ * the norm. The fused losses reduce over each example only: they run with
+ * reduction "none" on the folded batch and reduce per example (a mean over
+ * the targets that are not ignored). Weighted loss means run the
+ * per-example loop. */
 #include "vmap.h"
 
 /* Runs op on x (batch dim first) with N folded into the batch (when the
@@ -59,22 +63,9 @@ static lg_status grouped_conv(lg_ctx *ctx, lg_op op, int n_in,
                               const int *in_bdim, const lg_params *p,
                               lg_tensor **outs, int *out_bdim) {
   int64_t b = vb_batch_size(n_in, in, in_bdim);
-  lg_tensor *x = NULL, *xs = NULL, *w = NULL, *bias = NULL, *y = NULL;
-  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &x); /* (b,N,C,H,W) */
-  lg_params pp = {0};
-  pp.n_ints = 5;
-  pp.ints[0] = 1, pp.ints[1] = 0, pp.ints[2] = 2, pp.ints[3] = 3, pp.ints[4] = 4;
-  if (!st) st = vb_run1(ctx, LG_OP_PERMUTE, x, &pp, &xs);
-  lg_tensor_release(x);
-  x = NULL;
-  lg_params pr = {0};
-  if (!st) {
-    pr.n_ints = 4;
-    pr.ints[0] = xs->sizes[0];
-    pr.ints[1] = b * xs->sizes[2];
-    pr.ints[2] = xs->sizes[3], pr.ints[3] = xs->sizes[4];
-    st = vb_run1(ctx, LG_OP_RESHAPE, xs, &pr, &x);
-  }
+  lg_tensor *xs = NULL, *x = NULL, *w = NULL, *bias = NULL, *y = NULL;
+  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &xs); /* (b,N,C,H,W) */
+  if (!st) st = vb_fold_channels(ctx, xs, &x);
   lg_tensor *ws = NULL;
   if (!st) st = vb_all(ctx, in[1], in_bdim[1], b, &ws);
   if (!st) st = vb_fold(ctx, ws, 2, &w);
@@ -88,15 +79,35 @@ static lg_status grouped_conv(lg_ctx *ctx, lg_op op, int n_in,
   lg_params q = *p;
   q.scalar_int = b * (p->scalar_int == 0 ? 1 : p->scalar_int);
   if (!st) st = vb_run(ctx, op, n_in, (lg_tensor *[]){x, w, bias}, &q, &y);
-  lg_params pv = {0};
-  if (!st) {
-    pv.n_ints = 5;
-    pv.ints[0] = y->sizes[0], pv.ints[1] = b, pv.ints[2] = y->sizes[1] / (b ? b : 1);
-    pv.ints[3] = y->sizes[2], pv.ints[4] = y->sizes[3];
-    st = vb_run1(ctx, LG_OP_RESHAPE, y, &pv, outs);
-  }
+  if (!st) st = vb_unfold_channels(ctx, y, b, outs);
   out_bdim[0] = 1;
   vb_release(5, (lg_tensor *[]){xs, x, w, bias, y});
+  return st;
+}
+
+/* conv2d_weight_grad(image, response) per example (vmap over a conv's
+ * backward: per-sample gradients of a CNN): one grouped weight gradient.
+ * Both (b, N, ., ., .) fold their batch into the channels, (N, b*C, H, W)
+ * and (N, b*O, OH, OW); with groups b*g the result (b*O, C/g, kh, kw) is
+ * each example's gradient in turn, viewed as (b, O, C/g, kh, kw). */
+static lg_status conv_weight_grad(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
+                                  const int *in_bdim, const lg_params *p,
+                                  lg_tensor **outs, int *out_bdim) {
+  int64_t b = vb_batch_size(2, in, in_bdim);
+  lg_tensor *all = NULL, *f[2] = {0}, *y = NULL;
+  lg_status st = LG_OK;
+  for (int i = 0; i < 2 && !st; i++) {
+    st = vb_all(ctx, in[i], in_bdim[i], b, &all);
+    if (!st) st = vb_fold_channels(ctx, all, &f[i]);
+    vb_release(1, &all);
+  }
+  lg_params q = *p;
+  q.scalar_int = b * (p->scalar_int == 0 ? 1 : p->scalar_int);
+  if (!st) st = vb_run(ctx, op, 2, f, &q, &y);
+  if (!st) st = vb_unfold(ctx, y, b, outs);
+  out_bdim[0] = 0;
+  vb_release(2, f);
+  lg_tensor_release(y);
   return st;
 }
 
@@ -131,6 +142,174 @@ static lg_status layer_norm_affine(lg_ctx *ctx, int n_in, lg_tensor *const *in,
   return st;
 }
 
+/* ---- batch_norm and group_norm with batched weights or statistics ---- */
+
+/* The optional inputs of batch_norm (running_mean, running_var, weight,
+ * bias) and group_norm (weight, bias): where each sits in `in` (-1: absent). */
+static void norm_slots(lg_op op, int n_in, const lg_params *p, int slot[4]) {
+  static const int bn[4] = {LG_FLAG_OPT1, LG_FLAG_OPT2, LG_FLAG_OPT3,
+                            LG_FLAG_OPT4};
+  static const int gn[4] = {0, 0, LG_FLAG_OPT1, LG_FLAG_OPT2};
+  const int *flags = op == LG_OP_BATCH_NORM ? bn : gn;
+  int next = 1;
+  for (int i = 0; i < 4; i++)
+    slot[i] = flags[i] && (p->flags & flags[i]) && next < n_in ? next++ : -1;
+}
+
+/* y * f (op MUL) or y + f (ADD) with f a per-channel (C) factor, batched or
+ * not, viewed to broadcast against y's examples (N, C, ...) of rank r: (C,
+ * 1...) or, batched, (b, 1, C, 1...) against y with its batch dim first. */
+static lg_status channel_affine(lg_ctx *ctx, lg_op op, lg_tensor *y,
+                                lg_tensor *f, int fbdim, int r,
+                                lg_tensor **out) {
+  lg_tensor *front = NULL, *v = NULL;
+  lg_status st = vb_front(ctx, f, fbdim, 0, &front);
+  if (st) return st;
+  lg_params pv = {0};
+  if (fbdim >= 0) pv.ints[pv.n_ints++] = front->sizes[0], pv.ints[pv.n_ints++] = 1;
+  pv.ints[pv.n_ints++] = front->sizes[front->ndim - 1];
+  for (int i = 2; i < r; i++) pv.ints[pv.n_ints++] = 1;
+  st = vb_run1(ctx, LG_OP_RESHAPE, front, &pv, &v);
+  if (!st) st = vb_run(ctx, op, 2, (lg_tensor *[]){y, v}, NULL, out);
+  vb_release(2, (lg_tensor *[]){front, v});
+  return st;
+}
+
+/* The norm without its affine inputs (over the batch folded into N when x
+ * is batched, else once), then * weight + bias per example: group_norm
+ * with per-example weights, batch_norm whose statistics are shared. */
+static lg_status norm_then_affine(lg_ctx *ctx, lg_op op,
+                                  lg_tensor *const *in, const int *in_bdim,
+                                  const lg_params *p, const int slot[4],
+                                  lg_tensor **outs, int *out_bdim) {
+  enum { MAX_IN = 3 };
+  int r = vb_rank(in[0], in_bdim[0]);
+  lg_tensor *args[MAX_IN] = {in[0]}, *y = NULL, *t = NULL;
+  int bd[MAX_IN] = {in_bdim[0]}, n = 1, ybd = -1;
+  lg_params q = *p;
+  if (op == LG_OP_BATCH_NORM) {
+    q.flags &= ~(LG_FLAG_OPT3 | LG_FLAG_OPT4);
+    for (int i = 0; i < 2; i++)
+      if (slot[i] >= 0) args[n] = in[slot[i]], bd[n++] = -1;
+  } else {
+    q.flags &= ~(LG_FLAG_OPT1 | LG_FLAG_OPT2);
+  }
+  lg_status st;
+  if (in_bdim[0] >= 0)
+    st = fold_n(ctx, op, n, args, bd, &q, r, &y, &ybd);
+  else
+    st = vb_run(ctx, op, n, args, &q, &y);
+  lg_op ops[2] = {LG_OP_MUL, LG_OP_ADD};
+  for (int i = 0; i < 2 && !st; i++) {
+    int k = slot[2 + i];
+    if (k < 0) continue;
+    st = channel_affine(ctx, ops[i], y, in[k], in_bdim[k], r, &t);
+    if (in_bdim[k] >= 0) ybd = 0;
+    vb_release(1, &y);
+    y = t;
+    t = NULL;
+  }
+  out_bdim[0] = ybd;
+  if (st) lg_tensor_release(y);
+  else outs[0] = y;
+  return st;
+}
+
+static lg_status group_norm_affine(lg_ctx *ctx, int n_in,
+                                   lg_tensor *const *in, const int *in_bdim,
+                                   const lg_params *p, lg_tensor **outs,
+                                   int *out_bdim) {
+  int slot[4];
+  norm_slots(LG_OP_GROUP_NORM, n_in, p, slot);
+  return norm_then_affine(ctx, LG_OP_GROUP_NORM, in, in_bdim, p, slot,
+                          outs, out_bdim);
+}
+
+/* batch_norm with per-example statistics (batch statistics of batched x,
+ * or batched running statistics): the batch folds into the channels,
+ * x (b, N, C, ...) -> (N, b*C, ...), every (C) input -> (b*C), so each
+ * example's channel is its own channel of one batch_norm (statistics over
+ * the example's own N and spatial dims, as functorch). Batched running
+ * statistics are updated in place, each example's its own (written back
+ * when their layout needed a copy). */
+static lg_status batch_norm_channels(lg_ctx *ctx, lg_tensor *const *in,
+                                     const int *in_bdim, const lg_params *p,
+                                     const int slot[4], lg_tensor **outs,
+                                     int *out_bdim) {
+  enum { N_IN = 5 };
+  int64_t b = vb_batch_size(N_IN, in, in_bdim);
+  lg_tensor *all = NULL, *args[N_IN] = {0}, *front[2] = {0}, *y = NULL;
+  lg_status st = vb_all(ctx, in[0], in_bdim[0], b, &all);
+  if (!st) st = vb_fold_channels(ctx, all, &args[0]);
+  vb_release(1, &all);
+  int n = 1;
+  for (int i = 0; i < 4 && !st; i++) {
+    if (slot[i] < 0) continue;
+    lg_tensor *f = NULL;
+    st = vb_all(ctx, in[slot[i]], in_bdim[slot[i]], b, &f); /* (b, C) */
+    if (!st) st = vb_fold(ctx, f, 2, &args[n++]);
+    if (i < 2) front[i] = f;
+    else lg_tensor_release(f);
+  }
+  if (!st) st = vb_run(ctx, LG_OP_BATCH_NORM, n, args, p, &y);
+  /* running statistics updated in a copy: write them back */
+  bool training = (p->flags & LG_FLAG_TRAINING) != 0;
+  for (int i = 0, k = 1; i < 2 && !st; i++) {
+    if (slot[i] < 0) continue;
+    lg_tensor *upd = args[k++], *v = NULL, *done = NULL;
+    if (!training || upd->storage == front[i]->storage) continue;
+    lg_params pv = {0}, pc = {0};
+    pv.n_ints = 2;
+    pv.ints[0] = front[i]->sizes[0], pv.ints[1] = front[i]->sizes[1];
+    pc.flags = LG_FLAG_INPLACE;
+    st = vb_run1(ctx, LG_OP_RESHAPE, upd, &pv, &v);
+    if (!st) st = vb_run(ctx, LG_OP_COPY, 2, (lg_tensor *[]){front[i], v}, &pc, &done);
+    vb_release(2, (lg_tensor *[]){v, done});
+  }
+  if (!st) st = vb_unfold_channels(ctx, y, b, outs);
+  out_bdim[0] = 1;
+  vb_release(N_IN, args);
+  vb_release(2, front);
+  lg_tensor_release(y);
+  return st;
+}
+
+/* batch_norm inside vmap with anything but x batched, or in training mode:
+ * batch statistics of batched x are each example's own (functorch's rule);
+ * running statistics updated in place must then be batched too (as in
+ * functorch: an error naming the fixes otherwise); shared statistics with
+ * per-example weight or bias normalise once, then scale per example. */
+static lg_status batch_norm_rule(lg_ctx *ctx, int n_in, lg_tensor *const *in,
+                                 const int *in_bdim, const lg_params *p,
+                                 lg_tensor **outs, int *out_bdim) {
+  int slot[4];
+  norm_slots(LG_OP_BATCH_NORM, n_in, p, slot);
+  bool training = (p->flags & LG_FLAG_TRAINING) != 0;
+  bool stats_batched = false, stats_shared = false;
+  for (int i = 0; i < 2; i++) {
+    if (slot[i] < 0) continue;
+    if (in_bdim[slot[i]] >= 0) stats_batched = true;
+    else stats_shared = true;
+  }
+  if (training && stats_shared && (in_bdim[0] >= 0 || stats_batched))
+    return lg_fail(ctx, LG_ERR_ARG, "batch_norm: got a batched input inside "
+                   "vmap in training mode while running_mean or running_var, "
+                   "which it updates in place, are not batched. A module "
+                   "that does not need eval mode: set track_running_stats = "
+                   "false (func.replace_all_batch_norm_modules_(model) does "
+                   "it for every batch norm of a model); or batch the "
+                   "running statistics too (stack_module_state's buffers), "
+                   "or call the model in eval mode");
+  if (n_in > 5 || vb_rank(in[0], in_bdim[0]) < 2)
+    return lg_fail(ctx, LG_ERR_ARG, "batch_norm: expected an input of at "
+                   "least 2 dims (N, C, ...) inside vmap, got %dD",
+                   vb_rank(in[0], in_bdim[0]));
+  if (!stats_batched && !(training && in_bdim[0] >= 0))
+    return norm_then_affine(ctx, LG_OP_BATCH_NORM, in, in_bdim, p,
+                            slot, outs, out_bdim);
+  return batch_norm_channels(ctx, in, in_bdim, p, slot, outs, out_bdim);
+}
+
 /* conv2d, conv_transpose2d (x (N,C,H,W)), the pools ((N,C,H,W) or
  * (C,H,W)), layer_norm (rows), group_norm ((N,C,...)), batch_norm by its
  * running statistics ((N,C,...); with batch statistics: the loop). */
@@ -141,12 +320,18 @@ lg_status lg_batch_nn(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,
       vb_rank(in[0], in_bdim[0]) == 4 && vb_rank(in[1], in_bdim[1]) == 4 &&
       (in_bdim[1] >= 0 || (n_in == 3 && in_bdim[2] >= 0)))
     return grouped_conv(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
+  if (op == LG_OP_CONV2D_WEIGHT_GRAD && n_in == 2 &&
+      vb_rank(in[0], in_bdim[0]) == 4 && vb_rank(in[1], in_bdim[1]) == 4)
+    return conv_weight_grad(ctx, op, in, in_bdim, p, outs, out_bdim);
   if (op == LG_OP_LAYER_NORM && !others_unbatched(n_in, in_bdim))
     return layer_norm_affine(ctx, n_in, in, in_bdim, p, outs, out_bdim);
   /* batch_norm normalising by the running statistics is per element */
   bool eval_bn = op == LG_OP_BATCH_NORM && !(p->flags & LG_FLAG_TRAINING);
-  if (op == LG_OP_BATCH_NORM && !eval_bn)
-    return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);
+  if (op == LG_OP_BATCH_NORM &&
+      (!eval_bn || in_bdim[0] < 0 || !others_unbatched(n_in, in_bdim)))
+    return batch_norm_rule(ctx, n_in, in, in_bdim, p, outs, out_bdim);
+  if (op == LG_OP_GROUP_NORM && !others_unbatched(n_in, in_bdim))
+    return group_norm_affine(ctx, n_in, in, in_bdim, p, outs, out_bdim);
   if (in_bdim[0] < 0 || !others_unbatched(n_in, in_bdim) ||
       vb_rank(in[0], in_bdim[0]) < 2 || n_in > 8)
     return lg_batch_loop(ctx, op, n_in, in, in_bdim, p, outs, out_bdim);

@@ -54,6 +54,15 @@ typedef struct row_value {
 /* Elements of one row between two looks at the interrupt flag (a
  * multiple of SUM_LANES, so the lanes see the same elements). */
 #define ROW_STEP ((int64_t)1 << 20)
+/* for (int64_t i = from; i < n; i++), run in steps of LG_ITER_STEP (the
+ * sequential loops: products, exp, cumsum) between which the loop ends
+ * once stop (may be NULL) says the op must stop; the row's result is then
+ * discarded by the failing op. The steps change no result. */
+#define STEP_FOR(i, from, n, stop)                                           \
+  for (int64_t i = (from), end_ = 0;                                         \
+       i < (n) && !(i > (from) && (stop) && lg_stop_now(stop));)             \
+    for (end_ = (n) - i > LG_ITER_STEP ? i + LG_ITER_STEP : (n); i < end_;   \
+         i++)
 #define FOLD_LANES(a)                                                        \
   for (int w_ = SUM_LANES / 2; w_ > 0; w_ /= 2)                              \
     for (int k_ = 0; k_ < w_; k_++) (a)[k_] += (a)[k_ + w_]
@@ -140,37 +149,37 @@ LG_VECTOR_CLONES static uint64_t row_sum_i64(const int64_t *x, int64_t n,
 /* Ops on any element type; ACC accumulates products (double for floats,
  * uint64_t for integers so that overflow wraps without UB). */
 #define COMMON_ROWS(SUF, T, ACC, IS_NAN)                                     \
-  static ACC row_prod_##SUF(const T *x, int64_t n) {                         \
+  static ACC row_prod_##SUF(const T *x, int64_t n, lg_stop *stop) {          \
     ACC acc = 1;                                                             \
-    for (int64_t i = 0; i < n; i++) acc *= (ACC)x[i];                        \
+    STEP_FOR(i, 0, n, stop) acc *= (ACC)x[i];                                \
     return acc;                                                              \
   }                                                                          \
-  static int64_t row_all_##SUF(const T *x, int64_t n) {                      \
-    for (int64_t i = 0; i < n; i++)                                          \
+  static int64_t row_all_##SUF(const T *x, int64_t n, lg_stop *stop) {       \
+    STEP_FOR(i, 0, n, stop)                                                  \
       if (x[i] == 0) return 0;                                               \
     return 1;                                                                \
   }                                                                          \
-  static int64_t row_any_##SUF(const T *x, int64_t n) {                      \
-    for (int64_t i = 0; i < n; i++)                                          \
+  static int64_t row_any_##SUF(const T *x, int64_t n, lg_stop *stop) {       \
+    STEP_FOR(i, 0, n, stop)                                                  \
       if (x[i] != 0) return 1;                                               \
     return 0;                                                                \
   }                                                                          \
   /* first index of the largest element, or of the first NaN (n > 0) */      \
-  static int64_t row_argmax_##SUF(const T *x, int64_t n) {                   \
+  static int64_t row_argmax_##SUF(const T *x, int64_t n, lg_stop *stop) {    \
     int64_t best = 0;                                                        \
     T v = x[0];                                                              \
     if (IS_NAN(v)) return 0;                                                 \
-    for (int64_t i = 1; i < n; i++) {                                        \
+    STEP_FOR(i, 1, n, stop) {                                                \
       if (IS_NAN(x[i])) return i;                                            \
       if (x[i] > v) v = x[best = i];                                         \
     }                                                                        \
     return best;                                                             \
   }                                                                          \
-  static int64_t row_argmin_##SUF(const T *x, int64_t n) {                   \
+  static int64_t row_argmin_##SUF(const T *x, int64_t n, lg_stop *stop) {    \
     int64_t best = 0;                                                        \
     T v = x[0];                                                              \
     if (IS_NAN(v)) return 0;                                                 \
-    for (int64_t i = 1; i < n; i++) {                                        \
+    STEP_FOR(i, 1, n, stop) {                                                \
       if (IS_NAN(x[i])) return i;                                            \
       if (x[i] < v) v = x[best = i];                                         \
     }                                                                        \
@@ -183,7 +192,7 @@ LG_VECTOR_CLONES static uint64_t row_sum_i64(const int64_t *x, int64_t n,
   static double row_var_##SUF(const T *x, int64_t n, double correction,     \
                               lg_stop *stop) {                               \
     double mean = row_sum_##SUF(x, n, stop) / (double)n, m2 = 0;             \
-    for (int64_t i = 0; i < n; i++) {                                        \
+    STEP_FOR(i, 0, n, stop) {                                                \
       double d = (double)x[i] - mean;                                        \
       m2 += d * d;                                                           \
     }                                                                        \
@@ -191,38 +200,40 @@ LG_VECTOR_CLONES static uint64_t row_sum_i64(const int64_t *x, int64_t n,
     return m2 / (divisor > 0 ? divisor : 0);                                 \
   }                                                                          \
   /* max + log(sum(exp(x - max))): exp never overflows */                   \
-  static double row_logsumexp_##SUF(const T *x, int64_t n) {                 \
+  static double row_logsumexp_##SUF(const T *x, int64_t n, lg_stop *stop) { \
     if (n == 0) return -INFINITY;                                            \
-    double m = (double)x[row_argmax_##SUF(x, n)];                            \
+    double m = (double)x[row_argmax_##SUF(x, n, stop)];                      \
     if (isnan(m) || isinf(m)) return m; /* NaN, or every term infinite */    \
     double s = 0;                                                            \
-    for (int64_t i = 0; i < n; i++) s += exp((double)x[i] - m);              \
+    STEP_FOR(i, 0, n, stop) s += exp((double)x[i] - m);                      \
     return m + log(s);                                                       \
   }                                                                          \
-  static double row_norm_##SUF(const T *x, int64_t n, double p) {            \
+  static double row_norm_##SUF(const T *x, int64_t n, double p,             \
+                               lg_stop *stop) {                              \
     double acc = 0;                                                          \
     if (n == 0) return 0;                                                    \
     if (p == 2) {                                                            \
-      for (int64_t i = 0; i < n; i++) acc += (double)x[i] * (double)x[i];    \
+      STEP_FOR(i, 0, n, stop) acc += (double)x[i] * (double)x[i];            \
       return sqrt(acc);                                                      \
     }                                                                        \
     if (p == 1) {                                                            \
-      for (int64_t i = 0; i < n; i++) acc += fabs((double)x[i]);             \
+      STEP_FOR(i, 0, n, stop) acc += fabs((double)x[i]);                     \
       return acc;                                                            \
     }                                                                        \
     if (p == 0) {                                                            \
-      for (int64_t i = 0; i < n; i++) acc += x[i] != 0;                      \
+      STEP_FOR(i, 0, n, stop) acc += x[i] != 0;                              \
       return acc;                                                            \
     }                                                                        \
     if (isinf(p)) { /* max |x| (p > 0) or min |x| (p < 0); NaN wins */       \
       acc = fabs((double)x[0]);                                              \
-      for (int64_t i = 1; i < n && !isnan(acc); i++) {                       \
+      STEP_FOR(i, 1, n, stop) {                                              \
+        if (isnan(acc)) return acc;                                          \
         double a = fabs((double)x[i]);                                       \
         if (isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;                \
       }                                                                      \
       return acc;                                                            \
     }                                                                        \
-    for (int64_t i = 0; i < n; i++) acc += pow(fabs((double)x[i]), p);       \
+    STEP_FOR(i, 0, n, stop) acc += pow(fabs((double)x[i]), p);               \
     return pow(acc, 1 / p);                                                  \
   }
 
@@ -239,15 +250,15 @@ FLOAT_ROWS(f64, double)
     switch (op) {                                                            \
       case LG_OP_SUM: r.f = row_sum_##SUF(x, n, stop); break;                \
       case LG_OP_MEAN: r.f = row_sum_##SUF(x, n, stop) / (double)n; break;   \
-      case LG_OP_PROD: r.f = row_prod_##SUF(x, n); break;                    \
-      case LG_OP_AMAX: r.f = (double)x[row_argmax_##SUF(x, n)]; break;       \
-      case LG_OP_AMIN: r.f = (double)x[row_argmin_##SUF(x, n)]; break;       \
-      case LG_OP_ALL: r.i = row_all_##SUF(x, n); break;                      \
-      case LG_OP_ANY: r.i = row_any_##SUF(x, n); break;                      \
+      case LG_OP_PROD: r.f = row_prod_##SUF(x, n, stop); break;              \
+      case LG_OP_AMAX: r.f = (double)x[row_argmax_##SUF(x, n, stop)]; break; \
+      case LG_OP_AMIN: r.f = (double)x[row_argmin_##SUF(x, n, stop)]; break; \
+      case LG_OP_ALL: r.i = row_all_##SUF(x, n, stop); break;                \
+      case LG_OP_ANY: r.i = row_any_##SUF(x, n, stop); break;                \
       case LG_OP_VAR: r.f = row_var_##SUF(x, n, param, stop); break;         \
       case LG_OP_STD: r.f = sqrt(row_var_##SUF(x, n, param, stop)); break;   \
-      case LG_OP_LOGSUMEXP: r.f = row_logsumexp_##SUF(x, n); break;          \
-      case LG_OP_NORM: r.f = row_norm_##SUF(x, n, param); break;             \
+      case LG_OP_LOGSUMEXP: r.f = row_logsumexp_##SUF(x, n, stop); break;    \
+      case LG_OP_NORM: r.f = row_norm_##SUF(x, n, param, stop); break;       \
       default: break;                                                        \
     }                                                                        \
     return r;                                                                \
@@ -261,11 +272,11 @@ static row_value reduce_row_i64(lg_op op, const int64_t *x, int64_t n,
   row_value r = {0, 0};
   switch (op) {
     case LG_OP_SUM: r.i = (int64_t)row_sum_i64(x, n, stop); break;
-    case LG_OP_PROD: r.i = (int64_t)row_prod_i64(x, n); break;
-    case LG_OP_AMAX: r.i = x[row_argmax_i64(x, n)]; break;
-    case LG_OP_AMIN: r.i = x[row_argmin_i64(x, n)]; break;
-    case LG_OP_ALL: r.i = row_all_i64(x, n); break;
-    case LG_OP_ANY: r.i = row_any_i64(x, n); break;
+    case LG_OP_PROD: r.i = (int64_t)row_prod_i64(x, n, stop); break;
+    case LG_OP_AMAX: r.i = x[row_argmax_i64(x, n, stop)]; break;
+    case LG_OP_AMIN: r.i = x[row_argmin_i64(x, n, stop)]; break;
+    case LG_OP_ALL: r.i = row_all_i64(x, n, stop); break;
+    case LG_OP_ANY: r.i = row_any_i64(x, n, stop); break;
     default: break;
   }
   return r;
@@ -282,14 +293,17 @@ static row_value reduce_row(lg_op op, row_kind kind, const void *row,
 
 /* Index of the max (want_max) or min of a non-empty row. */
 static int64_t row_argbest(row_kind kind, const void *row, int64_t n,
-                           bool want_max) {
+                           bool want_max, lg_stop *stop) {
   switch (kind) {
     case ROW_F32:
-      return want_max ? row_argmax_f32(row, n) : row_argmin_f32(row, n);
+      return want_max ? row_argmax_f32(row, n, stop)
+                      : row_argmin_f32(row, n, stop);
     case ROW_F64:
-      return want_max ? row_argmax_f64(row, n) : row_argmin_f64(row, n);
+      return want_max ? row_argmax_f64(row, n, stop)
+                      : row_argmin_f64(row, n, stop);
     default:
-      return want_max ? row_argmax_i64(row, n) : row_argmin_i64(row, n);
+      return want_max ? row_argmax_i64(row, n, stop)
+                      : row_argmin_i64(row, n, stop);
   }
 }
 
@@ -394,25 +408,41 @@ static gather_fn gather_line(lg_dtype dtype, row_kind kind) {
 }
 
 /* Copies the row starting at element offset base (from x's first element)
- * into scratch, converted to double (ROW_F64) or int64 (ROW_I64). */
-static void gather_row(const lg_tensor *x, int64_t base, const plan *pl,
-                       gather_fn gather, void *scratch) {
+ * into scratch, converted to double (ROW_F64) or int64 (ROW_I64); a long
+ * row looks at stop after every ROW_STEP elements and ends early (false)
+ * once the op must stop. */
+static bool gather_row(const lg_tensor *x, int64_t base, const plan *pl,
+                       gather_fn gather, void *scratch, lg_stop *stop) {
   int64_t item = (int64_t)lg_dtype_size(x->dtype);
   const char *start = lg_data_ptr(x) + base * item;
   if (pl->n_inner == 0) { /* a row of one element */
     gather(start, 0, 1, scratch);
-    return;
+    return true;
   }
   int last = pl->n_inner - 1;
   int64_t len = pl->inner_sizes[last], stride = pl->inner_strides[last] * item;
-  if (len == 0) return;
+  if (len == 0) return true;
   odometer it; /* over the reduced dims but the last */
   odo_init(&it, last, pl->inner_sizes, pl->inner_strides);
   char *dst = scratch;
-  for (int64_t done = 0; done < pl->inner_count; done += len) {
-    gather(start + it.offset * item, stride, len, dst + done * 8);
+  for (int64_t done = 0, since = 0; done < pl->inner_count; done += len) {
+    if ((since += len) >= ROW_STEP) {
+      since = 0;
+      if (lg_stop_now(stop)) return false;
+    }
+    if (len <= ROW_STEP) {
+      gather(start + it.offset * item, stride, len, dst + done * 8);
+    } else { /* one long line in steps */
+      for (int64_t at = 0; at < len; at += ROW_STEP) {
+        if (at > 0 && lg_stop_now(stop)) return false;
+        int64_t k = len - at < ROW_STEP ? len - at : ROW_STEP;
+        gather(start + (it.offset + at * pl->inner_strides[last]) * item,
+               stride, k, dst + (done + at) * 8);
+      }
+    }
     odo_next(&it);
   }
+  return true;
 }
 
 /* A row's work; a long row may end early once stop says so. */
@@ -477,7 +507,7 @@ static lg_status for_each_row(lg_ctx *ctx, const char *name,
       since = 0;
       if (lg_stop_now(&stop)) break;
     }
-    gather_row(x, outer.offset, pl, gather, scratch);
+    if (!gather_row(x, outer.offset, pl, gather, scratch, &stop)) break;
     fn(state, o, kind, scratch, pl->inner_count, &stop);
     odo_next(&outer);
   }
@@ -750,9 +780,8 @@ typedef struct best_state {
 
 static void best_store(void *state, int64_t o, row_kind kind, const void *row,
                        int64_t n, lg_stop *stop) {
-  (void)stop; /* one pass per row: stops between rows only */
   best_state *s = state;
-  int64_t i = row_argbest(kind, row, n, s->want_max);
+  int64_t i = row_argbest(kind, row, n, s->want_max, stop);
   s->indices[o] = i + 1; /* 1-based */
   if (!s->values) return;
   char *dst = s->values + (size_t)o * s->value_item;
@@ -850,13 +879,17 @@ lg_status lg_kernel_argminmax(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
 
 /* ---- cumsum, cumprod ---------------------------------------------------- */
 
+/* The line kernels go on from the running value in *acc (a long line
+ * runs in several calls, between which an interrupt can stop it). */
 #define CUM_LINE(SUF, T)                                                     \
-  static void cum_line_##SUF(const T *x, T *o, int64_t n, bool product) {    \
-    double acc = product ? 1 : 0;                                            \
+  static void cum_line_##SUF(const T *x, T *o, int64_t n, bool product,      \
+                             double *accp) {                                 \
+    double acc = *accp;                                                      \
     if (product)                                                             \
       for (int64_t i = 0; i < n; i++) o[i] = (T)(acc *= (double)x[i]);       \
     else                                                                     \
       for (int64_t i = 0; i < n; i++) o[i] = (T)(acc += (double)x[i]);       \
+    *accp = acc;                                                             \
   }
 CUM_LINE(f32, float)
 CUM_LINE(f64, double)
@@ -864,22 +897,24 @@ CUM_LINE(f64, double)
 /* One line of n elements with element strides sx, so (any dtypes). */
 static void cum_line_strided(const char *x, lg_dtype xt, int64_t sx, char *o,
                              lg_dtype ot, int64_t so, int64_t n,
-                             bool product) {
+                             bool product, double *facc, uint64_t *iacc) {
   size_t xi = lg_dtype_size(xt), oi = lg_dtype_size(ot);
   if (lg_dtype_is_float(xt)) {
-    double acc = product ? 1 : 0;
+    double acc = *facc;
     for (int64_t i = 0; i < n; i++) {
       double v = lg_load_double(x + i * sx * (int64_t)xi, xt);
       acc = product ? acc * v : acc + v;
       lg_store_double(o + i * so * (int64_t)oi, ot, acc);
     }
+    *facc = acc;
   } else {
-    uint64_t acc = product ? 1 : 0; /* wraps like PyTorch's int64 */
+    uint64_t acc = *iacc; /* wraps like PyTorch's int64 */
     for (int64_t i = 0; i < n; i++) {
       uint64_t v = (uint64_t)lg_load_int(x + i * sx * (int64_t)xi, xt);
       acc = product ? acc * v : acc + v;
       lg_store_int(o + i * so * (int64_t)oi, ot, (int64_t)acc);
     }
+    *iacc = acc;
   }
 }
 
@@ -888,10 +923,16 @@ static void cum_line_strided(const char *x, lg_dtype xt, int64_t sx, char *o,
  * as the per-line loops but reading memory in order. */
 #define CUM_BLOCKED(SUF, T)                                                  \
   static void cum_blocked_##SUF(const T *x, T *o, int64_t outer, int64_t n,  \
-                                int64_t inner, double *acc, bool product) {  \
+                                int64_t inner, double *acc, bool product,    \
+                                lg_stop *stop) {                             \
+    int64_t since = 0;                                                       \
     for (int64_t b = 0; b < outer; b++) {                                    \
       for (int64_t j = 0; j < inner; j++) acc[j] = product ? 1 : 0;          \
       for (int64_t l = 0; l < n; l++, x += inner, o += inner) {              \
+        if ((since += inner) >= LG_ITER_STEP) {                              \
+          since = 0;                                                         \
+          if (lg_stop_now(stop)) return;                                     \
+        }                                                                    \
         if (product)                                                         \
           for (int64_t j = 0; j < inner; j++) o[j] = (T)(acc[j] *= x[j]);    \
         else                                                                 \
@@ -928,6 +969,7 @@ lg_status lg_kernel_cumsum(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if (st) return st;
   lg_tensor *o = *out;
   if (lg_tensor_numel(x) == 0) return LG_OK;
+  lg_stop stop = {ctx, false}; /* looked at every ROW_STEP elements */
   int64_t inner = 1, outer_blocks = 1;
   for (int d = 0; d < x->ndim; d++) {
     if (d > dim) inner *= x->sizes[d];
@@ -944,12 +986,12 @@ lg_status lg_kernel_cumsum(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     }
     if (x->dtype == LG_FLOAT32)
       cum_blocked_f32(lg_tensor_data(x), lg_tensor_data(o), outer_blocks,
-                      x->sizes[dim], inner, acc, product);
+                      x->sizes[dim], inner, acc, product, &stop);
     else
       cum_blocked_f64(lg_tensor_data(x), lg_tensor_data(o), outer_blocks,
-                      x->sizes[dim], inner, acc, product);
+                      x->sizes[dim], inner, acc, product, &stop);
     lg_mem_free(ctx, acc, bytes);
-    return LG_OK;
+    goto finish;
   }
   /* the lines: every dim but dim, walked for x and out together */
   int n_outer = 0;
@@ -972,19 +1014,34 @@ lg_status lg_kernel_cumsum(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   size_t xi = lg_dtype_size(x->dtype), oi = lg_dtype_size(o->dtype);
   const char *xd = lg_data_ptr(x);
   char *od = lg_data_ptr(o);
-  for (int64_t l = 0; l < lines; l++) {
-    const char *xl = xd + xo.offset * (int64_t)xi;
-    char *ol = od + oo.offset * (int64_t)oi;
-    if (fast && x->dtype == LG_FLOAT32)
-      cum_line_f32((const float *)(const void *)xl, (float *)(void *)ol, n,
-                   product);
-    else if (fast)
-      cum_line_f64((const double *)(const void *)xl, (double *)(void *)ol, n,
-                   product);
-    else
-      cum_line_strided(xl, x->dtype, sx, ol, o->dtype, so, n, product);
+  for (int64_t l = 0, since = 0; l < lines; l++) {
+    double facc = product ? 1 : 0;
+    uint64_t iacc = product ? 1 : 0;
+    for (int64_t at = 0; at < n; at += LG_ITER_STEP) { /* long lines in steps */
+      int64_t k = n - at < LG_ITER_STEP ? n - at : LG_ITER_STEP;
+      if ((since += k) >= LG_ITER_STEP) {
+        since = 0;
+        if (lg_stop_now(&stop)) goto finish;
+      }
+      const char *xl = xd + (xo.offset + at * sx) * (int64_t)xi;
+      char *ol = od + (oo.offset + at * so) * (int64_t)oi;
+      if (fast && x->dtype == LG_FLOAT32)
+        cum_line_f32((const float *)(const void *)xl, (float *)(void *)ol, k,
+                     product, &facc);
+      else if (fast)
+        cum_line_f64((const double *)(const void *)xl, (double *)(void *)ol,
+                     k, product, &facc);
+      else
+        cum_line_strided(xl, x->dtype, sx, ol, o->dtype, so, k, product,
+                         &facc, &iacc);
+    }
     odo_next(&xo);
     odo_next(&oo);
   }
-  return LG_OK;
+finish:
+  if ((st = lg_stop_status(&stop))) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
 }

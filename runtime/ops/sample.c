@@ -71,23 +71,12 @@ lg_status lg_uniform_(lg_ctx *ctx, lg_tensor *t, double from, double to) {
                    lg_dtype_name(t->dtype), from, to);
   lg_tensor *r = NULL;
   st = lg_empty(ctx, t->dtype, t->ndim, t->sizes, &r);
-  if (st) return st;
-  int64_t n = lg_tensor_numel(r);
-  lg_stream s;
-  lg_stream_open(&s, ctx);
-  if (t->dtype == LG_FLOAT32) {
-    float *o = lg_tensor_data(r), top = (float)to;
-    float below = nextafterf(top, -INFINITY);
-    for (int64_t i = 0; i < n; i++) {
-      float v = (float)(from + width * lg_stream_uniform(&s, LG_FLOAT32));
-      o[i] = v < top || from == to ? v : below;
-    }
-  } else {
-    double *o = lg_tensor_data(r);
-    for (int64_t i = 0; i < n; i++)
-      o[i] = from + width * lg_stream_uniform(&s, LG_FLOAT64);
+  lg_draw d = {.kind = LG_DRAW_UNIFORM, .a = from, .b = to};
+  if (!st) st = lg_draw_into(ctx, &d, NULL, r);
+  if (st) {
+    lg_tensor_release(r);
+    return st;
   }
-  lg_stream_close(&s);
   st = write_into(ctx, "uniform_", t, r);
   lg_tensor_release(r);
   return st;
@@ -99,18 +88,6 @@ static lg_status check_std(lg_ctx *ctx, const char *name, double std) {
                  name, shown(std));
 }
 
-/* r <- r * scale + shift, in place, r contiguous and floating */
-static void affine(lg_tensor *r, double scale, double shift) {
-  int64_t n = lg_tensor_numel(r);
-  if (r->dtype == LG_FLOAT32) {
-    float *o = lg_tensor_data(r);
-    for (int64_t i = 0; i < n; i++) o[i] = (float)(o[i] * scale + shift);
-  } else {
-    double *o = lg_tensor_data(r);
-    for (int64_t i = 0; i < n; i++) o[i] = o[i] * scale + shift;
-  }
-}
-
 /* t <- values from N(mean, std^2) */
 lg_status lg_normal_(lg_ctx *ctx, lg_tensor *t, double mean, double std) {
   lg_status vst = lg_vmap_random_plain(ctx, "normal_", 1, (const lg_tensor *[]){t});
@@ -118,10 +95,10 @@ lg_status lg_normal_(lg_ctx *ctx, lg_tensor *t, double mean, double std) {
   lg_status st = check_float_tensor(ctx, "normal_", t);
   if (st || (st = check_std(ctx, "normal_", std))) return st;
   lg_tensor *r = NULL;
-  st = lg_randn(ctx, t->dtype, t->ndim, t->sizes, &r);
-  if (st) return st;
-  affine(r, std, mean);
-  st = write_into(ctx, "normal_", t, r);
+  st = lg_empty(ctx, t->dtype, t->ndim, t->sizes, &r);
+  lg_draw d = {.kind = LG_DRAW_RANDN, .a = std, .b = mean, .affine = true};
+  if (!st) st = lg_draw_into(ctx, &d, NULL, r);
+  if (!st) st = write_into(ctx, "normal_", t, r);
   lg_tensor_release(r);
   return st;
 }
@@ -168,10 +145,14 @@ lg_status lg_normal(lg_ctx *ctx, lg_tensor *mean, lg_tensor *std,
   int64_t sizes[LG_MAX_DIMS];
   lg_status st = lg_broadcast_shape(ctx, "normal", 2, pair, &nd, sizes);
   lg_tensor *checked = NULL;
-  if (st || (st = check_values(ctx, std, is_std,
-                               "normal: expected every element of std >= 0",
-                               &checked)))
-    return st;
+  if (st) return st;
+  /* a check, not part of the value: func.compile does not record it (a
+   * replay does not check std again) */
+  ctx->trace_depth += ctx->trace != NULL;
+  st = check_values(ctx, std, is_std,
+                    "normal: expected every element of std >= 0", &checked);
+  ctx->trace_depth -= ctx->trace != NULL;
+  if (st) return st;
   lg_tensor_release(checked);
   lg_tensor *z = NULL, *s = NULL, *scaled = NULL;
   bool grad_mode = ctx->grad_enabled;
@@ -189,24 +170,36 @@ lg_status lg_normal(lg_ctx *ctx, lg_tensor *mean, lg_tensor *std,
 
 /* ---- bernoulli -------------------------------------------------------------- */
 
-/* out (shape and dtype of like) <- 1 with probability probs[i] (or p when
- * probs is NULL), else 0 */
-static lg_status draw_bernoulli(lg_ctx *ctx, const lg_tensor *like,
-                                const double *probs, double p,
-                                lg_tensor **out) {
-  lg_status st = lg_empty(ctx, like->dtype, like->ndim, like->sizes, out);
-  if (st) return st;
-  char *data = lg_tensor_data(*out);
-  size_t item = lg_dtype_size(like->dtype);
-  int64_t n = lg_tensor_numel(*out);
+/* out (contiguous) <- 1 with probability probs[i] (or p when probs is
+ * NULL), else 0 */
+static void fill_bernoulli(lg_ctx *ctx, const double *probs, double p,
+                           lg_tensor *out) {
+  char *data = lg_data_ptr(out);
+  size_t item = lg_dtype_size(out->dtype);
+  int64_t n = lg_tensor_numel(out);
   lg_stream s;
   lg_stream_open(&s, ctx);
   for (int64_t i = 0; i < n; i++) {
     double u = lg_stream_uniform(&s, LG_FLOAT64);
-    lg_store_int(data + (size_t)i * item, like->dtype,
+    lg_store_int(data + (size_t)i * item, out->dtype,
                  u < (probs ? probs[i] : p));
   }
   lg_stream_close(&s);
+}
+
+lg_status lg_draw_bernoulli(lg_ctx *ctx, lg_tensor *p, double p_scalar,
+                            lg_tensor *out) {
+  if (!p) {
+    fill_bernoulli(ctx, NULL, p_scalar, out);
+    return LG_OK;
+  }
+  lg_tensor *c = NULL;
+  lg_status st = check_values(ctx, p, is_probability,
+                              "bernoulli: expected probabilities in [0, 1]",
+                              &c);
+  if (st) return st;
+  fill_bernoulli(ctx, lg_tensor_data(c), 0, out);
+  lg_tensor_release(c);
   return LG_OK;
 }
 
@@ -219,13 +212,13 @@ lg_status lg_bernoulli(lg_ctx *ctx, lg_tensor *p, lg_tensor **out) {
     return lg_fail(ctx, LG_ERR_DTYPE,
                    "bernoulli: expected floating point probabilities "
                    "(float32 or float64), got %s", lg_dtype_name(p->dtype));
-  lg_tensor *c = NULL;
-  lg_status st = check_values(ctx, p, is_probability,
-                              "bernoulli: expected probabilities in [0, 1]",
-                              &c);
-  if (st) return st;
-  st = draw_bernoulli(ctx, p, lg_tensor_data(c), 0, out);
-  lg_tensor_release(c);
+  lg_status st = lg_empty(ctx, p->dtype, p->ndim, p->sizes, out);
+  lg_draw d = {.kind = LG_DRAW_BERNOULLI};
+  if (!st) st = lg_draw_into(ctx, &d, p, *out);
+  if (st) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
   return st;
 }
 
@@ -238,7 +231,14 @@ lg_status lg_bernoulli_scalar(lg_ctx *ctx, const lg_tensor *like, double p,
   if (!is_probability(p))
     return lg_fail(ctx, LG_ERR_ARG, "bernoulli: expected p in [0, 1], got %g",
                    shown(p));
-  return draw_bernoulli(ctx, like, NULL, p, out);
+  lg_status st = lg_empty(ctx, like->dtype, like->ndim, like->sizes, out);
+  lg_draw d = {.kind = LG_DRAW_BERNOULLI, .a = p};
+  if (!st) st = lg_draw_into(ctx, &d, NULL, *out);
+  if (st) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
 }
 
 /* ---- multinomial ------------------------------------------------------------ */

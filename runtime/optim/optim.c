@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "dtype.h"
 #include "vmath.h" /* LG_VECTOR_CLONES */
 
 /* ---- operands ----------------------------------------------------------- */
@@ -239,8 +240,11 @@ static void bump_written(const operands *o) {
 /* SGD with momentum, dampening, weight decay, Nesterov and maximize. */
 lg_status lg_optim_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                        lg_tensor *momentum_buffer, const lg_sgd_opts *opts) {
-  if (lg_tracing_outside_kernel(ctx)) /* func.compile records the update */
-    return lg_trace_sgd(ctx, param, grad, momentum_buffer, opts);
+  if (lg_tracing_outside_kernel(ctx)) { /* func.compile records it */
+    lg_optim_call call = {.kind = LG_OPTIM_SGD, .o.sgd = *opts,
+                          .t = {param, grad, momentum_buffer}};
+    return lg_trace_optim(ctx, &call);
+  }
   sgd_consts c = {*opts, opts->momentum != 0};
   operands o = {"sgd",
                 {param, grad, c.use_momentum ? momentum_buffer : NULL},
@@ -260,6 +264,16 @@ lg_status lg_optim_sgd(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
 }
 
 /* ---- Adam / AdamW ------------------------------------------------------- */
+
+/* An update whose step number is a plain integer while func.compile
+ * traces: a replay would repeat that number, so the trace is refused
+ * (lg_optim_step with the count in a tensor is recorded instead). */
+static void untraceable_count(lg_ctx *ctx, const char *name) {
+  if (lg_tracing_outside_kernel(ctx))
+    lg_trace_taint(ctx, "%s's step number is a plain integer, which a replay "
+                   "would repeat: keep the count in a tensor (optim.fn's "
+                   "state.step, as tx.init makes it)", name);
+}
 
 typedef struct adam_consts {
   lg_adam_opts o;
@@ -347,6 +361,7 @@ lg_status lg_optim_adam(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                         lg_tensor *exp_avg, lg_tensor *exp_avg_sq,
                         lg_tensor *max_exp_avg_sq, const lg_adam_opts *opts) {
   const char *name = opts->decoupled_weight_decay ? "adamw" : "adam";
+  untraceable_count(ctx, name);
   if (opts->step < 1)
     return lg_fail(ctx, LG_ERR_ARG, "%s: expected a step count of 1 or more, "
                    "got %lld", name, (long long)opts->step);
@@ -409,6 +424,12 @@ lg_status lg_optim_rmsprop(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                            lg_tensor *square_avg, lg_tensor *grad_avg,
                            lg_tensor *momentum_buffer,
                            const lg_rmsprop_opts *opts) {
+  if (lg_tracing_outside_kernel(ctx)) { /* func.compile records it */
+    lg_optim_call call = {.kind = LG_OPTIM_RMSPROP, .o.rmsprop = *opts,
+                          .t = {param, grad, square_avg, grad_avg,
+                                momentum_buffer}};
+    return lg_trace_optim(ctx, &call);
+  }
   operands o = {"rmsprop",
                 {param, grad, square_avg, opts->centered ? grad_avg : NULL,
                  opts->momentum > 0 ? momentum_buffer : NULL},
@@ -445,6 +466,7 @@ DEFINE_BLOCK_RULE(adagrad_block, adagrad_consts, adagrad_rule)
 lg_status lg_optim_adagrad(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                            lg_tensor *state_sum,
                            const lg_adagrad_opts *opts) {
+  untraceable_count(ctx, "adagrad");
   if (opts->step < 1)
     return lg_fail(ctx, LG_ERR_ARG, "adagrad: expected a step count of 1 or "
                    "more, got %lld", (long long)opts->step);
@@ -455,4 +477,44 @@ lg_status lg_optim_adagrad(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
   lg_status st = require_buffer(ctx, &o, BUF0, "always needed");
   if (st != LG_OK) return st;
   return run_update(ctx, &o, adagrad_block, &c);
+}
+
+/* ---- one update of any kind ----------------------------------------------- */
+
+/* The step number in t: a one-element integer tensor, from 1. */
+static lg_status read_count(lg_ctx *ctx, const lg_tensor *t, int64_t *count) {
+  if (lg_dtype_is_float(t->dtype) || t->dtype == LG_BOOL ||
+      lg_tensor_numel(t) != 1)
+    return lg_fail(ctx, LG_ERR_ARG, "optimizer step: expected the step count "
+                   "as a one-element integer tensor, got a %s tensor of %lld "
+                   "elements", lg_dtype_name(t->dtype),
+                   (long long)lg_tensor_numel(t));
+  *count = lg_load_int(lg_data_ptr(t), t->dtype);
+  return LG_OK;
+}
+
+lg_status lg_optim_step(lg_ctx *ctx, const lg_optim_call *call) {
+  if (lg_tracing_outside_kernel(ctx)) {
+    if (call->t[LG_OPTIM_STEP] || call->kind == LG_OPTIM_SGD ||
+        call->kind == LG_OPTIM_RMSPROP)
+      return lg_trace_optim(ctx, call); /* it runs the update once, below */
+  }
+  lg_tensor *const *t = call->t;
+  lg_optim_call c = *call;
+  lg_status st = LG_OK;
+  if (t[LG_OPTIM_STEP] && (c.kind == LG_OPTIM_ADAM || c.kind == LG_OPTIM_ADAGRAD))
+    st = read_count(ctx, t[LG_OPTIM_STEP],
+                    c.kind == LG_OPTIM_ADAM ? &c.o.adam.step : &c.o.adagrad.step);
+  if (st) return st;
+  switch (c.kind) {
+    case LG_OPTIM_SGD:
+      return lg_optim_sgd(ctx, t[0], t[1], t[2], &c.o.sgd);
+    case LG_OPTIM_ADAM:
+      return lg_optim_adam(ctx, t[0], t[1], t[2], t[3], t[4], &c.o.adam);
+    case LG_OPTIM_RMSPROP:
+      return lg_optim_rmsprop(ctx, t[0], t[1], t[2], t[3], t[4], &c.o.rmsprop);
+    case LG_OPTIM_ADAGRAD:
+      return lg_optim_adagrad(ctx, t[0], t[1], t[2], &c.o.adagrad);
+  }
+  return lg_fail(ctx, LG_ERR_ARG, "optimizer step: unknown kind %d", (int)c.kind);
 }

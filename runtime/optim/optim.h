@@ -61,4 +61,36 @@ lg_status lg_optim_rmsprop(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
 lg_status lg_optim_adagrad(lg_ctx *ctx, lg_tensor *param, lg_tensor *grad,
                            lg_tensor *state_sum, const lg_adagrad_opts *opts);
 
+/* One update of any of the four, its step number optionally read from a
+ * tensor (the pure form's state.step; func.compile records such an update
+ * as a plan step that reads the count at every replay). */
+typedef enum lg_optim_kind {
+  LG_OPTIM_SGD, LG_OPTIM_ADAM, LG_OPTIM_RMSPROP, LG_OPTIM_ADAGRAD
+} lg_optim_kind;
+
+/* Operand slots of an lg_optim_call; unused ones NULL. */
+enum {
+  LG_OPTIM_PARAM, LG_OPTIM_GRAD, LG_OPTIM_BUF0, LG_OPTIM_BUF1, LG_OPTIM_BUF2,
+  LG_OPTIM_STEP, LG_OPTIM_SLOTS
+};
+
+typedef struct lg_optim_call {
+  lg_optim_kind kind;
+  union {
+    lg_sgd_opts sgd;
+    lg_adam_opts adam;
+    lg_rmsprop_opts rmsprop;
+    lg_adagrad_opts adagrad;
+  } o;
+  /* param, grad, then the buffers in the order of the kind's function
+   * (sgd: momentum_buffer; adam: exp_avg, exp_avg_sq, max_exp_avg_sq;
+   * rmsprop: square_avg, grad_avg, momentum_buffer; adagrad: sum), then
+   * LG_OPTIM_STEP: a one-element integer tensor whose value replaces
+   * o.adam.step / o.adagrad.step (this update's number, from 1), or NULL */
+  lg_tensor *t[LG_OPTIM_SLOTS];
+} lg_optim_call;
+
+/* Runs call; while func.compile traces, records it instead (then runs it). */
+lg_status lg_optim_step(lg_ctx *ctx, const lg_optim_call *call);
+
 #endif

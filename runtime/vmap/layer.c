@@ -258,6 +258,40 @@ lg_status vb_unfold(lg_ctx *ctx, lg_tensor *x, int64_t b, lg_tensor **out) {
   return vb_run1(ctx, LG_OP_RESHAPE, x, &p, out);
 }
 
+lg_status vb_fold_channels(lg_ctx *ctx, lg_tensor *x, lg_tensor **out) {
+  *out = NULL;
+  if (x->ndim < 3)
+    return lg_fail(ctx, LG_ERR_ARG, "vmap: expected examples of at least 2 "
+                   "dims (N, C, ...), got %dD", x->ndim - 1);
+  lg_params pp = {0}, pr = {0};
+  pp.n_ints = pr.n_ints = x->ndim;
+  for (int i = 0; i < x->ndim; i++) pp.ints[i] = i;
+  pp.ints[0] = 1, pp.ints[1] = 0;
+  pr.n_ints = x->ndim - 1;
+  pr.ints[0] = x->sizes[1];
+  pr.ints[1] = x->sizes[0] * x->sizes[2];
+  for (int i = 3; i < x->ndim; i++) pr.ints[i - 1] = x->sizes[i];
+  lg_tensor *moved = NULL;
+  lg_status st = vb_run1(ctx, LG_OP_PERMUTE, x, &pp, &moved);
+  if (!st) st = vb_run1(ctx, LG_OP_RESHAPE, moved, &pr, out);
+  lg_tensor_release(moved);
+  return st;
+}
+
+lg_status vb_unfold_channels(lg_ctx *ctx, lg_tensor *x, int64_t b,
+                             lg_tensor **out) {
+  *out = NULL;
+  if (x->ndim < 2 || x->ndim + 1 > LG_MAX_DIMS)
+    return lg_fail(ctx, LG_ERR_ARG, "vmap: can't split %dD channels", x->ndim);
+  lg_params p = {0};
+  p.n_ints = x->ndim + 1;
+  p.ints[0] = x->sizes[0];
+  p.ints[1] = b;
+  p.ints[2] = b ? x->sizes[1] / b : 0;
+  for (int i = 2; i < x->ndim; i++) p.ints[i + 1] = x->sizes[i];
+  return vb_run1(ctx, LG_OP_RESHAPE, x, &p, out);
+}
+
 /* ---- random draws ----------------------------------------------------- */
 
 lg_status lg_vmap_random_check(lg_ctx *ctx, const char *name,

@@ -80,6 +80,12 @@ int64_t vb_dim(int64_t dim, int rank);
  * (fold) or its first dim splits back into b and the rest (unfold). */
 lg_status vb_fold(lg_ctx *ctx, lg_tensor *x, int n, lg_tensor **out);
 lg_status vb_unfold(lg_ctx *ctx, lg_tensor *x, int64_t b, lg_tensor **out);
+/* The batch folded into the channels (the grouped-conv and per-example
+ * batch_norm layout): x (b, N, C, rest...) -> (N, b*C, rest...); and back,
+ * (N, b*C, rest...) -> (N, b, C, rest...) (the batch dim then is 1). */
+lg_status vb_fold_channels(lg_ctx *ctx, lg_tensor *x, lg_tensor **out);
+lg_status vb_unfold_channels(lg_ctx *ctx, lg_tensor *x, int64_t b,
+                             lg_tensor **out);
 
 /* The fallback of ops without a rule: the op once per example, stacked. */
 lg_status lg_batch_loop(lg_ctx *ctx, lg_op op, int n_in, lg_tensor *const *in,

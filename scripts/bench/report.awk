@@ -23,6 +23,8 @@ function target(key) {
   if (key == "compile_mlp_forward") return 0.1
   if (key == "compile_train_step") return 0.05
   if (key ~ /^compile_chain/) return 1.0
+  if (key == "epoch_mlp_compiled") return 0.5
+  if (key == "epoch_mlp_pure_eager") return 1.0
   if (key ~ /^mlp_forward$/) return 0.15
   if (key ~ /^mlp_grad$/) return 0.05
   if (key ~ /^mlp_sgd_step$/) return 0.15
@@ -35,6 +37,8 @@ function label(key) {
   if (key == "compile_train_step") return "(12) func.compile MLP SGD step (grad+functional_call+optim.fn) vs eager"
   if (key == "compile_chain_1M") return "(12) func.compile ((x*2+1):tanh()*y):sum() 1M float32"
   if (key == "compile_chain_1M_eager") return "(12) the same chain, luagrad eager (no PyTorch side)"
+  if (key == "epoch_mlp_compiled") return "(13) Fashion-MNIST epoch, MLP Adam, compiled pure step vs PyTorch eager *"
+  if (key == "epoch_mlp_pure_eager") return "(13) the same pure step, luagrad eager (no PyTorch side) *"
   if (key == "mlp_forward") return "(1) MLP 16-32-4 forward, batch 1, no grad"
   if (key == "mlp_grad") return "(2) func.grad(functional_call) MLP MSE"
   if (key == "mlp_sgd_step") return "(3) MLP SGD step"

@@ -43,6 +43,11 @@ static const geometry geometries[] = {
     {100, 25, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},  /* blocks               */
     {300, 50, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 2},  /* blocks, groups 2     */
     {3, 2, 8, 8, 400, 1, 1, 1, 1, 0, 0, 1, 1, 1},   /* 1x1: blocks 2 and 1  */
+    /* lone images in several panels of response positions (conv.c
+     * image_panel), panel edges inside rows; a 1-D signal; a 1x1 kernel */
+    {1, 64, 37, 45, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1},  /* 2 panels             */
+    {1, 400, 3, 304, 16, 1, 5, 1, 1, 0, 2, 1, 2, 2}, /* long rows, 4 panels  */
+    {1, 300, 30, 30, 100, 1, 1, 1, 1, 0, 0, 1, 1, 1}, /* 1x1, 2 panels       */
 };
 
 static lg_params conv_params(const geometry *g, int64_t extra_h,

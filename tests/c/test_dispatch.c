@@ -153,13 +153,17 @@ static void test_rule_placeholders(void) {
   double v[] = {1};
   lg_tensor *x = vec(v, 1), *out = NULL;
   int bdim = 0, out_bdim = -1;
-  CHECK(lg_batch_rule(LG_OP_CONV2D_WEIGHT_GRAD) == lg_batch_none);
+  CHECK(lg_batch_rule(LG_OP_CONV2D_WEIGHT_GRAD) == lg_batch_nn);
+  CHECK(lg_batch_rule(LG_OP_UNIQUE) == lg_batch_dynamic);
   CHECK(lg_batch_rule(LG_OP_ADD) == lg_batch_binary);
   CHECK(lg_jvp_rule(LG_OP_CUMPROD) == lg_jvp_cumprod);
-  CHECK_FAILS(ctx, lg_batch_rule(LG_OP_CONV2D_WEIGHT_GRAD)(
-                        ctx, LG_OP_CONV2D_WEIGHT_GRAD, 1, &x, &bdim, NULL,
-                        &out, &out_bdim),
+  /* every row has a rule now: the placeholder, called directly */
+  CHECK_FAILS(ctx, lg_batch_none(ctx, LG_OP_CONV2D_WEIGHT_GRAD, 1, &x, &bdim,
+                                 NULL, &out, &out_bdim),
               "conv2d_weight_grad: vmap is not supported yet");
+  CHECK_FAILS(ctx, lg_batch_dynamic(ctx, LG_OP_UNIQUE, 1, &x, &bdim, NULL,
+                                    &out, &out_bdim),
+              "unique: its result's shape depends on the values");
   CHECK_FAILS(ctx, lg_jvp_none(ctx, LG_OP_MATMUL, 1, &x, &x, NULL, &x, &out),
               "matmul: forward-mode AD is not supported yet");
   lg_tensor_release(x);

@@ -100,29 +100,71 @@ static void test_nested_and_random(void) {
   lg_tensor_release(x);
 }
 
-static void test_loop_fallback(void) {
+/* batch_norm in training mode: each example normalised by its own batch
+ * statistics (the rule, no loop and no warning) */
+static void test_batch_norm_rule(void) {
   int64_t s1[] = {4, 2, 1};
   lg_tensor *x = arange(8, 3, s1), *out = NULL;
   int level = 0;
   CHECK_OK(ctx, lg_vmap_push(ctx, 4, LG_RANDOMNESS_ERROR, &level));
   lg_tensor *b = NULL;
   CHECK_OK(ctx, lg_vmap_wrap(ctx, x, 0, level, &b));
-  /* batch_norm (N=2, C=1) in training mode has no rule: the loop */
   lg_params p = {0};
   p.flags = LG_FLAG_TRAINING;
   p.scalar[0] = 1e-5;
   lg_tensor *in[1] = {b};
   CHECK_OK(ctx, lg_op_run(ctx, LG_OP_BATCH_NORM, 1, in, &p, &out));
-  const char *warned = lg_vmap_take_warning(ctx);
-  CHECK(warned && strcmp(warned, "batch_norm") == 0);
   CHECK(lg_vmap_take_warning(ctx) == NULL);
   int bd = -1;
   lg_tensor *v = lg_vmap_value(out, level, &bd);
-  /* each example's two values normalise to -1, +1 (up to eps) */
-  CHECK(v && fabs(lg_tensor_get(v, 0) + 1) < 1e-3 && fabs(lg_tensor_get(v, 7) - 1) < 1e-3);
+  /* each example's two values (N=2, C=1) normalise to -1, +1 (up to eps) */
+  CHECK(v && lg_tensor_sizes(v)[bd] == 4);
+  for (int64_t e = 0; v && e < 4; e++) {
+    lg_tensor *ex = NULL;
+    lg_params ps = {0};
+    ps.dim = bd, ps.start = e;
+    CHECK_OK(ctx, lg_op_run(ctx, LG_OP_SELECT, 1, &v, &ps, &ex));
+    if (ex) CHECK(fabs(lg_tensor_get(ex, 0) + 1) < 1e-3 && fabs(lg_tensor_get(ex, 1) - 1) < 1e-3);
+    lg_tensor_release(ex);
+  }
   CHECK_OK(ctx, lg_vmap_pop(ctx, level));
   lg_tensor_release(out);
   lg_tensor_release(b);
+  lg_tensor_release(x);
+}
+
+/* cross_entropy's weighted mean has no rule: the per-example loop, which
+ * warns once naming the op and gives each example's own loss */
+static void test_loop_fallback(void) {
+  int64_t s1[] = {4, 2, 3}, s2[] = {2}, s3[] = {3};
+  lg_tensor *x = arange(24, 3, s1), *t = NULL, *w = NULL, *out = NULL;
+  CHECK_OK(ctx, lg_full(ctx, LG_INT64, 1, s2, 2, &t));
+  CHECK_OK(ctx, lg_full(ctx, LG_FLOAT32, 1, s3, 0.5, &w));
+  int level = 0;
+  CHECK_OK(ctx, lg_vmap_push(ctx, 4, LG_RANDOMNESS_ERROR, &level));
+  lg_tensor *b = NULL;
+  CHECK_OK(ctx, lg_vmap_wrap(ctx, x, 0, level, &b));
+  lg_params p = {0};
+  p.flags = LG_FLAG_OPT1;
+  p.ints[0] = 1; /* mean */
+  p.n_ints = 1;
+  lg_tensor *in[3] = {b, t, w};
+  CHECK_OK(ctx, lg_op_run(ctx, LG_OP_CROSS_ENTROPY, 3, in, &p, &out));
+  const char *warned = lg_vmap_take_warning(ctx);
+  CHECK(warned && strcmp(warned, "cross_entropy") == 0);
+  CHECK(lg_vmap_take_warning(ctx) == NULL);
+  int bd = -1;
+  lg_tensor *v = lg_vmap_value(out, level, &bd);
+  CHECK_OK(ctx, lg_vmap_pop(ctx, level));
+  /* every example's rows are (a, a+1, a+2): the loss of class 2 is the
+   * same, log(1 + e + e^2) - 1 */
+  double want = log(1 + exp(1.0) + exp(2.0)) - 1;
+  CHECK(v && lg_tensor_numel(v) == 4);
+  for (int64_t e = 0; v && e < 4; e++) CHECK(fabs(lg_tensor_get(v, e) - want) < 1e-5);
+  lg_tensor_release(out);
+  lg_tensor_release(b);
+  lg_tensor_release(t);
+  lg_tensor_release(w);
   lg_tensor_release(x);
 }
 
@@ -130,6 +172,7 @@ int main(void) {
   ctx = lg_ctx_new(NULL, NULL);
   test_wrap_and_binary();
   test_nested_and_random();
+  test_batch_norm_rule();
   test_loop_fallback();
   lg_ctx_free(ctx);
   return test_report("test_vmap");

@@ -400,4 +400,47 @@ function H.raises(pattern, fn, ...)
     ("error %q does not contain %q"):format(tostring(err), pattern))
 end
 
+-- ---- vmap fixtures (generate_vmap*.py) ----
+
+-- A vmap fixture case's inputs as tensors; int64 ones hold 0-based indices.
+local function vmap_inputs(case)
+  local args = {}
+  for i, a in ipairs(case.args) do
+    local t = H.tensor(a)
+    if t.dtype == "int64" then t = t + 1 end
+    args[i] = t
+  end
+  return args
+end
+
+local function describe_dims(d)
+  if type(d) ~= "table" then return tostring(d) end
+  local parts = {}
+  for i, x in ipairs(d) do parts[i] = describe_dims(x) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- One `it` per vmap fixture case: fns[case.key] vmapped (twice for a
+-- nested case) with the case's in_dims/out_dims against functorch's outputs.
+function H.vmap_fixture_its(describe, it, title, cases, fns)
+  local func = require("luagrad").func
+  describe(title, function()
+    for n, case in ipairs(cases) do
+      local label = ("%d %s, in_dims %s, out_dims %s%s"):format(n, case.key,
+        describe_dims(case.in_dims), describe_dims(case.out_dims),
+        case.nested and (", nested in_dims " .. describe_dims(case.nested)) or "")
+      it(label, function()
+        local fn = assert(fns[case.key], case.key)
+        if case.nested then fn = func.vmap(fn, {in_dims = case.nested}) end
+        local outs = table.pack(func.vmap(fn, {in_dims = case.in_dims,
+                                               out_dims = case.out_dims})(table.unpack(vmap_inputs(case))))
+        luassert.are.equal(#case.outs, outs.n)
+        for k, want in ipairs(case.outs) do
+          H.assert_close(outs[k], want, 1e-10, 1e-12, ("output %d"):format(k))
+        end
+      end)
+    end
+  end)
+end
+
 return H

@@ -82,7 +82,7 @@ describe("optim.fn", function()
         for i, entry in ipairs(case.params) do params[i] = H.tensor(entry) end
         local tree = {weights = params[1], rest = {table.unpack(params, 2)}}
         local state = tx.init(tree)
-        assert.are.equal(0, state.step)
+        assert.are.equal(0, state.step:item())
         for step = 1, #case.grads do
           local g = case.grads[step]
           local grads = {weights = H.tensor(g[1]), rest = {}}
@@ -99,7 +99,7 @@ describe("optim.fn", function()
           for k, v in pairs(before_state) do assert.are.equal(0, max_diff(state[k].weights, v)) end
           assert.are_not.equal(tree.weights, new_tree.weights)
           assert.is_nil(grads.weights.grad)
-          assert.are.equal(step, new_state.step)
+          assert.are.equal(step, new_state.step:item())
           assert_matches(new_tree.weights, case.expected[step][1], case.name .. " fn step " .. step)
           tree, state = new_tree, new_state
         end

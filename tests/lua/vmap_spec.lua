@@ -271,17 +271,25 @@ describe("func.vmap", function()
   end)
 
   it("runs ops without a rule once per example, warning once", function()
-    local x = randn(3, 4, 2)
-    local w, b = lg.ones(2, F64), lg.zeros(2, F64)
-    local f = function(v) return F.batch_norm(v, nil, nil, w, b, true) end
-    local out = func.vmap(f)(x)
-    for i = 1, 3 do agree(out[i], f(x[i]), 1e-12, "example " .. i) end
+    -- a weighted loss mean: the per-example loop (the one rule-less case)
+    local cw = lg.tensor({0.5, 2, 1}, F64)
+    local f = function(v, t) return F.cross_entropy(v, t, {weight = cw}) end
+    local x, t = randn(3, 4, 3), lg.tensor({{1, 2, 3, 1}, {3, 3, 2, 1}, {2, 1, 1, 3}})
+    local seen, saved = {}, lg._warn
+    lg._warn = function(msg) seen[#seen + 1] = msg end
+    local ok, out = pcall(func.vmap(f), x, t)
+    lg._warn = saved
+    assert(ok, out)
+    for i = 1, 3 do agree(out:select(1, i), f(x[i], t[i]), 1e-12, "example " .. i) end
+    assert.are.equal(1, #seen)
+    assert.is_truthy(seen[1]:find("cross_entropy", 1, true))
     -- many examples, differentiated: the loop's stacking stays within what
     -- a backward rule may hold
-    local xs = randn(40, 4, 2)
-    local loss = function(ww, v) return F.batch_norm(v, nil, nil, ww, b, true):pow(2):sum() end
-    local g = func.vmap(func.grad(loss), {in_dims = {false, 1}})(w, xs)
-    for i = 1, 40, 13 do agree(g[i], func.grad(loss)(w, xs[i]), 1e-10, "grad " .. i) end
+    local xs = randn(40, 4, 3)
+    local ts = lg.randint(1, 4, {40, 4})
+    local loss = function(v, tt) return f(v, tt):pow(2) end
+    local g = func.vmap(func.grad(loss))(xs, ts)
+    for i = 1, 40, 13 do agree(g[i], func.grad(loss)(xs[i], ts[i]), 1e-10, "grad " .. i) end
   end)
 
   it("batches the fused LSTM and GRU cells, rows of one example or many", function()

@@ -88,38 +88,4 @@ local FNS = {
   psg_x = func.grad(loss, {argnums = 2}),
 }
 
--- Fixture inputs as tensors; int64 ones hold 0-based indices.
-local function inputs(case)
-  local args = {}
-  for i, a in ipairs(case.args) do
-    local t = H.tensor(a)
-    if t.dtype == "int64" then t = t + 1 end
-    args[i] = t
-  end
-  return args
-end
-
-local function describe_dims(d)
-  if type(d) ~= "table" then return tostring(d) end
-  local parts = {}
-  for i, x in ipairs(d) do parts[i] = describe_dims(x) end
-  return "{" .. table.concat(parts, ", ") .. "}"
-end
-
-describe("func.vmap against functorch", function()
-  for n, case in ipairs(cases) do
-    local label = ("%d %s, in_dims %s, out_dims %s%s"):format(n, case.key,
-      describe_dims(case.in_dims), describe_dims(case.out_dims),
-      case.nested and (", nested in_dims " .. describe_dims(case.nested)) or "")
-    it(label, function()
-      local fn = assert(FNS[case.key], case.key)
-      if case.nested then fn = func.vmap(fn, {in_dims = case.nested}) end
-      local outs = table.pack(func.vmap(fn, {in_dims = case.in_dims,
-                                             out_dims = case.out_dims})(table.unpack(inputs(case))))
-      assert.are.equal(#case.outs, outs.n)
-      for k, want in ipairs(case.outs) do
-        H.assert_close(outs[k], want, 1e-10, 1e-12, ("output %d"):format(k))
-      end
-    end)
-  end
-end)
+H.vmap_fixture_its(describe, it, "func.vmap against functorch", cases, FNS)

@@ -96,14 +96,18 @@ local shape_of = require("luagrad.check").shape_of
 -- -----------------------------------------------------------------------
 -- linear layers
 
+local linear_raw = lg._linear
+
 --- linear(x, weight[, bias]): x (..., in), weight (out, in), bias (out)
 --- -> (..., out).
 -- @usage F.linear(x, w, b)
 function F.linear(x, weight, bias)
-  check_tensor(x, "linear", "input")
-  check_tensor(weight, "linear", "weight")
-  check_optional_tensor(bias, "linear", "bias")
-  return lg._linear(x, weight, bias) -- one fused op: x w^T + b
+  -- the checks inline, the helpers only to raise: a Lua call less per
+  -- argument on every Linear forward
+  if not is_tensor(x) then check_tensor(x, "linear", "input") end
+  if not is_tensor(weight) then check_tensor(weight, "linear", "weight") end
+  if bias ~= nil and not is_tensor(bias) then check_optional_tensor(bias, "linear", "bias") end
+  return linear_raw(x, weight, bias) -- one fused op: x w^T + b
 end
 
 --- bilinear(x1, x2, weight[, bias]): x1 (..., in1), x2 (..., in2), weight
