@@ -519,6 +519,18 @@ static lg_status stop_between(lg_ctx *ctx, bool tiled) {
   return tiled ? lg_check_interrupt(ctx) : LG_ERR_INTERRUPTED;
 }
 
+/* Zeroes n bytes at p in pieces of 1 MiB, stopping between pieces: a
+ * large image's first touch of fresh memory can take milliseconds. */
+static lg_status zero_between_stops(lg_ctx *ctx, bool tiled, char *p, size_t n) {
+  const size_t piece = (size_t)1 << 20;
+  for (size_t off = 0; off < n; off += piece) {
+    lg_status st = off > 0 ? stop_between(ctx, tiled) : LG_OK;
+    if (st) return st;
+    memset(p + off, 0, n - off < piece ? n - off : piece);
+  }
+  return LG_OK;
+}
+
 /* One image of one group, in panels of response positions (image_panel):
  * img (cg,H,W), rsp (og, plane), wg (og, kg) as in conv_block; col holds
  * one panel's columns (unused when the image is its own column matrix). */
@@ -529,8 +541,11 @@ static lg_status conv_image(lg_ctx *ctx, bool tiled, const conv_geom *g,
   int64_t og = g->o / g->groups, kg = g->c / g->groups * g->kh * g->kw;
   int64_t plane = g->oh * g->ow, panel = image_panel(g);
   bool direct = image_is_col(g);
-  if (g->side == SOLVE_IMAGE && !direct) /* col2im accumulates into it */
-    memset(img, 0, (size_t)(g->c / g->groups * g->h * g->w) * es);
+  if (g->side == SOLVE_IMAGE && !direct) { /* col2im accumulates into it */
+    lg_status st = zero_between_stops(ctx, tiled, img,
+                                      (size_t)(g->c / g->groups * g->h * g->w) * es);
+    if (st) return st;
+  }
   for (int64_t p0 = 0; p0 < plane; p0 += panel) {
     lg_status st = p0 > 0 ? stop_between(ctx, tiled) : LG_OK;
     if (st) return st;
