@@ -11,26 +11,7 @@ local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers
 local lg = H.lg
 local func, F, nn, optim = lg.func, lg.F, lg.nn, lg.optim
 
--- Bitwise equality of two tensors (or pytrees of tensors): same shape,
--- dtype and values.
-local function same(a, b, label)
-  if lg.is_tensor(a) then
-    assert.is_true(lg.is_tensor(b), label)
-    assert.are.equal(a.dtype, b.dtype, label)
-    assert.are.same(a:size(), b:size(), label)
-    if a:numel() > 0 then
-      assert.is_true(a:eq(b):all():item(), (label or "") .. ": values differ")
-    end
-    return
-  end
-  assert.are.equal(type(a), type(b), label)
-  if type(a) ~= "table" then
-    assert.are.equal(a, b, label)
-    return
-  end
-  for k, v in pairs(a) do same(v, b[k], (label or "") .. "." .. tostring(k)) end
-  for k in pairs(b) do assert.is_not_nil(a[k], label) end
-end
+local same = H.same_bits
 
 -- f compiled, called `calls` times on fresh arguments from make(i), each
 -- result compared with f's eager result on the same arguments.

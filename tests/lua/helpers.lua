@@ -386,6 +386,28 @@ end
 
 -- Asserts tensors a and b have the same shape and values within tol
 -- (largest absolute difference; 1e-12 when not given).
+-- Bitwise equality of two tensors or pytrees of tensors: same shape, dtype
+-- and values (compiled replay against eager runs).
+local function same_bits(a, b, label)
+  if is_tensor(a) then
+    luassert.is_true(is_tensor(b), label)
+    luassert.are.equal(a.dtype, b.dtype, label)
+    luassert.are.same(a:size(), b:size(), label)
+    if a:numel() > 0 then
+      luassert.is_true(a:eq(b):all():item(), (label or "") .. ": values differ")
+    end
+    return
+  end
+  luassert.are.equal(type(a), type(b), label)
+  if type(a) ~= "table" then
+    luassert.are.equal(a, b, label)
+    return
+  end
+  for k, v in pairs(a) do same_bits(v, b[k], (label or "") .. "." .. tostring(k)) end
+  for k in pairs(b) do luassert.is_not_nil(a[k], label) end
+end
+H.same_bits = same_bits
+
 function H.agree(a, b, tol, label)
   luassert.are.same(H.shape(b), H.shape(a), label)
   local d = (a - b):abs():max():item()
