@@ -65,6 +65,21 @@ function M.detached_params(model)
   return params
 end
 
+-- A function giving loader's next batch (x, y) each call, starting the next
+-- epoch when one ends, so a bench can time any number of batches.
+function M.endless_batches(loader)
+  local iter_state = {loader()}
+  return function()
+    local x, y = iter_state[1](iter_state[2], iter_state[3])
+    if x == nil then                     -- epoch over: start the next one
+      iter_state = {loader()}
+      x, y = iter_state[1](iter_state[2], iter_state[3])
+    end
+    iter_state[3] = x
+    return x, y
+  end
+end
+
 -- Prints one measurement in the driver's protocol.
 function M.report(key, seconds)
   print(string.format("BENCH %s %.6f", key, seconds * 1e6))

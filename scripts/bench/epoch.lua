@@ -17,16 +17,7 @@ local batches_per_epoch = math.ceil(#dataset / BATCH)
 local function bench(key, model, batches, reps)
   local opt = optim.Adam(model:parameters(), {lr = 1e-3})
   local loader = data.DataLoader(dataset, {batch_size = BATCH, shuffle = true, seed = 0})
-  local iter_state = {loader()}
-  local function next_batch()
-    local x, y = iter_state[1](iter_state[2], iter_state[3])
-    if x == nil then                     -- epoch over: start the next one
-      iter_state = {loader()}
-      x, y = iter_state[1](iter_state[2], iter_state[3])
-    end
-    iter_state[3] = x
-    return x, y
-  end
+  local next_batch = B.endless_batches(loader)
   local function train_batches(n)
     for _ = 1, n do
       local x, y = next_batch()

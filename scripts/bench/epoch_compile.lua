@@ -29,16 +29,7 @@ local function bench(key, compiled, batches, reps)
   local step = function(p, s, x, y) return tx.update(p, grad(p, x:float() / 255, y), s) end
   if compiled then step = func.compile(step) end
   local loader = data.DataLoader(dataset, {batch_size = BATCH, shuffle = true, seed = 0})
-  local iter_state = {loader()}
-  local function next_batch()
-    local x, y = iter_state[1](iter_state[2], iter_state[3])
-    if x == nil then                     -- epoch over: start the next one
-      iter_state = {loader()}
-      x, y = iter_state[1](iter_state[2], iter_state[3])
-    end
-    iter_state[3] = x
-    return x, y
-  end
+  local next_batch = B.endless_batches(loader)
   local function train_batches(n)
     for _ = 1, n do
       local x, y = next_batch()
