@@ -80,6 +80,24 @@ function M.endless_batches(loader)
   end
 end
 
+-- Times train_one(x, y) over batches of an endless loader: 2 warm-up
+-- batches (a compiled step traces there), then reps runs of `batches`
+-- batches; reports the median time per batch times per_epoch batches.
+function M.report_epoch(key, loader, train_one, batches, reps, per_epoch)
+  local next_batch = M.endless_batches(loader)
+  local function train_batches(n)
+    for _ = 1, n do train_one(next_batch()) end
+  end
+  train_batches(2)
+  local samples = {}
+  for r = 1, reps do
+    local t0 = lg.wall_time()
+    train_batches(batches)
+    samples[r] = (lg.wall_time() - t0) / batches
+  end
+  M.report(key, median(samples) * per_epoch)
+end
+
 -- Prints one measurement in the driver's protocol.
 function M.report(key, seconds)
   print(string.format("BENCH %s %.6f", key, seconds * 1e6))

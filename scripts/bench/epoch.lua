@@ -17,24 +17,12 @@ local batches_per_epoch = math.ceil(#dataset / BATCH)
 local function bench(key, model, batches, reps)
   local opt = optim.Adam(model:parameters(), {lr = 1e-3})
   local loader = data.DataLoader(dataset, {batch_size = BATCH, shuffle = true, seed = 0})
-  local next_batch = B.endless_batches(loader)
-  local function train_batches(n)
-    for _ = 1, n do
-      local x, y = next_batch()
-      opt:zero_grad()
-      local loss = F.cross_entropy(model(x:float() / 255), y)
-      loss:backward()
-      opt:step()
-    end
-  end
-  train_batches(2)                       -- warm-up
-  local samples = {}
-  for r = 1, reps do
-    local t0 = lg.wall_time()
-    train_batches(batches)
-    samples[r] = (lg.wall_time() - t0) / batches
-  end
-  B.report(key, B.median(samples) * batches_per_epoch)
+  B.report_epoch(key, loader, function(x, y)
+    opt:zero_grad()
+    local loss = F.cross_entropy(model(x:float() / 255), y)
+    loss:backward()
+    opt:step()
+  end, batches, reps, batches_per_epoch)
 end
 
 local n_mlp = tonumber(os.getenv("BENCH_EPOCH_BATCHES") or "40")

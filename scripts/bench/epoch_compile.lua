@@ -29,21 +29,9 @@ local function bench(key, compiled, batches, reps)
   local step = function(p, s, x, y) return tx.update(p, grad(p, x:float() / 255, y), s) end
   if compiled then step = func.compile(step) end
   local loader = data.DataLoader(dataset, {batch_size = BATCH, shuffle = true, seed = 0})
-  local next_batch = B.endless_batches(loader)
-  local function train_batches(n)
-    for _ = 1, n do
-      local x, y = next_batch()
-      params, state = step(params, state, x, y)
-    end
-  end
-  train_batches(2)                       -- warm-up (the compiled step traces)
-  local samples = {}
-  for r = 1, reps do
-    local t0 = lg.wall_time()
-    train_batches(batches)
-    samples[r] = (lg.wall_time() - t0) / batches
-  end
-  B.report(key, B.median(samples) * batches_per_epoch)
+  B.report_epoch(key, loader, function(x, y)
+    params, state = step(params, state, x, y)
+  end, batches, reps, batches_per_epoch)
 end
 
 local n_mlp = tonumber(os.getenv("BENCH_EPOCH_BATCHES") or "40")
