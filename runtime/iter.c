@@ -1,4 +1,5 @@
-/* iter.c: broadcasting and the strided N-d elementwise iterator. */
+/* iter.c: broadcasting and the strided N-d elementwise iterator (with a
+ * variant that runs long rows in steps an interrupt can stop between). */
 #include "iter.h"
 
 #include "dtype.h"

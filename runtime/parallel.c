@@ -1,6 +1,6 @@
-/* parallel.c: lg_parallel_for over the context's pool of sleeping worker
- * threads, run in steps that an interrupt can stop between (see
- * parallel.h). */
+/* parallel.c: lg_parallel_for over the context's pool of worker threads
+ * (each spins briefly for the next loop, then sleeps), run in steps that an
+ * interrupt can stop between (see parallel.h). */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>

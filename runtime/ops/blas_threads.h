@@ -6,7 +6,8 @@
  * elements between 1 and 2 threads on OpenBLAS 0.3.21). Setting the count
  * before each call is not enough: another context can set its own count
  * between the set and the call. Every BLAS call therefore runs between
- * lg_blas_enter and lg_blas_leave: callers with the context's count share
+ * lg_blas_enter and lg_blas_leave, except products so small that OpenBLAS
+ * runs them on the calling thread at any count (lg_blas_one_thread): callers with the context's count share
  * the BLAS at once, a caller with another count waits until the calls in
  * flight are done, then sets the count. Waiters are let in in arrival
  * order, so no count starves. This gate is the one piece of process-wide

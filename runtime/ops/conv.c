@@ -3,6 +3,9 @@
  * direct kernel beside them as fallback and test oracle. A batch of two
  * blocks of images or more is split across the context's threads (each
  * block's gemm on one BLAS thread, results independent of the count).
+ * Each image runs in panels of output positions (im2col, gemm and col2im
+ * of about 2^24 multiply-adds each), which keep the column buffer small
+ * and let an interrupt stop the op between panels.
  *
  * Inputs and outputs (g = groups; every tensor float32 or float64, all of
  * one dtype; 4-D only, the Lua layer adds the batch dim of a 3-D input):
@@ -44,7 +47,6 @@
 #include "gemm_tiled.h"
 #include "ops.h"
 #include "parallel.h"
-
 
 typedef enum conv_side { SOLVE_RESPONSE, SOLVE_IMAGE, SOLVE_WEIGHT } conv_side;
 
