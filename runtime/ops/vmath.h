@@ -7,9 +7,10 @@
  * every special case (overflow, underflow to subnormals and zero, NaN,
  * infinities, -0) folded into clamps and selects. Measured against
  * double-precision libm over sweeps of every binade (tests/c/test_vmath.c,
- * which asserts bounds of 1, 1.5, 2.5 and 1 ulp), the worst errors are:
- * lg_vexpf 0.95 ulp, lg_vtanhf 1.3 ulp, lg_vsigmoidf 2.2 ulp, lg_vlogf
- * 0.74 ulp (glibc's expf/tanhf/logf are within 1-2 ulp). The build compiles
+ * which asserts bounds of 1, 3, 2.5 and 1 ulp), the worst errors are:
+ * lg_vexpf 0.95 ulp, lg_vtanhf 2.61 ulp (every float checked; mean 0.05),
+ * lg_vsigmoidf 2.2 ulp, lg_vlogf 0.74 ulp (glibc's expf/tanhf/logf are
+ * within 1-2 ulp). The build compiles
  * ISO C, where GCC does not contract a*b+c into FMA, so every clone
  * computes bit-identical results on every machine.
  */
@@ -77,22 +78,39 @@ static inline float lg_vexpf(float x) {
   return y * s1 * s2;
 }
 
-/* tanh(x): an odd polynomial below |x| = 0.625, 1 - 2 / (e^{2|x|} + 1)
- * above (no cancellation there), both on |x|, the sign put back by bits
- * (so tanh(-0) is -0). */
+/* tanh(x) = E / (E + 2) with E = e^{2a} - 1 (a = |x|, the sign put back
+ * by bits, so tanh(-0) is -0), one expm1 and one division: about half the
+ * work of a polynomial below 0.625 and 1 - 2 / (e^{2a} + 1) above both
+ * computed and one picked, which this replaced (1.3 ulp, now 2.61: the
+ * fused chain of issue 16 spent 60% of its time here).
+ * a is clamped to 9.1, where tanh is 1 in float (NaN passes the clamp);
+ * 2a = n ln2 + u with |u| <= ln2 / 2 (n <= 26: one step of reduction
+ * with ln2 as a float is enough, its error is scaled by 2 / (E + 2));
+ * expm1(u) = u + u^2 p(u), p fitted for relative error 1.7e-8 (so E is
+ * accurate relative to itself for small a too; below 2^-25, E = 2a and the
+ * quotient is a exactly); E = (2^n - 1) + 2^n expm1(u), both terms exact
+ * but for the last addition. */
 static inline float lg_vtanhf(float x) {
+  const float shifter = 12582912.0f; /* 1.5 * 2^23 */
   uint32_t sign = lg_vm_bits(x) & 0x80000000u;
   float a = lg_vm_float(lg_vm_bits(x) & 0x7fffffffu);
-  float z = a * a;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  float small = p * z * a + a;
-  float e = lg_vexpf(2.0f * a);
-  float big = 1.0f - 2.0f / (e + 1.0f);
-  return lg_vm_float(lg_vm_bits(lg_vm_select(a < 0.625f, small, big)) | sign);
+  a = lg_vm_select(a > 9.1f, 9.1f, a);
+  float t = a * 2.88539008177792681f + shifter; /* 2a / ln2 + shifter */
+  float nf = t - shifter;                         /* n = round(2a / ln2) */
+  float u = (a + a) - nf * 0.693147182464599609375f;
+  float p = 1.3882509666e-3f;
+  p = p * u + 8.3665801212e-3f;
+  p = p * u + 4.1667200625e-2f;
+  p = p * u + 1.6666543484e-1f;
+  p = p * u + 4.9999997020e-1f;
+  float q = p * (u * u) + u; /* expm1(u) */
+  /* 2^n: n + 127 in the exponent field, from t's low bits (t's bits are
+   * those of shifter plus n, 0 <= n <= 26) */
+  float s = lg_vm_float((lg_vm_bits(t) << 23) +
+                        (uint32_t)((127u - 0x4b400000u) << 23));
+  float e = (s - 1.0f) + s * q;
+  float r = e / (e + 2.0f);
+  return lg_vm_float(lg_vm_bits(r) | sign);
 }
 
 /* 1 / (1 + e^-x) from e = e^{-|x|} (never overflows): 1 / (1 + e) for
