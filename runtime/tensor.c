@@ -1,7 +1,8 @@
 /* tensor.c: refcounted storages and the tensor views on them.
  *
  * A storage block is one allocation: the lg_storage header padded to 64
- * bytes, then the data. Host memory wrapped without copying keeps its data
+ * bytes, then the data (for DATA_ALIGN_MIN bytes or more, from the next
+ * 64-byte boundary). Host memory wrapped without copying keeps its data
  * pointer and a release callback instead.
  */
 #include <stdio.h>
@@ -12,6 +13,15 @@
 #include "vmap.h"
 
 #define STORAGE_HEADER 64
+/* Data of this many bytes or more starts on a 64-byte boundary (one cache
+ * line, one AVX-512 vector): the host allocator gives 16-byte alignment
+ * (glibc's large blocks start 16 bytes into a page), and a vector loop over
+ * data 16 bytes off splits every load and store across two cache lines
+ * (measured: a fused elementwise chain and the eager ops reading from
+ * memory 10-30% slower). Smaller data is not padded. The block holds
+ * DATA_ALIGN bytes more, enough for any host alignment. */
+#define DATA_ALIGN_MIN 1024
+#define DATA_ALIGN 64
 
 _Static_assert(sizeof(lg_storage) <= STORAGE_HEADER, "storage header fits");
 
@@ -87,7 +97,10 @@ void lg_contiguous_strides(int ndim, const int64_t *sizes, int64_t *strides) {
 static lg_status storage_new(lg_ctx *ctx, size_t nbytes, lg_storage **out) {
   if (nbytes > SIZE_MAX - STORAGE_HEADER)
     return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
-  size_t block = STORAGE_HEADER + nbytes;
+  size_t pad = nbytes >= DATA_ALIGN_MIN ? DATA_ALIGN : 0;
+  if (nbytes > SIZE_MAX - STORAGE_HEADER - pad)
+    return lg_fail(ctx, LG_ERR_MEMORY, "out of memory");
+  size_t block = STORAGE_HEADER + nbytes + pad;
   lg_storage *s = lg_cache_alloc(ctx, block);
   if (!s)
     return lg_fail(ctx, LG_ERR_MEMORY,
@@ -95,7 +108,10 @@ static lg_status storage_new(lg_ctx *ctx, size_t nbytes, lg_storage **out) {
   memset(s, 0, sizeof *s);
   s->refcount = 1;
   s->ctx = ctx;
-  s->data = (char *)s + STORAGE_HEADER;
+  char *data = (char *)s + STORAGE_HEADER;
+  if (pad) /* moves by less than pad, whatever the host's alignment */
+    data += (DATA_ALIGN - (uintptr_t)data % DATA_ALIGN) % DATA_ALIGN;
+  s->data = data;
   s->nbytes = nbytes;
   if (ctx->trace) lg_trace_note_storage(ctx, s); /* made during a trace */
   s->block_bytes = block;
