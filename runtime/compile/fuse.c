@@ -243,20 +243,37 @@ static unsigned char *align_up(unsigned char *p) {
 static void run_tiles(group_run *r, unsigned char *tiles, int64_t t0,
                       int64_t t1) {
   const lg_plan_group *g = r->g;
+  /* operand j of step k in tile t is at base[k][j] + t * step[k][j]
+   * (step 0 for a tile buffer), worked out once rather than per tile */
+  char *base[MAX_GROUP][3];
+  size_t step[MAX_GROUP][3];
+  int n_ops[MAX_GROUP];
+  const size_t tile_bytes = (size_t)LG_FUSE_TILE * r->item;
+  for (int k = 0; k < g->n; k++) {
+    const lg_plan_step *st = &r->plan->steps[g->first + k];
+    n_ops[k] = 1 + (st->n_in < 2 ? st->n_in : 2);
+    base[k][0] = NULL; /* the sum's result: not a tile operand */
+    step[k][0] = 0;
+    for (int j = k < r->n_ew ? 0 : 1; j < n_ops[k]; j++) {
+      bool tiled = st->tile[j] >= 0;
+      base[k][j] = tiled ? (char *)tiles + (size_t)st->tile[j] * TILE_STRIDE
+                         : r->mem[k][j];
+      step[k][j] = tiled ? 0 : tile_bytes;
+    }
+  }
   for (int64_t t = t0; t < t1; t++) {
     int64_t i0 = t * LG_FUSE_TILE;
     int64_t m = g->numel - i0 < LG_FUSE_TILE ? g->numel - i0 : LG_FUSE_TILE;
     char *d[3];
     for (int k = 0; k < g->n; k++) {
-      const lg_plan_step *st = &r->plan->steps[g->first + k];
-      int n_ops = 1 + (st->n_in < 2 ? st->n_in : 2);
-      for (int j = k < r->n_ew ? 0 : 1; j < n_ops; j++)
-        d[j] = st->tile[j] >= 0
-                   ? (char *)tiles + (size_t)st->tile[j] * TILE_STRIDE
-                   : r->mem[k][j] + (size_t)i0 * r->item;
-      if (k < r->n_ew) lg_elementwise_run(&st->ew, d, m, r->item);
-      else if (g->dtype == LG_FLOAT32) tile_sum_f32(r->acc, (const float *)(void *)d[1], m);
-      else tile_sum_f64(r->acc, (const double *)(void *)d[1], m);
+      for (int j = 0; j < n_ops[k]; j++)
+        d[j] = base[k][j] ? base[k][j] + (size_t)t * step[k][j] : NULL;
+      if (k < r->n_ew)
+        lg_elementwise_run(&r->plan->steps[g->first + k].ew, d, m, r->item);
+      else if (g->dtype == LG_FLOAT32)
+        tile_sum_f32(r->acc, (const float *)(void *)d[1], m);
+      else
+        tile_sum_f64(r->acc, (const double *)(void *)d[1], m);
     }
   }
 }
