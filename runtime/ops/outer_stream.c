@@ -18,6 +18,7 @@
   /* elements [q0, q1) of the flat rows (q = i * n + j), plain stores */      \
   AVX512 static void plain_##SUF(const T *a, int64_t sa, const T *b,          \
                                  int64_t n, T *c, int64_t q0, int64_t q1) {   \
+    if (q0 >= q1) return;                                                     \
     int64_t i = q0 / n, j = q0 % n;                                           \
     for (int64_t q = q0; q < q1; q++) {                                       \
       c[q] = a[i * sa] * b[j];                                                \
