@@ -93,36 +93,55 @@ end
 -- -----------------------------------------------------------------------
 -- inputs: which leaves are batched, at which dim
 
+-- A leaf's path, for errors only, so built lazily: a string, or
+-- {parent path, key} (see path_name).
+local function path_name(path)
+  if type(path) == "string" then return path end
+  return ("%s[%s]"):format(path_name(path[1]), tostring(path[2]))
+end
+
 -- Walks value under its dims spec (an integer or false for the whole
 -- subtree, or a table shaped like it), calling visit(leaf, dim, path) for
--- each leaf; path names the leaf in errors.
-local function walk(value, spec, path, visit)
+-- each leaf; path (see path_name) names the leaf in errors. With
+-- skip_false, subtrees whose spec is false are not visited (nothing in
+-- them is batched).
+local function walk(value, spec, path, visit, skip_false)
   if type(spec) == "table" then
     if not is_node(value) then
       raise(("vmap: in_dims for %s is a table, but the value is %s; give an "
-        .. "integer or false for it"):format(path, describe(value)))
+        .. "integer or false for it"):format(path_name(path), describe(value)))
     end
     for k, v in pairs(value) do
       if spec[k] == nil then
         raise(("vmap: in_dims for %s has no entry for key %s (it must be "
-          .. "shaped like the value)"):format(path, tostring(k)))
+          .. "shaped like the value)"):format(path_name(path), tostring(k)))
       end
-      walk(v, spec[k], ("%s[%s]"):format(path, tostring(k)), visit)
+      walk(v, spec[k], {path, k}, visit, skip_false)
     end
     for k in pairs(spec) do
       if value[k] == nil then
         raise(("vmap: in_dims for %s has key %s, which the value lacks"):format(
-          path, tostring(k)))
+          path_name(path), tostring(k)))
       end
     end
+  elseif spec == false and skip_false then
+    return
   elseif is_node(value) then
-    for k, v in pairs(value) do
-      walk(v, spec, ("%s[%s]"):format(path, tostring(k)), visit)
-    end
+    for k, v in pairs(value) do walk(v, spec, {path, k}, visit, skip_false) end
   else
     visit(value, spec, path)
   end
 end
+
+-- "argument i" and "output i", made once.
+local ARGUMENT = setmetatable({}, {__index = function(t, i)
+  t[i] = ("argument %d"):format(i)
+  return t[i]
+end})
+local OUTPUT = setmetatable({}, {__index = function(t, i)
+  t[i] = ("output %d"):format(i)
+  return t[i]
+end})
 
 -- The batched leaves of args: array of {tensor, bdim (1-based), path}, the
 -- batch size, and a function giving the args with each batched leaf replaced.
@@ -137,27 +156,28 @@ local function plan_inputs(args, in_dims)
     per_arg = in_dims
   end
   local batched, size, first = {}, nil, nil
+  local function visit(leaf, d, path)
+    if d == false or not lg.is_tensor(leaf) then return end
+    local n = leaf:dim()
+    local p = resolve_dim(d, n)
+    if not p then
+      raise(("vmap: in_dims %d is out of range for %s, a %d-d tensor (expected "
+        .. "1..%d or -%d..-1, or false)"):format(d, path_name(path), n, n, n))
+    end
+    local b = leaf:size(p)
+    if size and b ~= size then
+      raise(("vmap: expected every batched input to have the same batch size; "
+        .. "%s has size %d at its batch dim %d, but %s has %d at dim %d"):format(
+        path_name(first.path), size, first.dim, path_name(path), b, p))
+    end
+    size = size or b
+    first = first or {path = path, dim = p}
+    batched[#batched + 1] = {leaf = leaf, dim = p, path = path}
+  end
   for i = 1, args.n do
     local spec = entry(per_arg, i, in_dims)
     if per_arg then check_dims_entry("vmap", ("in_dims[%d]"):format(i), spec) end
-    walk(args[i], spec, ("argument %d"):format(i), function(leaf, d, path)
-      if d == false or not lg.is_tensor(leaf) then return end
-      local n = leaf:dim()
-      local p = resolve_dim(d, n)
-      if not p then
-        raise(("vmap: in_dims %d is out of range for %s, a %d-d tensor (expected "
-          .. "1..%d or -%d..-1, or false)"):format(d, path, n, n, n))
-      end
-      local b = leaf:size(p)
-      if size and b ~= size then
-        raise(("vmap: expected every batched input to have the same batch size; "
-          .. "%s has size %d at its batch dim %d, but %s has %d at dim %d"):format(
-          first.path, size, first.dim, path, b, p))
-      end
-      size = size or b
-      first = first or {path = path, dim = p}
-      batched[#batched + 1] = {leaf = leaf, dim = p, path = path}
-    end)
+    walk(args[i], spec, ARGUMENT[i], visit, true)
   end
   if not size then
     raise("vmap: no argument is batched (every in_dims is false, or the "
@@ -166,12 +186,15 @@ local function plan_inputs(args, in_dims)
   return batched, size
 end
 
--- args with every batched leaf replaced by replace(entry).
-local function substitute(args, in_dims, batched, replace)
+-- args with every batched leaf replaced by replace(entry, data) (subtrees
+-- whose spec is false are kept as they are: plan_inputs found nothing
+-- batched in them).
+local function substitute(args, in_dims, batched, replace, data)
   local out = table.pack(table.unpack(args, 1, args.n))
   local k = 0
   local per_arg = type(in_dims) == "table" and in_dims
   local function rebuild(value, spec)
+    if spec == false then return value end
     if type(spec) == "table" or is_node(value) then
       if not is_node(value) then return value end
       local copy = {}
@@ -184,7 +207,7 @@ local function substitute(args, in_dims, batched, replace)
     end
     if spec == false or not lg.is_tensor(value) then return value end
     k = k + 1
-    return replace(batched[k])
+    return replace(batched[k], data)
   end
   for i = 1, args.n do out[i] = rebuild(args[i], entry(per_arg, i, in_dims)) end
   return out
@@ -218,6 +241,28 @@ local function unwrap_leaf(leaf, level, b, out_dim, path)
   return movedim(value, bdim, p)
 end
 
+-- The common case of unwrap_results, one result under one integer out
+-- dim: the tree rebuilt directly, without flattening it; nil when a leaf
+-- would be an error (unwrap_results then runs the checked path, which
+-- names the leaf).
+local function unwrap_tree(value, level, b, out_dim)
+  if is_node(value) then
+    local out = {}
+    for k, v in pairs(value) do
+      local u = unwrap_tree(v, level, b, out_dim)
+      if u == nil then return nil end
+      out[k] = u
+    end
+    return out
+  end
+  if not lg.is_tensor(value) then return nil end
+  local p = resolve_dim(out_dim, value:dim() + 1)
+  if not p then return nil end
+  local inner, bdim = lg._vmap_unwrap(value, level)
+  if not inner then return expand_at(value, p, b) end
+  return movedim(inner, bdim, p)
+end
+
 local function unwrap_results(results, level, b, out_dims)
   local per_result = type(out_dims) == "table" and results.n > 1 and out_dims
   if per_result and #out_dims ~= results.n then
@@ -228,9 +273,13 @@ local function unwrap_results(results, level, b, out_dims)
   local out = {n = results.n}
   for i = 1, results.n do
     local spec = entry(per_result, i, out_dims)
+    if math.type(spec) == "integer" then
+      out[i] = unwrap_tree(results[i], level, b, spec)
+      if out[i] ~= nil then goto next_result end
+    end
     local leaves, tspec = tree.flatten(results[i])
     local dims = {}
-    walk(results[i], spec, ("output %d"):format(i), function(_, d) dims[#dims + 1] = d end)
+    walk(results[i], spec, OUTPUT[i], function(_, d) dims[#dims + 1] = d end)
     local done = {}
     for j, leaf in ipairs(leaves) do
       local path = results.n > 1 and ("output %d"):format(i) or "the output"
@@ -238,6 +287,7 @@ local function unwrap_results(results, level, b, out_dims)
       done[j] = unwrap_leaf(leaf, level, b, dims[j], path)
     end
     out[i] = tree.unflatten(tspec, done)
+    ::next_result::
   end
   return out
 end
@@ -252,16 +302,19 @@ local function warn_fallbacks()
   end
 end
 
+local function wrap_entry(e, level) return lg._vmap_wrap(e.leaf, e.dim, level) end
+
+-- f's results, packed, on args with the batched leaves wrapped at level.
+local function call_batched(f, args, in_dims, batched, level)
+  local call_args = substitute(args, in_dims, batched, wrap_entry, level)
+  return table.pack(f(table.unpack(call_args, 1, call_args.n)))
+end
+
 -- Runs f over one (chunk of the) batch: batched = {leaf, dim} entries.
 local function run_level(f, args, in_dims, batched, b, out_dims, randomness)
   local level = lg._vmap_enter(b, randomness)
   active[#active + 1] = {level = level, size = b, randomness = randomness}
-  local ok, results = pcall(function()
-    local call_args = substitute(args, in_dims, batched, function(e)
-      return lg._vmap_wrap(e.leaf, e.dim, level)
-    end)
-    return table.pack(f(table.unpack(call_args, 1, call_args.n)))
-  end)
+  local ok, results = pcall(call_batched, f, args, in_dims, batched, level)
   active[#active] = nil
   lg._vmap_exit(level)
   warn_fallbacks()

@@ -19,6 +19,8 @@
 #include "gemm_tiled.h"
 #include "ops.h"
 #include "iter.h"
+#include "outer_stream.h"
+#include "parallel.h"
 
 
 /* One matmul problem after the 1-D operands are promoted to matrices:
@@ -209,6 +211,67 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t row_stride,
   return false;
 }
 
+/* ---- large outer products (k = 1) -------------------------------------- */
+
+/* A batch of outer products too large for the caches (the per-example
+ * weight gradients of vmap(grad)): rows split across the context's
+ * threads, written with streaming stores where the machine has them
+ * (outer_stream.h), else by lg_gemm_call's one-pass loop. */
+typedef struct outer_job {
+  const mm_problem *pr;
+  const char *a, *b;
+  char *out;
+  bool ta, tb;
+  int64_t lda, ldb, sa; /* sa: a's stride along M */
+} outer_job;
+
+/* Rows [begin, end) of all the batch's products, (batch, row) flattened. */
+static void run_outer_rows(void *arg, int64_t begin, int64_t end) {
+  const outer_job *j = arg;
+  const mm_problem *pr = j->pr;
+  int64_t m = pr->m, n = pr->n, es = (int64_t)lg_dtype_size(pr->dtype);
+  while (begin < end) {
+    int64_t bi = begin / m, i = begin % m;
+    int64_t rows = m - i < end - begin ? m - i : end - begin;
+    int64_t oa, ob;
+    batch_offsets(pr, bi, &oa, &ob);
+    const char *a = j->a + (oa + i * j->sa) * es, *b = j->b + ob * es;
+    char *c = j->out + (bi * m + i) * n * es;
+    bool done = pr->dtype == LG_FLOAT32
+                    ? lg_outer_stream_f32(rows, n, (const float *)(const void *)a,
+                                          j->sa, (const float *)(const void *)b,
+                                          (float *)(void *)c, n)
+                    : lg_outer_stream_f64(rows, n, (const double *)(const void *)a,
+                                          j->sa, (const double *)(const void *)b,
+                                          (double *)(void *)c, n);
+    if (!done)
+      lg_gemm_call(pr->dtype, j->ta, j->tb, rows, n, 1, a, j->lda, b, j->ldb,
+                   0.0, c, n);
+    begin += rows;
+  }
+}
+
+/* Runs the products as a large outer-product batch when they are one (k
+ * = 1, b's row contiguous, the output at least LG_OUTER_STREAM_BYTES);
+ * false when they are not. */
+static bool run_outer(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
+                      CBLAS_TRANSPOSE ta, int64_t lda, const lg_tensor *b,
+                      CBLAS_TRANSPOSE tb, int64_t ldb, lg_tensor *out,
+                      lg_status *st) {
+  int64_t rows = pr->batch_count * pr->m, n = pr->n;
+  int64_t es = (int64_t)lg_dtype_size(pr->dtype);
+  int64_t sb = tb == CblasTrans ? ldb : 1;
+  if (pr->k != 1 || sb != 1 || rows * n * es < LG_OUTER_STREAM_BYTES)
+    return false;
+  outer_job j = {.pr = pr, .a = lg_data_ptr(a), .b = lg_data_ptr(b),
+                 .out = lg_data_ptr(out), .ta = ta == CblasTrans,
+                 .tb = tb == CblasTrans, .lda = lda, .ldb = ldb,
+                 .sa = ta == CblasTrans ? 1 : lda};
+  int64_t grain = LG_GRAIN_CHEAP / n > 0 ? LG_GRAIN_CHEAP / n : 1;
+  *st = lg_parallel_for(ctx, rows, grain, run_outer_rows, &j);
+  return true;
+}
+
 /* a, b (float32 or float64, BLAS-readable) -> out. Calls one gemm per batch
  * entry, or a single gemm when the batch folds into M; lg_gemm tiles a
  * large one so an interrupt stops it between tiles. */
@@ -216,6 +279,9 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
                           const lg_tensor *a, CBLAS_TRANSPOSE ta, int64_t lda,
                           const lg_tensor *b, CBLAS_TRANSPOSE tb, int64_t ldb,
                           lg_tensor *out) {
+  lg_status outer_st = LG_OK;
+  if (run_outer(ctx, pr, a, ta, lda, b, tb, ldb, out, &outer_st))
+    return outer_st;
   int64_t batches = pr->batch_count, m = pr->m;
   /* a's batch of row-major matrices stacked contiguously against one b:
    * one (batches*M, K) @ (K, N) product */
