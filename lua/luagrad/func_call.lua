@@ -28,6 +28,7 @@ local is_tensor = lg.is_tensor
 local fc = {}
 
 local finish -- defined after functional_call
+local fast_swap_in, fast_finish -- defined before functional_call
 
 local plans = setmetatable({}, {__mode = "k"})
 
@@ -75,6 +76,17 @@ local function compute_ties(plan)
     end
   end
   plan.groups, plan.group_of = groups, group_of
+  -- the names functional_call's common case swaps (fast_call): those of
+  -- a tensor slot reached by that one name, holding a tensor now, and in
+  -- no tied group; none at all while any group exists
+  local fast = {}
+  if groups[1] == nil then
+    for s = 1, plan.n_tensor_slots do
+      local names = plan.slot_names[s]
+      if plan.slot_value[s] ~= nil and #names == 1 then fast[names[1]] = s end
+    end
+  end
+  plan.fast_slot = fast
 end
 
 -- Walks the module tree once: modules, the edges to check, every parameter
@@ -137,28 +149,28 @@ local function build_plan(root)
   return plan
 end
 
+-- Whether plan still describes its module's tree: every edge leads to the
+-- same child, and no registry changed since the plan was made (checked
+-- only when the global structure counter moved).
+local function plan_valid(plan)
+  local modules, parent, key, child = plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child
+  for e = 1, #parent do
+    if (rawget(modules[parent[e]], key[e]) or false) ~= child[e] then return false end
+  end
+  local version = M.structure_version()
+  if plan.version ~= version then
+    for mi, m in ipairs(plan.modules) do
+      if registry_of(m).version ~= plan.mversion[mi] then return false end
+    end
+    plan.version = version
+  end
+  return true
+end
+
 -- The module's plan, rebuilt when the tree or a registry changed.
 local function plan_of(root)
   local plan = plans[root]
-  if plan ~= nil then
-    local modules, parent, key, child = plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child
-    for e = 1, #parent do
-      if (rawget(modules[parent[e]], key[e]) or false) ~= child[e] then
-        plan = nil
-        break
-      end
-    end
-  end
-  if plan ~= nil and plan.version ~= M.structure_version() then
-    for mi, m in ipairs(plan.modules) do
-      if registry_of(m).version ~= plan.mversion[mi] then
-        plan = nil
-        break
-      end
-    end
-    if plan ~= nil then plan.version = M.structure_version() end
-  end
-  if plan == nil then
+  if plan == nil or not plan_valid(plan) then
     plan = build_plan(root)
     plans[root] = plan
   end
@@ -288,6 +300,67 @@ local function call_module(root, args, kwargs)
   return pcall(root, table.unpack(list, 1, n + 1))
 end
 
+-- The common case of functional_call (no opts, no kwargs, a plan made by
+-- an earlier call and still valid, no tied group, params one plain table
+-- of tensors for names in plan.fast_slot): the module's tensors are
+-- swapped without building per-call tables; the names, slots and values
+-- sit in the plan's scratch arrays, which plan.busy reserves for one call
+-- at a time (a nested or reentrant call on the same module takes the
+-- general path). Anything else returns nil before touching the module.
+
+-- Swaps params into the module; returns how many, or nil (nothing done).
+function fast_swap_in(plan, params)
+  if plan.groups[1] ~= nil or type(params) ~= "table" or getmetatable(params) ~= nil
+     or not plan_valid(plan) then
+    return nil
+  end
+  local modules, mod_of, key_of, seen = plan.modules, plan.slot_mod, plan.slot_key, plan.slot_value
+  for s = 1, plan.n_tensor_slots do
+    if not rawequal(rawget(modules[mod_of[s]], key_of[s]), seen[s]) then return nil end
+  end
+  local fast = plan.fast_slot
+  local names, slots, values = plan.scratch_names, plan.scratch_slots, plan.scratch_values
+  if names == nil then
+    names, slots, values = {}, {}, {}
+    plan.scratch_names, plan.scratch_slots, plan.scratch_values = names, slots, values
+  end
+  local n = 0
+  for k, v in pairs(params) do
+    local s = fast[k]
+    if s == nil or not is_tensor(v) then
+      for i = 1, n do values[i] = nil end
+      return nil
+    end
+    n = n + 1
+    names[n], slots[n], values[n] = k, s, v
+  end
+  for i = 1, n do
+    local s = slots[i]
+    modules[mod_of[s]][key_of[s]] = values[i] -- a raw field: it holds seen[s]
+  end
+  return n
+end
+
+-- Restores the module's tensors, clears the scratch, re-raises forward's
+-- error or writes rebindings back into params (as finish), and returns
+-- forward's results.
+function fast_finish(plan, params, n, ok, ...)
+  local modules, mod_of, key_of, seen = plan.modules, plan.slot_mod, plan.slot_key, plan.slot_value
+  local names, slots, values = plan.scratch_names, plan.scratch_slots, plan.scratch_values
+  for i = 1, n do
+    local s = slots[i]
+    local owner, key = modules[mod_of[s]], key_of[s]
+    local now = rawget(owner, key)
+    rawset(owner, key, seen[s])
+    local name = names[i]
+    if ok and now ~= nil and not rawequal(now, params[name]) then params[name] = now end
+    values[i] = nil
+  end
+  plan.busy = false
+  if not ok then error((...), 0) end
+  return ...
+end
+
 --- functional_call(module, params, args, kwargs, opts) calls module with
 --- its parameters and buffers replaced by params for the duration of the
 --- call (README, "functional_call"): params a table dotted name -> tensor or an array of
@@ -301,6 +374,14 @@ end
 --- Returns what forward returns.
 -- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
+  local plan = plans[module]
+  if plan ~= nil and opts == nil and kwargs == nil and not plan.busy then
+    local n = fast_swap_in(plan, params)
+    if n then
+      plan.busy = true
+      return fast_finish(plan, params, n, call_module(module, args, nil))
+    end
+  end
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
   end
