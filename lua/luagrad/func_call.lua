@@ -28,7 +28,9 @@ local is_tensor = lg.is_tensor
 local fc = {}
 
 local finish -- defined after functional_call
-local fast_swap_in, fast_finish -- defined before functional_call
+local fast_finish -- defined before functional_call
+local fc_swap_in, fc_swap_out = lg._fc_swap_in, lg._fc_swap_out
+local structure_version = M.structure_version
 
 local plans = setmetatable({}, {__mode = "k"})
 
@@ -79,7 +81,8 @@ local function compute_ties(plan)
   -- the names functional_call's common case swaps (fast_call): those of
   -- a tensor slot reached by that one name, holding a tensor now, and in
   -- no tied group; none at all while any group exists
-  local fast = {}
+  local fast = plan.fast_slot or {} -- one table for the plan's life (plan.rec holds it)
+  for name in pairs(fast) do fast[name] = nil end
   if groups[1] == nil then
     for s = 1, plan.n_tensor_slots do
       local names = plan.slot_names[s]
@@ -146,6 +149,10 @@ local function build_plan(root)
     if plan.slot_of[c[3]] == nil then plan.slot_of[c[3]] = slot_for(plan, c[1], c[2]) end
   end
   compute_ties(plan)
+  -- the tables lg._fc_swap_in/_fc_swap_out read, in their order, and the
+  -- scratch arrays of fast_finish's call (names, slots, values, saved)
+  plan.rec = {plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child, plan.slot_mod,
+              plan.slot_key, plan.slot_value, plan.fast_slot, {}, {}, {}, {}}
   return plan
 end
 
@@ -302,61 +309,19 @@ end
 
 -- The common case of functional_call (no opts, no kwargs, a plan made by
 -- an earlier call and still valid, no tied group, params one plain table
--- of tensors for names in plan.fast_slot): the module's tensors are
--- swapped without building per-call tables; the names, slots and values
+-- of tensors for names in plan.fast_slot): lg._fc_swap_in (func_fast.c)
+-- checks the plan's edges and tensors and swaps in one C call, without
+-- per-call tables; the names, slots, values and the module's own tensors
 -- sit in the plan's scratch arrays, which plan.busy reserves for one call
 -- at a time (a nested or reentrant call on the same module takes the
--- general path). Anything else returns nil before touching the module.
+-- general path, which may recompute the plan's ties meanwhile: the
+-- restore reads only the scratch). Anything else returns nil before
+-- touching the module.
 
--- Swaps params into the module; returns how many, or nil (nothing done).
-function fast_swap_in(plan, params)
-  if plan.groups[1] ~= nil or type(params) ~= "table" or getmetatable(params) ~= nil
-     or not plan_valid(plan) then
-    return nil
-  end
-  local modules, mod_of, key_of, seen = plan.modules, plan.slot_mod, plan.slot_key, plan.slot_value
-  for s = 1, plan.n_tensor_slots do
-    if not rawequal(rawget(modules[mod_of[s]], key_of[s]), seen[s]) then return nil end
-  end
-  local fast = plan.fast_slot
-  local names, slots, values = plan.scratch_names, plan.scratch_slots, plan.scratch_values
-  if names == nil then
-    names, slots, values = {}, {}, {}
-    plan.scratch_names, plan.scratch_slots, plan.scratch_values = names, slots, values
-  end
-  local n = 0
-  for k, v in pairs(params) do
-    local s = fast[k]
-    if s == nil or not is_tensor(v) then
-      for i = 1, n do values[i] = nil end
-      return nil
-    end
-    n = n + 1
-    names[n], slots[n], values[n] = k, s, v
-  end
-  for i = 1, n do
-    local s = slots[i]
-    modules[mod_of[s]][key_of[s]] = values[i] -- a raw field: it holds seen[s]
-  end
-  return n
-end
-
--- Restores the module's tensors, clears the scratch, re-raises forward's
--- error or writes rebindings back into params (as finish), and returns
--- forward's results.
+-- Restores the module's tensors (lg._fc_swap_out), re-raises forward's
+-- error or returns forward's results.
 function fast_finish(plan, params, n, ok, ...)
-  local modules, mod_of, key_of, seen = plan.modules, plan.slot_mod, plan.slot_key, plan.slot_value
-  local names, slots, values = plan.scratch_names, plan.scratch_slots, plan.scratch_values
-  for i = 1, n do
-    local s = slots[i]
-    local owner, key = modules[mod_of[s]], key_of[s]
-    local now = rawget(owner, key)
-    rawset(owner, key, seen[s])
-    local name = names[i]
-    if ok and now ~= nil and not rawequal(now, params[name]) then params[name] = now end
-    values[i] = nil
-  end
-  plan.busy = false
+  fc_swap_out(plan, params, n, ok)
   if not ok then error((...), 0) end
   return ...
 end
@@ -375,12 +340,10 @@ end
 -- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
   local plan = plans[module]
-  if plan ~= nil and opts == nil and kwargs == nil and not plan.busy then
-    local n = fast_swap_in(plan, params)
-    if n then
-      plan.busy = true
-      return fast_finish(plan, params, n, call_module(module, args, nil))
-    end
+  if plan ~= nil and opts == nil and kwargs == nil and not plan.busy
+     and (plan.version == structure_version() or plan_valid(plan)) then
+    local n = fc_swap_in(plan, params)
+    if n then return fast_finish(plan, params, n, call_module(module, args, nil)) end
   end
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
