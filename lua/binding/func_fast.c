@@ -120,18 +120,87 @@ static int l_func_requires_grad(lua_State *L) {
   return 1;
 }
 
+/* _func_grad_of(output, aliases, keys, create_graph) -> grads, missing:
+ * the gradient of output (a floating-point scalar tensor) with respect to
+ * the aliases (a tensor, or an array of them with keys the array of their
+ * keys), from one backward pass that retains the graph (and records it
+ * when create_graph): a tensor, or a new table keys[i] -> gradient i;
+ * false instead when output needs no gradient; missing counts the
+ * gradients left out (aliases output does not depend on: the caller puts
+ * zeros there). Nothing when output is not a floating-point scalar tensor
+ * (the caller raises). */
+static int l_func_grad_of(lua_State *L) {
+  lg_tensor *out = lgl_to_tensor(L, 1);
+  if (!out || lg_tensor_ndim(out) != 0) return 0;
+  lg_dtype d = lg_tensor_dtype(out);
+  if (d != LG_FLOAT32 && d != LG_FLOAT64) return 0;
+  lg_tensor *single = lgl_to_tensor(L, 2);
+  int n = single ? 1 : (int)lua_rawlen(L, 2);
+  if (!single && (lua_type(L, 3) != LUA_TTABLE || n == 0))
+    return luaL_error(L, "_func_grad_of: expected the aliases and their keys");
+  if (!lg_tensor_requires_grad(out)) {
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, n);
+    return 2;
+  }
+  /* the inputs and the gradients in one Lua-owned block */
+  lg_tensor **ins = lua_newuserdatauv(L, sizeof *ins * (size_t)(2 * n), 0);
+  lg_tensor **grads = ins + n;
+  if (single) {
+    ins[0] = single;
+  } else {
+    for (int i = 0; i < n; i++) {
+      lua_rawgeti(L, 2, i + 1);
+      ins[i] = lgl_to_tensor(L, -1);
+      lua_pop(L, 1);
+      if (!ins[i]) return luaL_error(L, "_func_grad_of: alias %d is not a tensor", i + 1);
+    }
+  }
+  for (int i = 0; i < n; i++) grads[i] = NULL;
+  if (!single) lua_createtable(L, 0, n); /* the result, made before the pass */
+  int result = lua_gettop(L);
+  lg_backward_opts o = {.retain_graph = true,
+                        .create_graph = lua_toboolean(L, 4),
+                        .allow_unused = true};
+  lgl_state *S = lgl_get_state(L);
+  lua_State *previous = S->current_L;
+  S->current_L = L;
+  lg_status st = lg_autograd_grad(S->ctx, 1, &out, NULL, n, ins, &o, grads);
+  S->current_L = previous;
+  if (st != LG_OK) return lgl_error(L);
+  int missing = 0;
+  if (single) {
+    if (grads[0]) lgl_push_tensor(L, grads[0]);
+    else lua_pushboolean(L, 0);
+    missing = grads[0] ? 0 : 1;
+  } else {
+    for (int i = 0; i < n; i++) {
+      if (!grads[i]) {
+        missing++;
+        continue;
+      }
+      lua_rawgeti(L, 3, i + 1);
+      lgl_push_tensor(L, grads[i]);
+      grads[i] = NULL;
+      lua_rawset(L, result);
+    }
+  }
+  lua_pushinteger(L, missing);
+  lgl_gc_pressure(L, S);
+  return 2;
+}
+
 /* ---- functional_call's swap ------------------------------------------- */
 
 /* The entries of plan.rec, the array of the plan's tables these read
  * (func_call.lua, build_plan). */
 enum {
   P_MODULES = 1, P_EDGE_PARENT, P_EDGE_KEY, P_EDGE_CHILD, P_SLOT_MOD,
-  P_SLOT_KEY, P_SLOT_VALUE, P_FAST_SLOT, P_NAMES, P_SLOTS, P_VALUES, P_SAVED,
-  P_COUNT
+  P_SLOT_KEY, P_SLOT_VALUE, P_FAST_SLOT, P_COUNT
 };
 
-/* Pushes plan.rec's tables P_MODULES..P_SAVED in that order; false (and
- * nothing pushed) when the plan has no rec of that length. */
+/* Pushes plan.rec's tables P_MODULES..P_FAST_SLOT in that order; false
+ * (and nothing pushed) when the plan has no rec of that length. */
 static bool push_plan_fields(lua_State *L, int plan) {
   luaL_checkstack(L, P_COUNT + 8, "functional_call");
   if (lua_getfield(L, plan, "rec") != LUA_TTABLE
@@ -186,108 +255,117 @@ static bool plan_unchanged(lua_State *L, int F, int plan) {
   return true;
 }
 
-/* _fc_swap_in(plan, params) -> n: when params is a plain table of tensors
- * whose every name is in plan.fast_slot (empty while a tied group exists)
- * and the plan's tree and tensors are unchanged, sets each tensor into its slot,
- * keeps name, slot, value and the module's own tensor in the plan's
- * scratch arrays, marks the plan busy and returns how many; nothing
- * otherwise (the module untouched). The caller checked plan.busy and the
- * structure version. */
-static int l_fc_swap_in(lua_State *L) {
+/* One swapped slot on the stack of _fc_call: the caller's name, the
+ * module owning the slot, the slot's key, the module's own tensor. */
+#define GROUP 4
+
+/* After forward (status from lua_pcallk): puts the module's own tensors
+ * back, writes what forward left in a slot into params under its name
+ * when forward succeeded and it is another tensor than params holds, then
+ * re-raises forward's error or returns true and forward's results. The
+ * stack: params at 2, the groups from 5 (ctx of them), the results. */
+static int fc_finish(lua_State *L, int status, lua_KContext ctx) {
+  int n = (int)ctx;
+  int first = 5, results = first + GROUP * n;
+  bool ok = status == LUA_OK || status == LUA_YIELD;
+  luaL_checkstack(L, 6, "functional_call");
+  for (int i = 0; i < n; i++) {
+    int g = first + GROUP * i; /* name, owner, key, saved */
+    lua_pushvalue(L, g + 2);
+    lua_rawget(L, g + 1); /* now */
+    lua_pushvalue(L, g + 2);
+    lua_pushvalue(L, g + 3);
+    lua_rawset(L, g + 1);
+    if (ok && !lua_isnil(L, -1)) {
+      lua_pushvalue(L, g);
+      lua_gettable(L, 2); /* what params holds */
+      if (!lua_rawequal(L, -1, -2)) {
+        lua_pushvalue(L, g);
+        lua_pushvalue(L, -3);
+        lua_settable(L, 2);
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  if (!ok) return lua_error(L); /* the error value, unchanged */
+  lua_pushboolean(L, 1);
+  lua_insert(L, results);
+  return lua_gettop(L) - results + 1;
+}
+
+/* _fc_call(plan, params, module, args) -> true, forward's results; or
+ * nothing (the module untouched) unless params is a plain table of
+ * tensors whose every name is in plan.fast_slot (empty while a tied group
+ * exists) and the plan's tree and tensors are unchanged. Sets each tensor
+ * into its slot, calls module (args: nil for none, a plain table of
+ * arguments up to args.n or #args, else the one argument), and restores
+ * the slots also when forward raises (fc_finish). The slots' state lives
+ * on this call's stack, so nested and reentrant calls need no care. The
+ * caller checked the structure version. */
+static int l_fc_call(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (lua_type(L, 2) != LUA_TTABLE || lua_getmetatable(L, 2)) return 0;
-  lua_settop(L, 2);
-  int F = lua_gettop(L); /* field f at F + f */
+  lua_settop(L, 4);
+  int F = lua_gettop(L); /* rec's table f at F + f */
   if (!push_plan_fields(L, 1) || !plan_unchanged(L, F, 1)) return 0;
+  /* the arguments: count them before anything changes */
+  int nargs = 0;
+  bool unpack = lua_type(L, 4) == LUA_TTABLE && !lua_getmetatable(L, 4);
+  if (unpack) {
+    lua_Integer count = (lua_Integer)lua_rawlen(L, 4);
+    if (lua_getfield(L, 4, "n") != LUA_TNIL) {
+      int exact = 0;
+      count = lua_tointegerx(L, -1, &exact);
+      if (!exact) return 0; /* the general path raises unpack's error */
+    }
+    lua_pop(L, 1);
+    if (count < 0 || count > 1000) return 0;
+    nargs = (int)count;
+  } else if (!lua_isnil(L, 4)) {
+    nargs = 1;
+  }
+  /* the groups, above the rec tables while lua_next runs */
   int n = 0;
   lua_pushnil(L);
-  while (lua_next(L, 2)) {
+  while (lua_next(L, 2)) { /* key, value */
     lua_pushvalue(L, -2);
     lua_Integer s = lua_rawget(L, F + P_FAST_SLOT) == LUA_TNUMBER
                         ? lua_tointeger(L, -1) : 0;
     lua_pop(L, 1);
-    if (s <= 0 || !lgl_to_tensor(L, -1)) {
-      for (int i = 1; i <= n; i++) { /* drop the references kept so far */
-        lua_pushnil(L);
-        lua_rawseti(L, F + P_VALUES, i);
-      }
-      return 0;
-    }
+    if (s <= 0 || !lgl_to_tensor(L, -1)) return 0;
+    luaL_checkstack(L, GROUP + 4, "functional_call");
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);                /* key, name */
+    push_slot(L, F, s);                  /* key, name, owner, slot key */
+    lua_rawgeti(L, F + P_SLOT_VALUE, s); /* key, name, owner, slot key, saved */
+    lua_rotate(L, -(GROUP + 1), -1);     /* name, owner, slot key, saved, key */
     n++;
-    lua_rawseti(L, F + P_VALUES, n); /* pops the value */
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, F + P_NAMES, n);
-    lua_pushinteger(L, s);
-    lua_rawseti(L, F + P_SLOTS, n);
   }
-  for (int i = 1; i <= n; i++) {
-    lua_rawgeti(L, F + P_SLOTS, i);
-    lua_Integer s = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_rawgeti(L, F + P_SLOT_VALUE, s);
-    lua_rawseti(L, F + P_SAVED, i);
-    push_slot(L, F, s);
-    lua_rawgeti(L, F + P_VALUES, i);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+  for (int f = P_MODULES; f < P_COUNT; f++) lua_remove(L, F + 1);
+  luaL_checkstack(L, nargs + 4, "functional_call");
+  /* stack: plan, params, module, args, the groups from 5: set the tensors */
+  for (int i = 0; i < n; i++) {
+    int g = 5 + GROUP * i;
+    lua_pushvalue(L, g + 2);
+    lua_pushvalue(L, g);
+    lua_rawget(L, 2);
+    lua_rawset(L, g + 1);
   }
-  lua_pushboolean(L, 1);
-  lua_setfield(L, 1, "busy");
-  lua_pushinteger(L, n);
-  return 1;
-}
-
-/* _fc_swap_out(plan, params, n, ok): puts the module's own tensors back
- * into the n slots _fc_swap_in filled, writes what forward left in a slot
- * back into params under its name when forward succeeded (ok) and it is
- * another tensor than params holds, clears the scratch references and the
- * busy mark. */
-static int l_fc_swap_out(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_Integer n = luaL_checkinteger(L, 3);
-  bool ok = lua_toboolean(L, 4);
-  lua_settop(L, 2);
-  int F = lua_gettop(L);
-  if (!push_plan_fields(L, 1)) return luaL_error(L, "functional_call: the plan lost its tables");
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, F + P_SLOTS, i);
-    lua_Integer s = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    push_slot(L, F, s);              /* owner, key */
-    lua_pushvalue(L, -1);
-    lua_rawget(L, -3);               /* owner, key, now */
-    lua_insert(L, -2);               /* owner, now, key */
-    lua_rawgeti(L, F + P_SAVED, i);  /* owner, now, key, saved */
-    lua_rawset(L, -4);               /* owner, now */
-    if (ok && !lua_isnil(L, -1)) {
-      lua_rawgeti(L, F + P_NAMES, i); /* owner, now, name */
-      lua_pushvalue(L, -1);
-      lua_gettable(L, 2);             /* owner, now, name, given */
-      if (!lua_rawequal(L, -1, -3)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -2);
-        lua_settable(L, 2);
-      } else {
-        lua_pop(L, 2);
-      }
-    }
-    lua_pop(L, 2);
-    lua_pushnil(L);
-    lua_rawseti(L, F + P_VALUES, i);
-    lua_pushnil(L);
-    lua_rawseti(L, F + P_SAVED, i);
+  lua_pushvalue(L, 3);
+  if (unpack) {
+    for (int i = 1; i <= nargs; i++) lua_rawgeti(L, 4, i);
+  } else if (nargs == 1) {
+    lua_pushvalue(L, 4);
   }
-  lua_pushboolean(L, 0);
-  lua_setfield(L, 1, "busy");
-  return 0;
+  return fc_finish(L, lua_pcallk(L, nargs, LUA_MULTRET, 0, n, fc_finish), n);
 }
 
 static const luaL_Reg func_functions[] = {
     {"_func_alias", l_func_alias},
     {"_func_requires_grad", l_func_requires_grad},
-    {"_fc_swap_in", l_fc_swap_in},
-    {"_fc_swap_out", l_fc_swap_out},
+    {"_func_grad_of", l_func_grad_of},
+    {"_fc_call", l_fc_call},
     {NULL, NULL},
 };
 

@@ -339,12 +339,10 @@ end
 
 -- grad's common case, without trees (see grad_and_value_impl): the
 -- differentiated argument is one tensor or a flat table of tensors that
--- need no gradient outside, aliased by lg._func_alias in one C call.
-local func_alias, func_requires_grad = lg._func_alias, lg._func_requires_grad
-local ENGINE_OPTIONS = {
-  [false] = {retain_graph = true, create_graph = false, allow_unused = true},
-  [true] = {retain_graph = true, create_graph = true, allow_unused = true},
-}
+-- need no gradient outside, aliased by lg._func_alias in one C call; the
+-- gradient table comes from lg._func_grad_of (func_fast.c) in another.
+local func_alias, func_requires_grad, func_grad_of =
+  lg._func_alias, lg._func_requires_grad, lg._func_grad_of
 
 -- Returns its arguments' count, then the arguments.
 local function counted(...)
@@ -367,15 +365,16 @@ end
 -- table with the argument's keys), the value and aux (nil unless wanted).
 local function fast_gradient(fname, has_aux, want_value, recorded, aliases, keys, n, a, b)
   local output, aux = split_values(fname, has_aux, n, a, b)
-  check_scalar_output(fname, output)
-  local grads = output.requires_grad and lg._autograd_grad(output, aliases, ENGINE_OPTIONS[recorded])
-  local result
-  if keys == nil then
-    result = grads and grads[1] or lg.zeros_like(aliases)
-  else
-    result = {}
-    for i = 1, #keys do
-      result[keys[i]] = grads and grads[i] or lg.zeros_like(aliases[i])
+  local result, missing = func_grad_of(output, aliases, keys, recorded)
+  if result == nil then check_scalar_output(fname, output) end -- raises
+  if missing > 0 then -- aliases the output does not depend on: zeros
+    if keys == nil then
+      result = lg.zeros_like(aliases)
+    else
+      result = result or {}
+      for i = 1, #keys do
+        if result[keys[i]] == nil then result[keys[i]] = lg.zeros_like(aliases[i]) end
+      end
     end
   end
   return result, want_value and finish(output, recorded) or nil, finish(aux, recorded)

@@ -28,8 +28,9 @@ local is_tensor = lg.is_tensor
 local fc = {}
 
 local finish -- defined after functional_call
-local fast_finish -- defined before functional_call
-local fc_swap_in, fc_swap_out = lg._fc_swap_in, lg._fc_swap_out
+local fast_or_general -- defined before functional_call
+local fc_call = lg._fc_call
+local GENERAL = {} -- functional_call's opts that skip the common path (the defaults)
 local structure_version = M.structure_version
 
 local plans = setmetatable({}, {__mode = "k"})
@@ -149,10 +150,9 @@ local function build_plan(root)
     if plan.slot_of[c[3]] == nil then plan.slot_of[c[3]] = slot_for(plan, c[1], c[2]) end
   end
   compute_ties(plan)
-  -- the tables lg._fc_swap_in/_fc_swap_out read, in their order, and the
-  -- scratch arrays of fast_finish's call (names, slots, values, saved)
+  -- the tables lg._fc_call reads, in its order
   plan.rec = {plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child, plan.slot_mod,
-              plan.slot_key, plan.slot_value, plan.fast_slot, {}, {}, {}, {}}
+              plan.slot_key, plan.slot_value, plan.fast_slot}
   return plan
 end
 
@@ -308,22 +308,15 @@ local function call_module(root, args, kwargs)
 end
 
 -- The common case of functional_call (no opts, no kwargs, a plan made by
--- an earlier call and still valid, no tied group, params one plain table
--- of tensors for names in plan.fast_slot): lg._fc_swap_in (func_fast.c)
--- checks the plan's edges and tensors and swaps in one C call, without
--- per-call tables; the names, slots, values and the module's own tensors
--- sit in the plan's scratch arrays, which plan.busy reserves for one call
--- at a time (a nested or reentrant call on the same module takes the
--- general path, which may recompute the plan's ties meanwhile: the
--- restore reads only the scratch). Anything else returns nil before
--- touching the module.
-
--- Restores the module's tensors (lg._fc_swap_out), re-raises forward's
--- error or returns forward's results.
-function fast_finish(plan, params, n, ok, ...)
-  fc_swap_out(plan, params, n, ok)
-  if not ok then error((...), 0) end
-  return ...
+-- an earlier call and still valid, params one plain table of tensors for
+-- names in plan.fast_slot, none while a tied group exists): lg._fc_call
+-- (func_fast.c) checks the plan's edges and tensors, swaps, calls forward
+-- and restores in one C call, keeping the slots' state on its own stack.
+-- It returns true and forward's results, or nothing before touching the
+-- module (then the general path runs).
+function fast_or_general(module, params, args, taken, ...)
+  if taken then return ... end
+  return fc.functional_call(module, params, args, nil, GENERAL)
 end
 
 --- functional_call(module, params, args, kwargs, opts) calls module with
@@ -340,10 +333,9 @@ end
 -- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
   local plan = plans[module]
-  if plan ~= nil and opts == nil and kwargs == nil and not plan.busy
+  if plan ~= nil and opts == nil and kwargs == nil
      and (plan.version == structure_version() or plan_valid(plan)) then
-    local n = fc_swap_in(plan, params)
-    if n then return fast_finish(plan, params, n, call_module(module, args, nil)) end
+    return fast_or_general(module, params, args, fc_call(plan, params, module, args))
   end
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
