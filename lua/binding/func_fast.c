@@ -311,7 +311,11 @@ static int l_fc_call(lua_State *L) {
   if (!push_plan_fields(L, 1) || !plan_unchanged(L, F, 1)) return 0;
   /* the arguments: count them before anything changes */
   int nargs = 0;
-  bool unpack = lua_type(L, 4) == LUA_TTABLE && !lua_getmetatable(L, 4);
+  bool unpack = lua_type(L, 4) == LUA_TTABLE;
+  if (unpack && lua_getmetatable(L, 4)) { /* a table with a metatable: one value */
+    lua_pop(L, 1);
+    unpack = false;
+  }
   if (unpack) {
     lua_Integer count = (lua_Integer)lua_rawlen(L, 4);
     if (lua_getfield(L, 4, "n") != LUA_TNIL) {

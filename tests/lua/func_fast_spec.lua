@@ -192,6 +192,41 @@ describe("functional_call's common path (a cached plan)", function()
     H.assert_tensor(functional_call(mod, {w = t64(3)}, t64(1)), {}, "float64", {3}, 0, 0)
   end)
 
+  it("lets forward yield inside a coroutine, restoring the module when resumed", function()
+    local Yielder = nn.Module:extend("FastYielder")
+    function Yielder:init() self.w = nn.Parameter(t64(1)) end
+    function Yielder:forward(x)
+      local got = coroutine.yield(self.w)
+      return x * self.w + got
+    end
+    local mod = Yielder()
+    local own = rawget(mod, "w")
+    for _ = 1, 2 do -- the second call runs on the cached plan
+      local co = coroutine.wrap(function() return functional_call(mod, {w = t64(4)}, t64(2)) end)
+      local inside = co()
+      H.assert_tensor(inside, {}, "float64", {4}, 0, 0)
+      assert.are_not.equal(own, rawget(mod, "w"))
+      H.assert_tensor(co(t64(1)), {}, "float64", {9}, 0, 0)
+      assert.are.equal(own, rawget(mod, "w"))
+    end
+  end)
+
+  it("passes args as the general path does: a plain array up to args.n, a table with a metatable as one value", function()
+    local Args = nn.Module:extend("FastArgs")
+    function Args:init() self.w = nn.Parameter(t64(1)) end
+    function Args:forward(...) return select("#", ...), ... end
+    local mod = Args()
+    for _ = 1, 2 do
+      assert.are.equal(3, (functional_call(mod, {}, {1, nil, 3, n = 3})))
+      assert.are.equal(0, (functional_call(mod, {w = t64(2)}, nil)))
+      local obj = setmetatable({}, {})
+      local count, first = functional_call(mod, {}, obj)
+      assert.are.equal(1, count)
+      assert.are.equal(obj, first)
+      H.raises("number has no integer representation", functional_call, mod, {}, {n = 1.5})
+    end
+  end)
+
   it("raises the general path's errors and honours options on a cached plan", function()
     local model = mlp()
     local x = lg.randn(1, 3, F64)
