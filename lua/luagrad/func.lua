@@ -1049,8 +1049,10 @@ end
 
 -- functional_call and stack_module_state live beside the module system,
 -- which is loaded on their first use only.
+local functional_call -- func_call.lua's, found by the first call
 function func.functional_call(...)
-  return require("luagrad.func_call").functional_call(...)
+  functional_call = functional_call or require("luagrad.func_call").functional_call
+  return functional_call(...)
 end
 function func.stack_module_state(...)
   return require("luagrad.func_call").stack_module_state(...)
