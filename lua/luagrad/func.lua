@@ -203,15 +203,26 @@ local function assemble(plan, values)
   return trees
 end
 
--- Runs f(args) with grad mode on, counted in depth; returns the packed results.
-local function call_traced(f, args)
+-- Returns its arguments' count, then the arguments.
+local function counted(...)
+  return select("#", ...), ...
+end
+
+-- f(...) with grad mode on, counted in depth: the results' count, then
+-- the results.
+local function call_traced_values(f, ...)
   depth = depth + 1
   local _ <close> = LEAVE
   if type(f) ~= "function" then -- a callable table (a Function, a module)
     local callable = f
     f = function(...) return callable(...) end
   end
-  return table.pack(lg.enable_grad(f, table.unpack(args, 1, args.n)))
+  return counted(lg.enable_grad(f, ...))
+end
+
+-- Runs f(args) with grad mode on, counted in depth; returns the packed results.
+local function call_traced(f, args)
+  return table.pack(select(2, call_traced_values(f, table.unpack(args, 1, args.n))))
 end
 
 -- Whether the backward pass must be recorded (see the file comment).
@@ -343,23 +354,6 @@ end
 -- gradient table comes from lg._func_grad_of (func_fast.c) in another.
 local func_alias, func_requires_grad, func_grad_of =
   lg._func_alias, lg._func_requires_grad, lg._func_grad_of
-
--- Returns its arguments' count, then the arguments.
-local function counted(...)
-  return select("#", ...), ...
-end
-
--- f(...) with grad mode on, counted in depth: the results' count, then
--- the results.
-local function call_traced_values(f, ...)
-  depth = depth + 1
-  local _ <close> = LEAVE
-  if type(f) ~= "function" then -- a callable table (a Function, a module)
-    local callable = f
-    f = function(...) return callable(...) end
-  end
-  return counted(lg.enable_grad(f, ...))
-end
 
 -- The rest of the common case once f ran: the gradient (a tensor, or a
 -- table with the argument's keys), the value and aux (nil unless wanted).

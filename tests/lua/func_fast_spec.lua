@@ -32,6 +32,16 @@ local function detached(model)
   return p
 end
 
+-- The MLP, an input and its detached parameters, after one functional_call
+-- (which cached the module's plan).
+local function cached_mlp()
+  local model = mlp()
+  local x = lg.randn(1, 3, F64)
+  local p = detached(model)
+  functional_call(model, p, x)
+  return model, x, p
+end
+
 -- The same gradient through the general path: the flat table nested one
 -- level deeper, so lg._func_alias declines it.
 local function general_grad(loss, p, ...)
@@ -146,10 +156,7 @@ describe("functional_call's common path (a cached plan)", function()
   end)
 
   it("follows a parameter reassigned after the plan was made", function()
-    local model = mlp()
-    local x = lg.randn(1, 3, F64)
-    local p = detached(model)
-    functional_call(model, p, x)
+    local model, x, p = cached_mlp()
     local fresh = nn.Parameter(lg.zeros(2, 4, F64))
     model[3].weight = fresh -- an existing key: a plain store, no registry change
     local partial = {["1.weight"] = p["1.weight"], ["1.bias"] = p["1.bias"]}
@@ -228,10 +235,7 @@ describe("functional_call's common path (a cached plan)", function()
   end)
 
   it("raises the general path's errors and honours options on a cached plan", function()
-    local model = mlp()
-    local x = lg.randn(1, 3, F64)
-    local p = detached(model)
-    functional_call(model, p, x)
+    local model, x, p = cached_mlp()
     H.assert_error_names({"1.weight"}, functional_call, model, {["1.weight"] = 3}, x)
     H.assert_error_names({"9.weight"}, functional_call, model, {["9.weight"] = t64(1)}, x)
     H.raises("missing key", functional_call, model, {["1.weight"] = p["1.weight"]}, x, nil, {strict = true})
