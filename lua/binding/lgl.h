@@ -203,6 +203,9 @@ void lgl_open_lapack(lua_State *L, const lgl_tables *T);
 void lgl_open_sort(lua_State *L, const lgl_tables *T);
 void lgl_open_einsum(lua_State *L, const lgl_tables *T);
 void lgl_open_compile(lua_State *L, const lgl_tables *T);
+/* lg._func_alias, lg._func_requires_grad: func.grad's common path
+ * (func_fast.c). */
+void lgl_open_func_fast(lua_State *L, const lgl_tables *T);
 /* Raises (or, for func.compile's fallback, marks the trace) when what
  * ("item", "tolist", ...) reads tensor values into Lua while a trace
  * records (compile_lua.c). */

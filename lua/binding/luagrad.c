@@ -212,6 +212,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_sort(L, &T);
   lgl_open_einsum(L, &T);
   lgl_open_compile(L, &T);
+  lgl_open_func_fast(L, &T);
 #ifdef LUAGRAD_HAVE_MPI
   lgl_open_distributed(L, &T);
 #endif

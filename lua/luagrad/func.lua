@@ -203,15 +203,26 @@ local function assemble(plan, values)
   return trees
 end
 
--- Runs f(args) with grad mode on, counted in depth; returns the packed results.
-local function call_traced(f, args)
+-- Returns its arguments' count, then the arguments.
+local function counted(...)
+  return select("#", ...), ...
+end
+
+-- f(...) with grad mode on, counted in depth: the results' count, then
+-- the results.
+local function call_traced_values(f, ...)
   depth = depth + 1
   local _ <close> = LEAVE
   if type(f) ~= "function" then -- a callable table (a Function, a module)
     local callable = f
     f = function(...) return callable(...) end
   end
-  return table.pack(lg.enable_grad(f, table.unpack(args, 1, args.n)))
+  return counted(lg.enable_grad(f, ...))
+end
+
+-- Runs f(args) with grad mode on, counted in depth; returns the packed results.
+local function call_traced(f, args)
+  return table.pack(select(2, call_traced_values(f, table.unpack(args, 1, args.n))))
 end
 
 -- Whether the backward pass must be recorded (see the file comment).
@@ -219,20 +230,26 @@ local function wants_graph(outer)
   return lg.is_grad_enabled() and (outer or depth > 0)
 end
 
--- Splits f's results into output and aux, checking their count.
-local function split_results(fname, results, has_aux)
+-- Splits f's results (n of them, the first two a and b) into output and
+-- aux, checking their count.
+local function split_values(fname, has_aux, n, a, b)
   if has_aux then
-    if results.n ~= 2 then
+    if n ~= 2 then
       raise(("%s: has_aux is set, so f must return two values (output, aux); it "
-        .. "returned %d"):format(fname, results.n))
+        .. "returned %d"):format(fname, n))
     end
-    return results[1], results[2]
+    return a, b
   end
-  if results.n ~= 1 then
+  if n ~= 1 then
     raise(("%s: f returned %d values; return one, or set has_aux = true to return "
-      .. "(output, aux)"):format(fname, results.n))
+      .. "(output, aux)"):format(fname, n))
   end
-  return results[1]
+  return a
+end
+
+-- Splits f's packed results into output and aux, checking their count.
+local function split_results(fname, results, has_aux)
+  return split_values(fname, has_aux, results.n, results[1], results[2])
 end
 
 -- The output leaves of f (tensors only), checked.
@@ -316,32 +333,95 @@ end
 -- -----------------------------------------------------------------------
 -- grad and grad_and_value
 
--- The function of grad and grad_and_value: returns grads, value, aux.
-local function grad_and_value_impl(fname, f, opts)
+-- Raises unless grad's f returned a floating-point scalar tensor.
+local function check_scalar_output(fname, output)
+  if not lg.is_tensor(output) then
+    raise(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)))
+  end
+  if output:dim() ~= 0 then
+    raise(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
+      .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)))
+  end
+  if not FLOATING[output.dtype] then
+    raise(("%s: f returned %s; only float32 and float64 outputs can be "
+      .. "differentiated"):format(fname, describe(output)))
+  end
+end
+
+-- grad's common case, without trees (see grad_and_value_impl): the
+-- differentiated argument is one tensor or a flat table of tensors that
+-- need no gradient outside, aliased by lg._func_alias in one C call; the
+-- gradient table comes from lg._func_grad_of (func_fast.c) in another.
+local func_alias, func_requires_grad, func_grad_of =
+  lg._func_alias, lg._func_requires_grad, lg._func_grad_of
+
+-- The rest of the common case once f ran: the gradient (a tensor, or a
+-- table with the argument's keys), the value and aux (nil unless wanted).
+local function fast_gradient(fname, has_aux, want_value, recorded, aliases, keys, n, a, b)
+  local output, aux = split_values(fname, has_aux, n, a, b)
+  local result, missing = func_grad_of(output, aliases, keys, recorded)
+  if result == nil then check_scalar_output(fname, output) end -- raises
+  if missing > 0 then -- aliases the output does not depend on: zeros
+    if keys == nil then
+      result = lg.zeros_like(aliases)
+    else
+      result = result or {}
+      for i = 1, #keys do
+        if result[keys[i]] == nil then result[keys[i]] = lg.zeros_like(aliases[i]) end
+      end
+    end
+  end
+  return result, want_value and finish(output, recorded) or nil, finish(aux, recorded)
+end
+
+-- The common case's f call with argument p replaced by aliased (p <= n).
+local function fast_call(fname, f, has_aux, want_value, p, n, aliased, aliases, keys, ...)
+  local outer = func_requires_grad(...)
+  if outer == nil then
+    local seen = {}
+    outer = false
+    for i = 1, n do outer = outer or holds_requires_grad((select(i, ...)), seen) end
+  end
+  local recorded = wants_graph(outer)
+  if p == 1 then
+    return fast_gradient(fname, has_aux, want_value, recorded, aliases, keys,
+                         call_traced_values(f, aliased, select(2, ...)))
+  end
+  local args = table.pack(...)
+  args[p] = aliased
+  return fast_gradient(fname, has_aux, want_value, recorded, aliases, keys,
+                       call_traced_values(f, table.unpack(args, 1, n)))
+end
+
+-- The function of grad and grad_and_value: returns grads, value (when
+-- want_value), aux. A positive integer argnums outside vmap tries the
+-- common case first (fast_call); everything else, and every error, takes
+-- the general path through trees.
+local function grad_and_value_impl(fname, f, opts, want_value)
   check_function(fname, f)
   opts = check.options(fname, opts, {argnums = true, has_aux = true})
   local argnums = opts.argnums == nil and 1 or opts.argnums
   local has_aux = opts.has_aux
+  local fast_p = math.type(argnums) == "integer" and argnums >= 1 and argnums or nil
   return function(...)
+    if fast_p and not vmapping() then
+      local n = select("#", ...)
+      if fast_p <= n then
+        local aliased, aliases, keys = func_alias((select(fast_p, ...)))
+        if aliased ~= nil then
+          return fast_call(fname, f, has_aux, want_value, fast_p, n, aliased, aliases, keys, ...)
+        end
+      end
+    end
     local args = table.pack(...)
     local positions, multi = resolve_argnums(fname, argnums, args.n)
     local call_args, plan, outer = alias_arguments(fname, args, positions)
     local recorded = wants_graph(outer)
     local output, aux = split_results(fname, call_traced(f, call_args), has_aux)
-    if not lg.is_tensor(output) then
-      raise(("%s: f must return a scalar tensor, got %s"):format(fname, describe(output)))
-    end
-    if output:dim() ~= 0 then
-      raise(("%s: f must return a scalar (0-dim) tensor, got %s; for non-scalar "
-        .. "outputs use func.vjp or func.jacrev"):format(fname, describe(output)))
-    end
-    if not FLOATING[output.dtype] then
-      raise(("%s: f returned %s; only float32 and float64 outputs can be "
-        .. "differentiated"):format(fname, describe(output)))
-    end
+    check_scalar_output(fname, output)
     local grads = assemble(plan, vjp_flat({output}, nil, plan.aliases, recorded))
     local result = multi and grads or grads[1]
-    return result, finish(output, recorded), finish(aux, recorded)
+    return result, want_value and finish(output, recorded) or nil, finish(aux, recorded)
   end
 end
 
@@ -352,7 +432,7 @@ end
 --- function returns grads, aux.
 -- @usage local g = func.grad(function(x) return (x ^ 2):sum() end)(lg.ones(3)) --> {2, 2, 2}
 function func.grad(f, opts)
-  local inner = grad_and_value_impl("grad", f, opts)
+  local inner = grad_and_value_impl("grad", f, opts, false)
   local has_aux = opts and opts.has_aux
   return function(...)
     local grads, _, aux = inner(...)
@@ -364,7 +444,7 @@ end
 --- grad_and_value(f, opts): like grad, returning grads, value (and aux).
 -- @usage local grads, loss = func.grad_and_value(loss_fn)(params, x, y)
 function func.grad_and_value(f, opts)
-  local inner = grad_and_value_impl("grad_and_value", f, opts)
+  local inner = grad_and_value_impl("grad_and_value", f, opts, true)
   local has_aux = opts and opts.has_aux
   return function(...)
     local grads, value, aux = inner(...)
@@ -963,8 +1043,10 @@ end
 
 -- functional_call and stack_module_state live beside the module system,
 -- which is loaded on their first use only.
+local functional_call -- func_call.lua's, found by the first call
 function func.functional_call(...)
-  return require("luagrad.func_call").functional_call(...)
+  functional_call = functional_call or require("luagrad.func_call").functional_call
+  return functional_call(...)
 end
 function func.stack_module_state(...)
   return require("luagrad.func_call").stack_module_state(...)

@@ -28,6 +28,10 @@ local is_tensor = lg.is_tensor
 local fc = {}
 
 local finish -- defined after functional_call
+local fast_or_general -- defined before functional_call
+local fc_call = lg._fc_call
+local GENERAL = {} -- functional_call's opts that skip the common path (the defaults)
+local structure_version = M.structure_version
 
 local plans = setmetatable({}, {__mode = "k"})
 
@@ -75,6 +79,18 @@ local function compute_ties(plan)
     end
   end
   plan.groups, plan.group_of = groups, group_of
+  -- the names functional_call's common case swaps (fast_call): those of
+  -- a tensor slot reached by that one name, holding a tensor now, and in
+  -- no tied group; none at all while any group exists
+  local fast = plan.fast_slot or {} -- one table for the plan's life (plan.rec holds it)
+  for name in pairs(fast) do fast[name] = nil end
+  if groups[1] == nil then
+    for s = 1, plan.n_tensor_slots do
+      local names = plan.slot_names[s]
+      if plan.slot_value[s] ~= nil and #names == 1 then fast[names[1]] = s end
+    end
+  end
+  plan.fast_slot = fast
 end
 
 -- Walks the module tree once: modules, the edges to check, every parameter
@@ -134,31 +150,34 @@ local function build_plan(root)
     if plan.slot_of[c[3]] == nil then plan.slot_of[c[3]] = slot_for(plan, c[1], c[2]) end
   end
   compute_ties(plan)
+  -- the tables lg._fc_call reads, in its order
+  plan.rec = {plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child, plan.slot_mod,
+              plan.slot_key, plan.slot_value, plan.fast_slot}
   return plan
+end
+
+-- Whether plan still describes its module's tree: every edge leads to the
+-- same child, and no registry changed since the plan was made (checked
+-- only when the global structure counter moved).
+local function plan_valid(plan)
+  local modules, parent, key, child = plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child
+  for e = 1, #parent do
+    if (rawget(modules[parent[e]], key[e]) or false) ~= child[e] then return false end
+  end
+  local version = M.structure_version()
+  if plan.version ~= version then
+    for mi, m in ipairs(plan.modules) do
+      if registry_of(m).version ~= plan.mversion[mi] then return false end
+    end
+    plan.version = version
+  end
+  return true
 end
 
 -- The module's plan, rebuilt when the tree or a registry changed.
 local function plan_of(root)
   local plan = plans[root]
-  if plan ~= nil then
-    local modules, parent, key, child = plan.modules, plan.edge_parent, plan.edge_key, plan.edge_child
-    for e = 1, #parent do
-      if (rawget(modules[parent[e]], key[e]) or false) ~= child[e] then
-        plan = nil
-        break
-      end
-    end
-  end
-  if plan ~= nil and plan.version ~= M.structure_version() then
-    for mi, m in ipairs(plan.modules) do
-      if registry_of(m).version ~= plan.mversion[mi] then
-        plan = nil
-        break
-      end
-    end
-    if plan ~= nil then plan.version = M.structure_version() end
-  end
-  if plan == nil then
+  if plan == nil or not plan_valid(plan) then
     plan = build_plan(root)
     plans[root] = plan
   end
@@ -288,6 +307,18 @@ local function call_module(root, args, kwargs)
   return pcall(root, table.unpack(list, 1, n + 1))
 end
 
+-- The common case of functional_call (no opts, no kwargs, a plan made by
+-- an earlier call and still valid, params one plain table of tensors for
+-- names in plan.fast_slot, none while a tied group exists): lg._fc_call
+-- (func_fast.c) checks the plan's edges and tensors, swaps, calls forward
+-- and restores in one C call, keeping the slots' state on its own stack.
+-- It returns true and forward's results, or nothing before touching the
+-- module (then the general path runs).
+function fast_or_general(module, params, args, taken, ...)
+  if taken then return ... end
+  return fc.functional_call(module, params, args, nil, GENERAL)
+end
+
 --- functional_call(module, params, args, kwargs, opts) calls module with
 --- its parameters and buffers replaced by params for the duration of the
 --- call (README, "functional_call"): params a table dotted name -> tensor or an array of
@@ -301,6 +332,11 @@ end
 --- Returns what forward returns.
 -- @usage local y = func.functional_call(model, params, x)
 function fc.functional_call(module, params, args, kwargs, opts)
+  local plan = plans[module]
+  if plan ~= nil and opts == nil and kwargs == nil
+     and (plan.version == structure_version() or plan_valid(plan)) then
+    return fast_or_general(module, params, args, fc_call(plan, params, module, args))
+  end
   if not M.is_module(module) then
     raise("functional_call: expected a Module, got " .. check.typename(module))
   end
