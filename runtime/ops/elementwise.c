@@ -790,10 +790,39 @@ lg_status lg_kernel_clamp(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   return st;
 }
 
+/* where over contiguous rows, b maybe a scalar (stride 0: relu's
+ * backward): a select by bit masks, so it vectorises and does not
+ * mispredict on random conditions (a branch per element cost ~5 ns). */
+#define WHERE_BITS(BITS)                                                     \
+  LG_VECTOR_CLONES static void where_bits##BITS(                             \
+      uint##BITS##_t *o, const unsigned char *cond, const uint##BITS##_t *a, \
+      const uint##BITS##_t *b, bool b_scalar, int64_t n) {                   \
+    for (int64_t i = 0; i < n; i++) {                                        \
+      uint##BITS##_t m = (uint##BITS##_t)0 - (uint##BITS##_t)(cond[i] != 0); \
+      uint##BITS##_t bi = b_scalar ? b[0] : b[i];                            \
+      o[i] = (a[i] & m) | (bi & ~m);                                         \
+    }                                                                        \
+  }
+WHERE_BITS(32)
+WHERE_BITS(64)
+
 #define WHERE_LOOP(SUFFIX, T)                                                \
   static void where_##SUFFIX(char **d, const int64_t *s, int64_t n,          \
                              void *state) {                                  \
     (void)state;                                                             \
+    if ((sizeof(T) == 4 || sizeof(T) == 8) && s[0] == (int64_t)sizeof(T) && \
+        s[1] == 1 && s[2] == (int64_t)sizeof(T) &&                           \
+        (s[3] == 0 || s[3] == (int64_t)sizeof(T))) {                         \
+      if (sizeof(T) == 4)                                                    \
+        where_bits32((uint32_t *)(void *)d[0], (unsigned char *)d[1],        \
+                     (const uint32_t *)(void *)d[2],                         \
+                     (const uint32_t *)(void *)d[3], s[3] == 0, n);          \
+      else                                                                   \
+        where_bits64((uint64_t *)(void *)d[0], (unsigned char *)d[1],        \
+                     (const uint64_t *)(void *)d[2],                         \
+                     (const uint64_t *)(void *)d[3], s[3] == 0, n);          \
+      return;                                                                \
+    }                                                                        \
     for (int64_t i = 0; i < n; i++) {                                        \
       bool c = *(const bool *)(void *)(d[1] + i * s[1]);                     \
       *(T *)(void *)(d[0] + i * s[0]) =                                      \

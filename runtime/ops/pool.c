@@ -20,6 +20,12 @@
  * by one, so they feed scatter/gather on the flattened planes directly. Ties
  * keep the first position; a NaN wins over any number (as PyTorch).
  * Adaptive windows are [floor(o H / OH), ceil((o + 1) H / OH)).
+ *
+ * The planes are split across the context's threads (each plane's result
+ * depends on that plane only, so results never depend on the thread
+ * count). The common 2x2 stride-2 max window, wholly inside the plane, has
+ * its own kernel that picks by bit-mask selects instead of branches (which
+ * mispredict on random data), with the same scan order and tie rule.
  */
 #include <math.h>
 #include <string.h>
@@ -27,6 +33,8 @@
 #include "core.h"
 #include "dtype.h"
 #include "ops.h"
+#include "parallel.h"
+#include "vmath.h" /* LG_VECTOR_CLONES */
 
 
 /* The windows of one pooling problem. */
@@ -133,7 +141,7 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
 
 /* ---- kernels, one plane at a time ----------------------------------------- */
 
-#define POOL_KERNELS(SUFFIX, T)                                               \
+#define POOL_KERNELS(SUFFIX, T, UT)                                             \
   static void max_plane_##SUFFIX(const pool_geom *g, const T *x, T *out,      \
                                  int64_t *index) {                            \
     for (int64_t y = 0; y < g->oh; y++)                                       \
@@ -187,13 +195,55 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
       }                                                                       \
     }                                                                         \
   }                                                                           \
-  static void pool_all_##SUFFIX(lg_op op, const pool_geom *g, const T *x,     \
-                                T *out, int64_t *index) {                     \
+  /* The common 2x2 window, stride 2, every window inside the plane: the   \
+   * same scan order and rule as max_plane (first of ties, a NaN taken) by  \
+   * selects instead of branches, which mispredict on random data. */       \
+  static inline T pick_##SUFFIX(UT take, T yes, T no) {                      \
+    UT m = (UT)0 - take, y, n;                                                \
+    memcpy(&y, &yes, sizeof y);                                               \
+    memcpy(&n, &no, sizeof n);                                                \
+    y = (y & m) | (n & ~m);                                                   \
+    memcpy(&yes, &y, sizeof y);                                               \
+    return yes;                                                               \
+  }                                                                           \
+  LG_VECTOR_CLONES static void max_2x2_plane_##SUFFIX(                        \
+      const pool_geom *g, const T *x, T *out, int64_t *index) {               \
+    const int64_t w = g->w, oh = g->oh, ow = g->ow;                           \
+    for (int64_t y = 0; y < oh; y++) {                                        \
+      const T *r0 = x + 2 * y * w, *r1 = r0 + w;                              \
+      T *o = out + y * ow;                                                    \
+      int64_t *ix = index + y * ow;                                           \
+      const int64_t base = 2 * y * w + 1; /* 1-based */                       \
+      for (int64_t xo = 0; xo < ow; xo++) {                                   \
+        T a = r0[2 * xo], b = r0[2 * xo + 1];                                 \
+        T c = r1[2 * xo], d = r1[2 * xo + 1];                                 \
+        UT tb = (UT)((b > a) | (b != b));                                     \
+        T best = pick_##SUFFIX(tb, b, a);                                     \
+        UT tc = (UT)((c > best) | (c != c));                                  \
+        best = pick_##SUFFIX(tc, c, best);                                    \
+        UT td = (UT)((d > best) | (d != d));                                  \
+        o[xo] = pick_##SUFFIX(td, d, best);                                   \
+        /* offset in the window: 0, 1, w or w + 1 */                          \
+        int64_t off = (int64_t)tb;                                            \
+        off = tc ? w : off;                                                   \
+        off = td ? w + 1 : off;                                               \
+        ix[xo] = base + 2 * xo + off;                                         \
+      }                                                                       \
+    }                                                                         \
+  }                                                                           \
+  static void pool_planes_##SUFFIX(lg_op op, const pool_geom *g, const T *x,  \
+                                   T *out, int64_t *index, int64_t begin,     \
+                                   int64_t end) {                             \
     int64_t in_plane = g->h * g->w, out_plane = g->oh * g->ow;                \
-    for (int64_t k = 0; k < g->planes; k++) {                                 \
+    bool two_by_two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && \
+                      g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1 && \
+                      2 * g->oh <= g->h && 2 * g->ow <= g->w;                 \
+    for (int64_t k = begin; k < end; k++) {                                   \
       const T *xp = x + k * in_plane;                                         \
       T *op_ = out + k * out_plane;                                           \
-      if (op == LG_OP_MAX_POOL2D)                                             \
+      if (op == LG_OP_MAX_POOL2D && two_by_two)                               \
+        max_2x2_plane_##SUFFIX(g, xp, op_, index + k * out_plane);            \
+      else if (op == LG_OP_MAX_POOL2D)                                        \
         max_plane_##SUFFIX(g, xp, op_, index + k * out_plane);                \
       else if (op == LG_OP_AVG_POOL2D)                                        \
         avg_plane_##SUFFIX(g, xp, op_);                                       \
@@ -201,8 +251,27 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
         adaptive_plane_##SUFFIX(g, xp, op_);                                  \
     }                                                                         \
   }
-POOL_KERNELS(f32, float)
-POOL_KERNELS(f64, double)
+POOL_KERNELS(f32, float, uint32_t)
+POOL_KERNELS(f64, double, uint64_t)
+
+/* One pooling call split over its planes (each plane's result depends
+ * only on that plane, so the split never changes a bit). */
+typedef struct pool_job {
+  lg_op op;
+  const pool_geom *g;
+  lg_dtype dtype;
+  const void *x;
+  void *out;
+  int64_t *index;
+} pool_job;
+
+static void pool_range(void *arg, int64_t begin, int64_t end) {
+  const pool_job *j = arg;
+  if (j->dtype == LG_FLOAT32)
+    pool_planes_f32(j->op, j->g, j->x, j->out, j->index, begin, end);
+  else
+    pool_planes_f64(j->op, j->g, j->x, j->out, j->index, begin, end);
+}
 
 /* MAX_POOL2D, AVG_POOL2D, ADAPTIVE_AVG_POOL2D: x (...,H,W) ->
  * out (...,OH,OW) [, indices (...,OH,OW) int64]; see the header comment. */
@@ -256,11 +325,12 @@ lg_status lg_kernel_pool2d(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if (!st && op == LG_OP_MAX_POOL2D)
     st = lg_empty(ctx, LG_INT64, nd, sizes, &out[1]);
   if (!st) {
-    int64_t *index = op == LG_OP_MAX_POOL2D ? lg_tensor_data(out[1]) : NULL;
-    if (x->dtype == LG_FLOAT32)
-      pool_all_f32(op, &g, lg_tensor_data(xc), lg_tensor_data(out[0]), index);
-    else
-      pool_all_f64(op, &g, lg_tensor_data(xc), lg_tensor_data(out[0]), index);
+    pool_job job = {op, &g, x->dtype, lg_tensor_data(xc),
+                    lg_tensor_data(out[0]),
+                    op == LG_OP_MAX_POOL2D ? lg_tensor_data(out[1]) : NULL};
+    int64_t in_plane = g.h * g.w > 0 ? g.h * g.w : 1;
+    int64_t grain = LG_GRAIN_CHEAP / in_plane > 1 ? LG_GRAIN_CHEAP / in_plane : 1;
+    st = lg_parallel_for(ctx, g.planes, grain, pool_range, &job);
   }
   lg_tensor_release(xc);
   if (st) {
