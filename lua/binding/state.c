@@ -83,13 +83,15 @@ static void arm_sentinel(lua_State *L, lgl_state *S, int state_idx) {
   S->sentinel_armed = true;
 }
 
-/* Releases the slots whose box the collector cleared from the weak table:
- * one rawgeti per slot in use, once per collector cycle. */
+/* Releases the slots whose box the collector cleared from the weak table
+ * (or never entered: an out-of-memory error between taking the slot and
+ * entering the box leaves the slot's false): one rawgeti per slot in use,
+ * once per collector cycle. */
 static void sweep_boxes(lua_State *L, lgl_state *S, int state_idx) {
   lua_getiuservalue(L, state_idx, UV_BOXES);
   for (uint32_t i = 0; i < S->n_used; i++) {
     if (!S->slots[i].serial) continue;
-    if (lua_rawgeti(L, -1, (lua_Integer)i + 1) == LUA_TNIL) {
+    if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TUSERDATA) {
       lg_tensor *t = S->slots[i].t;
       free_slot(S, i);
       lg_tensor_release(t);
@@ -173,8 +175,8 @@ static lgl_box *make_box(lua_State *L, lgl_state *S, int state_idx,
   box->serial = s->serial;
   box->slot = i;
   box->check = lgl_box_check(box);
-  /* the caller's lua_rawseti may raise out of memory: then the slot has no
-   * entry and the next sweep frees it (the box is unreachable then) */
+  /* the caller's lua_rawseti stores into the array part the slots grew
+   * (no allocation, no collector step between taking and entering) */
   lua_pushvalue(L, -1);
   return box;
 }
