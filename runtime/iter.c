@@ -1,6 +1,8 @@
 /* iter.c: broadcasting and the strided N-d elementwise iterator (with a
- * variant that runs long rows in steps an interrupt can stop between). */
+ * variant that runs long rows in steps an interrupt can stop between, and
+ * one that splits a long flat row across threads). */
 #include "iter.h"
+#include "parallel.h"
 
 #include "dtype.h"
 
@@ -153,4 +155,18 @@ void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state) {
 lg_status lg_iter_run_ctx(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
                           void *state) {
   return iter_run(ctx, it, loop, state);
+}
+
+lg_status lg_iter_run_split(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
+                            const void *state, int64_t grain) {
+  for (int i = 0; i < it->ndim; i++)
+    if (it->sizes[i] == 0) return LG_OK;
+  coalesce(it);
+  if (it->ndim == 1 && it->sizes[0] > grain) { /* one flat row */
+    int64_t strides[LG_ITER_MAX_OPERANDS];
+    for (int k = 0; k < it->n_operands; k++) strides[k] = it->strides[k][0];
+    return lg_parallel_loop(ctx, loop, it->n_operands, it->data, strides,
+                            it->sizes[0], (void *)(uintptr_t)state, grain);
+  }
+  return iter_run(ctx, it, loop, (void *)(uintptr_t)state);
 }

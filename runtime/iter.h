@@ -55,5 +55,12 @@ void lg_iter_run(lg_iter *it, lg_loop_fn loop, void *state);
  * does not depend on how its row is cut (every elementwise loop). */
 lg_status lg_iter_run_ctx(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
                           void *state);
+/* lg_iter_run_ctx, but an iteration that merges into one flat row longer
+ * than grain (every operand dense or a scalar) is split across the
+ * context's threads (parallel.h): for loops that only read state and whose
+ * result at a position depends on nothing else, so the split never
+ * changes a bit. */
+lg_status lg_iter_run_split(lg_ctx *ctx, lg_iter *it, lg_loop_fn loop,
+                            const void *state, int64_t grain);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "autograd.h"
 #include "dtype.h"
+#include "parallel.h"
 #include "vmap.h"
 
 #define STORAGE_HEADER 64
@@ -161,13 +162,33 @@ lg_status lg_empty(lg_ctx *ctx, lg_dtype dtype, int ndim,
   return st;
 }
 
-/* Contiguous tensor whose every element is value. */
+/* lg_full's fill of [begin, end) */
+typedef struct fill_job {
+  char *data;
+  lg_dtype dtype;
+  double value;
+} fill_job;
+
+static void fill_range(void *arg, int64_t begin, int64_t end) {
+  const fill_job *j = arg;
+  lg_fill_contiguous(j->data + begin * (int64_t)lg_dtype_size(j->dtype),
+                     j->dtype, end - begin, j->value);
+}
+
+/* Contiguous tensor whose every element is value; a large one is filled
+ * across the context's threads, in steps an interrupt stops between. */
 lg_status lg_full(lg_ctx *ctx, lg_dtype dtype, int ndim, const int64_t *sizes,
                   double value, lg_tensor **out) {
   lg_status st = lg_empty(ctx, dtype, ndim, sizes, out);
   if (st) return st;
-  lg_fill_contiguous(lg_data_ptr(*out), dtype, lg_tensor_numel(*out), value);
-  return LG_OK;
+  fill_job job = {lg_data_ptr(*out), dtype, value};
+  st = lg_parallel_for(ctx, lg_tensor_numel(*out), LG_GRAIN_CHEAP, fill_range,
+                       &job);
+  if (st) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
 }
 
 /* A tensor over host memory without copying. */

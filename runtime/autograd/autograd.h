@@ -183,6 +183,11 @@ lg_tensor *lg_s_transpose(lg_scope *s, lg_tensor *t);
 /* A reduction (SUM, MEAN, ...) of a over dims, keepdim. */
 lg_tensor *lg_s_reduce_kept(lg_scope *s, lg_op op, lg_tensor *a, int n,
                             const int64_t *dims);
+/* The sum of a (N, C, *) over every dim but the channel, giving (C): the
+ * trailing dims first, then N, two passes over dense memory (a bias or
+ * norm weight gradient; one sum over (0, 2, 3) gathers strided rows and
+ * took ~9x PyTorch's time). */
+lg_tensor *lg_s_sum_channels(lg_scope *s, lg_tensor *a);
 /* A per-channel vector v (C) shaped to broadcast against x (N,C,*):
  * (C,1,...,1) with x_ndim - 1 dims. */
 lg_tensor *lg_s_per_channel(lg_scope *s, lg_tensor *v, int x_ndim);

@@ -190,6 +190,18 @@ lg_tensor *lg_s_reduce_kept(lg_scope *s, lg_op op, lg_tensor *a, int n,
   return lg_s_op(s, op, 1, &a, &p);
 }
 
+lg_tensor *lg_s_sum_channels(lg_scope *s, lg_tensor *a) {
+  if (s->status || !a) return NULL;
+  lg_params p = {0};
+  if (a->ndim > 2) { /* (N, C, *) -> (N, C): dense rows */
+    for (int i = 2; i < a->ndim; i++) p.ints[p.n_ints++] = i;
+    a = lg_s_op(s, LG_OP_SUM, 1, &a, &p);
+  }
+  p.n_ints = 1; /* (N, C) -> (C): whole rows added */
+  p.ints[0] = 0;
+  return lg_s_op(s, LG_OP_SUM, 1, &a, &p);
+}
+
 lg_tensor *lg_s_per_channel(lg_scope *s, lg_tensor *v, int x_ndim) {
   int64_t sizes[LG_MAX_DIMS];
   if (!v) return NULL;

@@ -70,15 +70,6 @@ static lg_tensor *conv_to(lg_scope *s, lg_tensor *x, lg_tensor *w,
   return crop_to(s, conv_op(s, LG_OP_CONV2D, x, w, base, 0, 0), h, wd);
 }
 
-/* Sum of g over N, H, W: the bias gradient. */
-static lg_tensor *bias_grad(lg_scope *s, lg_tensor *g) {
-  lg_params p = {0};
-  p.ints[0] = 0;
-  p.ints[1] = 2;
-  p.ints[2] = 3;
-  p.n_ints = 3;
-  return lg_s_op(s, LG_OP_SUM, 1, &g, &p);
-}
 
 /* Gradients of the convolutions (see the header comment). */
 lg_status lg_backward_conv(lg_ctx *ctx, lg_node *node,
@@ -116,6 +107,6 @@ lg_status lg_backward_conv(lg_ctx *ctx, lg_node *node,
   }
   if (node->op != LG_OP_CONV2D_WEIGHT_GRAD && node->n_inputs == 3 &&
       lg_needs(node, 2))
-    grad_in[2] = lg_keep(s, bias_grad(s, g));
+    grad_in[2] = lg_keep(s, lg_s_sum_channels(s, g)); /* over N, H, W */
   return lg_scope_end(s);
 }

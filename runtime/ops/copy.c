@@ -4,6 +4,7 @@
 #include "core.h"
 #include "dtype.h"
 #include "iter.h"
+#include "parallel.h"
 
 /* Element conversion with defined results for every input: floats going to
  * integers saturate through int64 (NaN -> 0), then wrap like PyTorch. */
@@ -52,7 +53,8 @@ static lg_status copy_into(lg_ctx *ctx, lg_tensor *dst, const lg_tensor *src) {
   lg_iter_init(&it, dst->ndim, dst->sizes);
   lg_iter_add_tensor(&it, dst);
   lg_iter_add_tensor(&it, src);
-  return lg_iter_run_ctx(ctx, &it, cast_loops[dst->dtype][src->dtype], NULL);
+  return lg_iter_run_split(ctx, &it, cast_loops[dst->dtype][src->dtype], NULL,
+                           LG_GRAIN_CHEAP);
 }
 
 /* *out = the result of copy_into(ctx, *out, src), released on failure. */
@@ -122,7 +124,8 @@ lg_status lg_kernel_fill(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_iter_init(&it, x->ndim, x->sizes);
   lg_iter_add_tensor(&it, x);
   lg_iter_add_scalar(&it, value);
-  lg_status st = lg_iter_run_ctx(ctx, &it, cast_loops[x->dtype][x->dtype], NULL);
+  lg_status st = lg_iter_run_split(ctx, &it, cast_loops[x->dtype][x->dtype],
+                                   NULL, LG_GRAIN_CHEAP);
   if (st) return st;
   *out = lg_tensor_retain(x);
   return LG_OK;

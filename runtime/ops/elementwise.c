@@ -872,7 +872,7 @@ lg_status lg_kernel_where(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     lg_iter_add_tensor(&it, conv[0]);
     if (a) lg_iter_add_tensor(&it, conv[1]); else lg_iter_add_scalar(&it, va);
     if (b) lg_iter_add_tensor(&it, conv[2]); else lg_iter_add_scalar(&it, vb);
-    st = lg_iter_run_ctx(ctx, &it, loops[t], NULL);
+    st = lg_iter_run_split(ctx, &it, loops[t], NULL, LG_GRAIN_CHEAP);
     if (st) lg_tensor_release(*out);
   }
   for (int i = 0; i < 3; i++) lg_tensor_release(conv[i]);

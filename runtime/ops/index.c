@@ -12,6 +12,7 @@
 #include "core.h"
 #include "dtype.h"
 #include "iter.h"
+#include "parallel.h"
 
 /* ---- shared helpers ----------------------------------------------------- */
 
@@ -260,6 +261,14 @@ static lg_status check_index_values(lg_ctx *ctx, const char *name,
     }
     return LG_OK;
   }
+  if (index->dtype == LG_INT64 && lg_tensor_is_contiguous(index)) {
+    /* dense: one branch-free pass; the walk below names a bad value */
+    const int64_t *v = (const int64_t *)(const void *)lg_data_ptr(index);
+    int64_t n = lg_tensor_numel(index);
+    bool bad = false;
+    for (int64_t k = 0; k < n; k++) bad |= (v[k] < 1) | (v[k] > size);
+    if (!bad) return LG_OK;
+  }
   walker w;
   walker_init(&w, index->ndim, index->sizes);
   walker_add(&w, index->strides);
@@ -410,6 +419,61 @@ static bool scatter_add_lines(lg_tensor *target, const lg_tensor *index,
   return true;
 }
 
+/* scatter_add along the last dim of dense float tensors with an int64
+ * index and src of the index's shape, one row per index row (max_pool2d's
+ * backward): target[o, index[o, k]] += src[o, k]. The rows are disjoint,
+ * so they are split across the context's threads; within a row the adds
+ * run in order, so results never depend on the thread count. */
+typedef struct scatter_rows_job {
+  char *target;
+  const int64_t *index;
+  const char *src;
+  int64_t size, n; /* target row length, index row length */
+  bool f32;
+} scatter_rows_job;
+
+static void scatter_rows_range(void *arg, int64_t begin, int64_t end) {
+  const scatter_rows_job *j = arg;
+  for (int64_t o = begin; o < end; o++) {
+    const int64_t *ix = j->index + o * j->n;
+    if (j->f32) {
+      float *t = (float *)(void *)j->target + o * j->size;
+      const float *f = (const float *)(const void *)j->src + o * j->n;
+      for (int64_t k = 0; k < j->n; k++) t[ix[k] - 1] += f[k];
+    } else {
+      double *t = (double *)(void *)j->target + o * j->size;
+      const double *f = (const double *)(const void *)j->src + o * j->n;
+      for (int64_t k = 0; k < j->n; k++) t[ix[k] - 1] += f[k];
+    }
+  }
+}
+
+/* Returns false, doing nothing, when the tensors are not of that form. */
+static bool scatter_add_rows(lg_ctx *ctx, lg_tensor *target,
+                             const lg_tensor *index, const lg_tensor *src,
+                             int64_t dim, lg_status *st) {
+  int nd = index->ndim;
+  if (!src || nd == 0 || dim != nd - 1 || index->dtype != LG_INT64 ||
+      (target->dtype != LG_FLOAT32 && target->dtype != LG_FLOAT64) ||
+      target->ndim != nd || src->ndim != nd ||
+      !lg_tensor_is_contiguous(target) || !lg_tensor_is_contiguous(src) ||
+      !lg_tensor_is_contiguous(index))
+    return false;
+  int64_t rows = 1;
+  for (int i = 0; i < nd; i++) {
+    if (src->sizes[i] != index->sizes[i]) return false;
+    if (i < dim && target->sizes[i] != index->sizes[i]) return false;
+    if (i < dim) rows *= index->sizes[i];
+  }
+  scatter_rows_job job = {lg_data_ptr(target),
+                          (const int64_t *)(const void *)lg_data_ptr(index),
+                          lg_data_ptr(src), target->sizes[dim],
+                          index->sizes[dim], target->dtype == LG_FLOAT32};
+  int64_t grain = job.n > 0 && LG_GRAIN_CHEAP / job.n > 1 ? LG_GRAIN_CHEAP / job.n : 1;
+  *st = lg_parallel_for(ctx, rows, grain, scatter_rows_range, &job);
+  return true;
+}
+
 lg_status lg_kernel_scatter(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                             int n_in, const lg_params *p, lg_tensor **out) {
   const char *name = op == LG_OP_SCATTER_ADD ? "scatter_add" : "scatter";
@@ -465,6 +529,9 @@ lg_status lg_kernel_scatter(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   lg_tensor *target = *out;
   if (op == LG_OP_SCATTER_ADD && scatter_add_lines(target, index, src, dim)) {
     /* done by rows */
+  } else if (op == LG_OP_SCATTER_ADD &&
+             scatter_add_rows(ctx, target, index, src, dim, &st)) {
+    /* done row by row, maybe interrupted (out of place: released below) */
   } else if (lg_tensor_numel(index) > 0) {
     int64_t t_strides[LG_MAX_DIMS];
     strides_without(target, dim, t_strides);
@@ -494,7 +561,11 @@ lg_status lg_kernel_scatter(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   }
   lg_tensor_release(src_copy);
   lg_tensor_release(index_copy);
-  return LG_OK;
+  if (st && !inplace) {
+    lg_tensor_release(*out);
+    *out = NULL;
+  }
+  return st;
 }
 
 /* ---- masked_fill and masked_select -------------------------------------- */

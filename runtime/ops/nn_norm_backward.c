@@ -29,14 +29,6 @@ static void norm_core(lg_scope *s, lg_tensor *xv, lg_tensor *dxhat, int n,
                                 lg_s_binary(s, LG_OP_MUL, *xhat, m2)));
 }
 
-/* Sum of a over every dim but 1 (the channel), giving (C). */
-static lg_tensor *sum_but_channel(lg_scope *s, lg_tensor *a) {
-  lg_params p = {0};
-  if (!a) return NULL;
-  for (int i = 0; i < a->ndim; i++)
-    if (i != 1) p.ints[p.n_ints++] = i;
-  return lg_s_op(s, LG_OP_SUM, 1, &a, &p);
-}
 
 /* The input slots of layer_norm's and group_norm's optional weight (OPT1)
  * and bias (OPT2); -1 when absent. */
@@ -87,9 +79,9 @@ static lg_status group_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
     grad_in[0] = lg_keep(s, lg_s_reshape(s, dx, x->ndim, x->sizes));
   if (iw > 0 && lg_needs(node, iw)) {
     lg_tensor *xh = lg_s_reshape(s, xhat, x->ndim, x->sizes);
-    grad_in[iw] = lg_keep(s, sum_but_channel(s, B(MUL, g, xh)));
+    grad_in[iw] = lg_keep(s, lg_s_sum_channels(s, B(MUL, g, xh)));
   }
-  if (ib > 0 && lg_needs(node, ib)) grad_in[ib] = lg_keep(s, sum_but_channel(s, g));
+  if (ib > 0 && lg_needs(node, ib)) grad_in[ib] = lg_keep(s, lg_s_sum_channels(s, g));
   return lg_scope_end(s);
 }
 
@@ -125,9 +117,9 @@ static lg_status batch_norm_backward(lg_ctx *ctx, lg_node *node, lg_tensor *g,
   }
   if (lg_needs(node, 0)) grad_in[0] = lg_keep(s, dx);
   if (w && lg_needs(node, slot[3]))
-    grad_in[slot[3]] = lg_keep(s, lg_s_cast(s, sum_but_channel(s, B(MUL, g, xhat)), w->dtype));
+    grad_in[slot[3]] = lg_keep(s, lg_s_cast(s, lg_s_sum_channels(s, B(MUL, g, xhat)), w->dtype));
   if (slot[4] > 0 && lg_needs(node, slot[4]))
-    grad_in[slot[4]] = lg_keep(s, lg_s_cast(s, sum_but_channel(s, g), node->input_info[slot[4]].dtype));
+    grad_in[slot[4]] = lg_keep(s, lg_s_cast(s, lg_s_sum_channels(s, g), node->input_info[slot[4]].dtype));
   return lg_scope_end(s);
 }
 
