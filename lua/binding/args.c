@@ -157,6 +157,7 @@ void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
   for (; fns->name; fns++) {
     lua_pushvalue(L, state_idx);
     lua_pushvalue(L, meta_idx);
+    lgl_push_boxes(L, state_idx);
     lua_pushcclosure(L, fns->func, LGL_NUPVALUES);
     lua_setfield(L, -2, fns->name);
   }

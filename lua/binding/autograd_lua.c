@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lgl.h"
+#include "lgl_out.h"
 
 static const char identity_key = 'i'; /* registry: weak ptr -> userdata */
 static const char guard_type[] = "luagrad.GradModeGuard";
@@ -26,7 +26,7 @@ void lgl_push_identity(lua_State *L, const lg_tensor *t) {
   lua_rawgetp(L, -1, t);
   lua_remove(L, -2);
   lgl_box *box = lua_touserdata(L, -1);
-  if (box && box->t != t) {
+  if (box && lgl_box_tensor(box) != t) {
     lua_pop(L, 1);
     lua_pushnil(L);
   }
@@ -39,7 +39,7 @@ void lgl_push_registered(lua_State *L, lg_tensor *t) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &identity_key);
   if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA) {
     lgl_box *box = lua_touserdata(L, -1);
-    if (box->t == t) {
+    if (lgl_box_tensor(box) == t) {
       lua_remove(L, -2);
       lg_tensor_release(t); /* the existing value holds its own reference */
       return;
@@ -134,7 +134,9 @@ static int m_requires_grad_(lua_State *L) {
 static int m_detach(lua_State *L) {
   lg_tensor *t = lgl_check_tensor(L, 1, "detach");
   lgl_box *box = lgl_new_box(L);
-  if (lg_tensor_detach(lgl_ctx(L), t, &box->t) != LG_OK) return lgl_error(L);
+  lg_tensor *d = NULL;
+  if (lg_tensor_detach(lgl_ctx(L), t, &d) != LG_OK) return lgl_error(L);
+  lgl_box_set(box, d);
   return 1;
 }
 
@@ -403,9 +405,13 @@ static lg_status custom_backward(lg_ctx *ctx, void *ud, int n_out,
   int top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
   for (int k = 0; k < n_out; k++) {
-    lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-    box->t = lg_tensor_retain(grad_out[k]);
-    luaL_setmetatable(L, LGL_TENSOR_TYPE);
+    lg_tensor *g = lg_tensor_retain(grad_out[k]);
+    if (lgl_try_push_registry(L, g) != LUA_OK) {
+      lg_tensor_release(g);
+      lua_settop(L, top);
+      return lg_fail(ctx, LG_ERR_MEMORY, "backward: out of memory passing "
+                     "gradients to a Function's backward");
+    }
   }
   if (lua_pcall(L, n_out, n_in, 0) != LUA_OK) {
     lg_status st = lg_fail(ctx, LG_ERR_RUNTIME, "%s", lua_tostring(L, -1));
@@ -415,8 +421,9 @@ static lg_status custom_backward(lg_ctx *ctx, void *ud, int n_out,
   for (int i = 0; i < n_in; i++) {
     int idx = top + 1 + i;
     if (lua_isnil(L, idx)) continue;
-    lgl_box *box = luaL_testudata(L, idx, LGL_TENSOR_TYPE);
-    if (!box || !box->t) {
+    lg_tensor *g = luaL_testudata(L, idx, LGL_TENSOR_TYPE)
+                       ? lgl_to_tensor(L, idx) : NULL;
+    if (!g) {
       for (int j = 0; j < i; j++) {
         lg_tensor_release(grad_in[j]);
         grad_in[j] = NULL;
@@ -428,7 +435,7 @@ static lg_status custom_backward(lg_ctx *ctx, void *ud, int n_out,
       lua_settop(L, top);
       return st;
     }
-    grad_in[i] = lg_tensor_retain(box->t);
+    grad_in[i] = lg_tensor_retain(g);
   }
   lua_settop(L, top);
   return LG_OK;

@@ -650,8 +650,9 @@ static int l_compile(lua_State *L) {
       const luaL_Reg *r = pass ? compiled_methods : meta;
       if (pass) lua_newtable(L);
       for (; r->name; r++) {
-        lua_pushvalue(L, lua_upvalueindex(1));
-        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushvalue(L, LGL_STATE_UPVALUE);
+        lua_pushvalue(L, LGL_META_UPVALUE);
+        lua_pushvalue(L, LGL_BOXES_UPVALUE);
         lua_pushcclosure(L, r->func, LGL_NUPVALUES);
         lua_setfield(L, -2, r->name);
       }

@@ -107,8 +107,7 @@ lg_status luagrad_open(lua_State *L, lg_alloc_fn alloc, void *ud) {
 }
 
 lg_tensor *luagrad_to_tensor(lua_State *L, int idx) {
-  lgl_box *box = luaL_testudata(L, idx, LGL_TENSOR_TYPE);
-  return box ? box->t : NULL;
+  return luaL_testudata(L, idx, LGL_TENSOR_TYPE) ? lgl_to_tensor(L, idx) : NULL;
 }
 
 lg_tensor *luagrad_check_tensor(lua_State *L, int idx) {
@@ -122,11 +121,9 @@ lg_tensor *luagrad_check_tensor(lua_State *L, int idx) {
 
 /* Pushes t (taking it) in a box; on failure t is left to the caller. */
 static lg_status push_box(lua_State *L, lg_ctx *ctx, lg_tensor *t) {
-  luaL_getmetatable(L, LGL_TENSOR_TYPE);
-  int status = lgl_try_push(L, -1, t);
-  lua_remove(L, -2); /* the metatable */
-  if (status == LUA_OK) return LG_OK;
-  lua_pop(L, 1); /* the error object */
+  int top = lua_gettop(L);
+  if (lgl_try_push_registry(L, t) == LUA_OK) return LG_OK;
+  lua_settop(L, top); /* the error object */
   return lg_fail(ctx, LG_ERR_MEMORY, "luagrad: out of memory pushing a "
                  "tensor to Lua");
 }

@@ -45,8 +45,10 @@ static int l_make_dual(lua_State *L) {
   lg_tensor *tangent = lgl_check_tensor(L, 2, "make_dual");
   uint64_t level = level_arg(L, 3, "make_dual");
   lgl_box *box = lgl_new_box(L);
-  if (lg_make_dual(lgl_ctx(L), primal, tangent, level, &box->t) != LG_OK)
+  lg_tensor *out = NULL;
+  if (lg_make_dual(lgl_ctx(L), primal, tangent, level, &out) != LG_OK)
     return lgl_error(L);
+  lgl_box_set(box, out);
   return 1;
 }
 
@@ -56,9 +58,12 @@ static int l_unpack_dual(lua_State *L) {
                                          : level_arg(L, 2, "unpack_dual");
   lgl_box *primal = lgl_new_box(L);
   lgl_box *tangent = lgl_new_box(L);
-  if (lg_unpack_dual(lgl_ctx(L), t, level, &primal->t, &tangent->t) != LG_OK)
+  lg_tensor *p = NULL, *tan = NULL;
+  if (lg_unpack_dual(lgl_ctx(L), t, level, &p, &tan) != LG_OK)
     return lgl_error(L);
-  if (!tangent->t) {
+  lgl_box_set(primal, p);
+  lgl_box_set(tangent, tan);
+  if (!tan) {
     lua_pop(L, 1);
     lua_pushnil(L);
   }
@@ -95,7 +100,9 @@ static int l_jvp_dual(lua_State *L) {
   }
   uint64_t level = level_arg(L, 3, "jvp");
   lgl_box *box = lgl_new_box(L);
-  if (lg_make_dual(lgl_ctx(L), x, t, level, &box->t) != LG_OK) return lgl_error(L);
+  lg_tensor *out = NULL;
+  if (lg_make_dual(lgl_ctx(L), x, t, level, &out) != LG_OK) return lgl_error(L);
+  lgl_box_set(box, out);
   return 1;
 }
 

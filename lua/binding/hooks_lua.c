@@ -15,7 +15,7 @@
  */
 #include <string.h>
 
-#include "lgl.h"
+#include "lgl_out.h"
 
 static const char hooks_key = 'h';
 static const char handle_type[] = "luagrad.HookHandle";
@@ -59,9 +59,13 @@ static lg_status run_one(lua_State *L, lg_ctx *ctx, int list, int i,
   int top = lua_gettop(L);
   lua_rawgeti(L, list, i);
   if (kind == LG_HOOK_GRAD) {
-    lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-    lgl_box_set(box, lg_tensor_retain(*grad));
-    luaL_setmetatable(L, LGL_TENSOR_TYPE);
+    lg_tensor *g = lg_tensor_retain(*grad);
+    if (lgl_try_push_registry(L, g) != LUA_OK) {
+      lg_tensor_release(g);
+      lua_settop(L, top);
+      return lg_fail(ctx, LG_ERR_MEMORY, "register_hook: out of memory "
+                     "passing a gradient to a hook");
+    }
   } else {
     lgl_push_identity(L, t);
   }

@@ -64,7 +64,7 @@ static int l_safetensors_load(lua_State *L) {
   int order = lua_gettop(L);
   for (int64_t i = 0; i < file->n_tensors; i++) {
     lgl_box *box = lgl_new_box(L);
-    box->t = file->tensors[i]; /* the box owns it from here */
+    lgl_box_set(box, file->tensors[i]); /* the box owns it from here */
     file->tensors[i] = NULL;
     lua_setfield(L, tensors, file->names[i]);
     lua_pushstring(L, file->names[i]);
@@ -154,7 +154,9 @@ static int l_safetensors_save(lua_State *L) {
 static int l_npy_load(lua_State *L) {
   const char *path = lgl_check_path(L, 1, "io.load_npy", false);
   lgl_box *box = lgl_new_box(L);
-  if (lg_npy_load(lgl_ctx(L), path, &box->t) != LG_OK) return lgl_error(L);
+  lg_tensor *t = NULL;
+  if (lg_npy_load(lgl_ctx(L), path, &t) != LG_OK) return lgl_error(L);
+  lgl_box_set(box, t);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
 }
@@ -171,7 +173,9 @@ static int l_npy_save(lua_State *L) {
 static int l_idx_load(lua_State *L) {
   const char *path = lgl_check_path(L, 1, "data.load_idx", false);
   lgl_box *box = lgl_new_box(L);
-  if (lg_idx_load(lgl_ctx(L), path, &box->t) != LG_OK) return lgl_error(L);
+  lg_tensor *t = NULL;
+  if (lg_idx_load(lgl_ctx(L), path, &t) != LG_OK) return lgl_error(L);
+  lgl_box_set(box, t);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
 }

@@ -1,10 +1,12 @@
 /* lgl.h: shared helpers of the Lua binding (tensor userdata, argument
  * checking, error raising). Included by every binding source file.
  *
- * Every function the binding registers carries two upvalues: (1) the
+ * Every function the binding registers carries three upvalues: (1) the
  * per-lua_State lgl_state userdata that owns the runtime context, (2) the
- * tensor metatable, so checking an argument is a pointer comparison and no
- * global or registry lookup is needed on the hot path.
+ * tensor metatable, (3) the state's weak table of boxes (see lgl_box), so
+ * making a result needs no global or registry lookup on the hot path.
+ * Closures with a fourth upvalue (the op of generated wrappers, the methods
+ * table of __index) read it at LGL_EXTRA_UPVALUE.
  */
 #ifndef LGL_H
 #define LGL_H
@@ -18,7 +20,17 @@
 #define LGL_TENSOR_TYPE "luagrad.Tensor"
 #define LGL_STATE_UPVALUE lua_upvalueindex(1)
 #define LGL_META_UPVALUE lua_upvalueindex(2)
-#define LGL_NUPVALUES 2
+#define LGL_BOXES_UPVALUE lua_upvalueindex(3)
+#define LGL_NUPVALUES 3
+#define LGL_EXTRA_UPVALUE lua_upvalueindex(4)
+
+/* One entry of a state's box slots (see lgl_box): the tensor reference a
+ * box owns. */
+typedef struct lgl_slot {
+  struct lg_tensor *t; /* NULL: not filled yet, or released (__close) */
+  uint64_t serial;     /* the owning box's serial; 0: the slot is free */
+  uint32_t next_free;  /* the free list, while free */
+} lgl_slot;
 
 /* Per lua_State: the runtime context and the memory-pressure counter. */
 typedef struct lgl_state {
@@ -35,6 +47,15 @@ typedef struct lgl_state {
   /* the host's own sources of library modules (luagrad_set_source_loader) */
   const char *(*source)(void *ud, const char *module, size_t *length);
   void *source_ud;
+  /* the boxes' slots (state.c): an array in a userdata the state keeps */
+  lgl_slot *slots;
+  uint32_t n_slots;   /* capacity */
+  uint32_t n_used;    /* slots below this index may be in use */
+  uint32_t free_head; /* LGL_NO_SLOT: none free */
+  uint32_t live;      /* slots in use */
+  uint64_t serial;    /* the last serial handed to a box */
+  bool sentinel_armed; /* a sentinel waits for the next collector cycle */
+  bool closed;         /* state_gc ran: every slot released */
 } lgl_state;
 
 /* One file of the Lua library built into the binding (generated from
@@ -53,20 +74,39 @@ extern const lgl_lua_source lgl_lua_sources[];
  * from the built-in sources (luagrad_open always: no `package` needed). */
 void lgl_require(lua_State *L, const char *name);
 
-/* The userdata of a tensor: the tensor pointer t (NULL after release) and
- * a check word, t ^ LGL_BOX_KEY once lgl_box_set filled the box:
- * lgl_to_tensor then recognises the box without fetching its metatable (a
- * released box, or one filled without lgl_box_set, takes the metatable
- * check). */
+/* The userdata of a tensor, a box, has no __gc: a finalized userdata costs
+ * Lua 5.4 about 900 instructions over its life (registration, separation,
+ * a protected call of __gc, a second cycle before it is freed), more than a
+ * 4-element op itself. Instead the tensor reference lives in a slot of the
+ * state (S->slots[slot], which the box names with the slot's serial), a
+ * weak-valued table of the state maps slot + 1 to its box, and once per
+ * collector cycle the finalizer of a sentinel userdata releases the slots
+ * whose box the collector cleared from that table (state.c). A box
+ * outliving its slot (one resurrected by another object's finalizer, which
+ * Lua clears from weak tables before finalizers run) reads as released:
+ * its serial no longer matches. check ties the fields together, so
+ * lgl_to_tensor recognises a box without fetching its metatable. */
 typedef struct lgl_box {
-  lg_tensor *t;
+  lgl_state *S;
+  uint64_t serial;
+  uint32_t slot;
   uintptr_t check;
 } lgl_box;
 
+#define LGL_NO_SLOT UINT32_MAX
 #define LGL_BOX_KEY ((uintptr_t)0x9e3779b97f4a7c15u)
+static inline uintptr_t lgl_box_check(const lgl_box *box) {
+  return ((uintptr_t)box->S ^ (uintptr_t)(box->serial * 0xff51afd7ed558ccdu) ^
+          box->slot) ^ LGL_BOX_KEY;
+}
+/* The tensor of a box made by lgl_new_box: NULL once released. */
+static inline lg_tensor *lgl_box_tensor(const lgl_box *box) {
+  const lgl_slot *s = &box->S->slots[box->slot];
+  return s->serial == box->serial ? s->t : NULL;
+}
+/* Fills a box just made by lgl_new_box, which then owns t. */
 static inline void lgl_box_set(lgl_box *box, lg_tensor *t) {
-  box->t = t;
-  box->check = (uintptr_t)t ^ LGL_BOX_KEY;
+  box->S->slots[box->slot].t = t;
 }
 
 static inline lgl_state *lgl_get_state(lua_State *L) {
@@ -79,9 +119,15 @@ lg_tensor *lgl_to_tensor(lua_State *L, int idx);
 /* The tensor at idx, or a Lua error "fname: expected a tensor as argument
  * n, got <type>". */
 lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname);
+/* Pushes the state's weak table of boxes (the state userdata at idx), the
+ * binding functions' third upvalue. */
+void lgl_push_boxes(lua_State *L, int state_idx);
 /* Pushes an empty box (a tensor userdata holding NULL) and returns it.
  * Create the box before the tensor so a Lua error cannot orphan it. */
 lgl_box *lgl_new_box(lua_State *L);
+/* The same with the state userdata and the tensor metatable at the given
+ * indices (for functions without the binding's upvalues). */
+lgl_box *lgl_new_box_at(lua_State *L, int state_idx, int meta_idx);
 /* Pushes t as a new Lua value, taking over the caller's reference. */
 void lgl_push_tensor(lua_State *L, lg_tensor *t);
 /* Raises the context's last error as a Lua error. */
@@ -156,8 +202,9 @@ double lgl_pop_number(lua_State *L, double dflt, const char *fname,
 /* Pops a boolean (nil: dflt), raising likewise for other values. */
 bool lgl_pop_boolean(lua_State *L, bool dflt, const char *fname,
                      const char *name);
-/* Registers fns on the table at -1 with the two binding upvalues, which
- * sit at state_idx and meta_idx (absolute indices). */
+/* Registers fns on the table at -1 with the binding upvalues: the state
+ * and the metatable at state_idx and meta_idx (absolute indices), and the
+ * state's table of boxes. */
 void lgl_setfuncs(lua_State *L, const luaL_Reg *fns, int state_idx,
                   int meta_idx);
 /* Pushes a shape as an array table whose metatable (shared) has only a

@@ -18,10 +18,23 @@ int lgl_run_op_out(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
  * lgl_run_op, which finds the marker on top, writes into that tensor. */
 void lgl_push_out_request(lua_State *L, int out_idx);
 
-/* Pushes t in a new tensor box (metatable at meta_idx) under a protected
- * call: LUA_OK (the box owns t), or the Lua error status with the error
- * object pushed and t still owned by the caller. */
-int lgl_try_push(lua_State *L, int meta_idx, lg_tensor *t);
+/* Pushes t in a new tensor box (state userdata at state_idx, metatable at
+ * meta_idx) under a protected call: LUA_OK (the box owns t), or the Lua
+ * error status with the error object pushed and t still owned by the
+ * caller. */
+int lgl_try_push(lua_State *L, int state_idx, int meta_idx, lg_tensor *t);
+/* The same for callers without the binding's upvalues: the state and the
+ * metatable come from the registry (LUA_ERRMEM with nothing pushed when
+ * the stack can't grow). */
+int lgl_try_push_registry(lua_State *L, lg_tensor *t);
+
+/* The box slots (state.c): made with the state userdata at state_idx
+ * (which needs 3 user values); released all at once when the state is
+ * collected (lua_close). */
+void lgl_boxes_open(lua_State *L, int state_idx);
+void lgl_boxes_close(lgl_state *S);
+/* Releases a box's tensor now (__close); the box then reads as released. */
+void lgl_box_release(lgl_box *box);
 
 /* Opens luagrad into L with the runtime allocator alloc (NULL: malloc) and
  * pushes the module table; raises a Lua error on failure. */

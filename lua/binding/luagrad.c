@@ -19,6 +19,7 @@
 static int state_gc(lua_State *L) {
   lgl_state *S = lua_touserdata(L, 1);
   if (S && S->ctx) {
+    lgl_boxes_close(S); /* every box's tensor: boxes have no __gc */
     lg_ctx_free(S->ctx); /* tensors still alive keep the context */
     S->ctx = NULL;
   }
@@ -166,8 +167,9 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.module") == LUA_TTABLE)
     return 1;
   lua_pop(L, 1);
-  lgl_state *S = lua_newuserdatauv(L, sizeof *S, 0);
+  lgl_state *S = lua_newuserdatauv(L, sizeof *S, 3);
   memset(S, 0, sizeof *S);
+  S->free_head = LGL_NO_SLOT;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, state_gc);
   lua_setfield(L, -2, "__gc");
@@ -175,6 +177,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   S->ctx = lg_ctx_new(alloc, ud);
   if (!S->ctx) return luaL_error(L, "luagrad: out of memory creating context");
   int state_idx = lua_gettop(L);
+  lgl_boxes_open(L, state_idx);
   lgl_anchor_keys(L);
 
   luaL_newmetatable(L, LGL_TENSOR_TYPE);

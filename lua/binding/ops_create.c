@@ -20,7 +20,7 @@
 static int finish(lua_State *L, lgl_box *box, lg_status st, lg_tensor *t,
                   const char *fname) {
   if (st != LG_OK) return lgl_error_as(L, fname);
-  box->t = t;
+  lgl_box_set(box, t);
   /* the options table, when given, is the argument just below the box */
   int opts = lua_gettop(L) - 1;
   if (opts >= 1 && lua_type(L, opts) == LUA_TTABLE &&

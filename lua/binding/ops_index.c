@@ -54,20 +54,24 @@ static lg_tensor *scalar_source(lua_State *L, int idx, const lg_tensor *t,
                fname, lgl_typename(L, idx));
   lg_ctx *ctx = lgl_ctx(L);
   lgl_box *filled = lgl_new_box(L);
-  if (lg_empty(ctx, lg_tensor_dtype(t), 0, NULL, &filled->t) != LG_OK) lgl_error(L);
+  lg_tensor *f = NULL;
+  if (lg_empty(ctx, lg_tensor_dtype(t), 0, NULL, &f) != LG_OK) lgl_error(L);
+  lgl_box_set(filled, f);
   lg_params fill = value;
   fill.flags |= LG_FLAG_INPLACE;
   lg_tensor *res = NULL;
-  if (lg_op_run(ctx, LG_OP_FILL, 1, &filled->t, &fill, &res) != LG_OK)
+  if (lg_op_run(ctx, LG_OP_FILL, 1, &f, &fill, &res) != LG_OK)
     lgl_error(L);
   lg_tensor_release(res);
   lgl_box *expanded = lgl_new_box(L);
   lg_params p = {0};
   p.n_ints = lg_tensor_ndim(shape);
   for (int i = 0; i < lg_tensor_ndim(shape); i++) p.ints[i] = lg_tensor_sizes(shape)[i];
-  if (lg_run1(ctx, LG_OP_EXPAND, filled->t, &p, &expanded->t) != LG_OK)
+  lg_tensor *e = NULL;
+  if (lg_run1(ctx, LG_OP_EXPAND, f, &p, &e) != LG_OK)
     lgl_error(L);
-  return expanded->t;
+  lgl_box_set(expanded, e);
+  return e;
 }
 
 /* t:scatter(d, index, src) with src a tensor or a number; scatter_add

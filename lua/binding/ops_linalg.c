@@ -19,7 +19,7 @@ static int product(lua_State *L, const char *fname, product_fn fn) {
   lgl_box *box = lgl_new_box(L);
   lg_tensor *out = NULL;
   if (fn(lgl_ctx(L), a, b, &out) != LG_OK) return lgl_error(L);
-  box->t = out;
+  lgl_box_set(box, out);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
 }
@@ -157,9 +157,11 @@ static int addmm_out(lua_State *L, lg_tensor *c, lg_tensor *a, lg_tensor *b,
     lg_params p = {0};
     p.flags = LG_FLAG_SCALAR_B;
     p.scalar[0] = beta;
-    if (lg_run1(lgl_ctx(L), LG_OP_MUL, c, &p, &box->t) != LG_OK)
+    lg_tensor *scaled = NULL;
+    if (lg_run1(lgl_ctx(L), LG_OP_MUL, c, &p, &scaled) != LG_OK)
       return lgl_error(L);
-    out_update(L, LG_OP_ADD, y, box->t, 0);
+    lgl_box_set(box, scaled);
+    out_update(L, LG_OP_ADD, y, scaled, 0);
   }
   lua_pushvalue(L, out_idx);
   return 1;
@@ -192,7 +194,7 @@ static int l_addmm(lua_State *L) {
   lg_tensor *out = NULL;
   if (lg_addmm(lgl_ctx(L), c, a, b, beta, alpha, &out) != LG_OK)
     return lgl_error(L);
-  box->t = out;
+  lgl_box_set(box, out);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
 }

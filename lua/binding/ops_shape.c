@@ -396,8 +396,10 @@ static int push_pieces(lua_State *L, lg_tensor *t, int64_t dim, int n,
     p.dim = dim;
     p.start = start;
     p.length = lengths[k];
-    if (lg_run1(ctx, LG_OP_NARROW, t, &p, &box->t) != LG_OK)
+    lg_tensor *part = NULL;
+    if (lg_run1(ctx, LG_OP_NARROW, t, &p, &part) != LG_OK)
       return lgl_error(L);
+    lgl_box_set(box, part);
     lua_rawseti(L, -2, k + 1);
     start += lengths[k];
   }
@@ -593,7 +595,9 @@ static int l_stack(lua_State *L) {
     dim = lgl_dim_value(L, lgl_check_integer(L, 2, "stack", "dim"),
                         lg_tensor_ndim(list[0]) + 1, "stack");
   lgl_box *box = lgl_new_box(L);
-  if (lg_stack(lgl_ctx(L), n, list, dim, &box->t) != LG_OK) return lgl_error(L);
+  lg_tensor *out = NULL;
+  if (lg_stack(lgl_ctx(L), n, list, dim, &out) != LG_OK) return lgl_error(L);
+  lgl_box_set(box, out);
   lgl_gc_pressure(L, lgl_get_state(L));
   return 1;
 }

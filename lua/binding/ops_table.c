@@ -7,19 +7,20 @@
 
 #include "lgl.h"
 
-#define OP_UPVALUE lua_upvalueindex(3)
+#define OP_UPVALUE LGL_EXTRA_UPVALUE
 
 lg_op lgl_upvalue_op(lua_State *L) {
   return (lg_op)lua_tointeger(L, OP_UPVALUE);
 }
 
-/* Registers fn under name on the table at -1 with the op as upvalue 3. */
+/* Registers fn under name on the table at -1 with the op as upvalue 4. */
 static void set_op_function(lua_State *L, const lgl_tables *T,
                             const char *name, lua_CFunction fn, lg_op op) {
   lua_pushvalue(L, T->state);
   lua_pushvalue(L, T->meta);
+  lgl_push_boxes(L, T->state);
   lua_pushinteger(L, op);
-  lua_pushcclosure(L, fn, 3);
+  lua_pushcclosure(L, fn, LGL_NUPVALUES + 1);
   lua_setfield(L, -2, name);
 }
 

@@ -1,4 +1,5 @@
-/* state.c: the tensor userdata (boxes), error raising, op running (with
+/* state.c: the tensor userdata (boxes, their slots and the per-cycle sweep
+ * that releases dead boxes' tensors), error raising, op running (with
  * out=) and the memory-pressure link between tensor bytes and Lua's
  * collector. */
 #include "lgl_out.h"
@@ -7,18 +8,12 @@
 
 lg_tensor *lgl_to_tensor(lua_State *L, int idx) {
   lgl_box *box = lua_touserdata(L, idx);
-  if (!box) return NULL;
-  /* fast: a full userdata of a box's size whose check matches its tensor
-   * (lgl_box_set); a light userdata has raw length 0 */
-  if (lua_rawlen(L, idx) == sizeof *box && box->t &&
-      box->check == ((uintptr_t)box->t ^ LGL_BOX_KEY))
-    return box->t;
-  if (!lua_getmetatable(L, idx)) return NULL;
-  int ok = lua_rawequal(L, -1, LGL_META_UPVALUE);
-  lua_pop(L, 1);
-  if (!ok || !box->t) return NULL;
-  lgl_box_set(box, box->t); /* a box filled directly: fast from now on */
-  return box->t;
+  /* a full userdata of a box's size whose check matches (a light userdata
+   * has raw length 0) */
+  if (!box || lua_rawlen(L, idx) != sizeof *box ||
+      box->check != lgl_box_check(box))
+    return NULL;
+  return lgl_box_tensor(box);
 }
 
 lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname) {
@@ -36,12 +31,171 @@ lg_tensor *lgl_check_tensor(lua_State *L, int idx, const char *fname) {
   return NULL;
 }
 
-lgl_box *lgl_new_box(lua_State *L) {
-  lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->t = NULL;
-  box->check = 0;
-  lua_pushvalue(L, LGL_META_UPVALUE);
+/* ---- box slots -------------------------------------------------------------
+ * (why boxes have no __gc: lgl.h, lgl_box). The state userdata's user
+ * values: */
+#define UV_BOXES 1         /* weak-valued table: slot + 1 -> its box */
+#define UV_SLOTS 2         /* the userdata holding S->slots */
+#define UV_SENTINEL_META 3 /* the sentinels' metatable (__gc = sweep) */
+#define SLOTS_FIRST 64
+
+static void free_slot(lgl_state *S, uint32_t i) {
+  lgl_slot *s = &S->slots[i];
+  s->t = NULL;
+  s->serial = 0;
+  s->next_free = S->free_head;
+  S->free_head = i;
+  S->live--;
+}
+
+/* Doubles the slots (a new userdata; the old one becomes garbage). */
+static void grow_slots(lua_State *L, lgl_state *S, int state_idx) {
+  if (S->n_slots > UINT32_MAX / 4)
+    luaL_error(L, "luagrad: too many live tensors (%u)", (unsigned)S->live);
+  uint32_t n = S->n_slots ? S->n_slots * 2 : SLOTS_FIRST;
+  lgl_slot *slots = lua_newuserdatauv(L, (size_t)n * sizeof *slots, 0);
+  /* copied after the allocation: a collector step in it may have swept */
+  if (S->n_slots) memcpy(slots, S->slots, (size_t)S->n_slots * sizeof *slots);
+  for (uint32_t i = S->n_slots; i < n; i++)
+    slots[i] = (lgl_slot){NULL, 0, i + 1 < n ? i + 1 : S->free_head};
+  uint32_t old_n = S->n_slots;
+  S->free_head = S->n_slots;
+  S->slots = slots;
+  S->n_slots = n;
+  lua_setiuservalue(L, state_idx, UV_SLOTS);
+  /* the weak table's array part grows to n now (false until a box takes
+   * the slot), so entering a box is a store, never a rehash */
+  lua_getiuservalue(L, state_idx, UV_BOXES);
+  for (uint32_t i = old_n; i < n; i++) {
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* A sentinel: an unreachable userdata with a finalizer, so the collector
+ * calls sweep_boxes at the end of the cycle that finds it dead. */
+static void arm_sentinel(lua_State *L, lgl_state *S, int state_idx) {
+  lua_newuserdatauv(L, 0, 0);
+  lua_getiuservalue(L, state_idx, UV_SENTINEL_META);
   lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+  S->sentinel_armed = true;
+}
+
+/* Releases the slots whose box the collector cleared from the weak table
+ * (or never entered: an out-of-memory error between taking the slot and
+ * entering the box leaves the slot's false): one rawgeti per slot in use,
+ * once per collector cycle. */
+static void sweep_boxes(lua_State *L, lgl_state *S, int state_idx) {
+  lua_getiuservalue(L, state_idx, UV_BOXES);
+  for (uint32_t i = 0; i < S->n_used; i++) {
+    if (!S->slots[i].serial) continue;
+    if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TUSERDATA) {
+      lg_tensor *t = S->slots[i].t;
+      free_slot(S, i);
+      lg_tensor_release(t);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  while (S->n_used && !S->slots[S->n_used - 1].serial) S->n_used--;
+}
+
+/* The sentinels' __gc (upvalue 1: the state userdata): sweeps, then arms
+ * the next sentinel while boxes remain (or the next lgl_new_box will). */
+static int sentinel_gc(lua_State *L) {
+  lgl_state *S = lua_touserdata(L, lua_upvalueindex(1));
+  S->sentinel_armed = false;
+  if (S->closed) return 0;
+  sweep_boxes(L, S, lua_upvalueindex(1));
+  if (S->live) arm_sentinel(L, S, lua_upvalueindex(1));
+  return 0;
+}
+
+void lgl_boxes_open(lua_State *L, int state_idx) {
+  state_idx = lua_absindex(L, state_idx);
+  lgl_state *S = lua_touserdata(L, state_idx);
+  S->free_head = LGL_NO_SLOT;
+  lua_createtable(L, 0, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setiuservalue(L, state_idx, UV_BOXES);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, state_idx);
+  lua_pushcclosure(L, sentinel_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  lua_setiuservalue(L, state_idx, UV_SENTINEL_META);
+  grow_slots(L, S, state_idx);
+}
+
+void lgl_boxes_close(lgl_state *S) {
+  S->closed = true;
+  for (uint32_t i = 0; i < S->n_used; i++) {
+    lg_tensor *t = S->slots[i].t;
+    S->slots[i].t = NULL; /* its box, if a later finalizer sees it: released */
+    lg_tensor_release(t);
+  }
+}
+
+void lgl_box_release(lgl_box *box) {
+  lg_tensor *t = lgl_box_tensor(box);
+  if (!t) return;
+  lgl_box_set(box, NULL); /* the slot itself is freed once the box dies */
+  lg_tensor_release(t);
+}
+
+void lgl_push_boxes(lua_State *L, int state_idx) {
+  lua_getiuservalue(L, state_idx, UV_BOXES);
+}
+
+/* Pushes a box for the state at state_idx with the metatable at meta_idx,
+ * gives it a slot and pushes it again, for the caller to enter in the
+ * weak table. */
+static lgl_box *make_box(lua_State *L, lgl_state *S, int state_idx,
+                         int meta_idx) {
+  if (S->closed) luaL_error(L, "luagrad: the library's state was closed");
+  if (S->free_head == LGL_NO_SLOT) grow_slots(L, S, state_idx);
+  if (!S->sentinel_armed) arm_sentinel(L, S, state_idx);
+  lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = (lgl_box){S, 0, 0, 0}; /* no valid check until its slot is taken */
+  lua_pushvalue(L, meta_idx);
+  lua_setmetatable(L, -2);
+  /* the slot is taken after the allocations, which may run a sweep that
+   * frees slots (never takes one): a free one is still there */
+  uint32_t i = S->free_head;
+  lgl_slot *s = &S->slots[i];
+  S->free_head = s->next_free;
+  s->t = NULL;
+  s->serial = ++S->serial;
+  S->live++;
+  if (i >= S->n_used) S->n_used = i + 1;
+  box->serial = s->serial;
+  box->slot = i;
+  box->check = lgl_box_check(box);
+  /* the caller's lua_rawseti stores into the array part the slots grew
+   * (no allocation, no collector step between taking and entering) */
+  lua_pushvalue(L, -1);
+  return box;
+}
+
+lgl_box *lgl_new_box_at(lua_State *L, int state_idx, int meta_idx) {
+  state_idx = lua_absindex(L, state_idx);
+  meta_idx = lua_absindex(L, meta_idx);
+  lgl_box *box = make_box(L, lua_touserdata(L, state_idx), state_idx, meta_idx);
+  lgl_push_boxes(L, state_idx);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)box->slot + 1);
+  lua_pop(L, 1);
+  return box;
+}
+
+lgl_box *lgl_new_box(lua_State *L) {
+  lgl_box *box = make_box(L, lgl_get_state(L), LGL_STATE_UPVALUE,
+                          LGL_META_UPVALUE);
+  lua_rawseti(L, LGL_BOXES_UPVALUE, (lua_Integer)box->slot + 1);
   return box;
 }
 
@@ -85,30 +239,41 @@ void lgl_gc_pressure(lua_State *L, lgl_state *S) {
   lua_gc(L, LUA_GCSTEP, kb < 1 ? 1 : kb > INT32_MAX ? INT32_MAX : (int)kb);
 }
 
-static int new_box_with_meta(lua_State *L) {
-  lgl_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->t = NULL;
-  box->check = 0;
-  lua_pushvalue(L, 1);
-  lua_setmetatable(L, -2);
+static int new_box_protected(lua_State *L) {
+  lgl_new_box_at(L, 1, 2);
   return 1;
 }
 
-/* Pushes t in a new box whose metatable is at meta_idx. The userdata is
- * made under a protected call, so a memory error can't orphan t: returns
- * LUA_OK (t now owned by the box) or the error status with the error
- * object pushed (t still the caller's). */
-int lgl_try_push(lua_State *L, int meta_idx, lg_tensor *t) {
+/* Pushes t in a new box (the state userdata at state_idx, the metatable at
+ * meta_idx). The userdata is made under a protected call, so a memory
+ * error can't orphan t: returns LUA_OK (t now owned by the box) or the
+ * error status with the error object pushed (t still the caller's). */
+int lgl_try_push(lua_State *L, int state_idx, int meta_idx, lg_tensor *t) {
+  state_idx = lua_absindex(L, state_idx);
   meta_idx = lua_absindex(L, meta_idx);
-  lua_pushcfunction(L, new_box_with_meta);
+  lua_pushcfunction(L, new_box_protected);
+  lua_pushvalue(L, state_idx);
   lua_pushvalue(L, meta_idx);
-  int status = lua_pcall(L, 1, 1, 0);
+  int status = lua_pcall(L, 2, 1, 0);
   if (status == LUA_OK) lgl_box_set(lua_touserdata(L, -1), t);
   return status;
 }
 
+int lgl_try_push_registry(lua_State *L, lg_tensor *t) {
+  if (!lua_checkstack(L, 4)) return LUA_ERRMEM; /* nothing pushed then */
+  lua_getfield(L, LUA_REGISTRYINDEX, "luagrad.state");
+  luaL_getmetatable(L, LGL_TENSOR_TYPE);
+  int status = lua_isuserdata(L, -2) && lua_istable(L, -1)
+                   ? lgl_try_push(L, -2, -1, t)
+                   : (lua_pushliteral(L, "luagrad: the library is not open"),
+                      LUA_ERRRUN);
+  lua_rotate(L, -3, 1); /* result (or error) below the two */
+  lua_pop(L, 2);
+  return status;
+}
+
 void lgl_push_tensor(lua_State *L, lg_tensor *t) {
-  int status = lgl_try_push(L, LGL_META_UPVALUE, t);
+  int status = lgl_try_push(L, LGL_STATE_UPVALUE, LGL_META_UPVALUE, t);
   if (status == LUA_OK) return;
   lg_tensor_release(t);
   lua_error(L); /* rethrows the error object (Lua's preallocated message) */

@@ -1,4 +1,5 @@
-/* tensor_meta.c: the luagrad.Tensor metatable: release (__gc/__close),
+/* tensor_meta.c: the luagrad.Tensor metatable: release (__close; boxes
+ * have no __gc, see lgl_box),
  * field access (__index: methods, properties, t[i], t[{...}], masks),
  * assignment (__newindex), #t, tostring and the print options that shape
  * it (lg.set_printoptions), arithmetic operators, and the basic methods
@@ -13,16 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lgl.h"
+#include "lgl_out.h"
 
-#define METHODS_UPVALUE lua_upvalueindex(3)
+#define METHODS_UPVALUE LGL_EXTRA_UPVALUE
 
+/* __close: releases the tensor now (boxes have no __gc: see lgl_box) */
 static int t_release(lua_State *L) {
-  lgl_box *box = lua_touserdata(L, 1);
-  if (box && box->t) {
-    lg_tensor_release(box->t);
-    box->t = NULL;
-  }
+  if (lgl_to_tensor(L, 1)) lgl_box_release(lua_touserdata(L, 1));
   return 0;
 }
 
@@ -193,11 +191,12 @@ static int t_index(lua_State *L) {
     bool all_ints;
     int n = plan_index(L, t, 2, steps, &all_ints);
     lgl_box *box = lgl_new_box(L);
-    lgl_box_set(box, run_index(lgl_ctx(L), t, steps, n));
-    if (!box->t) return lgl_error(L);
-    if (all_ints && lg_tensor_ndim(box->t) == 0 && !element_as_tensor(t)) {
+    lg_tensor *r = run_index(lgl_ctx(L), t, steps, n);
+    if (!r) return lgl_error(L);
+    lgl_box_set(box, r);
+    if (all_ints && lg_tensor_ndim(r) == 0 && !element_as_tensor(t)) {
       lgl_trace_check_read(L, "t[i] (a number)");
-      push_element(L, box->t, 0);
+      push_element(L, r, 0);
     }
     return 1;
   }
@@ -281,15 +280,15 @@ static int t_len(lua_State *L) {
 }
 
 static int t_tostring(lua_State *L) {
-  lgl_box *box = lua_touserdata(L, 1);
-  if (!box || !box->t) {
+  lg_tensor *t = lgl_to_tensor(L, 1);
+  if (!t) {
     lua_pushliteral(L, "tensor(<released>)");
     return 1;
   }
-  int level = lg_tensor_batch_level(box->t);
+  int level = lg_tensor_batch_level(t);
   if (level) { /* the whole batch, and where the examples lie in it */
     int bdim = 0;
-    lg_tensor *v = lg_vmap_value(box->t, level, &bdim);
+    lg_tensor *v = lg_vmap_value(t, level, &bdim);
     lgl_push_tensor(L, lg_tensor_retain(v));
     luaL_tolstring(L, -1, NULL);
     lua_pushfstring(L, "BatchedTensor(level=%d, bdim=%d, value=%s)", level,
@@ -301,13 +300,13 @@ static int t_tostring(lua_State *L) {
   lg_ctx *ctx = lgl_ctx(L);
   char name[64], suffix[96];
   const char *extra = NULL;
-  if (lg_tensor_grad_fn_name(box->t, name, sizeof name)) {
+  if (lg_tensor_grad_fn_name(t, name, sizeof name)) {
     snprintf(suffix, sizeof suffix, "grad_fn=<%s>", name);
     extra = suffix;
-  } else if (lg_tensor_requires_grad(box->t)) {
+  } else if (lg_tensor_requires_grad(t)) {
     extra = "requires_grad=true";
   }
-  if (lg_tensor_format(ctx, box->t, extra, &text, &len) != LG_OK)
+  if (lg_tensor_format(ctx, t, extra, &text, &len) != LG_OK)
     return lgl_error(L);
   lua_pushlstring(L, text, len);
   lg_string_free(ctx, text, len);
@@ -802,7 +801,7 @@ static int t_compare(lua_State *L) {
 
 static const luaL_Reg metamethods[] = {
     {"__lt", t_compare},      {"__le", t_compare},
-    {"__gc", t_release},      {"__close", t_release},
+    {"__close", t_release},
     {"__newindex", t_newindex}, {"__len", t_len},
     {"__tostring", t_tostring}, {"__add", t_add},
     {"__sub", t_sub},         {"__mul", t_mul},
@@ -816,11 +815,12 @@ void lgl_open_tensor_meta(lua_State *L, const lgl_tables *T) {
   lgl_register_family(L, T, module_functions, methods);
   lua_pushvalue(L, T->meta);
   lgl_setfuncs(L, metamethods, T->state, T->meta);
-  /* __index also needs the methods table: a third upvalue */
+  /* __index also needs the methods table: a fourth upvalue */
   lua_pushvalue(L, T->state);
   lua_pushvalue(L, T->meta);
+  lgl_push_boxes(L, T->state);
   lua_pushvalue(L, T->methods);
-  lua_pushcclosure(L, t_index, 3);
+  lua_pushcclosure(L, t_index, LGL_NUPVALUES + 1);
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, LGL_TENSOR_TYPE);
   lua_setfield(L, -2, "__name");

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lua_alloc.h"
 #include "repl.h"
 
 int luaopen_luagrad(lua_State *L);
@@ -225,7 +226,8 @@ int main(int argc, char **argv) {
     print_usage(stdout, progname);
     return EXIT_SUCCESS;
   }
-  lua_State *L = luaL_newstate();
+  cli_pool *pool = NULL;
+  lua_State *L = cli_state_new(&pool);
   if (!L) {
     fprintf(stderr, "%s: cannot create Lua state: not enough memory\n",
             progname);
@@ -246,6 +248,6 @@ int main(int argc, char **argv) {
     ok = report(L, run_script(L, argv, argc, script), progname) == LUA_OK;
   if (ok && ((flags & HAS_I) || (script == 0 && !(flags & (HAS_E | HAS_V)))))
     ok = repl_run(L, progname) == 0; /* piped input: a failed chunk fails */
-  lua_close(L);
+  cli_state_close(L, pool);
   return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
