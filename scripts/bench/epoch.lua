@@ -27,12 +27,13 @@ end
 
 local n_mlp = tonumber(os.getenv("BENCH_EPOCH_BATCHES") or "40")
 local n_cnn = tonumber(os.getenv("BENCH_EPOCH_BATCHES") or "4")
+local reps = tonumber(os.getenv("BENCH_EPOCH_REPS") or "3")
 
 lg.manual_seed(0)
 bench("epoch_mlp", nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(),
-                                 nn.Linear(256, 10)), n_mlp, 3)
+                                 nn.Linear(256, 10)), n_mlp, reps)
 lg.manual_seed(0)
 bench("epoch_cnn", nn.Sequential(nn.Conv2d(1, 32, 3, {padding = 1}), nn.ReLU(),
                                  nn.Conv2d(32, 64, 3, {padding = 1}), nn.ReLU(),
                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 14 * 14, 10)),
-      n_cnn, 3)
+      n_cnn, reps)

@@ -56,11 +56,12 @@ def mlp():
 if __name__ == "__main__":  # epoch_compile.py imports bench and mlp
     n_mlp = int(os.environ.get("BENCH_EPOCH_BATCHES", "40"))
     n_cnn = int(os.environ.get("BENCH_EPOCH_BATCHES", "4"))
+    reps = int(os.environ.get("BENCH_EPOCH_REPS", "3"))
 
     torch.manual_seed(0)
-    bench("epoch_mlp", mlp(), n_mlp, 3)
+    bench("epoch_mlp", mlp(), n_mlp, reps)
     torch.manual_seed(0)
     bench("epoch_cnn", nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
                                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 14 * 14, 10)),
-          n_cnn, 3)
+          n_cnn, reps)
