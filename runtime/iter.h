@@ -5,7 +5,9 @@
  * are merged, so a contiguous problem becomes one flat loop. The kernel
  * supplies only the innermost loop: it receives the operands' data pointers,
  * their byte strides along that loop and its length, and can take a fast
- * path when every stride equals the element size.
+ * path when every stride equals the element size. Long rows can run in
+ * interruptible steps (lg_iter_run_ctx), and one long flat row split across
+ * the context's threads (lg_iter_run_split).
  */
 #ifndef LG_ITER_H
 #define LG_ITER_H

@@ -1,8 +1,9 @@
 /* ops_table.c: the Lua wrappers generated from the op table (lg_ops.h).
  * Every kind but LG_KIND_OTHER has one C wrapper per calling convention
  * (in the family's ops_*.c), registered here under the name of every op of
- * that kind, with the op as upvalue 3; lgl_check_generated then proves at
- * open time that no row of a generated kind was left without a wrapper. */
+ * that kind, with the op as its extra upvalue (LGL_EXTRA_UPVALUE);
+ * lgl_check_generated then proves at open time that no row of a generated
+ * kind was left without a wrapper. */
 #include <stdio.h>
 
 #include "lgl.h"

@@ -1,6 +1,7 @@
 /* copy.c: dtype conversion, clone, fill and copy_ (the kernels that move
- * elements without arithmetic), and lg_contiguous_as used by other kernels
- * to get a dense input of a wanted dtype. */
+ * elements without arithmetic; a large dense one is split across the
+ * context's threads), and lg_contiguous_as used by other kernels to get a
+ * dense input of a wanted dtype. */
 #include "core.h"
 #include "dtype.h"
 #include "iter.h"

@@ -469,7 +469,8 @@ static bool scatter_add_rows(lg_ctx *ctx, lg_tensor *target,
                           (const int64_t *)(const void *)lg_data_ptr(index),
                           lg_data_ptr(src), target->sizes[dim],
                           index->sizes[dim], target->dtype == LG_FLOAT32};
-  int64_t grain = job.n > 0 && LG_GRAIN_CHEAP / job.n > 1 ? LG_GRAIN_CHEAP / job.n : 1;
+  /* rows of at least a grain's elements (lg_parallel_for takes 0 as 1) */
+  int64_t grain = job.n > 0 ? LG_GRAIN_CHEAP / job.n : 1;
   *st = lg_parallel_for(ctx, rows, grain, scatter_rows_range, &job);
   return true;
 }

@@ -34,7 +34,7 @@
 #include "dtype.h"
 #include "ops.h"
 #include "parallel.h"
-#include "vmath.h" /* LG_VECTOR_CLONES */
+#include "vmath.h" /* LG_VECTOR_CLONES, lg_vm_select */
 
 
 /* The windows of one pooling problem. */
@@ -141,7 +141,7 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
 
 /* ---- kernels, one plane at a time ----------------------------------------- */
 
-#define POOL_KERNELS(SUFFIX, T, UT)                                             \
+#define POOL_KERNELS(SUFFIX, T, SELECT)                                          \
   static void max_plane_##SUFFIX(const pool_geom *g, const T *x, T *out,      \
                                  int64_t *index) {                            \
     for (int64_t y = 0; y < g->oh; y++)                                       \
@@ -198,14 +198,6 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
   /* The common 2x2 window, stride 2, every window inside the plane: the   \
    * same scan order and rule as max_plane (first of ties, a NaN taken) by  \
    * selects instead of branches, which mispredict on random data. */       \
-  static inline T pick_##SUFFIX(UT take, T yes, T no) {                      \
-    UT m = (UT)0 - take, y, n;                                                \
-    memcpy(&y, &yes, sizeof y);                                               \
-    memcpy(&n, &no, sizeof n);                                                \
-    y = (y & m) | (n & ~m);                                                   \
-    memcpy(&yes, &y, sizeof y);                                               \
-    return yes;                                                               \
-  }                                                                           \
   LG_VECTOR_CLONES static void max_2x2_plane_##SUFFIX(                        \
       const pool_geom *g, const T *x, T *out, int64_t *index) {               \
     const int64_t w = g->w, oh = g->oh, ow = g->ow;                           \
@@ -217,12 +209,12 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
       for (int64_t xo = 0; xo < ow; xo++) {                                   \
         T a = r0[2 * xo], b = r0[2 * xo + 1];                                 \
         T c = r1[2 * xo], d = r1[2 * xo + 1];                                 \
-        UT tb = (UT)((b > a) | (b != b));                                     \
-        T best = pick_##SUFFIX(tb, b, a);                                     \
-        UT tc = (UT)((c > best) | (c != c));                                  \
-        best = pick_##SUFFIX(tc, c, best);                                    \
-        UT td = (UT)((d > best) | (d != d));                                  \
-        o[xo] = pick_##SUFFIX(td, d, best);                                   \
+        int tb = (b > a) | (b != b);                                          \
+        T best = SELECT(tb, b, a);                                            \
+        int tc = (c > best) | (c != c);                                       \
+        best = SELECT(tc, c, best);                                           \
+        int td = (d > best) | (d != d);                                       \
+        o[xo] = SELECT(td, d, best);                                          \
         /* offset in the window: 0, 1, w or w + 1 */                          \
         int64_t off = (int64_t)tb;                                            \
         off = tc ? w : off;                                                   \
@@ -251,8 +243,8 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
         adaptive_plane_##SUFFIX(g, xp, op_);                                  \
     }                                                                         \
   }
-POOL_KERNELS(f32, float, uint32_t)
-POOL_KERNELS(f64, double, uint64_t)
+POOL_KERNELS(f32, float, lg_vm_select)
+POOL_KERNELS(f64, double, lg_vm_select_d)
 
 /* One pooling call split over its planes (each plane's result depends
  * only on that plane, so the split never changes a bit). */
@@ -328,9 +320,9 @@ lg_status lg_kernel_pool2d(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     pool_job job = {op, &g, x->dtype, lg_tensor_data(xc),
                     lg_tensor_data(out[0]),
                     op == LG_OP_MAX_POOL2D ? lg_tensor_data(out[1]) : NULL};
-    int64_t in_plane = g.h * g.w > 0 ? g.h * g.w : 1;
-    int64_t grain = LG_GRAIN_CHEAP / in_plane > 1 ? LG_GRAIN_CHEAP / in_plane : 1;
-    st = lg_parallel_for(ctx, g.planes, grain, pool_range, &job);
+    /* planes of at least a grain's elements (h, w >= 1 here) */
+    st = lg_parallel_for(ctx, g.planes, LG_GRAIN_CHEAP / (g.h * g.w),
+                         pool_range, &job);
   }
   lg_tensor_release(xc);
   if (st) {

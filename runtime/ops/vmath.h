@@ -48,6 +48,15 @@ static inline float lg_vm_select(int cond, float a, float b) {
   uint32_t m = 0u - (uint32_t)cond;
   return lg_vm_float((lg_vm_bits(a) & m) | (lg_vm_bits(b) & ~m));
 }
+/* The same for doubles. */
+static inline double lg_vm_select_d(int cond, double a, double b) {
+  uint64_t m = 0u - (uint64_t)cond, ua, ub;
+  memcpy(&ua, &a, sizeof ua);
+  memcpy(&ub, &b, sizeof ub);
+  ua = (ua & m) | (ub & ~m);
+  memcpy(&a, &ua, sizeof a);
+  return a;
+}
 
 /* e^x. x is clamped to [-110, 88.8] (beyond: 0 and inf arise from the
  * scaling itself); n = round(x / ln 2) via the 1.5 * 2^23 trick (no

@@ -4,7 +4,8 @@
 -- Extrapolated: each repetition times `batches` consecutive batches of the
 -- shuffled loader (data loading, uint8 -> float / 255, zero_grad, forward,
 -- loss, backward, step); the median time per batch is multiplied by the
--- epoch's 469 batches. BENCH_EPOCH_BATCHES=469 gives a full epoch per rep.
+-- epoch's 469 batches. BENCH_EPOCH_BATCHES=469 gives a full epoch per rep,
+-- BENCH_EPOCH_REPS (default 3) the number of reps.
 package.path = arg[0]:match("(.*/)") .. "?.lua;" .. package.path
 local B = require "common"
 local lg = require "luagrad"
