@@ -159,6 +159,11 @@ static int l_func_grad_of(lua_State *L) {
   for (int i = 0; i < n; i++) grads[i] = NULL;
   if (!single) lua_createtable(L, 0, n); /* the result, made before the pass */
   int result = lua_gettop(L);
+  /* a box per gradient, made before the pass too, so that no Lua error
+   * (out of memory) can orphan a gradient the pass made */
+  luaL_checkstack(L, n + 2, "_func_grad_of");
+  int boxes = lua_gettop(L) + 1;
+  for (int i = 0; i < n; i++) lgl_new_box(L);
   lg_backward_opts o = {.retain_graph = true,
                         .create_graph = lua_toboolean(L, 4),
                         .allow_unused = true};
@@ -169,21 +174,21 @@ static int l_func_grad_of(lua_State *L) {
   S->current_L = previous;
   if (st != LG_OK) return lgl_error(L);
   int missing = 0;
+  for (int i = 0; i < n; i++) {
+    if (grads[i]) lgl_box_set(lua_touserdata(L, boxes + i), grads[i]);
+    else missing++;
+  }
   if (single) {
-    if (grads[0]) lgl_push_tensor(L, grads[0]);
+    if (grads[0]) lua_pushvalue(L, boxes);
     else lua_pushboolean(L, 0);
-    missing = grads[0] ? 0 : 1;
   } else {
     for (int i = 0; i < n; i++) {
-      if (!grads[i]) {
-        missing++;
-        continue;
-      }
+      if (!grads[i]) continue;
       lua_rawgeti(L, 3, i + 1);
-      lgl_push_tensor(L, grads[i]);
-      grads[i] = NULL;
-      lua_rawset(L, result);
+      lua_pushvalue(L, boxes + i);
+      lua_rawset(L, result); /* presized: no allocation */
     }
+    lua_pushvalue(L, result);
   }
   lua_pushinteger(L, missing);
   lgl_gc_pressure(L, S);
