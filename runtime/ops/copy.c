@@ -19,6 +19,9 @@
 #define CONVERT_f32(v) ((float)(v))
 #define CONVERT_f64(v) ((double)(v))
 
+/* A dense run converts element by element, a run from one value (fill_, a
+ * broadcast source) stores that value (the stride-generic loop stored one
+ * element per cycle: zero_ on 26 MB took 2.7 ms against 0.6 ms for zeros). */
 #define CAST_LOOP(TO_SUFFIX, TO, FROM_SUFFIX, FROM)                          \
   static void cast_##FROM_SUFFIX##_to_##TO_SUFFIX(                           \
       char **d, const int64_t *s, int64_t n, void *state) {                  \
@@ -27,6 +30,10 @@
       TO *o = (TO *)(void *)d[0];                                            \
       const FROM *a = (const FROM *)(void *)d[1];                            \
       for (int64_t i = 0; i < n; i++) o[i] = CONVERT_##TO_SUFFIX(a[i]);      \
+    } else if (s[0] == sizeof(TO) && s[1] == 0) { /* fill_, a broadcast */   \
+      TO *o = (TO *)(void *)d[0];                                            \
+      const TO v = CONVERT_##TO_SUFFIX(*(const FROM *)(void *)d[1]);         \
+      for (int64_t i = 0; i < n; i++) o[i] = v;                              \
     } else {                                                                 \
       for (int64_t i = 0; i < n; i++) {                                      \
         FROM v = *(const FROM *)(void *)(d[1] + i * s[1]);                   \
