@@ -19,7 +19,7 @@
 #include "gemm_tiled.h"
 #include "ops.h"
 #include "iter.h"
-#include "outer_stream.h"
+#include "outer_rows.h"
 #include "parallel.h"
 
 
@@ -213,10 +213,10 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t row_stride,
 
 /* ---- large outer products (k = 1) -------------------------------------- */
 
-/* A batch of outer products too large for the caches (the per-example
- * weight gradients of vmap(grad)): rows split across the context's
- * threads, written with streaming stores where the machine has them
- * (outer_stream.h), else by lg_gemm_call's one-pass loop. */
+/* A large batch of outer products (the per-example weight gradients of
+ * vmap(grad)): rows split across the context's threads, written with
+ * AVX-512 stores of whole lines where the machine has them
+ * (outer_rows.h), else by lg_gemm_call's one-pass loop. */
 typedef struct outer_job {
   const mm_problem *pr;
   const char *a, *b;
@@ -238,12 +238,12 @@ static void run_outer_rows(void *arg, int64_t begin, int64_t end) {
     const char *a = j->a + (oa + i * j->sa) * es, *b = j->b + ob * es;
     char *c = j->out + (bi * m + i) * n * es;
     bool done = pr->dtype == LG_FLOAT32
-                    ? lg_outer_stream_f32(rows, n, (const float *)(const void *)a,
-                                          j->sa, (const float *)(const void *)b,
-                                          (float *)(void *)c, n)
-                    : lg_outer_stream_f64(rows, n, (const double *)(const void *)a,
-                                          j->sa, (const double *)(const void *)b,
-                                          (double *)(void *)c, n);
+                    ? lg_outer_rows_f32(rows, n, (const float *)(const void *)a,
+                                        j->sa, (const float *)(const void *)b,
+                                        (float *)(void *)c, n)
+                    : lg_outer_rows_f64(rows, n, (const double *)(const void *)a,
+                                        j->sa, (const double *)(const void *)b,
+                                        (double *)(void *)c, n);
     if (!done)
       lg_gemm_call(pr->dtype, j->ta, j->tb, rows, n, 1, a, j->lda, b, j->ldb,
                    0.0, c, n);
@@ -252,7 +252,7 @@ static void run_outer_rows(void *arg, int64_t begin, int64_t end) {
 }
 
 /* Runs the products as a large outer-product batch when they are one (k
- * = 1, b's row contiguous, the output at least LG_OUTER_STREAM_BYTES);
+ * = 1, b's row contiguous, the output at least LG_OUTER_ROWS_BYTES);
  * false when they are not. */
 static bool run_outer(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
                       CBLAS_TRANSPOSE ta, int64_t lda, const lg_tensor *b,
@@ -261,7 +261,7 @@ static bool run_outer(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
   int64_t rows = pr->batch_count * pr->m, n = pr->n;
   int64_t es = (int64_t)lg_dtype_size(pr->dtype);
   int64_t sb = tb == CblasTrans ? ldb : 1;
-  if (pr->k != 1 || sb != 1 || rows * n * es < LG_OUTER_STREAM_BYTES)
+  if (pr->k != 1 || sb != 1 || rows * n * es < LG_OUTER_ROWS_BYTES)
     return false;
   outer_job j = {.pr = pr, .a = lg_data_ptr(a), .b = lg_data_ptr(b),
                  .out = lg_data_ptr(out), .ta = ta == CblasTrans,

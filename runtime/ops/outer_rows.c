@@ -1,10 +1,11 @@
-/* outer_stream.c: outer-product rows with non-temporal AVX-512 stores (see
- * outer_stream.h). Contiguous rows (ldc == n) are one flat stream: every
- * store is a whole aligned 64-byte line, a line that spans two rows mixing
- * the two rows' products under a mask; plain stores only before the first
- * aligned line and after the last. Rows with a gap between them stream
- * row by row. Every element is the one product a[i] * b[j]. */
-#include "outer_stream.h"
+/* outer_rows.c: outer-product rows with AVX-512 stores of whole aligned
+ * lines (see outer_rows.h). Contiguous rows (ldc == n) are one flat run:
+ * every vector store is a whole aligned 64-byte line, a line that spans
+ * two rows mixing the two rows' products under a mask; scalar stores only
+ * before the first aligned line and after the last. Rows with a gap
+ * between them run row by row. Every element is the one product
+ * a[i] * b[j]. */
+#include "outer_rows.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) &&         \
     !defined(LG_NO_TARGET_CLONES)
@@ -13,9 +14,9 @@
 #define AVX512 __attribute__((target("avx512f")))
 
 /* T, its vector, mask and intrinsics; LANES elements per 64-byte line */
-#define STREAM_KERNEL(SUF, T, VEC, MASK, LANES, SET1, LOADU, MASKZ_LOADU,     \
-                      MUL, BLEND, STREAM)                                     \
-  /* elements [q0, q1) of the flat rows (q = i * n + j), plain stores */      \
+#define ROWS_KERNEL(SUF, T, VEC, MASK, LANES, SET1, LOADU, MASKZ_LOADU,       \
+                    MUL, BLEND, STORE)                                        \
+  /* elements [q0, q1) of the flat rows (q = i * n + j), scalar stores */     \
   AVX512 static void plain_##SUF(const T *a, int64_t sa, const T *b,          \
                                  int64_t n, T *c, int64_t q0, int64_t q1) {   \
     if (q0 >= q1) return;                                                     \
@@ -47,14 +48,14 @@
         VEC y = MUL(SET1(a[(i + 1) * sa]), MASKZ_LOADU((MASK)~lo, b - k));    \
         v = BLEND(lo, y, x);                                                  \
       }                                                                       \
-      STREAM(c + q, v);                                                       \
+      STORE(c + q, v);                                                        \
       j += LANES;                                                             \
       if (j >= n) j -= n, i++;                                                \
     }                                                                         \
     plain_##SUF(a, sa, b, n, c, q, total);                                    \
   }                                                                           \
-  bool lg_outer_stream_##SUF(int64_t m, int64_t n, const T *a, int64_t sa,    \
-                             const T *b, T *c, int64_t ldc) {                 \
+  bool lg_outer_rows_##SUF(int64_t m, int64_t n, const T *a, int64_t sa,      \
+                           const T *b, T *c, int64_t ldc) {                   \
     if (!__builtin_cpu_supports("avx512f")) return false;                     \
     if (n >= LANES && ldc == n) {                                             \
       flat_##SUF(m, n, a, sa, b, c);                                          \
@@ -63,27 +64,26 @@
         if (n >= LANES) flat_##SUF(1, n, a + i * sa, sa, b, c + i * ldc);     \
         else plain_##SUF(a + i * sa, sa, b, n, c + i * ldc, 0, n);            \
     }                                                                         \
-    _mm_sfence();                                                             \
     return true;                                                              \
   }
 
-STREAM_KERNEL(f32, float, __m512, __mmask16, 16, _mm512_set1_ps,
-              _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
-              _mm512_mask_blend_ps, _mm512_stream_ps)
-STREAM_KERNEL(f64, double, __m512d, __mmask8, 8, _mm512_set1_pd,
-              _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mul_pd,
-              _mm512_mask_blend_pd, _mm512_stream_pd)
+ROWS_KERNEL(f32, float, __m512, __mmask16, 16, _mm512_set1_ps,
+            _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
+            _mm512_mask_blend_ps, _mm512_store_ps)
+ROWS_KERNEL(f64, double, __m512d, __mmask8, 8, _mm512_set1_pd,
+            _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_mul_pd,
+            _mm512_mask_blend_pd, _mm512_store_pd)
 
 #else
 
-bool lg_outer_stream_f32(int64_t m, int64_t n, const float *a, int64_t sa,
-                         const float *b, float *c, int64_t ldc) {
+bool lg_outer_rows_f32(int64_t m, int64_t n, const float *a, int64_t sa,
+                       const float *b, float *c, int64_t ldc) {
   (void)m, (void)n, (void)a, (void)sa, (void)b, (void)c, (void)ldc;
   return false;
 }
 
-bool lg_outer_stream_f64(int64_t m, int64_t n, const double *a, int64_t sa,
-                         const double *b, double *c, int64_t ldc) {
+bool lg_outer_rows_f64(int64_t m, int64_t n, const double *a, int64_t sa,
+                       const double *b, double *c, int64_t ldc) {
   (void)m, (void)n, (void)a, (void)sa, (void)b, (void)c, (void)ldc;
   return false;
 }

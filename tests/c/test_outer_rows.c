@@ -1,4 +1,4 @@
-/* test_outer_stream.c: the streamed outer-product rows (outer_stream.h)
+/* test_outer_rows.c: the AVX-512 outer-product rows (outer_rows.h)
  * against the plain products, element for element and bit for bit, at
  * every alignment of the output, row lengths below, at and around a
  * vector's lanes, strided a and gapped rows; and matmul's large k = 1
@@ -12,7 +12,7 @@
 
 #include "core.h"
 #include "ops.h"
-#include "outer_stream.h"
+#include "outer_rows.h"
 #include "test_util.h"
 
 /* Deterministic values in [-1, 1], none zero. */
@@ -55,8 +55,8 @@ static double value(int64_t i, int seed) {
            shift, bad);                                                      \
     free(buf), free(a), free(b);                                             \
   }
-KERNEL_CASE(case_f32, float, lg_outer_stream_f32)
-KERNEL_CASE(case_f64, double, lg_outer_stream_f64)
+KERNEL_CASE(case_f32, float, lg_outer_rows_f32)
+KERNEL_CASE(case_f64, double, lg_outer_rows_f64)
 
 static void test_kernel(void) {
   const int64_t ns[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 128, 784};
@@ -86,7 +86,7 @@ static void batch_case(lg_ctx *ctx, lg_dtype dt, int64_t B, int64_t M,
   CHECK_OK(ctx, lg_matmul_reference(ctx, a, b, &slow));
   int64_t n = B * M * N, bad = 0;
   CHECK(fast && (int64_t)lg_tensor_numel(fast) * (int64_t)lg_dtype_size(dt) >=
-                    LG_OUTER_STREAM_BYTES);
+                    LG_OUTER_ROWS_BYTES);
   for (int64_t i = 0; fast && slow && i < n; i++)
     bad += lg_tensor_get(fast, i) != lg_tensor_get(slow, i);
   CHECKF(bad == 0, "%s (%lld,%lld,1)@(%lld,1,%lld) at %d threads: %lld wrong",
@@ -108,6 +108,6 @@ int main(void) {
          lg_ctx_bytes_in_use(ctx));
   lg_ctx_free(ctx);
   if (test_failures)
-    fprintf(stderr, "test_outer_stream: %d failures\n", test_failures);
+    fprintf(stderr, "test_outer_rows: %d failures\n", test_failures);
   return test_failures != 0;
 }
