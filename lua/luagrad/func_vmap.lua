@@ -62,10 +62,13 @@ end
 
 local RANDOMNESS = {error = true, different = true, same = true}
 
-local function check_dims_entry(fname, what, d)
+-- what names the option in the error; index (optional) its entry, so
+-- the name "in_dims[i]" is only built for the message.
+local function check_dims_entry(fname, what, d, index)
   if d == false then return end
   if type(d) == "table" and not lg.is_tensor(d) then return end
   if math.type(d) ~= "integer" then
+    if index then what = ("%s[%d]"):format(what, index) end
     raise(("%s: %s must be an integer, false or a table shaped like the "
       .. "value, got %s"):format(fname, what, describe(d)))
   end
@@ -176,7 +179,7 @@ local function plan_inputs(args, in_dims)
   end
   for i = 1, args.n do
     local spec = entry(per_arg, i, in_dims)
-    if per_arg then check_dims_entry("vmap", ("in_dims[%d]"):format(i), spec) end
+    if per_arg then check_dims_entry("vmap", "in_dims", spec, i) end
     walk(args[i], spec, ARGUMENT[i], visit, true)
   end
   if not size then

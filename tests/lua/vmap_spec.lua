@@ -139,6 +139,8 @@ describe("func.vmap", function()
         func.vmap(function(a) return a.x end, {in_dims = {{y = 1}}}), {x = randn(3)})
       raises("in_dims must be an integer, false or a table",
         func.vmap, function() end, {in_dims = 1.5})
+      raises("vmap: in_dims[2] must be an integer, false or a table shaped like the value, got",
+        func.vmap(function(a) return a end, {in_dims = {1, "x"}}), randn(3), randn(3))
       raises("randomness must be", func.vmap, function() end, {randomness = "often"})
       raises("chunk_size must be a positive integer", func.vmap, function() end, {chunk_size = 0})
       raises("expected a function as argument 1", func.vmap, 3)
