@@ -108,6 +108,10 @@ struct lg_plan {
   int n_tiles;           /* tile buffers of the largest group              */
   unsigned char *tiles;  /* n_tiles * LG_FUSE_TILE elements of 8 bytes,
                             plus alignment slack                           */
+  unsigned char *fold;   /* a summed group's values that other threads made,
+                            for the sum to add in order (fuse.c); made on
+                            the first replay that splits a sum            */
+  size_t fold_bytes;
 };
 
 /* Elements per tile of a fused group: a multiple of the sum kernel's 32

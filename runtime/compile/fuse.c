@@ -10,13 +10,16 @@
  * memory. Values read after the group (or results) are written through.
  * Groups without a reduction split their tiles across the context's
  * threads (each chunk with tile buffers on its stack); a group ending in a
- * sum runs its tiles in order on the calling thread.
+ * sum splits too, each later part keeping its summed values and adding
+ * them into the lanes once the parts before it have (run_split_sum).
  *
  * Bit-identity with the per-op replay: each step runs the very loop the
  * eager kernel runs (elementwise_fuse.h), element by element the same
  * expression; the sum adds element i into lane i % 32 in double and folds
  * the lanes like reduce.c's row_sum, whose order is thereby reproduced.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -201,6 +204,7 @@ lg_status lg_plan_fuse(lg_plan *plan) {
 }
 
 void lg_plan_fuse_free(lg_plan *plan) {
+  if (plan->fold) lg_mem_free(plan->ctx, plan->fold, plan->fold_bytes);
   if (plan->tiles)
     lg_mem_free(plan->ctx, plan->tiles,
                 (size_t)plan->n_tiles * TILE_STRIDE + TILE_ALIGN);
@@ -233,6 +237,12 @@ typedef struct group_run {
   int n_ew;
   char *mem[MAX_GROUP][3];
   double acc[SUM_LANES];
+  /* a split sum (run_split_sum): tiles [0, head) sum into acc; later
+   * tiles store the summed value at fold (element i at fold[i - head's
+   * first element]) unless it is in memory anyway */
+  int64_t head;
+  unsigned char *fold;
+  lg_stop *stop;
 } group_run;
 
 static unsigned char *align_up(unsigned char *p) {
@@ -270,7 +280,11 @@ static void run_tiles(group_run *r, unsigned char *tiles, int64_t t0,
         d[j] = base[k][j] ? base[k][j] + (size_t)t * step[k][j] : NULL;
       if (k < r->n_ew)
         lg_elementwise_run(&r->plan->steps[g->first + k].ew, d, m, r->item);
-      else if (g->dtype == LG_FLOAT32)
+      else if (t >= r->head) { /* a split sum's later tile: kept for it */
+        if (r->fold && r->mem[k][1] == NULL)
+          memcpy(r->fold + (size_t)(i0 - r->head * LG_FUSE_TILE) * r->item,
+                 d[1], (size_t)m * r->item);
+      } else if (g->dtype == LG_FLOAT32)
         tile_sum_f32(r->acc, (const float *)(void *)d[1], m);
       else
         tile_sum_f64(r->acc, (const double *)(void *)d[1], m);
@@ -287,6 +301,102 @@ static void run_tiles_chunk(void *arg, int64_t t0, int64_t t1) {
   run_tiles(arg, align_up(buf), t0, t1);
 }
 
+/* Tiles [t0, t1) in blocks of 256, ending early once r->stop says so. */
+static void run_tiles_stoppable(group_run *r, unsigned char *tiles, int64_t t0,
+                                int64_t t1) {
+  for (int64_t t = t0; t < t1; t += 256) {
+    if (t > t0 && lg_stop_now(r->stop)) return;
+    run_tiles(r, tiles, t, t + 256 < t1 ? t + 256 : t1);
+  }
+}
+
+/* A split sum (run_split_sum): part 0 sums the head's tiles (the plan's
+ * tile buffers); each later part makes the summed values of its share of
+ * the rest (tile buffers on its stack) into the fold buffer, waits until
+ * the parts before it have added theirs into the lanes, and adds its own:
+ * the additions of the serial order, and each part reads back only what
+ * it wrote itself (the head reading the others' values from their caches
+ * cost more than the split saved: 2 MB crossing cores took ~300 us). */
+#define MAX_PARTS 16
+typedef struct split_job {
+  const group_run *r;
+  int64_t bound[MAX_PARTS + 1]; /* part p: tiles [bound[p], bound[p + 1]) */
+  /* the lanes, handed from part to part; each part works on its own copy
+   * of r (lanes included): the head adding into lanes that shared a cache
+   * line with what the others read per tile made both run at half speed */
+  _Alignas(64) double acc[SUM_LANES];
+  _Alignas(64) atomic_int added; /* the parts whose values are in acc */
+} split_job;
+
+/* Waits (spinning, then yielding) until the parts before p have added. */
+static void wait_turn(split_job *job, int p) {
+  for (unsigned i = 0; atomic_load_explicit(&job->added, memory_order_acquire) < p; i++)
+    if (i % 1024 == 1023) sched_yield();
+}
+
+static void run_split_part(void *arg, int64_t p0, int64_t p1) {
+  split_job *job = arg;
+  for (int p = (int)p0; p < (int)p1; p++) {
+    group_run r = *job->r;
+    if (p == 0) {
+      run_tiles_stoppable(&r, align_up(r.plan->tiles), 0, job->bound[1]);
+    } else {
+      unsigned char buf[PARALLEL_TILES * TILE_STRIDE + TILE_ALIGN];
+      run_tiles_stoppable(&r, align_up(buf), job->bound[p], job->bound[p + 1]);
+      wait_turn(job, p);
+      memcpy(r.acc, job->acc, sizeof r.acc);
+      int64_t first = job->bound[p] * LG_FUSE_TILE;
+      int64_t end = job->bound[p + 1] * LG_FUSE_TILE;
+      int64_t n = (end < r.g->numel ? end : r.g->numel) - first;
+      const char *summed = r.mem[r.g->n - 1][1];
+      const char *from =
+          summed ? summed + (size_t)first * r.item
+                 : (const char *)r.fold +
+                       (size_t)(first - r.head * LG_FUSE_TILE) * r.item;
+      if (!lg_stop_now(r.stop)) {
+        if (r.g->dtype == LG_FLOAT32)
+          tile_sum_f32(r.acc, (const float *)(const void *)from, n);
+        else
+          tile_sum_f64(r.acc, (const double *)(const void *)from, n);
+      }
+    }
+    memcpy(job->acc, r.acc, sizeof r.acc);
+    atomic_store_explicit(&job->added, p + 1, memory_order_release);
+  }
+}
+
+/* A group ending in a sum, on several threads with the serial order of
+ * additions (see split_job). The head is one part's share of the tiles:
+ * the other parts' copy out of a tile costs about what adding it costs. */
+static lg_status run_split_sum(group_run *r, int64_t n_tiles, int n_parts) {
+  lg_plan *plan = (lg_plan *)r->plan;
+  if (n_parts > MAX_PARTS) n_parts = MAX_PARTS;
+  split_job job;
+  job.r = r;
+  memcpy(job.acc, r->acc, sizeof job.acc);
+  atomic_init(&job.added, 0);
+  r->head = n_tiles / n_parts;
+  job.bound[0] = 0;
+  for (int p = 1; p <= n_parts; p++)
+    job.bound[p] = r->head + (n_tiles - r->head) * (p - 1) / (n_parts - 1);
+  if (!r->mem[r->g->n - 1][1]) { /* the summed value lives in tiles */
+    size_t bytes = (size_t)(r->g->numel - r->head * LG_FUSE_TILE) * r->item;
+    if (bytes > plan->fold_bytes) {
+      unsigned char *fold = lg_mem_alloc(plan->ctx, bytes);
+      if (!fold) return lg_fail(plan->ctx, LG_ERR_MEMORY, "compile: out of memory");
+      if (plan->fold) lg_mem_free(plan->ctx, plan->fold, plan->fold_bytes);
+      plan->fold = fold;
+      plan->fold_bytes = bytes;
+    }
+    r->fold = plan->fold;
+  }
+  lg_stop stop = {plan->ctx, false};
+  r->stop = &stop;
+  lg_status st = lg_parallel_for(plan->ctx, n_parts, 1, run_split_part, &job);
+  memcpy(r->acc, job.acc, sizeof r->acc);
+  return st ? st : lg_stop_status(&stop);
+}
+
 lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g) {
   group_run r;
   memset(&r, 0, sizeof r);
@@ -294,6 +404,7 @@ lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g) {
   r.g = g;
   r.item = lg_dtype_size(g->dtype);
   r.n_ew = g->n - (g->reduce ? 1 : 0);
+  r.head = INT64_MAX; /* every tile sums (unless run_split_sum) */
   for (int k = 0; k < g->n; k++) {
     const lg_plan_step *st = &plan->steps[g->first + k];
     const int *ops = plan->operands + st->first;
@@ -309,14 +420,20 @@ lg_status lg_plan_run_group(lg_plan *plan, const lg_plan_group *g) {
     are independent, split across threads like the eager kernels */
     return lg_parallel_for(plan->ctx, n_tiles, LG_GRAIN_MATH / LG_FUSE_TILE,
                            run_tiles_chunk, &r);
-  /* the sum adds the tiles in order, on this thread */
-  unsigned char *tiles = plan->tiles ? align_up(plan->tiles) : NULL;
-  for (int64_t t = 0; t < n_tiles; t += 256) {
-    if (t && lg_interrupt_pending(plan->ctx)) {
-      lg_status st = lg_check_interrupt(plan->ctx);
-      if (st) return st;
+  int n_parts = lg_ctx_num_threads(plan->ctx);
+  if (g->reduce && n_parts > 1 && buffers <= PARALLEL_TILES &&
+      n_tiles >= (int64_t)n_parts * (LG_GRAIN_MATH / LG_FUSE_TILE)) {
+    lg_status st = run_split_sum(&r, n_tiles, n_parts);
+    if (st) return st;
+  } else { /* the sum adds the tiles in order, on this thread */
+    unsigned char *tiles = plan->tiles ? align_up(plan->tiles) : NULL;
+    for (int64_t t = 0; t < n_tiles; t += 256) {
+      if (t && lg_interrupt_pending(plan->ctx)) {
+        lg_status st = lg_check_interrupt(plan->ctx);
+        if (st) return st;
+      }
+      run_tiles(&r, tiles, t, t + 256 < n_tiles ? t + 256 : n_tiles);
     }
-    run_tiles(&r, tiles, t, t + 256 < n_tiles ? t + 256 : n_tiles);
   }
   if (g->reduce) {
     for (int w = SUM_LANES / 2; w > 0; w /= 2)

@@ -221,6 +221,30 @@ describe("func.compile", function()
     assert(ok, err)
   end)
 
+  it("splits a fused sum across threads, adding in the serial order, bit for bit", function()
+    -- runtime/compile/fuse.c's run_split_sum: the summed values of later
+    -- parts kept (in a fold buffer, or in memory when also a result) and
+    -- added part after part; 200003 elements: 391 tiles, the last partial
+    local ok, err = pcall(function()
+      for _, threads in ipairs({2, 3}) do
+        lg.set_num_threads(threads)
+        for _, dtype in ipairs({"float32", "float64"}) do
+          local make = function()
+            return args(lg.randn(200003, {dtype = dtype}), lg.randn(200003, {dtype = dtype}))
+          end
+          local chain = function(x, y) return ((x * 2 + 1):tanh() * y):sum() end
+          assert.are.same({"mul+add+tanh+mul+sum"}, check_fused(chain, make, 2).fused)
+          local mean = function(x, y) return (x:sigmoid() * y):mean() end
+          assert.are.same({"sigmoid+mul+mean"}, check_fused(mean, make, 2).fused)
+          local kept = function(x, y) local v = (x * y):exp(); return v:sum(), v end
+          assert.are.same({"mul+exp+sum"}, check_fused(kept, make, 2).fused)
+        end
+      end
+    end)
+    lg.set_num_threads(1)
+    assert(ok, err)
+  end)
+
   it("plans intermediates into one arena smaller than their sum", function()
     local f = function(x)
       local y = x
