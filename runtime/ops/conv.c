@@ -823,7 +823,7 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
           goto done;
         }
       }
-      lg_blas_enter(ctx); /* OpenBLAS runs with ctx's thread count */
+      lg_blas_enter_count(1); /* lg_gemm splits across the pool */
       st = fast_conv(ctx, g, data[0], data[1], data[2], scratch,
                      rsp_elems ? scratch + (size_t)col_elems * es : NULL, nb);
       lg_blas_leave();
