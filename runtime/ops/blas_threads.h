@@ -14,6 +14,15 @@
  * state in the runtime; it only mirrors OpenBLAS's own, and holds no data
  * of any context. A host that calls openblas_set_num_threads itself while
  * luagrad runs a BLAS call is outside its reach.
+ *
+ * The kernels enter at one thread (lg_blas_enter_count(1)) and split a
+ * large gemm or gemv across the context's own pool (gemm_tiled.c,
+ * linear.c), so OpenBLAS's threads are never woken: after each threaded
+ * call they spin on sched_yield for ~0.1 s, and with gemms every few
+ * milliseconds (a CNN's linear layer at 2 threads) they never slept,
+ * competing with the pool for the cores and costing 8% of the CPU time in
+ * system calls. lg_blas_enter(ctx) stays for callers that want OpenBLAS's
+ * own threading at ctx's count.
  */
 #ifndef LG_BLAS_THREADS_H
 #define LG_BLAS_THREADS_H

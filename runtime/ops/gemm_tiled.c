@@ -3,12 +3,18 @@
  * stopped once it runs. A tile holds about TILE_WORK multiply-adds (a few
  * milliseconds on one core); smaller products are one call, so small ops
  * pay one flag load. Tiles are square-ish (side >= 64) so the repacking
- * each call does stays a small fraction of its arithmetic. A product with
- * k = 1 (an outer product) is written directly, not through cblas. */
+ * each call does stays a small fraction of its arithmetic. With several
+ * threads the tiles split across the context's pool (a product of fewer
+ * tiles than threads is cut into one per thread along C's longer side),
+ * each tile one OpenBLAS call on its own thread (blas_threads.h). A
+ * product with k = 1 (an outer product) is written directly, not through
+ * cblas. */
 #include <cblas.h>
 #include <math.h>
 
+#include "blas_threads.h"
 #include "gemm_tiled.h"
+#include "parallel.h"
 
 #define TILE_WORK ((int64_t)1 << 27)
 #define TILE_MIN 64
@@ -53,35 +59,71 @@ void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+/* One product cut into a grid of tiles of C (rows x cols each, the last
+ * of a row or column of tiles smaller), tile t at grid row t % tiles_m,
+ * column t / tiles_m. */
+typedef struct gemm_grid {
+  lg_dtype dtype;
+  bool ta, tb;
+  int64_t m, n, k, lda, ldb, ldc, rows, cols, tiles_m;
+  const char *a, *b;
+  char *c;
+  double beta;
+} gemm_grid;
+
+static void run_tiles(void *arg, int64_t t0, int64_t t1) {
+  const gemm_grid *g = arg;
+  size_t es = lg_dtype_size(g->dtype);
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t i = t % g->tiles_m * g->rows, j = t / g->tiles_m * g->cols;
+    int64_t tm = g->m - i < g->rows ? g->m - i : g->rows;
+    int64_t tn = g->n - j < g->cols ? g->n - j : g->cols;
+    /* rows i.. of op(a) (a's columns when transposed); columns j.. of
+     * op(b) (b's rows when transposed) */
+    const char *ai = g->a + (size_t)(g->ta ? i : i * g->lda) * es;
+    const char *bj = g->b + (size_t)(g->tb ? j * g->ldb : j) * es;
+    lg_gemm_call(g->dtype, g->ta, g->tb, tm, tn, g->k, ai, g->lda, bj, g->ldb,
+                 g->beta, g->c + (size_t)(i * g->ldc + j) * es, g->ldc);
+  }
+}
+
+/* (n + d - 1) / d rounded up to a multiple of 16 (a whole number of
+ * OpenBLAS's register blocks), at least 1. */
+static int64_t share_of(int64_t n, int64_t d) {
+  int64_t s = (n + d - 1) / d;
+  return s > 16 ? (s + 15) / 16 * 16 : s;
+}
+
 lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
                   int64_t n, int64_t k, const void *a, int64_t lda,
                   const void *b, int64_t ldb, double beta, void *c,
                   int64_t ldc) {
   if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);
   int64_t kk = k > 0 ? k : 1;
-  if (m * n <= TILE_WORK / kk) {
+  int threads = lg_ctx_num_threads(ctx);
+  bool split = threads > 1 && m > 0 && n > 0 && !lg_blas_one_thread(false, m, n, k);
+  if (!split && m * n <= TILE_WORK / kk) {
     lg_gemm_call(dtype, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return LG_OK;
   }
-  int64_t side = (int64_t)sqrt((double)(TILE_WORK / kk));
-  side = side < TILE_MIN ? TILE_MIN : side / TILE_MIN * TILE_MIN;
-  int64_t rows = m < side ? m : side; /* a thin C gets wider tiles */
-  int64_t cols = TILE_WORK / kk / rows;
-  cols = cols < TILE_MIN ? TILE_MIN : cols;
-  size_t es = lg_dtype_size(dtype);
-  const char *pa = a, *pb = b;
-  char *pc = c;
-  for (int64_t j = 0; j < n; j += cols) {
-    int64_t tn = n - j < cols ? n - j : cols;
-    /* columns j.. of op(b): b's columns, or its rows when transposed */
-    const char *bj = pb + (size_t)(tb ? j * ldb : j) * es;
-    for (int64_t i = 0; i < m; i += rows) {
-      if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);
-      int64_t tm = m - i < rows ? m - i : rows;
-      const char *ai = pa + (size_t)(ta ? i : i * lda) * es;
-      lg_gemm_call(dtype, ta, tb, tm, tn, k, ai, lda, bj, ldb, beta,
-                pc + (size_t)(i * ldc + j) * es, ldc);
-    }
+  gemm_grid g = {dtype, ta, tb, m, n, k, lda, ldb, ldc, m, n, 1,
+                 a, b, c, beta};
+  if (m * n > TILE_WORK / kk) {
+    int64_t side = (int64_t)sqrt((double)(TILE_WORK / kk));
+    side = side < TILE_MIN ? TILE_MIN : side / TILE_MIN * TILE_MIN;
+    g.rows = m < side ? m : side; /* a thin C gets wider tiles */
+    g.cols = TILE_WORK / kk / g.rows;
+    g.cols = g.cols < TILE_MIN ? TILE_MIN : g.cols;
   }
-  return LG_OK;
+  g.tiles_m = (m + g.rows - 1) / g.rows;
+  int64_t tiles = g.tiles_m * ((n + g.cols - 1) / g.cols);
+  if (split && tiles < threads) { /* one tile per thread: cut the longer side */
+    if (n >= m) g.cols = share_of(n, threads / g.tiles_m);
+    else g.rows = share_of(m, threads), g.tiles_m = (m + g.rows - 1) / g.rows;
+    tiles = g.tiles_m * ((n + g.cols - 1) / g.cols);
+  }
+  /* OpenBLAS runs each tile on its calling thread (the callers hold the
+   * gate at one thread), the tiles split across the context's pool */
+  return split ? lg_parallel_for(ctx, tiles, 1, run_tiles, &g)
+               : lg_serial_for(ctx, tiles, 1, run_tiles, &g);
 }

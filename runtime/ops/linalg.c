@@ -294,10 +294,10 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
     m = batches * m;
     batches = 1;
   }
-  /* OpenBLAS runs with ctx's thread count until leave; tiny products run
-   * on this thread whatever the count (blas_threads.h) */
+  /* OpenBLAS runs on the calling thread; lg_gemm splits a large product
+   * across the context's pool (blas_threads.h) */
   bool gate = !lg_blas_one_thread(false, m, pr->n, pr->k);
-  if (gate) lg_blas_enter(ctx);
+  if (gate) lg_blas_enter_count(1);
   size_t es = lg_dtype_size(pr->dtype);
   lg_status st = LG_OK;
   for (int64_t bi = 0; bi < batches; bi++) {

@@ -11,6 +11,7 @@
 #include "core.h"
 #include "dtype.h"
 #include "gemm_tiled.h"
+#include "parallel.h"
 
 static lg_status fail_shapes(lg_ctx *ctx, const lg_tensor *x,
                              const lg_tensor *w) {
@@ -61,20 +62,53 @@ static void init_rows(void *y, const lg_tensor *b, int64_t m, int64_t n,
     memcpy((char *)y + (size_t)(i * n) * item, row, (size_t)n * item);
 }
 
+/* Rows [r0, r1) of y += w x (gemv_row). */
+typedef struct gemv_job {
+  lg_dtype dt;
+  int64_t n, k, parts;
+  const void *x, *w;
+  void *y;
+} gemv_job;
+
+static void gemv_rows(void *arg, int64_t r0, int64_t r1) {
+  const gemv_job *j = arg;
+  size_t es = lg_dtype_size(j->dt);
+  const void *w = (const char *)j->w + (size_t)(r0 * j->k) * es;
+  void *y = (char *)j->y + (size_t)r0 * es;
+  if (j->dt == LG_FLOAT32)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0), (int)j->k, 1.0f,
+                w, (int)j->k, j->x, 1, 1.0f, y, 1);
+  else
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)(r1 - r0), (int)j->k, 1.0,
+                w, (int)j->k, j->x, 1, 1.0, y, 1);
+}
+
+/* Pieces [p0, p1) of parts: each a share of the rows. */
+static void run_gemv_piece(void *arg, int64_t p0, int64_t p1) {
+  const gemv_job *j = arg;
+  for (int64_t p = p0; p < p1; p++)
+    gemv_rows(arg, j->n * p / j->parts, j->n * (p + 1) / j->parts);
+}
+
 /* y (n) += w (n, k) x (k), contiguous; n, k in 1..INT_MAX. OpenBLAS runs
- * with ctx's thread count until leave, except calls it runs on this thread
- * whatever the count (blas_threads.h). */
+ * on the calling thread; a product large enough for OpenBLAS to thread
+ * splits its rows across the context's pool instead (blas_threads.h). */
 static void gemv_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
                      const void *x, const void *w, void *y) {
-  bool gate = !lg_blas_one_thread(true, 1, n, k);
-  if (gate) lg_blas_enter(ctx);
-  if (dt == LG_FLOAT32)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, w, (int)k,
-                x, 1, 1.0f, y, 1);
+  int threads = lg_ctx_num_threads(ctx);
+  gemv_job job = {dt, n, k, threads, x, w, y};
+  if (lg_blas_one_thread(true, 1, n, k)) {
+    gemv_rows(&job, 0, n);
+    return;
+  }
+  lg_blas_enter_count(1);
+  /* one piece per thread, each one step of lg_parallel_for, so no
+   * interrupt look stops it halfway (a gemv never stopped) */
+  if (threads > 1 && n >= 2 * threads)
+    (void)lg_parallel_for(ctx, threads, 1, run_gemv_piece, &job);
   else
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0, w, (int)k,
-                x, 1, 1.0, y, 1);
-  if (gate) lg_blas_leave();
+    gemv_rows(&job, 0, n);
+  lg_blas_leave();
 }
 
 void lg_linear_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
@@ -121,11 +155,11 @@ lg_status lg_kernel_linear(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
     st = lg_fail(ctx, LG_ERR_SHAPE, "linear: dims beyond INT_MAX for BLAS");
     goto done;
   }
-  /* OpenBLAS runs with ctx's thread count until leave, except calls it
-   * runs on this thread whatever the count (blas_threads.h) */
+  /* OpenBLAS runs on the calling thread; lg_gemm splits a large product
+   * across the context's pool (blas_threads.h) */
   if (m > 1) { /* tiled when large: an interrupt stops it between tiles */
     bool gate = !lg_blas_one_thread(false, m, n, k);
-    if (gate) lg_blas_enter(ctx);
+    if (gate) lg_blas_enter_count(1); /* lg_gemm splits across the pool */
     st = lg_gemm(ctx, dt, false, true, m, n, k, lg_data_ptr(x), k,
                  lg_data_ptr(w), k, 1.0, y, n);
     if (gate) lg_blas_leave();

@@ -11,6 +11,21 @@ local function settle()
   collectgarbage()
 end
 
+-- Runs code as a script of its own in the luagrad executable (a fresh
+-- state, its own stack layout); returns what it printed.
+local function run_script(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local exe = os.getenv("LUAGRAD_EXE") or (H.root .. "/build/luagrad")
+  local p = assert(io.popen("'" .. exe .. "' '" .. path .. "' 2>&1", "r"))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return out
+end
+
 describe("tensor boxes without __gc", function()
   it("a dropped tensor's bytes come back after a collection", function()
     settle()
@@ -119,15 +134,7 @@ end
 run(function() return x * 2 end, 50)
 print("IN USE " .. lg.memory_in_use())
 ]]
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write(code)
-    f:close()
-    local exe = os.getenv("LUAGRAD_EXE") or (H.root .. "/build/luagrad")
-    local p = assert(io.popen("'" .. exe .. "' '" .. path .. "' 2>&1", "r"))
-    local out = p:read("a")
-    p:close()
-    os.remove(path)
+    local out = run_script(code)
     local in_use = tonumber(out:match("IN USE (%d+)"))
     assert.is_truthy(in_use, out)
     -- x and a few results of 4 MB each, not one per call (155)
@@ -153,15 +160,7 @@ end
 for r = 1, 5 do print(string.format("ROUND %d %d %.0f %d", r, stats[r][1], stats[r][2], stats[r][3])) end
 print("LOOP DONE")
 ]]
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write(code)
-    f:close()
-    local exe = os.getenv("LUAGRAD_EXE") or (H.root .. "/build/luagrad")
-    local p = assert(io.popen("'" .. exe .. "' '" .. path .. "' 2>&1", "r"))
-    local out = p:read("a")
-    p:close()
-    os.remove(path)
+    local out = run_script(code)
     assert.is_truthy(out:find("LOOP DONE", 1, true), out)
     local rounds = {}
     for bytes, heap, rss in out:gmatch("ROUND %d+ (%d+) (%d+) (%d+)") do

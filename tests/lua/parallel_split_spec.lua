@@ -66,6 +66,21 @@ describe("kernels split across threads", function()
     local index = lg.tensor({{1, 2}, {3, 5}, {1, 1}}, {dtype = "int64"})
     H.raises("index 5 out of range for dim 2 of size 4", function() t:scatter_add_(2, index, lg.ones(3, 2)) end)
     assert.are.equal(0, t:abs():sum():item())
+    -- a dense index large enough to be checked across threads: a bad
+    -- value in the last chunk and one in the first are both found
+    for _, threads in ipairs({1, 2}) do
+      lg.set_num_threads(threads)
+      for _, at in ipairs({1, 600 * 1000}) do
+        local big = lg.ones(600, 1000, {dtype = "int64"})
+        big:view(-1)[at] = 9
+        local target = lg.zeros(600, 8)
+        H.raises("index 9 out of range for dim 2 of size 8", function()
+          target:scatter_add_(2, big, lg.ones(600, 1000))
+        end)
+        assert.are.equal(0, target:abs():sum():item())
+      end
+    end
+    lg.set_num_threads(1)
   end)
 
   it("max_pool2d's gradient agrees at 1 and 2 threads", function()
