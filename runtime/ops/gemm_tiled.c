@@ -18,6 +18,7 @@
 
 #define TILE_WORK ((int64_t)1 << 27)
 #define TILE_MIN 64
+#define SPLIT_WORK 1048576.0
 
 /* c = a b^T for k = 1 (an outer product: per-example weight gradients of
  * a linear layer under vmap(grad)) in one pass that only writes c: with
@@ -101,7 +102,11 @@ lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
   if (lg_interrupt_pending(ctx)) return lg_check_interrupt(ctx);
   int64_t kk = k > 0 ? k : 1;
   int threads = lg_ctx_num_threads(ctx);
-  bool split = threads > 1 && m > 0 && n > 0 && !lg_blas_one_thread(false, m, n, k);
+  /* worth the pool's hand-off: about 2^20 multiply-adds or more (a k = 1
+   * product is a memory-bound write, split only when large) */
+  bool split = threads > 1 && m > 0 && n > 0 &&
+               (double)m * (double)n * (double)kk >= SPLIT_WORK &&
+               (k > 1 || m * n >= 2 * LG_GRAIN_CHEAP);
   if (!split && m * n <= TILE_WORK / kk) {
     lg_gemm_call(dtype, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return LG_OK;
