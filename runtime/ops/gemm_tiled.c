@@ -3,10 +3,11 @@
  * stopped once it runs. A tile holds about TILE_WORK multiply-adds (a few
  * milliseconds on one core); smaller products are one call, so small ops
  * pay one flag load. Tiles are square-ish (side >= 64) so the repacking
- * each call does stays a small fraction of its arithmetic. With several
- * threads the tiles split across the context's pool (a product of fewer
- * tiles than threads is cut into one per thread along C's longer side),
- * each tile one OpenBLAS call on its own thread (blas_threads.h). A
+ * each call does stays a small fraction of its arithmetic, and of equal
+ * size. With several threads the tiles split across the context's pool
+ * (while there are few, the grid is cut finer along C's longer side until
+ * each thread has a whole number), each tile one OpenBLAS call on its own
+ * thread (blas_threads.h). A
  * product with k = 1 (an outer product) is written directly, not through
  * cblas. */
 #include <cblas.h>
@@ -88,8 +89,8 @@ static void run_tiles(void *arg, int64_t t0, int64_t t1) {
   }
 }
 
-/* (n + d - 1) / d rounded up to a multiple of 16 (a whole number of
- * OpenBLAS's register blocks), at least 1. */
+/* n cut into d equal shares, rounded up to a multiple of 16 (a whole
+ * number of OpenBLAS's register blocks) when above 16. */
 static int64_t share_of(int64_t n, int64_t d) {
   int64_t s = (n + d - 1) / d;
   return s > 16 ? (s + 15) / 16 * 16 : s;
@@ -111,22 +112,31 @@ lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
     lg_gemm_call(dtype, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return LG_OK;
   }
-  gemm_grid g = {dtype, ta, tb, m, n, k, lda, ldb, ldc, m, n, 1,
-                 a, b, c, beta};
+  /* tiles_m x tiles_n tiles of about TILE_WORK, square-ish (side >= 64;
+   * a thin C gets wider tiles), of equal size (a 1024^3 product cut
+   * 320 x 409 left tiles of 64 x 206 at the edges, and the thread with
+   * the big ones did 65% of the work) */
+  int64_t tiles_m = 1, tiles_n = 1;
   if (m * n > TILE_WORK / kk) {
     int64_t side = (int64_t)sqrt((double)(TILE_WORK / kk));
     side = side < TILE_MIN ? TILE_MIN : side / TILE_MIN * TILE_MIN;
-    g.rows = m < side ? m : side; /* a thin C gets wider tiles */
-    g.cols = TILE_WORK / kk / g.rows;
-    g.cols = g.cols < TILE_MIN ? TILE_MIN : g.cols;
+    int64_t rows = m < side ? m : side;
+    int64_t cols = TILE_WORK / kk / rows;
+    cols = cols < TILE_MIN ? TILE_MIN : cols;
+    tiles_m = (m + rows - 1) / rows;
+    tiles_n = (n + cols - 1) / cols;
   }
+  /* on the pool: a whole number of tiles per thread while tiles are few,
+   * more along C's longer side */
+  if (split && tiles_m * tiles_n < 8 * threads)
+    while ((tiles_m * tiles_n) % threads) {
+      if (n / tiles_n >= m / tiles_m) tiles_n++;
+      else tiles_m++;
+    }
+  gemm_grid g = {dtype, ta, tb, m, n, k, lda, ldb, ldc,
+                 share_of(m, tiles_m), share_of(n, tiles_n), 0, a, b, c, beta};
   g.tiles_m = (m + g.rows - 1) / g.rows;
   int64_t tiles = g.tiles_m * ((n + g.cols - 1) / g.cols);
-  if (split && tiles < threads) { /* one tile per thread: cut the longer side */
-    if (n >= m) g.cols = share_of(n, threads / g.tiles_m);
-    else g.rows = share_of(m, threads), g.tiles_m = (m + g.rows - 1) / g.rows;
-    tiles = g.tiles_m * ((n + g.cols - 1) / g.cols);
-  }
   /* OpenBLAS runs each tile on its calling thread (the callers hold the
    * gate at one thread), the tiles split across the context's pool */
   return split ? lg_parallel_for(ctx, tiles, 1, run_tiles, &g)

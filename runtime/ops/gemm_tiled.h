@@ -14,7 +14,8 @@
  * it between lg_blas_enter_count(1) and lg_blas_leave (blas_threads.h):
  * with more than one thread in ctx, a product OpenBLAS would thread runs
  * as tiles on the context's pool, each tile one single-threaded call (so
- * a product cut into as many tiles at one thread gives the same bits). */
+ * a product whose grid already gives each thread a whole number of tiles
+ * keeps its 1-thread bits). */
 lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
                   int64_t n, int64_t k, const void *a, int64_t lda,
                   const void *b, int64_t ldb, double beta, void *c,
