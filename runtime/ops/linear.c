@@ -63,11 +63,9 @@ static void init_rows(void *y, const lg_tensor *b, int64_t m, int64_t n,
 }
 
 /* The least n * k of a gemv split across the pool: below it one thread
- * is quicker (a 128 x 784 gemv, ~10 us, took ~20 us more when split, the
- * pool's hand-off included). */
-#ifndef GEMV_SPLIT
+ * is quicker (a per-example func.grad loop over a 128 x 784 layer ran
+ * slower at 2 threads than at 1 while its ~10 us gemvs split). */
 #define GEMV_SPLIT 1048576.0
-#endif
 
 /* Rows [r0, r1) of y += w x (gemv_row). */
 typedef struct gemv_job {
@@ -98,8 +96,8 @@ static void run_gemv_piece(void *arg, int64_t p0, int64_t p1) {
 }
 
 /* y (n) += w (n, k) x (k), contiguous; n, k in 1..INT_MAX. OpenBLAS runs
- * on the calling thread; a product large enough for OpenBLAS to thread
- * splits its rows across the context's pool instead (blas_threads.h). */
+ * on the calling thread (blas_threads.h); a product of GEMV_SPLIT or more
+ * splits its rows across the context's pool. */
 static void gemv_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
                      const void *x, const void *w, void *y) {
   int threads = lg_ctx_num_threads(ctx);
