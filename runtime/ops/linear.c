@@ -70,7 +70,7 @@ static void init_rows(void *y, const lg_tensor *b, int64_t m, int64_t n,
 /* Rows [r0, r1) of y += w x (gemv_row). */
 typedef struct gemv_job {
   lg_dtype dt;
-  int64_t n, k, parts;
+  int64_t k;
   const void *x, *w;
   void *y;
 } gemv_job;
@@ -88,29 +88,23 @@ static void gemv_rows(void *arg, int64_t r0, int64_t r1) {
                 w, (int)j->k, j->x, 1, 1.0, y, 1);
 }
 
-/* Pieces [p0, p1) of parts: each a share of the rows. */
-static void run_gemv_piece(void *arg, int64_t p0, int64_t p1) {
-  const gemv_job *j = arg;
-  for (int64_t p = p0; p < p1; p++)
-    gemv_rows(arg, j->n * p / j->parts, j->n * (p + 1) / j->parts);
-}
-
 /* y (n) += w (n, k) x (k), contiguous; n, k in 1..INT_MAX. OpenBLAS runs
  * on the calling thread (blas_threads.h); a product of GEMV_SPLIT or more
  * splits its rows across the context's pool. */
 static void gemv_row(lg_ctx *ctx, lg_dtype dt, int64_t n, int64_t k,
                      const void *x, const void *w, void *y) {
-  int threads = lg_ctx_num_threads(ctx);
-  gemv_job job = {dt, n, k, threads, x, w, y};
+  gemv_job job = {dt, k, x, w, y};
   if (lg_blas_one_thread(true, 1, n, k)) {
     gemv_rows(&job, 0, n);
     return;
   }
+  int threads = lg_ctx_num_threads(ctx);
   lg_blas_enter_count(1);
-  /* one piece per thread, each one step of lg_parallel_for, so no
-   * interrupt look stops it halfway (a gemv never stopped) */
+  /* a grain of one thread's share of the rows: each chunk is one step of
+   * lg_parallel_for, so no interrupt look stops it halfway (a gemv never
+   * stopped) */
   if (threads > 1 && n >= 2 * threads && (double)n * (double)k >= GEMV_SPLIT)
-    (void)lg_parallel_for(ctx, threads, 1, run_gemv_piece, &job);
+    (void)lg_parallel_for(ctx, n, n / threads, gemv_rows, &job);
   else
     gemv_rows(&job, 0, n);
   lg_blas_leave();
