@@ -1,5 +1,5 @@
 /* blas_threads.c: the gate that keeps OpenBLAS's process-wide thread count
- * at each calling context's own count (see blas_threads.h). */
+ * at the count each call in flight asked for (see blas_threads.h). */
 #include <pthread.h>
 
 #include "blas_threads.h"

@@ -1,4 +1,6 @@
-/* blas_threads.h: each context's BLAS calls run with its own thread count.
+/* blas_threads.h: the gate that holds OpenBLAS's process-wide thread count
+ * at the count each BLAS call asks for (the kernels ask for one and split
+ * large products across their context's own pool, see below).
  *
  * OpenBLAS keeps one thread count for the whole process
  * (openblas_set_num_threads), and its gemm gives bitwise different results

@@ -1,5 +1,6 @@
 /* vmath.h: float32 exp, tanh, sigmoid and log written so that a loop
- * calling them auto-vectorises (no libm call, no branch, no table), and
+ * calling them auto-vectorises (no branch, no table, and no libm call but
+ * the baseline clone's fmaf), and
  * the attribute that compiles a hot loop for AVX2 and AVX-512 as well as
  * the baseline ISA, picked at load time.
  *
@@ -11,8 +12,10 @@
  * lg_vexpf 0.95 ulp, lg_vtanhf 2.57 ulp (every float checked; mean 0.05),
  * lg_vsigmoidf 2.2 ulp, lg_vlogf 0.74 ulp (glibc's expf/tanhf/logf are
  * within 1-2 ulp). The build compiles
- * ISO C, where GCC does not contract a*b+c into FMA, so every clone
- * computes bit-identical results on every machine.
+ * ISO C, where GCC does not contract a*b+c into FMA, and exp and tanh
+ * call fmaf where they want one rounding (an instruction in the AVX2 and
+ * AVX-512 clones, libm's correctly rounded fmaf in the baseline one), so
+ * every clone computes bit-identical results on every machine.
  */
 #ifndef LG_VMATH_H
 #define LG_VMATH_H
