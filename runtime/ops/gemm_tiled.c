@@ -6,16 +6,17 @@
  * each call does stays a small fraction of its arithmetic, and of equal
  * size. With several threads the tiles split across the context's pool
  * (while there are few, the grid is cut finer along C's longer side until
- * each thread has a whole number), each tile one OpenBLAS call on its own
- * thread (blas_threads.h). A
- * product with k = 1 (an outer product) is written directly, not through
- * cblas. */
+ * each thread has a whole number), each tile one lg_gemm_call on its own
+ * thread (blas_threads.h). A product with k = 1 (an outer product) is
+ * written directly, and a float32 product on a CPU with AVX-512 runs
+ * luagrad's own kernel (sgemm_avx512.h); the rest is cblas. */
 #include <cblas.h>
 #include <math.h>
 
 #include "blas_threads.h"
 #include "gemm_tiled.h"
 #include "parallel.h"
+#include "sgemm_avx512.h"
 
 #define TILE_WORK ((int64_t)1 << 27)
 #define TILE_MIN 64
@@ -51,6 +52,9 @@ void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
     else outer_f64(m, n, a, sa, b, sb, c, ldc);
     return;
   }
+  if (dtype == LG_FLOAT32 &&
+      lg_sgemm_avx512(ta, tb, m, n, k, a, lda, b, ldb, (float)beta, c, ldc))
+    return;
   CBLAS_TRANSPOSE ta_ = ta ? CblasTrans : CblasNoTrans;
   CBLAS_TRANSPOSE tb_ = tb ? CblasTrans : CblasNoTrans;
   if (dtype == LG_FLOAT32)

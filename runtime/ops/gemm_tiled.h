@@ -21,8 +21,10 @@ lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
                   const void *b, int64_t ldb, double beta, void *c,
                   int64_t ldc);
 
-/* The same as one cblas call: no tiles, no interrupt check, no context
- * touched, so threads of one op may call it at once (blocks of a conv). */
+/* The same as one cblas call (or luagrad's AVX-512 sgemm, which takes
+ * float32 products on CPUs that have it): no tiles, no interrupt check, no
+ * context touched, so threads of one op may call it at once (blocks of a
+ * conv). */
 void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
                   int64_t k, const void *a, int64_t lda, const void *b,
                   int64_t ldb, double beta, void *c, int64_t ldc);

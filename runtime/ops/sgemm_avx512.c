@@ -1,0 +1,247 @@
+/* sgemm_avx512.c: float32 gemm with AVX-512 FMAs (see sgemm_avx512.h), laid
+ * out as BLIS and GotoBLAS do:
+ *
+ *   for each block of NC columns of C:
+ *     for each block of KC along k:     pack op(b)'s kc x nc block (L2)
+ *       for each block of MC rows of C: pack op(a)'s mc x kc block
+ *         for each panel of MR rows:    (kc x MR floats, stays in L1)
+ *           for each panel of NR cols:  the micro-kernel, an MR x NR tile
+ *
+ * The micro-kernel keeps its 8 x 48 tile of C in 24 zmm registers: per
+ * step of k it loads 48 floats of b's panel (3 vectors) and broadcasts 8
+ * of a's panel, 24 FMAs. Panels are zero-padded to whole MR / NR, and a
+ * tile at C's edge goes through a small buffer. The first k block applies
+ * beta (0: c is only written), later ones add. */
+#include "sgemm_avx512.h"
+
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) &&         \
+    !defined(LG_NO_TARGET_CLONES)
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl")))
+
+#define MR 8
+#define NR 48
+#define KC 384 /* the most k per block; k is cut into equal blocks */
+#define MC 512 /* a multiple of MR */
+#define NC 384 /* a multiple of NR; kc x nc floats = 384 KB, in L2 */
+
+/* Worth packing: smaller or thinner products stay with OpenBLAS. */
+#define MIN_WORK 65536.0
+
+/* dst[j * ldd + i] = src[i * lds + j] for i, j < 8: an 8 x 8 block
+ * transposed in registers (the packing of a row-major a and a transposed
+ * b, whose panels run across src's rows). */
+AVX512 static void transpose8(const float *src, int64_t lds, float *dst,
+                              int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
+         r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds),
+         r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+         r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+         t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+         t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* dst[q * width + r] = src[r * lds + q] for r < rows, q < kc, and zero for
+ * rows <= r < width: rows running along k laid out across a panel of
+ * width floats per step of k (a's rows, or b's columns when transposed);
+ * whole 8 x 8 blocks in registers, the rest one by one. */
+AVX512 static void pack_across(const float *src, int64_t lds, int64_t rows,
+                               int64_t kc, float *restrict dst,
+                               int64_t width) {
+  int64_t r8 = rows / 8 * 8, q8 = kc / 8 * 8;
+  for (int64_t r = 0; r < r8; r += 8) {
+    for (int64_t q = 0; q < q8; q += 8)
+      transpose8(src + r * lds + q, lds, dst + q * width + r, width);
+    for (int64_t q = q8; q < kc; q++)
+      for (int64_t i = r; i < r + 8; i++) dst[q * width + i] = src[i * lds + q];
+  }
+  for (int64_t q = 0; q < kc; q++) {
+    for (int64_t i = r8; i < rows; i++) dst[q * width + i] = src[i * lds + q];
+    for (int64_t i = rows; i < width; i++) dst[q * width + i] = 0.0f;
+  }
+}
+
+/* dst[q * width + r] = src[q * lds + r] for r < rows, q < kc, zero for
+ * rows <= r < width (width a multiple of 8): rows already laid along the
+ * panel (a transposed, b as it is), copied 8 lanes at a time under a mask
+ * (a call of memcpy per row of 48 floats took 14% of a conv's time). */
+AVX512 static void pack_along(const float *src, int64_t lds, int64_t rows,
+                              int64_t kc, float *restrict dst, int64_t width) {
+  for (int64_t q = 0; q < kc; q++) {
+    const float *s = src + q * lds;
+    float *d = dst + q * width;
+    for (int64_t r = 0; r < width; r += 8) {
+      int64_t left = rows - r;
+      __mmask8 lanes = left >= 8 ? 0xff : left > 0 ? (__mmask8)((1u << left) - 1) : 0;
+      _mm256_storeu_ps(d + r, _mm256_maskz_loadu_ps(lanes, s + r));
+    }
+  }
+}
+
+/* op(a)'s rows [i0, i0 + mc) and k [k0, k0 + kc), as panels of MR rows:
+ * panel p holds, for each step of k, its MR rows' values (rows past m
+ * zero). */
+static void pack_a(bool ta, const float *a, int64_t lda, int64_t m,
+                   int64_t i0, int64_t mc, int64_t k0, int64_t kc,
+                   float *restrict dst) {
+  for (int64_t p = 0; p < mc; p += MR) {
+    int64_t rows = m - (i0 + p) < MR ? m - (i0 + p) : MR;
+    if (ta) /* op(a)(i, k) = a[k * lda + i] */
+      pack_along(a + k0 * lda + i0 + p, lda, rows, kc, dst + p * kc, MR);
+    else
+      pack_across(a + (i0 + p) * lda + k0, lda, rows, kc, dst + p * kc, MR);
+  }
+}
+
+/* op(b)'s k [k0, k0 + kc) and columns [j0, j0 + nc), as panels of NR
+ * columns: panel p holds, for each step of k, its NR columns' values
+ * (columns past n zero). */
+static void pack_b(bool tb, const float *b, int64_t ldb, int64_t n,
+                   int64_t k0, int64_t kc, int64_t j0, int64_t nc,
+                   float *restrict dst) {
+  for (int64_t p = 0; p < nc; p += NR) {
+    int64_t cols = n - (j0 + p) < NR ? n - (j0 + p) : NR;
+    if (tb) /* op(b)(k, j) = b[j * ldb + k] */
+      pack_across(b + (j0 + p) * ldb + k0, ldb, cols, kc, dst + p * kc, NR);
+    else
+      pack_along(b + k0 * ldb + j0 + p, ldb, cols, kc, dst + p * kc, NR);
+  }
+}
+
+/* The MR x NR tile op(a) panel x op(b) panel over kc steps, into c (ldc):
+ * c = tile (beta 0), c = tile + beta c, or c += tile (add); only the
+ * first rows x cols of it when the tile is cut by C's edge. */
+AVX512 static void micro_kernel(int64_t kc, const float *restrict a,
+                                const float *restrict b, float *c,
+                                int64_t ldc, bool add, float beta,
+                                int64_t rows, int64_t cols) {
+#define ROW_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), \
+    c##i##1 = _mm512_setzero_ps(), c##i##2 = _mm512_setzero_ps();
+  ROW_DECL(0) ROW_DECL(1) ROW_DECL(2) ROW_DECL(3)
+  ROW_DECL(4) ROW_DECL(5) ROW_DECL(6) ROW_DECL(7)
+#define ROW_STEP(i) {                                                        \
+    __m512 ai = _mm512_set1_ps(a[i]);                                        \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                              \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                              \
+    c##i##2 = _mm512_fmadd_ps(ai, b2, c##i##2);                              \
+  }
+  for (int64_t q = 0; q < kc; q++) {
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16),
+           b2 = _mm512_load_ps(b + 32);
+    ROW_STEP(0) ROW_STEP(1) ROW_STEP(2) ROW_STEP(3)
+    ROW_STEP(4) ROW_STEP(5) ROW_STEP(6) ROW_STEP(7)
+    a += MR;
+    b += NR;
+  }
+  /* the tile in registers goes to its rows; a cut tile through tmp */
+  float tmp[MR * NR] __attribute__((aligned(64)));
+  bool whole = rows == MR && cols == NR;
+  float *out = whole ? c : tmp;
+  int64_t ld = whole ? ldc : NR;
+#define ROW_STORE(i) {                                                       \
+    float *o = out + i * ld;                                                 \
+    _mm512_storeu_ps(o, c##i##0);                                            \
+    _mm512_storeu_ps(o + 16, c##i##1);                                       \
+    _mm512_storeu_ps(o + 32, c##i##2);                                       \
+  }
+#define ROW_ADD(i) {                                                         \
+    float *o = out + i * ld;                                                 \
+    _mm512_storeu_ps(o, _mm512_add_ps(c##i##0, _mm512_loadu_ps(o)));          \
+    _mm512_storeu_ps(o + 16, _mm512_add_ps(c##i##1, _mm512_loadu_ps(o + 16)));\
+    _mm512_storeu_ps(o + 32, _mm512_add_ps(c##i##2, _mm512_loadu_ps(o + 32)));\
+  }
+#define BETA_ONE(o, v)                                                       \
+  _mm512_storeu_ps(o, _mm512_add_ps(v, _mm512_mul_ps(vbeta, _mm512_loadu_ps(o))))
+#define ROW_BETA(i) {                                                        \
+    float *o = out + i * ld;                                                 \
+    BETA_ONE(o, c##i##0); BETA_ONE(o + 16, c##i##1); BETA_ONE(o + 32, c##i##2);\
+  }
+  if (add) beta = 1.0f;
+  if (whole) {
+    if (beta == 0.0f) {
+      ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3)
+      ROW_STORE(4) ROW_STORE(5) ROW_STORE(6) ROW_STORE(7)
+    } else if (beta == 1.0f) {
+      ROW_ADD(0) ROW_ADD(1) ROW_ADD(2) ROW_ADD(3)
+      ROW_ADD(4) ROW_ADD(5) ROW_ADD(6) ROW_ADD(7)
+    } else {
+      __m512 vbeta = _mm512_set1_ps(beta);
+      ROW_BETA(0) ROW_BETA(1) ROW_BETA(2) ROW_BETA(3)
+      ROW_BETA(4) ROW_BETA(5) ROW_BETA(6) ROW_BETA(7)
+    }
+    return;
+  }
+  ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3)
+  ROW_STORE(4) ROW_STORE(5) ROW_STORE(6) ROW_STORE(7)
+  /* a cut tile: element by element, the same arithmetic per element */
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      float t = tmp[i * NR + j], *o = c + i * ldc + j;
+      *o = beta == 0.0f ? t : beta == 1.0f ? t + *o : t + beta * *o;
+    }
+}
+
+bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
+  if (m < MR || n < 16 || k < 8 || (double)m * (double)n * (double)k < MIN_WORK)
+    return false;
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl"))
+    return false;
+  int64_t kc_max = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
+  int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
+  int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
+  /* both packed blocks in one allocation, b's 64-byte aligned (its panels
+   * are read with aligned loads) */
+  int64_t a_floats = (mc_max * kc_max + 15) / 16 * 16;
+  float *pa = aligned_alloc(64, (size_t)(a_floats + nc_max * kc_max) * sizeof(float));
+  if (!pa) return false;
+  float *pb = pa + a_floats;
+  for (int64_t i0 = 0; i0 < m; i0 += MC) {
+    int64_t mc = m - i0 < MC ? m - i0 : MC;
+    for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
+      int64_t kc = k - k0 < kc_max ? k - k0 : kc_max;
+      pack_a(ta, a, lda, m, i0, mc, k0, kc, pa);
+      for (int64_t j0 = 0; j0 < n; j0 += NC) {
+        int64_t nc = n - j0 < NC ? n - j0 : NC;
+        pack_b(tb, b, ldb, n, k0, kc, j0, nc, pb);
+        for (int64_t p = 0; p < mc; p += MR)
+          for (int64_t q = 0; q < nc; q += NR)
+            micro_kernel(kc, pa + p * kc, pb + q * kc,
+                         c + (i0 + p) * ldc + j0 + q, ldc, k0 > 0, beta,
+                         mc - p < MR ? mc - p : MR, nc - q < NR ? nc - q : NR);
+      }
+    }
+  }
+  free(pa);
+  return true;
+}
+
+#else
+
+bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
+  (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b,
+      (void)ldb, (void)beta, (void)c, (void)ldc;
+  return false;
+}
+
+#endif
