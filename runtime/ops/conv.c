@@ -42,24 +42,13 @@
 #include <string.h>
 
 #include "blas_threads.h"
+#include "conv_geom.h"
+#include "conv_winograd.h"
 #include "core.h"
 #include "dtype.h"
 #include "gemm_tiled.h"
 #include "ops.h"
 #include "parallel.h"
-
-typedef enum conv_side { SOLVE_RESPONSE, SOLVE_IMAGE, SOLVE_WEIGHT } conv_side;
-
-typedef struct conv_geom {
-  lg_dtype dtype;
-  conv_side side;
-  int64_t n, c, h, w;   /* image                           */
-  int64_t o, oh, ow;    /* response                        */
-  int64_t kh, kw;       /* weight (o, c / groups, kh, kw)  */
-  int64_t sh, sw, ph, pw, dh, dw;
-  int64_t groups;
-  int64_t bias_size;    /* expected length of the bias     */
-} conv_geom;
 
 /* Which inputs play which part, and the output's shape. */
 typedef struct conv_plan {
@@ -820,7 +809,15 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
   ops[solved] = lg_tensor_retain(out);
   char *data[3];
   for (int k = 0; k < 3; k++) data[k] = lg_data_ptr(ops[k]);
-  if (!empty && fast) {
+  bool bias_added = false;
+  if (!empty && fast && lg_conv_winograd_fits(g)) { /* 3x3, stride 1 */
+    st = lg_conv_winograd(ctx, g, (const float *)(void *)data[0],
+                          (const float *)(void *)data[1],
+                          ops[3] ? lg_tensor_data(ops[3]) : NULL,
+                          (float *)(void *)data[2]);
+    if (st) goto done;
+    bias_added = true;
+  } else if (!empty && fast) {
     int64_t nb = images_per_block(g), col_elems, rsp_elems;
     block_scratch(g, nb, &col_elems, &rsp_elems);
     if (g->n > nb) { /* two blocks or more: split the batch across threads */
@@ -849,7 +846,7 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
     naive_conv(g, (double *)(void *)data[0], (double *)(void *)data[1],
                (double *)(void *)data[2]);
   }
-  if (ops[3]) {
+  if (ops[3] && !bias_added) {
     int64_t plane = pl->out_sizes[2] * pl->out_sizes[3];
     bias_job job = {lg_tensor_data(out), lg_tensor_data(ops[3]), g->bias_size,
                     plane, dt == LG_FLOAT32};

@@ -1,5 +1,6 @@
-/* test_conv.c: the im2col + gemm convolutions against the naive direct
- * kernel over many geometries (on 1 and 2 threads), the batch split giving
+/* test_conv.c: the im2col + gemm convolutions (and conv2d's Winograd
+ * forward) against the naive direct kernel over many geometries (on 1 and
+ * 2 threads), the batch split giving
  * the same bits on 1, 2 and 3 threads, the pools against
  * loop-over-everything oracles written here, argument errors, and
  * allocation failures. */
@@ -48,6 +49,14 @@ static const geometry geometries[] = {
     {1, 64, 37, 45, 40, 3, 3, 1, 2, 1, 1, 1, 1, 1},  /* 2 panels             */
     {1, 400, 3, 304, 16, 1, 5, 1, 1, 0, 2, 1, 2, 2}, /* long rows, 4 panels  */
     {1, 300, 30, 30, 100, 1, 1, 1, 1, 0, 0, 1, 1, 1}, /* 1x1, 2 panels       */
+    /* float32 3x3 at stride 1 with 16 channels or more: conv2d's forward
+     * by Winograd F(2x2, 3x3) on AVX-512 CPUs (conv_winograd.c): odd
+     * output sides (cut tiles), no padding and wide padding, rows of more
+     * than 16 tiles, an odd channel count, groups, several blocks */
+    {2, 16, 9, 11, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1},   /* odd sides, cut tiles */
+    {1, 16, 6, 40, 17, 3, 3, 1, 1, 0, 2, 1, 1, 1},   /* 21 tiles a row, o 17 */
+    {2, 32, 5, 5, 32, 3, 3, 1, 1, 2, 2, 1, 1, 2},    /* groups 2, padding 2  */
+    {5, 16, 28, 28, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1},  /* blocks over images   */
 };
 
 static lg_params conv_params(const geometry *g, int64_t extra_h,
@@ -395,6 +404,7 @@ static void test_threads_identical(lg_ctx *ctx, lg_dtype dt) {
       {37, 25, 5, 5, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1},
       {65, 6, 9, 7, 5, 3, 3, 2, 1, 1, 0, 1, 1, 1},
       {33, 40, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+      {9, 16, 14, 13, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1}, /* Winograd's blocks */
   };
   for (size_t k = 0; k < sizeof split / sizeof split[0]; k++) {
     const geometry *g = &split[k];
