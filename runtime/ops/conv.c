@@ -811,7 +811,7 @@ static lg_status run_planned(lg_ctx *ctx, const conv_plan *pl, bool fast,
   for (int k = 0; k < 3; k++) data[k] = lg_data_ptr(ops[k]);
   bool bias_added = false;
   if (!empty && fast && lg_conv_winograd_fits(g)) { /* 3x3, stride 1 */
-    st = lg_conv_winograd(ctx, g, (const float *)(void *)data[0],
+    st = lg_conv_winograd(ctx, g, (float *)(void *)data[0],
                           (const float *)(void *)data[1],
                           ops[3] ? lg_tensor_data(ops[3]) : NULL,
                           (float *)(void *)data[2]);

@@ -18,13 +18,15 @@
  * tiles), one gemm per xi (lg_gemm_call), 16 multiply-adds per tile and
  * channel pair where im2col's gemm does 36.
  *
- * The batch's rows of tiles are cut into blocks of whole rows (about
- * BLOCK_TILES tiles: a block's V and M stay in a core's L2 cache, and a
- * count of tiles near a whole number of the gemm's 48-column panels); the
+ * The batch's rows of tiles are cut into blocks of whole rows (at most
+ * BLOCK_TILES tiles and SLOT_BYTES of V and M, a count of tiles near a
+ * whole number of the gemm's 48-column panels: wider gemms measured faster
+ * than blocks small enough for L2, 160 tiles 9.4-10.2 ms against 8.5-9.4
+ * for 336 on the bench's conv2d forward); the
  * blocks split across the context's threads, each thread with its own
  * scratch. The transforms run 16 tiles of a row at a time in AVX-512
  * registers (a tile's 4 input columns are the even and odd lanes of two
- * vector loads from a zero-padded copy of the patch rows). */
+ * vector loads from the image row, masked where the padding is). */
 #include "conv_winograd.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) &&         \
@@ -39,17 +41,24 @@
 
 #define AVX512 __attribute__((target("avx512f")))
 
-#define BLOCK_TILES 160 /* tiles per block, about (whole rows of tiles) */
+#define BLOCK_TILES 400 /* tiles per block, at most (whole rows of tiles) */
+#define SLOT_BYTES ((int64_t)4 << 20) /* a block's V and M, at most */
 #define PANEL 48        /* the AVX-512 gemm's columns per panel */
 #define PIECES 16       /* runs of blocks the threads share out */
 #define MAX_SLOTS 64    /* scratch slots: pieces running at once */
 
 bool lg_conv_winograd_fits(const conv_geom *g) {
   int64_t cg = g->c / g->groups, og = g->o / g->groups;
-  return g->side == SOLVE_RESPONSE && g->dtype == LG_FLOAT32 && g->kh == 3 &&
-         g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
-         cg >= 16 && og >= 16 && g->oh >= 2 && g->ow >= 2 &&
-         __builtin_cpu_supports("avx512f");
+  bool shape = g->dtype == LG_FLOAT32 && g->kh == 3 && g->kw == 3 &&
+               g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+               cg >= 16 && og >= 16;
+  if (g->side == SOLVE_RESPONSE)
+    shape = shape && g->oh >= 2 && g->ow >= 2;
+  else if (g->side == SOLVE_IMAGE) /* a correlation padded by 2 - p */
+    shape = shape && g->ph <= 2 && g->pw <= 2 && g->h >= 2 && g->w >= 2;
+  else
+    shape = false;
+  return shape && __builtin_cpu_supports("avx512f");
 }
 
 /* u[xi][o][c] = (G g[o,c] G^T)[xi] for one group: w (og, cg, 3, 3). */
@@ -73,13 +82,13 @@ static void transform_weight(const float *w, int64_t og, int64_t cg,
     }
 }
 
-/* Rows of tiles per block: whole rows, at most BLOCK_TILES tiles (one row
- * when a row is longer), the count with the least padding in the gemm's
- * last panel (ties: the larger). */
-static int64_t rows_per_block(int64_t tw) {
+/* Rows of tiles per block: whole rows, at most `most` tiles (one row when
+ * a row is longer), the count with the least padding in the gemm's last
+ * panel (ties: the larger). */
+static int64_t rows_per_block(int64_t tw, int64_t most) {
   int64_t best = 1;
   double best_waste = 2.0;
-  for (int64_t r = 1; r == 1 || r * tw <= BLOCK_TILES; r++) {
+  for (int64_t r = 1; r == 1 || r * tw <= most; r++) {
     int64_t n = r * tw, padded = (n + PANEL - 1) / PANEL * PANEL;
     double waste = (double)(padded - n) / (double)padded;
     if (waste <= best_waste) best = r, best_waste = waste;
@@ -91,7 +100,7 @@ typedef struct wino_job {
   const conv_geom *g;
   const float *image, *bias, *u; /* u: groups x 16 x og x cg */
   float *response;
-  int64_t th, tw, rows, n_rows, n_blocks, n_pieces, width; /* width: padded row */
+  int64_t th, tw, rows, n_rows, n_blocks, n_pieces;
   int64_t og, cg;
   float *slots;
   size_t slot_floats;
@@ -104,30 +113,39 @@ typedef struct wino_job {
 #define EVENS _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
 #define ODDS _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 
+/* The 16 lanes of image row `row` (w floats) from column x0 on, with
+ * columns outside [0, w) read as zero (masked: nothing outside is
+ * touched). */
+AVX512 static inline __m512 row_lanes(const float *row, int64_t w, int64_t x0) {
+  int64_t lo = x0 < 0 ? -x0 : 0, hi = w - x0 < 16 ? w - x0 : 16;
+  if (lo >= hi) return _mm512_setzero_ps();
+  __mmask16 m = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+  return _mm512_maskz_loadu_ps(m, row + x0);
+}
+
 /* V[xi][c][n] for the block's rows of tiles (tile n = row in block * tw +
- * tx) of one group's channel c: pad holds 4 rows of width floats. */
+ * tx) of one group's channel c, straight from the image. */
 AVX512 static void transform_input(const wino_job *j, const float *plane_of_c0,
                                    int64_t c, int64_t row0, int64_t rows,
-                                   float *v, int64_t n_cols, float *pad) {
+                                   float *v, int64_t n_cols) {
   const conv_geom *g = j->g;
   const __m512i evens = EVENS, odds = ODDS;
   for (int64_t rr = 0; rr < rows; rr++) {
     int64_t gr = row0 + rr, img = gr / j->th, ty = gr % j->th;
     const float *plane = plane_of_c0 + (img * g->c + c) * g->h * g->w;
-    for (int r = 0; r < 4; r++) { /* the patch rows, zero-padded */
-      float *p = pad + r * j->width;
-      int64_t iy = 2 * ty - g->ph + r;
-      memset(p, 0, (size_t)j->width * sizeof(float));
-      if (iy >= 0 && iy < g->h)
-        memcpy(p + g->pw, plane + iy * g->w, (size_t)g->w * sizeof(float));
-    }
     for (int64_t tx0 = 0; tx0 < j->tw; tx0 += 16) {
       int64_t lanes = j->tw - tx0 < 16 ? j->tw - tx0 : 16;
+      int64_t x0 = 2 * tx0 - g->pw; /* the first tile's first column */
       __m512 d[4][4];
       for (int r = 0; r < 4; r++) {
-        const float *p = pad + r * j->width + 2 * tx0;
-        __m512 lo = _mm512_loadu_ps(p), hi = _mm512_loadu_ps(p + 16);
-        __m512 lo2 = _mm512_loadu_ps(p + 2), hi2 = _mm512_loadu_ps(p + 18);
+        int64_t iy = 2 * ty - g->ph + r;
+        if (iy < 0 || iy >= g->h) {
+          d[r][0] = d[r][1] = d[r][2] = d[r][3] = _mm512_setzero_ps();
+          continue;
+        }
+        const float *p = plane + iy * g->w;
+        __m512 lo = row_lanes(p, g->w, x0), hi = row_lanes(p, g->w, x0 + 16);
+        __m512 lo2 = row_lanes(p, g->w, x0 + 2), hi2 = row_lanes(p, g->w, x0 + 18);
         d[r][0] = _mm512_permutex2var_ps(lo, evens, hi);
         d[r][1] = _mm512_permutex2var_ps(lo, odds, hi);
         d[r][2] = _mm512_permutex2var_ps(lo2, evens, hi2);
@@ -204,11 +222,11 @@ static void run_block(const wino_job *j, int64_t block, float *scratch) {
   int64_t row0 = block * j->rows;
   int64_t rows = j->n_rows - row0 < j->rows ? j->n_rows - row0 : j->rows;
   int64_t n_cols = rows * j->tw, og = j->og, cg = j->cg;
-  float *pad = scratch, *v = pad + 4 * j->width, *m = v + 16 * cg * rows * j->tw;
+  float *v = scratch, *m = v + 16 * cg * rows * j->tw;
   for (int64_t grp = 0; grp < g->groups; grp++) {
     for (int64_t c = 0; c < cg; c++)
       transform_input(j, j->image + grp * cg * g->h * g->w, c, row0, rows, v,
-                      n_cols, pad);
+                      n_cols);
     const float *u = j->u + grp * 16 * og * cg;
     for (int xi = 0; xi < 16; xi++)
       lg_gemm_call(LG_FLOAT32, false, false, og, n_cols, cg, u + xi * og * cg,
@@ -239,9 +257,10 @@ static void run_pieces(void *arg, int64_t begin, int64_t end) {
   atomic_flag_clear(&j->busy[slot]);
 }
 
-lg_status lg_conv_winograd(lg_ctx *ctx, const conv_geom *g, const float *image,
-                           const float *weight, const float *bias,
-                           float *response) {
+/* out = the correlation of in with weight (+ bias): the response side. */
+static lg_status winograd_forward(lg_ctx *ctx, const conv_geom *g,
+                                  const float *image, const float *weight,
+                                  const float *bias, float *response) {
   wino_job *j = lg_cache_alloc(ctx, sizeof *j);
   if (!j) return lg_fail(ctx, LG_ERR_MEMORY, "conv2d: out of memory");
   memset(j, 0, sizeof *j);
@@ -250,16 +269,16 @@ lg_status lg_conv_winograd(lg_ctx *ctx, const conv_geom *g, const float *image,
   j->g = g, j->ctx = ctx, j->image = image, j->bias = bias, j->response = response;
   j->og = g->o / g->groups, j->cg = g->c / g->groups;
   j->th = (g->oh + 1) / 2, j->tw = (g->ow + 1) / 2;
-  j->rows = rows_per_block(j->tw);
+  int64_t most = SLOT_BYTES / (16 * (j->cg + j->og) * (int64_t)sizeof(float));
+  j->rows = rows_per_block(j->tw, most < BLOCK_TILES ? most : BLOCK_TILES);
   j->n_rows = g->n * j->th;
   j->n_blocks = (j->n_rows + j->rows - 1) / j->rows;
   j->n_pieces = j->n_blocks < PIECES ? j->n_blocks : PIECES;
-  j->width = 2 * j->tw + 32; /* the farthest load: 2 (tw - 1) + 18 + 16 */
   int64_t threads = lg_ctx_num_threads(ctx);
   int64_t slots = threads < j->n_pieces ? threads : j->n_pieces;
   if (slots > MAX_SLOTS) slots = MAX_SLOTS;
   int64_t n_cols = j->rows * j->tw;
-  j->slot_floats = (size_t)(4 * j->width + 16 * (j->cg + j->og) * n_cols + 16);
+  j->slot_floats = (size_t)(16 * (j->cg + j->og) * n_cols + 16);
   size_t u_floats = (size_t)(g->groups * 16 * j->og * j->cg);
   size_t bytes = (u_floats + (size_t)slots * j->slot_floats) * sizeof(float);
   float *scratch = lg_cache_alloc(ctx, bytes);
@@ -286,6 +305,41 @@ lg_status lg_conv_winograd(lg_ctx *ctx, const conv_geom *g, const float *image,
   return st;
 }
 
+/* The image side (conv_transpose2d, and conv2d's input gradient) at
+ * stride 1 is itself a correlation: of the response, padded by 2 - p, with
+ * the kernel turned 180 degrees and its two channel dims swapped. */
+static lg_status winograd_image(lg_ctx *ctx, const conv_geom *g,
+                                float *image, const float *weight,
+                                const float *bias, const float *response) {
+  int64_t cg = g->c / g->groups, og = g->o / g->groups;
+  conv_geom t = *g;
+  t.side = SOLVE_RESPONSE;
+  t.c = g->o, t.h = g->oh, t.w = g->ow;
+  t.o = g->c, t.oh = g->h, t.ow = g->w;
+  t.ph = 2 - g->ph, t.pw = 2 - g->pw;
+  size_t bytes = (size_t)(g->o * cg * 9) * sizeof(float);
+  float *turned = lg_cache_alloc(ctx, bytes); /* (C, O/g, 3, 3) */
+  if (!turned) return lg_fail(ctx, LG_ERR_MEMORY, "conv_transpose2d: out of memory");
+  for (int64_t grp = 0; grp < g->groups; grp++)
+    for (int64_t ci = 0; ci < cg; ci++)
+      for (int64_t oi = 0; oi < og; oi++) {
+        const float *k = weight + ((grp * og + oi) * cg + ci) * 9;
+        float *d = turned + ((grp * cg + ci) * og + oi) * 9;
+        for (int e = 0; e < 9; e++) d[e] = k[8 - e];
+      }
+  lg_status st = winograd_forward(ctx, &t, response, turned, bias, image);
+  lg_cache_free(ctx, turned, bytes);
+  return st;
+}
+
+lg_status lg_conv_winograd(lg_ctx *ctx, const conv_geom *g, float *image,
+                           const float *weight, const float *bias,
+                           float *response) {
+  if (g->side == SOLVE_IMAGE)
+    return winograd_image(ctx, g, image, weight, bias, response);
+  return winograd_forward(ctx, g, image, weight, bias, response);
+}
+
 #else
 
 bool lg_conv_winograd_fits(const conv_geom *g) {
@@ -293,7 +347,7 @@ bool lg_conv_winograd_fits(const conv_geom *g) {
   return false;
 }
 
-lg_status lg_conv_winograd(lg_ctx *ctx, const conv_geom *g, const float *image,
+lg_status lg_conv_winograd(lg_ctx *ctx, const conv_geom *g, float *image,
                            const float *weight, const float *bias,
                            float *response) {
   (void)g, (void)image, (void)weight, (void)bias, (void)response;
