@@ -61,7 +61,7 @@ static void check(int64_t m, int64_t n, int64_t k, int pad) {
            (long long)bad);
     /* a tile of c on its own: rows [r0, m), columns [q0, n) */
     int64_t r0 = m / 3, q0 = n / 2;
-    if (m - r0 >= 8 && n - q0 >= 16 && beta != 0.5f) {
+    if (m - r0 >= 8 && n - q0 >= 32 && beta != 0.5f) {
       float *tile = malloc((size_t)(m * ldc) * sizeof *tile);
       memcpy(tile, c0, (size_t)(m * ldc) * sizeof *tile);
       const float *ai = a + (ta ? r0 : r0 * lda), *bj = b + (tb ? q0 * ldb : q0);
@@ -90,7 +90,7 @@ int main(void) {
   check(200, 400, 300, 0);   /* past NC and KC */
   check(530, 60, 40, 2);     /* past MC */
   check(288, 100, 520, 1);   /* two KC blocks and a part */
-  check(9, 17, 600, 0);
+  check(9, 33, 600, 0);
   /* too small or too thin: declined, c untouched */
   float a[64] = {0}, c[64] = {0};
   CHECK(!lg_sgemm_avx512(false, false, 4, 4, 4, a, 4, a, 4, 0.0f, c, 4));
