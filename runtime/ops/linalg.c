@@ -272,6 +272,22 @@ static bool run_outer(lg_ctx *ctx, const mm_problem *pr, const lg_tensor *a,
   return true;
 }
 
+/* out (batches, M, 1) = op(a) (M, K) @ each of b's batch_count contiguous
+ * columns (K, 1), as one product (batches, K) @ op(a)^T (K, M). */
+static lg_status vectors_as_rows(lg_ctx *ctx, const mm_problem *pr,
+                                 const lg_tensor *a, CBLAS_TRANSPOSE ta,
+                                 int64_t lda, const lg_tensor *b,
+                                 lg_tensor *out) {
+  int64_t rows = pr->batch_count;
+  bool gate = !lg_blas_one_thread(false, rows, pr->m, pr->k);
+  if (gate) lg_blas_enter_count(1);
+  lg_status st = lg_gemm(ctx, pr->dtype, false, ta == CblasNoTrans, rows,
+                         pr->m, pr->k, lg_data_ptr(b), pr->k, lg_data_ptr(a),
+                         lda, 0.0, lg_data_ptr(out), pr->m);
+  if (gate) lg_blas_leave();
+  return st;
+}
+
 /* a, b (float32 or float64, BLAS-readable) -> out. Calls one gemm per batch
  * entry, or a single gemm when the batch folds into M; lg_gemm tiles a
  * large one so an interrupt stops it between tiles. */
@@ -294,6 +310,17 @@ static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
     m = batches * m;
     batches = 1;
   }
+  /* one a against b's batch of contiguous columns (n = 1: a matrix times
+   * a batch of vectors, as jacrev's batched vjp of W @ v makes): the
+   * outputs, stacked, are (batches, M) = b's columns as rows (batches, K)
+   * @ op(a)^T, one product instead of one per column */
+  bool a_shared = true;
+  for (int i = 0; i < pr->batch_ndim; i++)
+    a_shared = a_shared && pr->a_batch_stride[i] == 0;
+  if (batches > 1 && a_shared && pr->n == 1 && pr->k > 1 &&
+      lg_tensor_is_contiguous(b) && lg_tensor_numel(b) == batches * pr->k &&
+      batches <= INT_MAX)
+    return vectors_as_rows(ctx, pr, a, ta, lda, b, out);
   /* OpenBLAS runs on the calling thread; lg_gemm splits a large product
    * across the context's pool (blas_threads.h) */
   bool gate = !lg_blas_one_thread(false, m, pr->n, pr->k);
