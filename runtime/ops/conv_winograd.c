@@ -130,14 +130,20 @@ AVX512 static void transform_input(const wino_job *j, const float *plane_of_c0,
                                    float *v, int64_t n_cols) {
   const conv_geom *g = j->g;
   const __m512i evens = EVENS, odds = ODDS;
-  for (int64_t rr = 0; rr < rows; rr++) {
-    int64_t gr = row0 + rr, img = gr / j->th, ty = gr % j->th;
-    const float *plane = plane_of_c0 + (img * g->c + c) * g->h * g->w;
-    for (int64_t tx0 = 0; tx0 < j->tw; tx0 += 16) {
-      int64_t lanes = j->tw - tx0 < 16 ? j->tw - tx0 : 16;
-      int64_t x0 = 2 * tx0 - g->pw; /* the first tile's first column */
-      __m512 d[4][4];
-      for (int r = 0; r < 4; r++) {
+  for (int64_t tx0 = 0; tx0 < j->tw; tx0 += 16) {
+    int64_t lanes = j->tw - tx0 < 16 ? j->tw - tx0 : 16;
+    int64_t x0 = 2 * tx0 - g->pw; /* the first tile's first column */
+    __m512 d[4][4]; /* [patch row][patch column], 16 tiles */
+    for (int64_t rr = 0; rr < rows; rr++) {
+      int64_t gr = row0 + rr, img = gr / j->th, ty = gr % j->th;
+      const float *plane = plane_of_c0 + (img * g->c + c) * g->h * g->w;
+      int r = 0;
+      if (rr > 0 && ty > 0) { /* the tile row below in the same image: its
+                               * patch rows 0, 1 are the last one's 2, 3 */
+        for (int k = 0; k < 4; k++) d[0][k] = d[2][k], d[1][k] = d[3][k];
+        r = 2;
+      }
+      for (; r < 4; r++) {
         int64_t iy = 2 * ty - g->ph + r;
         if (iy < 0 || iy >= g->h) {
           d[r][0] = d[r][1] = d[r][2] = d[r][3] = _mm512_setzero_ps();
