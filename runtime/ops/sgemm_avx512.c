@@ -102,33 +102,20 @@ AVX512 static void pack_along(const float *src, int64_t lds, int64_t rows,
   }
 }
 
-/* op(a)'s rows [i0, i0 + mc) and k [k0, k0 + kc), as panels of MR rows:
- * panel p holds, for each step of k, its MR rows' values (rows past m
- * zero). */
-static void pack_a(bool ta, const float *a, int64_t lda, int64_t m,
-                   int64_t i0, int64_t mc, int64_t k0, int64_t kc,
-                   float *restrict dst) {
-  for (int64_t p = 0; p < mc; p += MR) {
-    int64_t rows = m - (i0 + p) < MR ? m - (i0 + p) : MR;
-    if (ta) /* op(a)(i, k) = a[k * lda + i] */
-      pack_along(a + k0 * lda + i0 + p, lda, rows, kc, dst + p * kc, MR);
+/* Lines [start, start + len) of an operand (a's rows or b's columns; past
+ * count, zero) and k [k0, k0 + kc), as panels of width lines: panel p
+ * holds, for each step of k, its lines' values. k_inner: each line runs
+ * along k in memory (line i at x + i * ld: a as it is, b transposed);
+ * else each step of k is a row across the lines (k at x + k * ld). */
+static void pack_panels(bool k_inner, const float *x, int64_t ld,
+                        int64_t count, int64_t start, int64_t len, int64_t k0,
+                        int64_t kc, int64_t width, float *restrict dst) {
+  for (int64_t p = 0; p < len; p += width) {
+    int64_t lines = count - (start + p) < width ? count - (start + p) : width;
+    if (k_inner)
+      pack_across(x + (start + p) * ld + k0, ld, lines, kc, dst + p * kc, width);
     else
-      pack_across(a + (i0 + p) * lda + k0, lda, rows, kc, dst + p * kc, MR);
-  }
-}
-
-/* op(b)'s k [k0, k0 + kc) and columns [j0, j0 + nc), as panels of NR
- * columns: panel p holds, for each step of k, its NR columns' values
- * (columns past n zero). */
-static void pack_b(bool tb, const float *b, int64_t ldb, int64_t n,
-                   int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                   float *restrict dst) {
-  for (int64_t p = 0; p < nc; p += NR) {
-    int64_t cols = n - (j0 + p) < NR ? n - (j0 + p) : NR;
-    if (tb) /* op(b)(k, j) = b[j * ldb + k] */
-      pack_across(b + (j0 + p) * ldb + k0, ldb, cols, kc, dst + p * kc, NR);
-    else
-      pack_along(b + k0 * ldb + j0 + p, ldb, cols, kc, dst + p * kc, NR);
+      pack_along(x + k0 * ld + start + p, ld, lines, kc, dst + p * kc, width);
   }
 }
 
@@ -225,10 +212,10 @@ bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     int64_t mc = m - i0 < MC ? m - i0 : MC;
     for (int64_t k0 = 0; k0 < k; k0 += kc_max) {
       int64_t kc = k - k0 < kc_max ? k - k0 : kc_max;
-      pack_a(ta, a, lda, m, i0, mc, k0, kc, pa);
+      pack_panels(!ta, a, lda, m, i0, mc, k0, kc, MR, pa);
       for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = n - j0 < NC ? n - j0 : NC;
-        pack_b(tb, b, ldb, n, k0, kc, j0, nc, pb);
+        pack_panels(tb, b, ldb, n, j0, nc, k0, kc, NR, pb);
         for (int64_t p = 0; p < mc; p += MR)
           for (int64_t q = 0; q < nc; q += NR)
             micro_kernel(kc, pa + p * kc, pb + q * kc,
