@@ -21,7 +21,6 @@
     !defined(LG_NO_TARGET_CLONES)
 #include <immintrin.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512vl")))
 
@@ -29,7 +28,7 @@
 #define NR 48
 #define KC 384 /* the most k per block; k is cut into equal blocks */
 #define MC 512 /* a multiple of MR */
-#define NC 384 /* a multiple of NR; kc x nc floats = 384 KB, in L2 */
+#define NC 384 /* a multiple of NR; kc x nc floats: at most 576 KB, in L2 */
 
 /* Worth packing: smaller products, and those narrower than MIN_N columns
  * (where packing the wide a costs more than the arithmetic: 512 x 16 x 512

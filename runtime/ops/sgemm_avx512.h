@@ -8,7 +8,10 @@
  *
  * Each element of C is summed in the same order (k ascending, in fixed
  * blocks of k) whatever the tile of C a call covers, so a product cut into
- * tiles across threads gives the bits of one call. Internal. */
+ * tiles across threads gives the bits of one call. The packed panels (at
+ * most 1.4 MB per call) come from aligned_alloc and are freed before the
+ * call returns: like OpenBLAS's buffers, not through the context's
+ * allocator (the pool's threads call it without a context). Internal. */
 #ifndef LG_SGEMM_AVX512_H
 #define LG_SGEMM_AVX512_H
 
