@@ -1,6 +1,8 @@
-/* conv_winograd.c: conv2d's forward by Winograd's minimal filtering
- * F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
- * Networks", 2015), see conv_winograd.h. Each 2x2 block of outputs (a
+/* conv_winograd.c: conv2d's forward, and its input gradient (which is
+ * itself such a correlation, winograd_image), by Winograd's minimal
+ * filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2015), see conv_winograd.h. Each 2x2
+ * block of outputs (a
  * "tile") of one output channel o is
  *
  *   Y = A^T [ sum over c of (G g[o,c] G^T) * (B^T d[c] B) ] A
@@ -19,14 +21,17 @@
  * channel pair where im2col's gemm does 36.
  *
  * The batch's rows of tiles are cut into blocks of whole rows (at most
- * BLOCK_TILES tiles and SLOT_BYTES of V and M, a count of tiles near a
+ * BLOCK_TILES tiles and SLOT_BYTES of V and M unless one row alone is
+ * larger, a count of tiles near a
  * whole number of the gemm's 48-column panels: wider gemms measured faster
  * than blocks small enough for L2, 160 tiles 9.4-10.2 ms against 8.5-9.4
  * for 336 on the bench's conv2d forward); the
  * blocks split across the context's threads, each thread with its own
  * scratch. The transforms run 16 tiles of a row at a time in AVX-512
  * registers (a tile's 4 input columns are the even and odd lanes of two
- * vector loads from the image row, masked where the padding is). */
+ * vector loads from the image row, masked where the padding is), down
+ * each column of tiles, keeping the two patch rows a tile shares with the
+ * one below. */
 #include "conv_winograd.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) &&         \

@@ -289,7 +289,8 @@ static lg_status vectors_as_rows(lg_ctx *ctx, const mm_problem *pr,
 }
 
 /* a, b (float32 or float64, BLAS-readable) -> out. Calls one gemm per batch
- * entry, or a single gemm when the batch folds into M; lg_gemm tiles a
+ * entry, or a single gemm when the batch folds into M (a's matrices
+ * stacked against one b, or one a against b's columns); lg_gemm tiles a
  * large one so an interrupt stops it between tiles. */
 static lg_status run_blas(lg_ctx *ctx, const mm_problem *pr,
                           const lg_tensor *a, CBLAS_TRANSPOSE ta, int64_t lda,
