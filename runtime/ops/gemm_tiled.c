@@ -41,9 +41,12 @@
 OUTER_KERNEL(outer_f32, float)
 OUTER_KERNEL(outer_f64, double)
 
-void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
-                      int64_t k, const void *a, int64_t lda, const void *b,
-                      int64_t ldb, double beta, void *c, int64_t ldc) {
+/* lg_gemm_call with the kernel chosen: own, luagrad's AVX-512 sgemm (for
+ * every tile of a product it takes, whatever the tile's size). */
+static void call_with(bool own, lg_dtype dtype, bool ta, bool tb, int64_t m,
+                      int64_t n, int64_t k, const void *a, int64_t lda,
+                      const void *b, int64_t ldb, double beta, void *c,
+                      int64_t ldc) {
   if (k == 1 && beta == 0.0) {
     /* op(a) (m,1): a's column (NoTrans, stride lda) or its row; op(b)
      * (1,n): b's row or its column (Trans, stride ldb) */
@@ -52,8 +55,7 @@ void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
     else outer_f64(m, n, a, sa, b, sb, c, ldc);
     return;
   }
-  if (dtype == LG_FLOAT32 &&
-      lg_sgemm_avx512(ta, tb, m, n, k, a, lda, b, ldb, (float)beta, c, ldc))
+  if (own && lg_sgemm_avx512(ta, tb, m, n, k, a, lda, b, ldb, (float)beta, c, ldc))
     return;
   CBLAS_TRANSPOSE ta_ = ta ? CblasTrans : CblasNoTrans;
   CBLAS_TRANSPOSE tb_ = tb ? CblasTrans : CblasNoTrans;
@@ -65,12 +67,19 @@ void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+void lg_gemm_call(lg_dtype dtype, bool ta, bool tb, int64_t m, int64_t n,
+                  int64_t k, const void *a, int64_t lda, const void *b,
+                  int64_t ldb, double beta, void *c, int64_t ldc) {
+  call_with(dtype == LG_FLOAT32 && lg_sgemm_avx512_takes(m, n, k), dtype, ta,
+            tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* One product cut into a grid of tiles of C (rows x cols each, the last
  * of a row or column of tiles smaller), tile t at grid row t % tiles_m,
  * column t / tiles_m. */
 typedef struct gemm_grid {
   lg_dtype dtype;
-  bool ta, tb;
+  bool ta, tb, own; /* own: every tile on luagrad's AVX-512 sgemm */
   int64_t m, n, k, lda, ldb, ldc, rows, cols, tiles_m;
   const char *a, *b;
   char *c;
@@ -88,8 +97,8 @@ static void run_tiles(void *arg, int64_t t0, int64_t t1) {
      * op(b) (b's rows when transposed) */
     const char *ai = g->a + (size_t)(g->ta ? i : i * g->lda) * es;
     const char *bj = g->b + (size_t)(g->tb ? j * g->ldb : j) * es;
-    lg_gemm_call(g->dtype, g->ta, g->tb, tm, tn, g->k, ai, g->lda, bj, g->ldb,
-                 g->beta, g->c + (size_t)(i * g->ldc + j) * es, g->ldc);
+    call_with(g->own, g->dtype, g->ta, g->tb, tm, tn, g->k, ai, g->lda, bj,
+              g->ldb, g->beta, g->c + (size_t)(i * g->ldc + j) * es, g->ldc);
   }
 }
 
@@ -137,7 +146,10 @@ lg_status lg_gemm(lg_ctx *ctx, lg_dtype dtype, bool ta, bool tb, int64_t m,
       if (n / tiles_n >= m / tiles_m) tiles_n++;
       else tiles_m++;
     }
-  gemm_grid g = {dtype, ta, tb, m, n, k, lda, ldb, ldc,
+  /* the kernel is the whole product's choice, so a tile cut narrow for
+   * the threads keeps the same arithmetic (and bits) */
+  bool own = dtype == LG_FLOAT32 && lg_sgemm_avx512_takes(m, n, k);
+  gemm_grid g = {dtype, ta, tb, own, m, n, k, lda, ldb, ldc,
                  share_of(m, tiles_m), share_of(n, tiles_n), 0, a, b, c, beta};
   g.tiles_m = (m + g.rows - 1) / g.rows;
   int64_t tiles = g.tiles_m * ((n + g.cols - 1) / g.cols);

@@ -191,12 +191,17 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict a,
     }
 }
 
+bool lg_sgemm_avx512_takes(int64_t m, int64_t n, int64_t k) {
+  return m >= MR && n >= MIN_N && k >= 8 &&
+         (double)m * (double)n * (double)k >= MIN_WORK &&
+         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+}
+
 bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                      const float *a, int64_t lda, const float *b, int64_t ldb,
                      float beta, float *c, int64_t ldc) {
-  if (m < MR || n < MIN_N || k < 8 || (double)m * (double)n * (double)k < MIN_WORK)
-    return false;
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512vl"))
+  if (m <= 0 || n <= 0 || k <= 0 || !__builtin_cpu_supports("avx512f") ||
+      !__builtin_cpu_supports("avx512vl"))
     return false;
   int64_t kc_max = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -228,6 +233,11 @@ bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
 }
 
 #else
+
+bool lg_sgemm_avx512_takes(int64_t m, int64_t n, int64_t k) {
+  (void)m, (void)n, (void)k;
+  return false;
+}
 
 bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                      const float *a, int64_t lda, const float *b, int64_t ldb,

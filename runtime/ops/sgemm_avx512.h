@@ -18,11 +18,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Whether a product of this size should run here: this CPU and build have
+ * AVX-512, and it is big and wide enough to pay for packing (smaller or
+ * narrower ones run faster in OpenBLAS). */
+bool lg_sgemm_avx512_takes(int64_t m, int64_t n, int64_t k);
+
 /* c (m,n) = op(a) (m,k) op(b) (k,n) + beta c, row-major, op transposing
  * when ta / tb (a's leading dim lda, b's ldb, c's ldc); with beta 0, c is
- * only written. Returns false, doing nothing, when this CPU or build has
- * no AVX-512, the product is too small to be worth packing, or scratch
- * memory can't be had: the caller then runs cblas_sgemm. */
+ * only written. Any size: a tile of a product that lg_sgemm_avx512_takes
+ * runs here whatever its own size, so the tiles have one call's bits.
+ * Returns false, doing nothing, when this CPU or build has no AVX-512, a
+ * dim is 0, or scratch memory can't be had: the caller then runs
+ * cblas_sgemm. */
 bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                      const float *a, int64_t lda, const float *b, int64_t ldb,
                      float beta, float *c, int64_t ldc);

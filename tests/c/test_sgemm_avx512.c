@@ -1,7 +1,8 @@
 /* test_sgemm_avx512.c: luagrad's own AVX-512 sgemm (sgemm_avx512.c)
  * against a double-precision reference: every transpose, beta 0, 1 and
- * 0.5, sizes cut by every block and panel edge (MR 8, NR 48, KC 256,
- * MC 512, NC 384), leading dims wider than the rows, and a c whose beta-0
+ * 0.5, sizes cut by every block and panel edge (MR 8, NR 48, KC 384,
+ * MC 512, NC 384) and sizes under one panel, leading dims wider than the
+ * rows, which products it takes on its own, and a c whose beta-0
  * garbage (NaN) must not leak in. A tile of C computed by its own call
  * has the bits of the same elements in the whole call (what keeps a
  * product split across threads equal to one call). On a CPU without
@@ -61,7 +62,7 @@ static void check(int64_t m, int64_t n, int64_t k, int pad) {
            (long long)bad);
     /* a tile of c on its own: rows [r0, m), columns [q0, n) */
     int64_t r0 = m / 3, q0 = n / 2;
-    if (m - r0 >= 8 && n - q0 >= 32 && beta != 0.5f) {
+    if (m - r0 >= 1 && n - q0 >= 1 && beta != 0.5f) {
       float *tile = malloc((size_t)(m * ldc) * sizeof *tile);
       memcpy(tile, c0, (size_t)(m * ldc) * sizeof *tile);
       const float *ai = a + (ta ? r0 : r0 * lda), *bj = b + (tb ? q0 * ldb : q0);
@@ -91,10 +92,17 @@ int main(void) {
   check(530, 60, 40, 2);     /* past MC */
   check(288, 100, 520, 1);   /* two KC blocks and a part */
   check(9, 33, 600, 0);
-  /* too small or too thin: declined, c untouched */
-  float a[64] = {0}, c[64] = {0};
-  CHECK(!lg_sgemm_avx512(false, false, 4, 4, 4, a, 4, a, 4, 0.0f, c, 4));
-  CHECK(!lg_sgemm_avx512(false, false, 7, 4000, 4000, a, 4000, a, 4000, 0.0f, c, 4000));
+  /* any size runs (a thin tile of a product split across threads) */
+  check(3, 5, 2, 1);
+  check(1, 70, 9, 0);
+  check(20, 1, 300, 2);
+  /* which products it takes on its own: big and wide enough */
+  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  CHECK(lg_sgemm_avx512_takes(64, 784, 288) == avx512);
+  CHECK(!lg_sgemm_avx512_takes(4, 4, 4));
+  CHECK(!lg_sgemm_avx512_takes(7, 4000, 4000));
+  CHECK(!lg_sgemm_avx512_takes(512, 16, 512));
+  CHECK(!lg_sgemm_avx512_takes(512, 512, 4));
   if (test_failures)
     fprintf(stderr, "test_sgemm_avx512: %d failures\n", test_failures);
   return test_failures != 0;
