@@ -25,7 +25,8 @@
  * depends on that plane only, so results never depend on the thread
  * count). The common 2x2 stride-2 max window, wholly inside the plane, has
  * its own kernel that picks by bit-mask selects instead of branches (which
- * mispredict on random data), with the same scan order and tie rule.
+ * mispredict on random data), with the same scan order and tie rule; for
+ * float32 on AVX-512 CPUs it runs 16 windows at a time (the same bits).
  */
 #include <math.h>
 #include <string.h>
@@ -139,6 +140,14 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
   *end = ((o + 1) * in_len + out_len - 1) / out_len;
 }
 
+
+/* The common 2x2 window at stride 2 with every window inside the plane. */
+static bool is_two_by_two(const pool_geom *g) {
+  return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
+         g->pw == 0 && g->dh == 1 && g->dw == 1 && 2 * g->oh <= g->h &&
+         2 * g->ow <= g->w;
+}
+
 /* ---- kernels, one plane at a time ----------------------------------------- */
 
 #define POOL_KERNELS(SUFFIX, T, SELECT)                                          \
@@ -227,9 +236,7 @@ static void adaptive_window(int64_t o, int64_t in_len, int64_t out_len,
                                    T *out, int64_t *index, int64_t begin,     \
                                    int64_t end) {                             \
     int64_t in_plane = g->h * g->w, out_plane = g->oh * g->ow;                \
-    bool two_by_two = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && \
-                      g->ph == 0 && g->pw == 0 && g->dh == 1 && g->dw == 1 && \
-                      2 * g->oh <= g->h && 2 * g->ow <= g->w;                 \
+    bool two_by_two = is_two_by_two(g);                                       \
     for (int64_t k = begin; k < end; k++) {                                   \
       const T *xp = x + k * in_plane;                                         \
       T *op_ = out + k * out_plane;                                           \
@@ -257,8 +264,79 @@ typedef struct pool_job {
   int64_t *index;
 } pool_job;
 
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) &&         \
+    !defined(LG_NO_TARGET_CLONES)
+#include <immintrin.h>
+#define HAVE_MAX_2X2_AVX512 1
+
+/* max_2x2_plane_f32 for 16 windows at a time with AVX-512: a window's two
+ * columns are the even and odd lanes of two masked loads per row, then the
+ * same three selects (first of ties, a NaN taken) and the same indices, so
+ * the same bits. The scalar loop took 4.1 ms on a CNN's 64x64x28x28
+ * (about 18 cycles a window). */
+__attribute__((target("avx512f"))) static void max_2x2_planes_avx512(
+    const pool_geom *g, const float *x, float *out, int64_t *index,
+    int64_t begin, int64_t end) {
+  const int64_t w = g->w, oh = g->oh, ow = g->ow;
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                          20, 22, 24, 26, 28, 30);
+  const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
+  const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32((int)w),
+                down_one = _mm512_set1_epi32((int)w + 1);
+  for (int64_t k = begin; k < end; k++) {
+    const float *xp = x + k * g->h * w;
+    for (int64_t y = 0; y < oh; y++) {
+      const float *r0 = xp + 2 * y * w, *r1 = r0 + w;
+      float *o = out + (k * oh + y) * ow;
+      int64_t *ix = index + (k * oh + y) * ow;
+      const __m512i base = _mm512_set1_epi64(2 * y * w + 1); /* 1-based */
+      for (int64_t x0 = 0; x0 < ow; x0 += 16) {
+        int64_t lanes = ow - x0 < 16 ? ow - x0 : 16, n = 2 * lanes;
+        __mmask16 lo = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+        __mmask16 hi = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        __mmask16 keep = (__mmask16)((1u << lanes) - 1);
+        const float *p0 = r0 + 2 * x0, *p1 = r1 + 2 * x0;
+        __m512 l0 = _mm512_maskz_loadu_ps(lo, p0), h0 = _mm512_maskz_loadu_ps(hi, p0 + 16);
+        __m512 l1 = _mm512_maskz_loadu_ps(lo, p1), h1 = _mm512_maskz_loadu_ps(hi, p1 + 16);
+        __m512 a = _mm512_permutex2var_ps(l0, evens, h0);
+        __m512 b = _mm512_permutex2var_ps(l0, odds, h0);
+        __m512 c = _mm512_permutex2var_ps(l1, evens, h1);
+        __m512 d = _mm512_permutex2var_ps(l1, odds, h1);
+        __mmask16 tb = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+        __m512 best = _mm512_mask_blend_ps(tb, a, b);
+        __mmask16 tc = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+        best = _mm512_mask_blend_ps(tc, best, c);
+        __mmask16 td = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(d, d, _CMP_UNORD_Q);
+        best = _mm512_mask_blend_ps(td, best, d);
+        _mm512_mask_storeu_ps(o + x0, keep, best);
+        /* offset in the window: 0, 1, w or w + 1; plus 2 xo */
+        __m512i off = _mm512_maskz_mov_epi32(tb, one);
+        off = _mm512_mask_mov_epi32(off, tc, down);
+        off = _mm512_mask_mov_epi32(off, td, down_one);
+        off = _mm512_add_epi32(off, _mm512_add_epi32(
+                  evens,
+                  _mm512_set1_epi32((int)(2 * x0))));
+        __m512i i0 = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(off)), base);
+        __m512i i1 = _mm512_add_epi64(
+            _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(off, 1)), base);
+        _mm512_mask_storeu_epi64(ix + x0, (__mmask8)keep, i0);
+        _mm512_mask_storeu_epi64(ix + x0 + 8, (__mmask8)(keep >> 8), i1);
+      }
+    }
+  }
+}
+#endif
+
 static void pool_range(void *arg, int64_t begin, int64_t end) {
   const pool_job *j = arg;
+#ifdef HAVE_MAX_2X2_AVX512
+  if (j->dtype == LG_FLOAT32 && j->op == LG_OP_MAX_POOL2D &&
+      is_two_by_two(j->g) && j->g->w < ((int64_t)1 << 28) &&
+      __builtin_cpu_supports("avx512f")) {
+    max_2x2_planes_avx512(j->g, j->x, j->out, j->index, begin, end);
+    return;
+  }
+#endif
   if (j->dtype == LG_FLOAT32)
     pool_planes_f32(j->op, j->g, j->x, j->out, j->index, begin, end);
   else
