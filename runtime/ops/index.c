@@ -7,6 +7,7 @@
  * untouched. Index values are 1-based (as Lua users write them); 0 and
  * negative values are errors, as negative ones are in PyTorch.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "core.h"
@@ -297,6 +298,44 @@ static lg_status check_index_values(lg_ctx *ctx, const char *name,
   return LG_OK;
 }
 
+/* gather along the last dim into a contiguous out with int64 indices and
+ * 4- or 8-byte items (F.fold's backward, the gather of a batch's rows):
+ * rows split across the context's threads, each a tight loop. The
+ * element walk below took ~20 cycles an element, on one thread. */
+typedef struct gather_rows {
+  const lg_tensor *x, *index;
+  char *dst;
+  size_t item;
+} gather_rows;
+
+#define GATHER_ROW(T)                                                         \
+  for (int64_t k = 0; k < len; k++)                                           \
+    ((T *)(void *)out)[k] = ((const T *)(const void *)src)[(ix[k * is] - 1) * xs];
+
+static void gather_row_range(void *arg, int64_t r0, int64_t r1) {
+  const gather_rows *g = arg;
+  const lg_tensor *x = g->x, *index = g->index;
+  int last = index->ndim - 1;
+  int64_t len = index->sizes[last], is = index->strides[last], xs = x->strides[last];
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t rem = r, xo = 0, io = 0; /* row r's offsets: unravel r */
+    for (int d = last - 1; d >= 0; d--) {
+      int64_t i = rem % index->sizes[d];
+      rem /= index->sizes[d];
+      xo += i * x->strides[d];
+      io += i * index->strides[d];
+    }
+    const int64_t *ix = (const int64_t *)(const void *)lg_data_ptr(index) + io;
+    const char *src = lg_data_ptr(x) + xo * (int64_t)g->item;
+    char *out = g->dst + r * len * (int64_t)g->item;
+    if (g->item == 4) {
+      GATHER_ROW(uint32_t)
+    } else {
+      GATHER_ROW(uint64_t)
+    }
+  }
+}
+
 /* x, index (same dims) -> out (index's shape): out[..i..] = x[..index[..i..]..]
  * along dim */
 lg_status lg_kernel_gather(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
@@ -322,6 +361,18 @@ lg_status lg_kernel_gather(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                    lg_dtype_name(x->dtype));
   }
   if (lg_tensor_numel(index) == 0) return LG_OK;
+  size_t x_item = lg_dtype_size(x->dtype);
+  if (x->ndim > 0 && dim == x->ndim - 1 && index->dtype == LG_INT64 &&
+      (x_item == 4 || x_item == 8) && lg_tensor_is_contiguous(*out)) {
+    gather_rows g = {x, index, lg_data_ptr(*out), x_item};
+    int64_t len = index->sizes[dim], rows = lg_tensor_numel(index) / len;
+    st = lg_parallel_for(ctx, rows, LG_GRAIN_CHEAP / len + 1, gather_row_range, &g);
+    if (st && !(p->flags & LG_FLAG_OUT)) { /* interrupted: no result */
+      lg_tensor_release(*out);
+      *out = NULL;
+    }
+    return st;
+  }
   int64_t x_strides[LG_MAX_DIMS];
   strides_without(x, dim, x_strides);
   int64_t dim_stride = x->ndim > 0 ? x->strides[dim] : 0;
@@ -385,13 +436,34 @@ static inline void add_item(char *dst, const char *src, lg_dtype dtype) {
  * (scatter_add: +=). Out of place the result is a copy of x; in place
  * (LG_FLAG_INPLACE) x itself. Scatter also takes a scalar src
  * (LG_FLAG_SCALAR_B, scalar[0] or scalar_int, with n_in == 2). */
+/* One line of indices scattered into rows [o0, o1) of a float32 target
+ * along its last dim (scatter_add_lines). */
+typedef struct line_rows {
+  const int64_t *index; /* the one line of indices, 1-based */
+  float *target;
+  const float *src;
+  int64_t size, n; /* a target row's and a src row's length */
+} line_rows;
+
+static void scatter_line_rows(void *arg, int64_t o0, int64_t o1) {
+  const line_rows *j = arg;
+  for (int64_t o = o0; o < o1; o++) {
+    float *t = j->target + o * j->size;
+    const float *f = j->src + o * j->n;
+    for (int64_t k = 0; k < j->n; k++) t[j->index[k] - 1] += f[k];
+  }
+}
+
 /* scatter_add of a line index (is_line_along) into a contiguous float
  * target from a contiguous src of the index's shape, which the target
  * matches off dim: target[o, index[k], :] += src[o, k, :] by whole rows,
- * the backward of index_select (embedding, pad, interpolate, unfold).
- * Returns false, doing nothing, when the tensors are not of that form. */
-static bool scatter_add_lines(lg_tensor *target, const lg_tensor *index,
-                              const lg_tensor *src, int64_t dim) {
+ * the backward of index_select (embedding, pad, interpolate, unfold); along
+ * the last dim in float32 the rows split across ctx's threads (*st: an
+ * interrupt between them). Returns false, doing nothing, when the tensors
+ * are not of that form. */
+static bool scatter_add_lines(lg_ctx *ctx, lg_tensor *target,
+                              const lg_tensor *index, const lg_tensor *src,
+                              int64_t dim, lg_status *st) {
   if (!src || !is_line_along(index, dim) || lg_tensor_numel(index) == 0 ||
       (target->dtype != LG_FLOAT32 && target->dtype != LG_FLOAT64) ||
       !lg_tensor_is_contiguous(target) || !lg_tensor_is_contiguous(src) ||
@@ -410,12 +482,14 @@ static bool scatter_add_lines(lg_tensor *target, const lg_tensor *index,
   const char *s_base = lg_data_ptr(src);
   bool f32 = target->dtype == LG_FLOAT32;
   if (inner == 1 && f32 && index->dtype == LG_INT64 && step == 8) {
-    /* along the last dim: one element per index */
-    const int64_t *rows = (const int64_t *)(const void *)idx;
-    float *t = (float *)(void *)t_base;
-    const float *f = (const float *)(const void *)s_base;
-    for (int64_t o = 0; o < outer; o++, t += size, f += n)
-      for (int64_t k = 0; k < n; k++) t[rows[k] - 1] += f[k];
+    /* along the last dim: one element per index, each row of the target
+     * its own (rows split across the context's threads; the additions
+     * into one element keep their order) */
+    line_rows job = {(const int64_t *)(const void *)idx,
+                     (float *)(void *)t_base, (const float *)(const void *)s_base,
+                     size, n};
+    *st = lg_parallel_for(ctx, outer, LG_GRAIN_CHEAP / (n > 0 ? n : 1) + 1,
+                          scatter_line_rows, &job);
     return true;
   }
   for (int64_t o = 0; o < outer; o++)
@@ -544,8 +618,9 @@ lg_status lg_kernel_scatter(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
   if (src_copy) src = src_copy;
   if (index_copy) index = index_copy;
   lg_tensor *target = *out;
-  if (op == LG_OP_SCATTER_ADD && scatter_add_lines(target, index, src, dim)) {
-    /* done by rows */
+  if (op == LG_OP_SCATTER_ADD &&
+      scatter_add_lines(ctx, target, index, src, dim, &st)) {
+    /* done by rows, maybe interrupted (out of place: released below) */
   } else if (op == LG_OP_SCATTER_ADD &&
              scatter_add_rows(ctx, target, index, src, dim, &st)) {
     /* done row by row, maybe interrupted (out of place: released below) */
