@@ -1,6 +1,8 @@
 /* conv.c: 2-D convolution kernels (conv2d, conv_transpose2d and conv2d's
- * weight gradient) through im2col / col2im and OpenBLAS gemm, with a naive
- * direct kernel beside them as fallback and test oracle. A batch of two
+ * weight gradient) through im2col / col2im and gemm (gemm_tiled.h), with a
+ * naive direct kernel beside them as fallback and test oracle; float32 3x3
+ * stride-1 problems of 16+ channels on the response and image sides go to
+ * the Winograd kernel instead (conv_winograd.h). A batch of two
  * blocks of images or more is split across the context's threads (each
  * block's gemm on one BLAS thread, results independent of the count).
  * Each image runs in panels of output positions (im2col, gemm and col2im

@@ -1,6 +1,8 @@
 /* index.c: the indexing kernels: index_select, gather, scatter and
  * scatter_add with 1-based int64 (or int32) index tensors, masked_fill and
- * masked_select with bool masks.
+ * masked_select with bool masks. Large dense index checks, gathers along
+ * the last dim and line scatter_adds split their rows across the
+ * context's threads (each row's result the same at any count).
  *
  * Invariant: every index is checked against its range before the first
  * element is written, so a failing in-place scatter leaves its target
@@ -432,10 +434,6 @@ static inline void add_item(char *dst, const char *src, lg_dtype dtype) {
   }
 }
 
-/* x, index, src -> out = x with out[..index[..i..]..] = src[..i..] along dim
- * (scatter_add: +=). Out of place the result is a copy of x; in place
- * (LG_FLAG_INPLACE) x itself. Scatter also takes a scalar src
- * (LG_FLAG_SCALAR_B, scalar[0] or scalar_int, with n_in == 2). */
 /* One line of indices scattered into rows [o0, o1) of a float32 target
  * along its last dim (scatter_add_lines). */
 typedef struct line_rows {
@@ -454,6 +452,10 @@ static void scatter_line_rows(void *arg, int64_t o0, int64_t o1) {
   }
 }
 
+/* x, index, src -> out = x with out[..index[..i..]..] = src[..i..] along dim
+ * (scatter_add: +=). Out of place the result is a copy of x; in place
+ * (LG_FLAG_INPLACE) x itself. Scatter also takes a scalar src
+ * (LG_FLAG_SCALAR_B, scalar[0] or scalar_int, with n_in == 2). */
 /* scatter_add of a line index (is_line_along) into a contiguous float
  * target from a contiguous src of the index's shape, which the target
  * matches off dim: target[o, index[k], :] += src[o, k, :] by whole rows,

@@ -1,7 +1,9 @@
 /* linalg.c: matrix products: matmul with torch.matmul's rules (1-D/2-D
- * mixes, batched and broadcast), through OpenBLAS for float32/float64 and a
- * plain triple loop otherwise, plus the composites mm, bmm, mv, dot, outer
- * and addmm.
+ * mixes, batched and broadcast), through gemm (gemm_tiled.h: OpenBLAS, or
+ * luagrad's AVX-512 sgemm) for float32/float64 and a plain triple loop
+ * otherwise, plus the composites mm, bmm, mv, dot, outer and addmm. A batch
+ * runs as one gemm when it folds (a's matrices stacked against one b, one a
+ * against b's columns).
  *
  * Invariant: the naive strided kernel (matmul_reference) handles every
  * dtype and every layout; the BLAS path is an optimisation that must agree

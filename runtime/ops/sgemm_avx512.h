@@ -1,10 +1,11 @@
 /* sgemm_avx512.h: luagrad's own float32 gemm for CPUs with AVX-512
  * (sgemm_avx512.c), which lg_gemm_call runs instead of OpenBLAS's sgemm
  * when the CPU has AVX-512 and the product is big enough to pay for
- * packing. OpenBLAS picks its kernels by CPU family, and the builds
- * machines carry (0.3.21 in Debian 12), or an OPENBLAS_CORETYPE pinned by
- * the environment, run the AVX2 Haswell kernels on AVX-512 CPUs such as
- * AMD Zen 4/5: half the vector width that PyTorch's oneDNN uses there.
+ * packing (lg_gemm decides once per product, for all its tiles).
+ * OpenBLAS picks its kernels by CPU family: the build the machines carry
+ * (0.3.21 in Debian 12), or an OPENBLAS_CORETYPE pinned by the
+ * environment, runs the AVX2 Haswell kernels on AVX-512 CPUs such as AMD
+ * Zen 4/5, half the vector width that PyTorch's oneDNN uses there.
  *
  * Each element of C is summed in the same order (k ascending, in fixed
  * blocks of k) whatever the tile of C a call covers, so a product cut into
