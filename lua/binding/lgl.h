@@ -38,6 +38,8 @@ typedef struct lgl_state {
   uint64_t gc_mark; /* tensor bytes handed out when the collector was last
                      * paced (lg_ctx_bytes_handed_out) */
   uint64_t gc_step; /* bytes handed out between two pacing steps */
+  size_t gc_full_low; /* the fewest tensor bytes in use seen by
+                       * lgl_gc_pressure since its last full cycle */
   lua_State *current_L; /* the thread running a backward (custom nodes) */
   /* opened by luagrad_open (host.c): the Lua library comes from the
    * built-in sources, text goes to the host's writer, no environment */

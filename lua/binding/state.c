@@ -217,6 +217,33 @@ lgl_box *lgl_new_box(lua_State *L) {
 #define GC_TARGET_HEAP_RATIO 32
 #define GC_STEP_FLOOR ((uint64_t)1 << 20)
 
+/* In generational mode a step is a minor collection: it frees the boxes
+ * that died young (a loop's temporaries) at the cost of a pass over the
+ * young objects only, but not those that lived through two minor
+ * collections first, such as the activations a forward pass keeps for
+ * backward. Lua runs a major collection when its own heap has doubled,
+ * which a few kilobytes of boxes per batch take hundreds of batches to do,
+ * while their dead tensors pile up (the demo CNN grew by 0.5 MB a batch).
+ * So the same rule is applied to tensor bytes: when those in use exceed
+ * twice the fewest seen since the last full cycle (and that by
+ * GC_FULL_FLOOR at least), a full cycle runs. A loop whose temporaries die
+ * young never grows so and pays for minor collections only. Lua has no
+ * query for the mode, but switching to incremental returns the mode it
+ * leaves: in incremental mode that switch changes nothing (the incremental
+ * pace above already bounds memory), and in generational mode switching
+ * back is the major collection itself (Lua makes its own full collection
+ * so). */
+#define GC_FULL_FLOOR ((size_t)16 << 20)
+
+static void full_cycle_when_grown(lua_State *L, lgl_state *S) {
+  size_t in_use = lg_ctx_bytes_in_use(S->ctx);
+  if (in_use < S->gc_full_low) S->gc_full_low = in_use;
+  size_t low = S->gc_full_low;
+  if (in_use - low <= (low > GC_FULL_FLOOR ? low : GC_FULL_FLOOR)) return;
+  if (lua_gc(L, LUA_GCINC, 0, 0, 0) == LUA_GCGEN) lua_gc(L, LUA_GCGEN, 0, 0);
+  S->gc_full_low = lg_ctx_bytes_in_use(S->ctx);
+}
+
 void lgl_gc_pressure(lua_State *L, lgl_state *S) {
   /* Lua cannot see tensor bytes: a training loop makes a few kilobytes of
    * userdata per batch but hundreds of megabytes of tensors, so Lua's own
@@ -240,6 +267,7 @@ void lgl_gc_pressure(lua_State *L, lgl_state *S) {
   if (now - S->gc_mark < S->gc_step) return;
   uint64_t delta = now - S->gc_mark;
   S->gc_mark = now;
+  if (!lua_gc(L, LUA_GCISRUNNING)) return; /* the script stopped it */
   double heap_kb = (double)lua_gc(L, LUA_GCCOUNT, 0);
   size_t target = lg_ctx_bytes_in_use(S->ctx);
   size_t most = (size_t)(heap_kb * 1024 * GC_TARGET_HEAP_RATIO);
@@ -248,6 +276,7 @@ void lgl_gc_pressure(lua_State *L, lgl_state *S) {
   S->gc_step = target / 16 > GC_STEP_FLOOR ? target / 16 : GC_STEP_FLOOR;
   double kb = 2.0 * heap_kb * (double)delta / (double)target;
   lua_gc(L, LUA_GCSTEP, kb < 1 ? 1 : kb > INT32_MAX ? INT32_MAX : (int)kb);
+  full_cycle_when_grown(L, S);
 }
 
 static int new_box_protected(lua_State *L) {

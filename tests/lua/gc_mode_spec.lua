@@ -1,0 +1,67 @@
+-- The collector's pace against tensor memory (lua/binding/state.c,
+-- lgl_gc_pressure) in both of Lua 5.4's modes. The luagrad executable runs
+-- generational (lua/cli/main.c); a host may run either. In generational
+-- mode, tensors whose boxes lived through minor collections and then died
+-- are freed by the full cycles the pace adds; the pace never changes the
+-- script's mode and does nothing while the script has stopped the collector.
+local lg = require "luagrad"
+
+local MB = 2 ^ 20
+
+-- Peak tensor bytes (above the start) of a loop that keeps each 256 KB
+-- tensor for 40 iterations: long enough to be promoted to the old
+-- generation, then dropped.
+local function aging_loop(iterations)
+  collectgarbage()
+  local base, keep, peak = lg.memory_in_use(), {}, 0
+  for _ = 1, iterations do
+    keep[#keep + 1] = lg.ones(65536)
+    if #keep > 40 then table.remove(keep, 1) end
+    peak = math.max(peak, lg.memory_in_use() - base)
+  end
+  return peak
+end
+
+describe("the collector's pace against tensor memory", function()
+  local mode
+  before_each(function() mode = collectgarbage("incremental") end)
+  after_each(function()
+    collectgarbage("restart")
+    collectgarbage(mode)
+    collectgarbage()
+  end)
+
+  it("runs generational in the luagrad executable", function()
+    assert.are.equal("generational", mode)
+  end)
+
+  it("frees tensors that died old in generational mode (1000 x 256 KB, 10 MB live)", function()
+    collectgarbage("generational")
+    local peak = aging_loop(1000)
+    -- Lua's own major collections wait for its heap to double: 250 MB here
+    assert.is_true(peak < 40 * MB, ("peak %.1f MB"):format(peak / MB))
+    assert.are.equal("generational", collectgarbage("generational"))
+  end)
+
+  it("keeps memory bounded in incremental mode and stays incremental", function()
+    collectgarbage("incremental")
+    local peak = aging_loop(1000)
+    assert.is_true(peak < 40 * MB, ("peak %.1f MB"):format(peak / MB))
+    assert.are.equal("incremental", collectgarbage("incremental"))
+  end)
+
+  it("leaves a stopped collector stopped", function()
+    for _, m in ipairs({"generational", "incremental"}) do
+      collectgarbage(m)
+      collectgarbage()
+      local base = lg.memory_in_use()
+      collectgarbage("stop")
+      for _ = 1, 40 do local _ = lg.ones(262144) end -- 40 MB of garbage
+      assert.is_false(collectgarbage("isrunning"))
+      assert.is_true(lg.memory_in_use() - base >= 40 * MB, m)
+      collectgarbage("restart")
+      collectgarbage()
+      assert.are.equal(base, lg.memory_in_use(), m)
+    end
+  end)
+end)
