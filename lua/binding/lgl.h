@@ -38,6 +38,8 @@ typedef struct lgl_state {
   uint64_t gc_mark; /* tensor bytes handed out when the collector was last
                      * paced (lg_ctx_bytes_handed_out) */
   uint64_t gc_step; /* bytes handed out between two pacing steps */
+  uint64_t gc_call_mark; /* bytes handed out at the last lgl_gc_pay_debt */
+  bool gc_full_due;      /* grown at the last check: a full cycle if still so */
   size_t gc_full_low; /* the fewest tensor bytes in use seen by
                        * lgl_gc_pressure since its last full cycle */
   lua_State *current_L; /* the thread running a backward (custom nodes) */
@@ -144,8 +146,13 @@ int lgl_run_op(lua_State *L, lg_op op, int n_in, lg_tensor *const *in,
 /* Runs binary op on arguments 1 and 2, either of which may be a number
  * (in place: argument 1 must be a tensor and is returned). */
 int lgl_binary(lua_State *L, lg_op op, int inplace);
-/* After allocating: lets Lua's collector account for tensor memory. */
+/* Before an op allocates: lets Lua's collector account for tensor memory
+ * (a step once enough bytes were handed out since the last). */
 void lgl_gc_pressure(lua_State *L, lgl_state *S);
+/* At the start of a call that will allocate its results again (a vmap
+ * call): the step for whatever was handed out since the last, so that the
+ * previous call's dead results are freed and their blocks serve this one. */
+void lgl_gc_pay_debt(lua_State *L, lgl_state *S);
 
 /* Opens luagrad into L and pushes the module table (the C module entry). */
 LUALIB_API int luaopen_luagrad(lua_State *L);

@@ -216,6 +216,7 @@ lgl_box *lgl_new_box(lua_State *L) {
 #define GC_TARGET_FLOOR ((size_t)4 << 20)
 #define GC_TARGET_HEAP_RATIO 32
 #define GC_STEP_FLOOR ((uint64_t)1 << 20)
+#define GC_DEBT_FLOOR ((uint64_t)1 << 18) /* see lgl_gc_pay_debt */
 
 /* In generational mode a step is a minor collection: it frees the boxes
  * that died young (a loop's temporaries) at the cost of a pass over the
@@ -226,22 +227,50 @@ lgl_box *lgl_new_box(lua_State *L) {
  * while their dead tensors pile up (the demo CNN grew by 0.5 MB a batch).
  * So the same rule is applied to tensor bytes: when those in use exceed
  * twice the fewest seen since the last full cycle (and that by
- * GC_FULL_FLOOR at least), a full cycle runs. A loop whose temporaries die
- * young never grows so and pays for minor collections only. Lua has no
- * query for the mode, but switching to incremental returns the mode it
- * leaves: in incremental mode that switch changes nothing (the incremental
- * pace above already bounds memory), and in generational mode switching
- * back is the major collection itself (Lua makes its own full collection
- * so). */
+ * GC_FULL_FLOOR at least) at two checks in a row, a full cycle runs. A loop
+ * whose temporaries die young never grows so and pays for minor
+ * collections only. The second check lets a minor collection first free
+ * what died young: a full cycle makes every live object old, and one run
+ * just after a large result was made would keep that result's block until
+ * the next full cycle once it died (vmap's per-sample gradients then
+ * cycled through two 26 MB blocks instead of reusing one).
+ *
+ * Lua has no query for the mode, but switching to incremental returns the
+ * mode it leaves: in incremental mode that switch changes nothing (the
+ * incremental pace already bounds memory), and in generational mode
+ * switching back is the major collection itself (Lua makes its own full
+ * collection so). */
 #define GC_FULL_FLOOR ((size_t)16 << 20)
 
 static void full_cycle_when_grown(lua_State *L, lgl_state *S) {
   size_t in_use = lg_ctx_bytes_in_use(S->ctx);
   if (in_use < S->gc_full_low) S->gc_full_low = in_use;
   size_t low = S->gc_full_low;
-  if (in_use - low <= (low > GC_FULL_FLOOR ? low : GC_FULL_FLOOR)) return;
+  if (in_use - low <= (low > GC_FULL_FLOOR ? low : GC_FULL_FLOOR)) {
+    S->gc_full_due = false;
+    return;
+  }
+  if (!S->gc_full_due) {
+    S->gc_full_due = true;
+    return;
+  }
+  S->gc_full_due = false;
   if (lua_gc(L, LUA_GCINC, 0, 0, 0) == LUA_GCGEN) lua_gc(L, LUA_GCGEN, 0, 0);
   S->gc_full_low = lg_ctx_bytes_in_use(S->ctx);
+}
+
+/* A call that makes large results again (vmap) starts with a minor
+ * collection when GC_DEBT_FLOOR bytes were handed out since the last such
+ * start: the previous call's results, dropped by the caller, are freed
+ * and their blocks serve this call hot. (lgl_gc_pressure's own step may
+ * have come while they were still being returned.) */
+void lgl_gc_pay_debt(lua_State *L, lgl_state *S) {
+  uint64_t now = lg_ctx_bytes_handed_out(S->ctx);
+  if (now - S->gc_call_mark < GC_DEBT_FLOOR) return;
+  S->gc_call_mark = now;
+  if (!lua_gc(L, LUA_GCISRUNNING)) return;
+  lua_gc(L, LUA_GCSTEP, 0);
+  full_cycle_when_grown(L, S);
 }
 
 void lgl_gc_pressure(lua_State *L, lgl_state *S) {

@@ -13,6 +13,7 @@ static int l_vmap_enter(lua_State *L) {
   lua_Integer b = luaL_checkinteger(L, 1);
   int randomness = luaL_checkoption(L, 2, "error", randomness_names);
   int level = 0;
+  lgl_gc_pay_debt(L, lgl_get_state(L)); /* last call's dead results */
   if (lg_vmap_push(lgl_ctx(L), (int64_t)b, randomness, &level) != LG_OK)
     return lgl_error_as(L, "vmap");
   lua_pushinteger(L, level);
