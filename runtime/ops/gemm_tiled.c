@@ -17,6 +17,7 @@
 #include "gemm_tiled.h"
 #include "parallel.h"
 #include "sgemm_avx512.h"
+#include "vmath.h"
 
 #define TILE_WORK ((int64_t)1 << 27)
 #define TILE_MIN 64
@@ -25,9 +26,10 @@
 /* c = a b^T for k = 1 (an outer product: per-example weight gradients of
  * a linear layer under vmap(grad)) in one pass that only writes c: with
  * beta 0 OpenBLAS first zeroes c and then adds the rank-1 product into it,
- * three passes over a c that may be far larger than the caches. */
+ * three passes over a c that may be far larger than the caches. Cloned
+ * for AVX-512 and AVX2 (vmath.h): the stores are the whole cost. */
 #define OUTER_KERNEL(NAME, T)                                                 \
-  static void NAME(int64_t m, int64_t n, const T *a, int64_t sa,             \
+  LG_VECTOR_CLONES static void NAME(int64_t m, int64_t n, const T *a, int64_t sa,             \
                    const T *b, int64_t sb, T *c, int64_t ldc) {              \
     for (int64_t i = 0; i < m; i++) {                                        \
       T ai = a[i * sa];                                                      \
