@@ -5,11 +5,11 @@
  * Plain stores, not non-temporal ones: the output of such a call is
  * usually a block the allocator cache hands back warm (the previous
  * call's result, freed by the collector), and on the machines measured
- * (scripts/bench/FINDINGS.md, "per-sample gradients: the floor") plain
- * stores into that block ran 1.3x faster at 1 thread and 2-3x at 2 than
- * streaming ones, which bypass the cache and go to memory at one fixed
- * bandwidth whatever the thread count. linalg.c uses it for outer
- * products of at least LG_OUTER_ROWS_BYTES; smaller ones take
+ * (scripts/bench/FINDINGS_CONTINUED.md, "Per-sample gradients: the
+ * floor") plain stores into that block ran 1.3x faster at 1 thread and
+ * 2-3x at 2 than streaming ones, which bypass the cache and go to memory
+ * at one fixed bandwidth whatever the thread count. linalg.c uses it for
+ * outer products of at least LG_OUTER_ROWS_BYTES; smaller ones take
  * lg_gemm_call's loop. The results are the plain loop's exactly (one
  * product per element).
  */
