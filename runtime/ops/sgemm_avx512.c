@@ -13,7 +13,8 @@
  * The micro-kernel keeps its 8 x 48 tile of C in 24 zmm registers: per
  * step of k it loads 48 floats of b's panel (3 vectors) and broadcasts 8
  * of a's panel, 24 FMAs. Panels are zero-padded to whole MR / NR, and a
- * tile at C's edge goes through a small buffer. The first k block applies
+ * tile at C's edge goes through a small buffer (one of 32 or 16 columns
+ * or fewer computes only its first two or one vectors). The first k block applies
  * beta (0: c is only written), later ones add. */
 #include "sgemm_avx512.h"
 
@@ -191,6 +192,45 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict a,
     }
 }
 
+/* The tile of a panel at C's right edge whose last columns are padding
+ * (cols <= 32 of NR): only the first NV vectors of each row are computed,
+ * the same FMAs in the same order per element as micro_kernel, so the same
+ * bits; 1/3 or 2/3 of its work (n = 128 is two panels and 32 columns, a
+ * 64-column conv two thirds of a panel wasted before). Always through tmp
+ * and the element loop, as a cut tile. */
+#define NARROW_KERNEL(NAME, NV)                                              \
+  AVX512 static void NAME(int64_t kc, const float *restrict a,              \
+                          const float *restrict b, float *c, int64_t ldc,   \
+                          bool add, float beta, int64_t rows,               \
+                          int64_t cols) {                                   \
+    __m512 acc[MR][NV];                                                     \
+    for (int i = 0; i < MR; i++)                                            \
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();         \
+    for (int64_t q = 0; q < kc; q++) {                                      \
+      __m512 bv[NV];                                                        \
+      for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);      \
+      _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) {                \
+        __m512 ai = _mm512_set1_ps(a[i]);                                   \
+        for (int v = 0; v < NV; v++)                                        \
+          acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);                \
+      }                                                                     \
+      a += MR;                                                              \
+      b += NR;                                                              \
+    }                                                                       \
+    float tmp[MR * 16 * NV] __attribute__((aligned(64)));                   \
+    for (int i = 0; i < MR; i++)                                            \
+      for (int v = 0; v < NV; v++)                                          \
+        _mm512_store_ps(tmp + i * 16 * NV + 16 * v, acc[i][v]);             \
+    if (add) beta = 1.0f;                                                   \
+    for (int64_t i = 0; i < rows; i++)                                      \
+      for (int64_t j = 0; j < cols; j++) {                                  \
+        float t = tmp[i * 16 * NV + j], *o = c + i * ldc + j;               \
+        *o = beta == 0.0f ? t : beta == 1.0f ? t + *o : t + beta * *o;      \
+      }                                                                     \
+  }
+NARROW_KERNEL(narrow_kernel_16, 1)
+NARROW_KERNEL(narrow_kernel_32, 2)
+
 bool lg_sgemm_avx512_takes(int64_t m, int64_t n, int64_t k) {
   return m >= MR && n >= MIN_N && k >= 8 &&
          (double)m * (double)n * (double)k >= MIN_WORK &&
@@ -221,10 +261,15 @@ bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
         int64_t nc = n - j0 < NC ? n - j0 : NC;
         pack_panels(tb, b, ldb, n, j0, nc, k0, kc, NR, pb);
         for (int64_t p = 0; p < mc; p += MR)
-          for (int64_t q = 0; q < nc; q += NR)
-            micro_kernel(kc, pa + p * kc, pb + q * kc,
-                         c + (i0 + p) * ldc + j0 + q, ldc, k0 > 0, beta,
-                         mc - p < MR ? mc - p : MR, nc - q < NR ? nc - q : NR);
+          for (int64_t q = 0; q < nc; q += NR) {
+            int64_t rows = mc - p < MR ? mc - p : MR;
+            int64_t cols = nc - q < NR ? nc - q : NR;
+            (cols > 32   ? micro_kernel
+             : cols > 16 ? narrow_kernel_32
+                         : narrow_kernel_16)(kc, pa + p * kc, pb + q * kc,
+                                             c + (i0 + p) * ldc + j0 + q,
+                                             ldc, k0 > 0, beta, rows, cols);
+          }
       }
     }
   }

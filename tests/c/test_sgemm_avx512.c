@@ -1,9 +1,9 @@
 /* test_sgemm_avx512.c: luagrad's own AVX-512 sgemm (sgemm_avx512.c)
  * against a double-precision reference: every transpose, beta 0, 1 and
  * 0.5, sizes cut by every block and panel edge (MR 8, NR 48, KC 384,
- * MC 512, NC 384) and sizes under one panel, leading dims wider than the
- * rows, which products it takes on its own, and a c whose beta-0
- * garbage (NaN) must not leak in. A tile of C computed by its own call
+ * MC 512, NC 384; edge panels of up to 16, 32 and 47 columns) and sizes
+ * under one panel, leading dims wider than the rows, which products it
+ * takes on its own, and a c whose beta-0 garbage (NaN) must not leak in. A tile of C computed by its own call
  * has the bits of the same elements in the whole call (what keeps a
  * product split across threads equal to one call). On a CPU without
  * AVX-512 the kernel declines and the test says so. */
@@ -92,6 +92,12 @@ int main(void) {
   check(530, 60, 40, 2);     /* past MC */
   check(288, 100, 520, 1);   /* two KC blocks and a part */
   check(9, 33, 600, 0);
+  /* edge panels of 32 and 16 columns or fewer (the narrow kernels) */
+  check(64, 128, 784, 0);    /* two panels and 32 columns */
+  check(40, 64, 100, 1);     /* one panel and 16 */
+  check(16, 32, 50, 0);
+  check(11, 17, 30, 2);
+  check(24, 81, 70, 0);      /* 33 columns past a panel: the full kernel */
   /* any size runs (a thin tile of a product split across threads) */
   check(3, 5, 2, 1);
   check(1, 70, 9, 0);
