@@ -1,7 +1,7 @@
 /* state.c: the tensor userdata (boxes, their slots and the per-cycle sweep
  * that releases dead boxes' tensors), error raising, op running (with
  * out=) and the memory-pressure link between tensor bytes and Lua's
- * collector. */
+ * collector, in its incremental and its generational mode. */
 #include "lgl_out.h"
 
 #include <string.h>

@@ -3,7 +3,8 @@
  * args...` runs a script (arg as in lua), -e runs a chunk, -l requires a
  * module, -i enters the REPL afterwards, and with no script and no -e the
  * REPL starts (lua/cli/repl.c). Run from the build tree it finds the Lua half
- * of the library in the source tree, without installing. */
+ * of the library in the source tree, without installing. Its Lua state runs
+ * the generational collector. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
