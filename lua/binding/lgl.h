@@ -150,8 +150,9 @@ int lgl_binary(lua_State *L, lg_op op, int inplace);
  * (a step once enough bytes were handed out since the last). */
 void lgl_gc_pressure(lua_State *L, lgl_state *S);
 /* At the start of a call that will allocate its results again (a vmap
- * call): the step for whatever was handed out since the last, so that the
- * previous call's dead results are freed and their blocks serve this one. */
+ * call): a collector step (a minor collection in generational mode), so
+ * that the previous call's dead results are freed and their blocks serve
+ * this one. */
 void lgl_gc_pay_debt(lua_State *L, lgl_state *S);
 
 /* Opens luagrad into L and pushes the module table (the C module entry). */

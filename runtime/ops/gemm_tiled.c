@@ -29,8 +29,9 @@
  * three passes over a c that may be far larger than the caches. Cloned
  * for AVX-512 and AVX2 (vmath.h): the stores are the whole cost. */
 #define OUTER_KERNEL(NAME, T)                                                 \
-  LG_VECTOR_CLONES static void NAME(int64_t m, int64_t n, const T *a, int64_t sa,             \
-                   const T *b, int64_t sb, T *c, int64_t ldc) {              \
+  LG_VECTOR_CLONES static void NAME(int64_t m, int64_t n, const T *a,      \
+                                    int64_t sa, const T *b, int64_t sb,     \
+                                    T *c, int64_t ldc) {                    \
     for (int64_t i = 0; i < m; i++) {                                        \
       T ai = a[i * sa];                                                      \
       T *restrict row = c + i * ldc;                                         \

@@ -14,8 +14,8 @@
  * step of k it loads 48 floats of b's panel (3 vectors) and broadcasts 8
  * of a's panel, 24 FMAs. Panels are zero-padded to whole MR / NR, and a
  * tile at C's edge goes through a small buffer (one of 32 or 16 columns
- * or fewer computes only its first two or one vectors). The first k block applies
- * beta (0: c is only written), later ones add. */
+ * or fewer computes only its first two or one vectors). The first k block
+ * applies beta (0: c is only written), later ones add. */
 #include "sgemm_avx512.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) &&         \
@@ -119,6 +119,17 @@ static void pack_panels(bool k_inner, const float *x, int64_t ld,
   }
 }
 
+/* A cut tile's first rows x cols of tmp (rows ld apart) into c: element
+ * by element, the same arithmetic per element as a whole tile's stores. */
+static void store_cut(const float *tmp, int64_t ld, float *c, int64_t ldc,
+                      float beta, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      float t = tmp[i * ld + j], *o = c + i * ldc + j;
+      *o = beta == 0.0f ? t : beta == 1.0f ? t + *o : t + beta * *o;
+    }
+}
+
 /* The MR x NR tile op(a) panel x op(b) panel over kc steps, into c (ldc):
  * c = tile (beta 0), c = tile + beta c, or c += tile (add); only the
  * first rows x cols of it when the tile is cut by C's edge. */
@@ -184,12 +195,7 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict a,
   }
   ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3)
   ROW_STORE(4) ROW_STORE(5) ROW_STORE(6) ROW_STORE(7)
-  /* a cut tile: element by element, the same arithmetic per element */
-  for (int64_t i = 0; i < rows; i++)
-    for (int64_t j = 0; j < cols; j++) {
-      float t = tmp[i * NR + j], *o = c + i * ldc + j;
-      *o = beta == 0.0f ? t : beta == 1.0f ? t + *o : t + beta * *o;
-    }
+  store_cut(tmp, NR, c, ldc, beta, rows, cols);
 }
 
 /* The tile of a panel at C's right edge whose last columns are padding
@@ -197,7 +203,7 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict a,
  * the same FMAs in the same order per element as micro_kernel, so the same
  * bits; 1/3 or 2/3 of its work (n = 128 is two panels and 32 columns, a
  * 64-column conv two thirds of a panel wasted before). Always through tmp
- * and the element loop, as a cut tile. */
+ * and store_cut, as a cut tile. */
 #define NARROW_KERNEL(NAME, NV)                                              \
   AVX512 static void NAME(int64_t kc, const float *restrict a,              \
                           const float *restrict b, float *c, int64_t ldc,   \
@@ -221,12 +227,7 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict a,
     for (int i = 0; i < MR; i++)                                            \
       for (int v = 0; v < NV; v++)                                          \
         _mm512_store_ps(tmp + i * 16 * NV + 16 * v, acc[i][v]);             \
-    if (add) beta = 1.0f;                                                   \
-    for (int64_t i = 0; i < rows; i++)                                      \
-      for (int64_t j = 0; j < cols; j++) {                                  \
-        float t = tmp[i * 16 * NV + j], *o = c + i * ldc + j;               \
-        *o = beta == 0.0f ? t : beta == 1.0f ? t + *o : t + beta * *o;      \
-      }                                                                     \
+    store_cut(tmp, 16 * NV, c, ldc, add ? 1.0f : beta, rows, cols);         \
   }
 NARROW_KERNEL(narrow_kernel_16, 1)
 NARROW_KERNEL(narrow_kernel_32, 2)

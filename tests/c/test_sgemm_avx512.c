@@ -3,9 +3,10 @@
  * 0.5, sizes cut by every block and panel edge (MR 8, NR 48, KC 384,
  * MC 512, NC 384; edge panels of up to 16, 32 and 47 columns) and sizes
  * under one panel, leading dims wider than the rows, which products it
- * takes on its own, and a c whose beta-0 garbage (NaN) must not leak in. A tile of C computed by its own call
- * has the bits of the same elements in the whole call (what keeps a
- * product split across threads equal to one call). On a CPU without
+ * takes on its own, and a c whose beta-0 garbage (NaN) must not leak in.
+ * A tile of C computed by its own call has the bits of the same elements
+ * in the whole call (what keeps a product split across threads equal to
+ * one call). On a CPU without
  * AVX-512 the kernel declines and the test says so. */
 #include <stdlib.h>
 
