@@ -251,6 +251,7 @@ void lgl_open_nn_loss(lua_State *L, const lgl_tables *T);
 void lgl_open_nn_conv(lua_State *L, const lgl_tables *T);
 void lgl_open_rnn(lua_State *L, const lgl_tables *T);
 void lgl_open_io(lua_State *L, const lgl_tables *T);
+void lgl_open_data(lua_State *L, const lgl_tables *T);
 void lgl_open_optim(lua_State *L, const lgl_tables *T);
 void lgl_open_host(lua_State *L, const lgl_tables *T);
 void lgl_open_float_checks(lua_State *L, const lgl_tables *T);

@@ -206,6 +206,7 @@ int lgl_open_with(lua_State *L, lg_alloc_fn alloc, void *ud) {
   lgl_open_nn_conv(L, &T);
   lgl_open_rnn(L, &T);
   lgl_open_io(L, &T);
+  lgl_open_data(L, &T);
   lgl_open_optim(L, &T);
   lgl_open_host(L, &T);
   lgl_open_float_checks(L, &T);

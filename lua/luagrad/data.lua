@@ -399,14 +399,17 @@ function DataLoader:__call()
   self.epoch = self.epoch + 1
   local dataset, batch_size = self.dataset, self.batch_size
   local batches = #self
-  local order = self:epoch_order(self.epoch)
-  local n = #order
   local fast = type(dataset.batch) == "function"
-  local order_tensor
-  if fast then
-    order_tensor = (self.shuffle or self.shard) and lg.tensor(order, {dtype = "int64"})
-        or lg.arange(1, n + 1, {dtype = "int64"})
-    order = nil
+  local order, order_tensor, n
+  if fast then -- the same order as epoch_order's, made in C (data_lua.c)
+    local shard = self.shard
+    order_tensor = lg._epoch_order(dataset_length(dataset), self.shuffle, self.seed,
+      self.epoch, shard and shard.rank or 1, shard and shard.num_replicas or 1,
+      shard and shard.drop_uneven)
+    n = order_tensor:size(1)
+  else
+    order = self:epoch_order(self.epoch)
+    n = #order
   end
   local b = 0
   return function()

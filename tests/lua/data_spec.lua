@@ -1,7 +1,8 @@
 -- data_spec.lua: lg.data: TensorDataset (shapes, indexing, errors),
 -- DataLoader (every sample once per epoch, batch sizes that divide N and
 -- that don't, drop_last, seeded shuffles that differ across epochs and seeds
--- and leave the global generator alone, generic datasets), load_idx on the
+-- and leave the global generator alone, batches in the reference order of
+-- every shard, generic datasets), load_idx on the
 -- tiny files of tests/fixtures/idx (made by tests/fixtures/generate_idx.py),
 -- and fashion_mnist on Debian's copy when it is installed.
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
@@ -169,6 +170,31 @@ describe("DataLoader", function()
     local p = data.permutation(1000, 3, 1)
     assert.are.same(range(1000), sorted(p))
     assert.are.same(p, data.permutation(1000, 3, 1))
+  end)
+
+  it("gathers TensorDataset batches in epoch_order's order, every shard", function()
+    -- the loader's order comes from C (data_lua.c); epoch_order from the
+    -- Lua reference (data.permutation, then the DistributedSampler shard)
+    local cases = {
+      {n = 1000, seed = 3}, {n = 7, seed = -5}, {n = 1, seed = 0},
+      {n = 10, seed = math.maxinteger}, {n = 0, seed = 1}, {n = 9, shuffle = false},
+      {n = 10, seed = 2, rank = 1, replicas = 3}, {n = 10, seed = 2, rank = 3, replicas = 3},
+      {n = 10, seed = 2, rank = 2, replicas = 4, drop_uneven = true},
+      {n = 5, seed = 8, rank = 4, replicas = 7}, {n = 12, shuffle = false, rank = 2, replicas = 5},
+    }
+    for _, c in ipairs(cases) do
+      local shard = c.replicas and {distributed = true, rank = c.rank,
+                                    num_replicas = c.replicas, drop_uneven = c.drop_uneven}
+      local opts = {batch_size = 4, shuffle = c.shuffle ~= false, seed = c.seed}
+      for k, v in pairs(shard or {}) do opts[k] = v end
+      local loader = data.DataLoader(indexed_dataset(c.n), opts)
+      for epoch = 1, 2 do
+        local want = loader:epoch_order(epoch)
+        local got, sizes = epoch_samples(loader)
+        assert.are.same(want, got)
+        assert.are.equal(#loader, #sizes)
+      end
+    end
   end)
 
   it("batches generic datasets with len() and get(i)", function()
