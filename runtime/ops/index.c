@@ -98,6 +98,17 @@ static inline bool walker_next(walker *w) {
 
 /* ---- index_select ------------------------------------------------------- */
 
+/* Rows of at least PREFETCH_MIN_BLOCK bytes are prefetched PREFETCH_AHEAD
+ * indices ahead of the copy, each in full up to PREFETCH_MAX_BYTES. */
+#define PREFETCH_MIN_BLOCK 256
+#define PREFETCH_AHEAD 8
+#define PREFETCH_MAX_BYTES 4096
+
+static inline void prefetch_block(const char *p, size_t bytes) {
+  if (bytes > PREFETCH_MAX_BYTES) bytes = PREFETCH_MAX_BYTES;
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
+}
+
 /* x (.., S, ..), index (N) of 1-based positions -> out (.., N, ..) */
 lg_status lg_kernel_index_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
                                  int n_in, const lg_params *p,
@@ -185,6 +196,15 @@ lg_status lg_kernel_index_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
         } else if (inner == 1 && item == 8) {
           for (int64_t k = k0; k < k1; k++, to += 8)
             memcpy(to, row + (idx[k] - 1) * 8, 8);
+        } else if (block >= PREFETCH_MIN_BLOCK) {
+          /* rows of a large source at random (a shuffled batch of a
+           * dataset): the rows PREFETCH_AHEAD on are asked for while this
+           * one is copied, so their memory latencies overlap */
+          for (int64_t k = k0; k < k1; k++, to += block) {
+            if (k + PREFETCH_AHEAD < n)
+              prefetch_block(row + (idx[k + PREFETCH_AHEAD] - 1) * (int64_t)block, block);
+            memcpy(to, row + (idx[k] - 1) * (int64_t)block, block);
+          }
         } else {
           for (int64_t k = k0; k < k1; k++, to += block)
             memcpy(to, row + (idx[k] - 1) * (int64_t)block, block);

@@ -71,6 +71,26 @@ static void test_index_select(void) {
     lg_tensor_release(out);
     lg_tensor_release(idx);
   }
+  /* rows of 100 floats (400 bytes: the prefetched copy of a shuffled
+   * batch), 13 picks with repeats, the last ones with no row ahead */
+  {
+    int64_t sr[2] = {50, 100}, sk[1] = {13}, picks[13];
+    for (int i = 0; i < 13; i++) picks[i] = rand_index(50);
+    picks[12] = picks[11];
+    lg_tensor *rows = iota(LG_FLOAT32, 2, sr);
+    lg_tensor *idx = ints(LG_INT64, 1, sk, picks), *out = NULL;
+    lg_params p = {0};
+    CHECK_OK(ctx, lg_run2(ctx, LG_OP_INDEX_SELECT, rows, idx, &p, &out));
+    if (out) {
+      static double want[1300];
+      for (int64_t i = 0; i < 1300; i++)
+        want[i] = (double)((picks[i / 100] - 1) * 100 + i % 100);
+      check_values("index_select long rows", out, want, 1300, 0);
+    }
+    lg_tensor_release(out);
+    lg_tensor_release(idx);
+    lg_tensor_release(rows);
+  }
   /* a strided input along the last dim */
   lg_params perm = {0};
   perm.n_ints = 3;
