@@ -136,6 +136,9 @@ void lg_ctx_set_cache_limit(lg_ctx *ctx, size_t bytes);
 size_t lg_ctx_cache_limit(const lg_ctx *ctx);
 /* Bytes waiting in the cache. */
 size_t lg_ctx_cached_bytes(const lg_ctx *ctx);
+/* Advises 2 MB pages for a large block of ctx's default allocator that
+ * will be read at random, before it is first touched (context.c). */
+void lg_advise_random_access(const lg_ctx *ctx, void *data, size_t bytes);
 
 /* ---- host limits and interrupts (limits.c) ----------------------------- */
 

@@ -253,6 +253,8 @@ lg_status lg_idx_load(lg_ctx *ctx, const char *path, lg_tensor **out) {
   if ((st = idx_read_data(&s, bytes, &data, &cap))) goto done;
   if ((st = lg_empty(ctx, dtype, (int)ndim, shape, &t)))
     FAIL(lg_io_rethrow(&job, st, "allocating the tensor"));
+  /* a dataset: its batches gather rows from anywhere in it */
+  lg_advise_random_access(ctx, lg_tensor_data(t), (size_t)bytes);
   idx_convert(data, code, (size_t)numel, lg_tensor_data(t));
 done:
   source_close(&s);
