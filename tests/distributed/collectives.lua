@@ -6,6 +6,10 @@ local lg = require "luagrad"
 local distributed = lg.distributed
 local rank, world = distributed.init()
 assert(distributed.is_initialized() and distributed.rank() == rank and distributed.world_size() == world)
+-- init picks vader's copies through shared buffers over CMA unless the
+-- caller chose (the np 3 run sets cma and says so in LUAGRAD_TEST_COPY)
+local copy = os.getenv("OMPI_MCA_btl_vader_single_copy_mechanism")
+assert(copy == (os.getenv("LUAGRAD_TEST_COPY") or "none"), tostring(copy))
 
 local DTYPES = {"float32", "float64", "int32", "int64", "uint8", "bool"}
 

@@ -69,6 +69,20 @@ static void prefer_ring_allreduce(void) {
     setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "ring", 0);
 }
 
+/* Open MPI's shared-memory transport (btl/vader) moves a large message in
+ * one copy by default, the receiver reading the sender's memory through
+ * process_vm_readv (CMA). On the KVM guests measured that ran slower than
+ * copying through vader's shared buffers twice: 2 ranks, p50 of 200-600
+ * calls from C, 0.8 MB: MPI_Allreduce 128 -> 96 us, the ring Iallreduce
+ * 221 -> 114 us; 25 MB: 6.4 -> 3.7 ms and 12.0 -> 6.4 ms; the MLP's
+ * 2-process epoch 345-364 -> 293-298 ms (scripts/bench/FINDINGS_CONTINUED.md,
+ * "CMA"). So the copies are the default unless the user chose
+ * (OMPI_MCA_btl_vader_single_copy_mechanism=cma brings CMA back); only
+ * messages between ranks of one node use vader. */
+static void prefer_shared_buffer_copies(void) {
+  setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
+}
+
 /* The number of ranks sharing this node's memory (and CPUs). */
 static int ranks_on_this_node(void) {
   MPI_Comm node;
@@ -90,6 +104,7 @@ static int l_init(lua_State *L) {
                       "cannot start again");
   if (!mpi_active()) {
     prefer_ring_allreduce();
+    prefer_shared_buffer_copies();
     int provided = 0;
     int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) return raise_mpi(L, "init", rc);
