@@ -1,5 +1,6 @@
 /* idx.c: IDX files (MNIST-family datasets, gzipped or not, inflated through
- * zlib) to tensors. */
+ * zlib) to tensors, on 2 MB pages where Linux gives them (a dataset's
+ * batches gather rows from anywhere in it). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
