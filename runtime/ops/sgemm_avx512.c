@@ -248,11 +248,13 @@ AVX512 INLINE void any_tile(int64_t kc, const float *restrict a,
                             int64_t a_row, int64_t a_step,
                             const float *restrict b, float *c, int64_t ldc,
                             bool add, float beta, int64_t rows, int64_t cols) {
+  /* nv a constant in each inlined copy, so its accumulators are registers */
   if (cols > 32)
     tile_kernel(kc, a, a_row, a_step, b, c, ldc, add, beta, rows, cols);
+  else if (cols > 16)
+    narrow_kernel(2, kc, a, a_row, a_step, b, c, ldc, add, beta, rows, cols);
   else
-    narrow_kernel(cols > 16 ? 2 : 1, kc, a, a_row, a_step, b, c, ldc, add,
-                  beta, rows, cols);
+    narrow_kernel(1, kc, a, a_row, a_step, b, c, ldc, add, beta, rows, cols);
 }
 
 /* A tile whose a is a packed panel. */
