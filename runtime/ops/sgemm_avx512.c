@@ -124,15 +124,43 @@ static void pack_panels(bool k_inner, const float *x, int64_t ld,
   }
 }
 
-/* A cut tile's first rows x cols of tmp (rows ld apart) into c: element
- * by element, the same arithmetic per element as a whole tile's stores. */
+/* A cut tile's first rows x cols of tmp (rows ld apart) into c, element
+ * (i, j) at c[i * ldc + j * cs] (cs 1, or ldc 1 and cs C's own leading dim
+ * when the product is computed transposed): element by element, the same
+ * arithmetic per element as a whole tile's stores. */
 static void store_cut(const float *tmp, int64_t ld, float *c, int64_t ldc,
-                      float beta, int64_t rows, int64_t cols) {
+                      int64_t cs, float beta, int64_t rows, int64_t cols) {
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < cols; j++) {
-      float t = tmp[i * ld + j], *o = c + i * ldc + j;
+      float t = tmp[i * ld + j], *o = c + i * ldc + j * cs;
       *o = beta == 0.0f ? t : beta == 1.0f ? t + *o : t + beta * *o;
     }
+}
+
+/* A tile's first rows x cols of tmp (rows ld apart) into a C computed
+ * transposed (element (i, j) at c[i + j * cs]): with all MR rows, eight
+ * columns at a time turned into eight rows of C in registers (transpose8)
+ * and stored whole, the rest as store_cut does; the same arithmetic per
+ * element as store_cut's. */
+AVX512 static void store_transposed(const float *tmp, int64_t ld, float *c,
+                                    int64_t cs, float beta, int64_t rows,
+                                    int64_t cols) {
+  int64_t whole = rows == MR ? cols / 8 * 8 : 0;
+  float block[64] __attribute__((aligned(32)));
+  __m256 vbeta = _mm256_set1_ps(beta);
+  for (int64_t j0 = 0; j0 < whole; j0 += 8) {
+    transpose8(tmp + j0, ld, block, 8);
+    for (int64_t j = 0; j < 8; j++) {
+      float *o = c + (j0 + j) * cs;
+      __m256 t = _mm256_load_ps(block + 8 * j);
+      if (beta == 1.0f) t = _mm256_add_ps(t, _mm256_loadu_ps(o));
+      else if (beta != 0.0f)
+        t = _mm256_add_ps(t, _mm256_mul_ps(vbeta, _mm256_loadu_ps(o)));
+      _mm256_storeu_ps(o, t);
+    }
+  }
+  if (whole < cols)
+    store_cut(tmp + whole, ld, c + whole * cs, 1, cs, beta, rows, cols - whole);
 }
 
 /* Where a tile's a comes from: a packed panel (row i at step q is a[q *
@@ -148,7 +176,7 @@ static void store_cut(const float *tmp, int64_t ld, float *c, int64_t ldc,
 AVX512 INLINE void tile_kernel(int64_t kc, const float *restrict a,
                                int64_t a_row, int64_t a_step,
                                const float *restrict b, float *c,
-                               int64_t ldc, bool add, float beta,
+                               int64_t ldc, int64_t cs, bool add, float beta,
                                int64_t rows, int64_t cols) {
 #define ROW_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), \
     c##i##1 = _mm512_setzero_ps(), c##i##2 = _mm512_setzero_ps();
@@ -170,7 +198,7 @@ AVX512 INLINE void tile_kernel(int64_t kc, const float *restrict a,
   }
   /* the tile in registers goes to its rows; a cut tile through tmp */
   float tmp[MR * NR] __attribute__((aligned(64)));
-  bool whole = rows == MR && cols == NR;
+  bool whole = rows == MR && cols == NR && cs == 1;
   float *out = whole ? c : tmp;
   int64_t ld = whole ? ldc : NR;
 #define ROW_STORE(i) {                                                       \
@@ -208,7 +236,8 @@ AVX512 INLINE void tile_kernel(int64_t kc, const float *restrict a,
   }
   ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3)
   ROW_STORE(4) ROW_STORE(5) ROW_STORE(6) ROW_STORE(7)
-  store_cut(tmp, NR, c, ldc, beta, rows, cols);
+  if (cs != 1) store_transposed(tmp, NR, c, cs, beta, rows, cols);
+  else store_cut(tmp, NR, c, ldc, 1, beta, rows, cols);
 }
 
 /* The tile of a panel at C's right edge whose last columns are padding
@@ -220,8 +249,8 @@ AVX512 INLINE void tile_kernel(int64_t kc, const float *restrict a,
 AVX512 INLINE void narrow_kernel(int nv, int64_t kc, const float *restrict a,
                                  int64_t a_row, int64_t a_step,
                                  const float *restrict b, float *c,
-                                 int64_t ldc, bool add, float beta,
-                                 int64_t rows, int64_t cols) {
+                                 int64_t ldc, int64_t cs, bool add,
+                                 float beta, int64_t rows, int64_t cols) {
   __m512 acc[MR][2];
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
@@ -240,37 +269,41 @@ AVX512 INLINE void narrow_kernel(int nv, int64_t kc, const float *restrict a,
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < nv; v++)
       _mm512_store_ps(tmp + i * 16 * nv + 16 * v, acc[i][v]);
-  store_cut(tmp, 16 * nv, c, ldc, add ? 1.0f : beta, rows, cols);
+  if (cs != 1) store_transposed(tmp, 16 * nv, c, cs, add ? 1.0f : beta, rows, cols);
+  else store_cut(tmp, 16 * nv, c, ldc, 1, add ? 1.0f : beta, rows, cols);
 }
 
 /* One tile, by the kernel its width needs, a read as the strides say. */
 AVX512 INLINE void any_tile(int64_t kc, const float *restrict a,
                             int64_t a_row, int64_t a_step,
                             const float *restrict b, float *c, int64_t ldc,
-                            bool add, float beta, int64_t rows, int64_t cols) {
+                            int64_t cs, bool add, float beta, int64_t rows,
+                            int64_t cols) {
   /* nv a constant in each inlined copy, so its accumulators are registers */
   if (cols > 32)
-    tile_kernel(kc, a, a_row, a_step, b, c, ldc, add, beta, rows, cols);
+    tile_kernel(kc, a, a_row, a_step, b, c, ldc, cs, add, beta, rows, cols);
   else if (cols > 16)
-    narrow_kernel(2, kc, a, a_row, a_step, b, c, ldc, add, beta, rows, cols);
+    narrow_kernel(2, kc, a, a_row, a_step, b, c, ldc, cs, add, beta, rows,
+                  cols);
   else
-    narrow_kernel(1, kc, a, a_row, a_step, b, c, ldc, add, beta, rows, cols);
+    narrow_kernel(1, kc, a, a_row, a_step, b, c, ldc, cs, add, beta, rows,
+                  cols);
 }
 
 /* A tile whose a is a packed panel. */
 AVX512 static void packed_tile(int64_t kc, const float *restrict a,
                                const float *restrict b, float *c, int64_t ldc,
-                               bool add, float beta, int64_t rows,
+                               int64_t cs, bool add, float beta, int64_t rows,
                                int64_t cols) {
-  any_tile(kc, a, 1, MR, b, c, ldc, add, beta, rows, cols);
+  any_tile(kc, a, 1, MR, b, c, ldc, cs, add, beta, rows, cols);
 }
 
 /* A tile whose a is MR whole rows of a itself, lda apart (k inner). */
 AVX512 static void rows_tile(int64_t kc, const float *restrict a, int64_t lda,
                              const float *restrict b, float *c, int64_t ldc,
-                             bool add, float beta, int64_t rows,
+                             int64_t cs, bool add, float beta, int64_t rows,
                              int64_t cols) {
-  any_tile(kc, a, lda, 1, b, c, ldc, add, beta, rows, cols);
+  any_tile(kc, a, lda, 1, b, c, ldc, cs, add, beta, rows, cols);
 }
 
 bool lg_sgemm_avx512_takes(int64_t m, int64_t n, int64_t k) {
@@ -285,6 +318,23 @@ bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   if (m <= 0 || n <= 0 || k <= 0 || !__builtin_cpu_supports("avx512f") ||
       !__builtin_cpu_supports("avx512vl"))
     return false;
+  /* c's element (i, j) at c[i * rs + j * cs] */
+  int64_t rs = ldc, cs = 1;
+  if (!ta && tb && m < n) {
+    /* a (m x k) times b stored as n x k, both with k inner: only one of
+     * them can be read in place, the other is packed across. Computed as
+     * C^T = b a^T, the smaller (a) is the packed one and the larger read
+     * in place; each element is the same FMAs in the same order (the
+     * product's two factors swap, which rounds the same), so the same
+     * bits, stored into C transposed. */
+    const float *t = a;
+    a = b, b = t;
+    int64_t tl = lda, tn = m;
+    lda = ldb, ldb = tl;
+    m = n, n = tn;
+    ta = false, tb = true;
+    rs = 1, cs = ldc;
+  }
   int64_t kc_max = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
@@ -310,12 +360,12 @@ bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
           for (int64_t q = 0; q < nc; q += NR) {
             int64_t rows = mc - p < MR ? mc - p : MR;
             int64_t cols = nc - q < NR ? nc - q : NR;
-            float *cp = c + (i0 + p) * ldc + j0 + q;
+            float *cp = c + (i0 + p) * rs + (j0 + q) * cs;
             if (p < tail)
               rows_tile(kc, a + (i0 + p) * lda + k0, lda, pb + q * kc, cp,
-                        ldc, k0 > 0, beta, rows, cols);
+                        rs, cs, k0 > 0, beta, rows, cols);
             else
-              packed_tile(kc, pa + p * kc, pb + q * kc, cp, ldc, k0 > 0,
+              packed_tile(kc, pa + p * kc, pb + q * kc, cp, rs, cs, k0 > 0,
                           beta, rows, cols);
           }
       }

@@ -99,6 +99,11 @@ int main(void) {
   check(16, 32, 50, 0);
   check(11, 17, 30, 2);
   check(24, 81, 70, 0);      /* 33 columns past a panel: the full kernel */
+  /* a x b^T with m < n runs as C^T = b a^T (the smaller operand packed);
+   * here the whole product swaps and its tile (67 x 60) does not, and the
+   * bits must agree */
+  check(100, 120, 90, 0);
+  check(32, 512, 512, 0);
   /* any size runs (a thin tile of a product split across threads) */
   check(3, 5, 2, 1);
   check(1, 70, 9, 0);
