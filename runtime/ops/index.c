@@ -196,18 +196,16 @@ lg_status lg_kernel_index_select(lg_ctx *ctx, lg_op op, lg_tensor *const *in,
         } else if (inner == 1 && item == 8) {
           for (int64_t k = k0; k < k1; k++, to += 8)
             memcpy(to, row + (idx[k] - 1) * 8, 8);
-        } else if (block >= PREFETCH_MIN_BLOCK) {
-          /* rows of a large source at random (a shuffled batch of a
+        } else {
+          /* long rows of a large source at random (a shuffled batch of a
            * dataset): the rows PREFETCH_AHEAD on are asked for while this
            * one is copied, so their memory latencies overlap */
+          bool ahead = block >= PREFETCH_MIN_BLOCK;
           for (int64_t k = k0; k < k1; k++, to += block) {
-            if (k + PREFETCH_AHEAD < n)
+            if (ahead && k + PREFETCH_AHEAD < n)
               prefetch_block(row + (idx[k + PREFETCH_AHEAD] - 1) * (int64_t)block, block);
             memcpy(to, row + (idx[k] - 1) * (int64_t)block, block);
           }
-        } else {
-          for (int64_t k = k0; k < k1; k++, to += block)
-            memcpy(to, row + (idx[k] - 1) * (int64_t)block, block);
         }
       }
   }

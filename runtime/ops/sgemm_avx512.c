@@ -166,6 +166,15 @@ AVX512 static void store_transposed(const float *tmp, int64_t ld, float *c,
     store_cut(tmp + whole, ld, c + whole * cs, 1, cs, beta, rows, cols - whole);
 }
 
+/* A tile's first rows x cols of tmp into c, whichever way C is laid out
+ * (cs 1: rows ldc apart; else computed transposed, see store_transposed). */
+AVX512 static void store_tile(const float *tmp, int64_t ld, float *c,
+                              int64_t ldc, int64_t cs, float beta,
+                              int64_t rows, int64_t cols) {
+  if (cs != 1) store_transposed(tmp, ld, c, cs, beta, rows, cols);
+  else store_cut(tmp, ld, c, ldc, 1, beta, rows, cols);
+}
+
 /* Where a tile's a comes from: a packed panel (row i at step q is a[q *
  * MR + i]: a_row 1, a_step MR) or a's own rows, unpacked (a[i * lda + q]:
  * a_row lda, a_step 1). The kernels below are written once for both, inlined
@@ -239,8 +248,7 @@ AVX512 INLINE void tile_kernel(int64_t kc, const float *restrict a,
   }
   ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3)
   ROW_STORE(4) ROW_STORE(5) ROW_STORE(6) ROW_STORE(7)
-  if (cs != 1) store_transposed(tmp, NR, c, cs, beta, rows, cols);
-  else store_cut(tmp, NR, c, ldc, 1, beta, rows, cols);
+  store_tile(tmp, NR, c, ldc, cs, beta, rows, cols);
 }
 
 /* The tile of a panel at C's right edge whose last columns are padding
@@ -248,7 +256,7 @@ AVX512 INLINE void tile_kernel(int64_t kc, const float *restrict a,
  * computed, the same FMAs in the same order per element as tile_kernel, so
  * the same bits; 1/3 or 2/3 of its work (n = 128 is two panels and 32
  * columns, a 64-column conv two thirds of a panel wasted before). Always
- * through tmp and store_cut, as a cut tile. */
+ * through tmp and store_tile, as a cut tile. */
 AVX512 INLINE void narrow_kernel(int nv, int64_t kc, const float *restrict a,
                                  int64_t a_row, int64_t a_step,
                                  const float *restrict b, float *c,
@@ -272,8 +280,7 @@ AVX512 INLINE void narrow_kernel(int nv, int64_t kc, const float *restrict a,
   for (int i = 0; i < MR; i++)
     for (int v = 0; v < nv; v++)
       _mm512_store_ps(tmp + i * 16 * nv + 16 * v, acc[i][v]);
-  if (cs != 1) store_transposed(tmp, 16 * nv, c, cs, add ? 1.0f : beta, rows, cols);
-  else store_cut(tmp, 16 * nv, c, ldc, 1, add ? 1.0f : beta, rows, cols);
+  store_tile(tmp, 16 * nv, c, ldc, cs, add ? 1.0f : beta, rows, cols);
 }
 
 /* One tile, by the kernel its width needs, a read as the strides say. */
@@ -334,8 +341,7 @@ bool lg_sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     a = b, b = t;
     int64_t tl = lda, tn = m;
     lda = ldb, ldb = tl;
-    m = n, n = tn;
-    ta = false, tb = true;
+    m = n, n = tn; /* ta stays false, tb true: both still k-inner */
     rs = 1, cs = ldc;
   }
   int64_t kc_max = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);
