@@ -5,7 +5,8 @@
 --
 -- Invariant of the loader: one epoch visits every sample exactly once, in an
 -- order decided by the seed and the epoch number alone (its own PRNG, so the
--- global generator that initialises models is never touched), and the only
+-- global generator that initialises models is never touched; made in C for
+-- TensorDatasets, lua/binding/data_lua.c, the same numbers), and the only
 -- data it copies are the rows of the current batch (index_select).
 -- @module data
 local lg = require "luagrad"

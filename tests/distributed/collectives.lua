@@ -1,7 +1,8 @@
 -- Every collective against the result computed in one process, for every
 -- dtype, contiguous and not, sync and async (run by tests/distributed/run.sh
 -- under mpirun -np 2 and -np 3). Each rank can compute every rank's input,
--- so each rank checks its own result without communicating.
+-- so each rank checks its own result without communicating. First, the
+-- Open MPI transport init picks (or the one the caller chose).
 local lg = require "luagrad"
 local distributed = lg.distributed
 local rank, world = distributed.init()

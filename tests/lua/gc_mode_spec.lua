@@ -2,8 +2,10 @@
 -- lgl_gc_pressure) in both of Lua 5.4's modes. The luagrad executable runs
 -- generational (lua/cli/main.c); a host may run either. In generational
 -- mode, tensors whose boxes lived through minor collections and then died
--- are freed by the full cycles the pace adds; the pace never changes the
--- script's mode and does nothing while the script has stopped the collector.
+-- are freed by the full cycles the pace adds, and a vmap call frees the
+-- previous call's dead results before it allocates its own; the pace never
+-- changes the script's mode and does nothing while the script has stopped
+-- the collector.
 local lg = require "luagrad"
 
 local MB = 2 ^ 20
