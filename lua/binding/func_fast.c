@@ -1,6 +1,7 @@
 /* func_fast.c: internal helpers of the common paths of func.grad
  * (lua/luagrad/func.lua: aliasing a tensor or a flat table of tensors in
- * one call; whether any argument holds a tensor that requires grad) and
+ * one call, also inside one vmap level; whether any argument holds a
+ * tensor that requires grad; the gradient in one backward pass) and
  * of functional_call (lua/luagrad/func_call.lua: swapping the named
  * tensors into the module and back by a cached plan). Each answers nil
  * where the case is not the common one, before changing anything, and the
@@ -9,36 +10,66 @@
 #include "lgl.h"
 
 /* Whether t can take the common alias x:detach():requires_grad_(): a
- * float tensor, not dual, not batched, and (grad mode on) not requiring
- * grad outside (that one is aliased by a recorded view instead). */
-static bool plain_aliasable(lg_tensor *t, bool grad_on) {
+ * float tensor, not dual, and (grad mode on) not requiring grad outside
+ * (that one is aliased by a recorded view instead); outside vmap (level 0)
+ * not batched, inside one vmap level plain or batched at that level only. */
+static bool plain_aliasable(lg_tensor *t, bool grad_on, int level) {
   lg_dtype d = lg_tensor_dtype(t);
   if (d != LG_FLOAT32 && d != LG_FLOAT64) return false;
   if (grad_on && lg_tensor_requires_grad(t)) return false;
-  return !lg_tensor_is_dual(t) && lg_tensor_batch_level(t) == 0;
+  if (lg_tensor_is_dual(t)) return false;
+  int at = lg_tensor_batch_level(t);
+  if (at == 0) return true;
+  lg_tensor *value = lg_vmap_value(t, level, NULL);
+  return at == level && value && lg_tensor_batch_level(value) == 0;
 }
 
-/* Pushes t:detach():requires_grad_(). */
-static void push_alias(lua_State *L, lg_ctx *ctx, lg_tensor *t) {
+/* Pushes t:detach():requires_grad_(); inside the vmap level `level` of
+ * batch size b, batched there as func_vmap.lua's batch_at_all_levels
+ * does: a plain t shared by every example (expanded along a new leading
+ * batch dim), a batched t over its own examples. */
+static void push_alias(lua_State *L, lg_ctx *ctx, lg_tensor *t, int level,
+                       int64_t b) {
   lgl_box *box = lgl_new_box(L);
   lg_tensor *alias = NULL;
   if (lg_tensor_detach(ctx, t, &alias) != LG_OK) lgl_error(L);
   lgl_box_set(box, alias);
+  if (level > 0 && lg_tensor_batch_level(t) == 0) {
+    lg_params p = {0};
+    int n = lg_tensor_ndim(t);
+    p.n_ints = n + 1;
+    p.ints[0] = b;
+    for (int i = 0; i < n; i++) p.ints[i + 1] = lg_tensor_sizes(t)[i];
+    lg_tensor *shared = NULL, *wrapped = NULL;
+    if (lg_run1(ctx, LG_OP_EXPAND, alias, &p, &shared) != LG_OK) lgl_error(L);
+    lg_status st = lg_vmap_wrap(ctx, shared, 0, level, &wrapped);
+    lg_tensor_release(shared); /* the wrapper holds it */
+    if (st != LG_OK) lgl_error(L);
+    lgl_box_set(box, wrapped);
+    lg_tensor_release(alias);
+    alias = wrapped;
+  }
   if (lg_tensor_set_requires_grad(ctx, alias, true) != LG_OK) lgl_error(L);
 }
 
-/* _func_alias(x) -> aliased, aliases, keys. x a tensor: its alias, twice,
- * and no keys. x a plain table (no metatable) whose values are all
- * tensors: a new table with x's keys holding their aliases, the array of
- * the aliases and the array of the keys, in one order. Nothing when x is
- * neither, is an empty table, or any tensor is not plain_aliasable. */
+/* _func_alias(x [, level, b]) -> aliased, aliases, keys. x a tensor: its
+ * alias, twice, and no keys. x a plain table (no metatable) whose values
+ * are all tensors: a new table with x's keys holding their aliases, the
+ * array of the aliases and the array of the keys, in one order. With a
+ * level (the one active vmap level, of batch size b) the aliases are
+ * batched there (push_alias). Nothing when x is neither, is an empty
+ * table, or any tensor is not plain_aliasable. */
 static int l_func_alias(lua_State *L) {
   lg_ctx *ctx = lgl_ctx(L);
   bool grad_on = lg_ctx_grad_enabled(ctx);
+  int level = (int)luaL_optinteger(L, 2, 0);
+  int64_t b = (int64_t)luaL_optinteger(L, 3, 0);
+  if (level > 0 && b < 1) return 0;
+  lua_settop(L, 1);
   lg_tensor *t = lgl_to_tensor(L, 1);
   if (t) {
-    if (!plain_aliasable(t, grad_on)) return 0;
-    push_alias(L, ctx, t);
+    if (!plain_aliasable(t, grad_on, level)) return 0;
+    push_alias(L, ctx, t, level, b);
     lua_pushvalue(L, -1);
     return 2;
   }
@@ -47,7 +78,7 @@ static int l_func_alias(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lg_tensor *v = lgl_to_tensor(L, -1);
-    if (!v || !plain_aliasable(v, grad_on)) return 0;
+    if (!v || !plain_aliasable(v, grad_on, level)) return 0;
     n++;
     lua_pop(L, 1);
   }
@@ -60,7 +91,7 @@ static int l_func_alias(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, 1)) { /* key at 5, value at 6 */
     i++;
-    push_alias(L, ctx, lgl_to_tensor(L, 6));
+    push_alias(L, ctx, lgl_to_tensor(L, 6), level, b);
     lua_pushvalue(L, 5);
     lua_pushvalue(L, 7);
     lua_rawset(L, 2);
@@ -120,20 +151,49 @@ static int l_func_requires_grad(lua_State *L) {
   return 1;
 }
 
-/* _func_grad_of(output, aliases, keys, create_graph) -> grads, missing:
- * the gradient of output (a floating-point scalar tensor) with respect to
- * the aliases (a tensor, or an array of them with keys the array of their
- * keys), from one backward pass that retains the graph (and records it
- * when create_graph): a tensor, or a new table keys[i] -> gradient i;
- * false instead when output needs no gradient; missing counts the
- * gradients left out (aliases output does not depend on: the caller puts
- * zeros there). Nothing when output is not a floating-point scalar tensor
- * (the caller raises). */
+/* Inside vmap: the physical form of the pass at level. out (a scalar per
+ * example) becomes its value there, a 1-d tensor of the batch, and each
+ * alias its value (bdims[i] its batch dim); ones (boxed on the stack) the
+ * cotangent. False, changing nothing, when out is not batched at level
+ * over plain values (the caller's general path takes it). */
+static bool to_physical(lua_State *L, lg_ctx *ctx, int level, lg_tensor **out,
+                        lg_tensor **ones, int n, lg_tensor **ins, int *bdims) {
+  int out_bdim = 0;
+  lg_tensor *v = lg_vmap_value(*out, level, &out_bdim);
+  if (!v || lg_tensor_batch_level(v) != 0 || lg_tensor_ndim(v) != 1) return false;
+  for (int i = 0; i < n; i++) {
+    lg_tensor *a = lg_vmap_value(ins[i], level, &bdims[i]);
+    if (!a || lg_tensor_batch_level(a) != 0) return false;
+  }
+  for (int i = 0; i < n; i++) ins[i] = lg_vmap_value(ins[i], level, NULL);
+  *out = v;
+  lgl_box *box = lgl_new_box(L);
+  int64_t b = lg_tensor_sizes(v)[0];
+  if (lg_full(ctx, lg_tensor_dtype(v), 1, &b, 1.0, ones) != LG_OK) lgl_error(L);
+  lgl_box_set(box, *ones);
+  return true;
+}
+
+/* _func_grad_of(output, aliases, keys, create_graph [, level]) -> grads,
+ * missing: the gradient of output (a floating-point scalar tensor) with
+ * respect to the aliases (a tensor, or an array of them with keys the
+ * array of their keys), from one backward pass that retains the graph (and
+ * records it when create_graph): a tensor, or a new table keys[i] ->
+ * gradient i; false instead when output needs no gradient; missing counts
+ * the gradients left out (aliases output does not depend on: the caller
+ * puts zeros there). With a level (the one active vmap level, the aliases
+ * batched there by _func_alias) the pass runs on the physical tensors, as
+ * func.lua's vjp_flat does, and each gradient comes back batched at the
+ * level. Nothing when output is not a floating-point scalar tensor, or
+ * inside vmap is not batched at the level (the caller raises, or takes
+ * the general path). */
 static int l_func_grad_of(lua_State *L) {
   lg_tensor *out = lgl_to_tensor(L, 1);
   if (!out || lg_tensor_ndim(out) != 0) return 0;
   lg_dtype d = lg_tensor_dtype(out);
   if (d != LG_FLOAT32 && d != LG_FLOAT64) return 0;
+  int level = (int)luaL_optinteger(L, 5, 0);
+  lua_settop(L, 4);
   lg_tensor *single = lgl_to_tensor(L, 2);
   int n = single ? 1 : (int)lua_rawlen(L, 2);
   if (!single && (lua_type(L, 3) != LUA_TTABLE || n == 0))
@@ -143,9 +203,11 @@ static int l_func_grad_of(lua_State *L) {
     lua_pushinteger(L, n);
     return 2;
   }
-  /* the inputs and the gradients in one Lua-owned block */
-  lg_tensor **ins = lua_newuserdatauv(L, sizeof *ins * (size_t)(2 * n), 0);
+  /* the inputs, the gradients and the batch dims in one Lua-owned block */
+  lg_tensor **ins = lua_newuserdatauv(
+      L, (sizeof *ins * 2 + sizeof(int)) * (size_t)n, 0);
   lg_tensor **grads = ins + n;
+  int *bdims = (int *)(void *)(grads + n);
   if (single) {
     ins[0] = single;
   } else {
@@ -156,6 +218,10 @@ static int l_func_grad_of(lua_State *L) {
       if (!ins[i]) return luaL_error(L, "_func_grad_of: alias %d is not a tensor", i + 1);
     }
   }
+  lgl_state *S = lgl_get_state(L);
+  lg_tensor *ones = NULL;
+  if (level > 0 && !to_physical(L, S->ctx, level, &out, &ones, n, ins, bdims))
+    return 0;
   for (int i = 0; i < n; i++) grads[i] = NULL;
   if (!single) lua_createtable(L, 0, n); /* the result, made before the pass */
   int result = lua_gettop(L);
@@ -167,16 +233,25 @@ static int l_func_grad_of(lua_State *L) {
   lg_backward_opts o = {.retain_graph = true,
                         .create_graph = lua_toboolean(L, 4),
                         .allow_unused = true};
-  lgl_state *S = lgl_get_state(L);
   lua_State *previous = S->current_L;
   S->current_L = L;
-  lg_status st = lg_autograd_grad(S->ctx, 1, &out, NULL, n, ins, &o, grads);
+  lg_status st = lg_autograd_grad(S->ctx, 1, &out, ones ? &ones : NULL, n,
+                                  ins, &o, grads);
   S->current_L = previous;
   if (st != LG_OK) return lgl_error(L);
   int missing = 0;
   for (int i = 0; i < n; i++) {
     if (grads[i]) lgl_box_set(lua_touserdata(L, boxes + i), grads[i]);
     else missing++;
+  }
+  for (int i = 0; level > 0 && i < n; i++) { /* each box now owns its grad */
+    lg_tensor *batched = NULL;
+    if (!grads[i]) continue;
+    if (lg_vmap_wrap(S->ctx, grads[i], bdims[i], level, &batched) != LG_OK)
+      return lgl_error(L);
+    lgl_box_set(lua_touserdata(L, boxes + i), batched);
+    lg_tensor_release(grads[i]); /* the batched tensor holds it */
+    grads[i] = batched;
   }
   if (single) {
     if (grads[0]) lua_pushvalue(L, boxes);

@@ -352,15 +352,29 @@ end
 -- differentiated argument is one tensor or a flat table of tensors that
 -- need no gradient outside, aliased by lg._func_alias in one C call; the
 -- gradient table comes from lg._func_grad_of (func_fast.c) in another.
+-- Inside one vmap level both take the level (its number and batch size):
+-- the aliases are batched there and the pass runs on the physical tensors.
 local func_alias, func_requires_grad, func_grad_of =
   lg._func_alias, lg._func_requires_grad, lg._func_grad_of
 
+-- The gradient of output by the general vjp, in the common case's form
+-- (for an output _func_grad_of does not take inside vmap).
+local function vjp_gradient(output, aliases, keys, recorded)
+  if keys == nil then return vjp_flat({output}, nil, {aliases}, recorded)[1], 0 end
+  local grads, result = vjp_flat({output}, nil, aliases, recorded), {}
+  for i = 1, #keys do result[keys[i]] = grads[i] end
+  return result, 0
+end
+
 -- The rest of the common case once f ran: the gradient (a tensor, or a
 -- table with the argument's keys), the value and aux (nil unless wanted).
-local function fast_gradient(fname, has_aux, want_value, recorded, aliases, keys, n, a, b)
+local function fast_gradient(fname, has_aux, want_value, recorded, aliases, keys, level, n, a, b)
   local output, aux = split_values(fname, has_aux, n, a, b)
-  local result, missing = func_grad_of(output, aliases, keys, recorded)
-  if result == nil then check_scalar_output(fname, output) end -- raises
+  local result, missing = func_grad_of(output, aliases, keys, recorded, level)
+  if result == nil then
+    check_scalar_output(fname, output) -- raises unless a scalar
+    result, missing = vjp_gradient(output, aliases, keys, recorded)
+  end
   if missing > 0 then -- aliases the output does not depend on: zeros
     if keys == nil then
       result = lg.zeros_like(aliases)
@@ -374,8 +388,9 @@ local function fast_gradient(fname, has_aux, want_value, recorded, aliases, keys
   return result, want_value and finish(output, recorded) or nil, finish(aux, recorded)
 end
 
--- The common case's f call with argument p replaced by aliased (p <= n).
-local function fast_call(fname, f, has_aux, want_value, p, n, aliased, aliases, keys, ...)
+-- The common case's f call with argument p replaced by aliased (p <= n);
+-- level: the one active vmap level, or nil.
+local function fast_call(fname, f, has_aux, want_value, p, n, aliased, aliases, keys, level, ...)
   local outer = func_requires_grad(...)
   if outer == nil then
     local seen = {}
@@ -384,19 +399,27 @@ local function fast_call(fname, f, has_aux, want_value, p, n, aliased, aliases, 
   end
   local recorded = wants_graph(outer)
   if p == 1 then
-    return fast_gradient(fname, has_aux, want_value, recorded, aliases, keys,
+    return fast_gradient(fname, has_aux, want_value, recorded, aliases, keys, level,
                          call_traced_values(f, aliased, select(2, ...)))
   end
   local args = table.pack(...)
   args[p] = aliased
-  return fast_gradient(fname, has_aux, want_value, recorded, aliases, keys,
+  return fast_gradient(fname, has_aux, want_value, recorded, aliases, keys, level,
                        call_traced_values(f, table.unpack(args, 1, n)))
 end
 
+-- The one active vmap level's number and batch size; nothing outside vmap
+-- or with levels nested (the common case takes one level at most).
+local function single_level()
+  local V = vmap_module
+  local active = V and V.active
+  if active and #active == 1 then return active[1].level, active[1].size end
+end
+
 -- The function of grad and grad_and_value: returns grads, value (when
--- want_value), aux. A positive integer argnums outside vmap tries the
--- common case first (fast_call); everything else, and every error, takes
--- the general path through trees.
+-- want_value), aux. A positive integer argnums, outside vmap or inside one
+-- level, tries the common case first (fast_call); everything else, and
+-- every error, takes the general path through trees.
 local function grad_and_value_impl(fname, f, opts, want_value)
   check_function(fname, f)
   opts = check.options(fname, opts, {argnums = true, has_aux = true})
@@ -404,12 +427,14 @@ local function grad_and_value_impl(fname, f, opts, want_value)
   local has_aux = opts.has_aux
   local fast_p = math.type(argnums) == "integer" and argnums >= 1 and argnums or nil
   return function(...)
-    if fast_p and not vmapping() then
+    if fast_p then
+      local level, size = single_level()
       local n = select("#", ...)
-      if fast_p <= n then
-        local aliased, aliases, keys = func_alias((select(fast_p, ...)))
+      if fast_p <= n and (level or not vmapping()) then
+        local aliased, aliases, keys = func_alias((select(fast_p, ...)), level, size)
         if aliased ~= nil then
-          return fast_call(fname, f, has_aux, want_value, fast_p, n, aliased, aliases, keys, ...)
+          return fast_call(fname, f, has_aux, want_value, fast_p, n, aliased, aliases,
+                           keys, level, ...)
         end
       end
     end

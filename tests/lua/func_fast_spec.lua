@@ -3,7 +3,9 @@
 -- repeated call on a module whose plan is cached: the scratch swap) give
 -- what the general paths give, and fall back to them whenever the cached
 -- plan or the case no longer fits: a reassigned or newly tied parameter,
--- a reentrant call, forward raising, options, bad keys and values.
+-- a reentrant call, forward raising, options, bad keys and values. Inside
+-- one vmap level, grad's common path gives the general path's per-example
+-- gradients.
 local H = dofile((os.getenv("LUAGRAD_SOURCE_DIR") or ".") .. "/tests/lua/helpers.lua")
 local lg = H.lg
 local nn = require "luagrad.nn"
@@ -124,6 +126,76 @@ describe("func.grad's common path", function()
     H.raises("argument 1 (leaf 2)", func.grad(f), {a = t64({1}), b = "x"})
     H.raises("only float32 and float64", func.grad(f), {a = t64({1}), b = lg.tensor({1}, {dtype = "int64"})})
     H.raises("holds no tensors", func.grad(f), {})
+  end)
+end)
+
+describe("func.grad's common path inside one vmap level", function()
+  local model = mlp()
+  local xs, ys = lg.randn(6, 3, F64), lg.randn(6, 2, F64)
+  -- one example's loss (input 3, target 2)
+  local function loss(p, input, target)
+    return lg.F.mse_loss(functional_call(model, p, input:unsqueeze(1)), target:unsqueeze(1))
+  end
+  local per_example = {in_dims = {false, 1, 1}}
+
+  it("gives the general path's per-example gradients, bit for bit, call after call", function()
+    local p = detached(model)
+    local expected = func.vmap(function(q, a, b) return general_grad(loss, q, a, b) end,
+                               per_example)(p, xs, ys)
+    local fast = func.vmap(func.grad(loss), per_example)
+    for _ = 1, 3 do
+      local g = fast(p, xs, ys)
+      same_table(g, expected)
+      assert.are.same({6, 4, 3}, g["1.weight"].shape)
+    end
+  end)
+
+  it("differentiates a batched argument, a lone tensor, with has_aux and grad_and_value", function()
+    local f = function(t, w) return (t * t * w):sum(), t:sum() end
+    local w = t64({1, 2, 3})
+    local pts = lg.randn(4, 3, F64)
+    local g, aux = func.vmap(func.grad(f, {has_aux = true}), {in_dims = {1, false}})(pts, w)
+    H.agree(g, pts * 2 * w, 1e-12)
+    H.agree(aux, pts:sum(2), 1e-12)
+    local gw, value = func.vmap(func.grad_and_value(function(t, v) return (t * t * v):sum() end,
+                                                    {argnums = 2}), {in_dims = {1, false}})(pts, w)
+    H.agree(gw, pts * pts, 1e-12)
+    H.agree(value, (pts * pts * w):sum(2), 1e-12)
+    assert.is_false(value.requires_grad)
+    -- in_dims at the last dim: the gradient comes back batched there, then moved to out_dims 1
+    local gl = func.vmap(func.grad(function(t) return (t * t):sum() end), {in_dims = -1})(pts)
+    H.agree(gl, (pts * 2):t(), 1e-12)
+  end)
+
+  it("gives batched zeros for a key the output does not use, and for an output that uses none", function()
+    local v = t64({{1, 2}, {3, 4}, {5, 6}})
+    local g = func.vmap(func.grad(function(q, t) return (q.a * t):sum() end),
+                        {in_dims = {false, 1}})({a = t64({1, 2}), unused = t64({5})}, v)
+    H.agree(g.a, v, 1e-12)
+    H.assert_tensor(g.unused, {3, 1}, "float64", {0, 0, 0}, 0, 0)
+    local g0 = func.vmap(func.grad(function() return t64(7) end), {in_dims = {false, 1}})(
+      {a = t64({1, 2})}, v)
+    H.assert_tensor(g0.a, {3, 2}, "float64", {0, 0, 0, 0, 0, 0}, 0, 0)
+  end)
+
+  it("takes the general path for an output not batched at the level (it depends on a tensor outside)", function()
+    local w = t64({2, 3}):requires_grad_()
+    local g = func.vmap(func.grad(function(q, t) return (w * w):sum() + (q * 0):sum() end),
+                        {in_dims = {false, 1}})(t64({1, 1}), lg.randn(3, 2, F64))
+    H.assert_tensor(g, {3, 2}, "float64", {0, 0, 0, 0, 0, 0}, 0, 0)
+  end)
+
+  it("nests: grad of grad inside vmap, and vmap inside vmap (the general path)", function()
+    local pts = t64({1, 2, 3})
+    local second = func.vmap(func.grad(func.grad(function(t) return t * t * t end)))(pts)
+    H.assert_tensor(second, {3}, "float64", {6, 12, 18}, 0, 0)
+    local grid = t64({{1, 2}, {3, 4}})
+    local nested = func.vmap(func.vmap(func.grad(function(t) return t * t end)))(grid)
+    H.agree(nested, grid * 2, 1e-12)
+  end)
+
+  it("raises grad's errors for a non-scalar output", function()
+    H.raises("scalar", func.vmap(func.grad(function(t) return t * 2 end)), lg.randn(3, 2, F64))
   end)
 end)
 
