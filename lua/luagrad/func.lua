@@ -34,7 +34,8 @@
 -- Inside vmap (func_vmap.lua), an alias is batched at every active vmap
 -- level (an unbatched input's examples share it), so that each example's
 -- gradient lands in its own slot: vjp_flat hands the engine the physical
--- tensors (batch dims first) and wraps the gradients back.
+-- tensors (batch dims first) and wraps the gradients back (grad's common
+-- path does the same in C inside one level, func_fast.c).
 -- @module func
 local lg = require "luagrad"
 local check = require "luagrad.check"
