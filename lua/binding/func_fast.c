@@ -158,8 +158,7 @@ static int l_func_requires_grad(lua_State *L) {
  * over plain values (the caller's general path takes it). */
 static bool to_physical(lua_State *L, lg_ctx *ctx, int level, lg_tensor **out,
                         lg_tensor **ones, int n, lg_tensor **ins, int *bdims) {
-  int out_bdim = 0;
-  lg_tensor *v = lg_vmap_value(*out, level, &out_bdim);
+  lg_tensor *v = lg_vmap_value(*out, level, NULL); /* 1-d: batch dim 0 */
   if (!v || lg_tensor_batch_level(v) != 0 || lg_tensor_ndim(v) != 1) return false;
   for (int i = 0; i < n; i++) {
     lg_tensor *a = lg_vmap_value(ins[i], level, &bdims[i]);

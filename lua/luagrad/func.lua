@@ -409,12 +409,15 @@ local function fast_call(fname, f, has_aux, want_value, p, n, aliased, aliases, 
                        call_traced_values(f, table.unpack(args, 1, n)))
 end
 
--- The one active vmap level's number and batch size; nothing outside vmap
--- or with levels nested (the common case takes one level at most).
-local function single_level()
-  local V = vmap_module
-  local active = V and V.active
-  if active and #active == 1 then return active[1].level, active[1].size end
+-- Whether grad's common case can run here: true outside vmap, true and
+-- the level's number and batch size inside exactly one vmap level, false
+-- with levels nested (the general path takes those).
+local function common_case_level()
+  local active = vmap_module and vmap_module.active
+  local depth = active and #active or 0
+  if depth == 0 then return true end
+  if depth == 1 then return true, active[1].level, active[1].size end
+  return false
 end
 
 -- The function of grad and grad_and_value: returns grads, value (when
@@ -429,9 +432,9 @@ local function grad_and_value_impl(fname, f, opts, want_value)
   local fast_p = math.type(argnums) == "integer" and argnums >= 1 and argnums or nil
   return function(...)
     if fast_p then
-      local level, size = single_level()
+      local common, level, size = common_case_level()
       local n = select("#", ...)
-      if fast_p <= n and (level or not vmapping()) then
+      if common and fast_p <= n then
         local aliased, aliases, keys = func_alias((select(fast_p, ...)), level, size)
         if aliased ~= nil then
           return fast_call(fname, f, has_aux, want_value, fast_p, n, aliased, aliases,
